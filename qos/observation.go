@@ -1,0 +1,87 @@
+package qos
+
+import "time"
+
+// Observation is an immutable picture of the host at one instant, built by
+// the agent's samplers. Rates (CPU) are averaged over the sampler's last
+// window; sizes (memory) are instantaneous.
+type Observation struct {
+	// Time is when the sample was taken. Decide uses it as its only clock.
+	Time time.Time
+	Host HostSample
+	// Containers holds every discovered workload: containers and classed
+	// host cgroups alike.
+	Containers []ContainerSample
+	// Classes aggregates usage per class. Host usage that belongs to no
+	// classed workload is counted as system (conservative: it protects
+	// online work).
+	Classes map[Class]ClassUsage
+	// Results reports what the enforcers did with the previous plan.
+	Results []IntentResult
+}
+
+// HostSample is host-wide load from procfs.
+type HostSample struct {
+	// CPUCapacityMilli is the number of online CPUs x 1000.
+	CPUCapacityMilli int64
+	// CPUUsedMilli is busy CPU (everything but idle and iowait) over the
+	// last host window, in milli-CPUs.
+	CPUUsedMilli      int64
+	MemTotalBytes     uint64
+	MemAvailableBytes uint64
+	// PageCacheBytes is Cached + Buffers from /proc/meminfo.
+	PageCacheBytes uint64
+	PSI            PSI
+}
+
+// PSI holds pressure stall averages (percent of wall time, 0-100).
+type PSI struct {
+	CPUSomeAvg10    float64
+	MemorySomeAvg10 float64
+	MemoryFullAvg10 float64
+	IOSomeAvg10     float64
+	IOFullAvg10     float64
+	// Triggered is true when a PSI trigger woke the loop for this sample.
+	Triggered bool
+}
+
+// ContainerSample is one workload: a container or a classed host cgroup.
+type ContainerSample struct {
+	// ID is the containerd ID for containers, the cgroup path for host cgroups.
+	ID string
+	// Name is a human name (container name, pod/container, or cgroup path).
+	Name string
+	// Namespace is the containerd namespace; empty for host cgroups.
+	Namespace string
+	Class     Class
+	Priority  int
+	// CgroupPath is relative to each hierarchy root, e.g. "/sluice/offline/x".
+	CgroupPath string
+	StartedAt  time.Time
+	// CPUUsedMilli is the average CPU use over the last container window.
+	CPUUsedMilli int64
+	// CPUUsageTotal is the cgroup's cumulative CPU time.
+	CPUUsageTotal time.Duration
+	// MemoryUsageBytes is usage without reclaimable page cache where the
+	// kernel reports it (v1 total_rss+total_mapped_file style working set; v2 anon+file-active).
+	MemoryUsageBytes uint64
+	// MemoryLimitBytes is the cgroup's hard limit (0 = unlimited).
+	MemoryLimitBytes uint64
+	// RunqLatency is present when eBPF sampling is on.
+	RunqLatency *LatencySummary
+}
+
+// ClassUsage sums a class's workloads.
+type ClassUsage struct {
+	CPUUsedMilli     int64
+	MemoryUsageBytes uint64
+	Count            int
+	RunqLatency      *LatencySummary
+}
+
+// LatencySummary is a distribution summary over the last window.
+type LatencySummary struct {
+	P50   time.Duration
+	P99   time.Duration
+	Count uint64
+}

@@ -1,0 +1,90 @@
+package qos
+
+import "time"
+
+// Policy is a validated, resolved policy file. Percentages are fractions
+// resolved to float64 in [0,1]; durations are time.Duration. The YAML form
+// and its loader (ParsePolicy) live in policyfile.go.
+type Policy struct {
+	Version int
+	// DryRun turns enforcement off: the agent computes and reports plans only.
+	DryRun bool
+	Rules  []ClassRule
+	// OfflineParent is the cgroup (relative to each hierarchy root) that
+	// holds offline work; the offline CPU and memory caps are written there.
+	// Default "/sluice/offline"; on Kubernetes hosts typically
+	// "/kubepods/besteffort".
+	OfflineParent string
+	Sampling      SamplingPolicy
+	CPU           CPUPolicy
+	Memory        MemoryPolicy
+	Kill          KillPolicy
+	LLC           LLCPolicy
+	Network       NetworkPolicy
+}
+
+// ClassRule classes host cgroups that are not containers by path glob
+// (path.Match syntax, matched against the cgroup path relative to the
+// hierarchy root, e.g. "/system.slice/*.service"). First match wins.
+type ClassRule struct {
+	Name     string
+	Cgroup   string
+	Class    Class
+	Priority int
+}
+
+// SamplingPolicy sets the agent's ticks.
+type SamplingPolicy struct {
+	HostInterval      time.Duration // default 100ms
+	ContainerInterval time.Duration // default 1s
+	// PSIWindow is the PSI trigger window; kernels without CAP_SYS_RESOURCE
+	// need a multiple of 2s. PSIThreshold is the stall time per window.
+	PSIWindow    time.Duration
+	PSIThreshold time.Duration
+}
+
+// CPUPolicy is the CPU water level and offline lending shape.
+type CPUPolicy struct {
+	// HighWater is the share of host CPU online+system may use before
+	// offline is squeezed (0..1).
+	HighWater float64
+	// OfflineFloor is the share of host CPU offline always keeps (0..1).
+	OfflineFloor float64
+	// RampPerSecond is how fast the offline budget may grow, as a share of
+	// host CPU per second (0..1). Shrinking is immediate.
+	RampPerSecond float64
+	// OnlineRunqLatencyP99 is the target for online run-queue latency (0 = off).
+	OnlineRunqLatencyP99 time.Duration
+}
+
+// MemoryPolicy is the memory water level.
+type MemoryPolicy struct {
+	HighWater     float64
+	OfflineFloor  float64
+	RampPerSecond float64
+}
+
+// KillPolicy controls priority kills of offline work.
+type KillPolicy struct {
+	// Grace is how long offline memory may stay above its limit before a
+	// victim is chosen.
+	Grace time.Duration
+	// CoolDown is the minimum time between two kills.
+	CoolDown time.Duration
+}
+
+// LLCPolicy is validated now and enforced by the rdt package later.
+type LLCPolicy struct {
+	// OfflineWaysMax is the share of LLC ways offline may use (0..1).
+	OfflineWaysMax float64
+	// OfflineMemBandwidthMax is the MBA percentage cap for offline (0..1).
+	OfflineMemBandwidthMax float64
+}
+
+// NetworkPolicy is validated now and enforced by the netqos package later.
+type NetworkPolicy struct {
+	Devices              []string
+	GoldRateBitsPerSec   uint64
+	SilverRateBitsPerSec uint64
+	HeadroomBitsPerSec   uint64
+}

@@ -1,0 +1,4 @@
+// Package test holds Sluice's end-to-end and kernel test harnesses and the
+// drivers of its benchmarks. Subpackages: kerneltest (feature gates),
+// containerdtest (a private containerd per test), vm (a cgroup v2 kernel under QEMU).
+package test
