@@ -1,0 +1,56 @@
+package place
+
+import "fmt"
+
+// Strategy names a scorer. Filters are the same for every strategy.
+type Strategy string
+
+const (
+	// StrategySpread prefers the emptiest host ("stability first").
+	StrategySpread Strategy = "spread"
+	// StrategyStack prefers the fullest host that fits, keeping whole hosts
+	// free ("utilisation first").
+	StrategyStack Strategy = "stack"
+	// StrategyBalanced prefers hosts whose per-dimension utilisation stays
+	// even after the placement.
+	StrategyBalanced Strategy = "balanced"
+	// StrategyDotProduct prefers the host whose free vector is most aligned
+	// with the request (smallest dot product of demand and free capacity,
+	// both normalised by host capacity; GPU counted in devices).
+	StrategyDotProduct Strategy = "dot-product"
+	// StrategyBestFit prefers the host left with the least free capacity
+	// after the placement (largest normalised share of the host used).
+	StrategyBestFit Strategy = "best-fit"
+	// StrategyRandom picks a feasible host at random (a baseline).
+	StrategyRandom Strategy = "random"
+	// StrategyFGD is fragmentation gradient descent (Weng et al., USENIX
+	// ATC'23): the host and GPU whose expected GPU fragmentation, measured
+	// against the expected mix of requests (Profile.Shapes or the learned
+	// popularity), grows the least.
+	StrategyFGD Strategy = "fgd"
+	// StrategyFGDPack is FGD with packing tie-breaks: among hosts whose
+	// fragmentation growth is within a small margin of the best, prefer
+	// hosts already in use, then the best fit.
+	StrategyFGDPack Strategy = "fgd-pack"
+	// StrategyDefault is the strategy used when none is named.
+	StrategyDefault = StrategyFGDPack
+)
+
+// Strategies lists every strategy in a fixed order.
+func Strategies() []Strategy {
+	return []Strategy{StrategySpread, StrategyStack, StrategyBalanced, StrategyDotProduct,
+		StrategyBestFit, StrategyRandom, StrategyFGD, StrategyFGDPack}
+}
+
+// ParseStrategy accepts a strategy's name; empty yields StrategyDefault.
+func ParseStrategy(s string) (Strategy, error) {
+	if s == "" {
+		return StrategyDefault, nil
+	}
+	for _, st := range Strategies() {
+		if string(st) == s {
+			return st, nil
+		}
+	}
+	return "", fmt.Errorf("unknown placement strategy %q (want one of %v)", s, Strategies())
+}
