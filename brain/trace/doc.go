@@ -1,0 +1,63 @@
+// Package trace reads and writes the cluster data the simulator replays:
+// Alibaba cluster-trace-v2018 metadata, a synthetic generator in exactly
+// that schema, and a generic hand-written format.
+//
+// # cluster-trace-v2018
+//
+// machine_meta.csv and container_meta.csv have no header; their columns are,
+// in order (alibaba/clusterdata cluster-trace-v2018/schema.md):
+//
+//	machine_meta:   machine_id, time_stamp, failure_domain_1, failure_domain_2, cpu_num, mem_size, status
+//	container_meta: container_id, machine_id, time_stamp, app_du, status, cpu_request, cpu_limit, mem_size
+//
+// CPU requests and limits are in 1/100 cores; memory is normalised to
+// [0,100]. Containers of one app_du (deploy unit) should be spread across
+// failure domains. ReadMachines and ReadContainers stream rows and stop at
+// the first bad one with a ParseError naming file, line and column.
+// LoadV2018 estimates the memory a trace needs from its file sizes and
+// refuses, before reading, one larger than the budget (ErrTooLarge).
+// GenerateV2018 writes a seeded synthetic cluster at the published scale
+// (V2018Scale: 4,034 hosts of 96 cores, 71,000 containers in 9,800 deploy
+// units with heavy-tailed sizes and 1/2/4/8/16-core shapes).
+//
+// # Generic format
+//
+// A YAML (or JSON, which is YAML) document, decoded strictly: unknown
+// fields are errors, and every invalid value is reported at once with its
+// path and line. CPU is written in cores ("4", "0.5") or millis ("500m");
+// memory and disk in bytes with an optional Ki/Mi/Gi/Ti or K/M/G/T suffix.
+//
+//	version: 1                 # required, must be 1
+//	curve_points: 96           # length of every demand curve (0 = no curves)
+//	domain_label: rack         # host label naming failure domains (default failure_domain)
+//	lending: false             # groups may borrow quota others leave unused
+//	hosts:
+//	  - name: big              # with count: N, hosts big-0 .. big-(N-1)
+//	    count: 4
+//	    cpu: 96
+//	    memory: 384Gi
+//	    disk: 2Ti              # optional
+//	    gpus: 8                # optional, whole devices
+//	    gpu_model: V100        # required with gpus
+//	    extended: {example.com/fpga: 2}
+//	    labels: {zone: a}
+//	    failure_domain: rack-1 # sets the domain_label label
+//	apps:
+//	  - name: web
+//	    cpu: 4
+//	    memory: 8Gi
+//	    gpu: {count: 1, models: [V100]}   # or {shared_milli: 250}
+//	    curves:                # optional, per cpu/memory: curve_points fractions in [0,1] of the peak
+//	      cpu: [0.2, 0.3, ...]
+//	    selector: {zone: a}    # hosts must carry all these labels
+//	    anti_affinity:         # on a host running web, at most max_together db
+//	      - {app: db, max_together: 0}
+//	    max_per_host: 1        # at most one web per host
+//	    spread: {max_skew: 1}  # balance across failure domains (domain_label optional)
+//	requests:
+//	  - {app: web, count: 10, priority: 100, group: team-a, preempt: false}
+//	quotas:
+//	  - {group: team-a, cpu: 200, memory: 1Ti, gpu_milli: 4000}
+//
+// testdata/example.yaml is a complete example.
+package trace
