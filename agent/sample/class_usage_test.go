@@ -1,0 +1,45 @@
+package sample
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/sluicehq/sluice/qos"
+)
+
+func TestAggregateClasses(t *testing.T) {
+	const gib = 1 << 30
+	host := qos.HostSample{CPUCapacityMilli: 8000, CPUUsedMilli: 5000, MemTotalBytes: 32 * gib, MemAvailableBytes: 20 * gib}
+	workloads := []qos.ContainerSample{
+		{ID: "web", Class: qos.ClassOnline, CPUUsedMilli: 2000, MemoryUsageBytes: 4 * gib},
+		{ID: "api", Class: qos.ClassOnline, CPUUsedMilli: 500, MemoryUsageBytes: 1 * gib},
+		{ID: "batch", Class: qos.ClassOffline, CPUUsedMilli: 1500, MemoryUsageBytes: 3 * gib},
+		{ID: "sshd", Class: qos.ClassSystem, CPUUsedMilli: 100, MemoryUsageBytes: gib / 4},
+		{ID: "odd", Class: "gold", CPUUsedMilli: 100, MemoryUsageBytes: gib / 4},
+	}
+	got := AggregateClasses(host, workloads)
+	want := map[qos.Class]qos.ClassUsage{
+		qos.ClassOnline:  {CPUUsedMilli: 2500, MemoryUsageBytes: 5 * gib, Count: 2},
+		qos.ClassOffline: {CPUUsedMilli: 1500, MemoryUsageBytes: 3 * gib, Count: 1},
+		// sshd + odd (unknown class) = 200 milli, 0.5 GiB, plus what no
+		// workload accounts for: 5000-4200 = 800 milli, 12-8.5 = 3.5 GiB.
+		qos.ClassSystem: {CPUUsedMilli: 1000, MemoryUsageBytes: 4 * gib, Count: 2},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("AggregateClasses =\n %+v\nwant\n %+v", got, want)
+	}
+
+	// Workloads summing above the host (different windows) leave nothing
+	// unaccounted rather than a negative system share.
+	over := AggregateClasses(qos.HostSample{CPUUsedMilli: 1000, MemTotalBytes: 4 * gib, MemAvailableBytes: 3 * gib},
+		[]qos.ContainerSample{{Class: qos.ClassOffline, CPUUsedMilli: 1200, MemoryUsageBytes: 2 * gib}})
+	if s := over[qos.ClassSystem]; s != (qos.ClassUsage{}) {
+		t.Errorf("system with workloads above host = %+v, want zero", s)
+	}
+
+	// No workloads: everything is system, and every class is present.
+	empty := AggregateClasses(host, nil)
+	if len(empty) != 3 || empty[qos.ClassSystem].CPUUsedMilli != 5000 || empty[qos.ClassSystem].MemoryUsageBytes != 12*gib {
+		t.Errorf("no workloads: %+v", empty)
+	}
+}

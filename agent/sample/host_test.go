@@ -1,0 +1,201 @@
+package sample
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sluicehq/sluice/qos"
+)
+
+// copyTree copies a fixture directory into a fresh temp dir so a test can
+// advance it (replace /proc/stat) without touching testdata.
+func copyTree(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func TestHostSampleFixture(t *testing.T) {
+	root := copyTree(t, "testdata/proc/t0")
+	var logBuf bytes.Buffer
+	h, err := NewHost(root, slog.New(slog.NewTextHandler(&logBuf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.PSIMissing(); err != nil {
+		t.Fatalf("PSIMissing = %v, want nil", err)
+	}
+	if logBuf.Len() != 0 {
+		t.Errorf("unexpected log: %s", logBuf.String())
+	}
+	t1, err := os.ReadFile("testdata/proc/t1/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "stat"), t1, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := qos.HostSample{
+		CPUCapacityMilli: 2000,
+		// t0 -> t1: 200 ticks in all (guest time is inside user and not
+		// counted again), of which idle 50 + iowait 10: 140/200 of 2 CPUs.
+		CPUUsedMilli:      1400,
+		MemTotalBytes:     24682416 * 1024,
+		MemAvailableBytes: 24203816 * 1024,
+		PageCacheBytes:    (3006868 + 75128) * 1024,
+		PSI: qos.PSI{
+			CPUSomeAvg10:    12.50,
+			MemorySomeAvg10: 4.10,
+			MemoryFullAvg10: 2.05,
+			IOSomeAvg10:     7.77,
+			IOFullAvg10:     6.66,
+		},
+	}
+	if got != want {
+		t.Errorf("Sample =\n %+v\nwant\n %+v", got, want)
+	}
+
+	// No tick elapsed: the previous rate is repeated, not zero or NaN.
+	again, err := h.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.CPUUsedMilli != 1400 {
+		t.Errorf("Sample with no elapsed ticks: CPUUsedMilli = %d, want 1400 (previous rate)", again.CPUUsedMilli)
+	}
+
+	// Counters going backwards (back to t0) rebase instead of reporting
+	// a negative rate.
+	t0, _ := os.ReadFile("testdata/proc/t0/stat")
+	if err := os.WriteFile(filepath.Join(root, "stat"), t0, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	back, err := h.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.CPUUsedMilli != 0 {
+		t.Errorf("Sample after counters went backwards: CPUUsedMilli = %d, want 0", back.CPUUsedMilli)
+	}
+}
+
+func TestHostSampleWithoutPSI(t *testing.T) {
+	var logBuf bytes.Buffer
+	h, err := NewHost("testdata/proc-nopsi", slog.New(slog.NewTextHandler(&logBuf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := h.PSIMissing()
+	if !errors.Is(missing, fs.ErrNotExist) || !strings.Contains(missing.Error(), "CONFIG_PSI") {
+		t.Fatalf("PSIMissing = %v, want an fs.ErrNotExist naming CONFIG_PSI", missing)
+	}
+	for range 3 {
+		s, err := h.Sample()
+		if err != nil {
+			t.Fatalf("Sample without PSI: %v", err)
+		}
+		if s.PSI != (qos.PSI{}) {
+			t.Errorf("PSI = %+v, want zero", s.PSI)
+		}
+		if s.MemTotalBytes != 24682416*1024 {
+			t.Errorf("MemTotalBytes = %d", s.MemTotalBytes)
+		}
+	}
+	if n := strings.Count(logBuf.String(), "pressure stall information unavailable"); n != 1 {
+		t.Errorf("missing PSI logged %d times, want once:\n%s", n, logBuf.String())
+	}
+}
+
+func TestHostBadInput(t *testing.T) {
+	t.Run("no proc root", func(t *testing.T) {
+		_, err := NewHost(filepath.Join(t.TempDir(), "nope"), nil)
+		if err == nil {
+			t.Fatal("NewHost on a missing root: want error")
+		}
+	})
+	t.Run("meminfo without MemAvailable", func(t *testing.T) {
+		root := copyTree(t, "testdata/proc-nopsi")
+		mi, _ := os.ReadFile(filepath.Join(root, "meminfo"))
+		var kept []string
+		for _, l := range strings.Split(string(mi), "\n") {
+			if !strings.HasPrefix(l, "MemAvailable:") {
+				kept = append(kept, l)
+			}
+		}
+		os.WriteFile(filepath.Join(root, "meminfo"), []byte(strings.Join(kept, "\n")), 0o644)
+		h, err := NewHost(root, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = h.Sample()
+		if err == nil || !strings.Contains(err.Error(), "meminfo: field MemAvailable missing") {
+			t.Fatalf("Sample = %v, want an error naming meminfo and MemAvailable", err)
+		}
+	})
+	t.Run("garbled pressure file", func(t *testing.T) {
+		root := copyTree(t, "testdata/proc/t0")
+		h, err := NewHost(root, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(root, "pressure", "io"), []byte("some avg10=x\n"), 0o644)
+		if _, err := h.Sample(); err == nil {
+			t.Fatal("Sample with a garbled pressure/io: want error")
+		}
+	})
+}
+
+func TestHostReal(t *testing.T) {
+	if _, err := os.Stat("/proc/stat"); err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	h, err := NewHost("/proc", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := h.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	online, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err == nil {
+		if n := countCPUList(t, strings.TrimSpace(string(online))); s.CPUCapacityMilli != int64(n)*1000 {
+			t.Errorf("CPUCapacityMilli = %d, /sys/devices/system/cpu/online lists %d CPUs", s.CPUCapacityMilli, n)
+		}
+	}
+	if s.CPUUsedMilli < 0 || s.CPUUsedMilli > s.CPUCapacityMilli {
+		t.Errorf("CPUUsedMilli = %d outside [0, %d]", s.CPUUsedMilli, s.CPUCapacityMilli)
+	}
+	if s.MemTotalBytes == 0 || s.MemAvailableBytes > s.MemTotalBytes {
+		t.Errorf("memory: total %d, available %d", s.MemTotalBytes, s.MemAvailableBytes)
+	}
+}
+
+// countCPUList counts a kernel cpu list such as "0-3,5".
+func countCPUList(t *testing.T, list string) int {
+	t.Helper()
+	n := 0
+	for _, part := range strings.Split(list, ",") {
+		var lo, hi int
+		if c, _ := fmt.Sscanf(part, "%d-%d", &lo, &hi); c == 2 {
+			n += hi - lo + 1
+		} else {
+			n++
+		}
+	}
+	return n
+}
