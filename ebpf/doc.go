@@ -1,0 +1,22 @@
+// Package ebpf loads Sluice's BPF programs and reads what they measure.
+//
+// The run-queue sampler (Load, Sampler) attaches to the scheduler
+// tracepoints sched_wakeup, sched_wakeup_new and sched_switch (tp_btf where
+// the kernel allows tracing programs, raw_tp otherwise) and keeps, per
+// cgroup, a log2 histogram of run-queue delay, the delay total and on-CPU
+// time. Cgroups are keyed by the id of either the cgroup v2 directory or the
+// v1 cpu controller directory (both equal the directory's inode number, see
+// CgroupID), fixed at load time from the host's cgroup mode.
+//
+// When the kernel cannot run the programs (no BTF, no permission, too old)
+// Probe and Load return an error wrapping ErrNotSupported, cilium/ebpf's
+// sentinel, that names the missing feature: the agent then samples procfs
+// only and keeps running.
+//
+// Summarize turns a histogram into the qos.LatencySummary the decision core
+// reads; RunqLatencyCollector exports per-class histograms to Prometheus.
+//
+// The BPF C source is ../bpf/runq.c; runq_bpfel.go and runq_bpfel.o are
+// generated from it by generate.sh (bpf2go) and committed so that building
+// Sluice never needs clang.
+package ebpf

@@ -1,0 +1,63 @@
+package ebpf
+
+import (
+	"errors"
+	"fmt"
+
+	cebpf "github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
+)
+
+// Capabilities is what the kernel offers the run-queue sampler, probed once
+// at agent start.
+type Capabilities struct {
+	// KernelBTF: the kernel describes its types (/sys/kernel/btf/vmlinux,
+	// CONFIG_DEBUG_INFO_BTF). Both flavours need it: they read task and
+	// cgroup fields with CO-RE.
+	KernelBTF bool
+	// Tracing: BPF_PROG_TYPE_TRACING loads (tp_btf attach).
+	Tracing bool
+	// RawTracepoint: BPF_PROG_TYPE_RAW_TRACEPOINT loads (raw_tp attach).
+	RawTracepoint bool
+	// PerCPUHash: BPF_MAP_TYPE_PERCPU_HASH is available.
+	PerCPUHash bool
+}
+
+// Usable reports whether Load can be expected to succeed.
+func (c Capabilities) Usable() bool {
+	return c.KernelBTF && c.PerCPUHash && (c.Tracing || c.RawTracepoint)
+}
+
+// Probe asks the kernel what the run-queue sampler needs. When something
+// essential is missing the error wraps ErrNotSupported and names it; the
+// returned Capabilities are filled in either way. Probing needs the same
+// privileges as loading (CAP_BPF and CAP_PERFMON, or root): without them
+// every probe fails with a permission error, also reported as unsupported.
+func Probe() (Capabilities, error) {
+	var c Capabilities
+	var errs []error
+	if _, err := btf.LoadKernelSpec(); err != nil {
+		errs = append(errs, fmt.Errorf("kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF): %w", err))
+	} else {
+		c.KernelBTF = true
+	}
+	errTracing := features.HaveProgramType(cebpf.Tracing)
+	c.Tracing = errTracing == nil
+	errRaw := features.HaveProgramType(cebpf.RawTracepoint)
+	c.RawTracepoint = errRaw == nil
+	if !c.Tracing && !c.RawTracepoint {
+		errs = append(errs,
+			fmt.Errorf("tp_btf programs (BPF_PROG_TYPE_TRACING): %w", errTracing),
+			fmt.Errorf("raw_tp programs (BPF_PROG_TYPE_RAW_TRACEPOINT): %w", errRaw))
+	}
+	if err := features.HaveMapType(cebpf.PerCPUHash); err != nil {
+		errs = append(errs, fmt.Errorf("per-CPU hash maps: %w", err))
+	} else {
+		c.PerCPUHash = true
+	}
+	if len(errs) == 0 {
+		return c, nil
+	}
+	return c, unsupported("probe", errors.Join(errs...))
+}

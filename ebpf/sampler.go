@@ -1,0 +1,342 @@
+package ebpf
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	cebpf "github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+//go:generate ./generate.sh
+
+// ErrNotSupported is cilium/ebpf's capability sentinel, re-exported so
+// callers can match this package's errors without importing cilium/ebpf.
+// It is the same value: errors.Is works with either name.
+var ErrNotSupported = cebpf.ErrNotSupported
+
+// KeyMode selects which cgroup id the programs key their counters by. It is
+// a load-time constant in the programs (.rodata): the verifier drops the
+// other branch.
+type KeyMode uint32
+
+const (
+	// KeyCgroupV2 keys by the cgroup v2 (default hierarchy) id: the inode
+	// of the directory under the cgroup2 mount (/sys/fs/cgroup/unified on
+	// hybrid hosts, /sys/fs/cgroup on unified ones).
+	KeyCgroupV2 KeyMode = 0
+	// KeyCgroupV1CPU keys by the id of the task's cgroup in the v1 cpu
+	// controller hierarchy: the inode of the directory under
+	// /sys/fs/cgroup/cpu. For legacy and hybrid hosts, where CPU limits
+	// live in v1.
+	KeyCgroupV1CPU KeyMode = 1
+)
+
+func (m KeyMode) String() string {
+	switch m {
+	case KeyCgroupV2:
+		return "cgroup-v2"
+	case KeyCgroupV1CPU:
+		return "cgroup-v1-cpu"
+	}
+	return fmt.Sprintf("KeyMode(%d)", uint32(m))
+}
+
+// AttachMode is how the programs hook the scheduler tracepoints.
+type AttachMode int
+
+const (
+	// AttachAuto tries tp_btf, then raw_tp.
+	AttachAuto AttachMode = iota
+	// AttachTPBTF uses BTF-typed tracepoints (BPF_PROG_TYPE_TRACING,
+	// Linux 5.5+); cheapest.
+	AttachTPBTF
+	// AttachRawTP uses raw tracepoints (Linux 4.17+), for kernels or
+	// security policies that refuse tracing programs.
+	AttachRawTP
+)
+
+func (m AttachMode) String() string {
+	switch m {
+	case AttachAuto:
+		return "auto"
+	case AttachTPBTF:
+		return "tp_btf"
+	case AttachRawTP:
+		return "raw_tp"
+	}
+	return fmt.Sprintf("AttachMode(%d)", int(m))
+}
+
+// Options configure Load. The zero value keys by cgroup v2 id, attaches
+// with tp_btf or raw_tp, and uses the default map sizes.
+type Options struct {
+	KeyMode KeyMode
+	Attach  AttachMode
+	// MaxCgroups bounds the per-cgroup counter map (default 4096). When it
+	// is full, new cgroups are not counted (see Drops.Cgroups).
+	MaxCgroups uint32
+	// MaxQueuedTasks bounds the map of tasks waiting on a run queue
+	// (default 16384). Waits that do not fit are not counted.
+	MaxQueuedTasks uint32
+	// TrackTasksInCgroup, when non-zero, also sums run-queue delay per
+	// task (pid) for the tasks in this cgroup (an id in KeyMode), read
+	// with TaskRunqDelay. Costs a hash update per switch-in of those
+	// tasks; meant for tests and debugging.
+	TrackTasksInCgroup uint64
+}
+
+func (o Options) validate() error {
+	var errs []error
+	if o.KeyMode != KeyCgroupV2 && o.KeyMode != KeyCgroupV1CPU {
+		errs = append(errs, fmt.Errorf("key mode: unknown %v", o.KeyMode))
+	}
+	if o.Attach < AttachAuto || o.Attach > AttachRawTP {
+		errs = append(errs, fmt.Errorf("attach: unknown %v", o.Attach))
+	}
+	return errors.Join(errs...)
+}
+
+// Drops counts samples the programs could not record because a map was
+// full. Cumulative since Load.
+type Drops struct {
+	// Cgroups: scheduler events of cgroups that found MaxCgroups reached.
+	Cgroups uint64
+	// QueuedTasks: wakeups not timed because MaxQueuedTasks was reached.
+	QueuedTasks uint64
+	// Tasks: per-task sums not kept (TrackTasksInCgroup only).
+	Tasks uint64
+}
+
+// Sampler owns the loaded programs, their links and maps. Create it once at
+// agent start with Load; Close it on shutdown. Its methods are safe for
+// concurrent use.
+type Sampler struct {
+	attach AttachMode
+	mode   KeyMode
+	maps   runqMaps
+	links  []link.Link
+	progs  []*cebpf.Program
+
+	mu sync.Mutex
+	// prev holds each cgroup's cumulative counters at the previous Read.
+	prev map[uint64]CgroupStats
+}
+
+// Load loads the run-queue programs and attaches them. Errors from a
+// kernel that cannot run them (no BTF, no permission, missing program
+// type) wrap ErrNotSupported and name what is missing.
+func Load(opts Options) (*Sampler, error) {
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("ebpf runq: options: %w", err)
+	}
+	switch opts.Attach {
+	case AttachTPBTF, AttachRawTP:
+		return load(opts, opts.Attach)
+	}
+	s, errBTF := load(opts, AttachTPBTF)
+	if errBTF == nil {
+		return s, nil
+	}
+	s, errRaw := load(opts, AttachRawTP)
+	if errRaw == nil {
+		return s, nil
+	}
+	return nil, errors.Join(errBTF, errRaw)
+}
+
+func load(opts Options, attach AttachMode) (_ *Sampler, err error) {
+	spec, err := loadRunq()
+	if err != nil {
+		return nil, fmt.Errorf("ebpf runq: parse embedded object: %w", err)
+	}
+	if opts.MaxCgroups > 0 {
+		spec.Maps[runqMapStats].MaxEntries = opts.MaxCgroups
+	}
+	if opts.MaxQueuedTasks > 0 {
+		spec.Maps[runqMapQueuedAt].MaxEntries = opts.MaxQueuedTasks
+	}
+	if err := spec.Variables[runqVarKeyMode].Set(uint32(opts.KeyMode)); err != nil {
+		return nil, fmt.Errorf("ebpf runq: set key_mode: %w", err)
+	}
+	if err := spec.Variables[runqVarTrackTaskCgroup].Set(opts.TrackTasksInCgroup); err != nil {
+		return nil, fmt.Errorf("ebpf runq: set track_task_cgroup: %w", err)
+	}
+
+	// Only the chosen flavour's programs are loaded, so a kernel that
+	// refuses tp_btf never sees them when raw_tp is asked for.
+	progNames := [3]string{runqProgTpBtfSchedWakeup, runqProgTpBtfSchedWakeupNew, runqProgTpBtfSchedSwitch}
+	if attach == AttachRawTP {
+		progNames = [3]string{runqProgRawTpSchedWakeup, runqProgRawTpSchedWakeupNew, runqProgRawTpSchedSwitch}
+	}
+	for name := range spec.Programs {
+		if name != progNames[0] && name != progNames[1] && name != progNames[2] {
+			delete(spec.Programs, name)
+		}
+	}
+	coll, err := cebpf.NewCollection(spec)
+	if err != nil {
+		return nil, unsupported(fmt.Sprintf("load %s programs", attach), err)
+	}
+	defer coll.Close() // closes only what was not detached below
+	s := &Sampler{attach: attach, mode: opts.KeyMode, prev: map[uint64]CgroupStats{}}
+	if err := coll.Assign(&s.maps); err != nil {
+		return nil, fmt.Errorf("ebpf runq: %w", err)
+	}
+	for _, name := range progNames {
+		s.progs = append(s.progs, coll.DetachProgram(name))
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	// Wakeups before switches: a switch-in only counts a wait whose
+	// start was seen.
+	for i, tp := range []string{"sched_wakeup", "sched_wakeup_new", "sched_switch"} {
+		var l link.Link
+		var err error
+		if attach == AttachTPBTF {
+			l, err = link.AttachTracing(link.TracingOptions{Program: s.progs[i], AttachType: cebpf.AttachTraceRawTp})
+		} else {
+			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp, Program: s.progs[i]})
+		}
+		if err != nil {
+			return nil, unsupported(fmt.Sprintf("attach %s/%s", attach, tp), err)
+		}
+		s.links = append(s.links, l)
+	}
+	return s, nil
+}
+
+// unsupported wraps a kernel refusal so that it matches ErrNotSupported
+// (the agent falls back to procfs) while keeping the cause (EPERM, a
+// verifier log...) matchable too.
+func unsupported(what string, err error) error {
+	if errors.Is(err, ErrNotSupported) {
+		return fmt.Errorf("ebpf runq: %s: %w", what, err)
+	}
+	return fmt.Errorf("ebpf runq: %s: %w: %w", what, ErrNotSupported, err)
+}
+
+// Attach reports which tracepoint flavour is in use.
+func (s *Sampler) Attach() AttachMode { return s.attach }
+
+// KeyMode reports which cgroup ids Read is keyed by.
+func (s *Sampler) KeyMode() KeyMode { return s.mode }
+
+// Read returns, for each cgroup seen since Load, what its tasks did since
+// the previous Read (the first Read: since Load). Cgroups with no activity
+// in the window are present with zero counts until Forget.
+//
+// The programs never reset their counters: each CPU's counters only grow,
+// Read sums the CPUs and subtracts the sums it saw last time. A sample that
+// lands while Read runs is in this window or the next, never lost. A window
+// may be torn across fields (a wait counted in RunqHist now and in
+// RunqDelayTotal in the next window) but totals over windows are exact.
+func (s *Sampler) Read() (map[uint64]CgroupStats, error) {
+	cur, err := s.totals()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[uint64]CgroupStats, len(cur))
+	for id, c := range cur {
+		out[id] = since(c, s.prev[id])
+	}
+	s.prev = cur
+	return out, nil
+}
+
+// totals reads the cumulative counters of every cgroup, summed over CPUs.
+func (s *Sampler) totals() (map[uint64]CgroupStats, error) {
+	out := make(map[uint64]CgroupStats, len(s.prevSnapshotLen()))
+	var (
+		id     uint64
+		perCPU []runqCgroupStats
+	)
+	it := s.maps.Stats.Iterate()
+	for it.Next(&id, &perCPU) {
+		var c CgroupStats
+		for i := range perCPU {
+			v := &perCPU[i]
+			for j, n := range v.RunqHist {
+				c.RunqHist[j] += n
+			}
+			c.RunqDelayTotal += time.Duration(v.RunqDelayNs)
+			c.OnCPU += time.Duration(v.OncpuNs)
+			c.Preemptions += v.Preemptions
+		}
+		out[id] = c
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("ebpf runq: read stats map: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Sampler) prevSnapshotLen() []struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return make([]struct{}, 0, len(s.prev))
+}
+
+// Forget drops a cgroup's counters (call it when the cgroup is removed, so
+// the bounded map has room for new ones). Forgetting an unknown id is not
+// an error.
+func (s *Sampler) Forget(cgroupID uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.prev, cgroupID)
+	if err := s.maps.Stats.Delete(cgroupID); err != nil && !errors.Is(err, cebpf.ErrKeyNotExist) {
+		return fmt.Errorf("ebpf runq: forget cgroup %d: %w", cgroupID, err)
+	}
+	return nil
+}
+
+// TaskRunqDelay returns the run-queue delay summed for pid since Load.
+// Only tasks in Options.TrackTasksInCgroup are tracked; others read 0.
+func (s *Sampler) TaskRunqDelay(pid int) (time.Duration, error) {
+	var perTask uint64
+	err := s.maps.TaskDelay.Lookup(uint32(pid), &perTask)
+	if errors.Is(err, cebpf.ErrKeyNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("ebpf runq: read task %d delay: %w", pid, err)
+	}
+	return time.Duration(perTask), nil
+}
+
+// Drops reads how many samples were lost to full maps since Load.
+func (s *Sampler) Drops() (Drops, error) {
+	var d Drops
+	for slot, dst := range []*uint64{&d.Cgroups, &d.QueuedTasks, &d.Tasks} {
+		var perCPU []uint64
+		if err := s.maps.Drops.Lookup(uint32(slot), &perCPU); err != nil {
+			return Drops{}, fmt.Errorf("ebpf runq: read drops: %w", err)
+		}
+		for _, n := range perCPU {
+			*dst += n
+		}
+	}
+	return d, nil
+}
+
+// Close detaches the programs and frees the maps.
+func (s *Sampler) Close() error {
+	var errs []error
+	for _, l := range s.links {
+		errs = append(errs, l.Close())
+	}
+	for _, p := range s.progs {
+		errs = append(errs, p.Close())
+	}
+	errs = append(errs, s.maps.Close())
+	s.links, s.progs = nil, nil
+	return errors.Join(errs...)
+}

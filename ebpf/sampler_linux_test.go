@@ -1,0 +1,348 @@
+package ebpf
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/test/kerneltest"
+)
+
+// spinners is how many busy loops the accounting tests run: more than the
+// CPUs of the 2-CPU CI machines, so tasks wait on run queues even without
+// a CPU limit.
+const spinners = 3
+
+// spinFor is how long the busy loops run. Long enough for hundreds of
+// scheduling periods; the comparisons do not depend on it.
+const spinFor = 3 * time.Second
+
+// makeCgroup creates a uniquely named cgroup directly under hierarchy dir
+// and removes it when the test ends (after the test's processes, whose
+// cleanups were registered later and so run first).
+func makeCgroup(t *testing.T, dir string) string {
+	t.Helper()
+	name := fmt.Sprintf("sluice-ebpf-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	path := filepath.Join(dir, name)
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatalf("create cgroup: %v", err)
+	}
+	t.Cleanup(func() {
+		// rmdir fails with EBUSY while the last killed task is being
+		// reaped; retry briefly.
+		var err error
+		for range 100 {
+			if err = os.Remove(path); err == nil || errors.Is(err, os.ErrNotExist) {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Errorf("remove cgroup %s: %v", path, err)
+	})
+	return path
+}
+
+func writeFile(t *testing.T, path, value string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+		t.Fatalf("write %s: %v", path, err)
+	}
+}
+
+func readUint(t *testing.T, path string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return v
+}
+
+// cpuStatUsage reads usage_usec from a v2 cpu.stat.
+func cpuStatUsage(t *testing.T, dir string) time.Duration {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, "cpu.stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "usage_usec "); ok {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				t.Fatalf("cpu.stat usage_usec %q: %v", v, err)
+			}
+			return time.Duration(n) * time.Microsecond
+		}
+	}
+	t.Fatalf("%s/cpu.stat: no usage_usec", dir)
+	return 0
+}
+
+// schedstat reads /proc/<pid>/schedstat: time on CPU and time waiting on a
+// run queue (run_delay), both in ns.
+func schedstat(t *testing.T, pid int) (onCPU, runDelay time.Duration) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 3 {
+		t.Fatalf("schedstat of %d: %q", pid, b)
+	}
+	on, err1 := strconv.ParseUint(f[0], 10, 64)
+	delay, err2 := strconv.ParseUint(f[1], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatalf("schedstat of %d: %v", pid, err)
+	}
+	return time.Duration(on), time.Duration(delay)
+}
+
+// procState is the state letter in /proc/<pid>/stat.
+func procState(t *testing.T, pid int) byte {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		t.Fatalf("stat of %d: %q", pid, b)
+	}
+	return b[i+2]
+}
+
+// stopAll sends SIGSTOP and waits until every process is stopped: a
+// stopped task is off the run queues, so its counters no longer move.
+func stopAll(t *testing.T, pids []int) {
+	t.Helper()
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, pid := range pids {
+		for procState(t, pid) != 'T' {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// startStoppedSpinners starts busy loops, stopped, so that they can be moved
+// into cgroups and their baselines read before they run there.
+func startStoppedSpinners(t *testing.T, n int) []int {
+	t.Helper()
+	var pids []int
+	for range n {
+		cmd := exec.Command("/bin/sh", "-c", "while :; do :; done")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+		pids = append(pids, cmd.Process.Pid)
+	}
+	stopAll(t, pids)
+	return pids
+}
+
+func contAll(t *testing.T, pids []int) {
+	t.Helper()
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func loadForTest(t *testing.T, opts Options) *Sampler {
+	t.Helper()
+	s, err := Load(opts)
+	if errors.Is(err, ErrNotSupported) {
+		kerneltest.Missing(t, kerneltest.FeatureBPF, "%v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close sampler: %v", err)
+		}
+	})
+	return s
+}
+
+// within reports whether got is within frac of want.
+func within(got, want time.Duration, frac float64) bool {
+	d := float64(got - want)
+	if d < 0 {
+		d = -d
+	}
+	return d <= frac*float64(want)
+}
+
+func attachModes() []AttachMode { return []AttachMode{AttachTPBTF, AttachRawTP} }
+
+// TestBPFCgroupV1CPUAccounting runs busy loops in a v1 cpu cgroup capped at
+// half a CPU and checks the programs against the kernel's own accounting:
+// per-task run-queue delay against /proc/<pid>/schedstat run_delay, and the
+// cgroup's on-CPU time against cpuacct.usage, each within 5%.
+func TestBPFCgroupV1CPUAccounting(t *testing.T) {
+	kerneltest.RequireBPF(t)
+	cpuRoot := kerneltest.RequireCgroupV1Controller(t, "cpu")
+	acctRoot := kerneltest.RequireCgroupV1Controller(t, "cpuacct")
+	for _, attach := range attachModes() {
+		t.Run(attach.String(), func(t *testing.T) {
+			cpuDir := makeCgroup(t, cpuRoot)
+			acctDir := makeCgroup(t, acctRoot)
+			writeFile(t, filepath.Join(cpuDir, "cpu.cfs_period_us"), "100000")
+			writeFile(t, filepath.Join(cpuDir, "cpu.cfs_quota_us"), "50000")
+			id, err := CgroupIDFor(KeyCgroupV1CPU, kerneltest.CgroupV1Root, filepath.Base(cpuDir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := loadForTest(t, Options{Attach: attach, KeyMode: KeyCgroupV1CPU, TrackTasksInCgroup: id})
+			if got := s.Attach(); got != attach {
+				t.Fatalf("Attach() = %v, want %v", got, attach)
+			}
+
+			pids := startStoppedSpinners(t, spinners)
+			before := map[int][2]time.Duration{}
+			for _, pid := range pids {
+				writeFile(t, filepath.Join(cpuDir, "cgroup.procs"), strconv.Itoa(pid))
+				writeFile(t, filepath.Join(acctDir, "cgroup.procs"), strconv.Itoa(pid))
+				on, delay := schedstat(t, pid)
+				before[pid] = [2]time.Duration{on, delay}
+			}
+			if _, err := s.Read(); err != nil { // start a window here
+				t.Fatal(err)
+			}
+			contAll(t, pids)
+			time.Sleep(spinFor)
+			stopAll(t, pids)
+
+			window, err := s.Read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := window[id]
+			acct := time.Duration(readUint(t, filepath.Join(acctDir, "cpuacct.usage")))
+			t.Logf("cgroup %d: eBPF on-CPU %v, cpuacct.usage %v; waits %d, delay %v, preemptions %d, %+v",
+				id, got.OnCPU, acct, got.RunqCount(), got.RunqDelayTotal, got.Preemptions, Summarize(&got.RunqHist))
+			if acct < spinFor/4 {
+				t.Fatalf("cpuacct.usage %v: the busy loops barely ran (quota 0.5 CPU for %v)", acct, spinFor)
+			}
+			if !within(got.OnCPU, acct, 0.05) {
+				t.Errorf("eBPF on-CPU %v vs cpuacct.usage %v: more than 5%% apart", got.OnCPU, acct)
+			}
+
+			var sumTask time.Duration
+			for _, pid := range pids {
+				on, delay := schedstat(t, pid)
+				wantDelay := delay - before[pid][1]
+				gotDelay, err := s.TaskRunqDelay(pid)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sumTask += gotDelay
+				t.Logf("pid %d: eBPF run-queue delay %v, schedstat run_delay %v (on CPU %v)", pid, gotDelay, wantDelay, on-before[pid][0])
+				if wantDelay < 100*time.Millisecond {
+					t.Fatalf("pid %d waited only %v: the cgroup was not contended", pid, wantDelay)
+				}
+				if !within(gotDelay, wantDelay, 0.05) {
+					t.Errorf("pid %d: eBPF run-queue delay %v vs schedstat run_delay %v: more than 5%% apart", pid, gotDelay, wantDelay)
+				}
+			}
+			// The spinners are the cgroup's only tasks: the per-cgroup
+			// total is the sum of theirs.
+			if got.RunqDelayTotal != sumTask {
+				t.Errorf("cgroup run-queue delay %v != sum over its tasks %v", got.RunqDelayTotal, sumTask)
+			}
+			if got.Preemptions == 0 {
+				t.Errorf("no preemptions counted for %d busy loops under a 0.5 CPU quota", spinners)
+			}
+			if d, err := s.Drops(); err != nil || d != (Drops{}) {
+				t.Errorf("Drops() = %+v, %v; want none", d, err)
+			}
+		})
+	}
+}
+
+// TestBPFCgroupV2Accounting keys by cgroup v2 id and checks on-CPU time
+// against the v2 cgroup's cpu.stat usage_usec, and the run-queue total
+// against the tasks' schedstat run_delay.
+func TestBPFCgroupV2Accounting(t *testing.T) {
+	kerneltest.RequireBPF(t)
+	v2Root := kerneltest.RequireCgroupV2(t)
+	for _, attach := range attachModes() {
+		t.Run(attach.String(), func(t *testing.T) {
+			dir := makeCgroup(t, v2Root)
+			id, err := CgroupID(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if HierarchyDir(KeyCgroupV2, kerneltest.CgroupV1Root) == v2Root {
+				viaRel, err := CgroupIDFor(KeyCgroupV2, kerneltest.CgroupV1Root, filepath.Base(dir))
+				if err != nil || viaRel != id {
+					t.Fatalf("CgroupIDFor(v2, %s) = %d, %v; want %d", filepath.Base(dir), viaRel, err, id)
+				}
+			}
+			s := loadForTest(t, Options{Attach: attach, KeyMode: KeyCgroupV2, TrackTasksInCgroup: id})
+
+			pids := startStoppedSpinners(t, spinners)
+			var delayBefore time.Duration
+			for _, pid := range pids {
+				writeFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(pid))
+				_, d := schedstat(t, pid)
+				delayBefore += d
+			}
+			usageBefore := cpuStatUsage(t, dir)
+			if _, err := s.Read(); err != nil {
+				t.Fatal(err)
+			}
+			contAll(t, pids)
+			time.Sleep(spinFor)
+			stopAll(t, pids)
+
+			window, err := s.Read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := window[id]
+			usage := cpuStatUsage(t, dir) - usageBefore
+			var delay time.Duration
+			for _, pid := range pids {
+				_, d := schedstat(t, pid)
+				delay += d
+			}
+			delay -= delayBefore
+			t.Logf("cgroup %d: eBPF on-CPU %v, cpu.stat usage %v; eBPF delay %v, schedstat run_delay %v, %+v",
+				id, got.OnCPU, usage, got.RunqDelayTotal, delay, Summarize(&got.RunqHist))
+			if usage < spinFor/2 {
+				t.Fatalf("cpu.stat usage %v: the busy loops barely ran", usage)
+			}
+			if !within(got.OnCPU, usage, 0.05) {
+				t.Errorf("eBPF on-CPU %v vs cpu.stat usage_usec %v: more than 5%% apart", got.OnCPU, usage)
+			}
+			if !within(got.RunqDelayTotal, delay, 0.05) {
+				t.Errorf("eBPF run-queue delay %v vs schedstat run_delay %v: more than 5%% apart", got.RunqDelayTotal, delay)
+			}
+		})
+	}
+}
