@@ -32,6 +32,9 @@ type HostSample struct {
 	// PageCacheBytes is Cached + Buffers from /proc/meminfo.
 	PageCacheBytes uint64
 	PSI            PSI
+	// CPUs lists the online CPU numbers (from /sys/devices/system/cpu/online),
+	// the pool cpuset modes allocate from.
+	CPUs []int
 }
 
 // PSI holds pressure stall averages (percent of wall time, 0-100).
@@ -69,6 +72,11 @@ type ContainerSample struct {
 	MemoryLimitBytes uint64
 	// RunqLatency is present when eBPF sampling is on.
 	RunqLatency *LatencySummary
+	// CpusetMode is the workload's cpuset mode (label sluice.io/cpuset,
+	// see ParseCpuset); empty means shared. Honoured for online work only.
+	CpusetMode CpusetMode
+	// CPUs is how many whole CPUs an exclusive or reserved workload wants.
+	CPUs int
 }
 
 // ClassUsage sums a class's workloads.

@@ -7,12 +7,40 @@ import "time"
 // same plan twice changes nothing.
 type Plan struct {
 	// DryRun mirrors the policy switch: enforcers must not write when set.
-	DryRun        bool
+	DryRun bool
+	// OfflineParent is the cgroup the offline CPU and memory intents apply
+	// to (the policy's offlineParent), relative to each hierarchy root.
+	OfflineParent string
 	OfflineCPU    CPUIntent
 	OfflineMemory MemoryIntent
 	// Kills lists offline victims in the order they should die. At most one
 	// kill per cool-down window is planned.
 	Kills []KillIntent
+	// Cpusets pins workloads to CPUs (Hippo cpuset modes); empty leaves
+	// every cpuset alone. It is empty unless some online workload holds an
+	// exclusive or reserved cpuset; then it lists the offline parent first
+	// and every classed workload after it by cgroup path (parents before
+	// children). Unclassed host processes are out of its reach, so
+	// "exclusive" means exclusive among workloads.
+	Cpusets []CpusetIntent
+}
+
+// Intent kinds, as used in IntentResult.Intent and IntentSummary.Kind.
+const (
+	IntentOfflineCPU    = "offline-cpu"
+	IntentOfflineMemory = "offline-memory"
+	IntentKill          = "kill"
+	IntentCpuset        = "cpuset"
+)
+
+// CpusetIntent pins one cgroup to CPUs.
+type CpusetIntent struct {
+	// CgroupPath is relative to each hierarchy root, e.g. "/online/web".
+	CgroupPath string
+	Mode       CpusetMode
+	// CPUs lists the logical CPU numbers, ascending.
+	CPUs   []int
+	Reason string
 }
 
 // CPUIntent caps the offline parent cgroup's CPU.
@@ -37,14 +65,20 @@ type KillIntent struct {
 	Namespace  string
 	Name       string
 	CgroupPath string
-	Priority   int
-	Reason     string
+	// Class is the victim's class; the killer refuses anything but offline
+	// (defence in depth: the decision core never plans other classes).
+	Class    Class
+	Priority int
+	Reason   string
 }
 
 // IntentResult reports what an enforcer did with one intent.
 type IntentResult struct {
-	// Intent names the intent kind: "offline-cpu", "offline-memory", "kill".
+	// Intent names the intent kind: IntentOfflineCPU, IntentOfflineMemory,
+	// IntentKill or IntentCpuset.
 	Intent string
+	// Target is the offline parent for CPU and memory intents, the
+	// KillIntent.ID for kills and the CpusetIntent.CgroupPath for cpusets.
 	Target string
 	Status ResultStatus
 	Err    string

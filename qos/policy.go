@@ -15,12 +15,15 @@ type Policy struct {
 	// Default "/sluice/offline"; on Kubernetes hosts typically
 	// "/kubepods/besteffort".
 	OfflineParent string
-	Sampling      SamplingPolicy
-	CPU           CPUPolicy
-	Memory        MemoryPolicy
-	Kill          KillPolicy
-	LLC           LLCPolicy
-	Network       NetworkPolicy
+	// OnStop is what the agent leaves on the offline parent when it stops:
+	// keep (default, the last caps stay clamped) or release (unlimited).
+	OnStop   StopBehaviour
+	Sampling SamplingPolicy
+	CPU      CPUPolicy
+	Memory   MemoryPolicy
+	Kill     KillPolicy
+	LLC      LLCPolicy
+	Network  NetworkPolicy
 }
 
 // ClassRule classes host cgroups that are not containers by path glob
@@ -55,13 +58,30 @@ type CPUPolicy struct {
 	RampPerSecond float64
 	// OnlineRunqLatencyP99 is the target for online run-queue latency (0 = off).
 	OnlineRunqLatencyP99 time.Duration
+	// DeadBand is the smallest budget change worth making, as a share of
+	// host CPU (0..1): smaller differences are ignored so the quota does
+	// not follow sampling noise.
+	DeadBand float64
+	// GrowHold is how long the computed budget must stay above the current
+	// one before it grows (cuts are immediate). It is also how long online
+	// run-queue latency must stay calm before a latency squeeze is lifted.
+	GrowHold time.Duration
 }
 
 // MemoryPolicy is the memory water level.
 type MemoryPolicy struct {
-	HighWater     float64
-	OfflineFloor  float64
+	// HighWater is the share of host memory online+system may use (0..1).
+	HighWater float64
+	// OfflineFloor is the share of host memory offline always keeps (0..1).
+	OfflineFloor float64
+	// RampPerSecond is how fast the offline limit may grow, as a share of
+	// host memory per second (0..1). Shrinking is immediate.
 	RampPerSecond float64
+	// DeadBand is the smallest limit change worth making (share of host memory).
+	DeadBand float64
+	// GrowHold is how long the computed limit must stay above the current
+	// one before it grows.
+	GrowHold time.Duration
 }
 
 // KillPolicy controls priority kills of offline work.
@@ -83,8 +103,22 @@ type LLCPolicy struct {
 
 // NetworkPolicy is validated now and enforced by the netqos package later.
 type NetworkPolicy struct {
-	Devices              []string
+	// Devices lists the egress devices to shape; empty turns network QoS off.
+	Devices []string
+	// LinkRateBitsPerSec is the link rate to share out; 0 means the agent
+	// uses each device's reported speed (and checks Fits against it).
+	LinkRateBitsPerSec   uint64
 	GoldRateBitsPerSec   uint64
 	SilverRateBitsPerSec uint64
 	HeadroomBitsPerSec   uint64
 }
+
+// StopBehaviour is what the agent does to the offline caps when it stops.
+type StopBehaviour string
+
+const (
+	// StopKeep leaves the last caps in place; the zero value means keep too.
+	StopKeep StopBehaviour = "keep"
+	// StopRelease lifts the offline CPU and memory caps.
+	StopRelease StopBehaviour = "release"
+)

@@ -1,0 +1,172 @@
+package qos
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// decideKills plans at most one priority kill of offline work.
+//
+// Offline memory (less what already-killed victims still hold) must stay
+// above the offline hard limit for the kill grace before anyone dies: the
+// limit is lowered first and the kernel gets the grace to reclaim. Then one
+// offline workload is chosen (see victimOrder) and at most one kill is
+// planned per cool-down. Online and system work are never candidates.
+//
+// Results from the enforcer (Intent "kill", Target = KillIntent.ID) feed
+// back: an applied kill marks the victim killed until it is gone from the
+// samples, so it is neither chosen again nor counted; a failed or
+// unsupported kill releases the cool-down it started and passes over that
+// victim for one cool-down, so the next one can be tried at once.
+func decideKills(obs Observation, pol Policy, mem MemoryIntent, prev KillState) ([]KillIntent, KillState) {
+	present := make(map[string]*ContainerSample, len(obs.Containers))
+	for i := range obs.Containers {
+		present[obs.Containers[i].ID] = &obs.Containers[i]
+	}
+	next := KillState{OverSince: prev.OverSince, LastKillAt: prev.LastKillAt}
+	if prev.Pending != nil {
+		p := *prev.Pending
+		next.Pending = &p
+	}
+	for _, k := range prev.Killed {
+		if present[k.ID] != nil {
+			next.Killed = append(next.Killed, k)
+		}
+	}
+	for _, k := range prev.Failed {
+		if present[k.ID] != nil && obs.Time.Sub(k.At) < pol.Kill.CoolDown {
+			next.Failed = append(next.Failed, k)
+		}
+	}
+	next.applyResults(obs, present)
+
+	if obs.Host.MemTotalBytes == 0 {
+		// No memory figures, no limit: never kill on a broken sample.
+		next.OverSince = time.Time{}
+		return nil, next
+	}
+	offlineUsed := classUsage(obs, ClassOffline).MemoryUsageBytes
+	for _, k := range next.Killed {
+		offlineUsed -= min(offlineUsed, present[k.ID].MemoryUsageBytes)
+	}
+	if offlineUsed <= mem.MaxBytes {
+		next.OverSince = time.Time{}
+		return nil, next
+	}
+	if next.OverSince.IsZero() || obs.Time.Before(next.OverSince) {
+		next.OverSince = obs.Time
+	}
+	overFor := obs.Time.Sub(next.OverSince)
+	if overFor < pol.Kill.Grace {
+		return nil, next
+	}
+	// A clock that went backwards also reads as "inside the cool-down".
+	if !next.LastKillAt.IsZero() && obs.Time.Sub(next.LastKillAt) < pol.Kill.CoolDown {
+		return nil, next
+	}
+	cands := candidates(obs.Containers, next, mem.MaxBytes)
+	if len(cands) == 0 {
+		return nil, next
+	}
+	v := cands[0]
+	next.LastKillAt = obs.Time
+	next.Pending = &KillRecord{ID: v.w.ID, CgroupPath: v.w.CgroupPath, At: obs.Time}
+	reason := fmt.Sprintf("offline memory %s above its limit %s for %v (grace %v): %s has the lowest priority %d, "+
+		"then latest start %s, then largest share %s of %s among %d offline candidates (uses %s); next kill not before %v",
+		formatBytes(satInt64(offlineUsed)), formatBytes(satInt64(mem.MaxBytes)), overFor, pol.Kill.Grace,
+		v.w.Name, v.w.Priority, v.w.StartedAt.UTC().Format(time.RFC3339), formatPercent(v.share),
+		formatBytes(satInt64(v.limit)), len(cands), formatBytes(satInt64(v.w.MemoryUsageBytes)),
+		pol.Kill.CoolDown)
+	return []KillIntent{{
+		ID:         v.w.ID,
+		Namespace:  v.w.Namespace,
+		Name:       v.w.Name,
+		CgroupPath: v.w.CgroupPath,
+		Class:      v.w.Class,
+		Priority:   v.w.Priority,
+		Reason:     reason,
+	}}, next
+}
+
+// applyResults folds the enforcer's kill reports into the state.
+func (k *KillState) applyResults(obs Observation, present map[string]*ContainerSample) {
+	for _, r := range obs.Results {
+		if r.Intent != IntentKill {
+			continue
+		}
+		pending := k.Pending != nil && k.Pending.ID == r.Target
+		switch r.Status {
+		case ResultApplied:
+			if w := present[r.Target]; w != nil && !hasRecord(k.Killed, r.Target) {
+				k.Killed = append(k.Killed, KillRecord{ID: r.Target, CgroupPath: w.CgroupPath, At: obs.Time})
+			}
+		case ResultFailed, ResultUnsupported:
+			if w := present[r.Target]; w != nil && !hasRecord(k.Failed, r.Target) {
+				k.Failed = append(k.Failed, KillRecord{ID: r.Target, CgroupPath: w.CgroupPath, At: obs.Time})
+			}
+			if pending && k.LastKillAt.Equal(k.Pending.At) {
+				k.LastKillAt = time.Time{}
+			}
+		}
+		if pending {
+			k.Pending = nil
+		}
+	}
+	// A pending victim that vanished without a report died anyway.
+	if k.Pending != nil && present[k.Pending.ID] == nil {
+		k.Pending = nil
+	}
+}
+
+func hasRecord(rs []KillRecord, id string) bool {
+	return slices.ContainsFunc(rs, func(r KillRecord) bool { return r.ID == id })
+}
+
+type candidate struct {
+	w     *ContainerSample
+	limit uint64
+	share float64
+}
+
+// candidates lists the offline workloads that may be killed, best victim
+// first (victimOrder). Workloads using no memory are left out: killing
+// them frees nothing.
+func candidates(ws []ContainerSample, k KillState, parentLimit uint64) []candidate {
+	var out []candidate
+	for i := range ws {
+		w := &ws[i]
+		if w.Class != ClassOffline || w.MemoryUsageBytes == 0 || hasRecord(k.Killed, w.ID) || hasRecord(k.Failed, w.ID) {
+			continue
+		}
+		limit := w.MemoryLimitBytes
+		if limit == 0 || limit > parentLimit {
+			limit = parentLimit
+		}
+		share := 0.0
+		if limit > 0 {
+			share = float64(w.MemoryUsageBytes) / float64(limit)
+		}
+		out = append(out, candidate{w: w, limit: limit, share: share})
+	}
+	slices.SortFunc(out, victimOrder)
+	return out
+}
+
+// victimOrder ranks victims: lowest priority first; then youngest (latest
+// StartedAt: it has lost the least work); then the largest share of its
+// memory limit (its own limit, or the offline parent's when it has none
+// or a looser one); then ID, so the choice is deterministic.
+func victimOrder(a, b candidate) int {
+	if c := cmp.Compare(a.w.Priority, b.w.Priority); c != 0 {
+		return c
+	}
+	if c := b.w.StartedAt.Compare(a.w.StartedAt); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.share, a.share); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.w.ID, b.w.ID)
+}
