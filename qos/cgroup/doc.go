@@ -1,0 +1,21 @@
+// Package cgroup enforces the decision core's Plan on cgroups, v1 or v2,
+// behind one Enforcer interface chosen once at start.
+//
+// Enforcement is level-triggered and idempotent: every Apply reads the
+// kernel's current values, compares them with what the Plan asks for and
+// writes only the differences, so applying the same plan twice writes
+// nothing the second time and a restarted agent adopts what the kernel has
+// (Current). Each intent is reported as an IntentResult (applied, unchanged,
+// failed, unsupported, dry-run); a failure on one file does not stop the
+// others and is named with its cgroup, file and kernel error.
+//
+// Hierarchy rules the kernel enforces shape the write order: on cgroup v1 a
+// child's CFS quota may not exceed its parent's, so when the offline parent
+// is tightened its children are clamped first and when it is loosened the
+// parent goes first. Cpuset parents must contain their children's CPUs, so
+// ancestors are widened before a child is given new CPUs.
+//
+// Everything goes through the FS interface (one per hierarchy plus one for
+// /proc), so tests point the enforcer at fake trees (package cgrouptest)
+// that model and reject what the kernel would, and at real hierarchies.
+package cgroup

@@ -1,0 +1,96 @@
+package cgroup
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"syscall"
+)
+
+// FS is one cgroup hierarchy (or /proc) as the enforcer sees it. Names are
+// slash-separated paths relative to the hierarchy root, e.g.
+// "/sluice/offline/cpu.max".
+//
+// Contract: WriteFile never creates a file (cgroup files exist or the
+// controller is not there) and issues one write, because each write to a
+// cgroup file is one command to the kernel. Errors wrap the kernel's errno
+// (use errors.Is with syscall.ENOENT, syscall.EINVAL, syscall.EBUSY...).
+// Implementations must be safe for use by one goroutine at a time.
+type FS interface {
+	ReadFile(name string) ([]byte, error)
+	WriteFile(name string, data []byte) error
+	// Mkdir creates one cgroup; an existing one is not an error.
+	Mkdir(name string) error
+	// ReadDir lists the child cgroups (directories) of name.
+	ReadDir(name string) ([]string, error)
+}
+
+// Dir is the FS of a mounted hierarchy rooted at a host directory, e.g.
+// Dir("/sys/fs/cgroup/cpu") or Dir("/proc").
+type Dir string
+
+// ReadFile implements FS.
+func (d Dir) ReadFile(name string) ([]byte, error) {
+	return os.ReadFile(d.path(name))
+}
+
+// WriteFile implements FS without O_CREATE: a missing file is ENOENT, as
+// the kernel would say, never a new regular file in a cgroup directory.
+func (d Dir) WriteFile(name string, data []byte) error {
+	f, err := os.OpenFile(d.path(name), os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if werr != nil {
+		return werr
+	}
+	return cerr
+}
+
+// Mkdir implements FS.
+func (d Dir) Mkdir(name string) error {
+	err := os.Mkdir(d.path(name), 0o755)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	return err
+}
+
+// ReadDir implements FS.
+func (d Dir) ReadDir(name string) ([]string, error) {
+	ents, err := os.ReadDir(d.path(name))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+func (d Dir) path(name string) string {
+	return filepath.Join(string(d), filepath.FromSlash(path.Clean("/"+name)))
+}
+
+// errnoOf strips *fs.PathError so messages name the cgroup and file once,
+// in the project's form, while errors.Is still sees the errno.
+func errnoOf(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// isGone reports whether err means the cgroup or process no longer exists
+// (a container exited between sampling and enforcing).
+func isGone(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) || errors.Is(err, syscall.ENODEV)
+}

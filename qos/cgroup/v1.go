@@ -1,0 +1,319 @@
+package cgroup
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/sluicehq/sluice/qos"
+)
+
+// V1Roots are the v1 hierarchies the enforcer writes. CPU and Memory are
+// required; Cpuset may be nil (cpuset intents are then unsupported).
+type V1Roots struct {
+	CPU    FS
+	Memory FS
+	Cpuset FS
+}
+
+type v1 struct {
+	cfg     Config
+	cpu     FS
+	mem     FS
+	mu      sync.Mutex
+	idle    idleProbe
+	cpusets cpusetWriter
+	// clamped remembers the CFS quota of offline children as they were
+	// before the parent's tightening forced them down (v1 rejects a child
+	// quota above its parent's), so loosening can give it back. Lost on
+	// restart: children then stay at their clamped value, which the parent
+	// cap bounds anyway.
+	clamped map[string]cfs
+}
+
+type cfs struct{ quota, period int64 }
+
+// NewV1 drives v1 hierarchies.
+func NewV1(cfg Config, roots V1Roots) (Enforcer, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if roots.CPU == nil || roots.Memory == nil {
+		return nil, errors.New("cgroup v1: cpu and memory hierarchies are required")
+	}
+	e := &v1{cfg: cfg, cpu: roots.CPU, mem: roots.Memory, clamped: map[string]cfs{},
+		cpusets: cpusetWriter{fs: roots.Cpuset, mode: ModeV1}}
+	return e, nil
+}
+
+func (e *v1) Mode() Mode { return ModeV1 }
+
+func (e *v1) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	at := e.cfg.Now()
+	if err := e.cfg.adoptParent(plan.OfflineParent); err != nil {
+		return failAll(plan, plan.OfflineParent, err, at)
+	}
+	parent := e.cfg.OfflineParent
+	var cpuErr, memErr error
+	if !plan.DryRun {
+		cpuErr = ensureDirs(e.cpu, parent)
+		memErr = ensureDirs(e.mem, parent)
+	}
+	var res []qos.IntentResult
+	if plan.DryRun && (!exists(e.cpu, parent) || !exists(e.mem, parent)) {
+		return dryRunAll(plan, parent, at)
+	}
+	if plan.OfflineCPU.Reason != "" {
+		o := outcome{dryRun: plan.DryRun}
+		if cpuErr != nil {
+			o.fail(cpuErr)
+		} else {
+			e.setQuota(ctx, &o, cfs{quotaMicros(plan.OfflineCPU.BudgetMilli, e.cfg.CPUPeriod), e.cfg.CPUPeriod.Microseconds()})
+			e.sharesAndIdle(ctx, &o)
+		}
+		res = append(res, o.result(qos.IntentOfflineCPU, parent, at))
+	}
+	if plan.OfflineMemory.Reason != "" {
+		o := outcome{dryRun: plan.DryRun}
+		switch {
+		case memErr != nil:
+			o.fail(memErr)
+		case plan.OfflineMemory.MaxBytes == 0:
+			o.fail(errZeroMemory(parent))
+		default:
+			e.memorySteps(ctx, &o, plan.OfflineMemory.HighBytes, plan.OfflineMemory.MaxBytes)
+		}
+		res = append(res, o.result(qos.IntentOfflineMemory, parent, at))
+	}
+	if e.cfg.Proc != nil && cpuErr == nil && memErr == nil {
+		res = append(res, applyOOMScore(ctx, e.cfg.Proc, parent, plan.DryRun, at, e.mem, e.cpu))
+	}
+	res = append(res, e.cpusets.apply(ctx, plan.Cpusets, plan.DryRun, at)...)
+	return res
+}
+
+// setQuota holds the parent at want (quota -1 = unlimited). v1 rejects a
+// child quota above its parent's (EINVAL) and a parent quota below any
+// child's, so tightening clamps children first, deepest first, and
+// loosening writes the parent first, then gives clamped children back
+// what they had, up to the new parent value.
+func (e *v1) setQuota(ctx context.Context, o *outcome, want cfs) {
+	parent := e.cfg.OfflineParent
+	cur, err := e.readCFS(parent)
+	if err != nil {
+		if !isGone(err) || exists(e.cpu, parent) {
+			o.fail(err)
+		}
+		// A dry run on a host without the parent yet: everything would change.
+		o.pending = o.dryRun
+		return
+	}
+	tighten := want.quota >= 0 && (cur.quota < 0 || ratioGreater(uint64(cur.quota), uint64(cur.period), uint64(want.quota), uint64(want.period)))
+	if tighten {
+		e.clampChildren(ctx, o, want)
+	}
+	if cur.period != want.period {
+		o.run(ctx, step{fs: e.cpu, cgroup: parent, file: "cpu.cfs_period_us",
+			want: strconv.FormatInt(want.period, 10), same: sameInt(want.period)})
+	}
+	o.run(ctx, step{fs: e.cpu, cgroup: parent, file: "cpu.cfs_quota_us",
+		want: strconv.FormatInt(want.quota, 10), same: sameInt(want.quota)})
+	if !tighten {
+		e.restoreChildren(ctx, o, want)
+	}
+}
+
+func (e *v1) readCFS(cg string) (cfs, error) {
+	var c cfs
+	for _, f := range []struct {
+		file string
+		into *int64
+	}{{"cpu.cfs_quota_us", &c.quota}, {"cpu.cfs_period_us", &c.period}} {
+		b, err := e.cpu.ReadFile(path.Join(cg, f.file))
+		if err != nil {
+			return c, fmt.Errorf("cgroup %s: read %s: %w", cg, f.file, errnoOf(err))
+		}
+		if *f.into, err = parseInt(b); err != nil {
+			return c, fmt.Errorf("cgroup %s: %s: %w", cg, f.file, err)
+		}
+	}
+	if c.period <= 0 {
+		return c, fmt.Errorf("cgroup %s: cpu.cfs_period_us %d: not positive", cg, c.period)
+	}
+	return c, nil
+}
+
+// descendants lists the cgroups below p, deepest first.
+func descendants(fsys FS, p string, depth int) []string {
+	var out []string
+	var walk func(string, int)
+	walk = func(cg string, d int) {
+		if d == 0 {
+			return
+		}
+		kids, err := fsys.ReadDir(cg)
+		if err != nil {
+			return
+		}
+		for _, k := range kids {
+			c := path.Join(cg, k)
+			out = append(out, c)
+			walk(c, d-1)
+		}
+	}
+	walk(p, depth)
+	slices.SortStableFunc(out, func(a, b string) int {
+		return cmp.Compare(strings.Count(b, "/"), strings.Count(a, "/"))
+	})
+	return out
+}
+
+// scaled is limit's ratio expressed over period, never below the kernel minimum.
+func scaled(limit cfs, period int64) int64 {
+	q := limit.quota * period / limit.period
+	return max(q, minQuotaMicros)
+}
+
+func (e *v1) clampChildren(ctx context.Context, o *outcome, limit cfs) {
+	for _, cg := range descendants(e.cpu, e.cfg.OfflineParent, maxDepth) {
+		c, err := e.readCFS(cg)
+		if err != nil {
+			if !isGone(err) {
+				o.fail(err)
+			}
+			continue
+		}
+		if c.quota < 0 || !ratioGreater(uint64(c.quota), uint64(c.period), uint64(limit.quota), uint64(limit.period)) {
+			continue
+		}
+		q := scaled(limit, c.period)
+		if !o.dryRun {
+			if _, ok := e.clamped[cg]; !ok {
+				e.clamped[cg] = c
+			}
+		}
+		if !o.run(ctx, step{fs: e.cpu, cgroup: cg, file: "cpu.cfs_quota_us",
+			want: strconv.FormatInt(q, 10), same: sameInt(q)}) {
+			delete(e.clamped, cg)
+		}
+	}
+}
+
+func (e *v1) restoreChildren(ctx context.Context, o *outcome, limit cfs) {
+	kids := make([]string, 0, len(e.clamped))
+	for cg := range e.clamped {
+		kids = append(kids, cg)
+	}
+	// Shallowest first: a child may not exceed its own parent either.
+	slices.SortFunc(kids, func(a, b string) int {
+		return cmp.Or(cmp.Compare(strings.Count(a, "/"), strings.Count(b, "/")), cmp.Compare(a, b))
+	})
+	for _, cg := range kids {
+		orig := e.clamped[cg]
+		q := orig.quota
+		done := true
+		if limit.quota >= 0 && ratioGreater(uint64(orig.quota), uint64(orig.period), uint64(limit.quota), uint64(limit.period)) {
+			q, done = scaled(limit, orig.period), false
+		}
+		if !o.run(ctx, step{fs: e.cpu, cgroup: cg, file: "cpu.cfs_quota_us",
+			want: strconv.FormatInt(q, 10), same: sameInt(q)}) || (done && !o.dryRun) {
+			delete(e.clamped, cg)
+		}
+	}
+}
+
+// sharesAndIdle: minimal shares, then cpu.idle where the kernel has it.
+// Once a group is idle the kernel reports shares 3 and rejects shares
+// writes with EINVAL, so shares are held only while it is not idle.
+func (e *v1) sharesAndIdle(ctx context.Context, o *outcome) {
+	parent := e.cfg.OfflineParent
+	idle, supported := e.idle.read(e.cpu, parent, e.cfg)
+	if supported && idle {
+		return
+	}
+	o.run(ctx, step{fs: e.cpu, cgroup: parent, file: "cpu.shares",
+		want: strconv.Itoa(v1OfflineShares), same: sameInt(v1OfflineShares)})
+	if supported {
+		o.run(ctx, step{fs: e.cpu, cgroup: parent, file: "cpu.idle", want: "1", same: sameInt(1)})
+	}
+}
+
+func (e *v1) memorySteps(ctx context.Context, o *outcome, high, max uint64) {
+	parent := e.cfg.OfflineParent
+	o.run(ctx, step{fs: e.mem, cgroup: parent, file: "memory.soft_limit_in_bytes",
+		want: v1Limit(high, e.cfg.PageSize), same: sameLimit(high, e.cfg.PageSize)})
+	n := len(o.errs)
+	o.run(ctx, step{fs: e.mem, cgroup: parent, file: "memory.limit_in_bytes",
+		want: v1Limit(max, e.cfg.PageSize), same: sameLimit(max, e.cfg.PageSize)})
+	if len(o.errs) > n && errors.Is(o.errs[n], syscall.EBUSY) {
+		// v1 refuses a limit below usage after failing to reclaim down to
+		// it. Report it as is: the limit stays where it was, usage stays
+		// above the planned limit, and the decision core's grace window
+		// then picks a victim.
+		o.errs[n] = fmt.Errorf("%w (usage is above the new limit and reclaim could not bring it down; offline work must shrink or be killed)", o.errs[n])
+	}
+}
+
+func v1Limit(b uint64, pageSize int) string {
+	if b == 0 {
+		return "-1"
+	}
+	return strconv.FormatUint(pageFloor(b, pageSize), 10)
+}
+
+func (e *v1) Current(ctx context.Context) (Settings, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	parent := e.cfg.OfflineParent
+	if !exists(e.cpu, parent) || !exists(e.mem, parent) {
+		return Settings{}, nil
+	}
+	s := Settings{Exists: true}
+	var errs []error
+	if c, err := e.readCFS(parent); err != nil {
+		errs = append(errs, err)
+	} else {
+		s.CPUPeriod = microseconds(c.period)
+		if c.quota >= 0 {
+			s.CPUBudgetMilli = budgetMilli(c.quota, c.period)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		into *uint64
+	}{{"memory.soft_limit_in_bytes", &s.MemoryHighBytes}, {"memory.limit_in_bytes", &s.MemoryMaxBytes}} {
+		b, err := e.mem.ReadFile(path.Join(parent, f.name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cgroup %s: read %s: %w", parent, f.name, errnoOf(err)))
+			continue
+		}
+		if *f.into, err = parseLimit(b); err != nil {
+			errs = append(errs, fmt.Errorf("cgroup %s: %w", parent, err))
+		}
+	}
+	s.CPUIdle, _ = e.idle.read(e.cpu, parent, e.cfg)
+	return s, errors.Join(errs...)
+}
+
+func (e *v1) Release(ctx context.Context) []qos.IntentResult {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	at := e.cfg.Now()
+	parent := e.cfg.OfflineParent
+	cpu := outcome{}
+	e.setQuota(ctx, &cpu, cfs{-1, e.cfg.CPUPeriod.Microseconds()})
+	mem := outcome{}
+	mem.run(ctx, step{fs: e.mem, cgroup: parent, file: "memory.limit_in_bytes", want: "-1", same: sameLimit(0, e.cfg.PageSize)})
+	mem.run(ctx, step{fs: e.mem, cgroup: parent, file: "memory.soft_limit_in_bytes", want: "-1", same: sameLimit(0, e.cfg.PageSize)})
+	return []qos.IntentResult{cpu.result(qos.IntentOfflineCPU, parent, at), mem.result(qos.IntentOfflineMemory, parent, at)}
+}

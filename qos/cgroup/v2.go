@@ -1,0 +1,250 @@
+package cgroup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/containerd/cgroups/v3/cgroup2"
+
+	"github.com/sluicehq/sluice/qos"
+)
+
+// v2Controllers are the controllers the offline parent needs; each
+// ancestor must list them in cgroup.subtree_control or the parent has no
+// cpu.* / memory.* files.
+var v2Controllers = [...]string{"cpu", "memory"}
+
+type v2 struct {
+	cfg     Config
+	fs      FS
+	mu      sync.Mutex
+	idle    idleProbe
+	cpusets cpusetWriter
+}
+
+// NewV2 drives the unified hierarchy fsys (the cgroup2 mount).
+func NewV2(cfg Config, fsys FS) (Enforcer, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &v2{cfg: cfg, fs: fsys, cpusets: cpusetWriter{fs: fsys, mode: ModeV2}}, nil
+}
+
+func (e *v2) Mode() Mode { return ModeV2 }
+
+func (e *v2) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	at := e.cfg.Now()
+	if err := e.cfg.adoptParent(plan.OfflineParent); err != nil {
+		return failAll(plan, plan.OfflineParent, err, at)
+	}
+	parent := e.cfg.OfflineParent
+	var parentErr error
+	if !plan.DryRun {
+		parentErr = e.ensureParent()
+	}
+	var res []qos.IntentResult
+	if plan.DryRun && !exists(e.fs, parent) {
+		return dryRunAll(plan, parent, at)
+	}
+	if plan.OfflineCPU.Reason != "" {
+		o := outcome{dryRun: plan.DryRun}
+		if parentErr != nil {
+			o.fail(parentErr)
+		} else {
+			e.cpuSteps(ctx, &o, plan.OfflineCPU.BudgetMilli)
+		}
+		res = append(res, o.result(qos.IntentOfflineCPU, parent, at))
+	}
+	if plan.OfflineMemory.Reason != "" {
+		o := outcome{dryRun: plan.DryRun}
+		switch {
+		case parentErr != nil:
+			o.fail(parentErr)
+		case plan.OfflineMemory.MaxBytes == 0:
+			o.fail(errZeroMemory(parent))
+		default:
+			e.memorySteps(ctx, &o, plan.OfflineMemory.HighBytes, plan.OfflineMemory.MaxBytes)
+		}
+		res = append(res, o.result(qos.IntentOfflineMemory, parent, at))
+	}
+	if e.cfg.Proc != nil && parentErr == nil {
+		res = append(res, applyOOMScore(ctx, e.cfg.Proc, parent, plan.DryRun, at, e.fs))
+	}
+	res = append(res, e.cpusets.apply(ctx, plan.Cpusets, plan.DryRun, at)...)
+	return res
+}
+
+func errZeroMemory(parent string) error {
+	return fmt.Errorf("cgroup %s: refusing memory limit 0 bytes: it would OOM-kill all offline work at once (the decision core must floor the limit)", parent)
+}
+
+// ensureParent creates the offline parent and enables the cpu and memory
+// controllers on every ancestor's cgroup.subtree_control, top down (a
+// controller must be enabled in a parent before its child can enable it).
+func (e *v2) ensureParent() error {
+	parent := e.cfg.OfflineParent
+	if err := ensureDirs(e.fs, parent); err != nil {
+		return err
+	}
+	for anc := range ancestors(parent) {
+		name := path.Join(anc, "cgroup.subtree_control")
+		cur, err := e.fs.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("cgroup %s: read cgroup.subtree_control: %w", anc, errnoOf(err))
+		}
+		have := strings.Fields(string(cur))
+		var add []string
+		for _, c := range v2Controllers {
+			if !slices.Contains(have, c) {
+				add = append(add, "+"+c)
+			}
+		}
+		if len(add) == 0 {
+			continue
+		}
+		want := strings.Join(add, " ")
+		if err := e.fs.WriteFile(name, []byte(want)); err != nil {
+			return fmt.Errorf("cgroup %s: write cgroup.subtree_control %s: %w", anc, want, errnoOf(err))
+		}
+		e.cfg.Log.Info("enabled controllers", "cgroup", anc, "controllers", want)
+	}
+	return nil
+}
+
+// ancestors yields "/", "/a", "/a/b" for "/a/b/c": every strict ancestor
+// of p, top down.
+func ancestors(p string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		if !yield("/") {
+			return
+		}
+		parts := strings.Split(strings.Trim(p, "/"), "/")
+		cur := ""
+		for _, part := range parts[:len(parts)-1] {
+			cur += "/" + part
+			if !yield(cur) {
+				return
+			}
+		}
+	}
+}
+
+func (e *v2) cpuSteps(ctx context.Context, o *outcome, budget int64) {
+	parent := e.cfg.OfflineParent
+	period := e.cfg.CPUPeriod.Microseconds()
+	quota := quotaMicros(budget, e.cfg.CPUPeriod)
+	uperiod := uint64(period)
+	o.run(ctx, step{fs: e.fs, cgroup: parent, file: "cpu.max",
+		want: string(cgroup2.NewCPUMax(&quota, &uperiod)),
+		same: func(cur []byte) bool {
+			q, p, err := parseCPUMax(cur)
+			return err == nil && q == quota && p == period
+		}})
+	e.weightAndIdle(ctx, o)
+}
+
+// weightAndIdle gives the offline parent the minimal weight, then marks it
+// idle where the kernel has cpu.idle. Order matters: once a group is idle
+// the kernel rejects weight writes with EINVAL (and reports its own
+// weight), so the weight is only held while the group is not idle.
+func (e *v2) weightAndIdle(ctx context.Context, o *outcome) {
+	parent := e.cfg.OfflineParent
+	idle, supported := e.idle.read(e.fs, parent, e.cfg)
+	if supported && idle {
+		return
+	}
+	o.run(ctx, step{fs: e.fs, cgroup: parent, file: "cpu.weight",
+		want: strconv.Itoa(v2OfflineWeight), same: sameInt(v2OfflineWeight)})
+	if supported {
+		o.run(ctx, step{fs: e.fs, cgroup: parent, file: "cpu.idle", want: "1", same: sameInt(1)})
+	}
+}
+
+func (e *v2) memorySteps(ctx context.Context, o *outcome, high, max uint64) {
+	parent := e.cfg.OfflineParent
+	// memory.high first: reclaim starts before the hard limit bites.
+	o.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.high",
+		want: v2Limit(high, e.cfg.PageSize), same: sameLimit(high, e.cfg.PageSize)})
+	o.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.max",
+		want: v2Limit(max, e.cfg.PageSize), same: sameLimit(max, e.cfg.PageSize)})
+}
+
+func v2Limit(b uint64, pageSize int) string {
+	if b == 0 {
+		return "max"
+	}
+	return strconv.FormatUint(pageFloor(b, pageSize), 10)
+}
+
+func (e *v2) Current(ctx context.Context) (Settings, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	parent := e.cfg.OfflineParent
+	if !exists(e.fs, parent) {
+		return Settings{}, nil
+	}
+	s := Settings{Exists: true}
+	var errs []error
+	read := func(file string) []byte {
+		b, err := e.fs.ReadFile(path.Join(parent, file))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cgroup %s: read %s: %w", parent, file, errnoOf(err)))
+		}
+		return b
+	}
+	if b := read("cpu.max"); b != nil {
+		q, p, err := parseCPUMax(b)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cgroup %s: %w", parent, err))
+		} else {
+			s.CPUPeriod = microseconds(p)
+			if q >= 0 {
+				s.CPUBudgetMilli = budgetMilli(q, p)
+			}
+		}
+	}
+	for _, f := range []struct {
+		name string
+		into *uint64
+	}{{"memory.high", &s.MemoryHighBytes}, {"memory.max", &s.MemoryMaxBytes}} {
+		if b := read(f.name); b != nil {
+			v, err := parseLimit(b)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("cgroup %s: %w", parent, err))
+			}
+			*f.into = v
+		}
+	}
+	s.CPUIdle, _ = e.idle.read(e.fs, parent, e.cfg)
+	return s, errors.Join(errs...)
+}
+
+func (e *v2) Release(ctx context.Context) []qos.IntentResult {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	at := e.cfg.Now()
+	parent := e.cfg.OfflineParent
+	period := e.cfg.CPUPeriod.Microseconds()
+	uperiod := uint64(period)
+	cpu := outcome{}
+	cpu.run(ctx, step{fs: e.fs, cgroup: parent, file: "cpu.max",
+		want: string(cgroup2.NewCPUMax(nil, &uperiod)),
+		same: func(cur []byte) bool {
+			q, _, err := parseCPUMax(cur)
+			return err == nil && q == -1
+		}})
+	mem := outcome{}
+	// Loosen the hard limit first so memory.high never sits above it.
+	mem.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.max", want: "max", same: sameText("max")})
+	mem.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.high", want: "max", same: sameText("max")})
+	return []qos.IntentResult{cpu.result(qos.IntentOfflineCPU, parent, at), mem.result(qos.IntentOfflineMemory, parent, at)}
+}

@@ -1,0 +1,131 @@
+package cgroup
+
+import (
+	"bytes"
+	"fmt"
+	"math/bits"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Kernel limits and the values Sluice writes for offline work.
+const (
+	// DefaultCPUPeriod is the CFS period Sluice writes (the kernel's default).
+	DefaultCPUPeriod = 100 * time.Millisecond
+	// minQuotaMicros is the kernel's min_cfs_quota_period: a smaller quota
+	// is EINVAL on v1 and v2, so tiny budgets are clamped up to it.
+	minQuotaMicros = 1000
+	// OfflineOOMScoreAdj makes the kernel's OOM killer pick offline tasks
+	// first, the same order Sluice's killer uses (backstop only).
+	OfflineOOMScoreAdj = 1000
+	// v1OfflineShares is the kernel's MIN_SHARES.
+	v1OfflineShares = 2
+	// v2OfflineWeight is CGROUP_WEIGHT_MIN.
+	v2OfflineWeight = 1
+	// v1UnlimitedFloor: v1 reports "no limit" as PAGE_COUNTER_MAX pages
+	// (9223372036854771712 with 4 KiB pages); anything this large is no limit.
+	v1UnlimitedFloor = uint64(1) << 62
+)
+
+// quotaMicros is the CFS quota for a budget in milli-CPUs over period,
+// clamped up to the kernel's minimum.
+func quotaMicros(budgetMilli int64, period time.Duration) int64 {
+	q := budgetMilli * period.Microseconds() / 1000
+	if q < minQuotaMicros {
+		q = minQuotaMicros
+	}
+	return q
+}
+
+// budgetMilli is the inverse of quotaMicros.
+func budgetMilli(quotaMicros int64, periodMicros int64) int64 {
+	if periodMicros <= 0 {
+		return 0
+	}
+	return quotaMicros * 1000 / periodMicros
+}
+
+// ratioGreater reports whether q1/p1 > q2/p2 without overflow, the
+// comparison the kernel makes between a child's and its parent's quota.
+func ratioGreater(q1, p1, q2, p2 uint64) bool {
+	h1, l1 := bits.Mul64(q1, p2)
+	h2, l2 := bits.Mul64(q2, p1)
+	return h1 > h2 || (h1 == h2 && l1 > l2)
+}
+
+// pageFloor rounds bytes down to a page, as the kernel does when it stores
+// a memory limit, so a value read back compares equal to what was asked.
+// A non-zero limit below one page becomes one page: 0 means "no limit" in
+// Sluice's types, and a limit of zero pages would OOM everything.
+func pageFloor(b uint64, pageSize int) uint64 {
+	if pageSize <= 0 {
+		return b
+	}
+	if b > 0 && b < uint64(pageSize) {
+		return uint64(pageSize)
+	}
+	return b - b%uint64(pageSize)
+}
+
+// parseCPUMax parses v2 cpu.max: "max 100000" or "50000 100000". quota is
+// -1 for max.
+func parseCPUMax(data []byte) (quota int64, period int64, err error) {
+	f := strings.Fields(string(data))
+	if len(f) != 2 {
+		return 0, 0, fmt.Errorf("parse cpu.max %q: want \"<quota|max> <period>\"", data)
+	}
+	if f[0] == "max" {
+		quota = -1
+	} else if quota, err = strconv.ParseInt(f[0], 10, 64); err != nil || quota < 0 {
+		return 0, 0, fmt.Errorf("parse cpu.max %q: bad quota", data)
+	}
+	if period, err = strconv.ParseInt(f[1], 10, 64); err != nil || period <= 0 {
+		return 0, 0, fmt.Errorf("parse cpu.max %q: bad period", data)
+	}
+	return quota, period, nil
+}
+
+// parseInt parses a single integer file such as cpu.cfs_quota_us or
+// oom_score_adj.
+func parseInt(data []byte) (int64, error) {
+	v, err := strconv.ParseInt(string(bytes.TrimSpace(data)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse integer %q: %w", bytes.TrimSpace(data), err)
+	}
+	return v, nil
+}
+
+// parseLimit parses a memory limit file ("max" on v2, a byte count on
+// both). It returns 0 for no limit.
+func parseLimit(data []byte) (uint64, error) {
+	s := string(bytes.TrimSpace(data))
+	if s == "max" {
+		return 0, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse memory limit %q: %w", s, err)
+	}
+	if v >= v1UnlimitedFloor {
+		return 0, nil
+	}
+	return v, nil
+}
+
+// parsePIDs parses cgroup.procs: one decimal pid per line.
+func parsePIDs(data []byte) ([]int, error) {
+	var pids []int
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(line)
+		if err != nil || pid <= 0 {
+			return nil, fmt.Errorf("parse cgroup.procs line %q: not a pid", line)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
+}
