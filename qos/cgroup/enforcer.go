@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -326,3 +327,18 @@ func procsUnder(fsys FS, cgroup string, depth int, into map[int]struct{}) error 
 // maxDepth bounds walks below the offline parent (pods/containers nest a
 // few levels; a runaway tree must not stall the loop).
 const maxDepth = 8
+
+// Procs lists the pids in cgroup cg of fsys and in all its descendants
+// (bounded depth). A cgroup that does not exist has no pids.
+func Procs(fsys FS, cg string) ([]int, error) {
+	set := map[int]struct{}{}
+	if err := procsUnder(fsys, path.Clean("/"+cg), maxDepth, set); err != nil {
+		return nil, err
+	}
+	out := make([]int, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out, nil
+}
