@@ -1,0 +1,387 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/brain/place"
+)
+
+// DimGPU names GPU capacity in reports, in milli-GPUs. It is not a place
+// dimension: place counts GPUs as devices.
+const DimGPU = "gpu"
+
+// Options tune a simulation.
+type Options struct {
+	// SampleFeasible bounds the hosts scored per decision
+	// (place.Profile.SampleFeasible); 0 keeps the workload's profile.
+	SampleFeasible int
+	// CurveSamples is how many points the allocation curve gets; default 100.
+	CurveSamples int
+	// Progress, when set, is called with requests done and total as a run
+	// advances (every few hundred requests and at the end).
+	Progress func(done, total int)
+	// Now, when set, times runs; nil leaves run times out, which keeps
+	// reports byte-for-byte reproducible.
+	Now func() time.Time
+}
+
+// Run is one replay of a workload under one strategy and seed.
+type Run struct {
+	Strategy place.Strategy `json:"strategy"`
+	Seed     uint64         `json:"seed"`
+	Requests int            `json:"requests"`
+	Placed   int            `json:"placed"`
+	Failed   int            `json:"failed"`
+	// Evicted counts placements preempted to make room.
+	Evicted int `json:"evicted"`
+	// Allocation is, per dimension, the sum of live placements' peak
+	// demands over the cluster's capacity, at the end.
+	Allocation map[string]float64 `json:"allocation_rate"`
+	// Fragmentation is, per dimension, the share of free capacity that
+	// the workload's request mix cannot use: each host's free amount
+	// weighted by the share of requests (by count) that do not fit on it.
+	Fragmentation map[string]float64 `json:"fragmentation_rate"`
+	Hosts         int                `json:"hosts"`
+	HostsUsed     int                `json:"hosts_used"`
+	// FailureKinds and FailureReasons count failed requests by the reason
+	// that rejected the most hosts ("insufficient cpu", "spread app_3 by
+	// rack"); kinds fold reasons by their rule ("spread").
+	FailureKinds   []ReasonTally `json:"failure_kinds"`
+	FailureReasons []ReasonTally `json:"failure_reasons"`
+	// Violations are constraints the end state breaks that the start
+	// state did not, found by Validate; anything here is a placement bug.
+	Violations []Violation   `json:"violations"`
+	Curve      []CurvePoint  `json:"curve"`
+	RunTimeMS  float64       `json:"run_time_ms,omitempty"`
+	HostUtil   []HostUtil    `json:"-"`
+	Decisions  []DecisionLog `json:"-"`
+	Final      place.Snapshot `json:"-"`
+}
+
+// ReasonTally is a reason and how many failed requests it explains.
+type ReasonTally struct {
+	Reason   string `json:"reason"`
+	Requests int    `json:"requests"`
+}
+
+// CurvePoint is the cluster after Requests arrivals: per dimension, the
+// demand arrived so far and the demand placed, as shares of capacity.
+type CurvePoint struct {
+	Requests  int                `json:"requests"`
+	Arrived   map[string]float64 `json:"arrived"`
+	Allocated map[string]float64 `json:"allocated"`
+}
+
+// HostUtil is one host's utilisation per dimension at the end.
+type HostUtil struct {
+	Host string
+	Util map[string]float64
+}
+
+// DecisionLog is the outcome of one request, for replays that must be
+// compared line by line.
+type DecisionLog struct {
+	Request string   `json:"request"`
+	Placed  bool     `json:"placed"`
+	Host    string   `json:"host,omitempty"`
+	GPUs    []int    `json:"gpus,omitempty"`
+	Victims []string `json:"victims,omitempty"`
+	Reason  string   `json:"reason,omitempty"`
+}
+
+// Replay places w's requests in order on a fresh cluster built from w's
+// snapshot, with strategy and seed, and scores the outcome. Request i's
+// seed, unless the request carries its own, is derived from seed and i, so
+// runs with the same seed are equal.
+func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint64, opts Options) (*Run, error) {
+	var start time.Time
+	if opts.Now != nil {
+		start = opts.Now()
+	}
+	prof := w.Profile
+	prof.Strategy = strategy
+	if opts.SampleFeasible > 0 {
+		prof.SampleFeasible = opts.SampleFeasible
+	}
+	c, err := place.New(w.Snapshot, prof)
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", strategy, err)
+	}
+	capacity := totalCapacity(w.Snapshot.Hosts)
+	allocated := map[string]int64{}
+	for i := range w.Snapshot.Placements {
+		addDemand(allocated, &w.Snapshot.Placements[i].Request, 1)
+	}
+	arrived := map[string]int64{}
+	for k, v := range allocated {
+		arrived[k] = v
+	}
+	run := &Run{Strategy: strategy, Seed: seed, Requests: len(w.Requests), Hosts: len(w.Snapshot.Hosts)}
+	samples := opts.CurveSamples
+	if samples <= 0 {
+		samples = 100
+	}
+	every := max(1, len(w.Requests)/samples)
+	reasons := map[string]int{}
+	kinds := map[string]int{}
+	run.Curve = append(run.Curve, curvePoint(0, arrived, allocated, capacity))
+	for i, req := range w.Requests {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("replay %s: %w", strategy, err)
+			}
+			if opts.Progress != nil {
+				opts.Progress(i, len(w.Requests))
+			}
+		}
+		if req.Seed == 0 {
+			req.Seed = mixSeed(seed, uint64(i))
+		}
+		addDemand(arrived, &req, 1)
+		d, err := c.Place(req)
+		if err != nil {
+			return nil, fmt.Errorf("replay %s: request %s: %w", strategy, req.ID, err)
+		}
+		log := DecisionLog{Request: req.ID, Placed: d.Placed}
+		if d.Placed {
+			run.Placed++
+			addDemand(allocated, &d.Placement.Request, 1)
+			log.Host, log.GPUs = d.Placement.Host, d.Placement.GPUIndices
+			for k := range d.Victims {
+				addDemand(allocated, &d.Victims[k].Request, -1)
+				log.Victims = append(log.Victims, d.Victims[k].ID)
+			}
+			run.Evicted += len(d.Victims)
+		} else {
+			run.Failed++
+			r := "no host examined"
+			if len(d.Rejections) > 0 {
+				r = string(d.Rejections[0].Reason)
+			}
+			log.Reason = r
+			reasons[r]++
+			kinds[reasonKind(r)]++
+		}
+		run.Decisions = append(run.Decisions, log)
+		if (i+1)%every == 0 || i+1 == len(w.Requests) {
+			run.Curve = append(run.Curve, curvePoint(i+1, arrived, allocated, capacity))
+		}
+	}
+	if opts.Progress != nil {
+		opts.Progress(len(w.Requests), len(w.Requests))
+	}
+	run.FailureReasons = tally(reasons)
+	run.FailureKinds = tally(kinds)
+	run.Final = c.Snapshot()
+	run.Violations = newViolations(Validate(w.Snapshot, prof), Validate(run.Final, prof))
+	usage := c.Usage()
+	run.Violations = append(run.Violations, checkAccounting(usage, allocated)...)
+	run.Allocation = shares(allocated, capacity)
+	run.HostUtil, run.HostsUsed = hostUtil(run.Final, prof.CurvePoints)
+	run.Fragmentation = fragmentation(run.Final, w.Requests, prof.CurvePoints)
+	if usage.GPUMilliCapacity > usage.GPUMilliAllocated {
+		run.Fragmentation[DimGPU] = usage.GPUMilliFragmented / float64(usage.GPUMilliCapacity-usage.GPUMilliAllocated)
+	}
+	if opts.Now != nil {
+		run.RunTimeMS = float64(opts.Now().Sub(start).Microseconds()) / 1000
+	}
+	return run, nil
+}
+
+// mixSeed derives a request's seed (splitmix64 of seed and index).
+func mixSeed(seed, i uint64) uint64 {
+	z := seed + (i+1)*0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+func totalCapacity(hosts []place.Host) map[string]int64 {
+	c := map[string]int64{}
+	for _, h := range hosts {
+		for d, v := range h.Capacity {
+			c[d] += v
+		}
+		if h.GPUs > 0 {
+			c[DimGPU] += int64(h.GPUs) * place.GPUMilliPerDevice
+		}
+	}
+	return c
+}
+
+func addDemand(acc map[string]int64, r *place.Request, sign int64) {
+	for d := range r.Demand {
+		acc[d] += sign * peakOf(r, d)
+	}
+	for d := range r.Curves {
+		if _, ok := r.Demand[d]; !ok {
+			acc[d] += sign * peakOf(r, d)
+		}
+	}
+	if m := r.GPU.Milli(); m > 0 {
+		acc[DimGPU] += sign * m
+	}
+}
+
+func peakOf(r *place.Request, dim string) int64 {
+	p := place.Placement{Request: *r}
+	return peak(&p, dim)
+}
+
+func shares(v, capacity map[string]int64) map[string]float64 {
+	out := map[string]float64{}
+	for d, c := range capacity {
+		if c > 0 {
+			out[d] = float64(v[d]) / float64(c)
+		}
+	}
+	return out
+}
+
+func curvePoint(n int, arrived, allocated, capacity map[string]int64) CurvePoint {
+	return CurvePoint{Requests: n, Arrived: shares(arrived, capacity), Allocated: shares(allocated, capacity)}
+}
+
+// checkAccounting compares the placement core's own totals with the ones
+// the simulator kept from the decisions; they must agree.
+func checkAccounting(u place.Usage, allocated map[string]int64) []Violation {
+	var out []Violation
+	for _, d := range sortedDims(u.Allocated) {
+		if u.Allocated[d] != allocated[d] {
+			out = append(out, Violation{Rule: "accounting", Detail: fmt.Sprintf("place reports %d %s allocated, decisions add up to %d", u.Allocated[d], d, allocated[d])})
+		}
+	}
+	if u.GPUMilliAllocated != allocated[DimGPU] {
+		out = append(out, Violation{Rule: "accounting", Detail: fmt.Sprintf("place reports %d milli-GPUs allocated, decisions add up to %d", u.GPUMilliAllocated, allocated[DimGPU])})
+	}
+	return out
+}
+
+// reasonKind folds a reason to its rule: "insufficient cpu" stays,
+// "spread app_3 by rack" becomes "spread".
+func reasonKind(r string) string {
+	first, rest, _ := strings.Cut(r, " ")
+	if first == "insufficient" {
+		return r
+	}
+	if first == "selector" || first == "quota" || first == "spread" || first == "anti-affinity" {
+		return first
+	}
+	if rest == "" {
+		return r
+	}
+	return first
+}
+
+func tally(m map[string]int) []ReasonTally {
+	out := make([]ReasonTally, 0, len(m))
+	for r, n := range m {
+		out = append(out, ReasonTally{Reason: r, Requests: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Requests != out[j].Requests {
+			return out[i].Requests > out[j].Requests
+		}
+		return out[i].Reason < out[j].Reason
+	})
+	return out
+}
+
+func hostUtil(snap place.Snapshot, points int) ([]HostUtil, int) {
+	byHost := map[string][]*place.Placement{}
+	for i := range snap.Placements {
+		p := &snap.Placements[i]
+		byHost[p.Host] = append(byHost[p.Host], p)
+	}
+	out := make([]HostUtil, 0, len(snap.Hosts))
+	used := 0
+	for _, h := range snap.Hosts {
+		ps := byHost[h.Name]
+		if len(ps) > 0 {
+			used++
+		}
+		load := hostLoad(ps, points)
+		for _, p := range ps {
+			if m := p.GPU.Milli(); m > 0 {
+				load[DimGPU] += m
+			}
+		}
+		capacity := place.Resources{}
+		for d, v := range h.Capacity {
+			capacity[d] = v
+		}
+		if h.GPUs > 0 {
+			capacity[DimGPU] = int64(h.GPUs) * place.GPUMilliPerDevice
+		}
+		out = append(out, HostUtil{Host: h.Name, Util: shares(load, capacity)})
+	}
+	return out, used
+}
+
+type shape struct {
+	demand map[string]int64
+	weight float64
+}
+
+// fragmentation weighs each host's free capacity by the share of the
+// request mix (the workload's requests, by count) that cannot fit there.
+func fragmentation(snap place.Snapshot, reqs []place.Request, points int) map[string]float64 {
+	index := map[string]int{}
+	var mix []shape
+	for i := range reqs {
+		r := &reqs[i]
+		d := map[string]int64{}
+		for dim := range r.Demand {
+			d[dim] = peakOf(r, dim)
+		}
+		for dim := range r.Curves {
+			d[dim] = peakOf(r, dim)
+		}
+		key := fmt.Sprint(d)
+		k, ok := index[key]
+		if !ok {
+			k = len(mix)
+			index[key] = k
+			mix = append(mix, shape{demand: d})
+		}
+		mix[k].weight++
+	}
+	byHost := map[string][]*place.Placement{}
+	for i := range snap.Placements {
+		p := &snap.Placements[i]
+		byHost[p.Host] = append(byHost[p.Host], p)
+	}
+	free := map[string]float64{}
+	frag := map[string]float64{}
+	total := float64(len(reqs))
+	for _, h := range snap.Hosts {
+		load := hostLoad(byHost[h.Name], points)
+		var unfit float64
+		for _, s := range mix {
+			for dim, v := range s.demand {
+				if v > h.Capacity[dim]-load[dim] {
+					unfit += s.weight
+					break
+				}
+			}
+		}
+		for dim, c := range h.Capacity {
+			f := float64(max(0, c-load[dim]))
+			free[dim] += f
+			if total > 0 {
+				frag[dim] += f * unfit / total
+			}
+		}
+	}
+	out := map[string]float64{}
+	for dim, f := range free {
+		if f > 0 {
+			out[dim] = frag[dim] / f
+		}
+	}
+	return out
+}

@@ -1,0 +1,171 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sluicehq/sluice/brain/place"
+)
+
+// Report is the outcome of a simulation, in any mode.
+type Report struct {
+	Mode     string `json:"mode"`
+	Workload string `json:"workload"`
+	Hosts    int    `json:"hosts"`
+	Requests int    `json:"requests"`
+	Runs     []*Run `json:"runs"`
+	// PreAllocation is set by PreAllocate.
+	PreAllocation *PreAllocation `json:"pre_allocation,omitempty"`
+	RunTimeMS     float64        `json:"run_time_ms,omitempty"`
+}
+
+// Evaluate replays w once per strategy and seed, in that order.
+func Evaluate(ctx context.Context, w *Workload, strategies []place.Strategy, seeds []uint64, opts Options) (*Report, error) {
+	var start time.Time
+	if opts.Now != nil {
+		start = opts.Now()
+	}
+	if len(strategies) == 0 {
+		return nil, fmt.Errorf("evaluate: no strategies")
+	}
+	if len(seeds) == 0 {
+		seeds = []uint64{1}
+	}
+	rep := &Report{Mode: "evaluate", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests)}
+	for _, s := range strategies {
+		for _, seed := range seeds {
+			run, err := Replay(ctx, w, s, seed, opts)
+			if err != nil {
+				return nil, fmt.Errorf("evaluate: %w", err)
+			}
+			rep.Runs = append(rep.Runs, run)
+		}
+	}
+	if opts.Now != nil {
+		rep.RunTimeMS = float64(opts.Now().Sub(start).Microseconds()) / 1000
+	}
+	return rep, nil
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("write report json: %w", err)
+	}
+	return nil
+}
+
+// Violations counts every run's violations.
+func (r *Report) Violations() int {
+	n := 0
+	for _, run := range r.Runs {
+		n += len(run.Violations)
+	}
+	return n
+}
+
+// WriteText writes the report for people: one table row per run, then
+// each run's failure reasons and violations.
+func (r *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mode %s, workload %s: %d hosts, %d requests\n", r.Mode, r.Workload, r.Hosts, r.Requests)
+	if r.RunTimeMS > 0 {
+		fmt.Fprintf(&b, "run time %.1f s\n", r.RunTimeMS/1000)
+	}
+	dims := reportDims(r.Runs)
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	hdr := []string{"strategy", "seed", "placed", "failed", "evicted", "hosts used"}
+	for _, d := range dims {
+		hdr = append(hdr, "alloc "+d)
+	}
+	for _, d := range dims {
+		hdr = append(hdr, "frag "+d)
+	}
+	hdr = append(hdr, "violations", "time")
+	fmt.Fprintln(tw, strings.Join(hdr, "\t"))
+	for _, run := range r.Runs {
+		row := []string{string(run.Strategy), fmt.Sprint(run.Seed), fmt.Sprint(run.Placed), fmt.Sprint(run.Failed), fmt.Sprint(run.Evicted), fmt.Sprintf("%d/%d", run.HostsUsed, run.Hosts)}
+		for _, d := range dims {
+			row = append(row, pct(run.Allocation, d))
+		}
+		for _, d := range dims {
+			row = append(row, pct(run.Fragmentation, d))
+		}
+		t := "-"
+		if run.RunTimeMS > 0 {
+			t = fmt.Sprintf("%.2fs", run.RunTimeMS/1000)
+		}
+		row = append(row, fmt.Sprint(len(run.Violations)), t)
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write report text: %w", err)
+	}
+	for _, run := range r.Runs {
+		if len(run.FailureKinds) == 0 && len(run.Violations) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "\n%s seed %d:\n", run.Strategy, run.Seed)
+		for _, k := range run.FailureKinds {
+			fmt.Fprintf(&b, "  failed %6d  %s\n", k.Requests, k.Reason)
+		}
+		for i, k := range run.FailureReasons {
+			if i == 5 {
+				fmt.Fprintf(&b, "  ... %d more reasons\n", len(run.FailureReasons)-5)
+				break
+			}
+			fmt.Fprintf(&b, "    %6d  %s\n", k.Requests, k.Reason)
+		}
+		for _, v := range run.Violations {
+			fmt.Fprintf(&b, "  VIOLATION %s\n", v)
+		}
+	}
+	if pa := r.PreAllocation; pa != nil {
+		pa.writeText(&b)
+	}
+	_, err := io.WriteString(w, b.String())
+	if err != nil {
+		return fmt.Errorf("write report text: %w", err)
+	}
+	return nil
+}
+
+func pct(m map[string]float64, d string) string {
+	v, ok := m[d]
+	if !ok {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f%%", v*100)
+}
+
+// reportDims lists the dimensions the runs have capacity in, well-known
+// ones first.
+func reportDims(runs []*Run) []string {
+	seen := map[string]bool{}
+	for _, r := range runs {
+		for d := range r.Allocation {
+			seen[d] = true
+		}
+	}
+	var out []string
+	for _, d := range []string{place.DimCPU, place.DimMemory, DimGPU, place.DimDisk} {
+		if seen[d] {
+			out = append(out, d)
+			delete(seen, d)
+		}
+	}
+	var rest []string
+	for d := range seen {
+		rest = append(rest, d)
+	}
+	sort.Strings(rest)
+	return append(out, rest...)
+}
