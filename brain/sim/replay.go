@@ -54,11 +54,11 @@ type Run struct {
 	FailureReasons []ReasonTally `json:"failure_reasons"`
 	// Violations are constraints the end state breaks that the start
 	// state did not, found by Validate; anything here is a placement bug.
-	Violations []Violation   `json:"violations"`
-	Curve      []CurvePoint  `json:"curve"`
-	RunTimeMS  float64       `json:"run_time_ms,omitempty"`
-	HostUtil   []HostUtil    `json:"-"`
-	Decisions  []DecisionLog `json:"-"`
+	Violations []Violation    `json:"violations"`
+	Curve      []CurvePoint   `json:"curve"`
+	RunTimeMS  float64        `json:"run_time_ms,omitempty"`
+	HostUtil   []HostUtil     `json:"-"`
+	Decisions  []DecisionLog  `json:"-"`
 	Final      place.Snapshot `json:"-"`
 }
 
