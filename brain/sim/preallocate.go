@@ -57,8 +57,7 @@ func PreAllocate(ctx context.Context, w *Workload, strategy place.Strategy, seed
 		}
 	}
 	pa.Unplaced = len(rest)
-	prof := w.Profile
-	prof.Strategy = strategy
+	prof := w.profile(strategy)
 	if opts.SampleFeasible > 0 {
 		prof.SampleFeasible = opts.SampleFeasible
 	}

@@ -102,8 +102,7 @@ func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint
 	if opts.Now != nil {
 		start = opts.Now()
 	}
-	prof := w.Profile
-	prof.Strategy = strategy
+	prof := w.profile(strategy)
 	if opts.SampleFeasible > 0 {
 		prof.SampleFeasible = opts.SampleFeasible
 	}

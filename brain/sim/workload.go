@@ -15,7 +15,22 @@ type Workload struct {
 	Name     string
 	Snapshot place.Snapshot
 	Profile  place.Profile
-	Requests []place.Request
+	// ProfileFor, when set, gives the profile for a strategy (some
+	// experiments tune scoring per strategy); otherwise Profile is used
+	// with its Strategy replaced.
+	ProfileFor func(place.Strategy) place.Profile
+	Requests   []place.Request
+}
+
+func (w *Workload) profile(s place.Strategy) place.Profile {
+	if w.ProfileFor != nil {
+		p := w.ProfileFor(s)
+		p.Strategy = s
+		return p
+	}
+	p := w.Profile
+	p.Strategy = s
+	return p
 }
 
 // V2018MemoryBytesPerUnit maps the trace's normalised memory (a host has

@@ -1,0 +1,44 @@
+package sim
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/sluicehq/sluice/brain/openb"
+	"github.com/sluicehq/sluice/brain/place"
+)
+
+// The simulator's replay of the openb experiment must agree with
+// brain/openb's own runner request for request. The data is not in the
+// repository: SLUICE_OPENB_DATA names the directory with the openb CSVs.
+func TestOpenbMatchesOpenbRun(t *testing.T) {
+	dir := os.Getenv("SLUICE_OPENB_DATA")
+	if dir == "" {
+		t.Skip("SLUICE_OPENB_DATA not set (directory with openb_node_list_gpu_node.csv and openb_pod_list_*.csv)")
+	}
+	tr, err := openb.LoadTrace(dir, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []place.Strategy{place.StrategyBestFit, place.StrategyFGD} {
+		want, err := openb.Run(tr, s, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run, err := Replay(context.Background(), FromOpenb(tr, 2), s, 2, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.Placed != want.Placed || run.Failed != want.Failed {
+			t.Errorf("%s: sim placed %d failed %d, openb placed %d failed %d", s, run.Placed, run.Failed, want.Placed, want.Failed)
+		}
+		if got := run.Allocation[DimGPU]; got != want.Allocated {
+			t.Errorf("%s: sim gpu allocation %v, openb %v", s, got, want.Allocated)
+		}
+		if len(run.Violations) != 0 {
+			t.Errorf("%s: violations %v", s, run.Violations)
+		}
+		t.Logf("%s: gpu allocation %.4f, placed %d, failed %d", s, run.Allocation[DimGPU], run.Placed, run.Failed)
+	}
+}
