@@ -1,0 +1,289 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/sluicehq/sluice/agent/sample"
+	"github.com/sluicehq/sluice/qos"
+)
+
+// fakeHost returns the host sample the test sets.
+type fakeHost struct{ s qos.HostSample }
+
+func (h *fakeHost) Sample() (qos.HostSample, error) { return h.s, nil }
+
+// fakeCgroups models cumulative counters per cgroup path; a missing path is
+// a vanished cgroup, reported the way the real reader does.
+type fakeCgroups struct {
+	mu sync.Mutex
+	u  map[string]sample.CgroupUsage
+}
+
+func (f *fakeCgroups) Usage(path string) (sample.CgroupUsage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.u[path]
+	if !ok {
+		return sample.CgroupUsage{}, fmt.Errorf("cgroup %s: %w", path, fs.ErrNotExist)
+	}
+	return u, nil
+}
+
+func (f *fakeCgroups) add(path string, cpu time.Duration, mem uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u := f.u[path]
+	u.CPUTotal += cpu
+	u.MemoryUsageBytes = mem
+	f.u[path] = u
+}
+
+type fakeWorkloads struct{ ws []Workload }
+
+func (f *fakeWorkloads) Workloads() []Workload { return append([]Workload(nil), f.ws...) }
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+type rig struct {
+	a    *Agent
+	host *fakeHost
+	cg   *fakeCgroups
+	clk  *clock
+	reg  *prometheus.Registry
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	r := &rig{
+		host: &fakeHost{s: qos.HostSample{CPUCapacityMilli: 8000, CPUUsedMilli: 3000, MemTotalBytes: 16 << 30, MemAvailableBytes: 8 << 30}},
+		cg:   &fakeCgroups{u: map[string]sample.CgroupUsage{}},
+		clk:  &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+		reg:  prometheus.NewRegistry(),
+	}
+	pol := qos.DefaultPolicy()
+	ws := &fakeWorkloads{ws: []Workload{
+		{ID: "web", Name: "web", Class: qos.ClassOnline, Priority: 5, CgroupPath: "/online/web"},
+		{ID: "batch-a", Name: "batch-a", Class: qos.ClassOffline, Priority: 1, CgroupPath: pol.OfflineParent + "/a"},
+		{ID: "gone", Name: "gone", Class: qos.ClassOffline, CgroupPath: pol.OfflineParent + "/gone"},
+	}}
+	a, err := New(Config{
+		Host: r.host, Usage: r.cg, Workloads: ws, Policy: pol, PolicySource: "embedded default",
+		Registerer: r.reg, Now: r.clk.now, ForceDryRun: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.a = a
+	return r
+}
+
+// step advances the fake clock by d with the given CPU use per cgroup over
+// that interval, then samples containers and iterates.
+func (r *rig) step(d time.Duration, webMilli, batchMilli int64) {
+	r.clk.t = r.clk.t.Add(d)
+	r.cg.add("/online/web", time.Duration(webMilli)*d/1000, 2<<30)
+	r.cg.add(r.a.policy.OfflineParent+"/a", time.Duration(batchMilli)*d/1000, 1<<30)
+	r.cg.add(r.a.policy.OfflineParent, time.Duration(batchMilli)*d/1000, 1<<30)
+	r.a.sampleContainers(r.clk.t)
+	r.a.Iterate(context.Background(), "test")
+}
+
+func TestIterateClassifiesAndAccounts(t *testing.T) {
+	r := newRig(t)
+	r.step(0, 0, 0)
+	r.step(time.Second, 1500, 1000)
+	s := r.a.Snapshot()
+	if len(s.Workloads) != 2 {
+		t.Fatalf("workloads = %+v, want web and batch-a (the vanished cgroup skipped)", s.Workloads)
+	}
+	on, off, sys := s.Classes[qos.ClassOnline], s.Classes[qos.ClassOffline], s.Classes[qos.ClassSystem]
+	if on.CPUUsedMilli != 1500 || off.CPUUsedMilli != 1000 {
+		t.Errorf("online %dm offline %dm, want 1500m and 1000m", on.CPUUsedMilli, off.CPUUsedMilli)
+	}
+	// Host 3000m - 1500m online - 1000m offline is unaccounted: system.
+	if sys.CPUUsedMilli != 500 {
+		t.Errorf("system %dm, want 500m", sys.CPUUsedMilli)
+	}
+	if !s.Plan.DryRun {
+		t.Error("plan not dry-run with ForceDryRun")
+	}
+	if s.Plan.OfflineCPU.Reason == "" || len(s.Intents) == 0 {
+		t.Errorf("plan has no reasons: %+v", s.Plan)
+	}
+	for _, res := range s.Results {
+		if res.Status != qos.ResultDryRun {
+			t.Errorf("result %+v, want dry-run", res)
+		}
+	}
+}
+
+// A sharp rise of host CPU is answered by the next host tick, before any
+// container tick: the offline parent is read every tick.
+func TestFastTickCutsBudgetWithoutContainerTick(t *testing.T) {
+	r := newRig(t)
+	r.step(0, 0, 0)
+	for range 30 { // settle: let the budget ramp up
+		r.step(time.Second, 500, 500)
+		r.host.s.CPUUsedMilli = 1000
+	}
+	before := r.a.Snapshot().Plan.OfflineCPU.BudgetMilli
+	// Online burst: the host is now busy, containers not resampled yet.
+	r.host.s.CPUUsedMilli = 7500
+	r.clk.t = r.clk.t.Add(100 * time.Millisecond)
+	r.cg.add(r.a.policy.OfflineParent, 50*time.Millisecond, 1<<30) // offline kept 500m
+	r.a.Iterate(context.Background(), "host")
+	after := r.a.Snapshot().Plan.OfflineCPU.BudgetMilli
+	if after >= before {
+		t.Fatalf("budget %dm -> %dm: an online burst on the host tick must cut it", before, after)
+	}
+}
+
+func TestPolicyReloadRejectsInvalidAndKeepsLastGood(t *testing.T) {
+	r := newRig(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.yaml")
+	good := strings.Replace(string(qos.DefaultPolicyYAML), "dryRun: false", "dryRun: true", 1)
+	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.a.ReloadPolicy(path); err != nil {
+		t.Fatalf("valid policy rejected: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("version: 1\ncpu:\n  highWater: 130%\n  bogus: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := r.a.ReloadPolicy(path)
+	if err == nil {
+		t.Fatal("invalid policy accepted")
+	}
+	for _, want := range []string{"130%", "bogus"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	info := r.a.Snapshot().Policy
+	if info.Source != path || info.LastError == "" {
+		t.Errorf("policy info %+v: want source %s in force and the rejection recorded", info, path)
+	}
+	if got := counterValue(t, r.reg, "sluice_policy_reloads_total", "result", "invalid"); got != 1 {
+		t.Errorf("invalid reloads counted %v, want 1", got)
+	}
+	if err := r.a.ReloadPolicy(filepath.Join(dir, "missing.yaml")); err == nil {
+		t.Error("missing file accepted")
+	}
+	if got := counterValue(t, r.reg, "sluice_policy_reloads_total", "result", "unreadable"); got != 1 {
+		t.Errorf("unreadable reloads counted %v, want 1", got)
+	}
+}
+
+func TestWatchPolicyReloadsOnRename(t *testing.T) {
+	r := newRig(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(path, qos.DefaultPolicyYAML, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.a.WatchPolicy(ctx, path, 10*time.Millisecond) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	// Editors write a temporary file and rename it over the original. Keep
+	// doing so until the watcher (which may not have started yet) sees one.
+	tmp := filepath.Join(dir, ".policy.yaml.tmp")
+	deadline := time.Now().Add(20 * time.Second)
+	for r.a.Snapshot().Policy.Source != path {
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher never reloaded the renamed policy file")
+		}
+		if err := os.WriteFile(tmp, qos.DefaultPolicyYAML, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestAPIServesStateAndMetrics(t *testing.T) {
+	r := newRig(t)
+	r.step(0, 0, 0)
+	r.step(time.Second, 1000, 500)
+	srv := httptest.NewServer(Handler(r.a, r.reg))
+	t.Cleanup(srv.Close)
+
+	resp, err := http.Get(srv.URL + "/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Snapshot
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatalf("decode /state: %v", err)
+	}
+	resp.Body.Close()
+	if len(s.Workloads) != 2 || s.Plan.OfflineCPU.Reason == "" || s.Policy.Source != "embedded default" {
+		t.Errorf("/state = %+v", s)
+	}
+
+	resp, err = http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics is not valid exposition format: %v", err)
+	}
+	for _, name := range []string{
+		"sluice_host_cpu_capacity_cores", "sluice_class_cpu_used_cores", "sluice_offline_cpu_budget_cores",
+		"sluice_policy_reloads_total", "sluice_decision_duration_seconds", "sluice_workload_cpu_used_cores",
+	} {
+		if families[name] == nil {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	if got := families["sluice_host_cpu_capacity_cores"].GetMetric()[0].GetGauge().GetValue(); got != 8 {
+		t.Errorf("capacity %v cores, want 8", got)
+	}
+}
+
+func counterValue(t *testing.T, g prometheus.Gatherer, name, label, value string) float64 {
+	t.Helper()
+	fams, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{%s=%q}", name, label, value)
+	return 0
+}

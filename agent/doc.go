@@ -1,0 +1,13 @@
+// Package agent is Sluice's host loop: sample -> decide -> enforce -> report.
+//
+// Only this package knows all three kinds of code. The samplers
+// (agent/sample), discovery (agent/discovery), the decision core (qos) and the
+// enforcers (qos/cgroup, agent/killer) are handed to it as small interfaces
+// declared here, so tests can drive the loop with stateful fakes.
+//
+// Two tickers drive sampling: a fast host tick (default 100 ms: /proc/stat,
+// /proc/meminfo, PSI and the offline parent's CPU counter) and a slower
+// per-container tick (default 1 s). A PSI trigger wakes the loop at once.
+// Every wake-up runs Decide on the freshest data, so a sharp rise of online
+// CPU is answered in the same iteration that sees it.
+package agent

@@ -1,0 +1,104 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/sluicehq/sluice/qos"
+)
+
+// ErrPolicyInvalid marks a policy file that was read but failed validation
+// (as opposed to one that could not be read).
+var ErrPolicyInvalid = errors.New("policy invalid")
+
+// LoadPolicyFile reads and validates a policy file. An empty path means the
+// embedded default policy.
+func LoadPolicyFile(path string) (qos.Policy, error) {
+	if path == "" {
+		return qos.DefaultPolicy(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return qos.Policy{}, fmt.Errorf("read policy: %w", err)
+	}
+	p, err := qos.ParsePolicy(path, data)
+	if err != nil {
+		return qos.Policy{}, fmt.Errorf("%w: %w", ErrPolicyInvalid, err)
+	}
+	return p, nil
+}
+
+// ReloadPolicy loads path and hands it to the agent; on failure the policy
+// in force stays, and the errors are logged and counted.
+func (a *Agent) ReloadPolicy(path string) error {
+	p, err := LoadPolicyFile(path)
+	if err != nil {
+		result := "unreadable"
+		if errors.Is(err, ErrPolicyInvalid) {
+			result = "invalid"
+		}
+		a.RejectPolicy(result, err)
+		a.log.Error("policy rejected; the previous policy stays in force", "path", path, "err", err)
+		return err
+	}
+	a.SetPolicy(p, path)
+	a.log.Info("policy reloaded", "path", path)
+	return nil
+}
+
+// WatchPolicy reloads path whenever it changes, until ctx ends. It watches
+// the directory, not the file, so editors that write a temporary file and
+// rename it over the original (and Kubernetes ConfigMap symlink swaps) are
+// seen. Bursts of events are coalesced for debounce.
+func (a *Agent) WatchPolicy(ctx context.Context, path string, debounce time.Duration) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch policy: %w", err)
+	}
+	defer w.Close()
+	dir := filepath.Dir(path)
+	if err := w.Add(dir); err != nil {
+		return fmt.Errorf("watch policy directory %s: %w", dir, err)
+	}
+	base := filepath.Base(path)
+	var timer *time.Timer
+	var fire <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			// ConfigMaps swap a "..data" symlink; treat any change in the
+			// directory that touches our name or the data link as a change.
+			if filepath.Base(ev.Name) != base && filepath.Base(ev.Name) != "..data" {
+				continue
+			}
+			if ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) == 0 {
+				continue
+			}
+			if timer == nil {
+				timer = time.NewTimer(debounce)
+			} else {
+				timer.Reset(debounce)
+			}
+			fire = timer.C
+		case <-fire:
+			fire = nil
+			_ = a.ReloadPolicy(path)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			a.log.Warn("policy watch error", "err", err)
+		}
+	}
+}
