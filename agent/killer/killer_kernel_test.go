@@ -1,0 +1,258 @@
+package killer_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/agent/killer"
+	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/qos/cgroup"
+	"github.com/sluicehq/sluice/test/kerneltest"
+)
+
+// hogEnv makes the test binary a memory hog: it waits for a line on stdin
+// (so it is in its cgroups before it charges memory), touches <MiB>, says
+// "ready" and sleeps.
+const hogEnv = "SLUICE_KILLER_HOG_MIB"
+
+func TestMain(m *testing.M) {
+	if v := os.Getenv(hogEnv); v != "" {
+		mib, _ := strconv.Atoi(v)
+		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+		buf := make([]byte, mib<<20)
+		for i := 0; i < len(buf); i += 4096 {
+			buf[i] = 1
+		}
+		fmt.Println("ready")
+		for {
+			time.Sleep(time.Hour)
+			buf[0]++
+		}
+	}
+	os.Exit(m.Run())
+}
+
+type hog struct {
+	sample qos.ContainerSample
+	memDir string
+	done   chan struct{}
+}
+
+func (h *hog) gone() bool {
+	select {
+	case <-h.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func startHog(t *testing.T, mib int, dirs ...string) chan struct{} {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), hogEnv+"="+strconv.Itoa(mib))
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	for _, d := range dirs {
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
+			t.Fatalf("move hog into %s: %v", d, err)
+		}
+	}
+	_, _ = io.WriteString(stdin, "go\n")
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("hog did not start: %q %v", line, err)
+	}
+	return done
+}
+
+// cleanupTree removes cgroups the test created, deepest first.
+func cleanupTree(t *testing.T, dir string) {
+	t.Cleanup(func() {
+		var dirs []string
+		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		slices.Reverse(dirs)
+		for _, d := range dirs {
+			for try := 0; ; try++ {
+				if b, err := os.ReadFile(filepath.Join(d, "cgroup.procs")); err == nil {
+					for _, f := range strings.Fields(string(b)) {
+						if pid, err := strconv.Atoi(f); err == nil {
+							_ = syscall.Kill(pid, syscall.SIGKILL)
+						}
+					}
+				}
+				if err := os.Remove(d); err == nil || os.IsNotExist(err) {
+					break
+				} else if try == 100 {
+					t.Errorf("cleanup: rmdir %s: %v", d, err)
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	})
+}
+
+// TestRealKillOfflineByPriorityWithCoolDown drives the decision core with
+// observations of real memory hogs on this host: offline memory stays above
+// its limit (v1 refuses to shrink it: no swap), so after the grace the
+// killer kills the lowest-priority offline hog (through cgroup.kill on the
+// unified hierarchy), waits out the cool-down, then kills the next one
+// (per-pid SIGKILL from the v1 memory cgroup), while the online process
+// keeps running. Time is the observation's: nothing waits for real except
+// the victims' exit.
+func TestRealKillOfflineByPriorityWithCoolDown(t *testing.T) {
+	memRoot := kerneltest.RequireCgroupV1Controller(t, "memory")
+	unified := kerneltest.RequireCgroupV2(t)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	top := "/sluice-killtest-" + hex.EncodeToString(b)
+	cleanupTree(t, filepath.Join(memRoot, top))
+	cleanupTree(t, filepath.Join(unified, top))
+	for _, d := range []string{memRoot + top + "/offline/low", memRoot + top + "/offline/high", memRoot + top + "/online", unified + top + "/offline/low"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	hogs := []*hog{
+		{sample: qos.ContainerSample{ID: "low", Name: "batch-low", Class: qos.ClassOffline, Priority: 1, CgroupPath: top + "/offline/low", StartedAt: start.Add(-time.Hour)}},
+		{sample: qos.ContainerSample{ID: "high", Name: "batch-high", Class: qos.ClassOffline, Priority: 5, CgroupPath: top + "/offline/high", StartedAt: start}},
+		{sample: qos.ContainerSample{ID: "web", Name: "web", Class: qos.ClassOnline, Priority: 0, CgroupPath: top + "/online", StartedAt: start}},
+	}
+	for i, h := range hogs {
+		h.memDir = filepath.Join(memRoot, h.sample.CgroupPath)
+		dirs := []string{h.memDir}
+		if h.sample.ID == "low" {
+			dirs = append(dirs, filepath.Join(unified, h.sample.CgroupPath))
+		}
+		h.done = startHog(t, []int{40, 40, 16}[i], dirs...)
+	}
+
+	pol := qos.DefaultPolicy()
+	pol.OfflineParent = top + "/offline"
+	enf, err := cgroup.NewV1(cgroup.Config{OfflineParent: pol.OfflineParent},
+		cgroup.V1Roots{CPU: cgroup.Dir(filepath.Join(filepath.Dir(memRoot), "cpu")), Memory: cgroup.Dir(memRoot)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeCPU(t, filepath.Join(filepath.Dir(memRoot), "cpu", top)) })
+	k, err := killer.New(killer.Config{Unified: cgroup.Dir(unified), V1: cgroup.Dir(memRoot)})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var state qos.State
+	var results []qos.IntentResult
+	type kill struct {
+		id string
+		at time.Duration
+	}
+	var kills []kill
+	for step := range 60 {
+		now := start.Add(time.Duration(step) * time.Second)
+		obs := qos.Observation{Time: now, Results: results,
+			Host:    qos.HostSample{CPUCapacityMilli: 2000, CPUUsedMilli: 200, MemTotalBytes: 256 << 20},
+			Classes: map[qos.Class]qos.ClassUsage{qos.ClassSystem: {MemoryUsageBytes: 158 << 20}}}
+		for _, h := range hogs {
+			if h.gone() {
+				continue
+			}
+			s := h.sample
+			u, err := strconv.ParseUint(strings.TrimSpace(readString(t, filepath.Join(h.memDir, "memory.usage_in_bytes"))), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.MemoryUsageBytes = u
+			obs.Containers = append(obs.Containers, s)
+			cu := obs.Classes[s.Class]
+			cu.MemoryUsageBytes += u
+			cu.Count++
+			obs.Classes[s.Class] = cu
+		}
+		var plan qos.Plan
+		plan, state = qos.Decide(obs, pol, qos.Targets{}, state)
+		results = enf.Apply(context.Background(), plan)
+		kr := k.Kill(context.Background(), plan)
+		results = append(results, kr...)
+		for i, r := range kr {
+			if r.Status != qos.ResultApplied {
+				t.Fatalf("step %d: kill %s: %s %s", step, r.Target, r.Status, r.Err)
+			}
+			t.Logf("t+%ds kill %s: %s", step, r.Target, plan.Kills[i].Reason)
+			kills = append(kills, kill{r.Target, time.Duration(step) * time.Second})
+			for _, h := range hogs {
+				if h.sample.ID == r.Target {
+					select { // liveness bound for SIGKILL, not a speed check
+					case <-h.done:
+					case <-time.After(30 * time.Second):
+						t.Fatalf("%s still running after its kill", r.Target)
+					}
+				}
+			}
+		}
+		if hogs[2].gone() {
+			t.Fatalf("step %d: the online process died", step)
+		}
+		if len(kills) == 2 {
+			break
+		}
+	}
+	if len(kills) != 2 || kills[0].id != "low" || kills[1].id != "high" {
+		t.Fatalf("kills %v, want low then high", kills)
+	}
+	if gap := kills[1].at - kills[0].at; gap < pol.Kill.CoolDown {
+		t.Errorf("second kill %v after the first, inside the cool-down %v", gap, pol.Kill.CoolDown)
+	}
+	if kills[0].at < pol.Kill.Grace {
+		t.Errorf("first kill at %v, inside the grace %v", kills[0].at, pol.Kill.Grace)
+	}
+}
+
+func readString(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func removeCPU(t *testing.T, dir string) {
+	var dirs []string
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	slices.Reverse(dirs)
+	for _, d := range dirs {
+		if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
+			t.Errorf("cleanup: rmdir %s: %v", d, err)
+		}
+	}
+}
