@@ -73,12 +73,12 @@ func decideKills(obs Observation, pol Policy, mem MemoryIntent, prev KillState) 
 	v := cands[0]
 	next.LastKillAt = obs.Time
 	next.Pending = &KillRecord{ID: v.w.ID, CgroupPath: v.w.CgroupPath, At: obs.Time}
-	reason := fmt.Sprintf("offline memory %s above its limit %s for %v (grace %v): %s has the lowest priority %d, "+
-		"then latest start %s, then largest share %s of %s among %d offline candidates (uses %s); next kill not before %v",
+	reason := fmt.Sprintf("offline memory %s above its limit %s for %v (grace %v): kill %s, chosen of %d offline "+
+		"candidates by priority %d (lowest first), start %s (youngest first), %s of its %s limit (largest share first), "+
+		"using %s; cool-down %v",
 		formatBytes(satInt64(offlineUsed)), formatBytes(satInt64(mem.MaxBytes)), overFor, pol.Kill.Grace,
-		v.w.Name, v.w.Priority, v.w.StartedAt.UTC().Format(time.RFC3339), formatPercent(v.share),
-		formatBytes(satInt64(v.limit)), len(cands), formatBytes(satInt64(v.w.MemoryUsageBytes)),
-		pol.Kill.CoolDown)
+		v.w.Name, len(cands), v.w.Priority, v.w.StartedAt.UTC().Format(time.RFC3339), formatPercent(v.share),
+		formatBytes(satInt64(v.limit)), formatBytes(satInt64(v.w.MemoryUsageBytes)), pol.Kill.CoolDown)
 	return []KillIntent{{
 		ID:         v.w.ID,
 		Namespace:  v.w.Namespace,

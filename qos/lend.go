@@ -58,7 +58,8 @@ type lendOutcome struct {
 //   - A value below the floor (the floor was raised) goes to the floor at once.
 //   - desired below value by more than the dead band: cut at once.
 //   - desired above value by more than the dead band, continuously for the
-//     hold period: grow by at most ramp x capacity x elapsed per decision.
+//     hold period: grow by at most ramp x capacity x elapsed per decision,
+//     until value reaches desired (the dead band does not stop a ramp).
 //   - Otherwise unchanged, and the hold timer restarts. Differences inside
 //     the dead band are ignored in both directions; a cut is therefore at
 //     most one dead band late, which is the price of not rewriting quotas on
@@ -86,12 +87,15 @@ func lend(in lendInput, prev LendState, now time.Time, elapsed time.Duration) (L
 	}
 	v := prev.Value
 	out.from = v
+	// Once a ramp has started it runs to the computed value; the dead band
+	// only decides whether growth starts.
+	ramping := !prev.GrowSince.IsZero() && now.Sub(prev.GrowSince) >= in.hold
 	switch {
 	case v < out.floor:
 		out.action, v = lendFloor, out.floor
 	case out.desired < v-band:
 		out.action, v = lendCut, out.desired
-	case out.desired > v+band:
+	case out.desired > v+band || (out.desired > v && ramping):
 		next.GrowSince = prev.GrowSince
 		if next.GrowSince.IsZero() || now.Before(next.GrowSince) {
 			next.GrowSince = now

@@ -1,0 +1,405 @@
+package qos
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func hostObs(at time.Duration, cpuMilli int64, memBytes uint64, classes map[Class]ClassUsage, ws ...ContainerSample) Observation {
+	return Observation{
+		Time:       t0.Add(at),
+		Host:       HostSample{CPUCapacityMilli: cpuMilli, MemTotalBytes: memBytes},
+		Classes:    classes,
+		Containers: ws,
+	}
+}
+
+func TestLend(t *testing.T) {
+	base := lendInput{capacity: 1000, level: 0.7, floorShare: 0.1, rampShare: 0.1, bandShare: 0.02, hold: 2 * time.Second, keep: 1}
+	set := func(v int64) LendState { return LendState{Value: v, Set: true, Capacity: 1000} }
+	for _, tc := range []struct {
+		name    string
+		in      func(lendInput) lendInput
+		prev    LendState
+		elapsed time.Duration
+		want    int64
+		action  lendAction
+	}{
+		{"first decision starts at offline use", func(i lendInput) lendInput { i.online, i.offlineUsed = 200, 300; return i }, LendState{}, 0, 300, lendStart},
+		{"first decision clamps to desired", func(i lendInput) lendInput { i.online, i.offlineUsed = 500, 900; return i }, LendState{}, 0, 200, lendStart},
+		{"first decision clamps to floor", func(i lendInput) lendInput { i.offlineUsed = 0; return i }, LendState{}, 0, 100, lendStart},
+		{"capacity change restarts", func(i lendInput) lendInput { i.offlineUsed = 250; return i }, LendState{Value: 50, Set: true, Capacity: 2000}, time.Second, 250, lendStart},
+		{"cut at once", func(i lendInput) lendInput { i.online = 500; return i }, set(600), time.Second, 200, lendCut},
+		{"small cut inside band ignored", func(i lendInput) lendInput { i.online = 110; return i }, set(600), time.Second, 600, lendSteady},
+		{"floor wins over water level", func(i lendInput) lendInput { i.online, i.system = 900, 300; return i }, set(600), time.Second, 100, lendCut},
+		{"raised floor applies at once", func(i lendInput) lendInput { i.online = 650; return i }, set(20), time.Second, 100, lendFloor},
+		{"growth waits for hold", func(i lendInput) lendInput { return i }, set(200), time.Second, 200, lendWait},
+		{"growth ramps after hold", func(i lendInput) lendInput { return i },
+			LendState{Value: 200, Set: true, Capacity: 1000, GrowSince: t0.Add(-3 * time.Second)}, time.Second, 300, lendGrow},
+		{"ramp stops at desired", func(i lendInput) lendInput { i.online = 450; return i },
+			LendState{Value: 200, Set: true, Capacity: 1000, GrowSince: t0.Add(-3 * time.Second)}, 2 * time.Second, 250, lendGrow},
+		{"squeeze keeps part of the span", func(i lendInput) lendInput { i.keep = 0.5; return i }, set(700), time.Second, 400, lendCut},
+		{"full squeeze holds at floor", func(i lendInput) lendInput { i.keep = 0; return i }, set(700), time.Second, 100, lendCut},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next, out := lend(tc.in(base), tc.prev, t0, tc.elapsed)
+			if out.value != tc.want || out.action != tc.action || next.Value != tc.want || !next.Set {
+				t.Errorf("value %d action %d (state %+v), want %d action %d", out.value, out.action, next, tc.want, tc.action)
+			}
+		})
+	}
+}
+
+func TestDecideMirrorsPolicy(t *testing.T) {
+	pol := DefaultPolicy()
+	pol.DryRun, pol.OfflineParent = true, "/kubepods/besteffort"
+	plan, _ := Decide(hostObs(0, 2000, 8<<30, nil), pol, Targets{}, State{})
+	if !plan.DryRun || plan.OfflineParent != "/kubepods/besteffort" {
+		t.Errorf("plan %+v does not mirror dryRun/offlineParent", plan)
+	}
+	in := plan.Intents()
+	if len(in) != 2 || in[0].Kind != IntentOfflineCPU || in[1].Kind != IntentOfflineMemory || in[0].Target != "/kubepods/besteffort" {
+		t.Fatalf("intents %+v", in)
+	}
+	if in[0].Value != fmt.Sprintf("%dm", plan.OfflineCPU.BudgetMilli) || !strings.HasPrefix(in[1].Value, "high ") {
+		t.Errorf("intent values %q %q", in[0].Value, in[1].Value)
+	}
+}
+
+// TestDecideClassesFallback: without Classes, usage is summed from the
+// workloads, so a sampler that leaves Classes out still protects online.
+func TestDecideClassesFallback(t *testing.T) {
+	ws := []ContainerSample{
+		{ID: "web", Class: ClassOnline, CPUUsedMilli: 900, MemoryUsageBytes: 4 << 30},
+		{ID: "db", Class: ClassOnline, CPUUsedMilli: 300, MemoryUsageBytes: 2 << 30},
+		{ID: "job", Class: ClassOffline, CPUUsedMilli: 600, MemoryUsageBytes: 1 << 30},
+	}
+	plan, _ := Decide(hostObs(0, 2000, 10<<30, nil, ws...), DefaultPolicy(), Targets{}, State{})
+	// 1400 - 1200 = 200 < offline's 600: starts at 200.
+	if plan.OfflineCPU.BudgetMilli != 200 {
+		t.Errorf("budget %d, want 200: %s", plan.OfflineCPU.BudgetMilli, plan.OfflineCPU.Reason)
+	}
+	// 8GiB - 6GiB = 2GiB above offline's 1GiB: starts at 1GiB.
+	if plan.OfflineMemory.MaxBytes != 1<<30 {
+		t.Errorf("memory max %d, want 1GiB: %s", plan.OfflineMemory.MaxBytes, plan.OfflineMemory.Reason)
+	}
+}
+
+// TestDecideBrokenSample: a sample without capacity keeps the previous
+// budgets and never kills.
+func TestDecideBrokenSample(t *testing.T) {
+	pol := DefaultPolicy()
+	pol.Kill.Grace = 0
+	classes := map[Class]ClassUsage{ClassOnline: {CPUUsedMilli: 100, MemoryUsageBytes: 1 << 30}, ClassOffline: {MemoryUsageBytes: 3 << 30}}
+	victim := ContainerSample{ID: "x", Class: ClassOffline, MemoryUsageBytes: 3 << 30}
+	plan, st := Decide(hostObs(0, 2000, 4<<30, classes, victim), pol, Targets{}, State{})
+	if len(plan.Kills) != 1 {
+		t.Fatalf("setup: expected a kill, got %+v", plan)
+	}
+	plan, st2 := Decide(hostObs(time.Minute, 0, 0, classes, victim), pol, Targets{}, st)
+	if len(plan.Kills) != 0 {
+		t.Errorf("killed on a sample without memory figures: %+v", plan.Kills)
+	}
+	if plan.OfflineCPU.BudgetMilli != st.CPU.Value || plan.OfflineMemory.MaxBytes != uint64(st.Memory.Value) {
+		t.Errorf("budgets not kept: %+v vs state %+v", plan, st)
+	}
+	if !strings.Contains(plan.OfflineCPU.Reason, "unknown") || !strings.Contains(plan.OfflineMemory.Reason, "unknown") {
+		t.Errorf("reasons do not say the sample was broken: %q / %q", plan.OfflineCPU.Reason, plan.OfflineMemory.Reason)
+	}
+	if st2.CPU != st.CPU || st2.Memory != st.Memory {
+		t.Errorf("lending state changed on a broken sample")
+	}
+}
+
+// TestDecideClockBackwards: a sample older than the last decision grants
+// no ramp and does not end a cool-down.
+func TestDecideClockBackwards(t *testing.T) {
+	pol := DefaultPolicy()
+	pol.Kill.Grace = 0
+	prev := State{
+		Time: t0.Add(10 * time.Second),
+		CPU:  LendState{Value: 200, Set: true, Capacity: 2000, GrowSince: t0},
+		Kill: KillState{LastKillAt: t0.Add(10 * time.Second)},
+	}
+	classes := map[Class]ClassUsage{ClassOnline: {MemoryUsageBytes: 7 << 30}, ClassOffline: {MemoryUsageBytes: 1 << 30}}
+	obs := hostObs(-time.Hour, 2000, 8<<30, classes, ContainerSample{ID: "x", Class: ClassOffline, MemoryUsageBytes: 1 << 30})
+	plan, _ := Decide(obs, pol, Targets{}, prev)
+	if plan.OfflineCPU.BudgetMilli != 200 {
+		t.Errorf("budget moved to %d on a clock step back: %s", plan.OfflineCPU.BudgetMilli, plan.OfflineCPU.Reason)
+	}
+	if len(plan.Kills) != 0 {
+		t.Errorf("kill inside the cool-down after a clock step back")
+	}
+}
+
+func TestDecideIsDeterministicAndLeavesInputsAlone(t *testing.T) {
+	obs, pol := bigObservation(200, 7), DefaultPolicy()
+	pol.Kill.Grace = 0
+	pol.CPU.OnlineRunqLatencyP99 = time.Millisecond
+	keep := slices.Clone(obs.Containers)
+	p1, s1 := Decide(obs, pol, Targets{}, State{})
+	p2, s2 := Decide(obs, pol, Targets{}, State{})
+	if !reflect.DeepEqual(p1, p2) || !reflect.DeepEqual(s1, s2) {
+		t.Error("same inputs gave different outputs")
+	}
+	if !reflect.DeepEqual(obs.Containers, keep) {
+		t.Error("Decide modified the observation's workloads")
+	}
+	if len(p1.Kills) != 1 {
+		t.Errorf("expected one kill in the big observation, got %d", len(p1.Kills))
+	}
+}
+
+// TestStateJSON: the state survives JSON (the agent shows and may persist
+// it) and deciding from the decoded state gives the same plan.
+func TestStateJSON(t *testing.T) {
+	obs, pol := bigObservation(50, 3), DefaultPolicy()
+	pol.Kill.Grace = 0
+	pol.CPU.OnlineRunqLatencyP99 = time.Millisecond
+	_, st := Decide(obs, pol, Targets{}, State{})
+	obs.Time = obs.Time.Add(time.Second)
+	obs.Results = []IntentResult{{Intent: IntentKill, Target: st.Kill.Pending.ID, Status: ResultFailed}}
+	_, st = Decide(obs, pol, Targets{}, st)
+	data, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back State
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	obs.Time = obs.Time.Add(3 * time.Second)
+	obs.Results = nil
+	pa, sa := Decide(obs, pol, Targets{}, st)
+	pb, sb := Decide(obs, pol, Targets{}, back)
+	if !reflect.DeepEqual(pa, pb) || !reflect.DeepEqual(sa, sb) {
+		t.Errorf("decision from JSON-decoded state differs\nstate %s", data)
+	}
+}
+
+// bestVictim is the brute-force oracle for victimOrder: filter step by step.
+func bestVictim(ws []ContainerSample, parentLimit uint64) string {
+	var c []ContainerSample
+	for _, w := range ws {
+		if w.Class == ClassOffline && w.MemoryUsageBytes > 0 {
+			c = append(c, w)
+		}
+	}
+	if len(c) == 0 {
+		return ""
+	}
+	keep := func(better func(a, b ContainerSample) bool) {
+		best := c[0]
+		for _, w := range c {
+			if better(w, best) {
+				best = w
+			}
+		}
+		c = slices.DeleteFunc(c, func(w ContainerSample) bool { return better(best, w) })
+	}
+	share := func(w ContainerSample) float64 {
+		l := w.MemoryLimitBytes
+		if l == 0 || l > parentLimit {
+			l = parentLimit
+		}
+		return float64(w.MemoryUsageBytes) / float64(l)
+	}
+	keep(func(a, b ContainerSample) bool { return a.Priority < b.Priority })
+	keep(func(a, b ContainerSample) bool { return a.StartedAt.After(b.StartedAt) })
+	keep(func(a, b ContainerSample) bool { return share(a) > share(b) })
+	keep(func(a, b ContainerSample) bool { return a.ID < b.ID })
+	return c[0].ID
+}
+
+func TestVictimOrderMatchesOracle(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	pol := DefaultPolicy()
+	pol.Kill.Grace = 0
+	kills := 0
+	for i := range 2000 {
+		n := 1 + rng.IntN(12)
+		var ws []ContainerSample
+		var offlineMem uint64
+		for j := range n {
+			w := ContainerSample{
+				ID:               fmt.Sprintf("w%02d", rng.IntN(40)+j*40),
+				Class:            Classes[rng.IntN(3)],
+				Priority:         rng.IntN(3),
+				StartedAt:        t0.Add(time.Duration(rng.IntN(4)) * time.Minute),
+				MemoryUsageBytes: uint64(rng.IntN(4)) << 28,
+			}
+			if rng.IntN(2) == 0 {
+				w.MemoryLimitBytes = uint64(1+rng.IntN(4)) << 28
+			}
+			if w.Class == ClassOffline {
+				offlineMem += w.MemoryUsageBytes
+			}
+			ws = append(ws, w)
+		}
+		classes := map[Class]ClassUsage{ClassOnline: {MemoryUsageBytes: 7 << 30}, ClassOffline: {MemoryUsageBytes: offlineMem}}
+		plan, _ := Decide(hostObs(time.Hour, 2000, 8<<30, classes, ws...), pol, Targets{}, State{})
+		want := ""
+		if offlineMem > plan.OfflineMemory.MaxBytes {
+			want = bestVictim(ws, plan.OfflineMemory.MaxBytes)
+		}
+		got := ""
+		if len(plan.Kills) > 0 {
+			got = plan.Kills[0].ID
+		}
+		if got != want {
+			t.Fatalf("case %d: victim %q, oracle %q\nworkloads %+v\nlimit %d", i, got, want, ws, plan.OfflineMemory.MaxBytes)
+		}
+		if got != "" {
+			kills++
+		}
+	}
+	if kills < 500 || kills > 1900 {
+		t.Errorf("%d of 2000 cases killed: the generator does not exercise both paths", kills)
+	}
+}
+
+func TestParseCpuset(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		mode CpusetMode
+		n    int
+		err  bool
+	}{
+		{"exclusive:2", CpusetExclusive, 2, false},
+		{"reserved:1", CpusetReserved, 1, false},
+		{"shared", CpusetShared, 0, false},
+		{"", CpusetShared, 0, false},
+		{"exclusive", "", 0, true},
+		{"exclusive:0", "", 0, true},
+		{"exclusive:-1", "", 0, true},
+		{"shared:2", "", 0, true},
+		{"pinned:2", "", 0, true},
+	} {
+		mode, n, err := ParseCpuset(tc.in)
+		if mode != tc.mode || n != tc.n || (err != nil) != tc.err {
+			t.Errorf("ParseCpuset(%q) = %q, %d, %v", tc.in, mode, n, err)
+		}
+	}
+}
+
+// TestCpusetsIgnoreWorkloadOrder: the allocation depends on priorities and
+// start times, not on the order the sampler listed workloads in, and no
+// CPU is handed out twice.
+func TestCpusetsIgnoreWorkloadOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	ws := []ContainerSample{
+		{ID: "a", CgroupPath: "/on/a", Class: ClassOnline, Priority: 3, CpusetMode: CpusetExclusive, CPUs: 2},
+		{ID: "b", CgroupPath: "/on/b", Class: ClassOnline, Priority: 3, CpusetMode: CpusetReserved, CPUs: 1, StartedAt: t0},
+		{ID: "c", CgroupPath: "/on/c", Class: ClassOnline, Priority: 1, CpusetMode: CpusetExclusive, CPUs: 3},
+		{ID: "d", CgroupPath: "/on/d", Class: ClassOnline, Priority: 7, CpusetMode: CpusetExclusive, CPUs: 1},
+		{ID: "e", CgroupPath: "/sluice/offline/e", Class: ClassOffline, CpusetMode: CpusetExclusive, CPUs: 1},
+		{ID: "f", CgroupPath: "/sys/f", Class: ClassSystem},
+	}
+	obs := Observation{Time: t0, Host: HostSample{CPUs: []int{0, 1, 2, 3, 4, 5, 6, 7}}}
+	var first map[string]string
+	for range 50 {
+		obs.Containers = slices.Clone(ws)
+		rng.Shuffle(len(obs.Containers), func(i, j int) { obs.Containers[i], obs.Containers[j] = obs.Containers[j], obs.Containers[i] })
+		intents, _ := decideCpusets(obs, DefaultPolicy(), CpusetState{})
+		got := map[string]string{}
+		for _, in := range intents {
+			got[in.CgroupPath] = formatCPUList(in.CPUs)
+		}
+		if first == nil {
+			first = got
+			// d (prio 7) takes 0, a and b (prio 3; a older) 1-2 and 3; c
+			// (3 CPUs) would leave 1 shared of 4 free: it fits, 4-6; 7 shared.
+			want := map[string]string{"/sluice/offline": "3,7", "/on/d": "0", "/on/a": "1-2", "/on/b": "3",
+				"/on/c": "4-6", "/sluice/offline/e": "3,7", "/sys/f": "7"}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("cpusets %v, want %v", got, want)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(got, first) {
+			t.Fatalf("allocation depends on workload order: %v vs %v", got, first)
+		}
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	for in, want := range map[int64]string{0: "0B", 1023: "1023B", 1024: "1.00KiB", 1536 << 20: "1.50GiB", -(2 << 30): "-2.00GiB"} {
+		if got := formatBytes(in); got != want {
+			t.Errorf("formatBytes(%d) = %q, want %q", in, got, want)
+		}
+	}
+	for want, in := range map[string][]int{"(none)": nil, "0": {0}, "0-3": {0, 1, 2, 3}, "0-1,3,5-6": {0, 1, 3, 5, 6}} {
+		if got := formatCPUList(in); got != want {
+			t.Errorf("formatCPUList(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// bigObservation is a host with n workloads, a third of each class, with
+// offline memory well above its limit.
+func bigObservation(n int, seed uint64) Observation {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	obs := Observation{
+		Time:    t0,
+		Host:    HostSample{CPUCapacityMilli: 64000, MemTotalBytes: 256 << 30, CPUUsedMilli: 40000},
+		Classes: map[Class]ClassUsage{},
+	}
+	for i := range n {
+		c := Classes[i%3]
+		w := ContainerSample{
+			ID: fmt.Sprintf("c%04d", i), Name: fmt.Sprintf("w%d", i), Class: c, Priority: rng.IntN(5),
+			CgroupPath: fmt.Sprintf("/%s/c%04d", c, i), StartedAt: t0.Add(-time.Duration(rng.IntN(3600)) * time.Second),
+			CPUUsedMilli: int64(rng.IntN(1000)), MemoryUsageBytes: uint64(1+rng.IntN(2048)) << 20,
+			RunqLatency: &LatencySummary{P99: time.Duration(rng.IntN(4000)) * time.Microsecond, Count: 10},
+		}
+		u := obs.Classes[c]
+		u.CPUUsedMilli += w.CPUUsedMilli
+		u.MemoryUsageBytes += w.MemoryUsageBytes
+		u.Count++
+		if u.RunqLatency == nil || w.RunqLatency.P99 > u.RunqLatency.P99 {
+			u.RunqLatency = w.RunqLatency
+		}
+		obs.Classes[c] = u
+		obs.Containers = append(obs.Containers, w)
+	}
+	// Push offline above its limit so the kill path runs.
+	u := obs.Classes[ClassOnline]
+	u.MemoryUsageBytes += 180 << 30
+	obs.Classes[ClassOnline] = u
+	slices.SortFunc(obs.Containers, func(a, b ContainerSample) int { return cmp.Compare(a.ID, b.ID) })
+	return obs
+}
+
+func BenchmarkDecide(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
+			obs, pol := bigObservation(n, 1), DefaultPolicy()
+			pol.Kill.Grace = 0
+			pol.CPU.OnlineRunqLatencyP99 = time.Millisecond
+			_, st := Decide(obs, pol, Targets{}, State{})
+			b.ReportAllocs()
+			for b.Loop() {
+				obs.Time = obs.Time.Add(100 * time.Millisecond)
+				_, st = Decide(obs, pol, Targets{}, st)
+			}
+		})
+	}
+}
+
+func BenchmarkParsePolicy(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParsePolicy("default-policy.yaml", DefaultPolicyYAML); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
