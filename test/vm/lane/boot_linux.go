@@ -1,0 +1,98 @@
+package lane
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sluicehq/sluice/test/vm/bootspec"
+)
+
+// ErrNoExitLine means the guest stopped (or was stopped) before /init
+// printed the test's exit status.
+var ErrNoExitLine = errors.New("guest ended without an exit line")
+
+// powerOffGrace is how long QEMU may take to exit after the exit line
+// before it is killed; the status is already known by then.
+const powerOffGrace = 30 * time.Second
+
+// Boot runs m until the guest powers off, copying the serial console to
+// out line by line (carriage returns dropped, the exit line withheld), and
+// returns the status in the exit line marked with token. If ctx ends or
+// the guest dies first, the error wraps ErrNoExitLine and carries QEMU's
+// own complaints.
+func Boot(ctx context.Context, m Machine, token string, out io.Writer) (int, error) {
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(qctx, m.QEMU, m.Args()...)
+	// QEMU must not outlive this process (go test kills the -exec program
+	// on timeout).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, fmt.Errorf("qemu: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("qemu: %w", err)
+	}
+
+	status, found := -1, false
+	var relayErr error
+	r := bufio.NewReaderSize(stdout, 64<<10)
+	for {
+		line, rerr := r.ReadString('\n')
+		if line != "" {
+			text := strings.TrimRight(line, "\r\n")
+			if !found {
+				before, st, ok, ferr := bootspec.FindExit(text, token)
+				switch {
+				case ferr != nil:
+					relayErr = ferr
+				case ok:
+					found, status = true, st
+					if before != "" {
+						_, relayErr = fmt.Fprintln(out, before)
+					}
+					// Give the power-off a bounded time: the result is known.
+					timer := time.AfterFunc(powerOffGrace, cancel)
+					defer timer.Stop()
+				default:
+					_, relayErr = fmt.Fprintln(out, text)
+				}
+			}
+		}
+		if rerr != nil || relayErr != nil {
+			break
+		}
+	}
+	if relayErr != nil {
+		cancel()
+	}
+	werr := cmd.Wait()
+	if relayErr != nil {
+		return 0, fmt.Errorf("relay guest console: %w", relayErr)
+	}
+	if found {
+		return status, nil
+	}
+	why := "guest powered off or panicked"
+	switch {
+	case ctx.Err() != nil:
+		why = fmt.Sprintf("stopped: %v", context.Cause(ctx))
+	case werr != nil:
+		why = fmt.Sprintf("qemu: %v", werr)
+	}
+	if s := strings.TrimSpace(stderr.String()); s != "" {
+		why += "; qemu stderr: " + s
+	}
+	return 0, fmt.Errorf("%w (%s)", ErrNoExitLine, why)
+}
