@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
+	"slices"
 
 	"github.com/prometheus/procfs"
 
@@ -72,11 +73,12 @@ func (h *Host) PSIMissing() error { return h.psiMissing }
 // since the previous sample the previous rate is repeated.
 func (h *Host) Sample() (qos.HostSample, error) {
 	var s qos.HostSample
-	cur, ncpu, err := h.readCPU()
+	cur, cpus, err := h.readCPU()
 	if err != nil {
 		return s, fmt.Errorf("host sample: %w", err)
 	}
-	s.CPUCapacityMilli = int64(ncpu) * 1000
+	s.CPUs = cpus
+	s.CPUCapacityMilli = int64(len(cpus)) * 1000
 	dBusy, dTotal := cur.busy-h.prev.busy, cur.total-h.prev.total
 	switch {
 	case dTotal > 0 && dBusy >= 0:
@@ -115,21 +117,28 @@ func (h *Host) Sample() (qos.HostSample, error) {
 	return s, nil
 }
 
-// readCPU returns the aggregate busy and total time and the number of online
-// CPUs (the kernel prints one cpuN line per online CPU).
-func (h *Host) readCPU() (cpuTicks, int, error) {
+// readCPU returns the aggregate busy and total time and the online CPU
+// numbers, sorted: the kernel prints one cpuN line per online CPU
+// (fs/proc/stat.c, for_each_online_cpu), the same set as
+// /sys/devices/system/cpu/online.
+func (h *Host) readCPU() (cpuTicks, []int, error) {
 	st, err := h.fs.Stat()
 	if err != nil {
-		return cpuTicks{}, 0, err
+		return cpuTicks{}, nil, err
 	}
 	if len(st.CPU) == 0 {
-		return cpuTicks{}, 0, fmt.Errorf("%s: no per-cpu lines", filepath.Join(h.procRoot, "stat"))
+		return cpuTicks{}, nil, fmt.Errorf("%s: no per-cpu lines", filepath.Join(h.procRoot, "stat"))
 	}
+	cpus := make([]int, 0, len(st.CPU))
+	for id := range st.CPU {
+		cpus = append(cpus, int(id))
+	}
+	slices.Sort(cpus)
 	c := st.CPUTotal
 	// Guest and GuestNice are already included in User and Nice; adding
 	// them would count guest time twice.
 	total := c.User + c.Nice + c.System + c.Idle + c.Iowait + c.IRQ + c.SoftIRQ + c.Steal
-	return cpuTicks{busy: total - c.Idle - c.Iowait, total: total}, len(st.CPU), nil
+	return cpuTicks{busy: total - c.Idle - c.Iowait, total: total}, cpus, nil
 }
 
 func (h *Host) readPSI() (qos.PSI, error) {

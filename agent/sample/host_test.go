@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -51,6 +52,7 @@ func TestHostSampleFixture(t *testing.T) {
 	}
 	want := qos.HostSample{
 		CPUCapacityMilli: 2000,
+		CPUs:             []int{0, 1},
 		// t0 -> t1: 200 ticks in all (guest time is inside user and not
 		// counted again), of which idle 50 + iowait 10: 140/200 of 2 CPUs.
 		CPUUsedMilli:      1400,
@@ -65,7 +67,7 @@ func TestHostSampleFixture(t *testing.T) {
 			IOFullAvg10:     6.66,
 		},
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Sample =\n %+v\nwant\n %+v", got, want)
 	}
 
@@ -173,8 +175,8 @@ func TestHostReal(t *testing.T) {
 	}
 	online, err := os.ReadFile("/sys/devices/system/cpu/online")
 	if err == nil {
-		if n := countCPUList(t, strings.TrimSpace(string(online))); s.CPUCapacityMilli != int64(n)*1000 {
-			t.Errorf("CPUCapacityMilli = %d, /sys/devices/system/cpu/online lists %d CPUs", s.CPUCapacityMilli, n)
+		if want := cpuList(t, strings.TrimSpace(string(online))); !reflect.DeepEqual(s.CPUs, want) || s.CPUCapacityMilli != int64(len(want))*1000 {
+			t.Errorf("CPUs %v, capacity %d; /sys/devices/system/cpu/online lists %v", s.CPUs, s.CPUCapacityMilli, want)
 		}
 	}
 	if s.CPUUsedMilli < 0 || s.CPUUsedMilli > s.CPUCapacityMilli {
@@ -185,17 +187,22 @@ func TestHostReal(t *testing.T) {
 	}
 }
 
-// countCPUList counts a kernel cpu list such as "0-3,5".
-func countCPUList(t *testing.T, list string) int {
+// cpuList expands a kernel cpu list such as "0-3,5".
+func cpuList(t *testing.T, list string) []int {
 	t.Helper()
-	n := 0
+	var cpus []int
 	for _, part := range strings.Split(list, ",") {
 		var lo, hi int
-		if c, _ := fmt.Sscanf(part, "%d-%d", &lo, &hi); c == 2 {
-			n += hi - lo + 1
-		} else {
-			n++
+		switch c, _ := fmt.Sscanf(part, "%d-%d", &lo, &hi); c {
+		case 2:
+		case 1:
+			hi = lo
+		default:
+			t.Fatalf("bad cpu list %q", list)
+		}
+		for i := lo; i <= hi; i++ {
+			cpus = append(cpus, i)
 		}
 	}
-	return n
+	return cpus
 }

@@ -1,0 +1,259 @@
+package sample
+
+import (
+	"bufio"
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	cgroups "github.com/containerd/cgroups/v3"
+
+	"github.com/sluicehq/sluice/test/kerneltest"
+)
+
+const cgroupRoot = "/sys/fs/cgroup"
+
+func TestRealDetectModeAgreesWithContainerd(t *testing.T) {
+	kerneltest.RequireCgroupV1Controller(t, "cpuacct")
+	got, err := DetectMode(cgroupRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[cgroups.CGMode]Mode{cgroups.Legacy: ModeV1, cgroups.Hybrid: ModeHybrid, cgroups.Unified: ModeV2}[cgroups.Mode()]
+	if got != want {
+		t.Errorf("DetectMode = %v, containerd says %v", got, want)
+	}
+}
+
+// TestRealCgroupV1CPUAccuracy is the acceptance check: a busy loop capped
+// at 0.5 CPU in a fresh v1 cpu+cpuacct cgroup, sampled every 250 ms for
+// 5 s. The meter's average must be within 5% of the cgroup's own
+// accounting (cpuacct.usage read directly) and of the task's own CPU time
+// (/proc/<pid>/stat), and must respect the cap.
+func TestRealCgroupV1CPUAccuracy(t *testing.T) {
+	cpuRoot := kerneltest.RequireCgroupV1Controller(t, "cpu")
+	acctRoot := kerneltest.RequireCgroupV1Controller(t, "cpuacct")
+	mode, err := DetectMode(cgroupRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := uniqueName(t)
+	cpuDir, acctDir := filepath.Join(cpuRoot, name), filepath.Join(acctRoot, name)
+	makeCgroup(t, cpuDir)
+	if !sameDir(cpuRoot, acctRoot) {
+		makeCgroup(t, acctDir)
+	}
+	writeFile(t, filepath.Join(cpuDir, "cpu.cfs_period_us"), "100000")
+	writeFile(t, filepath.Join(cpuDir, "cpu.cfs_quota_us"), "50000")
+
+	child := startChild(t, "busy")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := child.Process.Pid
+	writeFile(t, filepath.Join(cpuDir, "cgroup.procs"), itoa(pid))
+	if !sameDir(cpuRoot, acctRoot) {
+		writeFile(t, filepath.Join(acctDir, "cgroup.procs"), itoa(pid))
+	}
+
+	r, err := NewCgroupReader(mode, cgroupRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewCPUMeter()
+	path := "/" + name
+	observe := func() (time.Time, int64, bool) {
+		total, err := r.CPU(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now()
+		milli, ok := m.Observe(path, total, at)
+		return at, milli, ok
+	}
+
+	acct0 := readUint(t, filepath.Join(acctDir, "cpuacct.usage"))
+	proc0 := procCPUTime(t, pid)
+	start, _, ok := observe()
+	if ok {
+		t.Fatal("first observation had a rate")
+	}
+	var rates []int64
+	end := start
+	for end.Sub(start) < 5*time.Second {
+		time.Sleep(250 * time.Millisecond)
+		at, milli, ok := observe()
+		if !ok {
+			t.Fatalf("observation at %v had no rate", at.Sub(start))
+		}
+		rates = append(rates, milli)
+		end = at
+	}
+	acct1 := readUint(t, filepath.Join(acctDir, "cpuacct.usage"))
+	proc1 := procCPUTime(t, pid)
+
+	var sum int64
+	for _, v := range rates {
+		sum += v
+	}
+	meterAvg := float64(sum) / float64(len(rates))
+	wall := end.Sub(start).Seconds()
+	acctMilli := float64(acct1-acct0) / 1e6 / wall
+	procMilli := float64(proc1-proc0) / 1e6 / wall
+	t.Logf("%d samples over %.2fs: meter %.1f milli-CPU, cpuacct.usage %.1f, /proc/pid/stat %.1f, cap 500",
+		len(rates), wall, meterAvg, acctMilli, procMilli)
+	if !within(meterAvg, acctMilli, 0.05) {
+		t.Errorf("meter average %.1f not within 5%% of cpuacct.usage %.1f", meterAvg, acctMilli)
+	}
+	if !within(meterAvg, procMilli, 0.05) {
+		t.Errorf("meter average %.1f not within 5%% of /proc/%d/stat %.1f", meterAvg, pid, procMilli)
+	}
+	// Upper bound only: a loaded CI machine may give the loop less than
+	// its cap, never more. The lower bound proves the task was measured.
+	if meterAvg > 550 || meterAvg < 50 {
+		t.Errorf("meter average %.1f milli-CPU outside (50, 550] for a loop capped at 500", meterAvg)
+	}
+
+	// Once the container is gone the reader says so in a way callers can skip.
+	child.Process.Kill()
+	child.Wait()
+	removeCgroup(t, cpuDir)
+	removeCgroup(t, acctDir)
+	if _, err := r.CPU(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("CPU of a removed cgroup = %v, want fs.ErrNotExist", err)
+	}
+}
+
+// TestRealCgroupV1Memory checks the working set and limit of a fresh v1
+// memory cgroup holding a task that touched 64 MiB of anonymous memory.
+func TestRealCgroupV1Memory(t *testing.T) {
+	memRoot := kerneltest.RequireCgroupV1Controller(t, "memory")
+	kerneltest.RequireCgroupV1Controller(t, "cpuacct")
+	mode, err := DetectMode(cgroupRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := uniqueName(t)
+	memDir := filepath.Join(memRoot, name)
+	makeCgroup(t, memDir)
+	acctDir := filepath.Join(cgroupRoot, "cpuacct", name)
+	makeCgroup(t, acctDir)
+	writeFile(t, filepath.Join(memDir, "memory.limit_in_bytes"), "268435456")
+
+	// Start the child stopped in the cgroup from its first page: a shell
+	// moves itself, then execs the test binary.
+	child := startChild(t, "alloc:64")
+	child.Path = "/bin/sh"
+	child.Args = []string{"sh", "-c", `echo $$ > "$1/cgroup.procs" && echo $$ > "$2/cgroup.procs" && exec "$3" -test.run='^$'`, "sh", memDir, acctDir, child.Args[0]}
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("child: %q, %v", line, err)
+	}
+	r, err := NewCgroupReader(mode, cgroupRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := r.Usage("/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("usage: %+v", u)
+	const mib = 1 << 20
+	if u.MemoryLimitBytes != 256*mib {
+		t.Errorf("MemoryLimitBytes = %d, want %d", u.MemoryLimitBytes, 256*mib)
+	}
+	// 64 MiB touched plus the Go runtime and binary pages; page cache of
+	// the binary is file-backed and partly inactive.
+	if u.MemoryUsageBytes < 64*mib || u.MemoryUsageBytes > 160*mib {
+		t.Errorf("MemoryUsageBytes = %d MiB, want 64-160 MiB", u.MemoryUsageBytes/mib)
+	}
+	if u.CPUTotal <= 0 {
+		t.Errorf("CPUTotal = %v, want > 0 (the child ran)", u.CPUTotal)
+	}
+	// An unlimited root limit reads as 0.
+	if _, lim, err := r.Memory("/"); err != nil || lim != 0 {
+		t.Errorf("root memory limit = %d, %v; want 0 (unlimited)", lim, err)
+	}
+}
+
+// TestRealCgroupV2CPUStat reads usage_usec from a fresh cgroup in the v2
+// hierarchy (the controller-less unified mount on hybrid hosts) and
+// compares it with the busy task's own CPU time.
+func TestRealCgroupV2CPUStat(t *testing.T) {
+	root := kerneltest.RequireCgroupV2(t)
+	name := uniqueName(t)
+	dir := filepath.Join(root, name)
+	makeCgroup(t, dir)
+	r, err := NewCgroupReader(ModeV2, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cpu, err := r.CPU("/" + name); err != nil || cpu != 0 {
+		t.Fatalf("empty cgroup: CPU = %v, %v; want 0", cpu, err)
+	}
+	child := startChild(t, "busy")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := child.Process.Pid
+	writeFile(t, filepath.Join(dir, "cgroup.procs"), itoa(pid))
+
+	cg0, err := r.CPU("/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p0 := procCPUTime(t, pid)
+	time.Sleep(2 * time.Second)
+	cg1, err := r.CPU("/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1 := procCPUTime(t, pid)
+	t.Logf("cpu.stat usage_usec delta %v, /proc/%d/stat delta %v", cg1-cg0, pid, p1-p0)
+	if cg1 <= cg0 {
+		t.Fatalf("usage_usec did not grow: %v -> %v", cg0, cg1)
+	}
+	// /proc/<pid>/stat counts in 10 ms ticks: allow 5% plus two ticks.
+	if d := (cg1 - cg0) - (p1 - p0); d.Abs() > (p1-p0)/20+20*time.Millisecond {
+		t.Errorf("cpu.stat delta %v vs task CPU delta %v: differ by %v", cg1-cg0, p1-p0, d)
+	}
+
+	// Without the memory controller (hybrid hosts) memory is reported as
+	// a missing controller, not as a vanished cgroup.
+	if !controllerEnabled(t, root, "memory") {
+		_, err := r.Usage("/" + name)
+		if !errors.Is(err, ErrNoController) || errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Usage without memory controller = %v, want ErrNoController", err)
+		}
+	}
+	child.Process.Kill()
+	child.Wait()
+	removeCgroup(t, dir)
+	if _, err := r.CPU("/" + name); !errors.Is(err, ErrCgroupGone) {
+		t.Errorf("CPU of a removed cgroup = %v, want ErrCgroupGone", err)
+	}
+}
+
+func controllerEnabled(t *testing.T, root, controller string) bool {
+	t.Helper()
+	b, err := readFileString(filepath.Join(root, "cgroup.subtree_control"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range strings.Fields(b) {
+		if c == controller {
+			return true
+		}
+	}
+	return false
+}
