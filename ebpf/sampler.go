@@ -134,20 +134,34 @@ func Load(opts Options) (*Sampler, error) {
 	}
 	switch opts.Attach {
 	case AttachTPBTF, AttachRawTP:
-		return load(opts, opts.Attach)
+		return loadAttached(opts, opts.Attach)
 	}
-	s, errBTF := load(opts, AttachTPBTF)
+	s, errBTF := loadAttached(opts, AttachTPBTF)
 	if errBTF == nil {
 		return s, nil
 	}
-	s, errRaw := load(opts, AttachRawTP)
+	s, errRaw := loadAttached(opts, AttachRawTP)
 	if errRaw == nil {
 		return s, nil
 	}
 	return nil, errors.Join(errBTF, errRaw)
 }
 
-func load(opts Options, attach AttachMode) (_ *Sampler, err error) {
+func loadAttached(opts Options, attach AttachMode) (*Sampler, error) {
+	s, err := loadDetached(opts, attach)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.attachLinks(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadDetached loads the maps and one flavour's programs without attaching
+// them (tests run them with BPF_PROG_TEST_RUN).
+func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 	spec, err := loadRunq()
 	if err != nil {
 		return nil, fmt.Errorf("ebpf runq: parse embedded object: %w", err)
@@ -188,28 +202,27 @@ func load(opts Options, attach AttachMode) (_ *Sampler, err error) {
 	for _, name := range progNames {
 		s.progs = append(s.progs, coll.DetachProgram(name))
 	}
-	defer func() {
-		if err != nil {
-			s.Close()
-		}
-	}()
+	return s, nil
+}
 
+// attachLinks hooks the loaded programs to their tracepoints.
+func (s *Sampler) attachLinks() error {
 	// Wakeups before switches: a switch-in only counts a wait whose
 	// start was seen.
 	for i, tp := range []string{"sched_wakeup", "sched_wakeup_new", "sched_switch"} {
 		var l link.Link
 		var err error
-		if attach == AttachTPBTF {
+		if s.attach == AttachTPBTF {
 			l, err = link.AttachTracing(link.TracingOptions{Program: s.progs[i], AttachType: cebpf.AttachTraceRawTp})
 		} else {
 			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp, Program: s.progs[i]})
 		}
 		if err != nil {
-			return nil, unsupported(fmt.Sprintf("attach %s/%s", attach, tp), err)
+			return unsupported(fmt.Sprintf("attach %s/%s", s.attach, tp), err)
 		}
 		s.links = append(s.links, l)
 	}
-	return s, nil
+	return nil
 }
 
 // unsupported wraps a kernel refusal so that it matches ErrNotSupported
@@ -254,7 +267,7 @@ func (s *Sampler) Read() (map[uint64]CgroupStats, error) {
 
 // totals reads the cumulative counters of every cgroup, summed over CPUs.
 func (s *Sampler) totals() (map[uint64]CgroupStats, error) {
-	out := make(map[uint64]CgroupStats, len(s.prevSnapshotLen()))
+	out := make(map[uint64]CgroupStats)
 	var (
 		id     uint64
 		perCPU []runqCgroupStats
@@ -277,12 +290,6 @@ func (s *Sampler) totals() (map[uint64]CgroupStats, error) {
 		return nil, fmt.Errorf("ebpf runq: read stats map: %w", err)
 	}
 	return out, nil
-}
-
-func (s *Sampler) prevSnapshotLen() []struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return make([]struct{}, 0, len(s.prev))
 }
 
 // Forget drops a cgroup's counters (call it when the cgroup is removed, so
