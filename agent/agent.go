@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/agent/discovery"
 	"github.com/sluicehq/sluice/agent/sample"
 	"github.com/sluicehq/sluice/qos"
 )
@@ -29,21 +30,14 @@ type UsageReader interface {
 	Usage(cgroupPath string) (sample.CgroupUsage, error)
 }
 
-// Workload is a discovered container or classed host cgroup.
-type Workload struct {
-	ID         string
-	Namespace  string
-	Name       string
-	Class      qos.Class
-	Priority   int
-	CgroupPath string
-	StartedAt  time.Time
-}
-
-// WorkloadSource lists the workloads discovery knows now. Safe for
-// concurrent use; the slice is the caller's.
+// WorkloadSource is discovery as the loop sees it. Safe for concurrent use.
 type WorkloadSource interface {
-	Workloads() []Workload
+	// Workloads lists the workloads known now; the slice is the caller's.
+	Workloads() []discovery.Workload
+	// SetRules replaces the host-cgroup class rules (policy hot reload);
+	// invalid rules are an error and the previous ones stay.
+	SetRules(rules []qos.ClassRule) error
+	Status() discovery.DiscoveryStatus
 }
 
 // Enforcer applies a plan to the kernel, level-triggered and idempotent,
@@ -52,9 +46,10 @@ type Enforcer interface {
 	Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult
 }
 
-// Killer carries out kill intents. It refuses victims that are not offline.
+// Killer carries out a plan's kill intents, one result per victim. It
+// refuses victims that are not offline.
 type Killer interface {
-	Kill(ctx context.Context, kills []qos.KillIntent) []qos.IntentResult
+	Kill(ctx context.Context, plan qos.Plan) []qos.IntentResult
 }
 
 // Config wires an Agent. Host, Usage and Workloads are required; Enforcer
@@ -76,6 +71,17 @@ type Config struct {
 	Log          *slog.Logger
 	// Now is the clock; time.Now when nil. Tests pass a fake.
 	Now func() time.Time
+	// Adopt, when set, is the offline parent's caps as the kernel had them
+	// at start. The first decision resumes from them instead of starting
+	// over, so a restarted agent never releases the caps in between.
+	Adopt *AdoptedLimits
+}
+
+// AdoptedLimits are the offline caps found in the kernel at start; zero
+// means uncapped (nothing to adopt).
+type AdoptedLimits struct {
+	CPUBudgetMilli int64
+	MemoryMaxBytes uint64
 }
 
 // Agent runs the sample -> decide -> enforce loop.
@@ -92,6 +98,8 @@ type Agent struct {
 	prevPlan   qos.Plan
 	results    []qos.IntentResult
 	containers []qos.ContainerSample
+	cpuTrend   trend
+	memTrend   trend
 	cpuMeter   *sample.CPUMeter
 	offlineCPU *sample.CPUMeter
 
@@ -111,6 +119,7 @@ type Snapshot struct {
 	State     qos.State                    `json:"state"`
 	Results   []qos.IntentResult           `json:"results"`
 	Policy    PolicyInfo                   `json:"policy"`
+	Discovery discovery.DiscoveryStatus    `json:"discovery"`
 }
 
 // PolicyInfo tells which policy is in force and how the last load went.
@@ -170,6 +179,7 @@ func (a *Agent) Snapshot() Snapshot {
 	defer a.mu.Unlock()
 	s := a.snapshot
 	s.Policy = a.polInfo
+	s.Discovery = a.cfg.Workloads.Status()
 	return s
 }
 
@@ -263,6 +273,11 @@ func (a *Agent) sampleContainers(now time.Time) {
 		})
 	}
 	a.cpuMeter.Prune(now)
+	if a.cfg.Workloads.Status().ContainerdConnected {
+		a.metrics.containerdConnected.Set(1)
+	} else {
+		a.metrics.containerdConnected.Set(0)
+	}
 	slices.SortFunc(out, func(x, y qos.ContainerSample) int {
 		if c := compareClass(x.Class, y.Class); c != 0 {
 			return c
@@ -315,6 +330,9 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	obs.Host.PSI.Triggered = cause == "psi"
 	a.metrics.observe(obs)
 
+	if a.cfg.Adopt != nil && a.state.Time.IsZero() {
+		a.adopt(*a.cfg.Adopt, host)
+	}
 	pol := a.policy
 	pol.DryRun = a.dryRun(pol)
 	t0 := time.Now()
@@ -337,6 +355,17 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	a.metrics.loopDuration.Observe(time.Since(start).Seconds())
 }
 
+// adopt seeds the decision state from the kernel's caps (see Config.Adopt).
+func (a *Agent) adopt(l AdoptedLimits, host qos.HostSample) {
+	if l.CPUBudgetMilli > 0 && host.CPUCapacityMilli > 0 {
+		a.state.CPU = qos.LendState{Value: min(l.CPUBudgetMilli, host.CPUCapacityMilli), Set: true, Capacity: host.CPUCapacityMilli}
+	}
+	if l.MemoryMaxBytes > 0 && host.MemTotalBytes > 0 {
+		a.state.Memory = qos.LendState{Value: int64(min(l.MemoryMaxBytes, host.MemTotalBytes)), Set: true, Capacity: int64(host.MemTotalBytes)}
+	}
+	a.log.Info("adopted the offline caps in force", "cpuBudgetMilli", l.CPUBudgetMilli, "memoryMaxBytes", l.MemoryMaxBytes)
+}
+
 func (a *Agent) enforce(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 	if plan.DryRun || a.cfg.Enforcer == nil {
 		now := a.now()
@@ -351,7 +380,7 @@ func (a *Agent) enforce(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 	}
 	rs := a.cfg.Enforcer.Apply(ctx, plan)
 	if len(plan.Kills) > 0 && a.cfg.Killer != nil {
-		kr := a.cfg.Killer.Kill(ctx, plan.Kills)
+		kr := a.cfg.Killer.Kill(ctx, plan)
 		for i, r := range kr {
 			if r.Status == qos.ResultFailed {
 				a.log.Error("kill failed", "victim", r.Target, "err", r.Err)
@@ -369,19 +398,47 @@ func (a *Agent) enforce(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 	return rs
 }
 
-// logTransition logs plan changes a person would care about, not every tick.
+// trend is the direction a lent value last moved.
+type trend int
+
+const (
+	trendSteady trend = iota
+	trendUp
+	trendDown
+)
+
+func trendOf(prev, next int64) trend {
+	switch {
+	case next > prev:
+		return trendUp
+	case next < prev:
+		return trendDown
+	}
+	return trendSteady
+}
+
+// logTransition logs what a person would care about, not every tick: every
+// cut, the start and the end of a ramp, and every planned kill.
 func (a *Agent) logTransition(prev, next qos.Plan) {
 	changed := false
-	if prev.OfflineCPU.BudgetMilli != next.OfflineCPU.BudgetMilli {
+	cpu := trendOf(prev.OfflineCPU.BudgetMilli, next.OfflineCPU.BudgetMilli)
+	if cpu != trendSteady {
 		changed = true
+	}
+	if cpu == trendDown || cpu != a.cpuTrend {
 		a.log.Info("offline cpu budget", "from", fmt.Sprintf("%dm", prev.OfflineCPU.BudgetMilli),
 			"to", fmt.Sprintf("%dm", next.OfflineCPU.BudgetMilli), "reason", next.OfflineCPU.Reason)
 	}
-	if prev.OfflineMemory.MaxBytes != next.OfflineMemory.MaxBytes || prev.OfflineMemory.HighBytes != next.OfflineMemory.HighBytes {
+	a.cpuTrend = cpu
+	mem := trendOf(int64(prev.OfflineMemory.MaxBytes), int64(next.OfflineMemory.MaxBytes))
+	if mem != trendSteady {
 		changed = true
+	}
+	if mem == trendDown || mem != a.memTrend {
 		a.log.Info("offline memory limit", "high", next.OfflineMemory.HighBytes, "max", next.OfflineMemory.MaxBytes,
 			"reason", next.OfflineMemory.Reason)
 	}
+	a.memTrend = mem
 	for _, k := range next.Kills {
 		changed = true
 		a.log.Warn("kill planned", "victim", k.Name, "id", k.ID, "priority", k.Priority, "dryRun", next.DryRun, "reason", k.Reason)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/sluicehq/sluice/agent/discovery"
 	"github.com/sluicehq/sluice/agent/sample"
 	"github.com/sluicehq/sluice/qos"
 )
@@ -53,9 +54,26 @@ func (f *fakeCgroups) add(path string, cpu time.Duration, mem uint64) {
 	f.u[path] = u
 }
 
-type fakeWorkloads struct{ ws []Workload }
+type fakeWorkloads struct {
+	mu    sync.Mutex
+	ws    []discovery.Workload
+	rules []qos.ClassRule
+}
 
-func (f *fakeWorkloads) Workloads() []Workload { return append([]Workload(nil), f.ws...) }
+func (f *fakeWorkloads) SetRules(rules []qos.ClassRule) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rules = rules
+	return nil
+}
+
+func (f *fakeWorkloads) Status() discovery.DiscoveryStatus {
+	return discovery.DiscoveryStatus{ContainerdConnected: true}
+}
+
+func (f *fakeWorkloads) Workloads() []discovery.Workload {
+	return append([]discovery.Workload(nil), f.ws...)
+}
 
 type clock struct{ t time.Time }
 
@@ -78,7 +96,7 @@ func newRig(t *testing.T) *rig {
 		reg:  prometheus.NewRegistry(),
 	}
 	pol := qos.DefaultPolicy()
-	ws := &fakeWorkloads{ws: []Workload{
+	ws := &fakeWorkloads{ws: []discovery.Workload{
 		{ID: "web", Name: "web", Class: qos.ClassOnline, Priority: 5, CgroupPath: "/online/web"},
 		{ID: "batch-a", Name: "batch-a", Class: qos.ClassOffline, Priority: 1, CgroupPath: pol.OfflineParent + "/a"},
 		{ID: "gone", Name: "gone", Class: qos.ClassOffline, CgroupPath: pol.OfflineParent + "/gone"},
@@ -286,4 +304,19 @@ func counterValue(t *testing.T, g prometheus.Gatherer, name, label, value string
 	}
 	t.Fatalf("no %s{%s=%q}", name, label, value)
 	return 0
+}
+
+// A restarted agent resumes from the caps the kernel has instead of starting
+// over from current use.
+func TestAdoptResumesFromKernelCaps(t *testing.T) {
+	r := newRig(t)
+	r.a.cfg.Adopt = &AdoptedLimits{CPUBudgetMilli: 1234, MemoryMaxBytes: 3 << 30}
+	r.host.s.CPUUsedMilli = 1000
+	r.step(0, 0, 0)
+	r.step(time.Second, 300, 200)
+	s := r.a.Snapshot()
+	if !s.State.CPU.Set || s.Plan.OfflineCPU.BudgetMilli != 1234 {
+		t.Errorf("budget %dm after adopting 1234m (state %+v): a restart must not move the cap before the hold",
+			s.Plan.OfflineCPU.BudgetMilli, s.State.CPU)
+	}
 }

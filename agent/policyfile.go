@@ -38,6 +38,11 @@ func LoadPolicyFile(path string) (qos.Policy, error) {
 // in force stays, and the errors are logged and counted.
 func (a *Agent) ReloadPolicy(path string) error {
 	p, err := LoadPolicyFile(path)
+	if err == nil {
+		if rerr := a.cfg.Workloads.SetRules(p.Rules); rerr != nil {
+			err = fmt.Errorf("%w: %w", ErrPolicyInvalid, rerr)
+		}
+	}
 	if err != nil {
 		result := "unreadable"
 		if errors.Is(err, ErrPolicyInvalid) {

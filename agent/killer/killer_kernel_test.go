@@ -127,14 +127,64 @@ func cleanupTree(t *testing.T, dir string) {
 func TestRealKillOfflineByPriorityWithCoolDown(t *testing.T) {
 	memRoot := kerneltest.RequireCgroupV1Controller(t, "memory")
 	unified := kerneltest.RequireCgroupV2(t)
+	cpuRoot := filepath.Join(filepath.Dir(memRoot), "cpu")
+	enf := func(parent string) (cgroup.Enforcer, error) {
+		return cgroup.NewV1(cgroup.Config{OfflineParent: parent},
+			cgroup.V1Roots{CPU: cgroup.Dir(cpuRoot), Memory: cgroup.Dir(memRoot)})
+	}
+	k, err := killer.New(killer.Config{Unified: cgroup.Dir(unified), V1: cgroup.Dir(memRoot)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	killScenario(t, layout{memRoot: memRoot, usageFile: "memory.usage_in_bytes", unified: unified, extra: []string{cpuRoot}}, enf, k)
+}
+
+// TestRealV2KillOfflineByPriority is the same scenario on a pure cgroup v2
+// host (the VM lane): memory.max is enforced, every kill is cgroup.kill.
+func TestRealV2KillOfflineByPriority(t *testing.T) {
+	root := kerneltest.RequireCgroupV2Controllers(t, "memory")
+	enf := func(parent string) (cgroup.Enforcer, error) {
+		return cgroup.NewV2(cgroup.Config{OfflineParent: parent}, cgroup.Dir(root))
+	}
+	k, err := killer.New(killer.Config{Unified: cgroup.Dir(root)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	killScenario(t, layout{memRoot: root, usageFile: "memory.current"}, enf, k)
+}
+
+type layout struct {
+	memRoot   string // hierarchy with memory accounting
+	usageFile string
+	unified   string   // hybrid hosts: also put the first victim here (cgroup.kill)
+	extra     []string // other hierarchies the enforcer creates the parent in
+}
+
+func killScenario(t *testing.T, l layout, newEnforcer func(parent string) (cgroup.Enforcer, error), k *killer.Killer) {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	top := "/sluice-killtest-" + hex.EncodeToString(b)
-	cleanupTree(t, filepath.Join(memRoot, top))
-	cleanupTree(t, filepath.Join(unified, top))
-	for _, d := range []string{memRoot + top + "/offline/low", memRoot + top + "/offline/high", memRoot + top + "/online", unified + top + "/offline/low"} {
+	memRoot, unified := l.memRoot, l.unified
+	for _, h := range append([]string{memRoot, unified}, l.extra...) {
+		if h != "" {
+			cleanupTree(t, filepath.Join(h, top))
+		}
+	}
+	dirs := []string{memRoot + top + "/offline/low", memRoot + top + "/offline/high", memRoot + top + "/online"}
+	if unified != "" {
+		dirs = append(dirs, unified+top+"/offline/low")
+	}
+	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
+		}
+	}
+	if unified == "" {
+		// Pure v2: the memory controller must reach the leaves.
+		for _, p := range []string{top, top + "/offline"} {
+			if err := os.WriteFile(filepath.Join(memRoot, p, "cgroup.subtree_control"), []byte("+memory"), 0); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -146,7 +196,7 @@ func TestRealKillOfflineByPriorityWithCoolDown(t *testing.T) {
 	for i, h := range hogs {
 		h.memDir = filepath.Join(memRoot, h.sample.CgroupPath)
 		dirs := []string{h.memDir}
-		if h.sample.ID == "low" {
+		if h.sample.ID == "low" && unified != "" {
 			dirs = append(dirs, filepath.Join(unified, h.sample.CgroupPath))
 		}
 		h.done = startHog(t, []int{40, 40, 16}[i], dirs...)
@@ -154,13 +204,7 @@ func TestRealKillOfflineByPriorityWithCoolDown(t *testing.T) {
 
 	pol := qos.DefaultPolicy()
 	pol.OfflineParent = top + "/offline"
-	enf, err := cgroup.NewV1(cgroup.Config{OfflineParent: pol.OfflineParent},
-		cgroup.V1Roots{CPU: cgroup.Dir(filepath.Join(filepath.Dir(memRoot), "cpu")), Memory: cgroup.Dir(memRoot)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { removeCPU(t, filepath.Join(filepath.Dir(memRoot), "cpu", top)) })
-	k, err := killer.New(killer.Config{Unified: cgroup.Dir(unified), V1: cgroup.Dir(memRoot)})
+	enf, err := newEnforcer(pol.OfflineParent)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +226,7 @@ func TestRealKillOfflineByPriorityWithCoolDown(t *testing.T) {
 				continue
 			}
 			s := h.sample
-			u, err := strconv.ParseUint(strings.TrimSpace(readString(t, filepath.Join(h.memDir, "memory.usage_in_bytes"))), 10, 64)
+			u, err := strconv.ParseUint(strings.TrimSpace(readString(t, filepath.Join(h.memDir, l.usageFile))), 10, 64)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -195,7 +239,14 @@ func TestRealKillOfflineByPriorityWithCoolDown(t *testing.T) {
 		}
 		var plan qos.Plan
 		plan, state = qos.Decide(obs, pol, qos.Targets{}, state)
-		results = enf.Apply(context.Background(), plan)
+		enforced := plan
+		if unified == "" {
+			// On v2 a memory.max below usage makes the kernel OOM-kill by
+			// itself (the backstop), which would pre-empt the killer under
+			// test; v1 refuses the limit instead (EBUSY).
+			enforced.OfflineMemory = qos.MemoryIntent{}
+		}
+		results = enf.Apply(context.Background(), enforced)
 		kr := k.Kill(context.Background(), plan)
 		results = append(results, kr...)
 		for i, r := range kr {
@@ -239,20 +290,4 @@ func readString(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func removeCPU(t *testing.T, dir string) {
-	var dirs []string
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return nil
-	})
-	slices.Reverse(dirs)
-	for _, d := range dirs {
-		if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
-			t.Errorf("cleanup: rmdir %s: %v", d, err)
-		}
-	}
 }

@@ -1,0 +1,275 @@
+// Command sluice-agent is Sluice's host agent: it discovers every workload on
+// the host, samples load, decides how much CPU and memory offline work may
+// borrow, and (unless in dry-run) enforces it on cgroups and kills offline
+// work by priority when memory does not come back.
+//
+// It runs as root on a Linux host with cgroups (systemd unit or Kubernetes
+// DaemonSet). Without root or without cgroups it says what is missing and
+// exits non-zero.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sluicehq/sluice/agent"
+	"github.com/sluicehq/sluice/agent/discovery"
+	"github.com/sluicehq/sluice/agent/killer"
+	"github.com/sluicehq/sluice/agent/sample"
+	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/qos/cgroup"
+)
+
+type options struct {
+	policyPath string
+	dryRun     bool
+	listen     string
+	procRoot   string
+	cgroupRoot string
+	containerd string
+	logLevel   string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.policyPath, "policy", "", "policy file (YAML); empty uses the embedded default (sluicectl policy default)")
+	flag.BoolVar(&o.dryRun, "dry-run", false, "compute and report plans but never write cgroups or kill, whatever the policy says")
+	flag.StringVar(&o.listen, "listen", "unix:/run/sluice/agent.sock", "local API address (/metrics, /state, /healthz): unix:/path or host:port")
+	flag.StringVar(&o.procRoot, "proc", "/proc", "procfs mount")
+	flag.StringVar(&o.cgroupRoot, "cgroup-root", "/sys/fs/cgroup", "cgroup mount root")
+	flag.StringVar(&o.containerd, "containerd", "/run/containerd/containerd.sock", "containerd socket; empty disables container discovery")
+	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	flag.Parse()
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "sluice-agent: -log-level: %v\n", err)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, log); err != nil {
+		log.Error("sluice-agent stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// preflight names what the host lacks before anything starts.
+func preflight(o options) (sample.Mode, error) {
+	if os.Geteuid() != 0 {
+		return 0, fmt.Errorf("must run as root (euid %d): it reads every cgroup and, unless in dry-run, writes their limits", os.Geteuid())
+	}
+	mode, err := sample.DetectMode(o.cgroupRoot)
+	if err != nil {
+		return 0, fmt.Errorf("no usable cgroup hierarchy at %s: %w", o.cgroupRoot, err)
+	}
+	return mode, nil
+}
+
+func run(ctx context.Context, o options, log *slog.Logger) error {
+	mode, err := preflight(o)
+	if err != nil {
+		return err
+	}
+	pol, err := agent.LoadPolicyFile(o.policyPath)
+	if err != nil {
+		return err
+	}
+	source := o.policyPath
+	if source == "" {
+		source = "embedded default"
+	}
+	dryRun := o.dryRun || pol.DryRun
+	log.Info("starting", "cgroupMode", mode, "policy", source, "dryRun", dryRun)
+
+	host, err := sample.NewHost(o.procRoot, log.With("component", "sample"))
+	if err != nil {
+		return fmt.Errorf("host sampler: %w", err)
+	}
+	usage, err := sample.NewCgroupReader(mode, o.cgroupRoot)
+	if err != nil {
+		return fmt.Errorf("cgroup reader: %w", err)
+	}
+	disc, err := discovery.New(discovery.Config{
+		ContainerdAddress: o.containerd,
+		CgroupRoot:        ruleWalkRoot(mode, o.cgroupRoot),
+		Rules:             pol.Rules,
+		ProcRoot:          o.procRoot,
+	}, log.With("component", "discovery"))
+	if err != nil {
+		return fmt.Errorf("discovery: %w", err)
+	}
+	defer disc.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	cfg := agent.Config{
+		Host: host, Usage: usage, Workloads: disc,
+		ForceDryRun: o.dryRun, Policy: pol, PolicySource: source,
+		Registerer: reg, Log: log.With("component", "agent"),
+	}
+
+	wake, closeWake := psiWake(ctx, o.procRoot, pol, log.With("component", "psi"))
+	defer closeWake()
+	cfg.Wake = wake
+
+	var enf cgroup.Enforcer
+	if !dryRun {
+		enf, err = enforcer(ctx, mode, o, pol, disc, log, &cfg)
+		if err != nil {
+			return err
+		}
+	}
+
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+
+	l, err := listen(o.listen)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 3)
+	go func() { errc <- agent.Serve(ctx, l, agent.Handler(a, reg), log.With("component", "api")) }()
+	go func() { errc <- disc.Run(ctx) }()
+	if o.policyPath != "" {
+		go func() {
+			if err := a.WatchPolicy(ctx, o.policyPath, 200*time.Millisecond); err != nil {
+				log.Warn("policy file watch off; SIGHUP still reloads", "err", err)
+			}
+		}()
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if o.policyPath == "" {
+				log.Info("SIGHUP: no policy file to reload (embedded default in force)")
+				continue
+			}
+			_ = a.ReloadPolicy(o.policyPath)
+		}
+	}()
+
+	runErr := a.Run(ctx)
+	if enf != nil && !a.Snapshot().Plan.DryRun && pol.OnStop == qos.StopRelease {
+		for _, r := range enf.Release(context.Background()) {
+			log.Info("released on stop", "intent", r.Intent, "status", r.Status, "err", r.Err)
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	select {
+	case err := <-errc:
+		if err != nil {
+			return err
+		}
+	default:
+	}
+	return nil
+}
+
+// ruleWalkRoot is the hierarchy walked for rule workloads: on v1 and hybrid
+// hosts the cpu controller's, on v2 the unified root.
+func ruleWalkRoot(mode sample.Mode, root string) string {
+	if mode == sample.ModeV2 {
+		return root
+	}
+	return filepath.Join(root, "cpu")
+}
+
+// listen makes the unix socket's directory when needed.
+func listen(addr string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("listen %s: %w", addr, err)
+		}
+	}
+	return agent.Listen(addr)
+}
+
+// enforcer builds the cgroup enforcer and the killer, and adopts the caps
+// the kernel has (a restarted agent resumes without releasing them).
+func enforcer(ctx context.Context, mode sample.Mode, o options, pol qos.Policy, disc *discovery.Discoverer, log *slog.Logger, cfg *agent.Config) (cgroup.Enforcer, error) {
+	emode := cgroup.ModeV1
+	if mode == sample.ModeV2 {
+		emode = cgroup.ModeV2
+	}
+	enf, err := cgroup.New(cgroup.Config{
+		OfflineParent: pol.OfflineParent,
+		Proc:          cgroup.Dir(o.procRoot),
+		Log:           log.With("component", "enforce"),
+	}, emode, o.cgroupRoot)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup enforcer: %w", err)
+	}
+	if cur, err := enf.Current(ctx); err != nil {
+		log.Warn("could not read the offline caps in force; starting from current use", "err", err)
+	} else if cur.Exists {
+		cfg.Adopt = &agent.AdoptedLimits{CPUBudgetMilli: cur.CPUBudgetMilli, MemoryMaxBytes: cur.MemoryMaxBytes}
+	}
+	kc := killer.Config{Tasks: disc, Log: log.With("component", "killer")}
+	if mode == sample.ModeV2 {
+		kc.Unified = cgroup.Dir(o.cgroupRoot)
+	} else {
+		kc.V1 = cgroup.Dir(filepath.Join(o.cgroupRoot, "memory"))
+		if mode == sample.ModeHybrid {
+			kc.Unified = cgroup.Dir(filepath.Join(o.cgroupRoot, "unified"))
+		}
+	}
+	k, err := killer.New(kc)
+	if err != nil {
+		return nil, fmt.Errorf("killer: %w", err)
+	}
+	cfg.Enforcer, cfg.Killer = enf, k
+	return enf, nil
+}
+
+// psiWake turns PSI trigger events into loop wake-ups. A host without PSI,
+// or a kernel that refuses the triggers, only loses the early wake-up.
+func psiWake(ctx context.Context, procRoot string, pol qos.Policy, log *slog.Logger) (<-chan string, func()) {
+	s := pol.Sampling
+	triggers := []sample.PSITrigger{
+		{Resource: "cpu", Stall: s.PSIThreshold, Window: s.PSIWindow},
+		{Resource: "memory", Stall: s.PSIThreshold, Window: s.PSIWindow},
+	}
+	w, err := sample.NewPSIWatcher(procRoot, triggers, log)
+	if err != nil {
+		log.Warn("PSI triggers off: the loop wakes on its ticks only", "err", err)
+		return nil, func() {}
+	}
+	wake := make(chan string, 1)
+	go func() {
+		for ev := range w.C() {
+			if ev.Err != nil {
+				log.Warn("PSI trigger stopped", "trigger", ev.Trigger.String(), "err", ev.Err)
+				continue
+			}
+			select {
+			case wake <- "psi":
+			case <-ctx.Done():
+				return
+			default: // a wake-up is already pending
+			}
+		}
+	}()
+	return wake, func() { _ = w.Close() }
+}
