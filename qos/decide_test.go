@@ -403,3 +403,34 @@ func BenchmarkParsePolicy(b *testing.B) {
 		}
 	}
 }
+
+func FuzzParseCpuset(f *testing.F) {
+	for _, s := range []string{"exclusive:2", "reserved:1", "shared", "", "exclusive:0", "shared:1", "x:y", "reserved:+3", " exclusive:4 "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, label string) {
+		mode, n, err := ParseCpuset(label)
+		if err != nil {
+			if mode != "" || n != 0 || err.Error() == "" {
+				t.Fatalf("error %v with mode %q n %d", err, mode, n)
+			}
+			return
+		}
+		switch mode {
+		case CpusetShared:
+			if n != 0 {
+				t.Fatalf("shared with %d CPUs", n)
+			}
+		case CpusetExclusive, CpusetReserved:
+			if n < 1 || n > 4096 {
+				t.Fatalf("%s with %d CPUs", mode, n)
+			}
+			m2, n2, err := ParseCpuset(fmt.Sprintf("%s:%d", mode, n))
+			if err != nil || m2 != mode || n2 != n {
+				t.Fatalf("round trip of %q: %q %d %v", label, m2, n2, err)
+			}
+		default:
+			t.Fatalf("unknown mode %q accepted from %q", mode, label)
+		}
+	})
+}

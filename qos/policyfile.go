@@ -334,6 +334,10 @@ func (p *policyParser) rules(n *yaml.Node, path string) []ClassRule {
 	for i, item := range n.Content {
 		item = deref(item)
 		rp := fmt.Sprintf("%s[%d]", path, i)
+		if isNull(item) {
+			p.addf(item.Line, rp, "empty rule (want name, cgroup and class)")
+			continue
+		}
 		var r ClassRule
 		var hasName, hasCgroup, hasClass bool
 		p.mapping(item, rp, fieldSet{
