@@ -1,0 +1,102 @@
+package cgroup
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+)
+
+func FuzzParseCPUMax(f *testing.F) {
+	for _, s := range []string{"max 100000\n", "50000 100000", "max", "1 2 3", "-5 100", "18446744073709551616 1", ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		q, p, err := parseCPUMax(data)
+		if err != nil {
+			return
+		}
+		if p <= 0 || q < -1 {
+			t.Fatalf("parseCPUMax(%q) = %d %d: accepted out of range", data, q, p)
+		}
+		// What we accept round-trips through the text we write.
+		var text string
+		if q == -1 {
+			text = "max " + strconv.FormatInt(p, 10)
+		} else {
+			text = strconv.FormatInt(q, 10) + " " + strconv.FormatInt(p, 10)
+		}
+		q2, p2, err := parseCPUMax([]byte(text))
+		if err != nil || q2 != q || p2 != p {
+			t.Fatalf("round trip %q -> %q: %d %d %v", data, text, q2, p2, err)
+		}
+	})
+}
+
+func FuzzParseLimit(f *testing.F) {
+	for _, s := range []string{"max\n", "9223372036854771712\n", "4096", "-1", "12ab", ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := parseLimit(data)
+		if err != nil {
+			return
+		}
+		if v >= v1UnlimitedFloor {
+			t.Fatalf("parseLimit(%q) = %d: no-limit values must read as 0", data, v)
+		}
+	})
+}
+
+func FuzzParsePIDs(f *testing.F) {
+	for _, s := range []string{"1\n2\n3\n", "", "\n\n", "0\n", "-3", "12 13", "abc"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pids, err := parsePIDs(data)
+		if err != nil {
+			return
+		}
+		for _, p := range pids {
+			if p <= 0 {
+				t.Fatalf("parsePIDs(%q) accepted pid %d", data, p)
+			}
+		}
+	})
+}
+
+func FuzzParseCPUList(f *testing.F) {
+	for _, s := range []string{"0-3,8,10-11\n", "", "5", "3-1", "0-", ",", "0-70000", "1,1,1"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cpus, err := parseCPUList(data)
+		if err != nil {
+			return
+		}
+		if !slices.IsSorted(cpus) || len(slices.Compact(slices.Clone(cpus))) != len(cpus) {
+			t.Fatalf("parseCPUList(%q) = %v: not sorted and unique", data, cpus)
+		}
+		text := formatCPUList(cpus)
+		again, err := parseCPUList([]byte(text))
+		if err != nil || !slices.Equal(again, cpus) {
+			t.Fatalf("round trip %q -> %q -> %v, %v", data, text, again, err)
+		}
+	})
+}
+
+func TestQuotaAndRatio(t *testing.T) {
+	for _, c := range []struct {
+		budget int64
+		want   int64
+	}{{0, 1000}, {5, 1000}, {10, 1000}, {11, 1100}, {1500, 150000}, {64000, 6400000}} {
+		if got := quotaMicros(c.budget, DefaultCPUPeriod); got != c.want {
+			t.Errorf("quotaMicros(%d) = %d, want %d", c.budget, got, c.want)
+		}
+	}
+	if !ratioGreater(1<<63, 1, 1<<62, 1) || ratioGreater(50000, 100000, 1, 2) || !ratioGreater(50001, 100000, 1, 2) {
+		t.Error("ratioGreater")
+	}
+	if pageFloor(1, 4096) != 4096 || pageFloor(8191, 4096) != 4096 || pageFloor(0, 4096) != 0 {
+		t.Error("pageFloor")
+	}
+}
