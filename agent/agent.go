@@ -220,7 +220,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		"hostInterval", a.policy.Sampling.HostInterval, "containerInterval", a.policy.Sampling.ContainerInterval,
 		"dryRun", a.dryRun(a.policy), "offlineParent", a.policy.OfflineParent)
 
-	a.sampleContainers(a.now())
+	a.SampleWorkloads(a.now())
 	a.Iterate(ctx, "start")
 	for {
 		var cause string
@@ -230,7 +230,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-hostTick.C:
 			cause = "host"
 		case <-contTick.C:
-			a.sampleContainers(a.now())
+			a.SampleWorkloads(a.now())
 			cause = "container"
 		case why := <-a.cfg.Wake:
 			cause = why
@@ -249,8 +249,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// sampleContainers refreshes per-workload usage (the slow tick).
-func (a *Agent) sampleContainers(now time.Time) {
+// SampleWorkloads refreshes per-workload usage: Run calls it on the
+// container tick; tests and tools call it directly, with Iterate, to drive
+// the loop by hand. Not safe for concurrent use with Run.
+func (a *Agent) SampleWorkloads(now time.Time) {
 	ws := a.cfg.Workloads.Workloads()
 	out := make([]qos.ContainerSample, 0, len(ws))
 	for _, w := range ws {

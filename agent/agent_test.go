@@ -119,7 +119,7 @@ func (r *rig) step(d time.Duration, webMilli, batchMilli int64) {
 	r.cg.add("/online/web", time.Duration(webMilli)*d/1000, 2<<30)
 	r.cg.add(r.a.policy.OfflineParent+"/a", time.Duration(batchMilli)*d/1000, 1<<30)
 	r.cg.add(r.a.policy.OfflineParent, time.Duration(batchMilli)*d/1000, 1<<30)
-	r.a.sampleContainers(r.clk.t)
+	r.a.SampleWorkloads(r.clk.t)
 	r.a.Iterate(context.Background(), "test")
 }
 

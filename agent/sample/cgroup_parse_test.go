@@ -101,7 +101,7 @@ func FuzzParseValue(f *testing.F) {
 		v, err := parseUintValue(data)
 		trimmed := bytes.TrimSuffix(data, []byte("\n"))
 		want, werr := strconv.ParseUint(string(trimmed), 10, 64)
-		if (err == nil) != (werr == nil) || v != want {
+		if (err == nil) != (werr == nil) || (err == nil && v != want) {
 			t.Fatalf("parseUintValue(%q) = %d, %v; oracle %d, %v", data, v, err, want, werr)
 		}
 		m, err := parseMaxValue(data)
@@ -109,7 +109,7 @@ func FuzzParseValue(f *testing.F) {
 			if err != nil || m != 0 {
 				t.Fatalf("parseMaxValue(%q) = %d, %v; want 0", data, m, err)
 			}
-		} else if (err == nil) != (werr == nil) || m != want {
+		} else if (err == nil) != (werr == nil) || (err == nil && m != want) {
 			t.Fatalf("parseMaxValue(%q) = %d, %v; oracle %d, %v", data, m, err, want, werr)
 		}
 	})

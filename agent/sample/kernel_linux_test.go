@@ -64,7 +64,9 @@ func startChild(t *testing.T, kind string) *exec.Cmd {
 	return cmd
 }
 
-func uniqueName(t *testing.T) string {
+func uniqueName(t *testing.T) string { return uniqueNameTB() }
+
+func uniqueNameTB() string {
 	var b [4]byte
 	rand.Read(b[:])
 	return fmt.Sprintf("sluice-sample-%d-%s", os.Getpid(), hex.EncodeToString(b[:]))

@@ -1,0 +1,96 @@
+package sample
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/containerd/cgroups/v3/cgroup1"
+
+	"github.com/sluicehq/sluice/test/kerneltest"
+)
+
+// realTree creates benchCgroups empty cgroups under a unique parent in the
+// v1 cpuacct and memory hierarchies and removes them after the benchmark.
+func realTree(b *testing.B) []string {
+	b.Helper()
+	parent := uniqueNameTB()
+	var paths []string
+	for _, ctrl := range []string{"cpuacct", "memory"} {
+		root := kerneltest.RequireCgroupV1Controller(b, ctrl)
+		dir := filepath.Join(root, parent)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { os.Remove(dir) })
+		for i := range benchCgroups {
+			child := filepath.Join(dir, fmt.Sprintf("c%03d", i))
+			if err := os.Mkdir(child, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { os.Remove(child) })
+		}
+	}
+	for i := range benchCgroups {
+		paths = append(paths, fmt.Sprintf("/%s/c%03d", parent, i))
+	}
+	return paths
+}
+
+// BenchmarkCgroupReaderReal samples 100 real v1 cgroups with CgroupReader,
+// and, for comparison, with containerd/cgroups/v3's cgroup1 Stat (every
+// subsystem), the reason CgroupReader reads its few files directly.
+func BenchmarkCgroupReaderReal(b *testing.B) {
+	kerneltest.RequireRoot(b)
+	mode, err := DetectMode(cgroupRoot)
+	if err != nil || mode == ModeV2 {
+		kerneltest.Missing(b, kerneltest.FeatureCgroupV1, "cgroup mode %v, %v", mode, err)
+	}
+	paths := realTree(b)
+	b.Run("sluice-v1-100", func(b *testing.B) {
+		r, err := NewCgroupReader(mode, cgroupRoot)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := NewCPUMeter()
+		at := time.Unix(0, 0)
+		b.ReportAllocs()
+		for b.Loop() {
+			at = at.Add(time.Second)
+			sampleAll(b, r, m, paths, at)
+		}
+	})
+	b.Run("containerd-cgroup1-stat-100", func(b *testing.B) {
+		var cgs []cgroup1.Cgroup
+		for _, p := range paths {
+			cg, err := cgroup1.Load(cgroup1.StaticPath(p))
+			if err != nil {
+				b.Fatal(err)
+			}
+			cgs = append(cgs, cg)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, cg := range cgs {
+				if _, err := cg.Stat(cgroup1.IgnoreNotExist); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
+
+func BenchmarkHostSampleReal(b *testing.B) {
+	h, err := NewHost("/proc", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.Sample(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
