@@ -124,9 +124,10 @@ func TestDiscoveryWithRealContainerd(t *testing.T) {
 		path  string
 		name  string
 	}{
-		"sluicetest/online1":            {qos.ClassOnline, 10, inst.CgroupParent + "/sluicetest-online1", "online1"},
-		"sluicetest/offline1":           {qos.ClassOffline, 1, inst.CgroupParent + "/sluicetest-offline1", "offline1"},
-		"sluicetest/weird1":             {qos.ClassOnline, 0, inst.CgroupParent + "/sluicetest-weird1", "weird1"},
+		"sluicetest/online1":  {qos.ClassOnline, 10, inst.CgroupParent + "/sluicetest-online1", "online1"},
+		"sluicetest/offline1": {qos.ClassOffline, 1, inst.CgroupParent + "/sluicetest-offline1", "offline1"},
+		// Invalid labels: a warning, then the rules decide (here "shadow").
+		"sluicetest/weird1":             {qos.ClassSystem, 0, inst.CgroupParent + "/sluicetest-weird1", "weird1"},
 		"k8s.io/offline2":               {qos.ClassOffline, 5, podCgroup + "/offline2", "shop/web-0/app"},
 		"rule:" + hostParent + "/batch": {qos.ClassOffline, 2, hostParent + "/batch", "host-batch"},
 	}
