@@ -98,7 +98,7 @@ func squeeze(obs Observation, pol Policy, prev RunqState) (RunqState, string) {
 			"online run-queue p99 %v above target %v: offline keeps %s of its span above the floor (was %s)",
 			lat.P99, target, formatPercent(keep), formatPercent(1-prev.Cut))
 	case prev.Cut == 0:
-		return RunqState{}, ""
+		return RunqState{}, fmt.Sprintf("online run-queue p99 %v within target %v", lat.P99, target)
 	case lat.P99 >= calm:
 		return RunqState{Cut: prev.Cut}, fmt.Sprintf(
 			"online run-queue p99 %v not yet below %v (80%% of target %v): squeeze held (offline keeps %s)",

@@ -52,6 +52,12 @@ func ParseCpuset(label string) (CpusetMode, int, error) {
 // CpusetState remembers which CPUs each exclusive or reserved workload
 // holds, so allocations stay put across decisions.
 type CpusetState struct {
+	// Active is set once any workload held dedicated CPUs. From then on
+	// every decision lists cpusets (the pools widen back to the whole host
+	// when the last holder leaves), because the kernel keeps whatever was
+	// written last. A restarted agent starts inactive and does not undo
+	// pinning a previous run left behind until a workload asks again.
+	Active   bool                        `json:"active,omitempty"`
 	Assigned map[string]CpusetAssignment `json:"assigned,omitempty"`
 }
 
@@ -81,7 +87,11 @@ func decideCpusets(obs Observation, pol Policy, prev CpusetState) ([]CpusetInten
 			wants = append(wants, w)
 		}
 	}
-	if len(wants) == 0 || len(host) == 0 {
+	if len(host) == 0 {
+		// No CPU list in this sample: leave the kernel and the allocation as they are.
+		return nil, prev
+	}
+	if len(wants) == 0 && !prev.Active {
 		return nil, CpusetState{}
 	}
 	onHost := make(map[int]bool, len(host))
@@ -89,7 +99,7 @@ func decideCpusets(obs Observation, pol Policy, prev CpusetState) ([]CpusetInten
 		onHost[c] = true
 	}
 	taken := map[int]string{}
-	next := CpusetState{Assigned: map[string]CpusetAssignment{}}
+	next := CpusetState{Active: true, Assigned: map[string]CpusetAssignment{}}
 	refused := map[string]string{}
 
 	keeps := func(w *ContainerSample) bool {

@@ -6,4 +6,21 @@
 // the next State. It is pure: no clock reads (time arrives in the
 // observation), no I/O, no goroutines, no logging. A test enforces that this
 // package imports no I/O packages.
+//
+// What Decide computes:
+//
+//   - the offline CPU budget (milli-CPUs) and memory limit (high and max
+//     bytes) for the offline parent cgroup: capacity x water level - online
+//     use - system use, never below the floor, cut at once, grown only after
+//     a hold period and then by a bounded ramp, with a dead band against
+//     noise (lend.go);
+//   - a further CPU squeeze while online run-queue p99 latency is above its
+//     target (cpu.go);
+//   - at most one priority kill of offline work per cool-down, once offline
+//     memory has stayed above its limit for the grace period (kill.go);
+//   - cpusets for Hippo's exclusive / reserved / shared modes (cpuset.go).
+//
+// ParsePolicy reads policy files strictly and reports every problem with
+// its line and field path (policyfile.go); default-policy.yaml is both the
+// built-in policy and the SRE reference for the format.
 package qos

@@ -17,8 +17,9 @@ type Plan struct {
 	// kill per cool-down window is planned.
 	Kills []KillIntent
 	// Cpusets pins workloads to CPUs (Hippo cpuset modes); empty leaves
-	// every cpuset alone. It is empty unless some online workload holds an
-	// exclusive or reserved cpuset; then it lists the offline parent first
+	// every cpuset alone. It is empty until some online workload holds an
+	// exclusive or reserved cpuset (see CpusetState.Active); then it lists
+	// the offline parent first
 	// and every classed workload after it by cgroup path (parents before
 	// children). Unclassed host processes are out of its reach, so
 	// "exclusive" means exclusive among workloads.
