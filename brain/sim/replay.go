@@ -60,6 +60,9 @@ type Run struct {
 	HostUtil   []HostUtil     `json:"-"`
 	Decisions  []DecisionLog  `json:"-"`
 	Final      place.Snapshot `json:"-"`
+	// Profile is the profile the run placed with (Final plus Profile is a
+	// snapshot file).
+	Profile place.Profile `json:"-"`
 }
 
 // ReasonTally is a reason and how many failed requests it explains.
@@ -119,7 +122,7 @@ func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint
 	for k, v := range allocated {
 		arrived[k] = v
 	}
-	run := &Run{Strategy: strategy, Seed: seed, Requests: len(w.Requests), Hosts: len(w.Snapshot.Hosts)}
+	run := &Run{Strategy: strategy, Seed: seed, Requests: len(w.Requests), Hosts: len(w.Snapshot.Hosts), Profile: prof}
 	samples := opts.CurveSamples
 	if samples <= 0 {
 		samples = 100
