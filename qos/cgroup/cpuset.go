@@ -22,54 +22,154 @@ type cpusetWriter struct {
 	mode Mode
 }
 
-func (w cpusetWriter) apply(ctx context.Context, intents []qos.CpusetIntent, dryRun bool, at time.Time) []qos.IntentResult {
-	var res []qos.IntentResult
-	for _, in := range intents {
-		target := path.Clean("/" + in.CgroupPath)
-		if w.fs == nil {
-			res = append(res, qos.IntentResult{Intent: qos.IntentCpuset, Target: target, Status: qos.ResultUnsupported,
-				Err: "no cpuset hierarchy configured", At: at})
+// apply holds every intent's cgroup at exactly its CPUs. The kernel wants
+// a parent to contain its children's CPUs (v1 rejects writes that break it
+// with EINVAL or EBUSY; v2 narrows the effective set), so it runs in two
+// passes: first, top down, ancestors are widened to include what their
+// descendants will get (loosen parents first); then, bottom up, each
+// target is set to its exact CPUs after its own descendants were clamped
+// into them on v1 (tighten children first). offlineParent is created in
+// the cpuset hierarchy when an intent names it, with cpus and mems set
+// before any task can join, as v1 requires.
+func (w cpusetWriter) apply(ctx context.Context, intents []qos.CpusetIntent, offlineParent string, dryRun bool, at time.Time) []qos.IntentResult {
+	if len(intents) == 0 {
+		return nil
+	}
+	type job struct {
+		target string
+		want   []int
+		o      outcome
+		skip   bool
+	}
+	jobs := make([]*job, len(intents))
+	for i, in := range intents {
+		j := &job{target: path.Clean("/" + in.CgroupPath), o: outcome{dryRun: dryRun}}
+		j.want = slices.Compact(slices.Sorted(slices.Values(in.CPUs)))
+		jobs[i] = j
+		switch {
+		case w.fs == nil:
+			j.skip = true
+		case len(j.want) == 0:
+			j.o.fail(fmt.Errorf("cgroup %s: refusing an empty cpuset: the tasks would have nowhere to run", j.target))
+			j.skip = true
+		case j.target == offlineParent && !exists(w.fs, j.target):
+			if dryRun {
+				j.o.pending = true
+				j.skip = true
+			} else if err := w.create(j.target); err != nil {
+				j.o.fail(err)
+				j.skip = true
+			} else {
+				j.o.wrote = true
+			}
+		case !exists(w.fs, j.target):
+			j.skip = true // the container exited: nothing to pin
+		}
+	}
+	byDepth := slices.Clone(jobs)
+	slices.SortStableFunc(byDepth, func(a, b *job) int {
+		return strings.Count(a.target, "/") - strings.Count(b.target, "/")
+	})
+	for _, j := range byDepth {
+		if j.skip {
 			continue
 		}
-		o := outcome{dryRun: dryRun}
-		w.one(ctx, &o, target, in.CPUs)
-		res = append(res, o.result(qos.IntentCpuset, target, at))
+		for anc := range ancestors(j.target) {
+			if anc != "/" {
+				j.o.run(ctx, w.widen(anc, j.want))
+			}
+		}
+	}
+	for _, j := range slices.Backward(byDepth) {
+		if j.skip {
+			continue
+		}
+		if w.mode == ModeV1 {
+			for _, d := range descendants(w.fs, j.target, maxDepth) {
+				j.o.run(ctx, w.clamp(d, j.want))
+			}
+		}
+		want := j.want
+		j.o.run(ctx, step{fs: w.fs, cgroup: j.target, file: "cpuset.cpus", want: formatCPUList(want),
+			same: func(cur []byte) bool {
+				have, err := parseCPUList(cur)
+				return err == nil && slices.Equal(have, want)
+			}})
+	}
+	res := make([]qos.IntentResult, len(jobs))
+	for i, j := range jobs {
+		if w.fs == nil {
+			res[i] = qos.IntentResult{Intent: qos.IntentCpuset, Target: j.target, Status: qos.ResultUnsupported,
+				Err: "no cpuset hierarchy configured", At: at}
+			continue
+		}
+		res[i] = j.o.result(qos.IntentCpuset, j.target, at)
 	}
 	return res
 }
 
-func (w cpusetWriter) one(ctx context.Context, o *outcome, cg string, cpus []int) {
-	if len(cpus) == 0 {
-		o.fail(fmt.Errorf("cgroup %s: refusing an empty cpuset: the kernel would reject it and the tasks would have nowhere to run", cg))
-		return
-	}
-	want := slices.Sorted(slices.Values(cpus))
-	if !exists(w.fs, cg) {
-		return // the container exited: nothing to pin
-	}
-	// A parent must contain its children's CPUs (v1 rejects the child's
-	// write otherwise, v2 silently narrows the effective set), so widen
-	// ancestors first, top down. Ancestors are never narrowed here.
-	for anc := range ancestors(cg) {
-		if anc == "/" {
+// widen makes anc's cpuset.cpus include want.
+func (w cpusetWriter) widen(anc string, want []int) step {
+	return step{fs: w.fs, cgroup: anc, file: "cpuset.cpus",
+		next: func(cur []byte) (string, bool) {
+			have, err := parseCPUList(cur)
+			// v2: an empty cpuset.cpus inherits the parent's, so it
+			// already holds everything the parent has.
+			if err == nil && ((w.mode == ModeV2 && len(have) == 0) || containsAll(have, want)) {
+				return "", true
+			}
+			return formatCPUList(union(have, want)), false
+		}}
+}
+
+// clamp narrows a descendant's cpuset.cpus into limit (keeping what it
+// has inside limit, or all of limit when nothing is left).
+func (w cpusetWriter) clamp(cg string, limit []int) step {
+	return step{fs: w.fs, cgroup: cg, file: "cpuset.cpus",
+		next: func(cur []byte) (string, bool) {
+			have, err := parseCPUList(cur)
+			if err == nil && containsAll(limit, have) {
+				return "", true
+			}
+			keep := slices.DeleteFunc(have, func(c int) bool { return !slices.Contains(limit, c) })
+			if len(keep) == 0 {
+				keep = limit
+			}
+			return formatCPUList(keep), false
+		}}
+}
+
+// create makes cg and any missing ancestor in the cpuset hierarchy. On v1
+// a new cpuset is empty and no task may join it until cpus and mems are
+// set, so each new level copies its parent's.
+func (w cpusetWriter) create(cg string) error {
+	cur := ""
+	for _, part := range strings.Split(strings.Trim(cg, "/"), "/") {
+		parent := cur
+		if parent == "" {
+			parent = "/"
+		}
+		cur += "/" + part
+		if exists(w.fs, cur) {
 			continue
 		}
-		o.run(ctx, step{fs: w.fs, cgroup: anc, file: "cpuset.cpus",
-			next: func(cur []byte) (string, bool) {
-				have, err := parseCPUList(cur)
-				// v2: an empty cpuset.cpus inherits the parent's, so it
-				// already holds everything the parent has.
-				if err == nil && ((w.mode == ModeV2 && len(have) == 0) || containsAll(have, want)) {
-					return "", true
-				}
-				return formatCPUList(union(have, want)), false
-			}})
+		if err := w.fs.Mkdir(cur); err != nil {
+			return fmt.Errorf("cgroup %s: create: %w", cur, errnoOf(err))
+		}
+		if w.mode != ModeV1 {
+			continue
+		}
+		for _, f := range []string{"cpuset.mems", "cpuset.cpus"} {
+			v, err := w.fs.ReadFile(path.Join(parent, f))
+			if err != nil {
+				return fmt.Errorf("cgroup %s: read %s: %w", parent, f, errnoOf(err))
+			}
+			if err := w.fs.WriteFile(path.Join(cur, f), []byte(strings.TrimSpace(string(v)))); err != nil {
+				return fmt.Errorf("cgroup %s: write %s: %w", cur, f, errnoOf(err))
+			}
+		}
 	}
-	o.run(ctx, step{fs: w.fs, cgroup: cg, file: "cpuset.cpus", want: formatCPUList(want),
-		same: func(cur []byte) bool {
-			have, err := parseCPUList(cur)
-			return err == nil && slices.Equal(have, want)
-		}})
+	return nil
 }
 
 func containsAll(have, want []int) bool {

@@ -98,7 +98,7 @@ func (e *v1) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 	if e.cfg.Proc != nil && cpuErr == nil && memErr == nil {
 		res = append(res, applyOOMScore(ctx, e.cfg.Proc, parent, plan.DryRun, at, e.mem, e.cpu))
 	}
-	res = append(res, e.cpusets.apply(ctx, plan.Cpusets, plan.DryRun, at)...)
+	res = append(res, e.cpusets.apply(ctx, plan.Cpusets, parent, plan.DryRun, at)...)
 	return res
 }
 

@@ -3,6 +3,8 @@ package cgroup_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -288,4 +290,89 @@ func BenchmarkApplySteadyRealV1(b *testing.B) {
 	for b.Loop() {
 		e.Apply(context.Background(), p)
 	}
+}
+
+// TestRealV1CpusetsLoosenParentsTightenChildren pins the offline parent
+// and an online cgroup on this machine's v1 cpuset hierarchy. Shrinking
+// the offline parent below a child's CPUs is EBUSY/EINVAL on v1 unless the
+// child is clamped first; the kernel checks the order.
+func TestRealV1CpusetsLoosenParentsTightenChildren(t *testing.T) {
+	cpuRoot := kerneltest.RequireCgroupV1Controller(t, "cpu")
+	memRoot := kerneltest.RequireCgroupV1Controller(t, "memory")
+	csRoot := kerneltest.RequireCgroupV1Controller(t, "cpuset")
+	all, err := cgroupCPUs(csRoot)
+	if err != nil || len(all) < 2 {
+		t.Skipf("need 2 CPUs in the root cpuset (%v, %v)", all, err)
+	}
+	top := uniqueTop(t, cpuRoot, memRoot, csRoot)
+	offline, web := top+"/offline", top+"/online/web"
+	cs := &countingFS{FS: cgroup.Dir(csRoot)}
+	e, err := cgroup.NewV1(cgroup.Config{OfflineParent: offline},
+		cgroup.V1Roots{CPU: cgroup.Dir(cpuRoot), Memory: cgroup.Dir(memRoot), Cpuset: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := all[0], all[1]
+	p := plan(500, 0, 512<<20)
+	p.Cpusets = []qos.CpusetIntent{{CgroupPath: offline, CPUs: []int{a, b}, Reason: "pool"}}
+	if s := statuses(e.Apply(context.Background(), p)); !strings.HasSuffix(s, "cpuset=applied") {
+		t.Fatalf("create: %s", s)
+	}
+	// An offline job using both CPUs, with a task in it; an online cgroup.
+	job := filepath.Join(csRoot, offline, "job")
+	mkdirs(t, job, filepath.Join(csRoot, top, "online"))
+	ab := fmt.Sprintf("%d,%d", a, b)
+	for _, d := range []string{job, filepath.Join(csRoot, top, "online")} {
+		writeFile(t, filepath.Join(d, "cpuset.mems"), readFile(t, filepath.Join(csRoot, "cpuset.mems")))
+		writeFile(t, filepath.Join(d, "cpuset.cpus"), ab)
+	}
+	mkdirs(t, filepath.Join(csRoot, web))
+	writeFile(t, filepath.Join(csRoot, web, "cpuset.mems"), readFile(t, filepath.Join(csRoot, "cpuset.mems")))
+	writeFile(t, filepath.Join(csRoot, web, "cpuset.cpus"), strconv.Itoa(a))
+	startHelper(t, "spin", job)
+
+	// web takes b exclusively; offline shrinks to a.
+	p.Cpusets = []qos.CpusetIntent{
+		{CgroupPath: offline, CPUs: []int{a}, Reason: "pool"},
+		{CgroupPath: web, CPUs: []int{b}, Reason: "exclusive"},
+	}
+	if s := statuses(e.Apply(context.Background(), p)); !strings.HasSuffix(s, "cpuset=applied cpuset=applied") {
+		t.Fatalf("shrink: %s", s)
+	}
+	for d, want := range map[string]string{
+		filepath.Join(csRoot, offline): strconv.Itoa(a), job: strconv.Itoa(a), filepath.Join(csRoot, web): strconv.Itoa(b),
+	} {
+		if got := readFile(t, filepath.Join(d, "cpuset.cpus")); got != want {
+			t.Errorf("%s cpuset.cpus = %s, want %s", d, got, want)
+		}
+	}
+	cs.writes = nil
+	if s := statuses(e.Apply(context.Background(), p)); !strings.HasSuffix(s, "cpuset=unchanged cpuset=unchanged") || len(cs.writes) != 0 {
+		t.Errorf("steady state: %s, writes %v", s, cs.writes)
+	}
+}
+
+func cgroupCPUs(root string) ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(root, "cpuset.cpus"))
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, part := range strings.Split(strings.TrimSpace(string(b)), ",") {
+		lo, hi, ok := strings.Cut(part, "-")
+		x, err := strconv.Atoi(lo)
+		if err != nil {
+			return nil, err
+		}
+		y := x
+		if ok {
+			if y, err = strconv.Atoi(hi); err != nil {
+				return nil, err
+			}
+		}
+		for c := x; c <= y; c++ {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }

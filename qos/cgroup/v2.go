@@ -49,7 +49,11 @@ func (e *v2) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 	parent := e.cfg.OfflineParent
 	var parentErr error
 	if !plan.DryRun {
-		parentErr = e.ensureParent()
+		controllers := v2Controllers[:]
+		if slices.ContainsFunc(plan.Cpusets, func(c qos.CpusetIntent) bool { return path.Clean("/"+c.CgroupPath) == parent }) {
+			controllers = append(controllers, "cpuset")
+		}
+		parentErr = e.ensureParent(controllers)
 	}
 	var res []qos.IntentResult
 	if plan.DryRun && !exists(e.fs, parent) {
@@ -79,7 +83,7 @@ func (e *v2) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 	if e.cfg.Proc != nil && parentErr == nil {
 		res = append(res, applyOOMScore(ctx, e.cfg.Proc, parent, plan.DryRun, at, e.fs))
 	}
-	res = append(res, e.cpusets.apply(ctx, plan.Cpusets, plan.DryRun, at)...)
+	res = append(res, e.cpusets.apply(ctx, plan.Cpusets, parent, plan.DryRun, at)...)
 	return res
 }
 
@@ -87,10 +91,10 @@ func errZeroMemory(parent string) error {
 	return fmt.Errorf("cgroup %s: refusing memory limit 0 bytes: it would OOM-kill all offline work at once (the decision core must floor the limit)", parent)
 }
 
-// ensureParent creates the offline parent and enables the cpu and memory
-// controllers on every ancestor's cgroup.subtree_control, top down (a
+// ensureParent creates the offline parent and enables controllers (cpu,
+// memory, and cpuset when the plan pins the parent) on every ancestor's cgroup.subtree_control, top down (a
 // controller must be enabled in a parent before its child can enable it).
-func (e *v2) ensureParent() error {
+func (e *v2) ensureParent(controllers []string) error {
 	parent := e.cfg.OfflineParent
 	if err := ensureDirs(e.fs, parent); err != nil {
 		return err
@@ -103,7 +107,7 @@ func (e *v2) ensureParent() error {
 		}
 		have := strings.Fields(string(cur))
 		var add []string
-		for _, c := range v2Controllers {
+		for _, c := range controllers {
 			if !slices.Contains(have, c) {
 				add = append(add, "+"+c)
 			}

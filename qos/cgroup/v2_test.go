@@ -390,3 +390,22 @@ func BenchmarkApplySteadyFakeV2(b *testing.B) {
 		e.Apply(ctx, p)
 	}
 }
+
+func TestV2CpusetOfflineParentGetsController(t *testing.T) {
+	tree, e := newFakeV2(t, cgrouptest.Options{CPUs: 4})
+	p := plan(500, 0, 1<<30)
+	p.Cpusets = []qos.CpusetIntent{{CgroupPath: "/sluice/offline", CPUs: []int{0, 1}, Reason: "offline pool"}}
+	got := e.Apply(context.Background(), p)
+	if s := statuses(got); s != "offline-cpu=applied offline-memory=applied offline-oom-score=unchanged cpuset=applied" {
+		t.Fatalf("results %s", s)
+	}
+	r := tree.Render()
+	if !strings.Contains(r, "cgroup.subtree_control: cpu cpuset memory\n") || !strings.Contains(r, "cpuset.cpus: 0-1\n") {
+		t.Errorf("tree:\n%s", r)
+	}
+	tree.ResetWrites()
+	e.Apply(context.Background(), p)
+	if w := tree.Writes(); len(w) != 0 {
+		t.Errorf("second apply wrote %v", w)
+	}
+}
