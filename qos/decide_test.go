@@ -434,3 +434,60 @@ func FuzzParseCpuset(f *testing.F) {
 		}
 	})
 }
+
+// TestLendProperties drives lend with seeded random load and checks its
+// contract at every step: never below the floor, cuts at once, growth only
+// after the computed value stayed above the budget for the whole hold, and
+// never faster than the ramp.
+func TestLendProperties(t *testing.T) {
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		in := lendInput{capacity: 8000, level: 0.7, floorShare: 0.05, rampShare: 0.1, bandShare: 0.02, hold: 2 * time.Second, keep: 1}
+		band := scale(in.capacity, in.bandShare)
+		var st LendState
+		type step struct {
+			at      time.Time
+			desired int64
+			value   int64
+		}
+		var hist []step
+		now, online := t0, int64(3000)
+		for i := range 3000 {
+			gap := time.Duration(50+rng.IntN(300)) * time.Millisecond
+			if i > 0 {
+				now = now.Add(gap)
+			}
+			online = min(max(online+int64(rng.IntN(801))-400, 0), 8000)
+			in.online, in.system, in.keep = online, int64(rng.IntN(200)), 1-float64(rng.IntN(3))/4
+			elapsed := time.Duration(0)
+			if i > 0 {
+				elapsed = now.Sub(hist[len(hist)-1].at)
+			}
+			prevValue := st.Value
+			next, out := lend(in, st, now, elapsed)
+			if out.value < out.floor {
+				t.Fatalf("seed %d step %d: value %d below floor %d", seed, i, out.value, out.floor)
+			}
+			if i > 0 {
+				if out.desired < prevValue-band && out.value != out.desired {
+					t.Fatalf("seed %d step %d: desired %d far below %d but value %d", seed, i, out.desired, prevValue, out.value)
+				}
+				if out.value > prevValue {
+					if grow := out.value - prevValue; grow > int64(float64(in.capacity)*in.rampShare*elapsed.Seconds())+1 {
+						t.Fatalf("seed %d step %d: grew %d in %v, faster than the ramp", seed, i, grow, elapsed)
+					}
+					// Every decision within the hold before this one must have
+					// wanted more than the budget it had.
+					for j := len(hist) - 1; j >= 1 && now.Sub(hist[j].at) <= in.hold; j-- {
+						if before := hist[j-1].value; hist[j].desired <= before {
+							t.Fatalf("seed %d step %d: grew although %v earlier the computed value %d did not exceed the budget %d",
+								seed, i, now.Sub(hist[j].at), hist[j].desired, before)
+						}
+					}
+				}
+			}
+			st = next
+			hist = append(hist, step{at: now, desired: out.desired, value: out.value})
+		}
+	}
+}
