@@ -320,3 +320,34 @@ func TestAdoptResumesFromKernelCaps(t *testing.T) {
 			s.Plan.OfflineCPU.BudgetMilli, s.State.CPU)
 	}
 }
+
+// A workload that exits disappears from /metrics.
+func TestExitedWorkloadLeavesMetrics(t *testing.T) {
+	r := newRig(t)
+	r.step(0, 0, 0)
+	r.step(time.Second, 100, 100)
+	if n := seriesCount(t, r.reg, "sluice_workload_cpu_used_cores"); n != 2 {
+		t.Fatalf("%d workload series, want 2", n)
+	}
+	r.cg.mu.Lock()
+	delete(r.cg.u, r.a.policy.OfflineParent+"/a")
+	r.cg.mu.Unlock()
+	r.a.SampleWorkloads(r.clk.t.Add(time.Second))
+	if n := seriesCount(t, r.reg, "sluice_workload_cpu_used_cores"); n != 1 {
+		t.Fatalf("%d workload series after batch-a exited, want 1", n)
+	}
+}
+
+func seriesCount(t *testing.T, g prometheus.Gatherer, name string) int {
+	t.Helper()
+	fams, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name {
+			return len(f.GetMetric())
+		}
+	}
+	return 0
+}

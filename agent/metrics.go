@@ -20,6 +20,7 @@ type metrics struct {
 	classCount   *prometheus.GaugeVec
 	workloadCPU  *prometheus.GaugeVec
 	workloadMem  *prometheus.GaugeVec
+	workloads    map[workloadKey]bool
 	offlineCPU   prometheus.Gauge
 	offlineHigh  prometheus.Gauge
 	offlineMax   prometheus.Gauge
@@ -98,16 +99,27 @@ func (m *metrics) observe(obs qos.Observation) {
 	}
 }
 
-// observeWorkloads replaces the per-workload series so exited containers
-// disappear from /metrics.
+// observeWorkloads updates the per-workload series and deletes those of
+// workloads that went away, so exited containers disappear from /metrics.
+// (Resetting the vectors every tick would rebuild every series each second.)
 func (m *metrics) observeWorkloads(ws []qos.ContainerSample) {
-	m.workloadCPU.Reset()
-	m.workloadMem.Reset()
+	seen := make(map[workloadKey]bool, len(ws))
 	for _, w := range ws {
-		m.workloadCPU.WithLabelValues(w.ID, w.Name, string(w.Class)).Set(float64(w.CPUUsedMilli) / 1000)
-		m.workloadMem.WithLabelValues(w.ID, w.Name, string(w.Class)).Set(float64(w.MemoryUsageBytes))
+		k := workloadKey{w.ID, w.Name, string(w.Class)}
+		seen[k] = true
+		m.workloadCPU.WithLabelValues(k.id, k.name, k.class).Set(float64(w.CPUUsedMilli) / 1000)
+		m.workloadMem.WithLabelValues(k.id, k.name, k.class).Set(float64(w.MemoryUsageBytes))
 	}
+	for k := range m.workloads {
+		if !seen[k] {
+			m.workloadCPU.DeleteLabelValues(k.id, k.name, k.class)
+			m.workloadMem.DeleteLabelValues(k.id, k.name, k.class)
+		}
+	}
+	m.workloads = seen
 }
+
+type workloadKey struct{ id, name, class string }
 
 func (m *metrics) plan(p qos.Plan) {
 	m.offlineCPU.Set(float64(p.OfflineCPU.BudgetMilli) / 1000)

@@ -24,7 +24,7 @@ const cgroupRoot = "/sys/fs/cgroup"
 
 // hostCgroup makes a cgroup at rel in the cpu, cpuacct and memory v1
 // hierarchies, puts a process running args in it, and removes both at cleanup.
-func hostCgroup(t *testing.T, rel string, args ...string) {
+func hostCgroup(t testing.TB, rel string, args ...string) {
 	t.Helper()
 	var dirs []string
 	for _, ctrl := range []string{"cpu", "cpuacct", "memory"} {
@@ -54,7 +54,7 @@ func hostCgroup(t *testing.T, rel string, args ...string) {
 	}
 }
 
-func cpuacctUsage(t *testing.T, rel string) time.Duration {
+func cpuacctUsage(t testing.TB, rel string) time.Duration {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(cgroupRoot, "cpuacct", rel, "cpuacct.usage"))
 	if err != nil {
@@ -67,7 +67,7 @@ func cpuacctUsage(t *testing.T, rel string) time.Duration {
 	return time.Duration(ns)
 }
 
-func unique(t *testing.T) string {
+func unique(t testing.TB) string {
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
