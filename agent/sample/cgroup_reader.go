@@ -3,10 +3,10 @@ package sample
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -53,6 +53,9 @@ type CgroupReader struct {
 	// cpuRoot and memRoot are the hierarchy roots holding cpuacct/cpu and
 	// memory files: two v1 mounts, or the one v2 mount twice.
 	cpuRoot, memRoot string
+	// bufs holds *[]byte read buffers: a tick reads four files per
+	// workload and the buffers would otherwise be garbage at once.
+	bufs sync.Pool
 }
 
 // NewCgroupReader returns a reader for cgroups mounted under root (normally
@@ -61,6 +64,12 @@ type CgroupReader struct {
 // ModeV2 from the unified hierarchy at root.
 func NewCgroupReader(mode Mode, root string) (*CgroupReader, error) {
 	r := &CgroupReader{mode: mode}
+	r.bufs.New = func() any {
+		// memory.stat is 1-2 KiB on current kernels; a larger file
+		// grows the slice instead of failing.
+		b := make([]byte, 0, 4096)
+		return &b
+	}
 	switch mode {
 	case ModeV1, ModeHybrid:
 		var err error
@@ -103,9 +112,10 @@ func (r *CgroupReader) Usage(cgroupPath string) (CgroupUsage, error) {
 // CPU reads the cgroup's cumulative CPU time.
 func (r *CgroupReader) CPU(cgroupPath string) (time.Duration, error) {
 	dir := cgroupDir(r.cpuRoot, cgroupPath)
-	var buf [512]byte
+	bp := r.bufs.Get().(*[]byte)
+	defer r.bufs.Put(bp)
 	if r.mode == ModeV2 {
-		data, err := readCgroupFile(dir, "cpu.stat", buf[:0])
+		data, err := readCgroupFile(dir, "cpu.stat", (*bp)[:0])
 		if err != nil {
 			return 0, fmt.Errorf("cgroup %s: %w", cgroupPath, err)
 		}
@@ -115,7 +125,7 @@ func (r *CgroupReader) CPU(cgroupPath string) (time.Duration, error) {
 		}
 		return durationOf(usec, time.Microsecond), nil
 	}
-	data, err := readCgroupFile(dir, "cpuacct.usage", buf[:0])
+	data, err := readCgroupFile(dir, "cpuacct.usage", (*bp)[:0])
 	if err != nil {
 		return 0, fmt.Errorf("cgroup %s: %w", cgroupPath, err)
 	}
@@ -135,11 +145,13 @@ func (r *CgroupReader) Memory(cgroupPath string) (workingSetBytes, limitBytes ui
 		parseLimit = parseMaxValue
 	}
 	dir := cgroupDir(r.memRoot, cgroupPath)
-	// memory.stat is 1-2 KiB on current kernels; a larger file grows the
-	// slice instead of failing.
-	var buf [4096]byte
+	bp := r.bufs.Get().(*[]byte)
+	defer r.bufs.Put(bp)
 	read := func(name string, parse func([]byte) (uint64, error)) (uint64, error) {
-		data, err := readCgroupFile(dir, name, buf[:0])
+		data, err := readCgroupFile(dir, name, (*bp)[:0])
+		if data != nil {
+			*bp = data[:0] // keep a grown buffer
+		}
 		if err != nil {
 			return 0, fmt.Errorf("cgroup %s: %w", cgroupPath, err)
 		}
@@ -182,33 +194,19 @@ func cgroupDir(root, cgroupPath string) string {
 // after open, is ErrCgroupGone; a missing file in a present directory is
 // ErrNoController.
 func readCgroupFile(dir, name string, buf []byte) ([]byte, error) {
-	f, err := os.Open(filepath.Join(dir, name))
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			if _, derr := os.Stat(dir); errors.Is(derr, fs.ErrNotExist) {
-				return nil, ErrCgroupGone
-			}
-			return nil, fmt.Errorf("%s: %w", name, ErrNoController)
+	data, err := readFileInto(filepath.Join(dir, name), buf)
+	switch {
+	case err == nil:
+		return data, nil
+	case errors.Is(err, fs.ErrNotExist):
+		if _, derr := os.Stat(dir); errors.Is(derr, fs.ErrNotExist) {
+			return nil, ErrCgroupGone
 		}
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", name, ErrNoController)
+	case errors.Is(err, syscall.ENODEV):
+		return nil, ErrCgroupGone
 	}
-	defer f.Close()
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			if errors.Is(err, syscall.ENODEV) {
-				return nil, ErrCgroupGone
-			}
-			return nil, fmt.Errorf("read %s: %w", name, err)
-		}
-	}
+	return nil, fmt.Errorf("read %s: %w", name, err)
 }
 
 // durationOf converts a kernel counter to a Duration, saturating instead of
