@@ -302,7 +302,7 @@ func (p *policyParser) root(n *yaml.Node, pol *Policy) {
 		{"network", func(n *yaml.Node, path string) { p.network(n, path, &pol.Network) }},
 	})
 	if !versionSet {
-		p.addf(n.Line, "version", "missing (want \"version: %d\" first in the file)", PolicyVersion)
+		p.addf(n.Line, "version", "missing (want \"version: %d\")", PolicyVersion)
 	}
 }
 
