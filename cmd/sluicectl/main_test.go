@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/agent"
+	"github.com/sluicehq/sluice/qos"
+)
+
+func runCtl(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestPolicyCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, qos.DefaultPolicyYAML, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("version: 1\ncpu:\n  highWater: 130%\nmemory:\n  highWater: -5%\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	if code, out, errs := runCtl(t, "policy", "check", good); code != 0 || !strings.Contains(out, "good.yaml: ok") {
+		t.Errorf("check good: code %d out %q err %q", code, out, errs)
+	}
+	code, _, errs := runCtl(t, "policy", "check", good, bad)
+	if code != 1 {
+		t.Errorf("check bad: exit %d, want 1", code)
+	}
+	// Every problem, each with its line, as the agent would log them.
+	for _, want := range []string{"bad.yaml:3: cpu.highWater: 130% is above 100%", "bad.yaml:5: memory.highWater"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr %q lacks %q", errs, want)
+		}
+	}
+	if code, _, errs := runCtl(t, "policy", "check", filepath.Join(dir, "missing.yaml")); code != 1 || !strings.Contains(errs, "missing.yaml") {
+		t.Errorf("check missing file: code %d err %q", code, errs)
+	}
+	if code, out, _ := runCtl(t, "policy", "default"); code != 0 || out != string(qos.DefaultPolicyYAML) {
+		t.Errorf("policy default: code %d", code)
+	}
+	if code, _, _ := runCtl(t, "nonsense"); code != 2 {
+		t.Errorf("unknown command: exit %d, want 2", code)
+	}
+}
+
+func TestStatusTable(t *testing.T) {
+	snap := agent.Snapshot{
+		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Host: qos.HostSample{CPUCapacityMilli: 8000, CPUUsedMilli: 4500, MemTotalBytes: 16 << 30, MemAvailableBytes: 6 << 30},
+		Classes: map[qos.Class]qos.ClassUsage{
+			qos.ClassOnline:  {CPUUsedMilli: 3000, MemoryUsageBytes: 4 << 30, Count: 1},
+			qos.ClassOffline: {CPUUsedMilli: 1000, MemoryUsageBytes: 2 << 30, Count: 2},
+		},
+		Workloads: []qos.ContainerSample{
+			{ID: "web", Name: "web", Class: qos.ClassOnline, Priority: 9, CgroupPath: "/online/web", CPUUsedMilli: 3000},
+			{ID: "batch", Name: "batch", Class: qos.ClassOffline, Priority: 1, CgroupPath: "/sluice/offline/batch", CPUUsedMilli: 1000},
+		},
+		Intents: []qos.IntentSummary{
+			{Kind: qos.IntentOfflineCPU, Target: "/sluice/offline", Value: "1100m", Reason: "offline cpu budget 1100m: 8000m x 70% - online 3000m - system 500m"},
+			{Kind: qos.IntentKill, Target: "batch", Value: "SIGKILL", Reason: "offline memory above its limit for 5s"},
+		},
+		Results: []qos.IntentResult{{Intent: qos.IntentOfflineMemory, Target: "/sluice/offline", Status: qos.ResultFailed, Err: "write memory.limit_in_bytes: device or resource busy"}},
+		Policy:  agent.PolicyInfo{Source: "/etc/sluice/policy.yaml", LastError: "policy.yaml:3: cpu.highWater: 130% is above 100%"},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/state" {
+			http.NotFound(w, r)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(snap)
+	}))
+	t.Cleanup(srv.Close)
+
+	code, out, errs := runCtl(t, "status", "-addr", strings.TrimPrefix(srv.URL, "http://"))
+	if code != 0 {
+		t.Fatalf("status: exit %d: %s", code, errs)
+	}
+	for _, want := range []string{
+		"enforcing", "4.50 / 8.00 cores", "REJECTED", "130% is above 100%",
+		"online   1", "offline  2", "3.00", // class table
+		"offline-cpu", "1100m", "kill", "batch", // pending actions with reasons
+		"/sluice/offline/batch", "FAILED LAST ITERATION", "device or resource busy",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+
+	if code, _, errs := runCtl(t, "status", "-addr", "127.0.0.1:1"); code != 1 || !strings.Contains(errs, "reach agent") {
+		t.Errorf("unreachable agent: code %d err %q", code, errs)
+	}
+}
