@@ -25,8 +25,8 @@ type cpusetWriter struct {
 // apply holds every intent's cgroup at exactly its CPUs. The kernel wants
 // a parent to contain its children's CPUs (v1 rejects writes that break it
 // with EINVAL or EBUSY; v2 narrows the effective set), so it runs in two
-// passes: first, top down, ancestors are widened to include what their
-// descendants will get (loosen parents first); then, bottom up, each
+// passes: first, top down, each target and its ancestors are widened to
+// include what it will get (loosen parents first); then, bottom up, each
 // target is set to its exact CPUs after its own descendants were clamped
 // into them on v1 (tighten children first). offlineParent is created in
 // the cpuset hierarchy when an intent names it, with cpus and mems set
@@ -79,6 +79,10 @@ func (w cpusetWriter) apply(ctx context.Context, intents []qos.CpusetIntent, off
 				j.o.run(ctx, w.widen(anc, j.want))
 			}
 		}
+		// The target itself too, when it gains CPUs: its descendants may
+		// have to move onto them before it drops the old ones (v1 refuses
+		// a child CPU outside its parent's current set with EACCES).
+		j.o.run(ctx, w.widen(j.target, j.want))
 	}
 	for _, j := range slices.Backward(byDepth) {
 		if j.skip {

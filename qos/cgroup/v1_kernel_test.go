@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -375,4 +377,68 @@ func cgroupCPUs(root string) ([]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// TestRealV1CpusetRandomTransitions moves CPUs between the offline parent
+// and two online cgroups in random plans whose intents come in a random
+// order; v1 refuses any write that leaves a child outside its parent, so
+// every plan applying cleanly and exactly checks the enforcer's ordering.
+func TestRealV1CpusetRandomTransitions(t *testing.T) {
+	cpuRoot := kerneltest.RequireCgroupV1Controller(t, "cpu")
+	memRoot := kerneltest.RequireCgroupV1Controller(t, "memory")
+	csRoot := kerneltest.RequireCgroupV1Controller(t, "cpuset")
+	all, err := cgroupCPUs(csRoot)
+	if err != nil || len(all) < 2 {
+		t.Skipf("need 2 CPUs in the root cpuset (%v, %v)", all, err)
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("SLUICE_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("seed %d (rerun with SLUICE_SEED=%d)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	top := uniqueTop(t, cpuRoot, memRoot, csRoot)
+	offline := top + "/offline"
+	e, err := cgroup.NewV1(cgroup.Config{OfflineParent: offline},
+		cgroup.V1Roots{CPU: cgroup.Dir(cpuRoot), Memory: cgroup.Dir(memRoot), Cpuset: cgroup.Dir(csRoot)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := plan(500, 0, 512<<20)
+	p.Cpusets = []qos.CpusetIntent{{CgroupPath: offline, CPUs: all[:2], Reason: "pool"}}
+	e.Apply(context.Background(), p)
+	mems := readFile(t, filepath.Join(csRoot, "cpuset.mems"))
+	for _, d := range []string{offline + "/job", top + "/online", top + "/online/web", top + "/online/db"} {
+		mkdirs(t, filepath.Join(csRoot, d))
+		writeFile(t, filepath.Join(csRoot, d, "cpuset.mems"), mems)
+		writeFile(t, filepath.Join(csRoot, d, "cpuset.cpus"), fmt.Sprintf("%d-%d", all[0], all[1]))
+	}
+	subsets := [][]int{{all[0]}, {all[1]}, {all[0], all[1]}}
+	for i := range 100 {
+		p.Cpusets = []qos.CpusetIntent{
+			{CgroupPath: offline, CPUs: subsets[rng.IntN(3)], Reason: "pool"},
+			{CgroupPath: top + "/online/web", CPUs: subsets[rng.IntN(3)], Reason: "web"},
+			{CgroupPath: top + "/online/db", CPUs: subsets[rng.IntN(3)], Reason: "db"},
+		}
+		rng.Shuffle(len(p.Cpusets), func(a, b int) { p.Cpusets[a], p.Cpusets[b] = p.Cpusets[b], p.Cpusets[a] })
+		for _, r := range e.Apply(context.Background(), p) {
+			if r.Status == qos.ResultFailed {
+				t.Fatalf("step %d: %s: %s", i, r.Target, r.Err)
+			}
+		}
+		for _, c := range p.Cpusets {
+			got, err := cgroupCPUs(filepath.Join(csRoot, c.CgroupPath))
+			if err != nil || !slices.Equal(got, c.CPUs) {
+				t.Fatalf("step %d: %s cpus %v, want %v (%v)", i, c.CgroupPath, got, c.CPUs, err)
+			}
+		}
+		// The unplanned job stays inside its parent.
+		job, _ := cgroupCPUs(filepath.Join(csRoot, offline, "job"))
+		parent, _ := cgroupCPUs(filepath.Join(csRoot, offline))
+		for _, c := range job {
+			if !slices.Contains(parent, c) {
+				t.Fatalf("step %d: job %v outside offline %v", i, job, parent)
+			}
+		}
+	}
 }
