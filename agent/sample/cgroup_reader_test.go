@@ -2,6 +2,7 @@ package sample
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -153,5 +154,45 @@ func TestReadCgroupFileGrows(t *testing.T) {
 	}
 	if v, err := parseFlatKeyed(data, "inactive_file"); err != nil || v != 77 {
 		t.Errorf("parseFlatKeyed = %d, %v", v, err)
+	}
+}
+
+// TestCgroupReaderConcurrent shares one reader (and its buffer pool) between
+// goroutines; run with -race.
+func TestCgroupReaderConcurrent(t *testing.T) {
+	r, err := NewCgroupReader(ModeV2, "testdata/cgroup/v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]CgroupUsage{}
+	for _, p := range []string{"/sluice/offline/job-1", "/sluice/online/web"} {
+		if want[p], err = r.Usage(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 200 {
+				p := "/sluice/offline/job-1"
+				if (g+i)%2 == 0 {
+					p = "/sluice/online/web"
+				}
+				if got, err := r.Usage(p); err != nil || got != want[p] {
+					errs <- fmt.Errorf("%s: %+v, %v; want %+v", p, got, err, want[p])
+					return
+				}
+				if _, err := r.Usage("/sluice/gone"); !errors.Is(err, ErrCgroupGone) {
+					errs <- fmt.Errorf("gone: %v", err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
