@@ -1,7 +1,7 @@
 // Package vm is Sluice's cgroup v2 VM lane: Go test binaries run as the
 // only program in Debian's kernel (cgroup v2 with controllers, PSI, BPF)
 // under QEMU, because the development and CI hosts mount cgroup v2 without
-// controllers (KERNEL.md). Its tests (vmcheck_test.go) prove the lane
+// controllers (KERNEL.md). Its tests (vmcheck_linux_test.go) prove the lane
 // enforces for real; the lane itself lives in the subpackages:
 //
 //   - lane: host side — kernel fetch and cache, initramfs, QEMU boot,
@@ -53,7 +53,7 @@
 // mount root) and name them with V2 or VM so the lane's -run picks them;
 // on this host they skip, in the guest they run. Child processes are best
 // started by re-executing the test binary (os.Args[0]) from TestMain, as
-// vmcheck_test.go does, since the guest has no other programs unless
+// vmcheck_linux_test.go does, since the guest has no other programs unless
 // busybox is packed.
 //
 // # Exit status

@@ -30,7 +30,7 @@ func laneCache(t *testing.T) string {
 }
 
 // buildGuest builds a package as a static GOAMD64=v1 binary.
-func buildGuest(t *testing.T, pkg, out string) string {
+func buildGuest(t testing.TB, pkg, out string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -162,5 +162,38 @@ func TestCheckGuestBinary(t *testing.T) {
 	}
 	if err := CheckGuestBinary(filepath.Join("testdata", "guestprog", "main.go")); err == nil {
 		t.Error("a Go source file passed as a binary")
+	}
+}
+
+// BenchmarkBootToExit measures one guest from QEMU start to power-off with
+// a payload that exits at once: the lane's fixed cost per test package
+// (kernel already cached; initramfs packing included).
+func BenchmarkBootToExit(b *testing.B) {
+	if kerneltest.InVM() {
+		b.Skip("no QEMU inside the guest")
+	}
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		b.Skip("qemu-system-x86_64 not installed")
+	}
+	dir := b.TempDir()
+	initBin := buildGuest(b, "../init", filepath.Join(dir, "init"))
+	prog := buildGuest(b, "./testdata/guestprog", filepath.Join(dir, "guestprog"))
+	cache, err := filepath.Abs("../.work")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if d := os.Getenv("SLUICE_VM_CACHE"); d != "" {
+		cache = d
+	}
+	cfg := Config{TestBinary: prog, Args: []string{"0"}, Init: initBin, CacheDir: cache,
+		Out: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if _, err := Run(context.Background(), cfg); err != nil { // warms the kernel cache
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if status, err := Run(context.Background(), cfg); err != nil || status != 0 {
+			b.Fatalf("Run = %d, %v", status, err)
+		}
 	}
 }

@@ -3,8 +3,6 @@ package lane
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,37 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// metaPackage is the Debian package whose dependency names the kernel.
-const metaPackage = "linux-image-amd64"
-
-// DefaultModules are the modules every guest gets: the qdiscs, classifiers
-// and devices Sluice's enforcers test against (configfs comes in as
-// null_blk's dependency).
-func DefaultModules() []string {
-	return []string{
-		"sch_fq", "sch_htb", "sch_tbf", "sch_netem", "sch_ingress",
-		"cls_bpf", "act_bpf", "veth", "dummy", "null_blk",
-	}
-}
-
-// Kernel is a fetched, ready-to-boot Debian kernel.
-type Kernel struct {
-	Package string `json:"package"` // e.g. linux-image-6.1.0-56-amd64
-	Deb     string `json:"deb"`     // the .deb file name fetched, with its version
-	Release string `json:"release"` // e.g. 6.1.0-56-amd64
-	// Vmlinux is the uncompressed kernel (absolute path once loaded).
-	Vmlinux string `json:"vmlinux"`
-	// Modules are uncompressed .ko files in load order, dependencies first
-	// (absolute paths once loaded).
-	Modules []string `json:"modules"`
-}
 
 // FetchTimings says where a cold fetch spent its time.
 type FetchTimings struct {
@@ -99,18 +71,6 @@ func lockFile(path string) (unlock func(), err error) {
 	return func() { f.Close() }, nil // closing drops the lock
 }
 
-// modulesKey names a module set in the cache, so changing the list
-// fetches a matching module set instead of reusing a stale one.
-func modulesKey(modules []string) string {
-	names := make([]string, len(modules))
-	for i, m := range modules {
-		names[i] = ModuleName(m)
-	}
-	slices.Sort(names)
-	sum := sha256.Sum256([]byte(strings.Join(slices.Compact(names), ",")))
-	return hex.EncodeToString(sum[:4])
-}
-
 const kernelMeta = "kernel.json"
 
 func loadKernel(dir string) (Kernel, error) {
@@ -153,23 +113,6 @@ func resolveKernelPackage(ctx context.Context, log *slog.Logger) (string, error)
 		return "", err
 	}
 	return ParseKernelDepends(out)
-}
-
-// ParseKernelDepends reads `apt-cache depends linux-image-amd64` output and
-// returns the versioned linux-image-*-amd64 package it depends on.
-func ParseKernelDepends(out []byte) (string, error) {
-	for _, line := range strings.Split(string(out), "\n") {
-		dep, ok := strings.CutPrefix(strings.TrimSpace(line), "Depends: ")
-		if !ok {
-			continue
-		}
-		dep = strings.TrimSpace(dep)
-		if strings.HasPrefix(dep, "linux-image-") && strings.HasSuffix(dep, "-amd64") &&
-			dep != metaPackage && !strings.ContainsAny(dep, " /<>|") {
-			return dep, nil
-		}
-	}
-	return "", fmt.Errorf("apt-cache depends %s: no linux-image-*-amd64 dependency in %q", metaPackage, truncate(out, 200))
 }
 
 func fetchKernel(ctx context.Context, cacheDir, dir, pkg string, modules []string, t *FetchTimings, log *slog.Logger) (Kernel, error) {
@@ -332,20 +275,6 @@ func packModules(ctx context.Context, modDir string, modules []string, outDir st
 	return order, nil
 }
 
-// unxz decompresses with xz-utils. Kernel payloads use the x86 BCJ filter
-// (scripts/xz_wrap.sh), which the pure-Go decoders on the module proxy
-// (ulikunitz/xz) do not implement.
-func unxz(ctx context.Context, data []byte) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, "xz", "--decompress", "--stdout")
-	cmd.Stdin = bytes.NewReader(data)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("xz --decompress: %w: %s", err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.Bytes(), nil
-}
-
 func command(ctx context.Context, dir, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
@@ -356,12 +285,4 @@ func command(ctx context.Context, dir, name string, args ...string) ([]byte, err
 		return nil, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, truncate(stderr.Bytes(), 500))
 	}
 	return out, nil
-}
-
-func truncate(b []byte, n int) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
 }

@@ -5,9 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path"
@@ -24,70 +22,6 @@ const (
 	guestModDir  = "/lib/modules"
 	guestBusybox = "/bin/busybox"
 )
-
-// GuestControllers are enabled in the guest's root cgroup.subtree_control,
-// so tests can create child cgroups with every v2 interface file.
-func GuestControllers() []string {
-	return []string{"cpu", "memory", "io", "cpuset", "pids"}
-}
-
-// GuestRequire is SLUICE_REQUIRE inside the guest: the features the guest
-// is built to have, so a test that would skip for their lack fails instead.
-const GuestRequire = "root,cgroupv2,cgroupv2-controllers,psi"
-
-// passedEnv are host variables copied into the guest when set.
-var passedEnv = [...]string{"GOTRACEBACK", "GODEBUG"}
-
-// GuestEnv is the test's environment in the guest, built from the host's
-// (of which only GOTRACEBACK and GODEBUG pass: host paths mean nothing
-// there).
-func GuestEnv(hostEnv []string) []string {
-	env := []string{
-		"PATH=/bin:/sbin",
-		"HOME=/root",
-		"TMPDIR=/tmp",
-		"SLUICE_IN_VM=1",
-		"SLUICE_REQUIRE=" + GuestRequire,
-	}
-	for _, kv := range hostEnv {
-		k, _, _ := strings.Cut(kv, "=")
-		for _, p := range passedEnv {
-			if k == p {
-				env = append(env, kv)
-			}
-		}
-	}
-	return env
-}
-
-// Config is one `go test -exec` run.
-type Config struct {
-	// TestBinary and Args are what go test asked to run.
-	TestBinary string
-	Args       []string
-	// PackageDir is the host directory go test ran the binary in; its
-	// testdata/ (if any) is copied to the guest working directory.
-	PackageDir string
-	// Init is the static guest /init (test/vm/init built with
-	// CGO_ENABLED=0 GOAMD64=v1).
-	Init string
-	// CacheDir holds fetched kernels.
-	CacheDir string
-	// Modules are loaded in the guest before the test (DefaultModules if nil).
-	Modules []string
-	// Busybox, if set, is a static busybox packed as /bin/busybox with a
-	// link per applet, for tests that need a shell or dd in the guest.
-	Busybox string
-	// QEMU, MemoryMiB, CPUs size the machine (defaults:
-	// qemu-system-x86_64, 1024, 2).
-	QEMU      string
-	MemoryMiB int
-	CPUs      int
-	// Env is the host environment GuestEnv filters.
-	Env []string
-	Out io.Writer
-	Log *slog.Logger
-}
 
 // Run boots cfg.TestBinary in the VM and returns its exit status.
 func Run(ctx context.Context, cfg Config) (int, error) {
