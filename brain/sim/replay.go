@@ -52,6 +52,11 @@ type Run struct {
 	// rack"); kinds fold reasons by their rule ("spread").
 	FailureKinds   []ReasonTally `json:"failure_kinds"`
 	FailureReasons []ReasonTally `json:"failure_reasons"`
+	// FailureRules counts, per rule kind, the failed requests it rejected
+	// at least one host for and the hosts it rejected. The placement core
+	// files each host under one reason, so a rule that only shuts the
+	// hosts with room (a spread, say) shows here, not as the top reason.
+	FailureRules []ReasonTally `json:"failure_rules"`
 	// Violations are constraints the end state breaks that the start
 	// state did not, found by Validate; anything here is a placement bug.
 	Violations []Violation    `json:"violations"`
@@ -69,6 +74,8 @@ type Run struct {
 type ReasonTally struct {
 	Reason   string `json:"reason"`
 	Requests int    `json:"requests"`
+	// Hosts is the hosts rejected for the reason in those requests.
+	Hosts int `json:"hosts"`
 }
 
 // CurvePoint is the cluster after Requests arrivals: per dimension, the
@@ -128,8 +135,9 @@ func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint
 		samples = 100
 	}
 	every := max(1, len(w.Requests)/samples)
-	reasons := map[string]int{}
-	kinds := map[string]int{}
+	reasons := map[string]ReasonTally{}
+	kinds := map[string]ReasonTally{}
+	rules := map[string]ReasonTally{}
 	run.Curve = append(run.Curve, curvePoint(0, arrived, allocated, capacity))
 	for i, req := range w.Requests {
 		if i%256 == 0 {
@@ -160,13 +168,20 @@ func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint
 			run.Evicted += len(d.Victims)
 		} else {
 			run.Failed++
-			r := "no host examined"
+			r, hosts := "no host examined", 0
 			if len(d.Rejections) > 0 {
-				r = string(d.Rejections[0].Reason)
+				r, hosts = string(d.Rejections[0].Reason), d.Rejections[0].Hosts
 			}
 			log.Reason = r
-			reasons[r]++
-			kinds[reasonKind(r)]++
+			count(reasons, r, hosts)
+			count(kinds, reasonKind(r), hosts)
+			perKind := map[string]int{}
+			for _, rc := range d.Rejections {
+				perKind[reasonKind(string(rc.Reason))] += rc.Hosts
+			}
+			for k, n := range perKind {
+				count(rules, k, n)
+			}
 		}
 		run.Decisions = append(run.Decisions, log)
 		if (i+1)%every == 0 || i+1 == len(w.Requests) {
@@ -178,6 +193,7 @@ func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint
 	}
 	run.FailureReasons = tally(reasons)
 	run.FailureKinds = tally(kinds)
+	run.FailureRules = tally(rules)
 	run.Final = c.Snapshot()
 	run.Violations = newViolations(Validate(w.Snapshot, prof), Validate(run.Final, prof))
 	usage := c.Usage()
@@ -279,14 +295,25 @@ func reasonKind(r string) string {
 	return first
 }
 
-func tally(m map[string]int) []ReasonTally {
+func count(m map[string]ReasonTally, reason string, hosts int) {
+	t := m[reason]
+	t.Reason = reason
+	t.Requests++
+	t.Hosts += hosts
+	m[reason] = t
+}
+
+func tally(m map[string]ReasonTally) []ReasonTally {
 	out := make([]ReasonTally, 0, len(m))
-	for r, n := range m {
-		out = append(out, ReasonTally{Reason: r, Requests: n})
+	for _, t := range m {
+		out = append(out, t)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Requests != out[j].Requests {
 			return out[i].Requests > out[j].Requests
+		}
+		if out[i].Hosts != out[j].Hosts {
+			return out[i].Hosts > out[j].Hosts
 		}
 		return out[i].Reason < out[j].Reason
 	})

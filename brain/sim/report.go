@@ -114,15 +114,24 @@ func (r *Report) WriteText(w io.Writer) error {
 			continue
 		}
 		fmt.Fprintf(&b, "\n%s seed %d:\n", run.Strategy, run.Seed)
+		if len(run.FailureKinds) > 0 {
+			fmt.Fprintf(&b, "  %d failed; top reason (failed requests):\n", run.Failed)
+		}
 		for _, k := range run.FailureKinds {
-			fmt.Fprintf(&b, "  failed %6d  %s\n", k.Requests, k.Reason)
+			fmt.Fprintf(&b, "    %7d  %s\n", k.Requests, k.Reason)
 		}
 		for i, k := range run.FailureReasons {
 			if i == 5 {
-				fmt.Fprintf(&b, "  ... %d more reasons\n", len(run.FailureReasons)-5)
+				fmt.Fprintf(&b, "      ... %d more reasons\n", len(run.FailureReasons)-5)
 				break
 			}
-			fmt.Fprintf(&b, "    %6d  %s\n", k.Requests, k.Reason)
+			fmt.Fprintf(&b, "      %7d  %s\n", k.Requests, k.Reason)
+		}
+		if len(run.FailureRules) > 0 {
+			fmt.Fprintf(&b, "  rules that rejected hosts (failed requests, hosts rejected):\n")
+		}
+		for _, k := range run.FailureRules {
+			fmt.Fprintf(&b, "    %7d %9d  %s\n", k.Requests, k.Hosts, k.Reason)
 		}
 		for _, v := range run.Violations {
 			fmt.Fprintf(&b, "  VIOLATION %s\n", v)

@@ -56,6 +56,9 @@ func TestReplayNumbersByHand(t *testing.T) {
 		if len(run.FailureReasons) != 1 || run.FailureReasons[0].Requests != 1 || !strings.Contains(run.FailureReasons[0].Reason, "cpu") {
 			t.Errorf("%s: failure reasons %+v, want one cpu shortage", s, run.FailureReasons)
 		}
+		if want := []ReasonTally{{Reason: "insufficient cpu", Requests: 1, Hosts: 2}}; !reflect.DeepEqual(run.FailureRules, want) {
+			t.Errorf("%s: failure rules %+v, want %+v", s, run.FailureRules, want)
+		}
 		if len(run.Violations) != 0 {
 			t.Errorf("%s: violations %v", s, run.Violations)
 		}
@@ -418,5 +421,37 @@ func TestSVGs(t *testing.T) {
 	}
 	if os.Getenv("SIM_SVG_DIR") != "" {
 		_ = os.WriteFile(filepath.Join(os.Getenv("SIM_SVG_DIR"), "heat.svg"), b.Bytes(), 0o644)
+	}
+}
+
+// A request fails on a host with room because the spread rule shuts it:
+// the top reason alone would hide that, the rule tally shows it.
+func TestFailureRulesShowHiddenBlockers(t *testing.T) {
+	rack := func(r string) map[string]string { return map[string]string{"rack": r} }
+	w := &Workload{
+		Snapshot: place.Snapshot{
+			Hosts: []place.Host{host("h1", 8000, 10, rack("r1")), host("h2", 1000, 10, rack("r2"))},
+			Placements: []place.Placement{
+				{Request: req("s-0", "s", 1000, 1), Host: "h1"},
+				{Request: req("x-0", "x", 1000, 1), Host: "h2"},
+			},
+		},
+		Profile:  place.Profile{Spreads: []place.Spread{{App: "s", DomainLabel: "rack", MaxSkew: 1}}},
+		Requests: []place.Request{req("s-1", "s", 2000, 1)},
+	}
+	run, err := Replay(context.Background(), w, place.StrategyBestFit, 1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Failed != 1 {
+		t.Fatalf("failed %d, want 1", run.Failed)
+	}
+	want := []ReasonTally{{Reason: "insufficient cpu", Requests: 1, Hosts: 1}, {Reason: "spread", Requests: 1, Hosts: 1}}
+	if !reflect.DeepEqual(run.FailureRules, want) {
+		t.Fatalf("failure rules %+v, want %+v", run.FailureRules, want)
+	}
+	// Start allocation counts the existing placements: 2000 of 9000.
+	if first := run.Curve[0]; !near(first.Allocated[place.DimCPU], 2.0/9) || !near(first.Arrived[place.DimCPU], 2.0/9) {
+		t.Fatalf("first curve point %+v", first)
 	}
 }
