@@ -10,6 +10,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sluicehq/sluice/qos"
@@ -163,11 +164,12 @@ func (c Config) withDefaults() (Config, error) {
 func New(cfg Config, mode Mode, root string) (Enforcer, error) {
 	switch mode {
 	case ModeV1:
-		return NewV1(cfg, V1Roots{
-			CPU:    Dir(path.Join(root, "cpu")),
-			Memory: Dir(path.Join(root, "memory")),
-			Cpuset: Dir(path.Join(root, "cpuset")),
-		})
+		roots := V1Roots{CPU: Dir(path.Join(root, "cpu")), Memory: Dir(path.Join(root, "memory"))}
+		// Without a cpuset hierarchy cpuset intents report unsupported.
+		if _, err := os.Stat(path.Join(root, "cpuset", "cpuset.cpus")); err == nil {
+			roots.Cpuset = Dir(path.Join(root, "cpuset"))
+		}
+		return NewV1(cfg, roots)
 	case ModeV2:
 		return NewV2(cfg, Dir(root))
 	}
@@ -224,7 +226,8 @@ func (o *outcome) run(ctx context.Context, s step) bool {
 		return true
 	}
 	if err := s.fs.WriteFile(name, []byte(s.want)); err != nil {
-		if isGone(err) && !exists(s.fs, s.cgroup) {
+		// ESRCH: a process exiting under us (oom_score_adj of a dying task).
+		if (isGone(err) && !exists(s.fs, s.cgroup)) || errors.Is(err, syscall.ESRCH) {
 			return false
 		}
 		o.errs = append(o.errs, fmt.Errorf("cgroup %s: write %s %s: %w", s.cgroup, s.file, s.want, errnoOf(err)))
