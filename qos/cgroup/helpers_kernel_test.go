@@ -62,17 +62,6 @@ type helper struct {
 
 func (h *helper) pid() int { return h.cmd.Process.Pid }
 
-// exited reports whether the helper has exited, waiting up to d for it.
-// Used to observe a kill, never to time one.
-func (h *helper) exited(d time.Duration) bool {
-	select {
-	case <-h.done:
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
-
 // startHelper starts a helper, puts it into cgroup dirs (absolute host
 // paths of cgroups the test created) and lets it run.
 func startHelper(t *testing.T, mode string, dirs ...string) *helper {

@@ -401,8 +401,9 @@ func (f *V2) writeCPUMax(name, v string) error {
 	if len(fields) < 1 || len(fields) > 2 {
 		return syscall.EINVAL
 	}
-	curQ, curP, _ := strings.Cut(f.get(name), " ")
-	q, p := curQ, curP
+	// A quota alone keeps the current period.
+	_, p, _ := strings.Cut(f.get(name), " ")
+	q := "max"
 	if fields[0] != "max" {
 		n, err := strconv.ParseUint(fields[0], 10, 64)
 		if err != nil {
@@ -413,8 +414,6 @@ func (f *V2) writeCPUMax(name, v string) error {
 			return syscall.EINVAL
 		}
 		q = strconv.FormatUint(n, 10)
-	} else {
-		q = "max"
 	}
 	if len(fields) == 2 {
 		n, err := strconv.ParseUint(fields[1], 10, 64)
