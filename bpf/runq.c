@@ -63,9 +63,19 @@ struct {
 	__type(value, struct cgroup_stats);
 } stats SEC(".maps");
 
-/* When each runnable task was queued, by pid. Entries exist only while a
- * task waits (deleted at switch-in, or at switch-out when it blocks), so
- * the bound is on runnable tasks, not on all tasks. */
+/* When each runnable task was queued (0: not queued). tp_btf programs keep
+ * it in task storage: no hashing, no bucket lock, freed with the task.
+ * raw_tp programs cannot (their task pointers are untyped), so they use a
+ * hash by pid whose entries exist only while a task waits (deleted at
+ * switch-in, or at switch-out when it blocks): the bound is on runnable
+ * tasks, not on all tasks. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} task_queued_at SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -73,13 +83,21 @@ struct {
 	__type(value, __u64);
 } queued_at SEC(".maps");
 
-/* When the task now on each CPU was switched in. */
+/* The task now on each CPU: when it was switched in and its cgroup, read
+ * once at switch-in so switch-out need not walk the task's cgroup
+ * pointers again. A task moved to another cgroup while running has the
+ * rest of that slice charged to the old one. */
+struct oncpu {
+	__u64 since_ns; /* 0: idle, or nothing seen since attach */
+	__u64 cgroup_id;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
-} oncpu_since SEC(".maps");
+	__type(value, struct oncpu);
+} oncpu SEC(".maps");
 
 /* Per-task run-queue delay sum (only with track_task_cgroup). */
 struct {
@@ -90,7 +108,7 @@ struct {
 } task_delay SEC(".maps");
 
 #define DROP_CGROUP 0 /* cgroup_stats full */
-#define DROP_QUEUED 1 /* queued_at full */
+#define DROP_QUEUED 1 /* queued_at full, or task storage not allocated */
 #define DROP_TASK 2   /* task_delay full */
 #define DROP_SLOTS 3
 
@@ -135,36 +153,52 @@ static __always_inline __u32 hist_slot(__u64 v)
 	return slot < HIST_SLOTS ? slot : HIST_SLOTS - 1;
 }
 
-static __always_inline __u64 task_cgroup_id(struct task_struct *t)
+/*
+ * Task field readers. `direct` is a compile-time constant after inlining:
+ * tp_btf programs get BTF-typed task pointers and read fields with plain
+ * loads (the verifier turns them into fault-safe loads), raw_tp programs
+ * get untyped u64s and must use bpf_probe_read_kernel via BPF_CORE_READ,
+ * one helper call per pointer hop. Both are CO-RE relocated.
+ */
+static __always_inline __u32 task_pid(struct task_struct *t, bool direct)
 {
-	struct css_set *cgroups = BPF_CORE_READ(t, cgroups);
+	return direct ? t->pid : BPF_CORE_READ(t, pid);
+}
 
+static __always_inline __u64 task_cgroup_id(struct task_struct *t, bool direct)
+{
 	if (key_mode == KEY_CGROUP_V1_CPU) {
-		struct cgroup_subsys_state *css = 0;
 		int idx = bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id);
+		struct cgroup_subsys_state *css = 0;
+		struct css_set *cgroups;
 
+		if (direct)
+			return t->cgroups->subsys[idx]->cgroup->kn->id;
+		cgroups = BPF_CORE_READ(t, cgroups);
 		bpf_core_read(&css, sizeof(css), &cgroups->subsys[idx]);
 		return BPF_CORE_READ(css, cgroup, kn, id);
 	}
-	return BPF_CORE_READ(cgroups, dfl_cgrp, kn, id);
+	if (direct)
+		return t->cgroups->dfl_cgrp->kn->id;
+	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
 }
 
-static __always_inline unsigned int task_state(struct task_struct *t)
+static __always_inline unsigned int task_state(struct task_struct *t, bool direct)
 {
 	if (bpf_core_field_exists(t->__state))
-		return BPF_CORE_READ(t, __state);
+		return direct ? t->__state : BPF_CORE_READ(t, __state);
+	if (direct)
+		return ((struct task_struct___pre514 *)t)->state;
 	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
 }
 
-/* Not inlined: the zero value takes 280 bytes of the 512-byte stack and is
- * needed from both switch_out and switch_in. */
-static __noinline struct cgroup_stats *stats_for(__u64 cgid)
+/* Not inlined: the zero value takes 280 bytes of the 512-byte stack, and
+ * is only built on the first event of a cgroup. */
+static __noinline struct cgroup_stats *new_stats(__u64 cgid)
 {
 	struct cgroup_stats zero = {};
-	struct cgroup_stats *s = bpf_map_lookup_elem(&stats, &cgid);
+	struct cgroup_stats *s;
 
-	if (s)
-		return s;
 	/* NOEXIST: another CPU may have created it meanwhile; either way
 	 * the second lookup finds this CPU's zeroed slot. */
 	bpf_map_update_elem(&stats, &cgid, &zero, BPF_NOEXIST);
@@ -174,31 +208,87 @@ static __noinline struct cgroup_stats *stats_for(__u64 cgid)
 	return s;
 }
 
-static __always_inline void mark_queued(__u32 pid, __u64 now, __u64 flags)
+static __always_inline struct cgroup_stats *stats_for(__u64 cgid)
+{
+	struct cgroup_stats *s = bpf_map_lookup_elem(&stats, &cgid);
+
+	return s ? s : new_stats(cgid);
+}
+
+/* Marks t queued at now. keep_older: leave an earlier mark in place, as
+ * sched_info_enqueue keeps last_queued. */
+static __always_inline void mark_queued(struct task_struct *t, __u32 pid, __u64 now, bool keep_older, bool direct)
 {
 	if (!pid)
 		return; /* idle tasks are never queued */
-	if (bpf_map_update_elem(&queued_at, &pid, &now, flags) == 0)
+	if (direct) {
+		__u64 *ts = bpf_task_storage_get(&task_queued_at, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+		if (!ts)
+			count_drop(DROP_QUEUED);
+		else if (!keep_older || !*ts)
+			*ts = now;
 		return;
-	/* -EEXIST under NOEXIST is expected (already queued); only a full
-	 * map loses a sample. */
-	if (flags != BPF_NOEXIST || !bpf_map_lookup_elem(&queued_at, &pid))
+	}
+	/* Overwrite in place rather than with BPF_ANY, which swaps in a new
+	 * element from the free list. */
+	__u64 *ts = bpf_map_lookup_elem(&queued_at, &pid);
+
+	if (ts) {
+		if (!keep_older)
+			*ts = now;
+		return;
+	}
+	if (bpf_map_update_elem(&queued_at, &pid, &now, BPF_NOEXIST) == 0)
+		return;
+	/* -EEXIST: another CPU marked it meanwhile; otherwise the map is full. */
+	if (!bpf_map_lookup_elem(&queued_at, &pid))
 		count_drop(DROP_QUEUED);
 }
 
-static __always_inline int on_wakeup(struct task_struct *p)
+/* Forgets that t was queued (it blocked). */
+static __always_inline void unmark_queued(struct task_struct *t, __u32 pid, bool direct)
 {
-	/* NOEXIST: a task that is already queued keeps its older timestamp,
-	 * as sched_info_enqueue keeps last_queued. */
-	mark_queued(BPF_CORE_READ(p, pid), bpf_ktime_get_ns(), BPF_NOEXIST);
+	if (direct) {
+		__u64 *ts = bpf_task_storage_get(&task_queued_at, t, 0, 0);
+
+		if (ts)
+			*ts = 0;
+		return;
+	}
+	bpf_map_delete_elem(&queued_at, &pid);
+}
+
+/* Returns when t was queued and clears the mark, or 0 if it was not. */
+static __always_inline __u64 take_queued(struct task_struct *t, __u32 pid, bool direct)
+{
+	__u64 *ts, at;
+
+	if (direct) {
+		ts = bpf_task_storage_get(&task_queued_at, t, 0, 0);
+		if (!ts)
+			return 0;
+		at = *ts;
+		*ts = 0;
+		return at;
+	}
+	ts = bpf_map_lookup_elem(&queued_at, &pid);
+	if (!ts)
+		return 0;
+	at = *ts;
+	bpf_map_delete_elem(&queued_at, &pid);
+	return at;
+}
+
+static __always_inline int on_wakeup(struct task_struct *p, bool direct)
+{
+	mark_queued(p, task_pid(p, direct), bpf_ktime_get_ns(), true, direct);
 	return 0;
 }
 
-static __always_inline void switch_out(struct task_struct *prev, __u64 now)
+static __always_inline void switch_out(struct task_struct *prev, struct oncpu *cur, __u64 now, bool direct)
 {
-	__u32 pid = BPF_CORE_READ(prev, pid);
-	__u32 zero = 0;
-	__u64 *since;
+	__u32 pid = task_pid(prev, direct);
 	struct cgroup_stats *s;
 	bool runnable;
 
@@ -208,43 +298,43 @@ static __always_inline void switch_out(struct task_struct *prev, __u64 now)
 	 * what sched_info_depart looks at, and it stays TASK_RUNNING for a
 	 * task dequeued by CFS bandwidth throttling, whose wait until it runs
 	 * again the kernel counts as run delay too. */
-	runnable = task_state(prev) == TASK_RUNNING;
+	runnable = task_state(prev, direct) == TASK_RUNNING;
 	if (runnable)
-		mark_queued(pid, now, BPF_ANY);
+		mark_queued(prev, pid, now, false, direct);
 	else
-		bpf_map_delete_elem(&queued_at, &pid);
+		/* Usually a no-op; removes the mark of a wakeup that hit the
+		 * task while it was still running. */
+		unmark_queued(prev, pid, direct);
 
-	since = bpf_map_lookup_elem(&oncpu_since, &zero);
-	if (!since || !*since)
+	if (!cur->since_ns)
 		return; /* first switch seen on this CPU since attach */
-	s = stats_for(task_cgroup_id(prev));
+	s = stats_for(cur->cgroup_id);
 	if (!s)
 		return;
-	s->oncpu_ns += now - *since;
+	s->oncpu_ns += now - cur->since_ns;
 	if (runnable)
 		s->preemptions += 1;
 }
 
-static __always_inline void switch_in(struct task_struct *next, __u64 now)
+static __always_inline void switch_in(struct task_struct *next, struct oncpu *cur, __u64 now, bool direct)
 {
-	__u32 pid = BPF_CORE_READ(next, pid);
-	__u32 zero = 0;
-	__u64 *since, *queued, delay, cgid;
+	__u32 pid = task_pid(next, direct);
+	__u64 queued, delay, cgid;
 	struct cgroup_stats *s;
 
-	since = bpf_map_lookup_elem(&oncpu_since, &zero);
-	if (since)
-		*since = pid ? now : 0; /* idle time is nobody's CPU time */
-	if (!pid)
+	if (!pid) {
+		cur->since_ns = 0; /* idle time is nobody's CPU time */
 		return;
+	}
+	cgid = task_cgroup_id(next, direct);
+	cur->since_ns = now;
+	cur->cgroup_id = cgid;
 
-	queued = bpf_map_lookup_elem(&queued_at, &pid);
+	queued = take_queued(next, pid, direct);
 	if (!queued)
 		return; /* queued before attach, or a sample dropped */
-	delay = now > *queued ? now - *queued : 0;
-	bpf_map_delete_elem(&queued_at, &pid);
+	delay = now > queued ? now - queued : 0;
 
-	cgid = task_cgroup_id(next);
 	s = stats_for(cgid);
 	if (s) {
 		s->runq_hist[hist_slot(delay)] += 1;
@@ -262,47 +352,51 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 	}
 }
 
-static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next)
+static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next, bool direct)
 {
 	__u64 now = bpf_ktime_get_ns();
+	__u32 zero = 0;
+	struct oncpu *cur = bpf_map_lookup_elem(&oncpu, &zero);
 
-	switch_out(prev, now);
-	switch_in(next, now);
+	if (!cur)
+		return 0; /* cannot happen: the array has one slot per CPU */
+	switch_out(prev, cur, now, direct);
+	switch_in(next, cur, now, direct);
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(tp_btf_sched_wakeup, struct task_struct *p)
 {
-	return on_wakeup(p);
+	return on_wakeup(p, true);
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(tp_btf_sched_wakeup_new, struct task_struct *p)
 {
-	return on_wakeup(p);
+	return on_wakeup(p, true);
 }
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(tp_btf_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch(prev, next);
+	return on_switch(prev, next, true);
 }
 
 SEC("raw_tp/sched_wakeup")
 int BPF_PROG(raw_tp_sched_wakeup, struct task_struct *p)
 {
-	return on_wakeup(p);
+	return on_wakeup(p, false);
 }
 
 SEC("raw_tp/sched_wakeup_new")
 int BPF_PROG(raw_tp_sched_wakeup_new, struct task_struct *p)
 {
-	return on_wakeup(p);
+	return on_wakeup(p, false);
 }
 
 SEC("raw_tp/sched_switch")
 int BPF_PROG(raw_tp_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch(prev, next);
+	return on_switch(prev, next, false);
 }

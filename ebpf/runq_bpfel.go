@@ -21,15 +21,22 @@ type runqCgroupStats struct {
 	Preemptions uint64
 }
 
+type runqOncpu struct {
+	_        structs.HostLayout
+	SinceNs  uint64
+	CgroupId uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	runqMapDrops                = "drops"
-	runqMapOncpuSince           = "oncpu_since"
+	runqMapOncpu                = "oncpu"
 	runqMapQueuedAt             = "queued_at"
 	runqMapStats                = "stats"
 	runqMapTaskDelay            = "task_delay"
+	runqMapTaskQueuedAt         = "task_queued_at"
 	runqProgRawTpSchedSwitch    = "raw_tp_sched_switch"
 	runqProgRawTpSchedWakeup    = "raw_tp_sched_wakeup"
 	runqProgRawTpSchedWakeupNew = "raw_tp_sched_wakeup_new"
@@ -94,11 +101,12 @@ type runqProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type runqMapSpecs struct {
-	Drops      *ebpf.MapSpec `ebpf:"drops"`
-	OncpuSince *ebpf.MapSpec `ebpf:"oncpu_since"`
-	QueuedAt   *ebpf.MapSpec `ebpf:"queued_at"`
-	Stats      *ebpf.MapSpec `ebpf:"stats"`
-	TaskDelay  *ebpf.MapSpec `ebpf:"task_delay"`
+	Drops        *ebpf.MapSpec `ebpf:"drops"`
+	Oncpu        *ebpf.MapSpec `ebpf:"oncpu"`
+	QueuedAt     *ebpf.MapSpec `ebpf:"queued_at"`
+	Stats        *ebpf.MapSpec `ebpf:"stats"`
+	TaskDelay    *ebpf.MapSpec `ebpf:"task_delay"`
+	TaskQueuedAt *ebpf.MapSpec `ebpf:"task_queued_at"`
 }
 
 // runqVariableSpecs contains global variables before they are loaded into the kernel.
@@ -129,20 +137,22 @@ func (o *runqObjects) Close() error {
 //
 // It can be passed to loadRunqObjects or ebpf.CollectionSpec.LoadAndAssign.
 type runqMaps struct {
-	Drops      *ebpf.Map `ebpf:"drops"`
-	OncpuSince *ebpf.Map `ebpf:"oncpu_since"`
-	QueuedAt   *ebpf.Map `ebpf:"queued_at"`
-	Stats      *ebpf.Map `ebpf:"stats"`
-	TaskDelay  *ebpf.Map `ebpf:"task_delay"`
+	Drops        *ebpf.Map `ebpf:"drops"`
+	Oncpu        *ebpf.Map `ebpf:"oncpu"`
+	QueuedAt     *ebpf.Map `ebpf:"queued_at"`
+	Stats        *ebpf.Map `ebpf:"stats"`
+	TaskDelay    *ebpf.Map `ebpf:"task_delay"`
+	TaskQueuedAt *ebpf.Map `ebpf:"task_queued_at"`
 }
 
 func (m *runqMaps) Close() error {
 	return _RunqClose(
 		m.Drops,
-		m.OncpuSince,
+		m.Oncpu,
 		m.QueuedAt,
 		m.Stats,
 		m.TaskDelay,
+		m.TaskQueuedAt,
 	)
 }
 

@@ -79,7 +79,8 @@ type Options struct {
 	// is full, new cgroups are not counted (see Drops.Cgroups).
 	MaxCgroups uint32
 	// MaxQueuedTasks bounds the map of tasks waiting on a run queue
-	// (default 16384). Waits that do not fit are not counted.
+	// (default 16384) with raw_tp; tp_btf keeps the mark in task storage,
+	// which has no bound. Waits that do not fit are not counted.
 	MaxQueuedTasks uint32
 	// TrackTasksInCgroup, when non-zero, also sums run-queue delay per
 	// task (pid) for the tasks in this cgroup (an id in KeyMode), read
@@ -123,6 +124,11 @@ type Sampler struct {
 	mu sync.Mutex
 	// prev holds each cgroup's cumulative counters at the previous Read.
 	prev map[uint64]CgroupStats
+	// Batch read buffers, reused across Reads.
+	noBatch   bool
+	ncpu      int
+	batchKeys []uint64
+	batchVals []runqCgroupStats
 }
 
 // Load loads the run-queue programs and attaches them. Errors from a
@@ -190,14 +196,27 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 			delete(spec.Programs, name)
 		}
 	}
+	// Each flavour keeps queue marks in its own map; not creating the
+	// other's spares memory (the hash is preallocated) and, for raw_tp,
+	// the need for task storage (Linux 5.11+).
+	if attach == AttachRawTP {
+		delete(spec.Maps, runqMapTaskQueuedAt)
+	} else {
+		delete(spec.Maps, runqMapQueuedAt)
+	}
 	coll, err := cebpf.NewCollection(spec)
 	if err != nil {
 		return nil, unsupported(fmt.Sprintf("load %s programs", attach), err)
 	}
 	defer coll.Close() // closes only what was not detached below
 	s := &Sampler{attach: attach, mode: opts.KeyMode, prev: map[uint64]CgroupStats{}}
-	if err := coll.Assign(&s.maps); err != nil {
-		return nil, fmt.Errorf("ebpf runq: %w", err)
+	s.maps = runqMaps{
+		Drops:        coll.DetachMap(runqMapDrops),
+		Oncpu:        coll.DetachMap(runqMapOncpu),
+		QueuedAt:     coll.DetachMap(runqMapQueuedAt),
+		Stats:        coll.DetachMap(runqMapStats),
+		TaskDelay:    coll.DetachMap(runqMapTaskDelay),
+		TaskQueuedAt: coll.DetachMap(runqMapTaskQueuedAt),
 	}
 	for _, name := range progNames {
 		s.progs = append(s.progs, coll.DetachProgram(name))
@@ -251,12 +270,12 @@ func (s *Sampler) KeyMode() KeyMode { return s.mode }
 // may be torn across fields (a wait counted in RunqHist now and in
 // RunqDelayTotal in the next window) but totals over windows are exact.
 func (s *Sampler) Read() (map[uint64]CgroupStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	cur, err := s.totals()
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	out := make(map[uint64]CgroupStats, len(cur))
 	for id, c := range cur {
 		out[id] = since(c, s.prev[id])
@@ -265,31 +284,76 @@ func (s *Sampler) Read() (map[uint64]CgroupStats, error) {
 	return out, nil
 }
 
+// readBatch is how many cgroups one BPF_MAP_LOOKUP_BATCH call reads.
+const readBatch = 128
+
 // totals reads the cumulative counters of every cgroup, summed over CPUs.
+// Batched lookups (Linux 5.6+) read 128 cgroups per system call; older
+// kernels iterate key by key. Called with s.mu held.
 func (s *Sampler) totals() (map[uint64]CgroupStats, error) {
-	out := make(map[uint64]CgroupStats)
+	out := make(map[uint64]CgroupStats, len(s.prev))
+	if !s.noBatch {
+		err := s.totalsBatch(out)
+		if err == nil {
+			return out, nil
+		}
+		if !errors.Is(err, ErrNotSupported) {
+			return nil, fmt.Errorf("ebpf runq: read stats map: %w", err)
+		}
+		s.noBatch = true
+		clear(out)
+	}
 	var (
 		id     uint64
 		perCPU []runqCgroupStats
 	)
 	it := s.maps.Stats.Iterate()
 	for it.Next(&id, &perCPU) {
-		var c CgroupStats
-		for i := range perCPU {
-			v := &perCPU[i]
-			for j, n := range v.RunqHist {
-				c.RunqHist[j] += n
-			}
-			c.RunqDelayTotal += time.Duration(v.RunqDelayNs)
-			c.OnCPU += time.Duration(v.OncpuNs)
-			c.Preemptions += v.Preemptions
-		}
-		out[id] = c
+		out[id] = sumCPUs(perCPU)
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("ebpf runq: read stats map: %w", err)
 	}
 	return out, nil
+}
+
+func (s *Sampler) totalsBatch(out map[uint64]CgroupStats) error {
+	if s.batchKeys == nil {
+		ncpu, err := cebpf.PossibleCPU()
+		if err != nil {
+			return err
+		}
+		s.ncpu = ncpu
+		s.batchKeys = make([]uint64, readBatch)
+		s.batchVals = make([]runqCgroupStats, readBatch*ncpu)
+	}
+	var cursor cebpf.MapBatchCursor
+	for {
+		n, err := s.maps.Stats.BatchLookup(&cursor, s.batchKeys, s.batchVals, nil)
+		for k := range n {
+			out[s.batchKeys[k]] = sumCPUs(s.batchVals[k*s.ncpu : (k+1)*s.ncpu])
+		}
+		if errors.Is(err, cebpf.ErrKeyNotExist) {
+			return nil // the end of the map
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func sumCPUs(perCPU []runqCgroupStats) CgroupStats {
+	var c CgroupStats
+	for i := range perCPU {
+		v := &perCPU[i]
+		for j, n := range v.RunqHist {
+			c.RunqHist[j] += n
+		}
+		c.RunqDelayTotal += time.Duration(v.RunqDelayNs)
+		c.OnCPU += time.Duration(v.OncpuNs)
+		c.Preemptions += v.Preemptions
+	}
+	return c
 }
 
 // Forget drops a cgroup's counters (call it when the cgroup is removed, so
