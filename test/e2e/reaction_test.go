@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/agent"
+	"github.com/sluicehq/sluice/agent/discovery"
+	"github.com/sluicehq/sluice/agent/sample"
+	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/qos/cgroup"
+	"github.com/sluicehq/sluice/test/kerneltest"
+)
+
+// staticWorkloads is a fixed workload list (the benchmark's cgroups are not
+// containers and need no discovery).
+type staticWorkloads []discovery.Workload
+
+func (s staticWorkloads) Workloads() []discovery.Workload { return slices.Clone(s) }
+func (staticWorkloads) SetRules([]qos.ClassRule) error    { return nil }
+func (staticWorkloads) Status() discovery.DiscoveryStatus { return discovery.DiscoveryStatus{} }
+
+// cutRecorder wraps the real enforcer and timestamps every applied write of
+// the offline CPU cap.
+type cutRecorder struct {
+	cgroup.Enforcer
+	mu   sync.Mutex
+	cuts []cut
+	last int64
+}
+
+type cut struct {
+	at       time.Time
+	from, to int64
+}
+
+func (r *cutRecorder) Apply(ctx context.Context, p qos.Plan) []qos.IntentResult {
+	rs := r.Enforcer.Apply(ctx, p)
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, res := range rs {
+		if res.Intent == qos.IntentOfflineCPU && res.Status == qos.ResultApplied {
+			if p.OfflineCPU.BudgetMilli < r.last {
+				r.cuts = append(r.cuts, cut{now, r.last, p.OfflineCPU.BudgetMilli})
+			}
+			r.last = p.OfflineCPU.BudgetMilli
+		}
+	}
+	return rs
+}
+
+func (r *cutRecorder) firstCutAfter(t time.Time) (cut, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.cuts {
+		if !c.at.Before(t) {
+			return c, true
+		}
+	}
+	return cut{}, false
+}
+
+func (r *cutRecorder) budget() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
+// busyIn starts n busy loops that join cgroup rel (cpu and cpuacct) before
+// they spin.
+func busyIn(tb testing.TB, rel string, n int) []*exec.Cmd {
+	tb.Helper()
+	var cmds []*exec.Cmd
+	for range n {
+		script := fmt.Sprintf("echo $$ > %s && echo $$ > %s && exec sh -c 'while :; do :; done'",
+			filepath.Join(cgroupRoot, "cpu", rel, "cgroup.procs"), filepath.Join(cgroupRoot, "cpuacct", rel, "cgroup.procs"))
+		cmd := exec.Command("sh", "-c", script)
+		if err := cmd.Start(); err != nil {
+			tb.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	return cmds
+}
+
+func stop(cmds []*exec.Cmd) {
+	for _, c := range cmds {
+		_ = c.Process.Kill()
+		_ = c.Wait()
+	}
+}
+
+// BenchmarkReactionLatency measures, on real v1 cgroups with the real
+// samplers and enforcer, the time from an online CPU burst starting (the
+// fork of its busy loops) to the offline parent's CFS quota being cut,
+// over 50 bursts. Offline busy loops keep the offline budget in use between
+// bursts. Reported: p50 and p99 in milliseconds. Goal: p99 under 100 ms.
+//
+//	go test -run '^$' -bench ReactionLatency -benchtime 1x ./test/e2e/
+func BenchmarkReactionLatency(b *testing.B) {
+	kerneltest.RequireCgroupV1Controller(b, "cpuacct")
+	kerneltest.RequireCgroupV1Controller(b, "cpu")
+	kerneltest.RequireCgroupV1Controller(b, "memory")
+	base := "/sluice-react-" + unique(b)
+	online, offline := base+"/online", base+"/offline"
+	for _, ctrl := range []string{"cpu", "cpuacct", "memory"} {
+		for _, d := range []string{online, offline} {
+			if err := os.MkdirAll(filepath.Join(cgroupRoot, ctrl, d), 0o755); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Cleanup(func() {
+		for _, ctrl := range []string{"cpu", "cpuacct", "memory", "cpuset"} {
+			for _, d := range []string{online, offline, base} {
+				_ = os.Remove(filepath.Join(cgroupRoot, ctrl, d))
+			}
+		}
+	})
+	offBusy := busyIn(b, offline, 2)
+	b.Cleanup(func() { stop(offBusy) })
+
+	pol := qos.DefaultPolicy()
+	pol.DryRun = false
+	pol.OfflineParent = offline
+	// Fast regrowth between bursts keeps the benchmark short; the cut, which
+	// is what is measured, does not depend on these.
+	pol.CPU.GrowHold = 500 * time.Millisecond
+	pol.CPU.RampPerSecond = 1
+
+	mode, err := sample.DetectMode(cgroupRoot)
+	if err != nil {
+		b.Fatal(err)
+	}
+	host, err := sample.NewHost("/proc", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	usage, err := sample.NewCgroupReader(mode, cgroupRoot)
+	if err != nil {
+		b.Fatal(err)
+	}
+	enf, err := cgroup.New(cgroup.Config{OfflineParent: offline}, cgroup.ModeV1, cgroupRoot)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := &cutRecorder{Enforcer: enf}
+	b.Cleanup(func() { rec.Release(context.Background()) })
+	a, err := agent.New(agent.Config{
+		Host: host, Usage: usage, Enforcer: rec, Policy: pol,
+		Workloads: staticWorkloads{
+			{ID: "online", Name: "online", Class: qos.ClassOnline, CgroupPath: online},
+			{ID: "offline", Name: "offline", Class: qos.ClassOffline, CgroupPath: offline},
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	b.Cleanup(func() { cancel(); <-done })
+
+	const bursts = 50
+	capacity := int64(2000)
+	if hs, err := host.Sample(); err == nil && hs.CPUCapacityMilli > 0 {
+		capacity = hs.CPUCapacityMilli
+	}
+	// Ready means the offline budget grew back to most of the water level.
+	ready := func() bool { return rec.budget() >= capacity*6/10 }
+	waitFor := func(cond func() bool, what string) {
+		deadline := time.Now().Add(60 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				b.Fatalf("timed out waiting for %s (budget %dm)", what, rec.budget())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		var lat []time.Duration
+		for i := range bursts {
+			waitFor(ready, "the offline budget to grow back")
+			time.Sleep(300 * time.Millisecond) // a steady tick or two before the burst
+			t0 := time.Now()
+			burst := busyIn(b, online, 2)
+			var c cut
+			waitFor(func() bool { var ok bool; c, ok = rec.firstCutAfter(t0); return ok }, fmt.Sprintf("burst %d's cut", i))
+			stop(burst)
+			lat = append(lat, c.at.Sub(t0))
+		}
+		slices.Sort(lat)
+		q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
+		b.ReportMetric(q(0.5), "p50-ms")
+		b.ReportMetric(q(0.99), "p99-ms")
+		b.ReportMetric(float64(lat[len(lat)-1])/1e6, "max-ms")
+	}
+}
