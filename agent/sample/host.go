@@ -31,11 +31,14 @@ type Host struct {
 	lastUsedMilli int64
 }
 
-// cpuTicks holds the aggregate "cpu" line of /proc/stat, in seconds as
-// procfs reports it (USER_HZ ticks / 100).
+// cpuTicks holds the aggregate "cpu" line of /proc/stat in USER_HZ ticks.
+// procfs reports seconds (ticks / 100); they are turned back into whole
+// ticks so that deltas are exact, not float residues.
 type cpuTicks struct {
-	busy, total float64
+	busy, total int64
 }
+
+func ticks(seconds float64) int64 { return int64(math.Round(seconds * 100)) }
 
 // NewHost reads a first /proc/stat baseline under procRoot (normally
 // "/proc") and probes PSI once. A kernel without PSI is not an error: it is
@@ -82,12 +85,13 @@ func (h *Host) Sample() (qos.HostSample, error) {
 	dBusy, dTotal := cur.busy-h.prev.busy, cur.total-h.prev.total
 	switch {
 	case dTotal > 0 && dBusy >= 0:
-		used := math.Round(dBusy / dTotal * float64(s.CPUCapacityMilli))
-		h.lastUsedMilli = min(int64(used), s.CPUCapacityMilli)
-	case dTotal < 0 || dBusy < 0:
-		// Counters only go backwards when /proc/stat is not what it was
-		// (a different proc root or a CPU's counters reset on hotplug):
-		// rebase and report no use rather than a negative rate.
+		// A decreasing iowait can make dBusy exceed dTotal; cap at capacity.
+		used := (dBusy*s.CPUCapacityMilli + dTotal/2) / dTotal
+		h.lastUsedMilli = min(used, s.CPUCapacityMilli)
+	case dBusy < 0:
+		// Busy time only goes backwards when /proc/stat is not what it
+		// was (a different proc root, a reset counter): rebase and report
+		// no use rather than a negative rate.
 		h.lastUsedMilli = 0
 	}
 	h.prev = cur
@@ -136,9 +140,11 @@ func (h *Host) readCPU() (cpuTicks, []int, error) {
 	slices.Sort(cpus)
 	c := st.CPUTotal
 	// Guest and GuestNice are already included in User and Nice; adding
-	// them would count guest time twice.
-	total := c.User + c.Nice + c.System + c.Idle + c.Iowait + c.IRQ + c.SoftIRQ + c.Steal
-	return cpuTicks{busy: total - c.Idle - c.Iowait, total: total}, cpus, nil
+	// them would count guest time twice. Busy is summed from fields that
+	// never decrease, rather than total - idle - iowait: iowait may go
+	// backwards (Documentation/filesystems/proc.rst), busy time must not.
+	busy := ticks(c.User) + ticks(c.Nice) + ticks(c.System) + ticks(c.IRQ) + ticks(c.SoftIRQ) + ticks(c.Steal)
+	return cpuTicks{busy: busy, total: busy + ticks(c.Idle) + ticks(c.Iowait)}, cpus, nil
 }
 
 func (h *Host) readPSI() (qos.PSI, error) {

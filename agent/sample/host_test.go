@@ -80,6 +80,25 @@ func TestHostSampleFixture(t *testing.T) {
 		t.Errorf("Sample with no elapsed ticks: CPUUsedMilli = %d, want 1400 (previous rate)", again.CPUUsedMilli)
 	}
 
+	// iowait may go backwards on real kernels: busy time still counts.
+	// From t1: user +40, idle +100, iowait -20: 40 busy of 120 ticks.
+	writeCPULine(t, root, "cpu  10140 510 3020 80150 990 2 203 105 430 0")
+	if s, err := h.Sample(); err != nil || s.CPUUsedMilli != 667 {
+		t.Errorf("iowait decreasing: CPUUsedMilli = %d, %v; want 667 (40/120 of 2000)", s.CPUUsedMilli, err)
+	}
+	// ... even below the busy delta (user +30, iowait -20): capped at
+	// capacity, never above.
+	writeCPULine(t, root, "cpu  10170 510 3020 80150 970 2 203 105 430 0")
+	if s, err := h.Sample(); err != nil || s.CPUUsedMilli != 2000 {
+		t.Errorf("iowait dropping: CPUUsedMilli = %d, %v; want 2000", s.CPUUsedMilli, err)
+	}
+	// No tick elapsed at all (busy +10, iowait -10): the previous rate
+	// is repeated.
+	writeCPULine(t, root, "cpu  10180 510 3020 80150 960 2 203 105 430 0")
+	if s, err := h.Sample(); err != nil || s.CPUUsedMilli != 2000 {
+		t.Errorf("zero total delta: CPUUsedMilli = %d, %v; want 2000 (previous)", s.CPUUsedMilli, err)
+	}
+
 	// Counters going backwards (back to t0) rebase instead of reporting
 	// a negative rate.
 	t0, _ := os.ReadFile("testdata/proc/t0/stat")
@@ -205,4 +224,17 @@ func cpuList(t *testing.T, list string) []int {
 		}
 	}
 	return cpus
+}
+
+// writeCPULine replaces the aggregate cpu line of root/stat.
+func writeCPULine(t *testing.T, root, line string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(b), "\n")
+	if err := os.WriteFile(filepath.Join(root, "stat"), []byte(line+"\n"+rest), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
