@@ -455,3 +455,25 @@ func TestFailureRulesShowHiddenBlockers(t *testing.T) {
 		t.Fatalf("first curve point %+v", first)
 	}
 }
+
+func FuzzReadRequests(f *testing.F) {
+	f.Add(`[{"ID": "a", "App": "x", "Demand": {"cpu": 5}, "Curves": {"cpu": [1, 2]}}]`)
+	f.Add(`[{"ID": "a", "GPU": {"Count": 1, "Models": ["T4"]}}]`)
+	f.Fuzz(func(t *testing.T, in string) {
+		reqs, err := ReadRequests(strings.NewReader(in), "f")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "f") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		// Whatever decodes must be placeable or rejected cleanly.
+		c, err := place.New(place.Snapshot{Hosts: []place.Host{host("h", 4000, 1<<30, nil)}}, place.Profile{CurvePoints: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range reqs {
+			_, _ = c.Place(r)
+		}
+	})
+}
