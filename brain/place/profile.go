@@ -26,6 +26,20 @@ type Profile struct {
 	// (0 = visit and score every host). Sampling trades placement quality
 	// for speed, as Nomad's limited candidate sets do.
 	SampleFeasible int
+	// ScoreDims lists the dimensions the scorers and the fragmentation
+	// measure weigh besides GPUs (empty = every dimension). Filters always
+	// check every dimension.
+	ScoreDims []string
+	// ScoreSteps, when > 0, quantises every score in [0,1] to that many
+	// steps before ranking, ties broken at random (seeded) — what
+	// kube-scheduler score plugins do with their 0..100 integer scores.
+	// Replays of published experiments use 100; 0 ranks on exact scores.
+	ScoreSteps int
+	// TiesByHostOrder gives exact ties to the host listed first in the
+	// snapshot instead of a seeded random pick among them. Consistent tie
+	// order packs (ties keep landing on the same hosts); it is also how
+	// the FGD paper's published numbers behave, which replays rely on.
+	TiesByHostOrder bool
 }
 
 // AntiAffinity says: on a host that runs App, at most MaxOther instances
@@ -41,10 +55,11 @@ type AntiAffinity struct {
 }
 
 // Spread keeps App's instances balanced across the failure domains named
-// by the host label DomainLabel: after a placement, the instance count in
-// the chosen domain minus the smallest count over all domains (every
-// distinct value of the label among the hosts; hosts without the label
-// cannot take the app) is at most MaxSkew (>= 1).
+// by the host label DomainLabel, as Kubernetes topology spread does: the
+// chosen domain's instance count after the placement minus the smallest
+// count over all domains before it (every distinct value of the label
+// among the hosts) is at most MaxSkew (>= 1). Hosts without the label
+// cannot take the app.
 type Spread struct {
 	App         string
 	DomainLabel string

@@ -29,8 +29,9 @@ const (
 	// popularity), grows the least.
 	StrategyFGD Strategy = "fgd"
 	// StrategyFGDPack is FGD with packing tie-breaks: among hosts whose
-	// fragmentation growth is within a small margin of the best, prefer
-	// hosts already in use, then the best fit.
+	// fragmentation growth falls in the same step of FGD's score, the host
+	// left with the fewest free milli-GPUs wins; among a host's devices
+	// that tie for a shared request, the fuller one.
 	StrategyFGDPack Strategy = "fgd-pack"
 	// StrategyDefault is the strategy used when none is named.
 	StrategyDefault = StrategyFGDPack

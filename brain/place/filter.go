@@ -1,0 +1,194 @@
+package place
+
+import (
+	"fmt"
+	"sort"
+)
+
+const (
+	reasonSelector  Reason = "selector"
+	reasonGPUModel  Reason = "gpu model"
+	reasonGPUCount  Reason = "insufficient whole gpus"
+	reasonGPUShare  Reason = "no gpu with enough free share"
+	reasonNoGPU     Reason = "no gpus"
+	reasonPreempted Reason = "no preemption frees enough"
+)
+
+// feasible runs every filter on host hi, cheapest first. detail asks for
+// the numbers behind a rejection (only when explaining).
+func (st *state) feasible(hi int, pc *placed, detail bool) (bool, Reason, string) {
+	h := &st.hosts[hi]
+	if len(pc.p.Selector) > 0 {
+		if ok, r, d := st.selectorOK(h, pc, detail); !ok {
+			return false, r, d
+		}
+	}
+	if ok, r, d := st.fitsResources(h, pc, detail); !ok {
+		return false, r, d
+	}
+	if app := pc.p.App; app != "" {
+		if ok, r, d := st.rulesOK(hi, pc, detail); !ok {
+			return false, r, d
+		}
+		for _, si := range st.bySpread[app] {
+			if ok, r, d := st.spreadOK(hi, si, detail); !ok {
+				return false, r, d
+			}
+		}
+	}
+	return true, "", ""
+}
+
+func (st *state) selectorOK(h *hostState, pc *placed, detail bool) (bool, Reason, string) {
+	keys := make([]string, 0, len(pc.p.Selector))
+	for k := range pc.p.Selector {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // the first mismatch named must not depend on map order
+	for _, k := range keys {
+		want := pc.p.Selector[k]
+		if got, ok := h.labels[k]; !ok || got != want {
+			d := ""
+			if detail {
+				if !ok {
+					d = fmt.Sprintf("label %s missing, want %q", k, want)
+				} else {
+					d = fmt.Sprintf("label %s is %q, want %q", k, got, want)
+				}
+			}
+			return false, reasonSelector + " " + Reason(k), d
+		}
+	}
+	return true, "", ""
+}
+
+// fitsResources checks every dimension (and every curve point) and GPUs.
+func (st *state) fitsResources(h *hostState, pc *placed, detail bool) (bool, Reason, string) {
+	if pc.needsGPU() {
+		if len(h.gpu) == 0 {
+			return false, reasonNoGPU, ""
+		}
+		if !pc.modelOK(st, h) {
+			d := ""
+			if detail {
+				d = fmt.Sprintf("host has %s, request allows %v", st.models[h.model], pc.p.GPU.Models)
+			}
+			return false, reasonGPUModel, d
+		}
+	}
+	ci := 0
+	for d, v := range pc.demand {
+		var pts []int64
+		if ci < len(pc.curves) && pc.curves[ci].dim == d {
+			pts = pc.curves[ci].pts
+			ci++
+		}
+		if v == 0 {
+			continue
+		}
+		if pts != nil && h.curve[d] != nil {
+			for t, need := range pts {
+				if h.curve[d][t]+need > h.capac[d] {
+					det := ""
+					if detail {
+						det = fmt.Sprintf("point %d: need %d, free %d", t, need, h.capac[d]-h.curve[d][t])
+					}
+					return false, st.curveReas[d], det
+				}
+			}
+			continue
+		}
+		// A flat demand (or a curve on a host whose usage is flat) must
+		// fit under the host's peak usage.
+		if h.used[d]+v > h.capac[d] {
+			det := ""
+			if detail {
+				det = fmt.Sprintf("need %d, free %d", v, h.capac[d]-h.used[d])
+			}
+			return false, st.dimReason[d], det
+		}
+	}
+	g := pc.p.GPU
+	if g.Count > 0 {
+		n := 0
+		for _, f := range h.gpu {
+			if f == GPUMilliPerDevice {
+				n++
+			}
+		}
+		if n < g.Count {
+			det := ""
+			if detail {
+				det = fmt.Sprintf("need %d whole gpus, %d free", g.Count, n)
+			}
+			return false, reasonGPUCount, det
+		}
+	} else if g.SharedMilli > 0 {
+		var best int32
+		for _, f := range h.gpu {
+			best = max(best, f)
+		}
+		if int64(best) < g.SharedMilli {
+			det := ""
+			if detail {
+				det = fmt.Sprintf("need %d milli on one gpu, largest free %d", g.SharedMilli, best)
+			}
+			return false, reasonGPUShare, det
+		}
+	}
+	return true, "", ""
+}
+
+// rulesOK applies every anti-affinity rule that names the request's app.
+func (st *state) rulesOK(hi int, pc *placed, detail bool) (bool, Reason, string) {
+	app := pc.p.App
+	for _, ri := range st.byApp[app] {
+		r := st.rules[ri]
+		if r.Other == app { // a per-host cap of the app itself
+			if n := st.appHost[app][hi]; n > int32(r.MaxOther) {
+				return false, ruleReason(r), ruleDetail(detail, "host runs %d of %s, cap %d", n, app, r.MaxOther+1)
+			}
+			continue
+		}
+		// app is A: the host must not run more than MaxOther of Other.
+		if n := st.appHost[r.Other][hi]; n > int32(r.MaxOther) {
+			return false, ruleReason(r), ruleDetail(detail, "host runs %d of %s, at most %d may run next to %s", n, r.Other, r.MaxOther, r.App)
+		}
+	}
+	for _, ri := range st.byOther[app] {
+		r := st.rules[ri]
+		// app is B: on a host running A, B's count after placement <= MaxOther.
+		if st.appHost[r.App][hi] > 0 {
+			if n := st.appHost[app][hi]; n+1 > int32(r.MaxOther) {
+				return false, ruleReason(r), ruleDetail(detail, "host runs %s and %d of %s, at most %d allowed", r.App, n, app, r.MaxOther)
+			}
+		}
+	}
+	return true, "", ""
+}
+
+func ruleReason(r AntiAffinity) Reason { return Reason("anti-affinity " + r.App + "/" + r.Other) }
+
+func ruleDetail(detail bool, format string, args ...any) string {
+	if !detail {
+		return ""
+	}
+	return fmt.Sprintf(format, args...)
+}
+
+func (st *state) spreadOK(hi, si int, detail bool) (bool, Reason, string) {
+	s := &st.spreads[si]
+	dom := s.hostDom[hi]
+	if dom < 0 {
+		return false, s.reasonDom, ""
+	}
+	lo := s.count[0]
+	for _, n := range s.count[1:] {
+		lo = min(lo, n)
+	}
+	if s.count[dom]+1-lo > int32(s.MaxSkew) {
+		return false, s.reason, ruleDetail(detail, "%s=%s would hold %d, least loaded domain %d, max skew %d",
+			s.DomainLabel, s.domains[dom], s.count[dom]+1, lo, s.MaxSkew)
+	}
+	return true, "", ""
+}

@@ -1,0 +1,222 @@
+package place
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// shapeMix is the expected mix of future requests that fragmentation is
+// measured against (FGD's "target workload"): given in the profile, or
+// learned from the requests seen so far.
+type shapeMix struct {
+	fixed bool
+	list  []fragShape
+	// gen changes whenever list or its weights change; host caches key on it.
+	gen uint64
+
+	// learning state
+	counts   map[string]int
+	learned  map[string]fragShape
+	seen     int
+	nextTune int
+}
+
+// fragShape is a shape compiled against the cluster's dimensions.
+type fragShape struct {
+	demand []int64 // only score dimensions are set
+	count  int     // whole GPUs
+	share  int64   // milli of one GPU
+	models []int   // allowed model indexes; nil = any
+	any    bool
+	weight float64 // normalised: weights sum to 1
+}
+
+// maxLearnedShapes bounds the cost of a fragmentation measure when the mix
+// is learned: the most popular shapes are kept.
+const maxLearnedShapes = 32
+
+func (m *shapeMix) init(st *state, shapes []Shape) error {
+	m.gen = 1
+	if len(shapes) == 0 {
+		m.counts = map[string]int{}
+		m.learned = map[string]fragShape{}
+		m.nextTune = 1
+		return nil
+	}
+	m.fixed = true
+	var total float64
+	for i, s := range shapes {
+		if s.Weight <= 0 {
+			return fmt.Errorf("profile: shape %d: weight %g must be positive", i, s.Weight)
+		}
+		fs, err := st.compileShape(s.Demand, s.GPU)
+		if err != nil {
+			return fmt.Errorf("profile: shape %d: %w", i, err)
+		}
+		fs.weight = s.Weight
+		total += s.Weight
+		m.list = append(m.list, fs)
+	}
+	for i := range m.list {
+		m.list[i].weight /= total
+	}
+	return nil
+}
+
+func (st *state) compileShape(demand Resources, g GPURequest) (fragShape, error) {
+	fs := fragShape{demand: make([]int64, len(st.dims)), count: g.Count, share: g.SharedMilli, any: len(g.Models) == 0}
+	for d, v := range demand {
+		if v < 0 {
+			return fs, fmt.Errorf("demand %s: negative amount %d", d, v)
+		}
+		if di, ok := st.dimIndex[d]; ok && st.scoreDim[di] {
+			fs.demand[di] = v
+		}
+	}
+	if g.Count < 0 || g.SharedMilli < 0 || g.SharedMilli >= GPUMilliPerDevice || (g.Count > 0 && g.SharedMilli > 0) {
+		return fs, fmt.Errorf("gpu: bad shape (count %d, shared milli %d)", g.Count, g.SharedMilli)
+	}
+	for _, name := range g.Models {
+		if mi, ok := st.modelIndex[name]; ok {
+			fs.models = append(fs.models, mi)
+		}
+	}
+	if !fs.any && len(fs.models) == 0 {
+		fs.models = []int{} // allows no model present in the cluster
+	}
+	return fs, nil
+}
+
+// observe learns a request's shape. The mix used for scoring is refreshed
+// when the number of requests seen doubles or every 256 requests, so host
+// caches survive between refreshes.
+func (m *shapeMix) observe(st *state, pc *placed) {
+	if m.fixed {
+		return
+	}
+	key := shapeKey(st, pc)
+	if _, ok := m.learned[key]; !ok {
+		fs, err := st.compileShape(pc.p.Demand, pc.p.GPU)
+		if err != nil {
+			return // compile has already validated the request
+		}
+		m.learned[key] = fs
+	}
+	m.counts[key]++
+	m.seen++
+	if m.seen >= m.nextTune {
+		m.nextTune = min(m.seen*2, m.seen+256)
+		m.retune()
+	}
+}
+
+func (m *shapeMix) retune() {
+	keys := make([]string, 0, len(m.counts))
+	for k := range m.counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m.counts[keys[i]] != m.counts[keys[j]] {
+			return m.counts[keys[i]] > m.counts[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	if len(keys) > maxLearnedShapes {
+		keys = keys[:maxLearnedShapes]
+	}
+	var total float64
+	for _, k := range keys {
+		total += float64(m.counts[k])
+	}
+	m.list = m.list[:0]
+	for _, k := range keys {
+		fs := m.learned[k]
+		fs.weight = float64(m.counts[k]) / total
+		m.list = append(m.list, fs)
+	}
+	m.gen++
+}
+
+func shapeKey(st *state, pc *placed) string {
+	var b strings.Builder
+	for d, v := range pc.demand {
+		if st.scoreDim[d] {
+			b.WriteString(strconv.FormatInt(v, 10))
+		}
+		b.WriteByte(',')
+	}
+	fmt.Fprintf(&b, "g%d/%d", pc.p.GPU.Count, pc.p.GPU.SharedMilli)
+	models := slices.Clone(pc.p.GPU.Models)
+	sort.Strings(models)
+	b.WriteString(strings.Join(models, "|"))
+	return b.String()
+}
+
+// hostFrag is the host's expected GPU fragmentation in milli-GPUs, cached
+// until the host or the mix changes.
+func (st *state) hostFrag(hi int) float64 {
+	h := &st.hosts[hi]
+	if h.fragGen == st.shapes.gen {
+		return h.frag
+	}
+	h.frag = st.fragOf(h, h.used, h.gpu)
+	h.fragGen = st.shapes.gen
+	return h.frag
+}
+
+// fragOf measures fragmentation (Weng et al., ATC'23) of a host whose
+// usage is used and whose devices have gpu free milli: for each shape in
+// the mix, the idle GPU milli that shape could not use — all of it when
+// the shape does not fit the host at all (other dimensions, model, or not
+// enough devices) or needs no GPU, else the free milli on devices too
+// small for it — weighted by the shape's popularity.
+func (st *state) fragOf(h *hostState, used []int64, gpu []int32) float64 {
+	var left int64
+	for _, f := range gpu {
+		left += int64(f)
+	}
+	if left == 0 {
+		return 0
+	}
+	var frag float64
+	for si := range st.shapes.list {
+		s := &st.shapes.list[si]
+		frag += s.weight * float64(st.shapeFrag(h, used, gpu, left, s))
+	}
+	return frag
+}
+
+func (st *state) shapeFrag(h *hostState, used []int64, gpu []int32, left int64, s *fragShape) int64 {
+	if s.count == 0 && s.share == 0 {
+		return left
+	}
+	if !s.any && !slices.Contains(s.models, h.model) {
+		return left
+	}
+	for d, v := range s.demand {
+		if v > 0 && used[d]+v > h.capac[d] {
+			return left
+		}
+	}
+	need := int32(GPUMilliPerDevice)
+	want := s.count
+	if s.share > 0 {
+		need, want = int32(s.share), 1
+	}
+	var small int64
+	fit := 0
+	for _, f := range gpu {
+		if f >= need {
+			fit++
+		} else {
+			small += int64(f)
+		}
+	}
+	if fit < want {
+		return left
+	}
+	return small
+}
