@@ -63,6 +63,7 @@ func (e *ParseError) Error() string {
 func (e *ParseError) Unwrap() error { return e.Err }
 
 var nodeColumns = []string{"sn", "cpu_milli", "memory_mib", "gpu", "model"}
+
 // podColumns must be present; the multigpu50 list carries only these.
 // gpu_spec, qos, pod_phase and the times are read when present.
 var podColumns = []string{"name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli"}
