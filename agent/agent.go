@@ -98,6 +98,7 @@ type Agent struct {
 	prevPlan   qos.Plan
 	results    []qos.IntentResult
 	containers []qos.ContainerSample
+	warned     map[string]bool
 	cpuTrend   trend
 	memTrend   trend
 	cpuMeter   *sample.CPUMeter
@@ -249,6 +250,21 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
+// LabelCpuset asks for a cpuset mode: "shared", "exclusive:N" or
+// "reserved:N" (N whole CPUs). Honoured for online work only.
+const LabelCpuset = "sluice.io/cpuset"
+
+// warnOnce logs a warning the first time key is seen.
+func (a *Agent) warnOnce(key, msg string, args ...any) {
+	if a.warned == nil {
+		a.warned = make(map[string]bool)
+	}
+	if !a.warned[key] {
+		a.warned[key] = true
+		a.log.Warn(msg, args...)
+	}
+}
+
 // SampleWorkloads refreshes per-workload usage: Run calls it on the
 // container tick; tests and tools call it directly, with Iterate, to drive
 // the loop by hand. Not safe for concurrent use with Run.
@@ -265,7 +281,13 @@ func (a *Agent) SampleWorkloads(now time.Time) {
 			continue
 		}
 		milli, _ := a.cpuMeter.Observe(w.CgroupPath, u.CPUTotal, now)
+		mode, cpus, err := qos.ParseCpuset(w.Labels[LabelCpuset])
+		if err != nil {
+			a.warnOnce("cpuset:"+w.Key(), "ignoring an invalid cpuset label; the workload stays shared",
+				"id", w.ID, "label", LabelCpuset, "err", err)
+		}
 		out = append(out, qos.ContainerSample{
+			CpusetMode: mode, CPUs: cpus,
 			ID: w.ID, Name: w.Name, Namespace: w.Namespace, Class: w.Class, Priority: w.Priority,
 			CgroupPath: w.CgroupPath, StartedAt: w.StartedAt,
 			CPUUsedMilli:     milli,

@@ -351,3 +351,33 @@ func seriesCount(t *testing.T, g prometheus.Gatherer, name string) int {
 	}
 	return 0
 }
+
+// The cpuset label reaches the decision core, which plans the cores.
+func TestCpusetLabelReachesPlan(t *testing.T) {
+	r := newRig(t)
+	r.host.s.CPUs = []int{0, 1, 2, 3, 4, 5, 6, 7}
+	ws := r.a.cfg.Workloads.(*fakeWorkloads)
+	ws.ws[0].Labels = map[string]string{LabelCpuset: "exclusive:2"}
+	ws.ws[1].Labels = map[string]string{LabelCpuset: "bogus"}
+	r.step(0, 0, 0)
+	r.step(time.Second, 500, 500)
+	s := r.a.Snapshot()
+	var web qos.ContainerSample
+	for _, w := range s.Workloads {
+		if w.ID == "web" {
+			web = w
+		}
+	}
+	if web.CpusetMode != qos.CpusetExclusive || web.CPUs != 2 {
+		t.Fatalf("web cpuset %q x%d, want exclusive x2", web.CpusetMode, web.CPUs)
+	}
+	found := false
+	for _, in := range s.Plan.Cpusets {
+		if in.CgroupPath == "/online/web" && len(in.CPUs) == 2 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("plan cpusets %+v: want two exclusive CPUs for /online/web", s.Plan.Cpusets)
+	}
+}

@@ -143,21 +143,26 @@ func (d *Discoverer) syncAll(ctx context.Context, client *containerd.Client) err
 		return fmt.Errorf("list namespaces: %w", err)
 	}
 	found := map[string][]Workload{}
+	seen := map[string]bool{}
 	for _, ns := range nss {
-		ws, err := d.listNamespace(ctx, client, ns)
+		ws, keys, err := d.listNamespace(ctx, client, ns)
 		if err != nil {
 			return err
 		}
 		if len(ws) > 0 {
 			found[ns] = ws
 		}
+		for _, k := range keys {
+			seen[k] = true
+		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.containers = found
-	// Forget warnings and start times of containers that are gone.
+	// Forget warnings of containers that are gone, and start times of
+	// containers no longer listed.
 	for k := range d.warned {
-		if !containsKey(found, strings.SplitN(k, ": ", 2)[0]) {
+		if key, _, _ := strings.Cut(k, ": "); !seen[key] {
 			delete(d.warned, k)
 		}
 	}
@@ -181,7 +186,7 @@ func containsKey(found map[string][]Workload, key string) bool {
 }
 
 func (d *Discoverer) syncNamespace(ctx context.Context, client *containerd.Client, ns string) error {
-	ws, err := d.listNamespace(ctx, client, ns)
+	ws, _, err := d.listNamespace(ctx, client, ns)
 	if err != nil {
 		return err
 	}
@@ -196,16 +201,17 @@ func (d *Discoverer) syncNamespace(ctx context.Context, client *containerd.Clien
 	return nil
 }
 
-// listNamespace lists the containers of ns whose task is alive.
-func (d *Discoverer) listNamespace(ctx context.Context, client *containerd.Client, ns string) ([]Workload, error) {
+// listNamespace lists the containers of ns whose task is alive, and the
+// keys (ns/id) of every container in ns.
+func (d *Discoverer) listNamespace(ctx context.Context, client *containerd.Client, ns string) ([]Workload, []string, error) {
 	nctx := namespaces.WithNamespace(ctx, ns)
 	cs, err := client.ContainerService().List(nctx)
 	if err != nil {
-		return nil, fmt.Errorf("namespace %s: list containers: %w", ns, err)
+		return nil, nil, fmt.Errorf("namespace %s: list containers: %w", ns, err)
 	}
 	resp, err := client.TaskService().List(nctx, &tasks.ListTasksRequest{})
 	if err != nil {
-		return nil, fmt.Errorf("namespace %s: list tasks: %w", ns, errdefs.FromGRPC(err))
+		return nil, nil, fmt.Errorf("namespace %s: list tasks: %w", ns, errdefs.FromGRPC(err))
 	}
 	alive := map[string]*task.Process{}
 	for _, p := range resp.Tasks {
@@ -215,15 +221,16 @@ func (d *Discoverer) listNamespace(ctx context.Context, client *containerd.Clien
 		}
 	}
 
+	keys := make([]string, 0, len(cs))
 	records := make(map[string]ContainerRecord, len(cs))
-	var order []string
-	var problems []string
+	problems := map[string]string{} // by ns/id
 	for _, c := range cs {
+		keys = append(keys, ns+"/"+c.ID)
 		rec := ContainerRecord{Namespace: ns, ID: c.ID, Labels: c.Labels}
 		if c.Spec != nil {
 			var spec specs.Spec
 			if err := json.Unmarshal(c.Spec.GetValue(), &spec); err != nil {
-				problems = append(problems, fmt.Sprintf("%s/%s: decode spec: %v", ns, c.ID, err))
+				problems[ns+"/"+c.ID] = fmt.Sprintf("container not listed: decode spec: %v", err)
 				continue
 			}
 			rec.Annotations = spec.Annotations
@@ -233,7 +240,6 @@ func (d *Discoverer) listNamespace(ctx context.Context, client *containerd.Clien
 			}
 		}
 		records[c.ID] = rec
-		order = append(order, c.ID)
 	}
 
 	d.mu.Lock()
@@ -273,10 +279,10 @@ func (d *Discoverer) listNamespace(ctx context.Context, client *containerd.Clien
 			Labels:     c.Labels,
 		})
 	}
-	for _, p := range problems {
-		d.warnOnceLocked(ns, p)
+	for key, p := range problems {
+		d.warnOnceLocked(key, p)
 	}
-	return out, nil
+	return out, keys, nil
 }
 
 // startedAtLocked is the start time of the task's init process, read once

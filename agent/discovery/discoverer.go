@@ -175,12 +175,6 @@ func (d *Discoverer) Close() error {
 	return nil
 }
 
-func (d *Discoverer) currentRules() []qos.ClassRule {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.rules
-}
-
 func (d *Discoverer) runRules(ctx context.Context) {
 	t := time.NewTicker(d.cfg.ResyncInterval)
 	defer t.Stop()

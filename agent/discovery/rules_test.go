@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -211,5 +212,43 @@ func TestNewRejectsInvalidRules(t *testing.T) {
 	_, err := New(Config{Rules: []qos.ClassRule{{Name: "x", Cgroup: "/[", Class: qos.ClassOffline}}}, nil)
 	if err == nil || !strings.Contains(err.Error(), `rule 0 ("x")`) {
 		t.Errorf("err %v, want one naming rule 0", err)
+	}
+}
+
+func TestDiscovererWithoutContainerdKeepsRules(t *testing.T) {
+	root := fakeCgroupTree(t, "/batch/j1")
+	logs := &syncBuffer{}
+	d, err := New(Config{
+		ContainerdAddress:   filepath.Join(t.TempDir(), "nothing-listens.sock"),
+		CgroupRoot:          root,
+		Rules:               []qos.ClassRule{{Name: "jobs", Cgroup: "/batch/*", Class: qos.ClassOffline}},
+		ConnectTimeout:      50 * time.Millisecond,
+		ReconnectBackoffMax: 50 * time.Millisecond,
+	}, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		d.Close()
+	})
+	waitFor(t, "the rule workload", func() bool { return len(d.Workloads()) == 1 })
+	waitFor(t, "a connection error in Status", func() bool {
+		return strings.Contains(d.Status().LastError, "connect")
+	})
+	if st := d.Status(); st.ContainerdConnected {
+		t.Errorf("status %+v", st)
+	}
+	if err := d.KillTask(ctx, "ns", "id", 9); !errors.Is(err, ErrNotConnected) {
+		t.Errorf("KillTask = %v, want ErrNotConnected", err)
+	}
+	cancel()
+	<-done
+	if n := strings.Count(logs.String(), "containerd unreachable"); n != 1 {
+		t.Errorf("want one outage warning however many attempts failed, got %d:\n%s", n, logs)
 	}
 }
