@@ -8,6 +8,7 @@ import (
 
 	cebpf "github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 //go:generate ./generate.sh
@@ -133,7 +134,10 @@ type Sampler struct {
 
 // Load loads the run-queue programs and attaches them. Errors from a
 // kernel that cannot run them (no BTF, no permission, missing program
-// type) wrap ErrNotSupported and name what is missing.
+// type) wrap ErrNotSupported and name what is missing. Kernels before 5.11
+// charge BPF maps to RLIMIT_MEMLOCK: the agent's main should call
+// github.com/cilium/ebpf/rlimit.RemoveMemlock first (a process-wide
+// setting, so not done here).
 func Load(opts Options) (*Sampler, error) {
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("ebpf runq: options: %w", err)
@@ -248,6 +252,9 @@ func (s *Sampler) attachLinks() error {
 // (the agent falls back to procfs) while keeping the cause (EPERM, a
 // verifier log...) matchable too.
 func unsupported(what string, err error) error {
+	if errors.Is(err, unix.EPERM) {
+		what += " (needs CAP_BPF and CAP_PERFMON, or root)"
+	}
 	if errors.Is(err, ErrNotSupported) {
 		return fmt.Errorf("ebpf runq: %s: %w", what, err)
 	}
