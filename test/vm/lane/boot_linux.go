@@ -35,6 +35,8 @@ func Boot(ctx context.Context, m Machine, token string, out io.Writer) (int, err
 	// QEMU must not outlive this process (go test kills the -exec program
 	// on timeout).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Do not wait forever on pipes a killed QEMU's children might hold.
+	cmd.WaitDelay = 5 * time.Second
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()

@@ -57,7 +57,7 @@ func ParseKernelDepends(out []byte) (string, error) {
 		}
 		dep = strings.TrimSpace(dep)
 		if strings.HasPrefix(dep, "linux-image-") && strings.HasSuffix(dep, "-amd64") &&
-			dep != metaPackage && !strings.ContainsAny(dep, " /<>|") {
+			dep != metaPackage && isDebianName(dep) {
 			return dep, nil
 		}
 	}
@@ -134,4 +134,16 @@ type Config struct {
 	Env []string
 	Out io.Writer
 	Log *slog.Logger
+}
+
+// isDebianName reports whether s is a valid Debian package name
+// (lower-case letters, digits, '.', '+', '-'): apt-cache also prints
+// virtual packages as <name>, which cannot be downloaded.
+func isDebianName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '+' || r == '-') {
+			return false
+		}
+	}
+	return s != ""
 }
