@@ -138,7 +138,7 @@ func TestCheckGuestBinary(t *testing.T) {
 		t.Skip("no go toolchain inside the guest")
 	}
 	dir := t.TempDir()
-	good := buildGuest(t, "./testdata/guestprog", filepath.Join(dir, "good"))
+	good := buildGuest(t, "./testdata/emptyprog", filepath.Join(dir, "good"))
 	if err := CheckGuestBinary(good); err != nil {
 		t.Errorf("static v1 binary refused: %v", err)
 	}
@@ -147,7 +147,7 @@ func TestCheckGuestBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	v3 := filepath.Join(dir, "v3")
-	cmd := exec.Command(goBin, "build", "-o", v3, "./testdata/guestprog")
+	cmd := exec.Command(goBin, "build", "-o", v3, "./testdata/emptyprog")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOAMD64=v3")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, b)

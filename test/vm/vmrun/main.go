@@ -5,6 +5,10 @@
 //
 //	vmrun -init PATH -cache DIR [-busybox PATH] -- TEST_BINARY [ARGS...]
 //
+// or, to fetch the kernel only (test/vm/run -fetch),
+//
+//	vmrun -fetch -cache DIR
+//
 // in the package directory go test chose; that directory's testdata/ goes
 // into the guest. Its own failures (no kernel, no QEMU, a dynamic test
 // binary, a guest that never reported) exit with status 2 and a message
@@ -39,8 +43,19 @@ func run() int {
 	cpus := fs.Int("cpus", 2, "guest CPUs")
 	timeout := fs.Duration("timeout", 0, "give up on the guest after this long (default: the test's -test.timeout plus 2m, or 12m)")
 	verbose := fs.Bool("v", false, "log kernel fetches and boots")
+	fetchOnly := fs.Bool("fetch", false, "only fetch the kernel into -cache (CI can warm the cache first) and print its vmlinux path")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
+	}
+	if *fetchOnly && *cache != "" {
+		log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "vmrun")
+		k, _, err := lane.Fetch(context.Background(), *cache, lane.DefaultModules(), log)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "vmrun: %v\n", err)
+			return 2
+		}
+		fmt.Println(k.Vmlinux)
+		return 0
 	}
 	if fs.NArg() < 1 || *initPath == "" || *cache == "" {
 		fmt.Fprintln(os.Stderr, "vmrun: usage: vmrun -init PATH -cache DIR [-busybox PATH] -- TEST_BINARY [ARGS...]")
