@@ -89,9 +89,7 @@ func (w cpusetWriter) apply(ctx context.Context, intents []qos.CpusetIntent, off
 			continue
 		}
 		if w.mode == ModeV1 {
-			for _, d := range descendants(w.fs, j.target, maxDepth) {
-				j.o.run(ctx, w.clamp(d, j.want))
-			}
+			w.clampDescendants(ctx, &j.o, j.target, j.want)
 		}
 		want := j.want
 		j.o.run(ctx, step{fs: w.fs, cgroup: j.target, file: "cpuset.cpus", want: formatCPUList(want),
@@ -126,21 +124,46 @@ func (w cpusetWriter) widen(anc string, want []int) step {
 		}}
 }
 
-// clamp narrows a descendant's cpuset.cpus into limit (keeping what it
-// has inside limit, or all of limit when nothing is left).
-func (w cpusetWriter) clamp(cg string, limit []int) step {
-	return step{fs: w.fs, cgroup: cg, file: "cpuset.cpus",
-		next: func(cur []byte) (string, bool) {
-			have, err := parseCPUList(cur)
-			if err == nil && containsAll(limit, have) {
-				return "", true
-			}
-			keep := slices.DeleteFunc(have, func(c int) bool { return !slices.Contains(limit, c) })
-			if len(keep) == 0 {
-				keep = limit
-			}
-			return formatCPUList(keep), false
-		}}
+// clampDescendants moves every descendant of target inside want (v1
+// only: v2 narrows effective sets itself). Each keeps what it has inside
+// its parent's new set, or takes all of it when nothing is left. That may
+// move a child onto CPUs its parent does not hold yet, so it runs in two
+// passes again: top down, each descendant is widened by its new CPUs;
+// bottom up, each is set to exactly its new CPUs.
+func (w cpusetWriter) clampDescendants(ctx context.Context, o *outcome, target string, want []int) {
+	desc := descendants(w.fs, target, maxDepth) // deepest first
+	next := map[string][]int{target: want}
+	for _, d := range slices.Backward(desc) {
+		d := d
+		o.run(ctx, step{fs: w.fs, cgroup: d, file: "cpuset.cpus",
+			next: func(cur []byte) (string, bool) {
+				have, err := parseCPUList(cur)
+				limit, ok := next[path.Dir(d)]
+				if err != nil || !ok {
+					return "", true // its parent vanished mid-walk: leave it
+				}
+				n := slices.DeleteFunc(slices.Clone(have), func(c int) bool { return !slices.Contains(limit, c) })
+				if len(n) == 0 {
+					n = limit
+				}
+				next[d] = n
+				if containsAll(have, n) {
+					return "", true
+				}
+				return formatCPUList(union(have, n)), false
+			}})
+	}
+	for _, d := range desc {
+		n, ok := next[d]
+		if !ok {
+			continue // vanished or unreadable in the first pass
+		}
+		o.run(ctx, step{fs: w.fs, cgroup: d, file: "cpuset.cpus", want: formatCPUList(n),
+			same: func(cur []byte) bool {
+				have, err := parseCPUList(cur)
+				return err == nil && slices.Equal(have, n)
+			}})
+	}
 }
 
 // create makes cg and any missing ancestor in the cpuset hierarchy. On v1

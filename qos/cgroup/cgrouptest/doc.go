@@ -1,7 +1,8 @@
-// Package cgrouptest provides a stateful fake cgroup v2 hierarchy (and the
-// /proc files the enforcer touches) for fast tests of exact file contents.
+// Package cgrouptest provides stateful fake cgroup hierarchies — v2 (with
+// the /proc files the enforcer touches) and v1 per controller (see V1) —
+// for fast tests of exact file contents and write order.
 //
-// The fake keeps its files in a temporary directory and models what the
+// The v2 fake keeps its files in a temporary directory and models what the
 // kernel accepts and rejects, following kernel/sched/core.c, kernel/cgroup
 // and mm/memcontrol.c as of Linux 6.1: cpu.max quota at least 1ms and period
 // 1ms..1s (EINVAL), cpu.weight 1..10000 (ERANGE) and EINVAL while cpu.idle

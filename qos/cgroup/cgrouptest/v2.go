@@ -40,7 +40,7 @@ type Options struct {
 // V2 is a fake cgroup v2 hierarchy. It implements the enforcer's FS
 // interface; Proc returns the matching /proc.
 type V2 struct {
-	dir  string
+	files
 	opts Options
 
 	mu     sync.Mutex
@@ -63,7 +63,7 @@ func NewV2(t testing.TB, opts Options) *V2 {
 	if opts.CPUs == 0 {
 		opts.CPUs = 4
 	}
-	f := &V2{dir: t.TempDir(), opts: opts, reject: map[string]error{}, alive: map[int]int{}, savedWeight: map[string]string{}}
+	f := &V2{files: files{dir: t.TempDir()}, opts: opts, reject: map[string]error{}, alive: map[int]int{}, savedWeight: map[string]string{}}
 	for name, v := range map[string]string{
 		"cgroup.controllers":     "cpuset cpu io memory pids",
 		"cgroup.subtree_control": "",
@@ -131,27 +131,27 @@ func (f *V2) Killed() []int {
 	return slices.Clone(f.killed)
 }
 
-func (f *V2) host(name string) string {
+func (f *files) host(name string) string {
 	return filepath.Join(f.dir, filepath.FromSlash(path.Clean("/"+name)))
 }
 
-func (f *V2) put(name, v string) {
+func (f *files) put(name, v string) {
 	if err := os.WriteFile(f.host(name), []byte(v), 0o644); err != nil {
 		panic(err) // the temp dir is ours: failing here is a broken test machine
 	}
 }
 
-func (f *V2) get(name string) string {
+func (f *files) get(name string) string {
 	b, _ := os.ReadFile(f.host(name))
 	return string(b)
 }
 
-func (f *V2) isDir(cg string) bool {
+func (f *files) isDir(cg string) bool {
 	st, err := os.Stat(f.host(cg))
 	return err == nil && st.IsDir()
 }
 
-func (f *V2) hasFile(name string) bool {
+func (f *files) hasFile(name string) bool {
 	st, err := os.Stat(f.host(name))
 	return err == nil && !st.IsDir()
 }
@@ -207,7 +207,7 @@ func (f *V2) ReadDir(name string) ([]string, error) {
 	return f.children(path.Clean("/" + name))
 }
 
-func (f *V2) children(cg string) ([]string, error) {
+func (f *files) children(cg string) ([]string, error) {
 	ents, err := os.ReadDir(f.host(cg))
 	if err != nil {
 		return nil, perr("open", cg, syscall.ENOENT)

@@ -91,3 +91,53 @@ func TestV2RejectsLikeTheKernel(t *testing.T) {
 		t.Errorf("killed %v, want [42]", k)
 	}
 }
+
+func TestV1RejectsLikeTheKernel(t *testing.T) {
+	cpu := cgrouptest.NewV1(t, "cpu", cgrouptest.Options{})
+	cs := cgrouptest.NewV1(t, "cpuset", cgrouptest.Options{CPUs: 4})
+	mem := cgrouptest.NewV1(t, "memory", cgrouptest.Options{})
+	for _, f := range []interface{ Mkdir(string) error }{cpu, cs, mem} {
+		for _, cg := range []string{"/p", "/p/c"} {
+			if err := f.Mkdir(cg); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	steps := []struct {
+		fs          interface{ WriteFile(string, []byte) error }
+		file, value string
+		want        error
+	}{
+		{cpu, "/p/cpu.cfs_quota_us", "999", syscall.EINVAL},
+		{cpu, "/p/cpu.cfs_quota_us", "50000", nil},
+		{cpu, "/p/c/cpu.cfs_quota_us", "60000", syscall.EINVAL}, // above its parent
+		{cpu, "/p/c/cpu.cfs_quota_us", "50000", nil},
+		{cpu, "/p/cpu.cfs_quota_us", "40000", syscall.EINVAL}, // below its child
+		{cpu, "/p/cpu.cfs_period_us", "200000", syscall.EINVAL},
+		{cpu, "/p/cpu.cfs_quota_us", "-1", nil},
+		{cpu, "/cpu.cfs_quota_us", "50000", syscall.EINVAL}, // the root
+		{cpu, "/p/cpu.idle", "1", nil},
+		{cpu, "/p/cpu.shares", "2", syscall.EINVAL},
+		{cs, "/p/c/cgroup.procs", "7", syscall.ENOSPC}, // no cpus/mems yet
+		{cs, "/p/c/cpuset.cpus", "1", syscall.EACCES},  // parent empty
+		{cs, "/p/cpuset.cpus", "0-1", nil},
+		{cs, "/p/c/cpuset.cpus", "1", nil},
+		{cs, "/p/cpuset.cpus", "0", syscall.EBUSY}, // child holds 1
+		{cs, "/p/cpuset.cpus", "9", syscall.EINVAL},
+		{mem, "/p/memory.limit_in_bytes", "x", syscall.EINVAL},
+		{mem, "/p/memory.usage_in_bytes", "0", syscall.EACCES},
+	}
+	for _, s := range steps {
+		err := s.fs.WriteFile(s.file, []byte(s.value))
+		if (s.want == nil) != (err == nil) || (s.want != nil && !errors.Is(err, s.want)) {
+			t.Errorf("write %s %q: %v, want %v", s.file, s.value, err, s.want)
+		}
+	}
+	mem.SetUsage("/p", 1<<20)
+	if err := mem.WriteFile("/p/memory.limit_in_bytes", []byte("4096")); !errors.Is(err, syscall.EBUSY) {
+		t.Errorf("limit below usage: %v, want EBUSY", err)
+	}
+	if r := cpu.Render(); !strings.Contains(r, "cpu.shares: 3\n") {
+		t.Errorf("idle group shares:\n%s", r)
+	}
+}

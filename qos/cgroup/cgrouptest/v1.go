@@ -1,0 +1,352 @@
+package cgrouptest
+
+import (
+	"fmt"
+	"io/fs"
+	"math/bits"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// V1 is a fake cgroup v1 hierarchy for one controller ("cpu", "memory" or
+// "cpuset"). It models the v1 rules that make write order matter, after
+// kernel/sched/core.c and kernel/cgroup/cpuset.c (legacy hierarchy): a CFS
+// quota (as quota/period) may not exceed the nearest limited ancestor's,
+// checked on the parent's and the child's writes alike (EINVAL); a cpuset
+// must lie inside its parent's (EACCES) and a parent must keep its
+// children's CPUs (EBUSY); a new cpuset is empty and takes no task until
+// cpus and mems are set (ENOSPC); memory.limit_in_bytes below usage is
+// EBUSY (no swap to reclaim into); cpu.shares is clamped to 2..262144 and
+// refused while cpu.idle is 1.
+type V1 struct {
+	files
+	controller string
+	cpus       int
+
+	mu     sync.Mutex
+	writes []Write
+	reject map[string]error
+	saved  map[string]string
+}
+
+const v1NoLimit = "9223372036854771712"
+
+// NewV1 makes a hierarchy for controller with an empty root cgroup (cpuset
+// root: CPUs 0..opts.CPUs-1, memory node 0).
+func NewV1(t testing.TB, controller string, opts Options) *V1 {
+	t.Helper()
+	if opts.CPUs == 0 {
+		opts.CPUs = 4
+	}
+	f := &V1{files: files{dir: t.TempDir()}, controller: controller, cpus: opts.CPUs,
+		reject: map[string]error{}, saved: map[string]string{}}
+	f.populate("/", true)
+	return f
+}
+
+func (f *V1) populate(cg string, root bool) {
+	f.put(path.Join(cg, "cgroup.procs"), "")
+	var m map[string]string
+	switch f.controller {
+	case "cpu":
+		m = map[string]string{"cpu.cfs_quota_us": "-1", "cpu.cfs_period_us": "100000", "cpu.shares": "1024", "cpu.idle": "0"}
+	case "memory":
+		m = map[string]string{"memory.limit_in_bytes": v1NoLimit, "memory.soft_limit_in_bytes": v1NoLimit, "memory.usage_in_bytes": "0"}
+	case "cpuset":
+		m = map[string]string{"cpuset.cpus": "", "cpuset.mems": ""}
+		if root {
+			m["cpuset.cpus"], m["cpuset.mems"] = fmt.Sprintf("0-%d", f.cpus-1), "0"
+		}
+	}
+	for k, v := range m {
+		f.put(path.Join(cg, k), v)
+	}
+}
+
+// Writes returns the write log.
+func (f *V1) Writes() []Write {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.writes)
+}
+
+// ResetWrites clears the write log.
+func (f *V1) ResetWrites() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.writes = nil
+}
+
+// Reject makes every later write to name fail with err.
+func (f *V1) Reject(name string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reject[path.Clean(name)] = err
+}
+
+// SetUsage sets a memory cgroup's memory.usage_in_bytes.
+func (f *V1) SetUsage(cg string, bytes uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.put(path.Join(path.Clean("/"+cg), "memory.usage_in_bytes"), strconv.FormatUint(bytes, 10))
+}
+
+// ReadFile implements the enforcer's FS.
+func (f *V1) ReadFile(name string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	name = path.Clean("/" + name)
+	if !f.hasFile(name) {
+		return nil, perr("open", name, syscall.ENOENT)
+	}
+	return []byte(f.get(name) + "\n"), nil
+}
+
+// ReadDir implements the enforcer's FS.
+func (f *V1) ReadDir(name string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.children(path.Clean("/" + name))
+}
+
+// Mkdir implements the enforcer's FS.
+func (f *V1) Mkdir(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cg := path.Clean("/" + name)
+	if f.isDir(cg) {
+		return nil
+	}
+	if !f.isDir(path.Dir(cg)) {
+		return perr("mkdir", cg, syscall.ENOENT)
+	}
+	if err := os.Mkdir(f.host(cg), 0o755); err != nil {
+		return err
+	}
+	f.populate(cg, false)
+	return nil
+}
+
+// WriteFile implements the enforcer's FS, validating like a v1 kernel.
+func (f *V1) WriteFile(name string, data []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	name = path.Clean("/" + name)
+	err := f.write(name, strings.TrimSpace(string(data)))
+	f.writes = append(f.writes, Write{Path: name, Value: string(data), Err: err})
+	if err != nil {
+		return perr("write", name, err)
+	}
+	return nil
+}
+
+func (f *V1) write(name, v string) error {
+	cg, file := path.Dir(name), path.Base(name)
+	if !f.isDir(cg) || !f.hasFile(name) {
+		return syscall.ENOENT
+	}
+	if err, ok := f.reject[name]; ok {
+		return err
+	}
+	switch file {
+	case "memory.usage_in_bytes":
+		return syscall.EACCES
+	case "cpu.cfs_quota_us", "cpu.cfs_period_us":
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return syscall.EINVAL
+		}
+		q, p := f.cfs(cg)
+		if file == "cpu.cfs_quota_us" {
+			if n != -1 && (n < 1000 || n > 1<<44-1) {
+				return syscall.EINVAL
+			}
+			q = n
+		} else {
+			if n < 1000 || n > 1000000 {
+				return syscall.EINVAL
+			}
+			p = n
+		}
+		if cg == "/" || !f.schedulable(cg, q, p) {
+			return syscall.EINVAL
+		}
+		f.put(name, strconv.FormatInt(n, 10))
+	case "cpu.shares":
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return syscall.EINVAL
+		}
+		if f.get(path.Join(cg, "cpu.idle")) == "1" {
+			return syscall.EINVAL
+		}
+		f.put(name, strconv.FormatUint(min(max(n, 2), 262144), 10))
+	case "cpu.idle":
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > 1 {
+			return syscall.EINVAL
+		}
+		shares, old := path.Join(cg, "cpu.shares"), f.get(name)
+		if n == 1 && old == "0" {
+			f.saved[cg] = f.get(shares)
+			f.put(shares, "3")
+		} else if n == 0 && old == "1" {
+			f.put(shares, f.saved[cg])
+		}
+		f.put(name, strconv.FormatInt(n, 10))
+	case "memory.limit_in_bytes", "memory.soft_limit_in_bytes":
+		val := v1NoLimit
+		if v != "-1" {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return syscall.EINVAL
+			}
+			n -= n % pageSize
+			usage, _ := strconv.ParseUint(f.get(path.Join(cg, "memory.usage_in_bytes")), 10, 64)
+			if file == "memory.limit_in_bytes" && n < usage {
+				return syscall.EBUSY
+			}
+			val = strconv.FormatUint(n, 10)
+		}
+		f.put(name, val)
+	case "cpuset.cpus", "cpuset.mems":
+		set, err := parseList(v)
+		if err != nil {
+			return syscall.EINVAL
+		}
+		if file == "cpuset.cpus" && len(set) > 0 && set[len(set)-1] >= f.cpus {
+			return syscall.EINVAL
+		}
+		if cg != "/" {
+			parent, _ := parseList(f.get(path.Join(path.Dir(cg), file)))
+			if !subset(set, parent) {
+				return syscall.EACCES
+			}
+		}
+		kids, _ := f.children(cg)
+		for _, k := range kids {
+			kid, _ := parseList(f.get(path.Join(cg, k, file)))
+			if !subset(kid, set) {
+				return syscall.EBUSY
+			}
+		}
+		if len(set) == 0 && strings.TrimSpace(f.get(path.Join(cg, "cgroup.procs"))) != "" {
+			return syscall.ENOSPC
+		}
+		f.put(name, v)
+	case "cgroup.procs":
+		pid, err := strconv.Atoi(v)
+		if err != nil {
+			return syscall.EINVAL
+		}
+		if f.controller == "cpuset" && (f.get(path.Join(cg, "cpuset.cpus")) == "" || f.get(path.Join(cg, "cpuset.mems")) == "") {
+			return syscall.ENOSPC
+		}
+		f.put(name, joinPIDs(append(pidsOf(f.get(name)), pid)))
+	default:
+		f.put(name, v)
+	}
+	return nil
+}
+
+// AddProc puts pid into cg, as a runtime would (with the same checks).
+func (f *V1) AddProc(cg string, pid int) error {
+	return f.WriteFile(path.Join(path.Clean("/"+cg), "cgroup.procs"), []byte(strconv.Itoa(pid)))
+}
+
+func (f *V1) cfs(cg string) (int64, int64) {
+	q, _ := strconv.ParseInt(f.get(path.Join(cg, "cpu.cfs_quota_us")), 10, 64)
+	p, _ := strconv.ParseInt(f.get(path.Join(cg, "cpu.cfs_period_us")), 10, 64)
+	return q, p
+}
+
+// limitAbove is the nearest limited ancestor's quota/period (q = -1: none).
+func (f *V1) limitAbove(cg string) (int64, int64) {
+	for a := path.Dir(cg); a != "/"; a = path.Dir(a) {
+		if q, p := f.cfs(a); q != -1 {
+			return q, p
+		}
+	}
+	return -1, 1
+}
+
+// schedulable applies the kernel's v1 rule to cg taking (q, p): its own
+// limit within the nearest limited ancestor's, and every limited
+// descendant within its own effective limit.
+func (f *V1) schedulable(cg string, q, p int64) bool {
+	aq, ap := f.limitAbove(cg)
+	if q != -1 && aq != -1 && ratioAbove(q, p, aq, ap) {
+		return false
+	}
+	eq, ep := q, p
+	if q == -1 {
+		eq, ep = aq, ap
+	}
+	if eq == -1 {
+		return true
+	}
+	var ok = true
+	var walk func(string, int64, int64)
+	walk = func(c string, lq, lp int64) {
+		kids, _ := f.children(c)
+		for _, k := range kids {
+			kc := path.Join(c, k)
+			kq, kp := f.cfs(kc)
+			if kq == -1 {
+				walk(kc, lq, lp)
+				continue
+			}
+			if ratioAbove(kq, kp, lq, lp) {
+				ok = false
+			}
+			walk(kc, kq, kp)
+		}
+	}
+	walk(cg, eq, ep)
+	return ok
+}
+
+func ratioAbove(q1, p1, q2, p2 int64) bool {
+	h1, l1 := bits.Mul64(uint64(q1), uint64(p2))
+	h2, l2 := bits.Mul64(uint64(q2), uint64(p1))
+	return h1 > h2 || (h1 == h2 && l1 > l2)
+}
+
+func subset(a, b []int) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// Render prints every cgroup and its files as text, sorted.
+func (f *V1) Render() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var b strings.Builder
+	_ = filepath.WalkDir(f.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(f.dir, p)
+		cg := path.Clean("/" + filepath.ToSlash(rel))
+		fmt.Fprintf(&b, "%s\n", cg)
+		ents, _ := os.ReadDir(p)
+		for _, e := range ents {
+			if !e.IsDir() {
+				fmt.Fprintf(&b, "  %s: %s\n", e.Name(), strings.ReplaceAll(f.get(path.Join(cg, e.Name())), "\n", " "))
+			}
+		}
+		return nil
+	})
+	return b.String()
+}

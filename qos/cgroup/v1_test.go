@@ -1,0 +1,230 @@
+package cgroup_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/qos/cgroup"
+	"github.com/sluicehq/sluice/qos/cgroup/cgrouptest"
+)
+
+type fakeV1 struct {
+	cpu, mem, cs *cgrouptest.V1
+	e            cgroup.Enforcer
+}
+
+func newFakeV1(t testing.TB) *fakeV1 {
+	t.Helper()
+	f := &fakeV1{
+		cpu: cgrouptest.NewV1(t, "cpu", cgrouptest.Options{}),
+		mem: cgrouptest.NewV1(t, "memory", cgrouptest.Options{}),
+		cs:  cgrouptest.NewV1(t, "cpuset", cgrouptest.Options{CPUs: 4}),
+	}
+	e, err := cgroup.NewV1(cgroup.Config{OfflineParent: "/sluice/offline", PageSize: 4096, Now: func() time.Time { return t0 }},
+		cgroup.V1Roots{CPU: f.cpu, Memory: f.mem, Cpuset: f.cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.e = e
+	return f
+}
+
+func writeLog(ws []cgrouptest.Write, filter string) string {
+	var out []string
+	for _, w := range ws {
+		if strings.Contains(w.Path, filter) {
+			out = append(out, w.String())
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestV1WritesExactValues(t *testing.T) {
+	f := newFakeV1(t)
+	got := f.e.Apply(context.Background(), plan(1500, 1<<30, 1<<30+1<<28+123))
+	if s := statuses(got); s != "offline-cpu=applied offline-memory=applied" {
+		t.Fatalf("results %s", s)
+	}
+	wantCPU := strings.Join([]string{
+		`/sluice/offline/cpu.cfs_quota_us <- "150000"`,
+		`/sluice/offline/cpu.shares <- "2"`,
+		`/sluice/offline/cpu.idle <- "1"`,
+	}, "\n")
+	if l := writeLog(f.cpu.Writes(), ""); l != wantCPU {
+		t.Errorf("cpu writes:\n%s\nwant:\n%s", l, wantCPU)
+	}
+	wantMem := `/sluice/offline/memory.soft_limit_in_bytes <- "1073741824"` + "\n" + `/sluice/offline/memory.limit_in_bytes <- "1342177280"`
+	if l := writeLog(f.mem.Writes(), ""); l != wantMem {
+		t.Errorf("memory writes:\n%s\nwant:\n%s", l, wantMem)
+	}
+	f.cpu.ResetWrites()
+	f.mem.ResetWrites()
+	if s := statuses(f.e.Apply(context.Background(), plan(1500, 1<<30, 1<<30+1<<28+123))); s != "offline-cpu=unchanged offline-memory=unchanged" {
+		t.Errorf("second apply %s", s)
+	}
+	if len(f.cpu.Writes())+len(f.mem.Writes()) != 0 {
+		t.Errorf("second apply wrote %v %v", f.cpu.Writes(), f.mem.Writes())
+	}
+}
+
+// TestV1QuotaOrder: tightening clamps children (deepest first) before the
+// parent, loosening writes the parent first and then gives children back
+// their own quota, up to the parent's.
+func TestV1QuotaOrder(t *testing.T) {
+	f := newFakeV1(t)
+	ctx := context.Background()
+	f.e.Apply(ctx, plan(2000, 0, 1<<30))
+	must(t, f.cpu.Mkdir("/sluice/offline/job"))
+	must(t, f.cpu.Mkdir("/sluice/offline/job/task"))
+	must(t, f.cpu.WriteFile("/sluice/offline/job/cpu.cfs_quota_us", []byte("100000")))
+	must(t, f.cpu.WriteFile("/sluice/offline/job/task/cpu.cfs_quota_us", []byte("50000")))
+	f.cpu.ResetWrites()
+
+	if s := statuses(f.e.Apply(ctx, plan(200, 0, 1<<30))); s != "offline-cpu=applied offline-memory=unchanged" {
+		t.Fatalf("tighten: %s", s)
+	}
+	want := strings.Join([]string{
+		`/sluice/offline/job/task/cpu.cfs_quota_us <- "20000"`,
+		`/sluice/offline/job/cpu.cfs_quota_us <- "20000"`,
+		`/sluice/offline/cpu.cfs_quota_us <- "20000"`,
+	}, "\n")
+	if l := writeLog(f.cpu.Writes(), "quota"); l != want {
+		t.Errorf("tighten writes:\n%s\nwant:\n%s", l, want)
+	}
+	f.cpu.ResetWrites()
+	if s := statuses(f.e.Apply(ctx, plan(700, 0, 1<<30))); s != "offline-cpu=applied offline-memory=unchanged" {
+		t.Fatalf("loosen: %s", s)
+	}
+	want = strings.Join([]string{
+		`/sluice/offline/cpu.cfs_quota_us <- "70000"`,
+		`/sluice/offline/job/cpu.cfs_quota_us <- "70000"`,
+		`/sluice/offline/job/task/cpu.cfs_quota_us <- "50000"`,
+	}, "\n")
+	if l := writeLog(f.cpu.Writes(), "quota"); l != want {
+		t.Errorf("loosen writes:\n%s\nwant:\n%s", l, want)
+	}
+}
+
+func TestV1MemoryBelowUsageIsEBUSY(t *testing.T) {
+	f := newFakeV1(t)
+	ctx := context.Background()
+	f.e.Apply(ctx, plan(500, 0, 1<<30))
+	f.mem.SetUsage("/sluice/offline", 300<<20)
+	got := f.e.Apply(ctx, plan(500, 100<<20, 200<<20))
+	want := "cgroup /sluice/offline: write memory.limit_in_bytes 209715200: device or resource busy (usage is above the new limit and reclaim could not bring it down; offline work must shrink or be killed)"
+	if got[1].Status != qos.ResultFailed || got[1].Err != want {
+		t.Fatalf("memory result %+v\nwant err %s", got[1], want)
+	}
+	if r := f.mem.Render(); !strings.Contains(r, "memory.soft_limit_in_bytes: 104857600") || !strings.Contains(r, "memory.limit_in_bytes: 1073741824") {
+		t.Errorf("want the soft limit applied and the old limit kept:\n%s", r)
+	}
+}
+
+// TestV1RandomTransitions applies random CPU budgets and cpuset plans
+// (intents shuffled) to fake v1 hierarchies that reject wrong orders, with
+// unplanned children holding quotas and CPUs of their own.
+func TestV1RandomTransitions(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("SLUICE_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("seed %d (rerun with SLUICE_SEED=%d)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	f := newFakeV1(t)
+	ctx := context.Background()
+	p := plan(2000, 0, 1<<30)
+	p.Cpusets = []qos.CpusetIntent{{CgroupPath: "/sluice/offline", CPUs: []int{0, 1, 2, 3}, Reason: "pool"}}
+	f.e.Apply(ctx, p)
+	quota := 1000 * (2 + rng.IntN(200))
+	for _, cg := range []string{"/sluice/offline/job", "/sluice/offline/job/task", "/online", "/online/web", "/online/db"} {
+		must(t, f.cs.Mkdir(cg))
+		must(t, f.cs.WriteFile(cg+"/cpuset.mems", []byte("0")))
+		must(t, f.cs.WriteFile(cg+"/cpuset.cpus", []byte("0-3")))
+		if strings.HasPrefix(cg, "/sluice") {
+			must(t, f.cpu.Mkdir(cg))
+			must(t, f.cpu.WriteFile(cg+"/cpu.cfs_quota_us", []byte(strconv.Itoa(quota))))
+			quota /= 2 // a child may not exceed its parent
+		}
+	}
+	must(t, f.cs.AddProc("/sluice/offline/job/task", 7))
+	sets := [][]int{{0}, {1}, {2, 3}, {0, 1}, {1, 2, 3}, {0, 1, 2, 3}}
+	for i := range 200 {
+		p := plan(int64(rng.IntN(4000)), 0, 1<<30)
+		p.Cpusets = []qos.CpusetIntent{
+			{CgroupPath: "/sluice/offline", CPUs: sets[rng.IntN(len(sets))], Reason: "pool"},
+			{CgroupPath: "/online/web", CPUs: sets[rng.IntN(len(sets))], Reason: "web"},
+			{CgroupPath: "/online/db", CPUs: sets[rng.IntN(len(sets))], Reason: "db"},
+		}
+		rng.Shuffle(len(p.Cpusets), func(a, b int) { p.Cpusets[a], p.Cpusets[b] = p.Cpusets[b], p.Cpusets[a] })
+		for _, r := range f.e.Apply(ctx, p) {
+			if r.Status == qos.ResultFailed {
+				t.Fatalf("step %d: %s %s: %s", i, r.Intent, r.Target, r.Err)
+			}
+		}
+		cs := f.cs.Render()
+		for _, c := range p.Cpusets {
+			if want := c.CgroupPath + "\n"; !strings.Contains(cs, want) {
+				t.Fatalf("step %d: %s missing", i, c.CgroupPath)
+			}
+			got := cs[strings.Index(cs, c.CgroupPath+"\n"):]
+			got = got[strings.Index(got, "cpuset.cpus: ")+len("cpuset.cpus: "):]
+			got = got[:strings.Index(got, "\n")]
+			if want := formatList(c.CPUs); got != want {
+				t.Fatalf("step %d: %s cpuset.cpus %s, want %s", i, c.CgroupPath, got, want)
+			}
+		}
+		cpu := f.cpu.Render()
+		quota := strconv.FormatInt(max(p.OfflineCPU.BudgetMilli*100, 1000), 10)
+		if !strings.Contains(cpu, "/sluice/offline\n  cgroup.procs: \n  cpu.cfs_period_us: 100000\n  cpu.cfs_quota_us: "+quota+"\n") {
+			t.Fatalf("step %d: quota %s not in\n%s", i, quota, cpu)
+		}
+		f.cpu.ResetWrites()
+		f.cs.ResetWrites()
+		f.e.Apply(ctx, p)
+		if w := slices.Concat(f.cpu.Writes(), f.cs.Writes()); len(w) != 0 {
+			t.Fatalf("step %d: repeating the plan wrote %v", i, w)
+		}
+	}
+}
+
+func formatList(cpus []int) string {
+	var parts []string
+	for i := 0; i < len(cpus); {
+		j := i
+		for j+1 < len(cpus) && cpus[j+1] == cpus[j]+1 {
+			j++
+		}
+		if j > i {
+			parts = append(parts, strconv.Itoa(cpus[i])+"-"+strconv.Itoa(cpus[j]))
+		} else {
+			parts = append(parts, strconv.Itoa(cpus[i]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ",")
+}
+
+func BenchmarkApplySteadyFakeV1(b *testing.B) {
+	f := newFakeV1(b)
+	p := plan(1500, 1<<30, 2<<30)
+	f.e.Apply(context.Background(), p)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		f.e.Apply(context.Background(), p)
+	}
+}
