@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -264,4 +265,35 @@ func formatCPUList(cpus []int) string {
 		i = j + 1
 	}
 	return b.String()
+}
+
+// release gives the offline parent every CPU back (policy onStop:
+// release): on v1 the root's CPUs, ancestors widened first; on v2 an empty
+// cpuset.cpus, which inherits the parent's. It reports nothing when there
+// is no cpuset hierarchy or the parent was never pinned.
+func (w cpusetWriter) release(ctx context.Context, parent string, at time.Time) []qos.IntentResult {
+	if w.fs == nil || !exists(w.fs, parent) {
+		return nil
+	}
+	if _, err := w.fs.ReadFile(path.Join(parent, "cpuset.cpus")); err != nil {
+		return nil // v2 without the cpuset controller on the parent: never pinned
+	}
+	o := outcome{}
+	if w.mode == ModeV2 {
+		o.run(ctx, step{fs: w.fs, cgroup: parent, file: "cpuset.cpus", want: "", same: sameText("")})
+		return []qos.IntentResult{o.result(qos.IntentCpuset, parent, at)}
+	}
+	b, err := w.fs.ReadFile("/cpuset.cpus")
+	all, perr := parseCPUList(b)
+	if err != nil || perr != nil || len(all) == 0 {
+		o.fail(fmt.Errorf("cgroup /: read cpuset.cpus: %w", errors.Join(errnoOf(err), perr)))
+		return []qos.IntentResult{o.result(qos.IntentCpuset, parent, at)}
+	}
+	for anc := range ancestors(parent) {
+		if anc != "/" {
+			o.run(ctx, w.widen(anc, all))
+		}
+	}
+	o.run(ctx, w.widen(parent, all))
+	return []qos.IntentResult{o.result(qos.IntentCpuset, parent, at)}
 }

@@ -18,4 +18,9 @@
 // Everything goes through the FS interface (one per hierarchy plus one for
 // /proc), so tests point the enforcer at fake trees (package cgrouptest)
 // that model and reject what the kernel would, and at real hierarchies.
+//
+// Tests: the fake-tree tests run anywhere (go test ./qos/cgroup/...);
+// TestRealV1* need root and the v1 cpu, cpuacct, memory and cpuset
+// hierarchies (kerneltest gates); TestRealV2* need a cgroup v2 host with
+// controllers and run in the VM lane: test/vm/test.sh ./qos/cgroup/.
 package cgroup

@@ -33,7 +33,8 @@ type Enforcer interface {
 	// a restarted agent seeds its decision state from the source of truth.
 	Current(ctx context.Context) (Settings, error)
 	// Release lifts the offline parent's CPU and memory caps (and on v1
-	// restores the children it clamped), for policy OnStop: release. The
+	// restores the children it clamped) and gives it every CPU back if it
+	// was pinned, for policy OnStop: release. The
 	// offline weight, idle flag and oom_score_adj stay: offline work keeps
 	// yielding to online work.
 	Release(ctx context.Context) []qos.IntentResult

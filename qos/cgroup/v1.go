@@ -315,5 +315,6 @@ func (e *v1) Release(ctx context.Context) []qos.IntentResult {
 	mem := outcome{}
 	mem.run(ctx, step{fs: e.mem, cgroup: parent, file: "memory.limit_in_bytes", want: "-1", same: sameLimit(0, e.cfg.PageSize)})
 	mem.run(ctx, step{fs: e.mem, cgroup: parent, file: "memory.soft_limit_in_bytes", want: "-1", same: sameLimit(0, e.cfg.PageSize)})
-	return []qos.IntentResult{cpu.result(qos.IntentOfflineCPU, parent, at), mem.result(qos.IntentOfflineMemory, parent, at)}
+	return append([]qos.IntentResult{cpu.result(qos.IntentOfflineCPU, parent, at), mem.result(qos.IntentOfflineMemory, parent, at)},
+		e.cpusets.release(ctx, parent, at)...)
 }

@@ -228,3 +228,26 @@ func BenchmarkApplySteadyFakeV1(b *testing.B) {
 		f.e.Apply(context.Background(), p)
 	}
 }
+
+func TestV1ReleaseLiftsCapsAndCpuset(t *testing.T) {
+	f := newFakeV1(t)
+	ctx := context.Background()
+	p := plan(300, 100<<20, 200<<20)
+	p.Cpusets = []qos.CpusetIntent{{CgroupPath: "/sluice/offline", CPUs: []int{2}, Reason: "pool"}}
+	f.e.Apply(ctx, p)
+	if s := statuses(f.e.Release(ctx)); s != "offline-cpu=applied offline-memory=applied cpuset=applied" {
+		t.Fatalf("release: %s", s)
+	}
+	for _, c := range []struct {
+		r    string
+		want string
+	}{
+		{f.cpu.Render(), "cpu.cfs_quota_us: -1\n"},
+		{f.mem.Render(), "memory.limit_in_bytes: 9223372036854771712\n  memory.soft_limit_in_bytes: 9223372036854771712\n  memory.usage_in_bytes: 0\n"},
+		{f.cs.Render(), "/sluice/offline\n  cgroup.procs: \n  cpuset.cpus: 0-3\n"},
+	} {
+		if !strings.Contains(c.r[strings.Index(c.r, "/sluice/offline\n"):], c.want) {
+			t.Errorf("want %q in\n%s", c.want, c.r)
+		}
+	}
+}

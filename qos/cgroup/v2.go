@@ -250,5 +250,6 @@ func (e *v2) Release(ctx context.Context) []qos.IntentResult {
 	// Loosen the hard limit first so memory.high never sits above it.
 	mem.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.max", want: "max", same: sameText("max")})
 	mem.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.high", want: "max", same: sameText("max")})
-	return []qos.IntentResult{cpu.result(qos.IntentOfflineCPU, parent, at), mem.result(qos.IntentOfflineMemory, parent, at)}
+	return append([]qos.IntentResult{cpu.result(qos.IntentOfflineCPU, parent, at), mem.result(qos.IntentOfflineMemory, parent, at)},
+		e.cpusets.release(ctx, parent, at)...)
 }
