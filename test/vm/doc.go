@@ -29,7 +29,9 @@
 //
 //   - It runs as root (PID 1's child) with cwd /sluice/pkg, holding a copy
 //     of the package's testdata/ (nothing else of the source tree).
-//     Files the test writes stay in the guest.
+//     Files the test writes stay in the guest, so flags that write
+//     results to host paths (-cover, -coverprofile, -cpuprofile) do not
+//     work in the lane; -v and -json do.
 //   - cgroup2 at /sys/fs/cgroup with cpu, memory, io, cpuset and pids
 //     enabled in the root's cgroup.subtree_control; PSI; bpffs at
 //     /sys/fs/bpf; tracefs at /sys/kernel/tracing; devtmpfs; lo up; no

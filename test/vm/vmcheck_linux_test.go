@@ -137,10 +137,16 @@ func TestVMMemoryMaxOOMKillsHog(t *testing.T) {
 		t.Errorf("memory.events oom_kill = %d, want 1 (%v)", events["oom_kill"], events)
 	}
 	if peak, err := os.ReadFile(filepath.Join(cg, "memory.peak")); err == nil {
+		// The kernel force-charges a dying OOM victim's last faults
+		// (mm/memcontrol.c try_charge, "force:"), in batches of up to
+		// MEMCG_CHARGE_BATCH (64) pages, so the peak may pass the limit by
+		// that much; the hog's 256 MiB never came close.
+		const slackBytes = 64 * 4096
 		n, err := strconv.ParseInt(strings.TrimSpace(string(peak)), 10, 64)
-		if err != nil || n > limitBytes {
-			t.Errorf("memory.peak = %q, want at most %d", peak, limitBytes)
+		if err != nil || n > limitBytes+slackBytes {
+			t.Errorf("memory.peak = %q, want at most %d + %d", peak, limitBytes, slackBytes)
 		}
+		t.Logf("memory.peak %d bytes under memory.max %d", n, limitBytes)
 	}
 }
 
