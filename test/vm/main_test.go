@@ -17,8 +17,7 @@ func TestMain(m *testing.M) {
 	case "":
 		os.Exit(m.Run())
 	case "busy":
-		for {
-		}
+		busy()
 	case "hog":
 		os.Exit(hog(256 << 20))
 	default:
@@ -39,4 +38,10 @@ func hog(sizeBytes int) int {
 		mem[i] = 1
 	}
 	return 0
+}
+
+// busy spins until killed: the load cpu.max must cap.
+func busy() {
+	for n := 0; ; n++ {
+	}
 }

@@ -35,6 +35,15 @@ func Fetch(ctx context.Context, cacheDir string, modules []string, log *slog.Log
 		return Kernel{}, false, err
 	}
 	defer unlock()
+	// Holding the lock, any fetch-* directory is a dead fetcher's
+	// (hundreds of MiB of unpacked package): remove it.
+	if stale, err := filepath.Glob(filepath.Join(cacheDir, "fetch-*")); err == nil {
+		for _, d := range stale {
+			if err := os.RemoveAll(d); err != nil {
+				log.Warn("cannot remove a stale fetch directory", "dir", d, "err", err)
+			}
+		}
+	}
 
 	pkg, err := resolveKernelPackage(ctx, log)
 	if err != nil {
