@@ -177,6 +177,8 @@ type Result struct {
 	// typical pod mix when arrived demand first reaches 90% of capacity
 	// (-1 when it never does).
 	FragAt90 float64
+	// Final is the cluster after the last arrival.
+	Final place.Snapshot
 }
 
 // Profile is the placement profile the replay uses for a strategy. The
@@ -241,6 +243,7 @@ func RunProfile(tr Trace, prof place.Profile, seed uint64) (Result, error) {
 		}
 	}
 	u := c.Usage()
+	res.Final = c.Snapshot()
 	res.GPUMilliAllocated = u.GPUMilliAllocated
 	res.Allocated = float64(u.GPUMilliAllocated) / float64(capMilli)
 	return res, nil

@@ -139,28 +139,60 @@ func (st *state) fitsResources(h *hostState, pc *placed, detail bool) (bool, Rea
 	return true, "", ""
 }
 
-// rulesOK applies every anti-affinity rule that names the request's app.
-func (st *state) rulesOK(hi int, pc *placed, detail bool) (bool, Reason, string) {
+// ruleCheck is one anti-affinity rule resolved for one request: the
+// per-host counts it reads, so the host loop does no map lookups.
+type ruleCheck struct {
+	rule AntiAffinity
+	// kind: 0 = the app's own per-host cap, 1 = the request is App (reads
+	// Other's counts), 2 = the request is Other (reads App's and its own).
+	kind   int
+	counts []int32
+	own    []int32
+}
+
+// prepareRules resolves the rules naming the request's app.
+func (st *state) prepareRules(pc *placed) {
+	pc.rules = pc.rules[:0]
 	app := pc.p.App
+	if app == "" {
+		return
+	}
 	for _, ri := range st.byApp[app] {
 		r := st.rules[ri]
-		if r.Other == app { // a per-host cap of the app itself
-			if n := st.appHost[app][hi]; n > int32(r.MaxOther) {
-				return false, ruleReason(r), ruleDetail(detail, "host runs %d of %s, cap %d", n, app, r.MaxOther+1)
-			}
-			continue
-		}
-		// app is A: the host must not run more than MaxOther of Other.
-		if n := st.appHost[r.Other][hi]; n > int32(r.MaxOther) {
-			return false, ruleReason(r), ruleDetail(detail, "host runs %d of %s, at most %d may run next to %s", n, r.Other, r.MaxOther, r.App)
+		if r.Other == app {
+			pc.rules = append(pc.rules, ruleCheck{rule: r, kind: 0, counts: st.appHost[app]})
+		} else {
+			pc.rules = append(pc.rules, ruleCheck{rule: r, kind: 1, counts: st.appHost[r.Other]})
 		}
 	}
 	for _, ri := range st.byOther[app] {
 		r := st.rules[ri]
-		// app is B: on a host running A, B's count after placement <= MaxOther.
-		if st.appHost[r.App][hi] > 0 {
-			if n := st.appHost[app][hi]; n+1 > int32(r.MaxOther) {
-				return false, ruleReason(r), ruleDetail(detail, "host runs %s and %d of %s, at most %d allowed", r.App, n, app, r.MaxOther)
+		pc.rules = append(pc.rules, ruleCheck{rule: r, kind: 2, counts: st.appHost[r.App], own: st.appHost[app]})
+	}
+	pc.rulesReady = true
+}
+
+// rulesOK applies every anti-affinity rule that names the request's app.
+func (st *state) rulesOK(hi int, pc *placed, detail bool) (bool, Reason, string) {
+	if !pc.rulesReady {
+		st.prepareRules(pc)
+	}
+	for _, rc := range pc.rules {
+		r := rc.rule
+		switch rc.kind {
+		case 0: // a per-host cap of the app itself
+			if n := rc.counts[hi]; n > int32(r.MaxOther) {
+				return false, ruleReason(r), ruleDetail(detail, "host runs %d of %s, cap %d", n, r.App, r.MaxOther+1)
+			}
+		case 1: // the request is App: the host must not run more than MaxOther of Other
+			if n := rc.counts[hi]; n > int32(r.MaxOther) {
+				return false, ruleReason(r), ruleDetail(detail, "host runs %d of %s, at most %d may run next to %s", n, r.Other, r.MaxOther, r.App)
+			}
+		case 2: // the request is Other: next to App, Other's count after placement <= MaxOther
+			if rc.counts[hi] > 0 {
+				if n := rc.own[hi]; n+1 > int32(r.MaxOther) {
+					return false, ruleReason(r), ruleDetail(detail, "host runs %s and %d of %s, at most %d allowed", r.App, n, r.Other, r.MaxOther)
+				}
 			}
 		}
 	}

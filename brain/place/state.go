@@ -78,6 +78,9 @@ type placed struct {
 	alive  bool
 	// missing names a dimension the request needs that no host offers.
 	missing string
+	// rules are the anti-affinity rules resolved for this request.
+	rules      []ruleCheck
+	rulesReady bool
 }
 
 type curveDemand struct {
@@ -333,6 +336,7 @@ func (st *state) bind(pc placed) int32 {
 		st.pl = append(st.pl, placed{})
 	}
 	pc.alive = true
+	pc.rules, pc.rulesReady = nil, false // resolved per decision only
 	st.pl[slot] = pc
 	st.byID[pc.p.ID] = slot
 	h := &st.hosts[pc.host]
