@@ -109,7 +109,6 @@ func New(cfg Config, log *slog.Logger) (*Discoverer, error) {
 		containers:   map[string][]Workload{},
 		warned:       map[string]bool{},
 		starts:       map[string]startAt{},
-		status:       DiscoveryStatus{LastError: "not connected yet"},
 	}, nil
 }
 

@@ -209,7 +209,7 @@ func TestDiscoveryWithRealContainerd(t *testing.T) {
 	}
 	// Let a few reconnection attempts fail before the daemon returns.
 	waitFor(t, "a failed reconnection attempt", func() bool {
-		return strings.Contains(d.Status().LastError, "connect")
+		return strings.HasPrefix(d.Status().LastError, "connect ")
 	})
 	inst.Restart(t)
 	waitFor(t, "reconnected", func() bool { return d.Status().ContainerdConnected })
