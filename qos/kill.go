@@ -77,7 +77,7 @@ func decideKills(obs Observation, pol Policy, mem MemoryIntent, prev KillState) 
 		"candidates by priority %d (lowest first), start %s (youngest first), %s of its %s limit (largest share first), "+
 		"using %s; cool-down %v",
 		formatBytes(satInt64(offlineUsed)), formatBytes(satInt64(mem.MaxBytes)), overFor, pol.Kill.Grace,
-		v.w.Name, len(cands), v.w.Priority, v.w.StartedAt.UTC().Format(time.RFC3339), formatPercent(v.share),
+		v.w.Name, len(cands), v.w.Priority, v.w.StartedAt.UTC().Format(time.RFC3339), formatShare(v.share),
 		formatBytes(satInt64(v.limit)), formatBytes(satInt64(v.w.MemoryUsageBytes)), pol.Kill.CoolDown)
 	return []KillIntent{{
 		ID:         v.w.ID,

@@ -97,6 +97,12 @@ func parsePercent(s string) (float64, error) {
 }
 
 // formatPercent prints a fraction as a percentage without float noise.
+// formatShare prints a measured share for people, to one decimal
+// ("134.0%"); formatPercent keeps a policy value exact.
+func formatShare(f float64) string {
+	return strconv.FormatFloat(f*100, 'f', 1, 64) + "%"
+}
+
 func formatPercent(f float64) string {
 	return strconv.FormatFloat(math.Round(f*100*1e6)/1e6, 'f', -1, 64) + "%"
 }
