@@ -99,12 +99,17 @@ struct {
 	__type(value, struct oncpu);
 } oncpu SEC(".maps");
 
-/* Per-task run-queue delay sum (only with track_task_cgroup). */
+/* Per-task run-queue delay sum and count (only with track_task_cgroup). */
+struct task_wait_sum {
+	__u64 delay_ns;
+	__u64 waits;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct task_wait_sum);
 } task_delay SEC(".maps");
 
 #define DROP_CGROUP 0 /* cgroup_stats full */
@@ -347,11 +352,14 @@ static __always_inline void switch_in(struct task_struct *next, struct oncpu *cu
 	}
 
 	if (track_task_cgroup && cgid == track_task_cgroup) {
-		__u64 *sum = bpf_map_lookup_elem(&task_delay, &pid);
+		struct task_wait_sum *sum = bpf_map_lookup_elem(&task_delay, &pid);
+		struct task_wait_sum first = {.delay_ns = delay, .waits = 1};
 
 		if (sum) {
-			__sync_fetch_and_add(sum, delay);
-		} else if (bpf_map_update_elem(&task_delay, &pid, &delay, BPF_NOEXIST)) {
+			/* Only this task's switch-in writes it: no other CPU can. */
+			sum->delay_ns += delay;
+			sum->waits += 1;
+		} else if (bpf_map_update_elem(&task_delay, &pid, &first, BPF_NOEXIST)) {
 			count_drop(DROP_TASK);
 		}
 	}

@@ -27,6 +27,12 @@ type runqOncpu struct {
 	CgroupId uint64
 }
 
+type runqTaskWaitSum struct {
+	_       structs.HostLayout
+	DelayNs uint64
+	Waits   uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.

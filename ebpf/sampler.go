@@ -376,18 +376,44 @@ func (s *Sampler) Forget(cgroupID uint64) error {
 	return nil
 }
 
-// TaskRunqDelay returns the run-queue delay summed for pid since Load.
-// Only tasks in Options.TrackTasksInCgroup are tracked; others read 0.
-func (s *Sampler) TaskRunqDelay(pid int) (time.Duration, error) {
-	var perTask uint64
-	err := s.maps.TaskDelay.Lookup(uint32(pid), &perTask)
+// TaskWaits is one task's run-queue waits (Options.TrackTasksInCgroup).
+type TaskWaits struct {
+	// Total is the summed delay, comparable with run_delay in
+	// /proc/<pid>/schedstat.
+	Total time.Duration
+	// Count is the number of waits, comparable with that file's
+	// timeslice count (each wait ends in a switch-in).
+	Count uint64
+}
+
+// TaskRunqDelay returns the run-queue waits counted for pid (a thread id)
+// since Load. Only tasks in Options.TrackTasksInCgroup are tracked; others
+// read zero.
+func (s *Sampler) TaskRunqDelay(pid int) (TaskWaits, error) {
+	var v runqTaskWaitSum
+	err := s.maps.TaskDelay.Lookup(uint32(pid), &v)
 	if errors.Is(err, cebpf.ErrKeyNotExist) {
-		return 0, nil
+		return TaskWaits{}, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("ebpf runq: read task %d delay: %w", pid, err)
+		return TaskWaits{}, fmt.Errorf("ebpf runq: read task %d delay: %w", pid, err)
 	}
-	return time.Duration(perTask), nil
+	return TaskWaits{Total: time.Duration(v.DelayNs), Count: v.Waits}, nil
+}
+
+// RecursionMisses counts scheduler events the kernel did not hand to the
+// programs because one was already running on that CPU (Linux 5.12+);
+// such events are not counted anywhere else.
+func (s *Sampler) RecursionMisses() (uint64, error) {
+	var n uint64
+	for _, p := range s.progs {
+		st, err := p.Stats()
+		if err != nil {
+			return 0, fmt.Errorf("ebpf runq: program stats: %w", err)
+		}
+		n += st.RecursionMisses
+	}
+	return n, nil
 }
 
 // Drops reads how many samples were lost to full maps since Load.
