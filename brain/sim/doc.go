@@ -4,7 +4,7 @@
 //
 // A Workload (hosts, placement profile, requests in arrival order) comes
 // from a v2018 trace, a generic file or an openb trace (FromV2018,
-// FromGeneric). Three modes use it:
+// FromGeneric, FromOpenb). Three modes use it:
 //
 //   - Evaluate replays the requests against one or more strategies and
 //     seeds and scores each run: allocation rate per dimension,

@@ -120,11 +120,16 @@ func (r *Report) WriteText(w io.Writer) error {
 		for _, k := range run.FailureKinds {
 			fmt.Fprintf(&b, "    %7d  %s\n", k.Requests, k.Reason)
 		}
-		for i, k := range run.FailureReasons {
-			if i == 5 {
-				fmt.Fprintf(&b, "      ... %d more reasons\n", len(run.FailureReasons)-5)
+		shown := 0
+		for _, k := range run.FailureReasons {
+			if reasonKind(k.Reason) == k.Reason {
+				continue // already a line of its own above
+			}
+			if shown == 5 {
+				fmt.Fprintf(&b, "      ... more reasons in report.json\n")
 				break
 			}
+			shown++
 			fmt.Fprintf(&b, "      %7d  %s\n", k.Requests, k.Reason)
 		}
 		if len(run.FailureRules) > 0 {
