@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/agent/discovery"
 	"github.com/sluicehq/sluice/agent/sample"
+	"github.com/sluicehq/sluice/ebpf"
 	"github.com/sluicehq/sluice/qos"
 )
 
@@ -60,6 +61,10 @@ type Config struct {
 	Workloads WorkloadSource
 	Enforcer  Enforcer
 	Killer    Killer
+	// Runq, when set, is the eBPF scheduler sampler: per-class and
+	// per-workload run-queue latency and on-CPU time. Nil samples procfs
+	// and cgroups only.
+	Runq RunqSource
 	// Wake delivers early wake-ups (PSI triggers, eBPF events). May be nil.
 	Wake <-chan string
 	// ForceDryRun keeps enforcement off whatever the policy says.
@@ -99,6 +104,8 @@ type Agent struct {
 	results    []qos.IntentResult
 	containers []qos.ContainerSample
 	warned     map[string]bool
+	runq       *runqTracker
+	lastSample time.Time
 	cpuTrend   trend
 	memTrend   trend
 	cpuMeter   *sample.CPUMeter
@@ -169,6 +176,12 @@ func New(cfg Config) (*Agent, error) {
 	a.metrics.policyReloads.WithLabelValues("unreadable").Add(0)
 	a.metrics.policyValid.Set(1)
 	a.metrics.policyLastReload.Set(float64(a.polInfo.LoadedAt.Unix()))
+	if cfg.Runq != nil {
+		a.runq = newRunqTracker(cfg.Runq)
+		if err := cfg.Registerer.Register(ebpf.NewRunqLatencyCollector(a.runq.cumulative)); err != nil {
+			return nil, fmt.Errorf("agent: register run-queue metrics: %w", err)
+		}
+	}
 	return a, nil
 }
 
@@ -297,6 +310,15 @@ func (a *Agent) SampleWorkloads(now time.Time) {
 		})
 	}
 	a.cpuMeter.Prune(now)
+	if a.runq != nil {
+		var window time.Duration
+		if !a.lastSample.IsZero() {
+			window = now.Sub(a.lastSample)
+		}
+		a.runq.workloadSummaries(out, window)
+		a.runq.track(out)
+	}
+	a.lastSample = now
 	if a.cfg.Workloads.Status().ContainerdConnected {
 		a.metrics.containerdConnected.Set(1)
 	} else {
@@ -350,6 +372,13 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 		Containers: a.containers,
 		Classes:    aggregate(host, a.containers, offlineFast),
 		Results:    a.results,
+	}
+	if a.runq != nil {
+		if err := a.runq.tick(); err != nil {
+			a.metrics.sampleErrors.WithLabelValues("ebpf").Inc()
+			a.log.Debug("ebpf read", "err", err)
+		}
+		a.runq.classSummaries(obs.Classes)
 	}
 	obs.Host.PSI.Triggered = cause == "psi"
 	a.metrics.observe(obs)

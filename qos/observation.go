@@ -65,13 +65,17 @@ type ContainerSample struct {
 	CPUUsedMilli int64
 	// CPUUsageTotal is the cgroup's cumulative CPU time.
 	CPUUsageTotal time.Duration
-	// MemoryUsageBytes is usage without reclaimable page cache where the
-	// kernel reports it (v1 total_rss+total_mapped_file style working set; v2 anon+file-active).
+	// MemoryUsageBytes is the working set: usage minus inactive file pages,
+	// which the kernel can drop at once (v1 total_inactive_file, v2
+	// inactive_file), as kubelet computes it.
 	MemoryUsageBytes uint64
 	// MemoryLimitBytes is the cgroup's hard limit (0 = unlimited).
 	MemoryLimitBytes uint64
 	// RunqLatency is present when eBPF sampling is on.
 	RunqLatency *LatencySummary
+	// OnCPUMilli is the eBPF-measured on-CPU rate over the container window
+	// (0 without eBPF): the scheduler's own view, switch by switch.
+	OnCPUMilli int64
 	// CpusetMode is the workload's cpuset mode (label sluice.io/cpuset,
 	// see ParseCpuset); empty means shared. Honoured for online work only.
 	CpusetMode CpusetMode

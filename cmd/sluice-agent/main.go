@@ -28,6 +28,7 @@ import (
 	"github.com/sluicehq/sluice/agent/discovery"
 	"github.com/sluicehq/sluice/agent/killer"
 	"github.com/sluicehq/sluice/agent/sample"
+	"github.com/sluicehq/sluice/ebpf"
 	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/qos/cgroup"
 )
@@ -40,6 +41,7 @@ type options struct {
 	cgroupRoot string
 	containerd string
 	logLevel   string
+	noEBPF     bool
 }
 
 func main() {
@@ -51,6 +53,7 @@ func main() {
 	flag.StringVar(&o.cgroupRoot, "cgroup-root", "/sys/fs/cgroup", "cgroup mount root")
 	flag.StringVar(&o.containerd, "containerd", "/run/containerd/containerd.sock", "containerd socket; empty disables container discovery")
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	flag.BoolVar(&o.noEBPF, "no-ebpf", false, "do not load the eBPF scheduler sampler (run-queue latency)")
 	flag.Parse()
 
 	var level slog.Level
@@ -122,6 +125,16 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		Host: host, Usage: usage, Workloads: disc,
 		ForceDryRun: o.dryRun, Policy: pol, PolicySource: source,
 		Registerer: reg, Log: log.With("component", "agent"),
+	}
+
+	if !o.noEBPF {
+		if rq, err := loadRunq(mode, o.cgroupRoot); err != nil {
+			log.Warn("eBPF sampling off: run-queue latency unavailable, CPU from procfs and cgroups only", "err", err)
+		} else {
+			defer rq.Close()
+			cfg.Runq = rq
+			log.Info("eBPF sampling on", "attach", rq.Attach(), "keyMode", rq.KeyMode())
+		}
 	}
 
 	wake, closeWake := psiWake(ctx, o.procRoot, pol, log.With("component", "psi"))
@@ -241,6 +254,31 @@ func enforcer(ctx context.Context, mode sample.Mode, o options, pol qos.Policy, 
 	}
 	cfg.Enforcer, cfg.Killer = enf, k
 	return enf, nil
+}
+
+// runqSampler is the eBPF sampler with the cgroup id lookup the loop needs.
+type runqSampler struct {
+	*ebpf.Sampler
+	root string
+}
+
+func (r runqSampler) CgroupID(cgroupPath string) (uint64, error) {
+	return ebpf.CgroupIDFor(r.KeyMode(), r.root, cgroupPath)
+}
+
+// loadRunq loads the scheduler programs once, keyed by v1 cpu cgroup ids
+// where CPU control lives in v1 (legacy and hybrid hosts), v2 ids otherwise.
+// Any failure (no BTF, no permission, old kernel) names the missing feature.
+func loadRunq(mode sample.Mode, cgroupRoot string) (runqSampler, error) {
+	key := ebpf.KeyCgroupV1CPU
+	if mode == sample.ModeV2 {
+		key = ebpf.KeyCgroupV2
+	}
+	s, err := ebpf.Load(ebpf.Options{KeyMode: key})
+	if err != nil {
+		return runqSampler{}, err
+	}
+	return runqSampler{Sampler: s, root: cgroupRoot}, nil
 }
 
 // psiWake turns PSI trigger events into loop wake-ups. A host without PSI,

@@ -1,0 +1,158 @@
+package agent
+
+import (
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/ebpf"
+	"github.com/sluicehq/sluice/qos"
+)
+
+// RunqSource is the eBPF scheduler sampler as the loop sees it.
+type RunqSource interface {
+	// Read returns what accumulated per cgroup id since the previous Read.
+	Read() (map[uint64]ebpf.CgroupStats, error)
+	// CgroupID resolves a workload's cgroup path (relative to the hierarchy
+	// roots) to the id the programs key by.
+	CgroupID(cgroupPath string) (uint64, error)
+}
+
+// runqWindowTicks is how many host ticks the per-class run-queue latency
+// covers: p99 over 10 x 100 ms = the last second, long enough to hold a
+// meaningful number of waits, short enough that the squeeze reacts within
+// one container tick. Each tick's delta is kept apart so the window slides.
+const runqWindowTicks = 10
+
+// runqTracker turns per-tick eBPF deltas into the observation's latency
+// summaries. Loop-goroutine only, except totals (read by /metrics scrapes).
+type runqTracker struct {
+	src RunqSource
+
+	ids      map[string]uint64 // cgroup path -> id, resolved once per workload
+	idClass  map[uint64]qos.Class
+	idWindow map[uint64]*ebpf.CgroupStats // per workload, since its last container tick
+
+	ring [runqWindowTicks]map[qos.Class]ebpf.CgroupStats
+	pos  int
+
+	mu     sync.Mutex
+	totals map[qos.Class]ebpf.CgroupStats // cumulative, for Prometheus
+}
+
+func newRunqTracker(src RunqSource) *runqTracker {
+	return &runqTracker{
+		src: src, ids: map[string]uint64{}, idClass: map[uint64]qos.Class{},
+		idWindow: map[uint64]*ebpf.CgroupStats{}, totals: map[qos.Class]ebpf.CgroupStats{},
+	}
+}
+
+// track maps the current workloads' cgroups to ids. Paths that no longer
+// hold a workload are dropped; an id that cannot be resolved (the cgroup
+// vanished between discovery and now) is retried next time.
+func (r *runqTracker) track(ws []qos.ContainerSample) {
+	live := make(map[string]bool, len(ws))
+	r.idClass = make(map[uint64]qos.Class, len(ws))
+	for _, w := range ws {
+		live[w.CgroupPath] = true
+		id, ok := r.ids[w.CgroupPath]
+		if !ok {
+			var err error
+			if id, err = r.src.CgroupID(w.CgroupPath); err != nil {
+				continue
+			}
+			r.ids[w.CgroupPath] = id
+		}
+		r.idClass[id] = w.Class
+		if r.idWindow[id] == nil {
+			r.idWindow[id] = &ebpf.CgroupStats{}
+		}
+	}
+	for p, id := range r.ids {
+		if !live[p] {
+			delete(r.ids, p)
+			delete(r.idWindow, id)
+		}
+	}
+}
+
+// tick reads one host tick's deltas and folds them into the window.
+func (r *runqTracker) tick() error {
+	stats, err := r.src.Read()
+	if err != nil {
+		return err
+	}
+	perClass := make(map[qos.Class]ebpf.CgroupStats, len(qos.Classes))
+	for id, st := range stats {
+		c, ok := r.idClass[id]
+		if !ok {
+			continue
+		}
+		cs := perClass[c]
+		cs.Add(st)
+		perClass[c] = cs
+		r.idWindow[id].Add(st)
+	}
+	r.ring[r.pos] = perClass
+	r.pos = (r.pos + 1) % len(r.ring)
+	r.mu.Lock()
+	for c, st := range perClass {
+		t := r.totals[c]
+		t.Add(st)
+		r.totals[c] = t
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// classSummaries summarises the sliding window per class.
+func (r *runqTracker) classSummaries(classes map[qos.Class]qos.ClassUsage) {
+	for _, c := range qos.Classes {
+		var sum ebpf.CgroupStats
+		for _, m := range r.ring {
+			if st, ok := m[c]; ok {
+				sum.Add(st)
+			}
+		}
+		if sum.RunqCount() == 0 {
+			continue
+		}
+		s := ebpf.Summarize(&sum.RunqHist)
+		u := classes[c]
+		u.RunqLatency = &s
+		classes[c] = u
+	}
+}
+
+// workloadSummaries fills each workload's latency and eBPF CPU rate over the
+// container window that just ended, and starts the next window.
+func (r *runqTracker) workloadSummaries(ws []qos.ContainerSample, window time.Duration) {
+	for i := range ws {
+		id, ok := r.ids[ws[i].CgroupPath]
+		if !ok {
+			continue
+		}
+		st := r.idWindow[id]
+		if st == nil {
+			continue
+		}
+		if st.RunqCount() > 0 {
+			s := ebpf.Summarize(&st.RunqHist)
+			ws[i].RunqLatency = &s
+		}
+		if window > 0 {
+			ws[i].OnCPUMilli = int64(st.OnCPU * 1000 / window)
+		}
+		*st = ebpf.CgroupStats{}
+	}
+}
+
+// cumulative returns the per-class totals for /metrics.
+func (r *runqTracker) cumulative() map[qos.Class]ebpf.CgroupStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[qos.Class]ebpf.CgroupStats, len(r.totals))
+	for c, st := range r.totals {
+		out[c] = st
+	}
+	return out
+}
