@@ -1,0 +1,155 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/agent"
+	"github.com/sluicehq/sluice/agent/sample"
+	"github.com/sluicehq/sluice/ebpf"
+	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/qos/cgroup"
+	"github.com/sluicehq/sluice/test/kerneltest"
+)
+
+type runqSampler struct {
+	*ebpf.Sampler
+	root string
+}
+
+func (r runqSampler) CgroupID(p string) (uint64, error) {
+	return ebpf.CgroupIDFor(r.KeyMode(), r.root, p)
+}
+
+// colo sets up an online and an offline cgroup under a unique parent in the
+// cpu, cpuacct and memory v1 hierarchies, removed at cleanup.
+func colo(tb testing.TB) (online, offline string) {
+	tb.Helper()
+	base := "/sluice-e2e-" + unique(tb)
+	online, offline = base+"/online", base+"/offline"
+	for _, ctrl := range []string{"cpu", "cpuacct", "memory"} {
+		for _, d := range []string{online, offline} {
+			if err := os.MkdirAll(filepath.Join(cgroupRoot, ctrl, d), 0o755); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	tb.Cleanup(func() {
+		for _, ctrl := range []string{"cpu", "cpuacct", "memory", "cpuset"} {
+			for _, d := range []string{online, offline, base} {
+				_ = os.Remove(filepath.Join(cgroupRoot, ctrl, d))
+			}
+		}
+	})
+	return online, offline
+}
+
+// TestAgentRunqLatencySqueezesOfflineReal closes the loop on the real
+// kernel: the eBPF sampler sees online tasks waiting for a CPU (three busy
+// loops on this 2-CPU host, plus offline loops), the online p99 run-queue
+// latency exceeds the policy's target, the decision core's squeeze engages
+// (State.Runq.Cut > 0, the reason names the latency) and the offline CFS
+// quota the kernel holds is the squeezed budget. That the squeeze cuts
+// beyond the water level is the decision core's scenario tests' job
+// (qos/testdata/scenarios); on a saturated 2-CPU host the water level alone
+// already leaves offline little, so this test does not try to separate the two.
+func TestAgentRunqLatencySqueezesOfflineReal(t *testing.T) {
+	kerneltest.RequireBPF(t)
+	kerneltest.RequireCgroupV1Controller(t, "cpuacct")
+	online, offline := colo(t)
+	offBusy := busyIn(t, offline, 2)
+	t.Cleanup(func() { stop(offBusy) })
+	onBusy := busyIn(t, online, 3)
+	t.Cleanup(func() { stop(onBusy) })
+
+	pol := qos.DefaultPolicy()
+	pol.DryRun = false
+	pol.OfflineParent = offline
+	pol.CPU.OnlineRunqLatencyP99 = 500 * time.Microsecond
+	// A high water level: without the latency signal offline would keep a
+	// large budget, so only the run-queue squeeze explains a cut to the floor.
+	pol.CPU.HighWater = 1
+
+	mode, err := sample.DetectMode(cgroupRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := sample.NewHost("/proc", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usage, err := sample.NewCgroupReader(mode, cgroupRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := ebpf.KeyCgroupV1CPU
+	if mode == sample.ModeV2 {
+		key = ebpf.KeyCgroupV2
+	}
+	s, err := ebpf.Load(ebpf.Options{KeyMode: key})
+	if err != nil {
+		t.Fatalf("load eBPF sampler: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	enf, err := cgroup.New(cgroup.Config{OfflineParent: offline}, cgroup.ModeV1, cgroupRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { enf.Release(context.Background()) })
+	a, err := agent.New(agent.Config{
+		Host: host, Usage: usage, Enforcer: enf, Policy: pol, Runq: runqSampler{s, cgroupRoot},
+		Workloads: staticWorkloads{
+			{ID: "online", Name: "online", Class: qos.ClassOnline, CgroupPath: online},
+			{ID: "offline", Name: "offline", Class: qos.ClassOffline, CgroupPath: offline},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	floor := int64(float64(2000) * pol.CPU.OfflineFloor)
+	if hs, err := host.Sample(); err == nil {
+		floor = int64(float64(hs.CPUCapacityMilli) * pol.CPU.OfflineFloor)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		snap := a.Snapshot()
+		l := snap.Classes[qos.ClassOnline].RunqLatency
+		if l != nil && l.P99 > pol.CPU.OnlineRunqLatencyP99 && snap.State.Runq.Cut > 0 && snap.Plan.OfflineCPU.BudgetMilli <= floor &&
+			strings.Contains(snap.Plan.OfflineCPU.Reason, "above target") && snap.Results != nil {
+			quota := readInt(t, filepath.Join(cgroupRoot, "cpu", offline, "cpu.cfs_quota_us"))
+			period := readInt(t, filepath.Join(cgroupRoot, "cpu", offline, "cpu.cfs_period_us"))
+			if got := quota * 1000 / period; got != snap.Plan.OfflineCPU.BudgetMilli {
+				t.Fatalf("kernel quota %d/%d = %dm, plan %dm", quota, period, got, snap.Plan.OfflineCPU.BudgetMilli)
+			}
+			t.Logf("online p99 %v (target %v): %s", l.P99, pol.CPU.OnlineRunqLatencyP99, snap.Plan.OfflineCPU.Reason)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no run-queue squeeze: online latency %+v, plan %+v", l, snap.Plan.OfflineCPU)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func readInt(tb testing.TB, path string) int64 {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
