@@ -21,9 +21,14 @@ type Options struct {
 	SampleFeasible int
 	// CurveSamples is how many points the allocation curve gets; default 100.
 	CurveSamples int
-	// Progress, when set, is called with requests done and total as a run
-	// advances (every few hundred requests and at the end).
-	Progress func(done, total int)
+	// Progress, when set, is called with the run's name ("fgd seed 1"),
+	// requests done and total as a run advances (every few hundred
+	// requests and at the end). With Parallel > 1 it is called from
+	// several goroutines at once.
+	Progress func(run string, done, total int)
+	// Parallel is how many runs Evaluate replays at once (0 or 1: one at
+	// a time). Runs share the workload read-only.
+	Parallel int
 	// Now, when set, times runs; nil leaves run times out, which keeps
 	// reports byte-for-byte reproducible.
 	Now func() time.Time
@@ -130,6 +135,7 @@ func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint
 		arrived[k] = v
 	}
 	run := &Run{Strategy: strategy, Seed: seed, Requests: len(w.Requests), Hosts: len(w.Snapshot.Hosts), Profile: prof}
+	runName := fmt.Sprintf("%s seed %d", strategy, seed)
 	samples := opts.CurveSamples
 	if samples <= 0 {
 		samples = 100
@@ -145,7 +151,7 @@ func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint
 				return nil, fmt.Errorf("replay %s: %w", strategy, err)
 			}
 			if opts.Progress != nil {
-				opts.Progress(i, len(w.Requests))
+				opts.Progress(runName, i, len(w.Requests))
 			}
 		}
 		if req.Seed == 0 {
@@ -189,7 +195,7 @@ func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint
 		}
 	}
 	if opts.Progress != nil {
-		opts.Progress(len(w.Requests), len(w.Requests))
+		opts.Progress(runName, len(w.Requests), len(w.Requests))
 	}
 	run.FailureReasons = tally(reasons)
 	run.FailureKinds = tally(kinds)

@@ -3,10 +3,12 @@ package sim
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -25,7 +27,8 @@ type Report struct {
 	RunTimeMS     float64        `json:"run_time_ms,omitempty"`
 }
 
-// Evaluate replays w once per strategy and seed, in that order.
+// Evaluate replays w once per strategy and seed; the report lists the runs
+// in that order whatever Options.Parallel is.
 func Evaluate(ctx context.Context, w *Workload, strategies []place.Strategy, seeds []uint64, opts Options) (*Report, error) {
 	var start time.Time
 	if opts.Now != nil {
@@ -38,13 +41,50 @@ func Evaluate(ctx context.Context, w *Workload, strategies []place.Strategy, see
 		seeds = []uint64{1}
 	}
 	rep := &Report{Mode: "evaluate", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests)}
+	type job struct {
+		i        int
+		strategy place.Strategy
+		seed     uint64
+	}
+	var jobs []job
 	for _, s := range strategies {
 		for _, seed := range seeds {
-			run, err := Replay(ctx, w, s, seed, opts)
-			if err != nil {
-				return nil, fmt.Errorf("evaluate: %w", err)
+			jobs = append(jobs, job{len(jobs), s, seed})
+		}
+	}
+	rep.Runs = make([]*Run, len(jobs))
+	errs := make([]error, len(jobs))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	queue := make(chan job)
+	var wg sync.WaitGroup
+	for range max(1, min(opts.Parallel, len(jobs))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range queue {
+				run, err := Replay(ctx, w, j.strategy, j.seed, opts)
+				rep.Runs[j.i], errs[j.i] = run, err
+				if err != nil {
+					cancel()
+				}
 			}
-			rep.Runs = append(rep.Runs, run)
+		}()
+	}
+	for _, j := range jobs {
+		queue <- j
+	}
+	close(queue)
+	wg.Wait()
+	// The first failure in job order, not a cancellation it caused.
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return nil, fmt.Errorf("evaluate: %w", err)
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("evaluate: %w", err)
 		}
 	}
 	if opts.Now != nil {

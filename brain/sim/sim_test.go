@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"errors"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sluicehq/sluice/brain/place"
@@ -476,4 +478,48 @@ func FuzzReadRequests(f *testing.F) {
 			_, _ = c.Place(r)
 		}
 	})
+}
+
+// Parallel runs give the same report, in the same order, as one at a time.
+func TestEvaluateParallelSameAsSequential(t *testing.T) {
+	w := randomWorkload(4)
+	var mu sync.Mutex
+	finished := map[string]bool{}
+	opts := Options{Parallel: 3, Progress: func(run string, done, total int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if done == total {
+			finished[run] = true
+		}
+	}}
+	par, err := Evaluate(context.Background(), w, place.Strategies(), []uint64{1, 2}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, err := Evaluate(context.Background(), w, place.Strategies(), []uint64{1, 2}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	if err := par.WriteJSON(&a); err != nil {
+		t.Fatal(err)
+	}
+	if err := seq.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("parallel and sequential reports differ")
+	}
+	if len(finished) != 2*len(place.Strategies()) || !finished["fgd seed 2"] {
+		t.Fatalf("progress saw %d finished runs: %v", len(finished), finished)
+	}
+}
+
+func TestEvaluateCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Evaluate(ctx, randomWorkload(1), place.Strategies(), nil, Options{Parallel: 2})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
 }

@@ -9,9 +9,11 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/brain/openb"
@@ -102,7 +104,7 @@ func simulateGenerate(args []string, stdout, stderr io.Writer) error {
 
 type simFlags struct {
 	format, in, openbTrace, strategies, seeds, out, hostType, snapshot, requests string
-	sample, curveSamples                                                         int
+	sample, curveSamples, parallel                                               int
 	memoryBudget                                                                 int64
 	progress, saveSnapshot                                                       bool
 }
@@ -132,6 +134,7 @@ func simulateMode(ctx context.Context, mode string, args []string, stdout, stder
 	fs.StringVar(&f.out, "out", "", "directory for report.json, report.txt and SVG pictures")
 	fs.IntVar(&f.sample, "sample", 0, "score at most this many feasible hosts per decision (0 = all)")
 	fs.IntVar(&f.curveSamples, "curve-points", 100, "points on the allocation curves")
+	fs.IntVar(&f.parallel, "parallel", runtime.GOMAXPROCS(0), "runs replayed at once (evaluate)")
 	fs.BoolVar(&f.progress, "progress", false, "show a progress bar on stderr even when it is not a terminal")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -143,7 +146,7 @@ func simulateMode(ctx context.Context, mode string, args []string, stdout, stder
 	if err != nil {
 		return err
 	}
-	opts := sim.Options{SampleFeasible: f.sample, CurveSamples: f.curveSamples, Now: time.Now}
+	opts := sim.Options{SampleFeasible: f.sample, CurveSamples: f.curveSamples, Parallel: f.parallel, Now: time.Now}
 	bar := newProgressBar(stderr, f.progress)
 	defer bar.finish()
 
@@ -177,7 +180,8 @@ func simulateMode(ctx context.Context, mode string, args []string, stdout, stder
 		if err != nil {
 			return err
 		}
-		opts.Progress = bar.step(string(strategies[0]))
+		bar.expectRuns(1)
+		opts.Progress = bar.step
 		rep, err = sim.PreAllocate(ctx, w, strategies[0], seeds[0], ht, opts)
 		if err != nil {
 			return err
@@ -196,7 +200,8 @@ func simulateMode(ctx context.Context, mode string, args []string, stdout, stder
 				return err
 			}
 		}
-		opts.Progress = bar.step("reproduce")
+		bar.expectRuns(1)
+		opts.Progress = bar.step
 		rep, err = sim.Reproduce(ctx, sf, reqs, seeds[0], opts)
 		if err != nil {
 			return err
@@ -230,25 +235,21 @@ func evaluate(ctx context.Context, f simFlags, strategies []place.Strategy, seed
 			workloadSeeds = append(workloadSeeds, []uint64{s})
 		}
 	}
+	bar.expectRuns(len(strategies) * len(seeds))
+	opts.Progress = bar.step
 	for _, ws := range workloadSeeds {
 		w, _, err := loadWorkload(f, ws[0])
 		if err != nil {
 			return nil, err
 		}
-		for _, s := range strategies {
-			for _, seed := range ws {
-				o := opts
-				o.Progress = bar.step(fmt.Sprintf("%s seed %d", s, seed))
-				r, err := sim.Evaluate(ctx, w, []place.Strategy{s}, []uint64{seed}, o)
-				if err != nil {
-					return nil, err
-				}
-				if rep == nil {
-					rep = r
-				} else {
-					rep.Runs = append(rep.Runs, r.Runs...)
-				}
-			}
+		r, err := sim.Evaluate(ctx, w, strategies, ws, opts)
+		if err != nil {
+			return nil, err
+		}
+		if rep == nil {
+			rep = r
+		} else {
+			rep.Runs = append(rep.Runs, r.Runs...)
 		}
 	}
 	rep.RunTimeMS = float64(time.Since(start).Microseconds()) / 1000
@@ -492,13 +493,18 @@ func fileSafe(s string) string {
 }
 
 // progressBar draws one line on stderr for long runs: when stderr is a
-// terminal and the run has taken a couple of seconds, or always when
-// forced.
+// terminal and the work has taken a couple of seconds, or always when
+// forced. Runs may report from several goroutines.
 type progressBar struct {
-	w       io.Writer
-	on      bool
-	forced  bool
-	start   time.Time
+	w      io.Writer
+	on     bool
+	forced bool
+	start  time.Time
+
+	mu      sync.Mutex
+	runs    int               // runs expected in all
+	active  map[string][2]int // run -> done, total
+	done    int               // runs finished
 	last    time.Time
 	visible bool
 }
@@ -510,33 +516,54 @@ func newProgressBar(stderr io.Writer, forced bool) *progressBar {
 			on = true
 		}
 	}
-	return &progressBar{w: stderr, on: on, forced: forced, start: time.Now()}
+	return &progressBar{w: stderr, on: on, forced: forced, start: time.Now(), active: map[string][2]int{}}
 }
 
-func (b *progressBar) step(label string) func(done, total int) {
+func (b *progressBar) expectRuns(n int) {
+	b.mu.Lock()
+	b.runs = n
+	b.mu.Unlock()
+}
+
+// step is a sim.Options.Progress.
+func (b *progressBar) step(run string, done, total int) {
 	if !b.on {
-		return nil
+		return
 	}
-	return func(done, total int) {
-		now := time.Now()
-		if !b.forced && now.Sub(b.start) < 2*time.Second {
-			return
-		}
-		if done < total && now.Sub(b.last) < 200*time.Millisecond {
-			return
-		}
-		b.last = now
-		const width = 30
-		filled := 0
-		if total > 0 {
-			filled = done * width / total
-		}
-		fmt.Fprintf(b.w, "\r[%s%s] %3d%% %d/%d %s ", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), done*100/max(total, 1), done, total, label)
-		b.visible = true
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if done >= total {
+		delete(b.active, run)
+		b.done++
+	} else {
+		b.active[run] = [2]int{done, total}
 	}
+	now := time.Now()
+	if !b.forced && now.Sub(b.start) < 2*time.Second {
+		return
+	}
+	if done < total && now.Sub(b.last) < 200*time.Millisecond {
+		return
+	}
+	b.last = now
+	// Finished runs count whole, running ones by their share done.
+	frac := float64(b.done)
+	names := make([]string, 0, len(b.active))
+	for name, dt := range b.active {
+		frac += float64(dt[0]) / float64(max(dt[1], 1))
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	frac /= float64(max(b.runs, b.done+len(b.active), 1))
+	const width = 30
+	filled := min(width, int(frac*width))
+	fmt.Fprintf(b.w, "\r[%s%s] %3d%% runs %d/%d %s\x1b[K", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), int(frac*100), b.done, max(b.runs, b.done+len(b.active)), strings.Join(names, ", "))
+	b.visible = true
 }
 
 func (b *progressBar) finish() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.visible {
 		fmt.Fprintln(b.w)
 		b.visible = false

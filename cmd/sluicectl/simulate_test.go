@@ -65,9 +65,12 @@ func TestSimulateGenerateAndEvaluateV2018(t *testing.T) {
 
 func TestSimulateEvaluateGenericSeeds(t *testing.T) {
 	out := t.TempDir()
-	code, text, errs := simulate(t, "evaluate", "-in", example, "-strategies", "stack,fgd", "-seeds", "1,2", "-out", out)
+	code, text, errs := simulate(t, "evaluate", "-in", example, "-strategies", "stack,fgd", "-seeds", "1,2", "-out", out, "-progress", "-parallel", "3")
 	if code != 0 {
 		t.Fatalf("%d\n%s\n%s", code, text, errs)
+	}
+	if !strings.Contains(errs, "100% runs 4/4") {
+		t.Errorf("progress bar did not finish at 4/4 runs: %q", errs)
 	}
 	if runs := readReport(t, out)["runs"].([]any); len(runs) != 4 {
 		t.Fatalf("%d runs, want 4", len(runs))
