@@ -4,8 +4,11 @@ BIN       ?= bin
 PKGS      ?= ./...
 # Tests that need root, real cgroups, containerd or BPF run inside `make test`
 # too when the machine offers them; SLUICE_REQUIRE turns their skips into
-# failures (CI declares what its machine has).
-TESTFLAGS ?= -count=1 -timeout 30m
+# failures (CI declares what its machine has). -p 1: real-kernel tests
+# measure CPU shares and throttling, and offline work runs at the idle
+# weight, so another package's CPU-heavy tests running beside them would
+# starve what they measure.
+TESTFLAGS ?= -count=1 -timeout 30m -p 1
 
 .PHONY: all build run test test-unit test-kernel test-vm lint bench bench-colo generate verify-generate fuzz clean
 

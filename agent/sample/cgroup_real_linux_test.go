@@ -81,7 +81,11 @@ func TestRealCgroupV1CPUAccuracy(t *testing.T) {
 	if ok {
 		t.Fatal("first observation had a rate")
 	}
+	// Each rate covers the interval since the previous observation; on a
+	// loaded machine the intervals differ, so the window's average weights
+	// each rate by its interval.
 	var rates []int64
+	var weighted float64
 	end := start
 	for end.Sub(start) < 5*time.Second {
 		time.Sleep(250 * time.Millisecond)
@@ -90,17 +94,14 @@ func TestRealCgroupV1CPUAccuracy(t *testing.T) {
 			t.Fatalf("observation at %v had no rate", at.Sub(start))
 		}
 		rates = append(rates, milli)
+		weighted += float64(milli) * at.Sub(end).Seconds()
 		end = at
 	}
 	acct1 := readUint(t, filepath.Join(acctDir, "cpuacct.usage"))
 	proc1 := procCPUTime(t, pid)
 
-	var sum int64
-	for _, v := range rates {
-		sum += v
-	}
-	meterAvg := float64(sum) / float64(len(rates))
 	wall := end.Sub(start).Seconds()
+	meterAvg := weighted / wall
 	acctMilli := float64(acct1-acct0) / 1e6 / wall
 	procMilli := float64(proc1-proc0) / 1e6 / wall
 	t.Logf("%d samples over %.2fs: meter %.1f milli-CPU, cpuacct.usage %.1f, /proc/pid/stat %.1f, cap 500",
