@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/prometheus/procfs"
+
+	"github.com/sluicehq/sluice/qos"
 )
 
 type options struct {
@@ -103,6 +105,11 @@ func run(ctx context.Context, o options, log *slog.Logger) (err error) {
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	t := tree{root: o.cgroupRoot, base: "/sluice-colo-" + hex.EncodeToString(rnd[:])}
+	// Check the policy flags now rather than minutes later, when the first
+	// with-Sluice phase starts the agent.
+	if _, err := qos.ParsePolicy("policy from -high-water, -ramp, -grow-hold", []byte(agentPolicy(t, o))); err != nil {
+		return err
+	}
 	// Cleanup runs on every exit path, Ctrl-C included (the signal cancels
 	// ctx, the phases return, and these run before main exits).
 	defer func() {

@@ -125,7 +125,10 @@ func (b *bench) runBenchmark(ctx context.Context, label, tests string, n int) ([
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := runCtx(ctx, cmd); err != nil {
-		return nil, fmt.Errorf("redis-benchmark: %w: %s", err, bytes.TrimSpace(errb.Bytes()))
+		if msg := bytes.TrimSpace(errb.Bytes()); len(msg) > 0 {
+			return nil, fmt.Errorf("redis-benchmark: %w: %s", err, msg)
+		}
+		return nil, fmt.Errorf("redis-benchmark: %w", err)
 	}
 	name := filepath.Join(b.dir, "redis-benchmark-"+label+".csv")
 	_ = os.WriteFile(name, out.Bytes(), 0o644)
