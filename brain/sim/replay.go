@@ -285,20 +285,17 @@ func checkAccounting(u place.Usage, allocated map[string]int64) []Violation {
 	return out
 }
 
-// reasonKind folds a reason to its rule: "insufficient cpu" stays,
-// "spread app_3 by rack" becomes "spread".
+// reasonKind folds a reason to its rule where the reason names an app,
+// group or label ("spread app_3 by rack" -> "spread", "quota team-a cpu"
+// -> "quota"); fixed reasons ("insufficient cpu", "no gpu with enough
+// free share") stay as they are.
 func reasonKind(r string) string {
-	first, rest, _ := strings.Cut(r, " ")
-	if first == "insufficient" {
-		return r
-	}
-	if first == "selector" || first == "quota" || first == "spread" || first == "anti-affinity" {
+	first, _, _ := strings.Cut(r, " ")
+	switch first {
+	case "selector", "quota", "spread", "anti-affinity":
 		return first
 	}
-	if rest == "" {
-		return r
-	}
-	return first
+	return r
 }
 
 func count(m map[string]ReasonTally, reason string, hosts int) {

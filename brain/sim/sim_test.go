@@ -523,3 +523,21 @@ func TestEvaluateCancelled(t *testing.T) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
 }
+
+func TestReasonKind(t *testing.T) {
+	for in, want := range map[string]string{
+		"insufficient cpu":              "insufficient cpu",
+		"insufficient cpu over the day": "insufficient cpu over the day",
+		"no gpu with enough free share": "no gpu with enough free share",
+		"spread app_3 by rack":          "spread",
+		"spread web: no rack label":     "spread",
+		"anti-affinity web/db":          "anti-affinity",
+		"quota team-a cpu":              "quota",
+		"selector zone":                 "selector",
+		"no host examined":              "no host examined",
+	} {
+		if got := reasonKind(in); got != want {
+			t.Errorf("reasonKind(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
