@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -403,8 +404,44 @@ func TestSVGs(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := parseSVG(t, b.Bytes())
-	if c["polyline"] != 3 {
-		t.Errorf("%d polylines, want one per run (3)", c["polyline"])
+	if c["polyline"] != 4 {
+		t.Errorf("%d polylines, want one per run (3) and the ideal", c["polyline"])
+	}
+	// Each run's line has one point per curve sample, inside the plot.
+	dec := xml.NewDecoder(bytes.NewReader(b.Bytes()))
+	k := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		el, ok := tok.(xml.StartElement)
+		if !ok || el.Name.Local != "polyline" {
+			continue
+		}
+		var class, points string
+		for _, a := range el.Attr {
+			switch a.Name.Local {
+			case "class":
+				class = a.Value
+			case "points":
+				points = a.Value
+			}
+		}
+		if class != "run" {
+			continue
+		}
+		pts := strings.Fields(points)
+		if len(pts) != len(rep.Runs[k].Curve) {
+			t.Errorf("run %d: %d points, want %d", k, len(pts), len(rep.Runs[k].Curve))
+		}
+		for _, p := range pts {
+			var px, py float64
+			if _, err := fmt.Sscanf(p, "%g,%g", &px, &py); err != nil || px < 70 || px > 570 || py < 40 || py > 420 {
+				t.Errorf("run %d: point %q outside the plot (%v)", k, p, err)
+			}
+		}
+		k++
 	}
 	if !strings.Contains(b.String(), "cpu &lt;allocation&gt; &amp; load") {
 		t.Error("title not escaped")

@@ -63,7 +63,8 @@ func WriteCurvesSVG(w io.Writer, runs []*Run, dim, title string) error {
 	b.WriteString("</g>\n")
 	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">arrived %s demand (share of capacity)</text>`+"\n", x(xmax/2), height-14, esc(dim))
 	fmt.Fprintf(&b, `<text transform="translate(18 %.1f) rotate(-90)" text-anchor="middle">%s allocation rate</text>`+"\n", y(0.5), esc(dim))
-	fmt.Fprintf(&b, `<line class="ideal" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999" stroke-dasharray="5,4"/>`+"\n", x(0), y(0), x(1), y(1))
+	// Ideal: everything that arrives is placed, until the cluster is full.
+	fmt.Fprintf(&b, `<polyline class="ideal" fill="none" points="%.1f,%.1f %.1f,%.1f %.1f,%.1f" stroke="#999" stroke-dasharray="5,4"/>`+"\n", x(0), y(0), x(1), y(1), x(xmax), y(1))
 	for i, r := range runs {
 		color := palette[i%len(palette)]
 		var pts bytes.Buffer
