@@ -73,10 +73,12 @@
 // dpkg -x, its vmlinux decompressed with xz, and the modules above resolved
 // from their .modinfo (no depmod needed) into test/vm/.work (git-ignored;
 // SLUICE_VM_CACHE moves it; `test/vm/run -fetch` fills it alone). Needs
-// Debian packages qemu-system-x86, xz-utils, dpkg and apt; not kmod. Cold
-// fetch about 7 s on an idle host (download 2 s, dpkg -x 4 s, xz 1-2 s);
-// each package then boots and powers off in about 5 s plus its tests'
-// time (BenchmarkBootToExit in lane). To pack another module, add it to
+// Debian packages qemu-system-x86, xz-utils, dpkg and apt; not kmod.
+// Measured cold fetch: on an idle host download 2 s and dpkg -x 4 s; on a
+// host at load average 11, download 2.8 s, dpkg -x 14.3 s, xz 2.4 s,
+// modules 0.02 s. Each package then boots and powers off in about 5 s on
+// an idle host (10-13 s at load average 15-24) plus its tests' time
+// (BenchmarkBootToExit in lane). To pack another module, add it to
 // lane.DefaultModules: its dependencies come along and the cache entry is
 // keyed by the module set.
 package vm
