@@ -56,7 +56,7 @@
 //	    spread: {max_skew: 1}  # balance across failure domains (domain_label optional)
 //	requests:
 //	  - {app: web, count: 10, priority: 100, group: team-a, preempt: false}
-//	quotas:
+//	quotas:                    # a field left out (or 0) is not capped
 //	  - {group: team-a, cpu: 200, memory: 1Ti, gpu_milli: 4000}
 //
 // testdata/example.yaml is a complete example.

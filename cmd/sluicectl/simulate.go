@@ -30,7 +30,17 @@ modes:
   reproduce       replay requests against a saved brain snapshot (deterministic)
   generate-v2018  write a synthetic cluster-trace-v2018 (machine_meta.csv, container_meta.csv)
 
-Run "sluicectl simulate MODE -h" for a mode's flags.
+Run "sluicectl simulate MODE -h" for a mode's flags. Examples:
+
+  sluicectl simulate generate-v2018 -out /tmp/v2018 -seed 1
+  sluicectl simulate evaluate -format v2018 -in /tmp/v2018 -strategies spread,best-fit,fgd-pack -out /tmp/report
+  sluicectl simulate evaluate -format openb -in DIR -openb-trace default -strategies best-fit,fgd -seeds 1,2,3 -out /tmp/openb
+  sluicectl simulate pre-allocate -in cluster.yaml -host-type big -out /tmp/plan
+  sluicectl simulate evaluate -in cluster.yaml -strategies random -seeds 3 -save-snapshot -out /tmp/s
+  sluicectl simulate reproduce -snapshot /tmp/s/snapshot-random-3.json -requests more.json -out /tmp/r
+
+The generic format is documented in brain/trace (go doc ./brain/trace).
+Exit status: 0 done, 1 failed or constraint violations found, 2 bad usage.
 `
 
 // errViolations marks a run whose result breaks a constraint: the
