@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,6 +149,13 @@ func (i *Instance) start() error {
 		case <-ctx.Done():
 		}
 	}()
+	// The client fails at once on "connection refused" (a socket file
+	// left by a previous run, or one bound but not yet listening), so wait
+	// until the socket accepts connections first.
+	if err := waitForSocket(ctx, i.Address, 20*time.Second); err != nil {
+		i.stop()
+		return err
+	}
 	client, err := containerd.New(i.Address, containerd.WithTimeout(20*time.Second))
 	if err == nil {
 		_, err = client.Version(ctx)
@@ -163,6 +171,26 @@ func (i *Instance) start() error {
 	i.Client = client
 	i.mu.Unlock()
 	return nil
+}
+
+// waitForSocket polls until address accepts a connection, ctx ends (the
+// daemon exited) or timeout passes.
+func waitForSocket(ctx context.Context, address string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		conn, err := net.Dial("unix", address)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("containerd exited before listening on %s", address)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("containerd not listening on %s after %v: %w", address, timeout, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Stop stops the daemon (SIGTERM, then SIGKILL after a timeout) and closes
