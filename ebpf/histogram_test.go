@@ -186,3 +186,11 @@ func FuzzQuantileRawHistogram(f *testing.F) {
 		}
 	})
 }
+
+// TestHistSlotsMatchesProgram guards HistSlots against HIST_SLOTS in
+// bpf/runq.c, as the generated type carries it.
+func TestHistSlotsMatchesProgram(t *testing.T) {
+	if n := len(runqCgroupStats{}.RunqHist); n != HistSlots {
+		t.Fatalf("bpf/runq.c has %d histogram slots, HistSlots is %d", n, HistSlots)
+	}
+}
