@@ -92,16 +92,6 @@ func run(ctx context.Context, o options, log *slog.Logger) (err error) {
 	if o.cpuWorkers == 0 {
 		o.cpuWorkers = h.cpus
 	}
-	dir, err := os.MkdirTemp("", "sluice-colo-")
-	if err != nil {
-		return err
-	}
-	if o.keep {
-		log.Info("keeping raw outputs", "dir", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	t := tree{root: o.cgroupRoot, base: "/sluice-colo-" + hex.EncodeToString(rnd[:])}
@@ -110,6 +100,20 @@ func run(ctx context.Context, o options, log *slog.Logger) (err error) {
 	if _, err := qos.ParsePolicy("policy from -high-water, -ramp, -grow-hold", []byte(agentPolicy(t, o))); err != nil {
 		return err
 	}
+	dir, err := os.MkdirTemp("", "sluice-colo-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// A failed run keeps the agent log, policy and raw outputs its
+		// error may point at.
+		if o.keep || err != nil {
+			log.Info("raw outputs kept", "dir", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	}()
+
 	// Cleanup runs on every exit path, Ctrl-C included (the signal cancels
 	// ctx, the phases return, and these run before main exits).
 	defer func() {
