@@ -49,7 +49,8 @@ cpu:
   highWater: %s
   rampPerSecond: %s
   growHold: %s
-`, t.offline(), t.online(), t.loadgen(), t.offline(), o.highWater, o.rampPerSecond, o.growHold)
+  onlineRunqLatencyP99: %s
+`, t.offline(), t.online(), t.loadgen(), t.offline(), o.highWater, o.rampPerSecond, o.growHold, runqValue(o.runqP99))
 }
 
 // agentProc is a running sluice-agent.
@@ -220,4 +221,12 @@ func (a *agentProc) watch(ctx context.Context, interval time.Duration) []agentSa
 			offlineUsed: s.Classes[qos.ClassOffline].CPUUsedMilli,
 		})
 	}
+}
+
+// runqValue writes a duration the policy loader reads: a bare 0 for off.
+func runqValue(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	return d.String()
 }

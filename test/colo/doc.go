@@ -56,7 +56,9 @@
 //     offline parent above, onStop release, rules for the three cgroups, and
 //     cpu.highWater / rampPerSecond / growHold from flags (defaults 95%, 20%,
 //     2s: a high water level because the goal asks offline to take most of
-//     what online leaves, which a 70% level cannot give on 2 CPUs). The
+//     what online leaves, which a 70% level cannot give on 2 CPUs;
+//     -runq-p99 sets cpu.onlineRunqLatencyP99 for agents that measure
+//     run-queue latency with eBPF). The
 //     agent must list the online and system cgroups before stress-ng starts;
 //     then warm-up, then the benchmark while /state is polled every 500 ms;
 //     after it, /state and /metrics are read and the agent is stopped

@@ -35,6 +35,7 @@ type options struct {
 	highWater     string
 	rampPerSecond string
 	growHold      string
+	runqP99       time.Duration
 	keep          bool
 }
 
@@ -54,6 +55,7 @@ func main() {
 	flag.StringVar(&o.highWater, "high-water", "95%", "policy cpu.highWater for the with-Sluice phase")
 	flag.StringVar(&o.rampPerSecond, "ramp", "20%", "policy cpu.rampPerSecond")
 	flag.StringVar(&o.growHold, "grow-hold", "2s", "policy cpu.growHold")
+	flag.DurationVar(&o.runqP99, "runq-p99", 0, "policy cpu.onlineRunqLatencyP99 (0 = off; effective only where the agent measures run-queue latency with eBPF)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (agent log, policy, raw outputs)")
 	flag.Parse()
 

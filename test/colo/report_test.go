@@ -61,9 +61,14 @@ func TestAgentPolicy(t *testing.T) {
 	if pol.DryRun || pol.OfflineParent != tr.offline() || pol.OnStop != qos.StopRelease {
 		t.Errorf("dryRun %v, offlineParent %q, onStop %q; want false, %q, release", pol.DryRun, pol.OfflineParent, pol.OnStop, tr.offline())
 	}
-	if pol.CPU.HighWater != 0.95 || pol.CPU.RampPerSecond != 0.2 || pol.CPU.GrowHold != 2*time.Second {
-		t.Errorf("cpu policy %+v; want highWater 0.95, ramp 0.2, growHold 2s", pol.CPU)
+	if pol.CPU.HighWater != 0.95 || pol.CPU.RampPerSecond != 0.2 || pol.CPU.GrowHold != 2*time.Second || pol.CPU.OnlineRunqLatencyP99 != 0 {
+		t.Errorf("cpu policy %+v; want highWater 0.95, ramp 0.2, growHold 2s, runq target off", pol.CPU)
 	}
+	o.runqP99 = 1500 * time.Microsecond
+	if pol, err := qos.ParsePolicy("colo.yaml", []byte(agentPolicy(tr, o))); err != nil || pol.CPU.OnlineRunqLatencyP99 != o.runqP99 {
+		t.Errorf("runq target %v: got %v, %v", o.runqP99, pol.CPU.OnlineRunqLatencyP99, err)
+	}
+	o.runqP99 = 0
 	want := map[string]qos.Class{tr.online(): qos.ClassOnline, tr.loadgen(): qos.ClassSystem, tr.stress(): qos.ClassOffline}
 	for cg, class := range want {
 		var got qos.Class
