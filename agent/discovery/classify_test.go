@@ -243,3 +243,35 @@ func TestValidateRulesReportsEveryProblem(t *testing.T) {
 		t.Errorf("valid rules: %v", err)
 	}
 }
+
+// FuzzClassifyContainer feeds user-controlled label values and cgroups
+// paths: classification never panics, and a listed container always has a
+// valid class and a usable cgroup path.
+func FuzzClassifyContainer(f *testing.F) {
+	f.Add("offline", "5", "/t/c1", "online", "1", true)
+	f.Add("gold", "x", "kubepods-besteffort-pod1.slice:cri-containerd:c", "", "", true)
+	f.Add("", "", "/batch/c", "offline", "-9", false)
+	f.Fuzz(func(t *testing.T, class, prio, cgroupsPath, podClass, podPrio string, cri bool) {
+		rec := ContainerRecord{ID: "c", CgroupsPath: cgroupsPath, Labels: map[string]string{LabelClass: class, LabelPriority: prio}}
+		var sb *ContainerRecord
+		if cri {
+			for k, v := range criLabels("container") {
+				rec.Labels[k] = v
+			}
+			sb = &ContainerRecord{Labels: map[string]string{LabelClass: podClass, LabelPriority: podPrio}}
+		}
+		c, err := ClassifyContainer(rec, sb, testRules)
+		if err != nil {
+			return
+		}
+		if _, err := qos.ParseClass(string(c.Class)); err != nil {
+			t.Fatalf("class %q: %v", c.Class, err)
+		}
+		if c.CgroupPath == "" || c.CgroupPath == "/" || c.CgroupPath[0] != '/' {
+			t.Fatalf("cgroup path %q", c.CgroupPath)
+		}
+		if _, err := qos.ParseClass(strings.TrimSpace(class)); err != nil && class != "" && c.Reason == "label "+LabelClass {
+			t.Fatalf("invalid class label %q decided the class", class)
+		}
+	})
+}

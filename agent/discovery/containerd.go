@@ -108,6 +108,10 @@ func (d *Discoverer) session(ctx context.Context) (synced bool, err error) {
 			if err := d.syncAll(sctx, client); err != nil {
 				return true, err
 			}
+		case <-d.containersStale:
+			if err := d.syncAll(sctx, client); err != nil {
+				return true, err
+			}
 		}
 	}
 }

@@ -55,6 +55,9 @@ type Discoverer struct {
 	proc procfs.FS
 
 	rulesChanged chan struct{}
+	// containersStale asks the containerd session for a full listing:
+	// containers that no label classes are classed by the rules too.
+	containersStale chan struct{}
 
 	mu         sync.Mutex
 	rules      []qos.ClassRule
@@ -101,14 +104,15 @@ func New(cfg Config, log *slog.Logger) (*Discoverer, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Discoverer{
-		cfg:          cfg,
-		log:          log.With("component", "discovery"),
-		proc:         fs,
-		rulesChanged: make(chan struct{}, 1),
-		rules:        append([]qos.ClassRule(nil), cfg.Rules...),
-		containers:   map[string][]Workload{},
-		warned:       map[string]bool{},
-		starts:       map[string]startAt{},
+		cfg:             cfg,
+		log:             log.With("component", "discovery"),
+		proc:            fs,
+		rulesChanged:    make(chan struct{}, 1),
+		containersStale: make(chan struct{}, 1),
+		rules:           append([]qos.ClassRule(nil), cfg.Rules...),
+		containers:      map[string][]Workload{},
+		warned:          map[string]bool{},
+		starts:          map[string]startAt{},
 	}, nil
 }
 
@@ -145,8 +149,8 @@ func (d *Discoverer) Status() DiscoveryStatus {
 	return d.status
 }
 
-// SetRules replaces the rules (hot reload) and re-walks the cgroup tree
-// soon. Invalid rules are an error naming each problem, and the previous
+// SetRules replaces the rules (hot reload); the cgroup tree is walked and
+// containers are listed again soon. Invalid rules are an error naming each problem, and the previous
 // rules stay in force.
 func (d *Discoverer) SetRules(rules []qos.ClassRule) error {
 	if err := ValidateRules(rules); err != nil {
@@ -155,9 +159,11 @@ func (d *Discoverer) SetRules(rules []qos.ClassRule) error {
 	d.mu.Lock()
 	d.rules = append([]qos.ClassRule(nil), rules...)
 	d.mu.Unlock()
-	select {
-	case d.rulesChanged <- struct{}{}:
-	default:
+	for _, ch := range []chan struct{}{d.rulesChanged, d.containersStale} {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }

@@ -178,6 +178,16 @@ func TestDiscoveryWithRealContainerd(t *testing.T) {
 		t.Errorf("want exactly one warning about weird1's class label, log has %d:\n%s", n, logs)
 	}
 
+	// Hot reload reaches containers classed by rules: without "shadow",
+	// weird1 (invalid labels) falls through to the default class.
+	if err := d.SetRules([]qos.ClassRule{{Name: "host-batch", Cgroup: hostParent + "/*", Class: qos.ClassOffline, Priority: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "weird1 reclassed as online", func() bool {
+		w, ok := find(d.Workloads(), "sluicetest/weird1")
+		return ok && w.Class == qos.ClassOnline
+	})
+
 	// A container started after Run appears; one that exits disappears.
 	inst.RunContainer(t, ctx, "sluicetest", "late1", containerdtest.WithLabels(map[string]string{LabelClass: "offline", LabelPriority: "3"}))
 	waitFor(t, "late1 to appear", hasAll("sluicetest/late1"))
