@@ -578,3 +578,40 @@ func TestReasonKind(t *testing.T) {
 		}
 	}
 }
+
+// Evicting a spread app's instance may leave it unbalanced; that is not a
+// placement bug, so the run reports the eviction and no violation. The
+// validator itself still sees the skew.
+func TestSpreadSkewAfterEvictionIsNotAViolation(t *testing.T) {
+	rack := func(r string) map[string]string { return map[string]string{"rack": r} }
+	w := &Workload{
+		Snapshot: place.Snapshot{Hosts: []place.Host{
+			host("a1", 1000, 10, rack("r1")), host("a2", 1000, 10, rack("r1")),
+			host("b1", 1000, 10, rack("r2")), host("b2", 1000, 10, rack("r2")),
+			host("c1", 1000, 10, rack("r3")),
+		}},
+		Profile: place.Profile{Spreads: []place.Spread{{App: "s", DomainLabel: "rack", MaxSkew: 1}}},
+	}
+	for i := range 5 {
+		r := req(fmt.Sprintf("s-%d", i), "s", 1000, 1)
+		r.Priority = 1
+		w.Requests = append(w.Requests, r)
+	}
+	x := req("x-0", "x", 1000, 1)
+	x.Priority, x.Preempt, x.Selector = 10, true, rack("r3")
+	w.Requests = append(w.Requests, x)
+	run, err := Replay(context.Background(), w, place.StrategyBestFit, 1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Evicted != 1 || run.Placed != 6 {
+		t.Fatalf("evicted %d placed %d, want 1 and 6", run.Evicted, run.Placed)
+	}
+	if len(run.Violations) != 0 {
+		t.Fatalf("violations %v", run.Violations)
+	}
+	v := Validate(run.Final, run.Profile)
+	if len(v) != 1 || v[0].Rule != "spread" || v[0].App != "s" {
+		t.Fatalf("validator on the end state: %v, want the skew of s", v)
+	}
+}

@@ -11,6 +11,8 @@ import (
 // Violation is a constraint a placement state breaks.
 type Violation struct {
 	Host string `json:"host,omitempty"`
+	// App is set for spread violations.
+	App string `json:"app,omitempty"`
 	// Rule is the kind: capacity, gpu, selector, anti-affinity, spread,
 	// quota, unknown-host.
 	Rule   string `json:"rule"`
@@ -149,7 +151,7 @@ func validateSpread(snap place.Snapshot, prof place.Profile, hosts map[string]*p
 			}
 			v, ok := h.Labels[s.DomainLabel]
 			if !ok {
-				out = append(out, Violation{Host: p.Host, Rule: "spread", Detail: fmt.Sprintf("%s of %s on a host without label %s", p.ID, s.App, s.DomainLabel)})
+				out = append(out, Violation{Host: p.Host, App: s.App, Rule: "spread", Detail: fmt.Sprintf("%s of %s on a host without label %s", p.ID, s.App, s.DomainLabel)})
 				continue
 			}
 			count[v]++
@@ -166,7 +168,7 @@ func validateSpread(snap place.Snapshot, prof place.Profile, hosts map[string]*p
 			}
 		}
 		if hi-lo > s.MaxSkew {
-			out = append(out, Violation{Rule: "spread", Detail: fmt.Sprintf("%s has %d in %s=%s and %d in %s=%s, skew %d > %d", s.App, hi, s.DomainLabel, hiD, lo, s.DomainLabel, loD, hi-lo, s.MaxSkew)})
+			out = append(out, Violation{App: s.App, Rule: "spread", Detail: fmt.Sprintf("%s has %d in %s=%s and %d in %s=%s, skew %d > %d", s.App, hi, s.DomainLabel, hiD, lo, s.DomainLabel, loD, hi-lo, s.MaxSkew)})
 		}
 	}
 	return out
