@@ -182,3 +182,17 @@ func processAlive(pid int) (bool, string) {
 	}
 	return true, "no State line"
 }
+
+func TestRequireStatic(t *testing.T) {
+	if _, err := os.Stat("/bin/busybox"); err == nil {
+		if err := requireStatic("/bin/busybox"); err != nil {
+			t.Errorf("Debian's busybox-static: %v", err)
+		}
+	}
+	if err := requireStatic("/bin/sh"); err == nil {
+		t.Error("/bin/sh (dynamically linked on Debian) reported static")
+	}
+	if err := requireStatic(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("missing file: no error")
+	}
+}

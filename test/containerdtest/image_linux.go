@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -40,6 +41,9 @@ func (i *Instance) ImportBusybox(t testing.TB, ctx context.Context, namespace st
 		return img
 	}
 	busybox := kerneltest.RequireBinary(t, kerneltest.FeatureContainerd, "busybox")
+	if err := requireStatic(busybox); err != nil {
+		kerneltest.Missing(t, kerneltest.FeatureContainerd, "%v (install Debian's busybox-static)", err)
+	}
 	layout, err := BusyboxLayout(busybox, BusyboxImageName)
 	if err != nil {
 		t.Fatalf("containerdtest: %v", err)
@@ -193,4 +197,20 @@ func writeFile(tw *tar.Writer, name string, mode int64, data []byte, mtime time.
 
 func blobPath(d digest.Digest) string {
 	return "blobs/" + d.Algorithm().String() + "/" + d.Encoded()
+}
+
+// requireStatic fails for an ELF with an interpreter: the image has no
+// libc, so a dynamically linked busybox (Debian's "busybox") cannot run.
+func requireStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("busybox at %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("busybox at %s is dynamically linked", path)
+		}
+	}
+	return nil
 }
