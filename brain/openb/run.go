@@ -81,15 +81,24 @@ func (p Pod) Request(id string, seed uint64) place.Request {
 // uses: the distinct pod shapes (CPU, GPU per device, GPU count, allowed
 // models), most popular first, until they cover 95% of the pods,
 // renormalised. Memory is not part of a shape there.
-func TypicalShapes(pods []Pod) []place.Shape {
+func TypicalShapes(pods []Pod) []place.Shape { return typicalShapes(pods, false) }
+
+// TypicalShapesWithMemory is TypicalShapes with each shape's memory set to
+// the mean memory of the pods it stands for.
+func TypicalShapesWithMemory(pods []Pod) []place.Shape { return typicalShapes(pods, true) }
+
+func typicalShapes(pods []Pod, withMem bool) []place.Shape {
 	type key struct {
 		cpu, milli int64
 		n          int
 		spec       string
 	}
 	counts := map[key]int{}
+	memSum := map[key]int64{}
 	for _, p := range pods {
-		counts[key{p.CPUMilli, p.GPUMilli, p.NumGPU, strings.Join(p.GPUSpec, "|")}]++
+		k := key{p.CPUMilli, p.GPUMilli, p.NumGPU, strings.Join(p.GPUSpec, "|")}
+		counts[k]++
+		memSum[k] += p.MemoryMiB
 	}
 	keys := make([]key, 0, len(counts))
 	for k := range counts {
@@ -122,7 +131,11 @@ func TypicalShapes(pods []Pod) []place.Shape {
 		if k.spec != "" {
 			p.GPUSpec = strings.Split(k.spec, "|")
 		}
-		out = append(out, place.Shape{Demand: place.Resources{place.DimCPU: k.cpu}, GPU: p.GPURequest(), Weight: float64(counts[k])})
+		d := place.Resources{place.DimCPU: k.cpu}
+		if withMem {
+			d[place.DimMemory] = memSum[k] / int64(counts[k]) << 20
+		}
+		out = append(out, place.Shape{Demand: d, GPU: p.GPURequest(), Weight: float64(counts[k])})
 	}
 	return out
 }
@@ -184,8 +197,9 @@ type Result struct {
 // Profile is the placement profile the replay uses for a strategy. The
 // paper's baselines and FGD rank on 0..100 integer scores (kube-scheduler
 // plugin scores) with ties to the first host in node order, weigh CPU and
-// GPU only, and measure fragmentation against the typical pods; Sluice's
-// own strategies rank on exact scores.
+// GPU only, and measure fragmentation against the typical pods. Random
+// picks uniformly among feasible hosts. fgd-pack (Sluice's default) weighs
+// memory too, against typical shapes that carry their mean memory.
 func Profile(tr Trace, strat place.Strategy) place.Profile {
 	prof := place.Profile{
 		Strategy:  strat,
@@ -193,12 +207,20 @@ func Profile(tr Trace, strat place.Strategy) place.Profile {
 		Shapes:    TypicalShapes(tr.Pods),
 	}
 	switch strat {
-	case place.StrategyRandom, place.StrategyBestFit, place.StrategyDotProduct, place.StrategyFGD:
+	case place.StrategyBestFit, place.StrategyDotProduct, place.StrategyFGD:
 		prof.ScoreSteps = 100
 	}
-	// Random scores do not tie; the others' published numbers behave as
-	// if ties went to the first host in node-list order.
-	prof.TiesByHostOrder = true
+	// The baselines' and FGD's published numbers behave as if ties went to
+	// the first host in node-list order; the random baseline picks any
+	// feasible host uniformly (exact random scores do not tie).
+	prof.TiesByHostOrder = strat != place.StrategyRandom
+	if strat == place.StrategyFGDPack {
+		// Sluice's default also weighs memory: a host whose memory is gone
+		// strands its GPUs as surely as one whose CPU is (measured on the
+		// five traces: +0.1..0.2 points on default and multigpu50).
+		prof.ScoreDims = []string{place.DimCPU, place.DimMemory}
+		prof.Shapes = TypicalShapesWithMemory(tr.Pods)
+	}
 	return prof
 }
 
