@@ -162,3 +162,23 @@ func FuzzParseQuantities(f *testing.F) {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// JSON is YAML: a generic file may be written as JSON, with the same
+// strictness and line numbers.
+func TestGenericJSON(t *testing.T) {
+	in := `{"version": 1,
+ "hosts": [{"name": "h", "count": 2, "cpu": "500m", "memory": "1Gi"}],
+ "apps": [{"name": "a", "cpu": 0.25, "memory": 1024}],
+ "requests": [{"app": "a", "count": 3}]}`
+	g, err := DecodeGeneric(strings.NewReader(in), "c.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Hosts[0].CPU != 500 || g.Apps[0].CPU != 250 || g.Apps[0].Memory != 1024 || len(g.Hosts[0].Names()) != 2 {
+		t.Fatalf("decoded %+v", g)
+	}
+	_, err = DecodeGeneric(strings.NewReader(strings.Replace(in, `"count": 3`, `"count": 3, "extra": true`, 1)), "c.json")
+	if err == nil || !strings.Contains(err.Error(), "line 4: field extra not found") {
+		t.Fatalf("unknown JSON field: %v", err)
+	}
+}
