@@ -16,6 +16,8 @@ type shapeMix struct {
 	list  []fragShape
 	// gen changes whenever list or its weights change; host caches key on it.
 	gen uint64
+	// needs are the distinct per-device milli-GPU needs of the shapes.
+	needs []int32
 
 	// learning state
 	counts   map[string]int
@@ -32,6 +34,10 @@ type fragShape struct {
 	models []int   // allowed model indexes; nil = any
 	any    bool
 	weight float64 // normalised: weights sum to 1
+	// sparse lists the non-zero demands; need indexes shapeMix.needs (-1
+	// for shapes without GPUs).
+	sparse []dimAmount
+	need   int
 }
 
 // maxLearnedShapes bounds the cost of a fragmentation measure when the mix
@@ -63,6 +69,7 @@ func (m *shapeMix) init(st *state, shapes []Shape) error {
 	for i := range m.list {
 		m.list[i].weight /= total
 	}
+	m.index()
 	return nil
 }
 
@@ -137,6 +144,7 @@ func (m *shapeMix) retune() {
 		fs.weight = float64(m.counts[k]) / total
 		m.list = append(m.list, fs)
 	}
+	m.index()
 	m.gen++
 }
 
@@ -181,42 +189,85 @@ func (st *state) fragOf(h *hostState, used []int64, gpu []int32) float64 {
 	if left == 0 {
 		return 0
 	}
+	// Shapes share few distinct per-device needs: count, once per need,
+	// the devices that fit it and the free milli on those that do not.
+	needs := st.shapes.needs
+	var fitBuf [16]int32
+	var smallBuf [16]int64
+	fit, small := fitBuf[:0], smallBuf[:0]
+	for _, need := range needs {
+		var n int32
+		var sm int64
+		for _, f := range gpu {
+			if f >= need {
+				n++
+			} else {
+				sm += int64(f)
+			}
+		}
+		fit, small = append(fit, n), append(small, sm)
+	}
 	var frag float64
 	for si := range st.shapes.list {
 		s := &st.shapes.list[si]
-		frag += s.weight * float64(st.shapeFrag(h, used, gpu, left, s))
+		frag += s.weight * float64(shapeFrag(h, used, left, s, fit, small))
 	}
 	return frag
 }
 
-func (st *state) shapeFrag(h *hostState, used []int64, gpu []int32, left int64, s *fragShape) int64 {
-	if s.count == 0 && s.share == 0 {
-		return left
+// shapeFrag is the idle GPU milli shape s cannot use on the host.
+func shapeFrag(h *hostState, used []int64, left int64, s *fragShape, fit []int32, small []int64) int64 {
+	if s.need < 0 {
+		return left // needs no GPU: every idle GPU is lost to it
 	}
 	if !s.any && !slices.Contains(s.models, h.model) {
 		return left
 	}
-	for d, v := range s.demand {
-		if v > 0 && used[d]+v > h.capac[d] {
+	for _, da := range s.sparse {
+		if used[da.dim]+da.v > h.capac[da.dim] {
 			return left
 		}
 	}
-	need := int32(GPUMilliPerDevice)
-	want := s.count
+	want := int32(s.count)
 	if s.share > 0 {
-		need, want = int32(s.share), 1
+		want = 1
 	}
-	var small int64
-	fit := 0
-	for _, f := range gpu {
-		if f >= need {
-			fit++
-		} else {
-			small += int64(f)
-		}
-	}
-	if fit < want {
+	if fit[s.need] < want {
 		return left
 	}
-	return small
+	return small[s.need]
+}
+
+// index fills each shape's sparse demand and need index and the mix's
+// distinct per-device needs.
+func (m *shapeMix) index() {
+	m.needs = m.needs[:0]
+	for i := range m.list {
+		s := &m.list[i]
+		s.sparse = nil
+		for d, v := range s.demand {
+			if v > 0 {
+				s.sparse = append(s.sparse, dimAmount{dim: d, v: v})
+			}
+		}
+		s.need = -1
+		if s.count == 0 && s.share == 0 {
+			continue
+		}
+		need := int32(GPUMilliPerDevice)
+		if s.share > 0 {
+			need = int32(s.share)
+		}
+		j := slices.Index(m.needs, need)
+		if j < 0 {
+			j = len(m.needs)
+			m.needs = append(m.needs, need)
+		}
+		s.need = j
+	}
+}
+
+type dimAmount struct {
+	dim int
+	v   int64
 }

@@ -21,8 +21,9 @@ func main() {
 	traces := flag.String("traces", strings.Join(openb.Traces, ","), "comma-separated pod lists")
 	strats := flag.String("strategies", "random,dot-product,best-fit,fgd,"+string(place.StrategyDefault), "comma-separated strategies")
 	workers := flag.Int("workers", 2, "replays run in parallel")
+	sample := flag.Int("sample", 0, "score only this many feasible hosts per pod (0 = all; see place.Profile.SampleFeasible)")
 	flag.Parse()
-	if err := run(*dir, *seeds, strings.Split(*traces, ","), strings.Split(*strats, ","), *workers); err != nil {
+	if err := run(*dir, *seeds, strings.Split(*traces, ","), strings.Split(*strats, ","), *workers, *sample); err != nil {
 		fmt.Fprintln(os.Stderr, "openb-table:", err)
 		os.Exit(1)
 	}
@@ -35,7 +36,7 @@ type job struct {
 	slot  *openb.Result
 }
 
-func run(dir string, seeds int, traces, strats []string, workers int) error {
+func run(dir string, seeds int, traces, strats []string, workers, sample int) error {
 	start := time.Now()
 	var ss []place.Strategy
 	for _, s := range strats {
@@ -69,7 +70,9 @@ func run(dir string, seeds int, traces, strats []string, workers int) error {
 		go func() {
 			defer wg.Done()
 			for j := range ch {
-				r, err := openb.Run(j.tr, j.strat, j.seed)
+				prof := openb.Profile(j.tr, j.strat)
+				prof.SampleFeasible = sample
+				r, err := openb.RunProfile(j.tr, prof, j.seed)
 				if err != nil {
 					errs <- err
 					continue
