@@ -87,6 +87,7 @@ struct css_set {
 
 struct task_struct {
 	unsigned int __state;
+	int on_cpu; /* CONFIG_SMP */
 	pid_t pid;
 	struct css_set *cgroups;
 } __attribute__((preserve_access_index));

@@ -110,6 +110,12 @@ type Drops struct {
 	QueuedTasks uint64
 	// Tasks: per-task sums not kept (TrackTasksInCgroup only).
 	Tasks uint64
+	// MissedSwitchIns: tasks switched out while still marked as waiting,
+	// i.e. the program never saw their last switch-in; each loses one
+	// wait and part of one run. Seen on Linux 6.18 at a few per thousand
+	// switch-ins under CFS bandwidth throttling, with no recursion miss
+	// reported; the kernel's schedstat counts those switch-ins.
+	MissedSwitchIns uint64
 }
 
 // Sampler owns the loaded programs, their links and maps. Create it once at
@@ -419,7 +425,7 @@ func (s *Sampler) RecursionMisses() (uint64, error) {
 // Drops reads how many samples were lost to full maps since Load.
 func (s *Sampler) Drops() (Drops, error) {
 	var d Drops
-	for slot, dst := range []*uint64{&d.Cgroups, &d.QueuedTasks, &d.Tasks} {
+	for slot, dst := range []*uint64{&d.Cgroups, &d.QueuedTasks, &d.Tasks, &d.MissedSwitchIns} {
 		var perCPU []uint64
 		if err := s.maps.Drops.Lookup(uint32(slot), &perCPU); err != nil {
 			return Drops{}, fmt.Errorf("ebpf runq: read drops: %w", err)
