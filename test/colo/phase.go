@@ -47,6 +47,13 @@ func (r phaseResult) cores(start, end time.Duration) float64 {
 	return (end - start).Seconds() / r.window().Seconds()
 }
 
+// otherCores is host busy CPU not in the benchmark's cgroups: other users
+// of the machine.
+func (r phaseResult) otherCores() float64 {
+	busy := (r.end.host.busy - r.start.host.busy) / r.window().Seconds()
+	return busy - r.cores(r.start.offline, r.end.offline) - r.cores(r.start.online, r.end.online) - r.cores(r.start.loadgen, r.end.loadgen)
+}
+
 func (r phaseResult) hostBusyPct() float64 {
 	return 100 * (r.end.host.busy - r.start.host.busy) / (r.end.host.total - r.start.host.total)
 }

@@ -115,8 +115,7 @@ func report(w io.Writer, o options, rs []phaseResult, took time.Duration) {
 			offC = append(offC, r.cores(r.start.offline, r.end.offline))
 			onC = append(onC, r.cores(r.start.online, r.end.online))
 			lgC = append(lgC, r.cores(r.start.loadgen, r.end.loadgen))
-			busy := (r.end.host.busy - r.start.host.busy) / r.window().Seconds()
-			otherC = append(otherC, busy-offC[len(offC)-1]-onC[len(onC)-1]-lgC[len(lgC)-1])
+			otherC = append(otherC, r.otherCores())
 			host = append(host, r.hostBusyPct())
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", k, spread(win, "%.1f"), spread(bogo, "%.0f"),
@@ -135,7 +134,23 @@ func report(w io.Writer, o options, rs []phaseResult, took time.Duration) {
 		if s > 1.05*a {
 			verdict = "MISSED"
 		}
+		// Rounds of the same phase that differ by more than twice the goal's
+		// band mean the host's other load, not the phases, sets the figure.
+		aloneP99 := testFigure(alone, test, func(b benchRow) float64 { return b.P99Millis })
+		if len(aloneP99) > 1 && a > 0 {
+			if v := (slices.Max(aloneP99) - slices.Min(aloneP99)) / a; v > 0.10 {
+				verdict += fmt.Sprintf(" — NOT CONCLUSIVE: alone p99 itself varied by %.0f%% of its median between rounds", 100*v)
+			}
+		}
 		fmt.Fprintf(w, "  %s p99 with Sluice %.3f ms vs alone %.3f ms: %+.1f%% (goal <= +5%%): %s\n", test, s, a, 100*(s/a-1), verdict)
+	}
+	var other []float64
+	for _, r := range rs {
+		other = append(other, r.otherCores())
+	}
+	if m := median(other); m > 0.1*float64(rs[0].end.host.cpus) {
+		fmt.Fprintf(w, "  NOTE: other users of this host used %.2f cores (median over phases) of %d during the measurements; Sluice counts them as system and protects them, and they perturb every figure above\n",
+			m, rs[0].end.host.cpus)
 	}
 	var offSum, idleSum float64
 	var shares []float64
