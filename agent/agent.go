@@ -29,6 +29,8 @@ type HostSampler interface {
 // (the container exited); the loop skips it quietly.
 type UsageReader interface {
 	Usage(cgroupPath string) (sample.CgroupUsage, error)
+	// CPU reads only the cumulative CPU time (the fast tick's one file).
+	CPU(cgroupPath string) (time.Duration, error)
 }
 
 // WorkloadSource is discovery as the loop sees it. Safe for concurrent use.
@@ -360,8 +362,8 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	// use shows up within one fast tick, not one container tick.
 	offlineFast := int64(-1)
 	if a.policy.OfflineParent != "" {
-		if u, err := a.cfg.Usage.Usage(a.policy.OfflineParent); err == nil {
-			if milli, ok := a.offlineCPU.Observe(a.policy.OfflineParent, u.CPUTotal, now); ok {
+		if total, err := a.cfg.Usage.CPU(a.policy.OfflineParent); err == nil {
+			if milli, ok := a.offlineCPU.Observe(a.policy.OfflineParent, total, now); ok {
 				offlineFast = milli
 			}
 		}

@@ -45,6 +45,11 @@ func (f *fakeCgroups) Usage(path string) (sample.CgroupUsage, error) {
 	return u, nil
 }
 
+func (f *fakeCgroups) CPU(path string) (time.Duration, error) {
+	u, err := f.Usage(path)
+	return u.CPUTotal, err
+}
+
 func (f *fakeCgroups) add(path string, cpu time.Duration, mem uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

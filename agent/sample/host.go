@@ -29,7 +29,19 @@ type Host struct {
 
 	prev          cpuTicks
 	lastUsedMilli int64
+
+	// psiEvery, psiCount and lastPSI pace PSI reads (see ReadPSIEvery).
+	psiEvery, psiCount int
+	lastPSI            qos.PSI
 }
+
+// ReadPSIEvery makes Sample read /proc/pressure only every n-th call and
+// repeat the last figures in between. The kernel recomputes the avg10
+// averages every 2 s (PSI_FREQ), so reading them on a 100 ms tick costs
+// three file reads per tick for numbers that have not changed; fast
+// reaction to pressure comes from PSI triggers, not from these averages.
+// n <= 1 reads every time (the default).
+func (h *Host) ReadPSIEvery(n int) { h.psiEvery = n }
 
 // cpuTicks holds the aggregate "cpu" line of /proc/stat in USER_HZ ticks.
 // procfs reports seconds (ticks / 100); they are turned back into whole
@@ -114,9 +126,13 @@ func (h *Host) Sample() (qos.HostSample, error) {
 	s.PageCacheBytes = *mi.CachedBytes + *mi.BuffersBytes
 
 	if h.psiMissing == nil {
-		if s.PSI, err = h.readPSI(); err != nil {
-			return s, fmt.Errorf("host sample: %w", err)
+		if h.psiCount%max(h.psiEvery, 1) == 0 {
+			if h.lastPSI, err = h.readPSI(); err != nil {
+				return s, fmt.Errorf("host sample: %w", err)
+			}
 		}
+		h.psiCount++
+		s.PSI = h.lastPSI
 	}
 	return s, nil
 }

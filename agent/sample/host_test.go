@@ -238,3 +238,33 @@ func writeCPULine(t *testing.T, root, line string) {
 		t.Fatal(err)
 	}
 }
+
+// ReadPSIEvery(n) reads /proc/pressure on the first call and every n-th
+// after, repeating the last figures in between.
+func TestHostReadPSIEvery(t *testing.T) {
+	root := copyTree(t, "testdata/proc/t0")
+	h, err := NewHost(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ReadPSIEvery(3)
+	cpuPressure := func(avg10 string) {
+		t.Helper()
+		line := "some avg10=" + avg10 + " avg60=0.00 avg300=0.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+		if err := os.WriteFile(filepath.Join(root, "pressure", "cpu"), []byte(line), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []float64
+	for i, v := range []string{"1.00", "2.00", "3.00", "4.00", "5.00"} {
+		cpuPressure(v)
+		s, err := h.Sample()
+		if err != nil {
+			t.Fatalf("sample %d: %v", i, err)
+		}
+		got = append(got, s.PSI.CPUSomeAvg10)
+	}
+	if want := []float64{1, 1, 1, 4, 4}; !reflect.DeepEqual(got, want) {
+		t.Errorf("cpu some avg10 per sample = %v, want %v", got, want)
+	}
+}

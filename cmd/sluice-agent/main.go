@@ -103,6 +103,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("host sampler: %w", err)
 	}
+	// PSI averages change every 2 s in the kernel; read them about once a
+	// second, not on every fast tick.
+	host.ReadPSIEvery(int(time.Second / max(pol.Sampling.HostInterval, time.Millisecond)))
 	usage, err := sample.NewCgroupReader(mode, o.cgroupRoot)
 	if err != nil {
 		return fmt.Errorf("cgroup reader: %w", err)
