@@ -64,11 +64,17 @@ func procRSS(tb testing.TB, pid int) uint64 {
 // BenchmarkAgentOverhead runs the real sluice-agent binary (dry-run, default
 // ticks: 100 ms host, 1 s workloads) on this host with 100 host cgroups
 // classed by policy rules, each holding a process, and reports the agent's
-// own CPU use as a percentage of one core and its resident memory.
+// own CPU use as a percentage of one core and its resident memory, with
+// the eBPF scheduler sampler on and off (procfs and cgroups only).
 // Goal: under 1% of a core and under 40 MB.
 //
 //	go test -run '^$' -bench AgentOverhead -benchtime 1x ./test/e2e/
 func BenchmarkAgentOverhead(b *testing.B) {
+	b.Run("procfs", func(b *testing.B) { benchAgentOverhead(b, "-no-ebpf") })
+	b.Run("ebpf", func(b *testing.B) { benchAgentOverhead(b) })
+}
+
+func benchAgentOverhead(b *testing.B, extra ...string) {
 	kerneltest.RequireCgroupV1Controller(b, "cpuacct")
 	const n = 100
 	parent := "/sluice-bench-" + unique(b)
@@ -83,7 +89,8 @@ func BenchmarkAgentOverhead(b *testing.B) {
 	}
 	bin := buildAgent(b)
 	addr := "127.0.0.1:19477"
-	cmd := exec.Command(bin, "-policy", policy, "-containerd", "", "-listen", addr, "-log-level", "warn")
+	args := append([]string{"-policy", policy, "-containerd", "", "-listen", addr, "-log-level", "warn"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
