@@ -208,11 +208,10 @@ func decideCpusets(obs Observation, pol Policy, prev CpusetState) ([]CpusetInten
 	return intents, next
 }
 
-// formatCPUList prints CPUs in the kernel's cpulist format ("0-3,6").
-func formatCPUList(cpus []int) string {
-	if len(cpus) == 0 {
-		return "(none)"
-	}
+// FormatCPUList prints sorted, de-duplicated CPUs in the kernel's cpulist
+// format ("0-3,6"), ranges collapsed; no CPUs is "". The cgroup enforcer
+// writes cpuset.cpus with it.
+func FormatCPUList(cpus []int) string {
 	var b strings.Builder
 	for i := 0; i < len(cpus); {
 		j := i
@@ -230,4 +229,12 @@ func formatCPUList(cpus []int) string {
 		i = j + 1
 	}
 	return b.String()
+}
+
+// formatCPUList is FormatCPUList for reasons, where no CPUs reads "(none)".
+func formatCPUList(cpus []int) string {
+	if len(cpus) == 0 {
+		return "(none)"
+	}
+	return FormatCPUList(cpus)
 }

@@ -93,7 +93,7 @@ func (w cpusetWriter) apply(ctx context.Context, intents []qos.CpusetIntent, off
 			w.clampDescendants(ctx, &j.o, j.target, j.want)
 		}
 		want := j.want
-		j.o.run(ctx, step{fs: w.fs, cgroup: j.target, file: "cpuset.cpus", want: formatCPUList(want),
+		j.o.run(ctx, step{fs: w.fs, cgroup: j.target, file: "cpuset.cpus", want: qos.FormatCPUList(want),
 			same: func(cur []byte) bool {
 				have, err := parseCPUList(cur)
 				return err == nil && slices.Equal(have, want)
@@ -121,7 +121,7 @@ func (w cpusetWriter) widen(anc string, want []int) step {
 			if err == nil && ((w.mode == ModeV2 && len(have) == 0) || containsAll(have, want)) {
 				return "", true
 			}
-			return formatCPUList(union(have, want)), false
+			return qos.FormatCPUList(union(have, want)), false
 		}}
 }
 
@@ -151,7 +151,7 @@ func (w cpusetWriter) clampDescendants(ctx context.Context, o *outcome, target s
 				if containsAll(have, n) {
 					return "", true
 				}
-				return formatCPUList(union(have, n)), false
+				return qos.FormatCPUList(union(have, n)), false
 			}})
 	}
 	for _, d := range desc {
@@ -159,7 +159,7 @@ func (w cpusetWriter) clampDescendants(ctx context.Context, o *outcome, target s
 		if !ok {
 			continue // vanished or unreadable in the first pass
 		}
-		o.run(ctx, step{fs: w.fs, cgroup: d, file: "cpuset.cpus", want: formatCPUList(n),
+		o.run(ctx, step{fs: w.fs, cgroup: d, file: "cpuset.cpus", want: qos.FormatCPUList(n),
 			same: func(cur []byte) bool {
 				have, err := parseCPUList(cur)
 				return err == nil && slices.Equal(have, n)
@@ -245,27 +245,6 @@ func parseCPUList(data []byte) ([]int, error) {
 	return slices.Compact(out), nil
 }
 
-// formatCPUList writes sorted, de-duplicated CPUs in the kernel's list
-// format, ranges collapsed.
-func formatCPUList(cpus []int) string {
-	var b strings.Builder
-	for i := 0; i < len(cpus); {
-		j := i
-		for j+1 < len(cpus) && cpus[j+1] == cpus[j]+1 {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.Itoa(cpus[i]))
-		if j > i {
-			b.WriteByte('-')
-			b.WriteString(strconv.Itoa(cpus[j]))
-		}
-		i = j + 1
-	}
-	return b.String()
-}
 
 // release gives the offline parent every CPU back (policy onStop:
 // release): on v1 the root's CPUs, ancestors widened first; on v2 an empty

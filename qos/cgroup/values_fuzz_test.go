@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+
+	"github.com/sluicehq/sluice/qos"
 )
 
 func FuzzParseCPUMax(f *testing.F) {
@@ -76,7 +78,7 @@ func FuzzParseCPUList(f *testing.F) {
 		if !slices.IsSorted(cpus) || len(slices.Compact(slices.Clone(cpus))) != len(cpus) {
 			t.Fatalf("parseCPUList(%q) = %v: not sorted and unique", data, cpus)
 		}
-		text := formatCPUList(cpus)
+		text := qos.FormatCPUList(cpus)
 		again, err := parseCPUList([]byte(text))
 		if err != nil || !slices.Equal(again, cpus) {
 			t.Fatalf("round trip %q -> %q -> %v, %v", data, text, again, err)
