@@ -245,7 +245,6 @@ func parseCPUList(data []byte) ([]int, error) {
 	return slices.Compact(out), nil
 }
 
-
 // release gives the offline parent every CPU back (policy onStop:
 // release): on v1 the root's CPUs, ancestors widened first; on v2 an empty
 // cpuset.cpus, which inherits the parent's. It reports nothing when there
