@@ -295,7 +295,8 @@ func (a *Agent) SampleWorkloads(now time.Time) {
 			}
 			continue
 		}
-		milli, _ := a.cpuMeter.Observe(w.CgroupPath, u.CPUTotal, now)
+		// Stamped at the read: 100 reads take a few milliseconds.
+		milli, _ := a.cpuMeter.Observe(w.CgroupPath, u.CPUTotal, a.now())
 		mode, cpus, err := qos.ParseCpuset(w.Labels[LabelCpuset])
 		if err != nil {
 			a.warnOnce("cpuset:"+w.Key(), "ignoring an invalid cpuset label; the workload stays shared",
@@ -362,8 +363,11 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	// use shows up within one fast tick, not one container tick.
 	offlineFast := int64(-1)
 	if a.policy.OfflineParent != "" {
+		// Stamp the counter when it is read, not when the tick started: on a
+		// busy host the host sample before it can take a while, and a rate
+		// over a misstated 100 ms interval is wildly off.
 		if total, err := a.cfg.Usage.CPU(a.policy.OfflineParent); err == nil {
-			if milli, ok := a.offlineCPU.Observe(a.policy.OfflineParent, total, now); ok {
+			if milli, ok := a.offlineCPU.Observe(a.policy.OfflineParent, total, a.now()); ok {
 				offlineFast = milli
 			}
 		}
