@@ -144,8 +144,11 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	defer closeWake()
 	cfg.Wake = wake
 
+	// The enforcer is built whenever the -dry-run flag is off, also when
+	// the policy says dryRun: a later policy reload may switch enforcement
+	// on, and dry-run plans write nothing anyway.
 	var enf cgroup.Enforcer
-	if !dryRun {
+	if !o.dryRun {
 		enf, err = enforcer(ctx, mode, o, pol, disc, log, &cfg)
 		if err != nil {
 			return err
