@@ -2,19 +2,17 @@ package cgroup_test
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/test/kerneltest"
 )
 
 // helperEnv makes the test binary a helper process instead of running
@@ -100,83 +98,10 @@ func startHelper(t *testing.T, mode string, dirs ...string) *helper {
 	return h
 }
 
-// uniqueTop is a cgroup name no one else uses, removed in every listed
-// hierarchy (with everything below it) when the test ends.
-func uniqueTop(t testing.TB, hierarchies ...string) string {
-	t.Helper()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	top := "/sluice-test-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		for _, h := range hierarchies {
-			removeTree(t, filepath.Join(h, top))
-		}
-	})
-	return top
-}
-
-// removeTree removes a cgroup the test created and its descendants,
-// deepest first, killing whatever is left in them.
-func removeTree(t testing.TB, dir string) {
-	var dirs []string
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return nil
-	})
-	slices.Reverse(dirs)
-	for _, d := range dirs {
-		for try := 0; ; try++ {
-			if b, err := os.ReadFile(filepath.Join(d, "cgroup.procs")); err == nil {
-				for _, f := range strings.Fields(string(b)) {
-					if pid, err := strconv.Atoi(f); err == nil {
-						_ = syscall.Kill(pid, syscall.SIGKILL)
-					}
-				}
-			}
-			err := os.Remove(d)
-			if err == nil || os.IsNotExist(err) {
-				break
-			}
-			if try == 100 {
-				t.Errorf("cleanup: rmdir %s: %v", d, err)
-				break
-			}
-			time.Sleep(20 * time.Millisecond) // dying tasks leave asynchronously
-		}
-	}
-}
-
-func mkdirs(t *testing.T, dirs ...string) {
-	t.Helper()
-	for _, d := range dirs {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func readFile(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b))
-}
-
-func writeFile(t *testing.T, p, v string) {
-	t.Helper()
-	if err := os.WriteFile(p, []byte(v), 0); err != nil {
-		t.Fatalf("write %s %s: %v", p, v, err)
-	}
-}
-
 // cpuStatField reads one field of a v1 or v2 cpu.stat.
 func cpuStatField(t *testing.T, p, field string) int64 {
 	t.Helper()
-	for _, line := range strings.Split(readFile(t, p), "\n") {
+	for _, line := range strings.Split(kerneltest.ReadCgroupFile(t, p), "\n") {
 		if k, v, ok := strings.Cut(line, " "); ok && k == field {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {

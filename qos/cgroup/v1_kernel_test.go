@@ -35,7 +35,7 @@ func newV1Host(t *testing.T) *v1Host {
 		cpuacct: kerneltest.RequireCgroupV1Controller(t, "cpuacct"),
 		mem:     kerneltest.RequireCgroupV1Controller(t, "memory"),
 	}
-	h.top = uniqueTop(t, h.cpu, h.cpuacct, h.mem)
+	h.top = kerneltest.UniqueCgroup(t, "sluice-test", h.cpu, h.cpuacct, h.mem)
 	h.offline = h.top + "/offline"
 	e, err := cgroup.NewV1(cgroup.Config{OfflineParent: h.offline, Proc: cgroup.Dir("/proc")},
 		cgroup.V1Roots{CPU: cgroup.Dir(h.cpu), Memory: cgroup.Dir(h.mem)})
@@ -60,25 +60,16 @@ func (h *v1Host) apply(t *testing.T, p qos.Plan, want string) []qos.IntentResult
 func (h *v1Host) cpuRateMilli(t *testing.T, window time.Duration) int64 {
 	t.Helper()
 	f := filepath.Join(h.cpuacct, h.offline, "cpuacct.usage")
-	u0, w0 := readInt(t, f), time.Now()
+	u0, w0 := kerneltest.ReadCgroupInt(t, f), time.Now()
 	time.Sleep(window)
-	u1, w1 := readInt(t, f), time.Now()
+	u1, w1 := kerneltest.ReadCgroupInt(t, f), time.Now()
 	return (u1 - u0) * 1000 / int64(w1.Sub(w0))
-}
-
-func readInt(t *testing.T, p string) int64 {
-	t.Helper()
-	n, err := strconv.ParseInt(readFile(t, p), 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 func TestRealV1OfflineHeldToBudgetAndReleased(t *testing.T) {
 	h := newV1Host(t)
 	h.apply(t, plan(300, 0, 512<<20), "offline-cpu=applied offline-memory=applied offline-oom-score=unchanged")
-	mkdirs(t, filepath.Join(h.cpuacct, h.offline))
+	kerneltest.MakeCgroup(t, h.offline, h.cpuacct)
 	var spinners []*helper
 	for range 2 {
 		spinners = append(spinners, startHelper(t, "spin",
@@ -87,11 +78,11 @@ func TestRealV1OfflineHeldToBudgetAndReleased(t *testing.T) {
 	// The next apply adopts the new tasks: oom_score_adj 1000, nothing else.
 	h.apply(t, plan(300, 0, 512<<20), "offline-cpu=unchanged offline-memory=unchanged offline-oom-score=applied")
 	for _, s := range spinners {
-		if v := readFile(t, "/proc/"+strconv.Itoa(s.pid())+"/oom_score_adj"); v != "1000" {
+		if v := kerneltest.ReadCgroupFile(t, "/proc/"+strconv.Itoa(s.pid())+"/oom_score_adj"); v != "1000" {
 			t.Errorf("spinner %d oom_score_adj %s, want 1000", s.pid(), v)
 		}
 	}
-	if got := readFile(t, filepath.Join(h.cpu, h.offline, "cpu.cfs_quota_us")); got != "30000" {
+	if got := kerneltest.ReadCgroupFile(t, filepath.Join(h.cpu, h.offline, "cpu.cfs_quota_us")); got != "30000" {
 		t.Fatalf("cfs_quota_us %s, want 30000", got)
 	}
 	// Two busy loops want 2000m; the cap holds them to 300m. Upper bound
@@ -108,7 +99,7 @@ func TestRealV1OfflineHeldToBudgetAndReleased(t *testing.T) {
 	// Budget above what the loops can use (2 CPUs): the cap is released,
 	// so the kernel stops throttling — checked by counters, not speed.
 	h.apply(t, plan(4000, 0, 512<<20), "offline-cpu=applied offline-memory=unchanged offline-oom-score=unchanged")
-	if got := readFile(t, filepath.Join(h.cpu, h.offline, "cpu.cfs_quota_us")); got != "400000" {
+	if got := kerneltest.ReadCgroupFile(t, filepath.Join(h.cpu, h.offline, "cpu.cfs_quota_us")); got != "400000" {
 		t.Fatalf("cfs_quota_us %s, want 400000", got)
 	}
 	time.Sleep(300 * time.Millisecond) // let the current period end
@@ -141,11 +132,11 @@ func TestRealV1OnlineBurstCutsOfflineCap(t *testing.T) {
 		quiet, state = qos.Decide(obs(time.Duration(i)*time.Second, 100), pol, qos.Targets{}, state)
 		h.apply(t, quiet, "")
 	}
-	mkdirs(t, filepath.Join(h.cpuacct, h.offline))
+	kerneltest.MakeCgroup(t, h.offline, h.cpuacct)
 	for range 2 {
 		startHelper(t, "spin", filepath.Join(h.cpu, h.offline), filepath.Join(h.cpuacct, h.offline))
 	}
-	if got, want := readFile(t, filepath.Join(h.cpu, h.offline, "cpu.cfs_quota_us")), strconv.FormatInt(quiet.OfflineCPU.BudgetMilli*100, 10); got != want {
+	if got, want := kerneltest.ReadCgroupFile(t, filepath.Join(h.cpu, h.offline, "cpu.cfs_quota_us")), strconv.FormatInt(quiet.OfflineCPU.BudgetMilli*100, 10); got != want {
 		t.Fatalf("quiet: cfs_quota_us %s, want %s (%s)", got, want, quiet.OfflineCPU.Reason)
 	}
 	burst, _ := qos.Decide(obs(30*time.Second, 1300), pol, qos.Targets{}, state)
@@ -160,7 +151,7 @@ func TestRealV1OnlineBurstCutsOfflineCap(t *testing.T) {
 		t.Fatalf("burst cpu result %+v", got[0])
 	}
 	want := max(burst.OfflineCPU.BudgetMilli*100, 1000)
-	if q := readFile(t, filepath.Join(h.cpu, h.offline, "cpu.cfs_quota_us")); q != strconv.FormatInt(want, 10) {
+	if q := kerneltest.ReadCgroupFile(t, filepath.Join(h.cpu, h.offline, "cpu.cfs_quota_us")); q != strconv.FormatInt(want, 10) {
 		t.Fatalf("burst: cfs_quota_us %s, want %d (%s)", q, want, burst.OfflineCPU.Reason)
 	}
 	t.Logf("quiet budget %dm, burst budget %dm: %s", quiet.OfflineCPU.BudgetMilli, burst.OfflineCPU.BudgetMilli, burst.OfflineCPU.Reason)
@@ -180,15 +171,15 @@ func TestRealV1TightenClampsChildrenFirst(t *testing.T) {
 	h.apply(t, plan(2000, 0, 512<<20), "")
 	child := filepath.Join(h.cpu, h.offline, "job")
 	grandchild := filepath.Join(child, "task")
-	mkdirs(t, grandchild)
-	writeFile(t, filepath.Join(child, "cpu.cfs_quota_us"), "100000") // 1 CPU
-	writeFile(t, filepath.Join(grandchild, "cpu.cfs_quota_us"), "50000")
+	kerneltest.MakeCgroup(t, h.offline+"/job/task", h.cpu)
+	kerneltest.WriteCgroupFile(t, filepath.Join(child, "cpu.cfs_quota_us"), "100000") // 1 CPU
+	kerneltest.WriteCgroupFile(t, filepath.Join(grandchild, "cpu.cfs_quota_us"), "50000")
 
 	h.apply(t, plan(200, 0, 512<<20), "offline-cpu=applied offline-memory=unchanged offline-oom-score=unchanged")
 	for p, want := range map[string]string{
 		filepath.Join(h.cpu, h.offline): "20000", child: "20000", grandchild: "20000",
 	} {
-		if got := readFile(t, filepath.Join(p, "cpu.cfs_quota_us")); got != want {
+		if got := kerneltest.ReadCgroupFile(t, filepath.Join(p, "cpu.cfs_quota_us")); got != want {
 			t.Errorf("after tightening %s: quota %s, want %s", p, got, want)
 		}
 	}
@@ -196,7 +187,7 @@ func TestRealV1TightenClampsChildrenFirst(t *testing.T) {
 	for p, want := range map[string]string{
 		filepath.Join(h.cpu, h.offline): "70000", child: "70000", grandchild: "50000",
 	} {
-		if got := readFile(t, filepath.Join(p, "cpu.cfs_quota_us")); got != want {
+		if got := kerneltest.ReadCgroupFile(t, filepath.Join(p, "cpu.cfs_quota_us")); got != want {
 			t.Errorf("after loosening to 700m %s: quota %s, want %s", p, got, want)
 		}
 	}
@@ -207,12 +198,12 @@ func TestRealV1TightenClampsChildrenFirst(t *testing.T) {
 	for p, want := range map[string]string{
 		filepath.Join(h.cpu, h.offline): "-1", child: "100000", grandchild: "50000",
 	} {
-		if got := readFile(t, filepath.Join(p, "cpu.cfs_quota_us")); got != want {
+		if got := kerneltest.ReadCgroupFile(t, filepath.Join(p, "cpu.cfs_quota_us")); got != want {
 			t.Errorf("after release %s: quota %s, want %s", p, got, want)
 		}
 	}
 	// And the kernel really refuses the wrong order, so the test means something.
-	writeFile(t, filepath.Join(h.cpu, h.offline, "cpu.cfs_quota_us"), "100000")
+	kerneltest.WriteCgroupFile(t, filepath.Join(h.cpu, h.offline, "cpu.cfs_quota_us"), "100000")
 	err := cgroup.Dir(h.cpu).WriteFile(h.offline+"/cpu.cfs_quota_us", []byte("10000"))
 	if !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("kernel accepted a parent quota below its child's: %v", err)
@@ -225,12 +216,12 @@ func TestRealV1IdleAndShares(t *testing.T) {
 	dir := filepath.Join(h.cpu, h.offline)
 	if _, err := cgroup.Dir(h.cpu).ReadFile(h.offline + "/cpu.idle"); err != nil {
 		// Kernel without cpu.idle: minimal shares only.
-		if got := readFile(t, filepath.Join(dir, "cpu.shares")); got != "2" {
+		if got := kerneltest.ReadCgroupFile(t, filepath.Join(dir, "cpu.shares")); got != "2" {
 			t.Errorf("cpu.shares %s, want 2", got)
 		}
 		return
 	}
-	if got := readFile(t, filepath.Join(dir, "cpu.idle")); got != "1" {
+	if got := kerneltest.ReadCgroupFile(t, filepath.Join(dir, "cpu.idle")); got != "1" {
 		t.Errorf("cpu.idle %s, want 1", got)
 	}
 	s, err := h.e.Current(context.Background())
@@ -262,22 +253,22 @@ func TestRealV1MemoryLimitBelowUsage(t *testing.T) {
 	if !strings.Contains(mem.Err, "cgroup "+h.offline+": write memory.limit_in_bytes 16777216: device or resource busy") {
 		t.Errorf("error %q", mem.Err)
 	}
-	if v := readFile(t, filepath.Join(h.mem, h.offline, "memory.limit_in_bytes")); v != strconv.Itoa(512<<20) {
+	if v := kerneltest.ReadCgroupFile(t, filepath.Join(h.mem, h.offline, "memory.limit_in_bytes")); v != strconv.Itoa(512<<20) {
 		t.Errorf("limit changed to %s after a refused write", v)
 	}
-	if v := readFile(t, filepath.Join(h.mem, h.offline, "memory.soft_limit_in_bytes")); v != strconv.Itoa(8<<20) {
+	if v := kerneltest.ReadCgroupFile(t, filepath.Join(h.mem, h.offline, "memory.soft_limit_in_bytes")); v != strconv.Itoa(8<<20) {
 		t.Errorf("soft limit %s, want %d", v, 8<<20)
 	}
 }
 
 func hasSwap(t *testing.T) bool {
-	return len(strings.Split(readFile(t, "/proc/swaps"), "\n")) > 1
+	return len(strings.Split(kerneltest.ReadCgroupFile(t, "/proc/swaps"), "\n")) > 1
 }
 
 func BenchmarkApplySteadyRealV1(b *testing.B) {
 	cpu := kerneltest.RequireCgroupV1Controller(b, "cpu")
 	mem := kerneltest.RequireCgroupV1Controller(b, "memory")
-	top := uniqueTop(b, cpu, mem)
+	top := kerneltest.UniqueCgroup(b, "sluice-test", cpu, mem)
 	e, err := cgroup.NewV1(cgroup.Config{OfflineParent: top + "/offline", Proc: cgroup.Dir("/proc")},
 		cgroup.V1Roots{CPU: cgroup.Dir(cpu), Memory: cgroup.Dir(mem)})
 	if err != nil {
@@ -306,7 +297,7 @@ func TestRealV1CpusetsLoosenParentsTightenChildren(t *testing.T) {
 	if err != nil || len(all) < 2 {
 		t.Skipf("need 2 CPUs in the root cpuset (%v, %v)", all, err)
 	}
-	top := uniqueTop(t, cpuRoot, memRoot, csRoot)
+	top := kerneltest.UniqueCgroup(t, "sluice-test", cpuRoot, memRoot, csRoot)
 	offline, web := top+"/offline", top+"/online/web"
 	cs := &countingFS{FS: cgroup.Dir(csRoot)}
 	e, err := cgroup.NewV1(cgroup.Config{OfflineParent: offline},
@@ -322,15 +313,16 @@ func TestRealV1CpusetsLoosenParentsTightenChildren(t *testing.T) {
 	}
 	// An offline job using both CPUs, with a task in it; an online cgroup.
 	job := filepath.Join(csRoot, offline, "job")
-	mkdirs(t, job, filepath.Join(csRoot, top, "online"))
+	kerneltest.MakeCgroup(t, offline+"/job", csRoot)
+	kerneltest.MakeCgroup(t, top+"/online", csRoot)
 	ab := fmt.Sprintf("%d,%d", a, b)
 	for _, d := range []string{job, filepath.Join(csRoot, top, "online")} {
-		writeFile(t, filepath.Join(d, "cpuset.mems"), readFile(t, filepath.Join(csRoot, "cpuset.mems")))
-		writeFile(t, filepath.Join(d, "cpuset.cpus"), ab)
+		kerneltest.WriteCgroupFile(t, filepath.Join(d, "cpuset.mems"), kerneltest.ReadCgroupFile(t, filepath.Join(csRoot, "cpuset.mems")))
+		kerneltest.WriteCgroupFile(t, filepath.Join(d, "cpuset.cpus"), ab)
 	}
-	mkdirs(t, filepath.Join(csRoot, web))
-	writeFile(t, filepath.Join(csRoot, web, "cpuset.mems"), readFile(t, filepath.Join(csRoot, "cpuset.mems")))
-	writeFile(t, filepath.Join(csRoot, web, "cpuset.cpus"), strconv.Itoa(a))
+	kerneltest.MakeCgroup(t, web, csRoot)
+	kerneltest.WriteCgroupFile(t, filepath.Join(csRoot, web, "cpuset.mems"), kerneltest.ReadCgroupFile(t, filepath.Join(csRoot, "cpuset.mems")))
+	kerneltest.WriteCgroupFile(t, filepath.Join(csRoot, web, "cpuset.cpus"), strconv.Itoa(a))
 	startHelper(t, "spin", job)
 
 	// web takes b exclusively; offline shrinks to a.
@@ -344,7 +336,7 @@ func TestRealV1CpusetsLoosenParentsTightenChildren(t *testing.T) {
 	for d, want := range map[string]string{
 		filepath.Join(csRoot, offline): strconv.Itoa(a), job: strconv.Itoa(a), filepath.Join(csRoot, web): strconv.Itoa(b),
 	} {
-		if got := readFile(t, filepath.Join(d, "cpuset.cpus")); got != want {
+		if got := kerneltest.ReadCgroupFile(t, filepath.Join(d, "cpuset.cpus")); got != want {
 			t.Errorf("%s cpuset.cpus = %s, want %s", d, got, want)
 		}
 	}
@@ -397,7 +389,7 @@ func TestRealV1CpusetRandomTransitions(t *testing.T) {
 	}
 	t.Logf("seed %d (rerun with SLUICE_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
-	top := uniqueTop(t, cpuRoot, memRoot, csRoot)
+	top := kerneltest.UniqueCgroup(t, "sluice-test", cpuRoot, memRoot, csRoot)
 	offline := top + "/offline"
 	e, err := cgroup.NewV1(cgroup.Config{OfflineParent: offline},
 		cgroup.V1Roots{CPU: cgroup.Dir(cpuRoot), Memory: cgroup.Dir(memRoot), Cpuset: cgroup.Dir(csRoot)})
@@ -407,11 +399,11 @@ func TestRealV1CpusetRandomTransitions(t *testing.T) {
 	p := plan(500, 0, 512<<20)
 	p.Cpusets = []qos.CpusetIntent{{CgroupPath: offline, CPUs: all[:2], Reason: "pool"}}
 	e.Apply(context.Background(), p)
-	mems := readFile(t, filepath.Join(csRoot, "cpuset.mems"))
+	mems := kerneltest.ReadCgroupFile(t, filepath.Join(csRoot, "cpuset.mems"))
 	for _, d := range []string{offline + "/job", top + "/online", top + "/online/web", top + "/online/db"} {
-		mkdirs(t, filepath.Join(csRoot, d))
-		writeFile(t, filepath.Join(csRoot, d, "cpuset.mems"), mems)
-		writeFile(t, filepath.Join(csRoot, d, "cpuset.cpus"), fmt.Sprintf("%d-%d", all[0], all[1]))
+		kerneltest.MakeCgroup(t, d, csRoot)
+		kerneltest.WriteCgroupFile(t, filepath.Join(csRoot, d, "cpuset.mems"), mems)
+		kerneltest.WriteCgroupFile(t, filepath.Join(csRoot, d, "cpuset.cpus"), fmt.Sprintf("%d-%d", all[0], all[1]))
 	}
 	subsets := [][]int{{all[0]}, {all[1]}, {all[0], all[1]}}
 	for i := range 100 {

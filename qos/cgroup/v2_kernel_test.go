@@ -31,7 +31,7 @@ func (c *countingFS) WriteFile(name string, data []byte) error {
 func newV2Host(t *testing.T) (root, offline string, fsys *countingFS, e cgroup.Enforcer) {
 	t.Helper()
 	root = kerneltest.RequireCgroupV2Controllers(t, "cpu", "memory")
-	top := uniqueTop(t, root)
+	top := kerneltest.UniqueCgroup(t, "sluice-test", root)
 	offline = top + "/offline"
 	fsys = &countingFS{FS: cgroup.Dir(root)}
 	e, err := cgroup.NewV2(cgroup.Config{OfflineParent: offline, Proc: cgroup.Dir("/proc")}, fsys)
@@ -52,7 +52,7 @@ func TestRealV2OfflineCapHeldAndReleased(t *testing.T) {
 	for file, want := range map[string]string{
 		"cpu.max": "30000 100000", "memory.high": "50331648", "memory.max": "67108864",
 	} {
-		if got := readFile(t, filepath.Join(dir, file)); got != want {
+		if got := kerneltest.ReadCgroupFile(t, filepath.Join(dir, file)); got != want {
 			t.Errorf("%s = %q, want %q", file, got, want)
 		}
 	}
@@ -60,7 +60,7 @@ func TestRealV2OfflineCapHeldAndReleased(t *testing.T) {
 		if strings.TrimSpace(string(idle)) != "1" {
 			t.Errorf("cpu.idle = %s, want 1", idle)
 		}
-	} else if got := readFile(t, filepath.Join(dir, "cpu.weight")); got != "1" {
+	} else if got := kerneltest.ReadCgroupFile(t, filepath.Join(dir, "cpu.weight")); got != "1" {
 		t.Errorf("cpu.weight = %s, want 1 (no cpu.idle on this kernel)", got)
 	}
 	for range 2 {
@@ -99,7 +99,7 @@ func TestRealV2OfflineCapHeldAndReleased(t *testing.T) {
 	if s := statuses(e.Release(ctx)); s != "offline-cpu=applied offline-memory=applied" {
 		t.Errorf("release: %s", s)
 	}
-	if got := readFile(t, filepath.Join(dir, "memory.max")); got != "max" {
+	if got := kerneltest.ReadCgroupFile(t, filepath.Join(dir, "memory.max")); got != "max" {
 		t.Errorf("memory.max after release = %s", got)
 	}
 }
@@ -118,7 +118,7 @@ func TestRealV2MemoryMaxKillsHog(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	writeFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(cmd.Process.Pid))
+	kerneltest.WriteCgroupFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(cmd.Process.Pid))
 	_, _ = io.WriteString(stdin, "go\n")
 	line, _ := bufio.NewReader(stdout).ReadString('\n')
 	err := cmd.Wait()

@@ -189,3 +189,13 @@ func isMountRoot(dir string) bool {
 	}
 	return st.Dev != parent.Dev || dir == "/"
 }
+
+// UniqueCgroup returns "/"+UniqueName(prefix), a cgroup path that exists
+// under none of the roots yet, and registers CleanupCgroup for it under
+// every root: for tests whose code under test creates the cgroups inside.
+func UniqueCgroup(t testing.TB, prefix string, roots ...string) string {
+	t.Helper()
+	rel := "/" + UniqueName(prefix)
+	CleanupCgroup(t, rel, roots...)
+	return rel
+}
