@@ -70,7 +70,7 @@ func BenchmarkPlace(b *testing.B) {
 		strat  Strategy
 		sample int
 	}{
-		{StrategyDefault, 64}, {StrategyDefault, 0}, {StrategyBestFit, 64}, {StrategySpread, 64},
+		{StrategyDefault, 64}, {StrategyDefault, 16}, {StrategyDefault, 0}, {StrategyBestFit, 64}, {StrategySpread, 64}, {StrategyBestFit, 0},
 	} {
 		b.Run(fmt.Sprintf("%s/sample=%d", bc.strat, bc.sample), func(b *testing.B) {
 			c, apps := benchCluster(b, bc.strat, bc.sample)

@@ -232,6 +232,9 @@ func (st *state) evalFrag(hi int, pc *placed, strat Strategy, sc *scratch) eval 
 		gpuLeft += int64(g)
 	}
 	e.k2 = -float64(gpuLeft - pc.p.GPU.Milli())
+	if cpu, ok := st.dimIndex[DimCPU]; ok {
+		e.k2 -= 1e-6 * float64(h.capac[cpu]-h.used[cpu]-pc.demand[cpu])
+	}
 	return e
 }
 

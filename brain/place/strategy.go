@@ -30,8 +30,9 @@ const (
 	StrategyFGD Strategy = "fgd"
 	// StrategyFGDPack is FGD with packing tie-breaks: among hosts whose
 	// fragmentation growth falls in the same step of FGD's score, the host
-	// left with the fewest free milli-GPUs wins; among a host's devices
-	// that tie for a shared request, the fuller one.
+	// left with the fewest free milli-GPUs wins, then the one left with the
+	// least CPU; among a host's devices that tie for a shared request, the
+	// fuller one.
 	StrategyFGDPack Strategy = "fgd-pack"
 	// StrategyDefault is the strategy used when none is named.
 	StrategyDefault = StrategyFGDPack
