@@ -3,17 +3,12 @@ package killer_test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -84,38 +79,6 @@ func startHog(t *testing.T, mib int, dirs ...string) chan struct{} {
 	return done
 }
 
-// cleanupTree removes cgroups the test created, deepest first.
-func cleanupTree(t *testing.T, dir string) {
-	t.Cleanup(func() {
-		var dirs []string
-		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-		slices.Reverse(dirs)
-		for _, d := range dirs {
-			for try := 0; ; try++ {
-				if b, err := os.ReadFile(filepath.Join(d, "cgroup.procs")); err == nil {
-					for _, f := range strings.Fields(string(b)) {
-						if pid, err := strconv.Atoi(f); err == nil {
-							_ = syscall.Kill(pid, syscall.SIGKILL)
-						}
-					}
-				}
-				if err := os.Remove(d); err == nil || os.IsNotExist(err) {
-					break
-				} else if try == 100 {
-					t.Errorf("cleanup: rmdir %s: %v", d, err)
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-	})
-}
-
 // TestRealKillOfflineByPriorityWithCoolDown drives the decision core with
 // observations of real memory hogs on this host: offline memory stays above
 // its limit (v1 refuses to shrink it: no swap), so after the grace the
@@ -161,30 +124,21 @@ type layout struct {
 }
 
 func killScenario(t *testing.T, l layout, newEnforcer func(parent string) (cgroup.Enforcer, error), k *killer.Killer) {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	top := "/sluice-killtest-" + hex.EncodeToString(b)
 	memRoot, unified := l.memRoot, l.unified
-	for _, h := range append([]string{memRoot, unified}, l.extra...) {
-		if h != "" {
-			cleanupTree(t, filepath.Join(h, top))
-		}
-	}
-	dirs := []string{memRoot + top + "/offline/low", memRoot + top + "/offline/high", memRoot + top + "/online"}
+	roots := append([]string{memRoot}, l.extra...)
 	if unified != "" {
-		dirs = append(dirs, unified+top+"/offline/low")
+		roots = append(roots, unified)
 	}
-	for _, d := range dirs {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	top := kerneltest.UniqueCgroup(t, "sluice-killtest", roots...)
+	for _, d := range []string{"/offline/low", "/offline/high", "/online"} {
+		kerneltest.MakeCgroup(t, top+d, memRoot)
 	}
-	if unified == "" {
+	if unified != "" {
+		kerneltest.MakeCgroup(t, top+"/offline/low", unified)
+	} else {
 		// Pure v2: the memory controller must reach the leaves.
 		for _, p := range []string{top, top + "/offline"} {
-			if err := os.WriteFile(filepath.Join(memRoot, p, "cgroup.subtree_control"), []byte("+memory"), 0); err != nil {
-				t.Fatal(err)
-			}
+			kerneltest.WriteCgroupFile(t, filepath.Join(memRoot, p, "cgroup.subtree_control"), "+memory")
 		}
 	}
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -226,10 +180,7 @@ func killScenario(t *testing.T, l layout, newEnforcer func(parent string) (cgrou
 				continue
 			}
 			s := h.sample
-			u, err := strconv.ParseUint(strings.TrimSpace(readString(t, filepath.Join(h.memDir, l.usageFile))), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
+			u := uint64(kerneltest.ReadCgroupInt(t, filepath.Join(h.memDir, l.usageFile)))
 			s.MemoryUsageBytes = u
 			obs.Containers = append(obs.Containers, s)
 			cu := obs.Classes[s.Class]
@@ -281,13 +232,4 @@ func killScenario(t *testing.T, l layout, newEnforcer func(parent string) (cgrou
 	if kills[0].at < pol.Kill.Grace {
 		t.Errorf("first kill at %v, inside the grace %v", kills[0].at, pol.Kill.Grace)
 	}
-}
-
-func readString(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
