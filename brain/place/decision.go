@@ -21,8 +21,8 @@ type Decision struct {
 	// Rejections counts rejected hosts per reason, most frequent first
 	// (ties by reason text).
 	Rejections []ReasonCount
-	// Hosts holds one verdict per examined host, in host order, when
-	// Request.Explain is set.
+	// Hosts holds one verdict per examined host when Request.Explain is
+	// set: in snapshot order, or in visit order when the profile samples.
 	Hosts []HostVerdict
 }
 
