@@ -200,3 +200,34 @@ func TestReadWriteCgroupFileName(t *testing.T) {
 		t.Errorf("WriteCgroupFile to a missing file: errors %q, want one naming file and value", r.errs)
 	}
 }
+
+// TestRealUniqueCgroupCleansWhatOthersCreate: UniqueCgroup creates nothing,
+// and its cleanup removes what was created inside the name under each root.
+func TestRealUniqueCgroupCleansWhatOthersCreate(t *testing.T) {
+	cpu := RequireCgroupV1Controller(t, "cpu")
+	unified := RequireCgroupV2(t)
+	r := &recorder{TB: t}
+	var top string
+	r.record(func(tb testing.TB) { top = UniqueCgroup(tb, "sluice-kerneltest", cpu, unified) })
+	CleanupCgroup(t, top, cpu, unified) // the backstop if the checks below fail
+	if !strings.HasPrefix(top, "/sluice-kerneltest-") || len(r.cleanups) != 2 {
+		t.Fatalf("UniqueCgroup = %q with %d cleanups, want a unique name and 2", top, len(r.cleanups))
+	}
+	for _, root := range []string{cpu, unified} {
+		if _, err := os.Stat(root + top); !os.IsNotExist(err) {
+			t.Errorf("%s exists before anyone made it: %v", root+top, err)
+		}
+		if err := os.MkdirAll(root+top+"/offline", 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.runCleanups()
+	for _, root := range []string{cpu, unified} {
+		if _, err := os.Stat(root + top); !os.IsNotExist(err) {
+			t.Errorf("%s after cleanup: %v", root+top, err)
+		}
+	}
+	if len(r.errs) != 0 {
+		t.Errorf("errors %q", r.errs)
+	}
+}
