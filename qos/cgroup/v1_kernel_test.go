@@ -70,16 +70,16 @@ func TestRealV1OfflineHeldToBudgetAndReleased(t *testing.T) {
 	h := newV1Host(t)
 	h.apply(t, plan(300, 0, 512<<20), "offline-cpu=applied offline-memory=applied offline-oom-score=unchanged")
 	kerneltest.MakeCgroup(t, h.offline, h.cpuacct)
-	var spinners []*helper
+	var spinners []*kerneltest.Child
 	for range 2 {
-		spinners = append(spinners, startHelper(t, "spin",
+		spinners = append(spinners, kerneltest.StartChild(t, kerneltest.WorkloadSpin,
 			filepath.Join(h.cpu, h.offline), filepath.Join(h.cpuacct, h.offline), filepath.Join(h.mem, h.offline)))
 	}
 	// The next apply adopts the new tasks: oom_score_adj 1000, nothing else.
 	h.apply(t, plan(300, 0, 512<<20), "offline-cpu=unchanged offline-memory=unchanged offline-oom-score=applied")
 	for _, s := range spinners {
-		if v := kerneltest.ReadCgroupFile(t, "/proc/"+strconv.Itoa(s.pid())+"/oom_score_adj"); v != "1000" {
-			t.Errorf("spinner %d oom_score_adj %s, want 1000", s.pid(), v)
+		if v := kerneltest.ReadCgroupFile(t, "/proc/"+strconv.Itoa(s.Pid())+"/oom_score_adj"); v != "1000" {
+			t.Errorf("spinner %d oom_score_adj %s, want 1000", s.Pid(), v)
 		}
 	}
 	if got := kerneltest.ReadCgroupFile(t, filepath.Join(h.cpu, h.offline, "cpu.cfs_quota_us")); got != "30000" {
@@ -134,7 +134,7 @@ func TestRealV1OnlineBurstCutsOfflineCap(t *testing.T) {
 	}
 	kerneltest.MakeCgroup(t, h.offline, h.cpuacct)
 	for range 2 {
-		startHelper(t, "spin", filepath.Join(h.cpu, h.offline), filepath.Join(h.cpuacct, h.offline))
+		kerneltest.StartChild(t, kerneltest.WorkloadSpin, filepath.Join(h.cpu, h.offline), filepath.Join(h.cpuacct, h.offline))
 	}
 	if got, want := kerneltest.ReadCgroupFile(t, filepath.Join(h.cpu, h.offline, "cpu.cfs_quota_us")), strconv.FormatInt(quiet.OfflineCPU.BudgetMilli*100, 10); got != want {
 		t.Fatalf("quiet: cfs_quota_us %s, want %s (%s)", got, want, quiet.OfflineCPU.Reason)
@@ -241,7 +241,7 @@ func TestRealV1IdleAndShares(t *testing.T) {
 func TestRealV1MemoryLimitBelowUsage(t *testing.T) {
 	h := newV1Host(t)
 	h.apply(t, plan(500, 0, 512<<20), "")
-	startHelper(t, "hog:64", filepath.Join(h.mem, h.offline))
+	kerneltest.StartChild(t, kerneltest.WorkloadHogPrefix+"64", filepath.Join(h.mem, h.offline))
 	got := h.apply(t, plan(500, 8<<20, 16<<20), "")
 	mem := got[1]
 	if mem.Status != qos.ResultFailed {
@@ -323,7 +323,7 @@ func TestRealV1CpusetsLoosenParentsTightenChildren(t *testing.T) {
 	kerneltest.MakeCgroup(t, web, csRoot)
 	kerneltest.WriteCgroupFile(t, filepath.Join(csRoot, web, "cpuset.mems"), kerneltest.ReadCgroupFile(t, filepath.Join(csRoot, "cpuset.mems")))
 	kerneltest.WriteCgroupFile(t, filepath.Join(csRoot, web, "cpuset.cpus"), strconv.Itoa(a))
-	startHelper(t, "spin", job)
+	kerneltest.StartChild(t, kerneltest.WorkloadSpin, job)
 
 	// web takes b exclusively; offline shrinks to a.
 	p.Cpusets = []qos.CpusetIntent{

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -64,7 +63,7 @@ func TestRealV2OfflineCapHeldAndReleased(t *testing.T) {
 		t.Errorf("cpu.weight = %s, want 1 (no cpu.idle on this kernel)", got)
 	}
 	for range 2 {
-		startHelper(t, "spin", dir)
+		kerneltest.StartChild(t, kerneltest.WorkloadSpin, dir)
 	}
 	e.Apply(ctx, plan(300, 48<<20, 64<<20)) // adopts the spinners' oom_score_adj
 	fsys.writes = nil
@@ -110,8 +109,7 @@ func TestRealV2MemoryMaxKillsHog(t *testing.T) {
 	root, offline, _, e := newV2Host(t)
 	e.Apply(context.Background(), plan(1000, 24<<20, 32<<20))
 	dir := filepath.Join(root, offline)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=hog:128")
+	cmd := kerneltest.ChildCommand(kerneltest.WorkloadHogPrefix + "128")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
