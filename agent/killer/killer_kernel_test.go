@@ -1,12 +1,8 @@
 package killer_test
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -18,65 +14,26 @@ import (
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
 
-// hogEnv makes the test binary a memory hog: it waits for a line on stdin
-// (so it is in its cgroups before it charges memory), touches <MiB>, says
-// "ready" and sleeps.
-const hogEnv = "SLUICE_KILLER_HOG_MIB"
-
+// TestMain lets the test binary run as a kerneltest child (the memory
+// hogs the real-kernel tests kill).
 func TestMain(m *testing.M) {
-	if v := os.Getenv(hogEnv); v != "" {
-		mib, _ := strconv.Atoi(v)
-		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
-		buf := make([]byte, mib<<20)
-		for i := 0; i < len(buf); i += 4096 {
-			buf[i] = 1
-		}
-		fmt.Println("ready")
-		for {
-			time.Sleep(time.Hour)
-			buf[0]++
-		}
-	}
+	kerneltest.RunChild()
 	os.Exit(m.Run())
 }
 
 type hog struct {
 	sample qos.ContainerSample
 	memDir string
-	done   chan struct{}
+	child  *kerneltest.Child
 }
 
 func (h *hog) gone() bool {
 	select {
-	case <-h.done:
+	case <-h.child.Done():
 		return true
 	default:
 		return false
 	}
-}
-
-func startHog(t *testing.T, mib int, dirs ...string) chan struct{} {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), hogEnv+"="+strconv.Itoa(mib))
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
-	for _, d := range dirs {
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
-			t.Fatalf("move hog into %s: %v", d, err)
-		}
-	}
-	_, _ = io.WriteString(stdin, "go\n")
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("hog did not start: %q %v", line, err)
-	}
-	return done
 }
 
 // TestRealKillOfflineByPriorityWithCoolDown drives the decision core with
@@ -153,7 +110,7 @@ func killScenario(t *testing.T, l layout, newEnforcer func(parent string) (cgrou
 		if h.sample.ID == "low" && unified != "" {
 			dirs = append(dirs, filepath.Join(unified, h.sample.CgroupPath))
 		}
-		h.done = startHog(t, []int{40, 40, 16}[i], dirs...)
+		h.child = kerneltest.StartChild(t, kerneltest.WorkloadHogPrefix+strconv.Itoa([]int{40, 40, 16}[i]), dirs...)
 	}
 
 	pol := qos.DefaultPolicy()
@@ -209,7 +166,7 @@ func killScenario(t *testing.T, l layout, newEnforcer func(parent string) (cgrou
 			for _, h := range hogs {
 				if h.sample.ID == r.Target {
 					select { // liveness bound for SIGKILL, not a speed check
-					case <-h.done:
+					case <-h.child.Done():
 					case <-time.After(30 * time.Second):
 						t.Fatalf("%s still running after its kill", r.Target)
 					}
