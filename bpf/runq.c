@@ -155,12 +155,24 @@ static __always_inline __u32 log2_u32(__u32 v)
 	return r;
 }
 
+/* The last slot holds everything from 2^31 ns up: a delay that needs more
+ * than 32 bits goes there without a log2, and log2_u32 never exceeds 31. */
+_Static_assert(HIST_SLOTS == 32, "hist_slot assumes 32 slots");
+
 static __always_inline __u32 hist_slot(__u64 v)
 {
-	__u32 hi = v >> 32;
-	__u32 slot = hi ? log2_u32(hi) + 32 : log2_u32((__u32)v);
+	__u32 slot;
 
-	return slot < HIST_SLOTS ? slot : HIST_SLOTS - 1;
+	if (v >> 32)
+		return HIST_SLOTS - 1;
+	slot = log2_u32((__u32)v);
+	/* A no-op on 0..31, for the verifier: a comparison bounds only the
+	 * register compared, and clang compares a zero-extended copy, which
+	 * Linux 6.1 does not link back to the index ("R2 unbounded memory
+	 * access"). A mask bounds the value itself, in whatever register it
+	 * travels; barrier_var keeps clang from dropping it as redundant. */
+	barrier_var(slot);
+	return slot & (HIST_SLOTS - 1);
 }
 
 /*

@@ -43,7 +43,7 @@
 //     (Debian busybox-static); gate with kerneltest.RequireBinary.
 //   - Environment: PATH=/bin:/sbin, HOME=/root, TMPDIR=/tmp,
 //     SLUICE_IN_VM=1 (kerneltest.InVM) and
-//     SLUICE_REQUIRE=root,cgroupv2,cgroupv2-controllers,psi, so gates on
+//     SLUICE_REQUIRE=root,cgroupv2,cgroupv2-controllers,psi,bpf, so gates on
 //     those features fail rather than skip in the guest; GOTRACEBACK and
 //     GODEBUG pass through from the host.
 //   - 2 CPUs and 1024 MiB, emulated (TCG), so code runs 5-20x slower than

@@ -95,7 +95,7 @@ func TestLaneRelaysOutputAndStatus(t *testing.T) {
 	}
 	for _, want := range []string{
 		"args=3|two words|quote\"d|a=b\n",
-		"cwd=/sluice/pkg in_vm=1 require=root,cgroupv2,cgroupv2-controllers,psi\n",
+		"cwd=/sluice/pkg in_vm=1 require=root,cgroupv2,cgroupv2-controllers,psi,bpf\n",
 		`testdata="hi from the host" err=<nil>` + "\n",
 		"no newline before the exit line\n",
 	} {

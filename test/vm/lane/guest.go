@@ -80,7 +80,7 @@ func GuestControllers() []string {
 
 // GuestRequire is SLUICE_REQUIRE inside the guest: the features the guest
 // is built to have, so a test that would skip for their lack fails instead.
-const GuestRequire = "root,cgroupv2,cgroupv2-controllers,psi"
+const GuestRequire = "root,cgroupv2,cgroupv2-controllers,psi,bpf"
 
 // passedEnv are host variables copied into the guest when set.
 var passedEnv = [...]string{"GOTRACEBACK", "GODEBUG"}

@@ -33,7 +33,7 @@ func TestMachineArgs(t *testing.T) {
 func TestGuestEnv(t *testing.T) {
 	env := GuestEnv([]string{"PATH=/usr/bin", "GOTRACEBACK=all", "SLUICE_REQUIRE=all", "HOME=/home/x", "GODEBUG=x=1"})
 	want := []string{"PATH=/bin:/sbin", "HOME=/root", "TMPDIR=/tmp", "SLUICE_IN_VM=1",
-		"SLUICE_REQUIRE=root,cgroupv2,cgroupv2-controllers,psi", "GOTRACEBACK=all", "GODEBUG=x=1"}
+		"SLUICE_REQUIRE=root,cgroupv2,cgroupv2-controllers,psi,bpf", "GOTRACEBACK=all", "GODEBUG=x=1"}
 	if !slices.Equal(env, want) {
 		t.Fatalf("GuestEnv = %q, want %q", env, want)
 	}
