@@ -2,8 +2,6 @@ package sample
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,25 +14,13 @@ import (
 // v1 cpuacct and memory hierarchies and removes them after the benchmark.
 func realTree(b *testing.B) []string {
 	b.Helper()
-	parent := uniqueNameTB()
+	parent := kerneltest.UniqueName("sluice-sample")
+	roots := []string{kerneltest.RequireCgroupV1Controller(b, "cpuacct"), kerneltest.RequireCgroupV1Controller(b, "memory")}
 	var paths []string
-	for _, ctrl := range []string{"cpuacct", "memory"} {
-		root := kerneltest.RequireCgroupV1Controller(b, ctrl)
-		dir := filepath.Join(root, parent)
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { os.Remove(dir) })
-		for i := range benchCgroups {
-			child := filepath.Join(dir, fmt.Sprintf("c%03d", i))
-			if err := os.Mkdir(child, 0o755); err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { os.Remove(child) })
-		}
-	}
 	for i := range benchCgroups {
-		paths = append(paths, fmt.Sprintf("/%s/c%03d", parent, i))
+		p := fmt.Sprintf("/%s/c%03d", parent, i)
+		kerneltest.MakeCgroup(b, p, roots...)
+		paths = append(paths, p)
 	}
 	return paths
 }

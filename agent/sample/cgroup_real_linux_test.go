@@ -40,24 +40,15 @@ func TestRealCgroupV1CPUAccuracy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := uniqueName(t)
-	cpuDir, acctDir := filepath.Join(cpuRoot, name), filepath.Join(acctRoot, name)
-	makeCgroup(t, cpuDir)
-	if !sameDir(cpuRoot, acctRoot) {
-		makeCgroup(t, acctDir)
-	}
-	writeFile(t, filepath.Join(cpuDir, "cpu.cfs_period_us"), "100000")
-	writeFile(t, filepath.Join(cpuDir, "cpu.cfs_quota_us"), "50000")
+	name := kerneltest.UniqueName("sluice-sample")
+	// MakeCgroup creates a co-mounted cpu,cpuacct hierarchy's cgroup once.
+	dirs := kerneltest.MakeCgroup(t, name, cpuRoot, acctRoot)
+	cpuDir, acctDir := dirs[0], dirs[1]
+	kerneltest.WriteCgroupFile(t, filepath.Join(cpuDir, "cpu.cfs_period_us"), "100000")
+	kerneltest.WriteCgroupFile(t, filepath.Join(cpuDir, "cpu.cfs_quota_us"), "50000")
 
-	child := startChild(t, "busy")
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := child.Process.Pid
-	writeFile(t, filepath.Join(cpuDir, "cgroup.procs"), itoa(pid))
-	if !sameDir(cpuRoot, acctRoot) {
-		writeFile(t, filepath.Join(acctDir, "cgroup.procs"), itoa(pid))
-	}
+	child := kerneltest.StartChild(t, kerneltest.WorkloadSpin, cpuDir, acctDir)
+	pid := child.Pid()
 
 	r, err := NewCgroupReader(mode, cgroupRoot)
 	if err != nil {
@@ -119,10 +110,10 @@ func TestRealCgroupV1CPUAccuracy(t *testing.T) {
 	}
 
 	// Once the container is gone the reader says so in a way callers can skip.
-	child.Process.Kill()
-	child.Wait()
-	removeCgroup(t, cpuDir)
-	removeCgroup(t, acctDir)
+	_ = child.Cmd.Process.Kill()
+	<-child.Done()
+	kerneltest.RemoveTree(t, cpuDir)
+	kerneltest.RemoveTree(t, acctDir)
 	if _, err := r.CPU(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("CPU of a removed cgroup = %v, want fs.ErrNotExist", err)
 	}
@@ -137,16 +128,15 @@ func TestRealCgroupV1Memory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := uniqueName(t)
-	memDir := filepath.Join(memRoot, name)
-	makeCgroup(t, memDir)
-	acctDir := filepath.Join(cgroupRoot, "cpuacct", name)
-	makeCgroup(t, acctDir)
-	writeFile(t, filepath.Join(memDir, "memory.limit_in_bytes"), "268435456")
+	name := kerneltest.UniqueName("sluice-sample")
+	dirs := kerneltest.MakeCgroup(t, name, memRoot, filepath.Join(cgroupRoot, "cpuacct"))
+	memDir, acctDir := dirs[0], dirs[1]
+	kerneltest.WriteCgroupFile(t, filepath.Join(memDir, "memory.limit_in_bytes"), "268435456")
 
-	// Start the child stopped in the cgroup from its first page: a shell
-	// moves itself, then execs the test binary.
-	child := startChild(t, "alloc:64")
+	// Start the child in the cgroup from its first page: a shell moves
+	// itself, then execs the test binary, whose stdin gate is already open.
+	child := kerneltest.ChildCommand(kerneltest.WorkloadHogPrefix + "64")
+	child.Stdin = strings.NewReader("go\n")
 	child.Path = "/bin/sh"
 	child.Args = []string{"sh", "-c", `echo $$ > "$1/cgroup.procs" && echo $$ > "$2/cgroup.procs" && exec "$3" -test.run='^$'`, "sh", memDir, acctDir, child.Args[0]}
 	out, err := child.StdoutPipe()
@@ -156,6 +146,7 @@ func TestRealCgroupV1Memory(t *testing.T) {
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("child: %q, %v", line, err)
@@ -192,9 +183,8 @@ func TestRealCgroupV1Memory(t *testing.T) {
 // compares it with the busy task's own CPU time.
 func TestRealCgroupV2CPUStat(t *testing.T) {
 	root := kerneltest.RequireCgroupV2(t)
-	name := uniqueName(t)
-	dir := filepath.Join(root, name)
-	makeCgroup(t, dir)
+	name := kerneltest.UniqueName("sluice-sample")
+	dir := kerneltest.MakeCgroup(t, name, root)[0]
 	r, err := NewCgroupReader(ModeV2, root)
 	if err != nil {
 		t.Fatal(err)
@@ -202,12 +192,8 @@ func TestRealCgroupV2CPUStat(t *testing.T) {
 	if cpu, err := r.CPU("/" + name); err != nil || cpu != 0 {
 		t.Fatalf("empty cgroup: CPU = %v, %v; want 0", cpu, err)
 	}
-	child := startChild(t, "busy")
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := child.Process.Pid
-	writeFile(t, filepath.Join(dir, "cgroup.procs"), itoa(pid))
+	child := kerneltest.StartChild(t, kerneltest.WorkloadSpin, dir)
+	pid := child.Pid()
 
 	cg0, err := r.CPU("/" + name)
 	if err != nil {
@@ -237,9 +223,9 @@ func TestRealCgroupV2CPUStat(t *testing.T) {
 			t.Errorf("Usage without memory controller = %v, want ErrNoController", err)
 		}
 	}
-	child.Process.Kill()
-	child.Wait()
-	removeCgroup(t, dir)
+	_ = child.Cmd.Process.Kill()
+	<-child.Done()
+	kerneltest.RemoveTree(t, dir)
 	if _, err := r.CPU("/" + name); !errors.Is(err, ErrCgroupGone) {
 		t.Errorf("CPU of a removed cgroup = %v, want ErrCgroupGone", err)
 	}

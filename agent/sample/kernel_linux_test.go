@@ -1,105 +1,20 @@
 package sample
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/test/kerneltest"
 )
 
-// childEnv makes the test binary act as a workload instead of running tests:
-// "busy" spins forever, "alloc:<MiB>" touches that much anonymous memory,
-// prints "ready" and sleeps.
-const childEnv = "SLUICE_SAMPLE_CHILD"
-
+// TestMain lets the test binary run as a kerneltest child (the busy loops
+// and memory hogs the real-cgroup tests measure).
 func TestMain(m *testing.M) {
-	switch v := os.Getenv(childEnv); {
-	case v == "":
-		os.Exit(m.Run())
-	case v == "busy":
-		spin()
-	case strings.HasPrefix(v, "alloc:"):
-		mib, _ := strconv.Atoi(strings.TrimPrefix(v, "alloc:"))
-		b := make([]byte, mib<<20)
-		for i := 0; i < len(b); i += 4096 {
-			b[i] = 1
-		}
-		fmt.Println("ready")
-		for {
-			time.Sleep(time.Hour)
-			b[0]++ // keep b alive
-		}
-	}
-	os.Exit(2)
-}
-
-// spin burns CPU until killed: the busy workload.
-func spin() {
-	for n := uint64(0); ; n++ {
-	}
-}
-
-// startChild runs the test binary as a child workload and kills it in
-// Cleanup. The child dies with the test process too (Pdeathsig).
-func startChild(t *testing.T, kind string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+kind)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	t.Cleanup(func() {
-		if cmd.Process != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	return cmd
-}
-
-func uniqueName(t *testing.T) string { return uniqueNameTB() }
-
-func uniqueNameTB() string {
-	var b [4]byte
-	rand.Read(b[:])
-	return fmt.Sprintf("sluice-sample-%d-%s", os.Getpid(), hex.EncodeToString(b[:]))
-}
-
-// makeCgroup creates dir (a cgroup under a hierarchy root) and removes it in
-// Cleanup, after the children registered later have been killed.
-func makeCgroup(t *testing.T, dir string) {
-	t.Helper()
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatalf("create cgroup: %v", err)
-	}
-	t.Cleanup(func() { removeCgroup(t, dir) })
-}
-
-func removeCgroup(t *testing.T, dir string) {
-	// A killed task leaves its cgroup a moment after wait returns; EBUSY
-	// until then.
-	var err error
-	for range 100 {
-		if err = os.Remove(dir); err == nil || errors.Is(err, fs.ErrNotExist) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Errorf("remove cgroup %s: %v", dir, err)
-}
-
-func writeFile(t *testing.T, path, value string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	kerneltest.RunChild()
+	os.Exit(m.Run())
 }
 
 func readUint(t *testing.T, path string) uint64 {
@@ -146,14 +61,6 @@ func within(got, want, frac float64) bool {
 	}
 	return d <= frac*want
 }
-
-func sameDir(a, b string) bool {
-	ra, err1 := filepath.EvalSymlinks(a)
-	rb, err2 := filepath.EvalSymlinks(b)
-	return err1 == nil && err2 == nil && ra == rb
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 func readFileString(path string) (string, error) {
 	b, err := os.ReadFile(path)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -108,8 +107,7 @@ func TestRealPSITriggerWindows(t *testing.T) {
 func TestRealPSITriggerFires(t *testing.T) {
 	kerneltest.RequirePSI(t)
 	root := kerneltest.RequireCgroupV2(t)
-	dir := filepath.Join(root, uniqueName(t))
-	makeCgroup(t, dir)
+	dir := kerneltest.MakeCgroup(t, kerneltest.UniqueName("sluice-sample"), root)[0]
 	w, err := NewPSIWatcher("/proc", []PSITrigger{
 		{Resource: "cpu", Stall: 100 * time.Millisecond, Window: 2 * time.Second, Cgroup: dir},
 	}, nil)
@@ -117,14 +115,9 @@ func TestRealPSITriggerFires(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.Close() })
-	var children []*os.Process
+	var children []*kerneltest.Child
 	for range runtime.NumCPU() + 1 {
-		c := startChild(t, "busy")
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, filepath.Join(dir, "cgroup.procs"), itoa(c.Process.Pid))
-		children = append(children, c.Process)
+		children = append(children, kerneltest.StartChild(t, kerneltest.WorkloadSpin, dir))
 	}
 	// A bound on how long to wait, not a measurement: the kernel checks
 	// unprivileged triggers every 2 s.
@@ -137,11 +130,11 @@ func TestRealPSITriggerFires(t *testing.T) {
 		t.Fatal("cpu.pressure trigger did not fire within 30 s with more busy tasks than CPUs")
 	}
 
-	for _, p := range children {
-		p.Kill()
-		p.Wait()
+	for _, c := range children {
+		_ = c.Cmd.Process.Kill()
+		<-c.Done()
 	}
-	removeCgroup(t, dir)
+	kerneltest.RemoveTree(t, dir)
 	deadline := time.After(30 * time.Second)
 	for {
 		select {
