@@ -2,13 +2,9 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,17 +19,14 @@ import (
 const cgroupRoot = "/sys/fs/cgroup"
 
 // hostCgroup makes a cgroup at rel in the cpu, cpuacct and memory v1
-// hierarchies, puts a process running args in it, and removes both at cleanup.
+// hierarchies and puts a process running args in it; both go at cleanup.
 func hostCgroup(t testing.TB, rel string, args ...string) {
 	t.Helper()
-	var dirs []string
+	var roots []string
 	for _, ctrl := range []string{"cpu", "cpuacct", "memory"} {
-		dir := filepath.Join(kerneltest.RequireCgroupV1Controller(t, ctrl), rel)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		dirs = append(dirs, dir)
+		roots = append(roots, kerneltest.RequireCgroupV1Controller(t, ctrl))
 	}
+	dirs := kerneltest.MakeCgroup(t, rel, roots...)
 	cmd := exec.Command(args[0], args[1:]...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -41,38 +34,15 @@ func hostCgroup(t testing.TB, rel string, args ...string) {
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		for _, d := range dirs {
-			// Remove bottom-up: the leaf, then the unique parent.
-			_ = os.Remove(d)
-			_ = os.Remove(filepath.Dir(d))
-		}
 	})
 	for _, d := range dirs {
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		kerneltest.WriteCgroupFile(t, filepath.Join(d, "cgroup.procs"), strconv.Itoa(cmd.Process.Pid))
 	}
 }
 
 func cpuacctUsage(t testing.TB, rel string) time.Duration {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(cgroupRoot, "cpuacct", rel, "cpuacct.usage"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ns)
-}
-
-func unique(t testing.TB) string {
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b[:])
+	return time.Duration(kerneltest.ReadCgroupInt(t, filepath.Join(cgroupRoot, "cpuacct", rel, "cpuacct.usage")))
 }
 
 // TestAgentClassifiesAndMeasuresContainerd is the foundation's acceptance
@@ -96,7 +66,7 @@ func TestAgentClassifiesAndMeasuresContainerd(t *testing.T) {
 	batchLo := inst.RunContainer(t, ctx, "k8s.io", "batch-lo",
 		containerdtest.WithLabels(map[string]string{discovery.LabelClass: "offline", "sluice.io/priority": "1"}))
 
-	hostRel := "/sluice-e2e-" + unique(t) + "/hostd"
+	hostRel := "/" + kerneltest.UniqueName("sluice-e2e") + "/hostd"
 	hostCgroup(t, hostRel, "sleep", "3600")
 
 	pol := qos.DefaultPolicy()

@@ -77,7 +77,7 @@ func BenchmarkAgentOverhead(b *testing.B) {
 func benchAgentOverhead(b *testing.B, extra ...string) {
 	kerneltest.RequireCgroupV1Controller(b, "cpuacct")
 	const n = 100
-	parent := "/sluice-bench-" + unique(b)
+	parent := "/" + kerneltest.UniqueName("sluice-bench")
 	for i := range n {
 		hostCgroup(b, fmt.Sprintf("%s/w%03d", parent, i), "sleep", "3600")
 	}

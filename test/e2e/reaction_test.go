@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -120,22 +119,7 @@ func benchReaction(b *testing.B, runq bool) {
 	kerneltest.RequireCgroupV1Controller(b, "cpuacct")
 	kerneltest.RequireCgroupV1Controller(b, "cpu")
 	kerneltest.RequireCgroupV1Controller(b, "memory")
-	base := "/sluice-react-" + unique(b)
-	online, offline := base+"/online", base+"/offline"
-	for _, ctrl := range []string{"cpu", "cpuacct", "memory"} {
-		for _, d := range []string{online, offline} {
-			if err := os.MkdirAll(filepath.Join(cgroupRoot, ctrl, d), 0o755); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	b.Cleanup(func() {
-		for _, ctrl := range []string{"cpu", "cpuacct", "memory", "cpuset"} {
-			for _, d := range []string{online, offline, base} {
-				_ = os.Remove(filepath.Join(cgroupRoot, ctrl, d))
-			}
-		}
-	})
+	online, offline := colo(b)
 	offBusy := busyIn(b, offline, 2)
 	b.Cleanup(func() { stop(offBusy) })
 

@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,25 +25,19 @@ func (r runqSampler) CgroupID(p string) (uint64, error) {
 }
 
 // colo sets up an online and an offline cgroup under a unique parent in the
-// cpu, cpuacct and memory v1 hierarchies, removed at cleanup.
+// cpu, cpuacct and memory v1 hierarchies; they, and the parent's tree in
+// the cpuset hierarchy (where the enforcer may pin the offline parent), go
+// at cleanup.
 func colo(tb testing.TB) (online, offline string) {
 	tb.Helper()
-	base := "/sluice-e2e-" + unique(tb)
-	online, offline = base+"/online", base+"/offline"
+	var roots []string
 	for _, ctrl := range []string{"cpu", "cpuacct", "memory"} {
-		for _, d := range []string{online, offline} {
-			if err := os.MkdirAll(filepath.Join(cgroupRoot, ctrl, d), 0o755); err != nil {
-				tb.Fatal(err)
-			}
-		}
+		roots = append(roots, filepath.Join(cgroupRoot, ctrl))
 	}
-	tb.Cleanup(func() {
-		for _, ctrl := range []string{"cpu", "cpuacct", "memory", "cpuset"} {
-			for _, d := range []string{online, offline, base} {
-				_ = os.Remove(filepath.Join(cgroupRoot, ctrl, d))
-			}
-		}
-	})
+	base := kerneltest.UniqueCgroup(tb, "sluice-e2e", append(roots, filepath.Join(cgroupRoot, "cpuset"))...)
+	online, offline = base+"/online", base+"/offline"
+	kerneltest.MakeCgroup(tb, online, roots...)
+	kerneltest.MakeCgroup(tb, offline, roots...)
 	return online, offline
 }
 
@@ -126,8 +118,8 @@ func TestAgentRunqLatencySqueezesOfflineReal(t *testing.T) {
 		l := snap.Classes[qos.ClassOnline].RunqLatency
 		if l != nil && l.P99 > pol.CPU.OnlineRunqLatencyP99 && snap.State.Runq.Cut > 0 && snap.Plan.OfflineCPU.BudgetMilli <= floor &&
 			strings.Contains(snap.Plan.OfflineCPU.Reason, "above target") && snap.Results != nil {
-			quota := readInt(t, filepath.Join(cgroupRoot, "cpu", offline, "cpu.cfs_quota_us"))
-			period := readInt(t, filepath.Join(cgroupRoot, "cpu", offline, "cpu.cfs_period_us"))
+			quota := kerneltest.ReadCgroupInt(t, filepath.Join(cgroupRoot, "cpu", offline, "cpu.cfs_quota_us"))
+			period := kerneltest.ReadCgroupInt(t, filepath.Join(cgroupRoot, "cpu", offline, "cpu.cfs_period_us"))
 			if got := quota * 1000 / period; got != snap.Plan.OfflineCPU.BudgetMilli {
 				t.Fatalf("kernel quota %d/%d = %dm, plan %dm", quota, period, got, snap.Plan.OfflineCPU.BudgetMilli)
 			}
@@ -139,17 +131,4 @@ func TestAgentRunqLatencySqueezesOfflineReal(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func readInt(tb testing.TB, path string) int64 {
-	tb.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return n
 }
