@@ -164,3 +164,25 @@ func TestVMSamplerLoadsAndCounts(t *testing.T) {
 		})
 	}
 }
+
+// TestVMSamplerLoadsKeyedByV1CPU loads both flavours keyed by the v1 cpu
+// controller's cgroup ids, with per-task tracking on: the verifier sees
+// different code for that key mode (the other branch is pruned at load),
+// so passing TestVMSamplerLoadsAndCounts does not prove it. A Debian 12
+// host booted with systemd.unified_cgroup_hierarchy=0 would use it. The
+// guest mounts no v1 hierarchy, so this checks loading and attaching only.
+func TestVMSamplerLoadsKeyedByV1CPU(t *testing.T) {
+	kerneltest.RequireBPF(t)
+	for _, attach := range attachModes() {
+		s, err := Load(Options{Attach: attach, KeyMode: KeyCgroupV1CPU, TrackTasksInCgroup: 1})
+		if err != nil {
+			kerneltest.Missing(t, kerneltest.FeatureBPF, "load %v keyed by %v: %s", attach, KeyCgroupV1CPU, verifierTail(err, 12))
+		}
+		if got := s.Attach(); got != attach {
+			t.Errorf("Attach() = %v, want %v", got, attach)
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("close %v sampler: %v", attach, err)
+		}
+	}
+}
