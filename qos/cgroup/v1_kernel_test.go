@@ -285,18 +285,26 @@ func BenchmarkApplySteadyRealV1(b *testing.B) {
 	}
 }
 
+// cpusetHost needs this machine's v1 cpu, memory and cpuset hierarchies
+// and at least two CPUs in the root cpuset, which it returns.
+func cpusetHost(t *testing.T) (cpuRoot, memRoot, csRoot string, cpus []int) {
+	t.Helper()
+	cpuRoot = kerneltest.RequireCgroupV1Controller(t, "cpu")
+	memRoot = kerneltest.RequireCgroupV1Controller(t, "memory")
+	csRoot = kerneltest.RequireCgroupV1Controller(t, "cpuset")
+	cpus, err := cgroupCPUs(csRoot)
+	if err != nil || len(cpus) < 2 {
+		t.Skipf("need 2 CPUs in the root cpuset (%v, %v)", cpus, err)
+	}
+	return cpuRoot, memRoot, csRoot, cpus
+}
+
 // TestRealV1CpusetsLoosenParentsTightenChildren pins the offline parent
 // and an online cgroup on this machine's v1 cpuset hierarchy. Shrinking
 // the offline parent below a child's CPUs is EBUSY/EINVAL on v1 unless the
 // child is clamped first; the kernel checks the order.
 func TestRealV1CpusetsLoosenParentsTightenChildren(t *testing.T) {
-	cpuRoot := kerneltest.RequireCgroupV1Controller(t, "cpu")
-	memRoot := kerneltest.RequireCgroupV1Controller(t, "memory")
-	csRoot := kerneltest.RequireCgroupV1Controller(t, "cpuset")
-	all, err := cgroupCPUs(csRoot)
-	if err != nil || len(all) < 2 {
-		t.Skipf("need 2 CPUs in the root cpuset (%v, %v)", all, err)
-	}
+	cpuRoot, memRoot, csRoot, all := cpusetHost(t)
 	top := kerneltest.UniqueCgroup(t, "sluice-test", cpuRoot, memRoot, csRoot)
 	offline, web := top+"/offline", top+"/online/web"
 	cs := &countingFS{FS: cgroup.Dir(csRoot)}
@@ -376,13 +384,7 @@ func cgroupCPUs(root string) ([]int, error) {
 // order; v1 refuses any write that leaves a child outside its parent, so
 // every plan applying cleanly and exactly checks the enforcer's ordering.
 func TestRealV1CpusetRandomTransitions(t *testing.T) {
-	cpuRoot := kerneltest.RequireCgroupV1Controller(t, "cpu")
-	memRoot := kerneltest.RequireCgroupV1Controller(t, "memory")
-	csRoot := kerneltest.RequireCgroupV1Controller(t, "cpuset")
-	all, err := cgroupCPUs(csRoot)
-	if err != nil || len(all) < 2 {
-		t.Skipf("need 2 CPUs in the root cpuset (%v, %v)", all, err)
-	}
+	cpuRoot, memRoot, csRoot, all := cpusetHost(t)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("SLUICE_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
