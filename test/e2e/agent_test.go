@@ -45,6 +45,25 @@ func cpuacctUsage(t testing.TB, rel string) time.Duration {
 	return time.Duration(kerneltest.ReadCgroupInt(t, filepath.Join(cgroupRoot, "cpuacct", rel, "cpuacct.usage")))
 }
 
+// hostSamplers wires this host's samplers as sluice-agent does: the
+// detected cgroup mode, the procfs host sampler and the cgroup reader.
+func hostSamplers(tb testing.TB) (sample.Mode, *sample.Host, *sample.CgroupReader) {
+	tb.Helper()
+	mode, err := sample.DetectMode(cgroupRoot)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	host, err := sample.NewHost("/proc", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	usage, err := sample.NewCgroupReader(mode, cgroupRoot)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return mode, host, usage
+}
+
 // TestAgentClassifiesAndMeasuresContainerd is the foundation's acceptance
 // check: a private containerd runs one online and two offline containers
 // (one of them a Kubernetes-style container in the k8s.io namespace), and a
@@ -72,18 +91,7 @@ func TestAgentClassifiesAndMeasuresContainerd(t *testing.T) {
 	pol := qos.DefaultPolicy()
 	pol.Rules = []qos.ClassRule{{Name: "hostd", Cgroup: "/sluice-e2e-*/hostd", Class: qos.ClassSystem, Priority: 3}}
 
-	mode, err := sample.DetectMode(cgroupRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, err := sample.NewHost("/proc", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	usage, err := sample.NewCgroupReader(mode, cgroupRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, host, usage := hostSamplers(t)
 	disc, err := discovery.New(discovery.Config{
 		ContainerdAddress: inst.Address,
 		CgroupRoot:        filepath.Join(cgroupRoot, "cpu"),

@@ -12,7 +12,6 @@ import (
 
 	"github.com/sluicehq/sluice/agent"
 	"github.com/sluicehq/sluice/agent/discovery"
-	"github.com/sluicehq/sluice/agent/sample"
 	"github.com/sluicehq/sluice/ebpf"
 	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/qos/cgroup"
@@ -143,18 +142,7 @@ func benchReaction(b *testing.B, runq bool) {
 		rq = runqSampler{s, cgroupRoot}
 	}
 
-	mode, err := sample.DetectMode(cgroupRoot)
-	if err != nil {
-		b.Fatal(err)
-	}
-	host, err := sample.NewHost("/proc", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	usage, err := sample.NewCgroupReader(mode, cgroupRoot)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, host, usage := hostSamplers(b)
 	enf, err := cgroup.New(cgroup.Config{OfflineParent: offline}, cgroup.ModeV1, cgroupRoot)
 	if err != nil {
 		b.Fatal(err)

@@ -67,18 +67,7 @@ func TestAgentRunqLatencySqueezesOfflineReal(t *testing.T) {
 	// large budget, so only the run-queue squeeze explains a cut to the floor.
 	pol.CPU.HighWater = 1
 
-	mode, err := sample.DetectMode(cgroupRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, err := sample.NewHost("/proc", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	usage, err := sample.NewCgroupReader(mode, cgroupRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mode, host, usage := hostSamplers(t)
 	key := ebpf.KeyCgroupV1CPU
 	if mode == sample.ModeV2 {
 		key = ebpf.KeyCgroupV2
