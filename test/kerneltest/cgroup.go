@@ -87,7 +87,7 @@ func CleanupCgroup(t testing.TB, rel string, roots ...string) {
 }
 
 // RemoveTree removes the cgroup dir and its descendants deepest first,
-// SIGKILLing any task still listed in a cgroup.procs on the way, and
+// SIGKILLing any task still in one on the way (see killProcs), and
 // retrying rmdir for up to 2 s per cgroup, because a killed task leaves its
 // cgroup a moment after it dies (EBUSY until then). A dir that does not
 // exist is already removed. It reports, with t.Errorf, a cgroup it could
@@ -167,8 +167,13 @@ func relPath(t testing.TB, rel string) string {
 	return clean
 }
 
-// killProcs SIGKILLs every task listed in dir's cgroup.procs.
+// killProcs SIGKILLs every task in the cgroup dir: through cgroup.kill
+// where the kernel has it (v2, 5.14+: it also catches tasks forking while
+// cgroup.procs is read), else through each pid listed in cgroup.procs.
 func killProcs(dir string) {
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0); err == nil {
+		return
+	}
 	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
 		return

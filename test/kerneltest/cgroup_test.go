@@ -126,9 +126,14 @@ func TestRealMakeCgroupRemovesWhatItCreated(t *testing.T) {
 }
 
 // TestRealRemoveTreeKillsLeftovers: a process left in a nested cgroup is
-// killed and the whole tree removed; a missing tree is no error.
+// killed (through cgroup.kill on v2, per pid on v1) and the whole tree
+// removed; a missing tree is no error.
 func TestRealRemoveTreeKillsLeftovers(t *testing.T) {
-	root := RequireCgroupV2(t)
+	t.Run("v2", func(t *testing.T) { removeTreeKillsLeftovers(t, RequireCgroupV2(t)) })
+	t.Run("v1", func(t *testing.T) { removeTreeKillsLeftovers(t, RequireCgroupV1Controller(t, "memory")) })
+}
+
+func removeTreeKillsLeftovers(t *testing.T, root string) {
 	top := "/" + UniqueName("sluice-kerneltest")
 	CleanupCgroup(t, top, root)
 	leaf := MakeCgroup(t, top+"/x/y", root)[0]
