@@ -68,15 +68,4 @@ func BenchmarkCgroupReaderReal(b *testing.B) {
 	})
 }
 
-func BenchmarkHostSampleReal(b *testing.B) {
-	h, err := NewHost("/proc", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := h.Sample(); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkHostSampleReal(b *testing.B) { benchHostSample(b, "/proc") }

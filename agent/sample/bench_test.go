@@ -73,8 +73,11 @@ func BenchmarkCgroupReaderFake(b *testing.B) {
 	}
 }
 
-func BenchmarkHostSampleFixture(b *testing.B) {
-	h, err := NewHost("testdata/proc/t0", nil)
+func BenchmarkHostSampleFixture(b *testing.B) { benchHostSample(b, "testdata/proc/t0") }
+
+// benchHostSample measures one host sample from the proc tree at procRoot.
+func benchHostSample(b *testing.B, procRoot string) {
+	h, err := NewHost(procRoot, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
