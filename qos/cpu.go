@@ -79,13 +79,16 @@ func squeeze(obs Observation, pol Policy, prev RunqState) (RunqState, string) {
 		if online.Count == 0 && prev.Cut > 0 {
 			return RunqState{}, "no online work: run-queue squeeze lifted"
 		}
-		if prev.Cut > 0 {
-			// No evidence either way: hold the squeeze, and do not let the
-			// gap count as calm.
-			return RunqState{Cut: prev.Cut}, fmt.Sprintf(
-				"no online run-queue latency sample: squeeze held (offline keeps %s of its span)", formatPercent(1-prev.Cut))
+		if prev.Cut == 0 {
+			return RunqState{}, ""
 		}
-		return RunqState{}, ""
+		// No online task waited for a CPU in the window: online is idle or
+		// sleeping, not queueing. That is calm, so the squeeze lifts after
+		// the hold like any calm spell; holding it until the next wait
+		// would starve offline work for as long as online stays idle.
+		// (Without eBPF at all no class has a sample, and lending falls
+		// back to the water level alone, the documented degradation.)
+		lat = &LatencySummary{}
 	}
 	calm := time.Duration(float64(target) * runqCalmRatio)
 	switch {

@@ -52,7 +52,8 @@ type scenarioStep struct {
 	Every  string `yaml:"every"`
 	// CPU is per-class usage in milli-CPUs; Cycle overrides it in
 	// rotation on repeats (to make usage oscillate). CPU, Memory and
-	// RunqP99 carry over to later steps until given again.
+	// RunqP99 carry over to later steps until given again. RunqP99 "none"
+	// means no online task waited in the window (no latency sample).
 	CPU     map[Class]int64   `yaml:"cpu"`
 	Cycle   []map[Class]int64 `yaml:"cycle"`
 	Memory  map[Class]string  `yaml:"memory"`
@@ -210,7 +211,7 @@ func runScenario(t *testing.T, sc scenario) {
 				}
 				obs.Classes[c] = u
 			}
-			if curRunq != "" {
+			if curRunq != "" && curRunq != "none" {
 				u := obs.Classes[ClassOnline]
 				u.RunqLatency = &LatencySummary{P99: mustDuration(t, curRunq), Count: 100}
 				obs.Classes[ClassOnline] = u
