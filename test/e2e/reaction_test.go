@@ -177,7 +177,7 @@ func benchReaction(b *testing.B, runq bool) {
 		deadline := time.Now().Add(60 * time.Second)
 		for !cond() {
 			if time.Now().After(deadline) {
-				b.Fatalf("timed out waiting for %s (budget %dm)", what, rec.budget())
+				b.Fatalf("timed out waiting for %s (budget %dm): %s", what, rec.budget(), a.Snapshot().Plan.OfflineCPU.Reason)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
