@@ -115,7 +115,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		CgroupRoot:        ruleWalkRoot(mode, o.cgroupRoot),
 		Rules:             pol.Rules,
 		ProcRoot:          o.procRoot,
-	}, log.With("component", "discovery"))
+	}, log)
 	if err != nil {
 		return fmt.Errorf("discovery: %w", err)
 	}
@@ -235,7 +235,7 @@ func enforcer(ctx context.Context, mode sample.Mode, o options, pol qos.Policy, 
 	enf, err := cgroup.New(cgroup.Config{
 		OfflineParent: pol.OfflineParent,
 		Proc:          cgroup.Dir(o.procRoot),
-		Log:           log.With("component", "enforce"),
+		Log:           log,
 	}, emode, o.cgroupRoot)
 	if err != nil {
 		return nil, fmt.Errorf("cgroup enforcer: %w", err)
@@ -245,7 +245,7 @@ func enforcer(ctx context.Context, mode sample.Mode, o options, pol qos.Policy, 
 	} else if cur.Exists {
 		cfg.Adopt = &agent.AdoptedLimits{CPUBudgetMilli: cur.CPUBudgetMilli, MemoryMaxBytes: cur.MemoryMaxBytes}
 	}
-	kc := killer.Config{Tasks: disc, Log: log.With("component", "killer")}
+	kc := killer.Config{Tasks: disc, Log: log}
 	if mode == sample.ModeV2 {
 		kc.Unified = cgroup.Dir(o.cgroupRoot)
 	} else {
