@@ -207,33 +207,12 @@ func ParseNodes(file string, r io.Reader) ([]Node, error) {
 			return nodes, nil
 		}
 		var n Node
-		if n.Name, err = t.str("sn"); err != nil {
+		if n.Name, err = t.uniqueName("sn", "host", seen); err != nil {
 			return nil, err
 		}
-		if n.Name == "" {
-			return nil, t.errf("sn", "empty")
-		}
-		if first, dup := seen[n.Name]; dup {
-			return nil, t.errf("sn", "duplicate host %q (first on line %d)", n.Name, first)
-		}
-		seen[n.Name] = t.line
-		if n.CPUMilli, err = t.num("cpu_milli", false); err != nil {
+		if n.CPUMilli, n.MemoryMiB, n.GPUs, err = t.sizes("gpu"); err != nil {
 			return nil, err
 		}
-		if n.MemoryMiB, err = t.num("memory_mib", false); err != nil {
-			return nil, err
-		}
-		if n.MemoryMiB > 1<<40 {
-			return nil, t.errf("memory_mib", "implausible size %d", n.MemoryMiB)
-		}
-		gpus, err := t.num("gpu", false)
-		if err != nil {
-			return nil, err
-		}
-		if gpus > 64 {
-			return nil, t.errf("gpu", "implausible count %d", gpus)
-		}
-		n.GPUs = int(gpus)
 		if n.Model, err = t.str("model"); err != nil {
 			return nil, err
 		}
@@ -245,6 +224,45 @@ func ParseNodes(file string, r io.Reader) ([]Node, error) {
 		}
 		nodes = append(nodes, n)
 	}
+}
+
+// uniqueName reads a row's name from col: not empty, and not seen before
+// (seen maps names to the line they first appeared on).
+func (t *table) uniqueName(col, kind string, seen map[string]int) (string, error) {
+	name, err := t.str(col)
+	if err != nil {
+		return "", err
+	}
+	if name == "" {
+		return "", t.errf(col, "empty")
+	}
+	if first, dup := seen[name]; dup {
+		return "", t.errf(col, "duplicate %s %q (first on line %d)", kind, name, first)
+	}
+	seen[name] = t.line
+	return name, nil
+}
+
+// sizes reads the cpu_milli, memory_mib and GPU count (from gpuCol)
+// columns that node and pod lists share, rejecting implausible values.
+func (t *table) sizes(gpuCol string) (cpuMilli, memoryMiB int64, gpus int, err error) {
+	if cpuMilli, err = t.num("cpu_milli", false); err != nil {
+		return 0, 0, 0, err
+	}
+	if memoryMiB, err = t.num("memory_mib", false); err != nil {
+		return 0, 0, 0, err
+	}
+	if memoryMiB > 1<<40 {
+		return 0, 0, 0, t.errf("memory_mib", "implausible size %d", memoryMiB)
+	}
+	n, err := t.num(gpuCol, false)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if n > 64 {
+		return 0, 0, 0, t.errf(gpuCol, "implausible count %d", n)
+	}
+	return cpuMilli, memoryMiB, int(n), nil
 }
 
 // ParsePods parses a pod list; file names the source in errors.
@@ -264,33 +282,12 @@ func ParsePods(file string, r io.Reader) ([]Pod, error) {
 			return pods, nil
 		}
 		p := Pod{Line: t.line}
-		if p.Name, err = t.str("name"); err != nil {
+		if p.Name, err = t.uniqueName("name", "pod", seen); err != nil {
 			return nil, err
 		}
-		if p.Name == "" {
-			return nil, t.errf("name", "empty")
-		}
-		if first, dup := seen[p.Name]; dup {
-			return nil, t.errf("name", "duplicate pod %q (first on line %d)", p.Name, first)
-		}
-		seen[p.Name] = t.line
-		if p.CPUMilli, err = t.num("cpu_milli", false); err != nil {
+		if p.CPUMilli, p.MemoryMiB, p.NumGPU, err = t.sizes("num_gpu"); err != nil {
 			return nil, err
 		}
-		if p.MemoryMiB, err = t.num("memory_mib", false); err != nil {
-			return nil, err
-		}
-		if p.MemoryMiB > 1<<40 {
-			return nil, t.errf("memory_mib", "implausible size %d", p.MemoryMiB)
-		}
-		n, err := t.num("num_gpu", false)
-		if err != nil {
-			return nil, err
-		}
-		if n > 64 {
-			return nil, t.errf("num_gpu", "implausible count %d", n)
-		}
-		p.NumGPU = int(n)
 		if p.GPUMilli, err = t.num("gpu_milli", false); err != nil {
 			return nil, err
 		}
