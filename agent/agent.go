@@ -67,6 +67,10 @@ type Config struct {
 	// per-workload run-queue latency and on-CPU time. Nil samples procfs
 	// and cgroups only.
 	Runq RunqSource
+	// OnPolicy, when set, is called from the loop with every policy that
+	// comes into force after start (hot reload), for the parts the loop
+	// does not own, such as PSI triggers.
+	OnPolicy func(qos.Policy)
 	// Wake delivers early wake-ups (PSI triggers, eBPF events). May be nil.
 	Wake <-chan string
 	// ForceDryRun keeps enforcement off whatever the policy says.
@@ -259,6 +263,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			a.log.Info("policy in force", "dryRun", a.dryRun(p), "offlineParent", p.OfflineParent)
 			a.policy = p
+			if a.cfg.OnPolicy != nil {
+				a.cfg.OnPolicy(p)
+			}
 			cause = "policy"
 		}
 		a.Iterate(ctx, cause)

@@ -386,3 +386,31 @@ func TestCpusetLabelReachesPlan(t *testing.T) {
 		t.Errorf("plan cpusets %+v: want two exclusive CPUs for /online/web", s.Plan.Cpusets)
 	}
 }
+
+// A policy handed over at run time reaches the loop and the OnPolicy hook
+// (PSI triggers are re-registered through it).
+func TestRunAppliesReloadedPolicy(t *testing.T) {
+	r := newRig(t)
+	got := make(chan qos.Policy, 1)
+	r.a.cfg.OnPolicy = func(p qos.Policy) { got <- p }
+	r.a.now = time.Now
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	p := qos.DefaultPolicy()
+	p.Sampling.PSIWindow = 4 * time.Second
+	r.a.SetPolicy(p, "reloaded.yaml")
+	select {
+	case q := <-got:
+		if q.Sampling.PSIWindow != 4*time.Second {
+			t.Errorf("hook got PSI window %v, want 4s", q.Sampling.PSIWindow)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("OnPolicy never called after SetPolicy")
+	}
+	if src := r.a.Snapshot().Policy.Source; src != "reloaded.yaml" {
+		t.Errorf("policy source %q, want reloaded.yaml", src)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -140,9 +141,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		}
 	}
 
-	wake, closeWake := psiWake(ctx, o.procRoot, pol, log.With("component", "psi"))
-	defer closeWake()
-	cfg.Wake = wake
+	psi := newPSIWake(ctx, o.procRoot, pol, log.With("component", "psi"))
+	defer psi.Close()
+	cfg.Wake, cfg.OnPolicy = psi.wake, psi.apply
 
 	// The enforcer is built whenever the -dry-run flag is off, also when
 	// the policy says dryRun: a later policy reload may switch enforcement
@@ -289,31 +290,78 @@ func loadRunq(mode sample.Mode, cgroupRoot string) (runqSampler, error) {
 
 // psiWake turns PSI trigger events into loop wake-ups. A host without PSI,
 // or a kernel that refuses the triggers, only loses the early wake-up.
-func psiWake(ctx context.Context, procRoot string, pol qos.Policy, log *slog.Logger) (<-chan string, func()) {
-	s := pol.Sampling
+// apply re-registers the triggers when a reloaded policy changes their
+// window or threshold; the wake channel stays the same.
+type psiWake struct {
+	ctx      context.Context
+	procRoot string
+	log      *slog.Logger
+	wake     chan string
+
+	mu  sync.Mutex
+	cur qos.SamplingPolicy
+	w   *sample.PSIWatcher
+}
+
+func newPSIWake(ctx context.Context, procRoot string, pol qos.Policy, log *slog.Logger) *psiWake {
+	p := &psiWake{ctx: ctx, procRoot: procRoot, log: log, wake: make(chan string, 1)}
+	p.start(pol.Sampling)
+	return p
+}
+
+// apply is the agent's OnPolicy hook.
+func (p *psiWake) apply(pol qos.Policy) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pol.Sampling.PSIWindow == p.cur.PSIWindow && pol.Sampling.PSIThreshold == p.cur.PSIThreshold {
+		return
+	}
+	if p.w != nil {
+		_ = p.w.Close()
+		p.w = nil
+	}
+	p.startLocked(pol.Sampling)
+}
+
+func (p *psiWake) start(s qos.SamplingPolicy) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.startLocked(s)
+}
+
+func (p *psiWake) startLocked(s qos.SamplingPolicy) {
+	p.cur = s
 	triggers := []sample.PSITrigger{
 		{Resource: "cpu", Stall: s.PSIThreshold, Window: s.PSIWindow},
 		{Resource: "memory", Stall: s.PSIThreshold, Window: s.PSIWindow},
 	}
-	w, err := sample.NewPSIWatcher(procRoot, triggers, log)
+	w, err := sample.NewPSIWatcher(p.procRoot, triggers, p.log)
 	if err != nil {
-		log.Warn("PSI triggers off: the loop wakes on its ticks only", "err", err)
-		return nil, func() {}
+		p.log.Warn("PSI triggers off: the loop wakes on its ticks only", "err", err)
+		return
 	}
-	wake := make(chan string, 1)
+	p.w = w
 	go func() {
 		for ev := range w.C() {
 			if ev.Err != nil {
-				log.Warn("PSI trigger stopped", "trigger", ev.Trigger.String(), "err", ev.Err)
+				p.log.Warn("PSI trigger stopped", "trigger", ev.Trigger.String(), "err", ev.Err)
 				continue
 			}
 			select {
-			case wake <- "psi":
-			case <-ctx.Done():
+			case p.wake <- "psi":
+			case <-p.ctx.Done():
 				return
 			default: // a wake-up is already pending
 			}
 		}
 	}()
-	return wake, func() { _ = w.Close() }
+}
+
+func (p *psiWake) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.w != nil {
+		_ = p.w.Close()
+		p.w = nil
+	}
 }
