@@ -11,7 +11,7 @@ PKGS      ?= ./...
 TESTFLAGS ?= -count=1 -timeout 30m -p 1
 # The openb production trace ships beside the repository (../shared); the
 # brain's replay tests read it from here.
-export SLUICE_OPENB_DATA ?= $(abspath ../shared/data/openb)
+export SLUICE_OPENB_DATA ?= $(wildcard $(abspath ../shared/data/openb))
 
 .PHONY: all build run test test-unit test-kernel test-vm lint bench bench-colo generate verify-generate fuzz clean
 
