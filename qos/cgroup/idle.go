@@ -1,7 +1,9 @@
 package cgroup
 
 import (
+	"context"
 	"path"
+	"strconv"
 	"time"
 )
 
@@ -30,6 +32,22 @@ func (p *idleProbe) read(fsys FS, parent string, cfg Config) (idle, supported bo
 	p.probed, p.supported = true, true
 	v, err := parseInt(b)
 	return err == nil && v == 1, true
+}
+
+// weightThenIdle gives the offline parent the minimal weight (v1
+// cpu.shares, v2 cpu.weight), then marks it idle where the kernel has
+// cpu.idle. Order matters: once a group is idle the kernel rejects weight
+// writes with EINVAL (and reports its own weight), so the weight is only
+// held while the group is not idle.
+func (p *idleProbe) weightThenIdle(ctx context.Context, o *outcome, fsys FS, parent string, cfg Config, weightFile string, weight int) {
+	idle, supported := p.read(fsys, parent, cfg)
+	if supported && idle {
+		return
+	}
+	o.run(ctx, step{fs: fsys, cgroup: parent, file: weightFile, want: strconv.Itoa(weight), same: sameInt(int64(weight))})
+	if supported {
+		o.run(ctx, step{fs: fsys, cgroup: parent, file: "cpu.idle", want: "1", same: sameInt(1)})
+	}
 }
 
 func microseconds(us int64) time.Duration { return time.Duration(us) * time.Microsecond }

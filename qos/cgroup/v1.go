@@ -79,7 +79,7 @@ func (e *v1) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 			o.fail(cpuErr)
 		} else {
 			e.setQuota(ctx, &o, cfs{quotaMicros(plan.OfflineCPU.BudgetMilli, e.cfg.CPUPeriod), e.cfg.CPUPeriod.Microseconds()})
-			e.sharesAndIdle(ctx, &o)
+			e.idle.weightThenIdle(ctx, &o, e.cpu, parent, e.cfg, "cpu.shares", v1OfflineShares)
 		}
 		res = append(res, o.result(qos.IntentOfflineCPU, parent, at))
 	}
@@ -229,22 +229,6 @@ func (e *v1) restoreChildren(ctx context.Context, o *outcome, limit cfs) {
 			want: strconv.FormatInt(q, 10), same: sameInt(q)}) || (done && !o.dryRun) {
 			delete(e.clamped, cg)
 		}
-	}
-}
-
-// sharesAndIdle: minimal shares, then cpu.idle where the kernel has it.
-// Once a group is idle the kernel reports shares 3 and rejects shares
-// writes with EINVAL, so shares are held only while it is not idle.
-func (e *v1) sharesAndIdle(ctx context.Context, o *outcome) {
-	parent := e.cfg.OfflineParent
-	idle, supported := e.idle.read(e.cpu, parent, e.cfg)
-	if supported && idle {
-		return
-	}
-	o.run(ctx, step{fs: e.cpu, cgroup: parent, file: "cpu.shares",
-		want: strconv.Itoa(v1OfflineShares), same: sameInt(v1OfflineShares)})
-	if supported {
-		o.run(ctx, step{fs: e.cpu, cgroup: parent, file: "cpu.idle", want: "1", same: sameInt(1)})
 	}
 }
 

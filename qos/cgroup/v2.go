@@ -153,24 +153,7 @@ func (e *v2) cpuSteps(ctx context.Context, o *outcome, budget int64) {
 			q, p, err := parseCPUMax(cur)
 			return err == nil && q == quota && p == period
 		}})
-	e.weightAndIdle(ctx, o)
-}
-
-// weightAndIdle gives the offline parent the minimal weight, then marks it
-// idle where the kernel has cpu.idle. Order matters: once a group is idle
-// the kernel rejects weight writes with EINVAL (and reports its own
-// weight), so the weight is only held while the group is not idle.
-func (e *v2) weightAndIdle(ctx context.Context, o *outcome) {
-	parent := e.cfg.OfflineParent
-	idle, supported := e.idle.read(e.fs, parent, e.cfg)
-	if supported && idle {
-		return
-	}
-	o.run(ctx, step{fs: e.fs, cgroup: parent, file: "cpu.weight",
-		want: strconv.Itoa(v2OfflineWeight), same: sameInt(v2OfflineWeight)})
-	if supported {
-		o.run(ctx, step{fs: e.fs, cgroup: parent, file: "cpu.idle", want: "1", same: sameInt(1)})
-	}
+	e.idle.weightThenIdle(ctx, o, e.fs, e.cfg.OfflineParent, e.cfg, "cpu.weight", v2OfflineWeight)
 }
 
 func (e *v2) memorySteps(ctx context.Context, o *outcome, high, max uint64) {
