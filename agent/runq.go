@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/agent/sample"
 	"github.com/sluicehq/sluice/ebpf"
 	"github.com/sluicehq/sluice/qos"
 )
@@ -15,6 +16,34 @@ type RunqSource interface {
 	// CgroupID resolves a workload's cgroup path (relative to the hierarchy
 	// roots) to the id the programs key by.
 	CgroupID(cgroupPath string) (uint64, error)
+}
+
+// EBPFRunq is the eBPF scheduler sampler with the cgroup id lookup the loop
+// needs: a RunqSource. Close it on shutdown.
+type EBPFRunq struct {
+	*ebpf.Sampler
+	root string
+}
+
+// CgroupID resolves cgroupPath in the hierarchy the programs key by.
+func (r EBPFRunq) CgroupID(cgroupPath string) (uint64, error) {
+	return ebpf.CgroupIDFor(r.KeyMode(), r.root, cgroupPath)
+}
+
+// LoadRunq loads the scheduler programs once, keyed by v1 cpu cgroup ids
+// where CPU control lives in v1 (legacy and hybrid hosts), v2 ids otherwise.
+// Any failure (no BTF, no permission, old kernel) wraps
+// ebpf.ErrNotSupported and names the missing feature.
+func LoadRunq(mode sample.Mode, cgroupRoot string) (EBPFRunq, error) {
+	key := ebpf.KeyCgroupV1CPU
+	if mode == sample.ModeV2 {
+		key = ebpf.KeyCgroupV2
+	}
+	s, err := ebpf.Load(ebpf.Options{KeyMode: key})
+	if err != nil {
+		return EBPFRunq{}, err
+	}
+	return EBPFRunq{Sampler: s, root: cgroupRoot}, nil
 }
 
 // runqWindowTicks is how many host ticks the per-class run-queue latency

@@ -29,7 +29,6 @@ import (
 	"github.com/sluicehq/sluice/agent/discovery"
 	"github.com/sluicehq/sluice/agent/killer"
 	"github.com/sluicehq/sluice/agent/sample"
-	"github.com/sluicehq/sluice/ebpf"
 	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/qos/cgroup"
 )
@@ -132,7 +131,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 
 	if !o.noEBPF {
-		if rq, err := loadRunq(mode, o.cgroupRoot); err != nil {
+		if rq, err := agent.LoadRunq(mode, o.cgroupRoot); err != nil {
 			log.Warn("eBPF sampling off: run-queue latency unavailable, CPU from procfs and cgroups only", "err", err)
 		} else {
 			defer rq.Close()
@@ -261,31 +260,6 @@ func enforcer(ctx context.Context, mode sample.Mode, o options, pol qos.Policy, 
 	}
 	cfg.Enforcer, cfg.Killer = enf, k
 	return enf, nil
-}
-
-// runqSampler is the eBPF sampler with the cgroup id lookup the loop needs.
-type runqSampler struct {
-	*ebpf.Sampler
-	root string
-}
-
-func (r runqSampler) CgroupID(cgroupPath string) (uint64, error) {
-	return ebpf.CgroupIDFor(r.KeyMode(), r.root, cgroupPath)
-}
-
-// loadRunq loads the scheduler programs once, keyed by v1 cpu cgroup ids
-// where CPU control lives in v1 (legacy and hybrid hosts), v2 ids otherwise.
-// Any failure (no BTF, no permission, old kernel) names the missing feature.
-func loadRunq(mode sample.Mode, cgroupRoot string) (runqSampler, error) {
-	key := ebpf.KeyCgroupV1CPU
-	if mode == sample.ModeV2 {
-		key = ebpf.KeyCgroupV2
-	}
-	s, err := ebpf.Load(ebpf.Options{KeyMode: key})
-	if err != nil {
-		return runqSampler{}, err
-	}
-	return runqSampler{Sampler: s, root: cgroupRoot}, nil
 }
 
 // psiWake turns PSI trigger events into loop wake-ups. A host without PSI,

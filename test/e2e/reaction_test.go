@@ -12,7 +12,6 @@ import (
 
 	"github.com/sluicehq/sluice/agent"
 	"github.com/sluicehq/sluice/agent/discovery"
-	"github.com/sluicehq/sluice/ebpf"
 	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/qos/cgroup"
 	"github.com/sluicehq/sluice/test/kerneltest"
@@ -134,15 +133,16 @@ func benchReaction(b *testing.B, runq bool) {
 		kerneltest.RequireBPF(b)
 		pol.CPU.HighWater = 1
 		pol.CPU.OnlineRunqLatencyP99 = time.Millisecond
-		s, err := ebpf.Load(ebpf.Options{KeyMode: ebpf.KeyCgroupV1CPU})
+	}
+	mode, host, usage := hostSamplers(b)
+	if runq {
+		s, err := agent.LoadRunq(mode, cgroupRoot)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { s.Close() })
-		rq = runqSampler{s, cgroupRoot}
+		rq = s
 	}
-
-	_, host, usage := hostSamplers(b)
 	enf, err := cgroup.New(cgroup.Config{OfflineParent: offline}, cgroup.ModeV1, cgroupRoot)
 	if err != nil {
 		b.Fatal(err)

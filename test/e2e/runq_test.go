@@ -8,21 +8,10 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/agent"
-	"github.com/sluicehq/sluice/agent/sample"
-	"github.com/sluicehq/sluice/ebpf"
 	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/qos/cgroup"
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
-
-type runqSampler struct {
-	*ebpf.Sampler
-	root string
-}
-
-func (r runqSampler) CgroupID(p string) (uint64, error) {
-	return ebpf.CgroupIDFor(r.KeyMode(), r.root, p)
-}
 
 // colo sets up an online and an offline cgroup under a unique parent in the
 // cpu, cpuacct and memory v1 hierarchies; they, and the parent's tree in
@@ -68,22 +57,18 @@ func TestAgentRunqLatencySqueezesOfflineReal(t *testing.T) {
 	pol.CPU.HighWater = 1
 
 	mode, host, usage := hostSamplers(t)
-	key := ebpf.KeyCgroupV1CPU
-	if mode == sample.ModeV2 {
-		key = ebpf.KeyCgroupV2
-	}
-	s, err := ebpf.Load(ebpf.Options{KeyMode: key})
+	rq, err := agent.LoadRunq(mode, cgroupRoot)
 	if err != nil {
 		t.Fatalf("load eBPF sampler: %v", err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { rq.Close() })
 	enf, err := cgroup.New(cgroup.Config{OfflineParent: offline}, cgroup.ModeV1, cgroupRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { enf.Release(context.Background()) })
 	a, err := agent.New(agent.Config{
-		Host: host, Usage: usage, Enforcer: enf, Policy: pol, Runq: runqSampler{s, cgroupRoot},
+		Host: host, Usage: usage, Enforcer: enf, Policy: pol, Runq: rq,
 		Workloads: staticWorkloads{
 			{ID: "online", Name: "online", Class: qos.ClassOnline, CgroupPath: online},
 			{ID: "offline", Name: "offline", Class: qos.ClassOffline, CgroupPath: offline},
