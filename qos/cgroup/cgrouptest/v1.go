@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 )
@@ -30,10 +29,7 @@ type V1 struct {
 	controller string
 	cpus       int
 
-	mu     sync.Mutex
-	writes []Write
-	reject map[string]error
-	saved  map[string]string
+	saved map[string]string
 }
 
 const v1NoLimit = "9223372036854771712"
@@ -45,8 +41,7 @@ func NewV1(t testing.TB, controller string, opts Options) *V1 {
 	if opts.CPUs == 0 {
 		opts.CPUs = 4
 	}
-	f := &V1{files: files{dir: t.TempDir()}, controller: controller, cpus: opts.CPUs,
-		reject: map[string]error{}, saved: map[string]string{}}
+	f := &V1{files: newFiles(t), controller: controller, cpus: opts.CPUs, saved: map[string]string{}}
 	f.populate("/", true)
 	return f
 }
@@ -70,27 +65,6 @@ func (f *V1) populate(cg string, root bool) {
 	}
 }
 
-// Writes returns the write log.
-func (f *V1) Writes() []Write {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.writes)
-}
-
-// ResetWrites clears the write log.
-func (f *V1) ResetWrites() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.writes = nil
-}
-
-// Reject makes every later write to name fail with err.
-func (f *V1) Reject(name string, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reject[path.Clean(name)] = err
-}
-
 // SetUsage sets a memory cgroup's memory.usage_in_bytes.
 func (f *V1) SetUsage(cg string, bytes uint64) {
 	f.mu.Lock()
@@ -107,13 +81,6 @@ func (f *V1) ReadFile(name string) ([]byte, error) {
 		return nil, perr("open", name, syscall.ENOENT)
 	}
 	return []byte(f.get(name) + "\n"), nil
-}
-
-// ReadDir implements the enforcer's FS.
-func (f *V1) ReadDir(name string) ([]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.children(path.Clean("/" + name))
 }
 
 // Mkdir implements the enforcer's FS.
@@ -136,15 +103,7 @@ func (f *V1) Mkdir(name string) error {
 
 // WriteFile implements the enforcer's FS, validating like a v1 kernel.
 func (f *V1) WriteFile(name string, data []byte) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	name = path.Clean("/" + name)
-	err := f.write(name, strings.TrimSpace(string(data)))
-	f.writes = append(f.writes, Write{Path: name, Value: string(data), Err: err})
-	if err != nil {
-		return perr("write", name, err)
-	}
-	return nil
+	return f.logWrite(name, data, f.write)
 }
 
 func (f *V1) write(name, v string) error {

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 )
@@ -43,9 +42,6 @@ type V2 struct {
 	files
 	opts Options
 
-	mu     sync.Mutex
-	writes []Write
-	reject map[string]error
 	// alive maps live pids to their oom_score_adj.
 	alive  map[int]int
 	killed []int
@@ -63,7 +59,7 @@ func NewV2(t testing.TB, opts Options) *V2 {
 	if opts.CPUs == 0 {
 		opts.CPUs = 4
 	}
-	f := &V2{files: files{dir: t.TempDir()}, opts: opts, reject: map[string]error{}, alive: map[int]int{}, savedWeight: map[string]string{}}
+	f := &V2{files: newFiles(t), opts: opts, alive: map[int]int{}, savedWeight: map[string]string{}}
 	for name, v := range map[string]string{
 		"cgroup.controllers":     "cpuset cpu io memory pids",
 		"cgroup.subtree_control": "",
@@ -100,28 +96,6 @@ func (f *V2) controllerFiles(c string) map[string]string {
 var readOnly = map[string]bool{
 	"cgroup.controllers": true, "cpu.stat": true, "memory.current": true, "memory.events": true,
 	"cpuset.cpus.effective": true, "pids.current": true,
-}
-
-// Reject makes every later write to name fail with err (an LSM, a
-// read-only bind mount...), to test that one failure does not stop others.
-func (f *V2) Reject(name string, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reject[path.Clean(name)] = err
-}
-
-// Writes returns the write log.
-func (f *V2) Writes() []Write {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.writes)
-}
-
-// ResetWrites clears the write log.
-func (f *V2) ResetWrites() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.writes = nil
 }
 
 // Killed lists pids killed through cgroup.kill, in order.
@@ -198,13 +172,6 @@ func (f *V2) Mkdir(name string) error {
 		}
 	}
 	return nil
-}
-
-// ReadDir implements the enforcer's FS.
-func (f *V2) ReadDir(name string) ([]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.children(path.Clean("/" + name))
 }
 
 func (f *files) children(cg string) ([]string, error) {
@@ -306,15 +273,7 @@ func joinPIDs(pids []int) string {
 
 // WriteFile implements the enforcer's FS, validating like the kernel.
 func (f *V2) WriteFile(name string, data []byte) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	name = path.Clean("/" + name)
-	err := f.write(name, strings.TrimSpace(string(data)))
-	f.writes = append(f.writes, Write{Path: name, Value: string(data), Err: err})
-	if err != nil {
-		return perr("write", name, err)
-	}
-	return nil
+	return f.logWrite(name, data, f.write)
 }
 
 func (f *V2) write(name, v string) error {
