@@ -149,20 +149,7 @@ func benchReaction(b *testing.B, runq bool) {
 	}
 	rec := &cutRecorder{Enforcer: enf}
 	b.Cleanup(func() { rec.Release(context.Background()) })
-	a, err := agent.New(agent.Config{
-		Host: host, Usage: usage, Enforcer: rec, Policy: pol, Runq: rq,
-		Workloads: staticWorkloads{
-			{ID: "online", Name: "online", Class: qos.ClassOnline, CgroupPath: online},
-			{ID: "offline", Name: "offline", Class: qos.ClassOffline, CgroupPath: offline},
-		},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
+	a := runColoAgent(b, agent.Config{Host: host, Usage: usage, Enforcer: rec, Policy: pol, Runq: rq}, online, offline)
 
 	const bursts = 50
 	capacity := int64(2000)

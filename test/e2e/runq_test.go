@@ -30,6 +30,26 @@ func colo(tb testing.TB) (online, offline string) {
 	return online, offline
 }
 
+// runColoAgent runs an agent built from cfg on the online and offline
+// cgroups made by colo (classed by a static list, not discovered) until the
+// test ends, and returns it.
+func runColoAgent(tb testing.TB, cfg agent.Config, online, offline string) *agent.Agent {
+	tb.Helper()
+	cfg.Workloads = staticWorkloads{
+		{ID: "online", Name: "online", Class: qos.ClassOnline, CgroupPath: online},
+		{ID: "offline", Name: "offline", Class: qos.ClassOffline, CgroupPath: offline},
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	return a
+}
+
 // TestAgentRunqLatencySqueezesOfflineReal closes the loop on the real
 // kernel: the eBPF sampler sees online tasks waiting for a CPU (three busy
 // loops on this 2-CPU host, plus offline loops), the online p99 run-queue
@@ -67,20 +87,7 @@ func TestAgentRunqLatencySqueezesOfflineReal(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { enf.Release(context.Background()) })
-	a, err := agent.New(agent.Config{
-		Host: host, Usage: usage, Enforcer: enf, Policy: pol, Runq: rq,
-		Workloads: staticWorkloads{
-			{ID: "online", Name: "online", Class: qos.ClassOnline, CgroupPath: online},
-			{ID: "offline", Name: "offline", Class: qos.ClassOffline, CgroupPath: offline},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	a := runColoAgent(t, agent.Config{Host: host, Usage: usage, Enforcer: enf, Policy: pol, Runq: rq}, online, offline)
 
 	floor := int64(float64(2000) * pol.CPU.OfflineFloor)
 	if hs, err := host.Sample(); err == nil {
