@@ -7,93 +7,93 @@ import "time"
 // window; sizes (memory) are instantaneous.
 type Observation struct {
 	// Time is when the sample was taken. Decide uses it as its only clock.
-	Time time.Time
-	Host HostSample
+	Time time.Time  `json:"time,omitzero"`
+	Host HostSample `json:"host"`
 	// Containers holds every discovered workload: containers and classed
 	// host cgroups alike.
-	Containers []ContainerSample
+	Containers []ContainerSample `json:"containers,omitempty"`
 	// Classes aggregates usage per class. Host usage that belongs to no
 	// classed workload is counted as system (conservative: it protects
 	// online work).
-	Classes map[Class]ClassUsage
+	Classes map[Class]ClassUsage `json:"classes,omitempty"`
 	// Results reports what the enforcers did with the previous plan.
-	Results []IntentResult
+	Results []IntentResult `json:"results,omitempty"`
 }
 
 // HostSample is host-wide load from procfs.
 type HostSample struct {
 	// CPUCapacityMilli is the number of online CPUs x 1000.
-	CPUCapacityMilli int64
+	CPUCapacityMilli int64 `json:"cpuCapacityMilli"`
 	// CPUUsedMilli is busy CPU (everything but idle and iowait) over the
 	// last host window, in milli-CPUs.
-	CPUUsedMilli      int64
-	MemTotalBytes     uint64
-	MemAvailableBytes uint64
+	CPUUsedMilli      int64  `json:"cpuUsedMilli"`
+	MemTotalBytes     uint64 `json:"memTotalBytes"`
+	MemAvailableBytes uint64 `json:"memAvailableBytes"`
 	// PageCacheBytes is Cached + Buffers from /proc/meminfo.
-	PageCacheBytes uint64
-	PSI            PSI
+	PageCacheBytes uint64 `json:"pageCacheBytes"`
+	PSI            PSI    `json:"psi"`
 	// CPUs lists the online CPU numbers (from /sys/devices/system/cpu/online),
 	// the pool cpuset modes allocate from.
-	CPUs []int
+	CPUs []int `json:"cpus,omitempty"`
 }
 
 // PSI holds pressure stall averages (percent of wall time, 0-100).
 type PSI struct {
-	CPUSomeAvg10    float64
-	MemorySomeAvg10 float64
-	MemoryFullAvg10 float64
-	IOSomeAvg10     float64
-	IOFullAvg10     float64
+	CPUSomeAvg10    float64 `json:"cpuSomeAvg10"`
+	MemorySomeAvg10 float64 `json:"memorySomeAvg10"`
+	MemoryFullAvg10 float64 `json:"memoryFullAvg10"`
+	IOSomeAvg10     float64 `json:"ioSomeAvg10"`
+	IOFullAvg10     float64 `json:"ioFullAvg10"`
 	// Triggered is true when a PSI trigger woke the loop for this sample.
-	Triggered bool
+	Triggered bool `json:"triggered"`
 }
 
 // ContainerSample is one workload: a container or a classed host cgroup.
 type ContainerSample struct {
 	// ID is the containerd ID for containers, the cgroup path for host cgroups.
-	ID string
+	ID string `json:"id"`
 	// Name is a human name (container name, pod/container, or cgroup path).
-	Name string
+	Name string `json:"name"`
 	// Namespace is the containerd namespace; empty for host cgroups.
-	Namespace string
-	Class     Class
-	Priority  int
+	Namespace string `json:"namespace"`
+	Class     Class  `json:"class"`
+	Priority  int    `json:"priority"`
 	// CgroupPath is relative to each hierarchy root, e.g. "/sluice/offline/x".
-	CgroupPath string
-	StartedAt  time.Time
+	CgroupPath string    `json:"cgroupPath"`
+	StartedAt  time.Time `json:"startedAt,omitzero"`
 	// CPUUsedMilli is the average CPU use over the last container window.
-	CPUUsedMilli int64
+	CPUUsedMilli int64 `json:"cpuUsedMilli"`
 	// CPUUsageTotal is the cgroup's cumulative CPU time.
-	CPUUsageTotal time.Duration
+	CPUUsageTotal time.Duration `json:"cpuUsageTotalNs"`
 	// MemoryUsageBytes is the working set: usage minus inactive file pages,
 	// which the kernel can drop at once (v1 total_inactive_file, v2
 	// inactive_file), as kubelet computes it.
-	MemoryUsageBytes uint64
+	MemoryUsageBytes uint64 `json:"memoryUsageBytes"`
 	// MemoryLimitBytes is the cgroup's hard limit (0 = unlimited).
-	MemoryLimitBytes uint64
+	MemoryLimitBytes uint64 `json:"memoryLimitBytes"`
 	// RunqLatency is present when eBPF sampling is on.
-	RunqLatency *LatencySummary
+	RunqLatency *LatencySummary `json:"runqLatency,omitempty"`
 	// OnCPUMilli is the eBPF-measured on-CPU rate over the container window
 	// (0 without eBPF): the scheduler's own view, switch by switch.
-	OnCPUMilli int64
+	OnCPUMilli int64 `json:"onCPUMilli"`
 	// CpusetMode is the workload's cpuset mode (label sluice.io/cpuset,
 	// see ParseCpuset); empty means shared. Honoured for online work only.
-	CpusetMode CpusetMode
+	CpusetMode CpusetMode `json:"cpusetMode"`
 	// CPUs is how many whole CPUs an exclusive or reserved workload wants.
-	CPUs int
+	CPUs int `json:"cpus"`
 }
 
 // ClassUsage sums a class's workloads.
 type ClassUsage struct {
-	CPUUsedMilli     int64
-	MemoryUsageBytes uint64
-	Count            int
-	RunqLatency      *LatencySummary
+	CPUUsedMilli     int64           `json:"cpuUsedMilli"`
+	MemoryUsageBytes uint64          `json:"memoryUsageBytes"`
+	Count            int             `json:"count"`
+	RunqLatency      *LatencySummary `json:"runqLatency,omitempty"`
 }
 
 // LatencySummary is a distribution summary over the last window.
 type LatencySummary struct {
-	P50   time.Duration
-	P99   time.Duration
-	Count uint64
+	P50   time.Duration `json:"p50Ns"`
+	P99   time.Duration `json:"p99Ns"`
+	Count uint64        `json:"count"`
 }

@@ -42,9 +42,9 @@ type Config struct {
 // DiscoveryStatus is the state of container discovery, for metrics and
 // status pages.
 type DiscoveryStatus struct {
-	ContainerdConnected bool
+	ContainerdConnected bool `json:"containerdConnected"`
 	// LastError is the last containerd error, kept after reconnecting.
-	LastError string
+	LastError string `json:"lastError,omitempty"`
 }
 
 // Discoverer keeps the current list of workloads. Workloads, Status,
