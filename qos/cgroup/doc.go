@@ -12,7 +12,10 @@
 // Hierarchy rules the kernel enforces shape the write order: on cgroup v1 a
 // child's CFS quota may not exceed its parent's, so when the offline parent
 // is tightened its children are clamped first and when it is loosened the
-// parent goes first. Cpuset parents must contain their children's CPUs, so
+// parent goes first, then the children get their own quota back. What a
+// child's own quota was is also noted on the child itself (an extended
+// attribute, trusted.sluice.clamped_cfs, see NoteFS), so a restarted agent
+// gives it back too, and the note vanishes with the cgroup. Cpuset parents must contain their children's CPUs, so
 // ancestors are widened before a child is given new CPUs.
 //
 // Everything goes through the FS interface (one per hierarchy plus one for

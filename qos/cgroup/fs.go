@@ -7,6 +7,8 @@ import (
 	"path"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // FS is one cgroup hierarchy (or /proc) as the enforcer sees it. Names are
@@ -25,6 +27,20 @@ type FS interface {
 	Mkdir(name string) error
 	// ReadDir lists the child cgroups (directories) of name.
 	ReadDir(name string) ([]string, error)
+}
+
+// NoteFS is an FS that can also keep a short note on a cgroup itself: an
+// extended attribute of the cgroup's directory in the kernel's trusted
+// namespace (kernfs offers it on v1 and v2 hierarchies to CAP_SYS_ADMIN).
+// A note lives and dies with its cgroup, so what the enforcer must
+// remember about a cgroup survives an agent restart without a state file
+// that could go stale. ReadNote of a missing note is ENODATA; a hierarchy
+// without extended attributes says EOPNOTSUPP.
+type NoteFS interface {
+	FS
+	ReadNote(cgroup, name string) ([]byte, error)
+	WriteNote(cgroup, name string, data []byte) error
+	RemoveNote(cgroup, name string) error
 }
 
 // Dir is the FS of a mounted hierarchy rooted at a host directory, e.g.
@@ -73,6 +89,32 @@ func (d Dir) ReadDir(name string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// ReadNote implements NoteFS.
+func (d Dir) ReadNote(cgroup, name string) ([]byte, error) {
+	buf := make([]byte, 256) // notes are a few numbers
+	n, err := unix.Getxattr(d.path(cgroup), name, buf)
+	if err != nil {
+		return nil, &fs.PathError{Op: "getxattr " + name, Path: d.path(cgroup), Err: err}
+	}
+	return buf[:n], nil
+}
+
+// WriteNote implements NoteFS.
+func (d Dir) WriteNote(cgroup, name string, data []byte) error {
+	if err := unix.Setxattr(d.path(cgroup), name, data, 0); err != nil {
+		return &fs.PathError{Op: "setxattr " + name, Path: d.path(cgroup), Err: err}
+	}
+	return nil
+}
+
+// RemoveNote implements NoteFS.
+func (d Dir) RemoveNote(cgroup, name string) error {
+	if err := unix.Removexattr(d.path(cgroup), name); err != nil {
+		return &fs.PathError{Op: "removexattr " + name, Path: d.path(cgroup), Err: err}
+	}
+	return nil
 }
 
 func (d Dir) path(name string) string {

@@ -32,11 +32,18 @@ type v1 struct {
 	cpusets cpusetWriter
 	// clamped remembers the CFS quota of offline children as they were
 	// before the parent's tightening forced them down (v1 rejects a child
-	// quota above its parent's), so loosening can give it back. Lost on
-	// restart: children then stay at their clamped value, which the parent
-	// cap bounds anyway.
+	// quota above its parent's), so loosening can give it back. Where the
+	// cpu hierarchy is a NoteFS each entry is also a note on the child
+	// (clampNote), read back by the first enforcement after a restart, so
+	// a restarted agent still gives children their own quota back.
 	clamped map[string]cfs
+	// notesRead: the notes below the offline parent were read once.
+	notesRead bool
 }
+
+// clampNote names the note holding a clamped child's own CFS quota and
+// period ("<quota> <period>" in microseconds).
+const clampNote = "trusted.sluice.clamped_cfs"
 
 type cfs struct{ quota, period int64 }
 
@@ -184,7 +191,59 @@ func scaled(limit cfs, period int64) int64 {
 	return max(q, minQuotaMicros)
 }
 
+// readClampNotes adopts the clamp notes of the children below the offline
+// parent, once: a previous agent clamped them and did not give them back.
+// Notes are a best effort on top of the in-memory record: a hierarchy
+// without them, or a note that cannot be read or parsed, leaves that child
+// at its clamped quota, which the parent's cap bounds anyway.
+func (e *v1) readClampNotes() {
+	nfs, ok := e.cpu.(NoteFS)
+	if e.notesRead || !ok {
+		return
+	}
+	e.notesRead = true
+	for _, cg := range descendants(e.cpu, e.cfg.OfflineParent, maxDepth) {
+		b, err := nfs.ReadNote(cg, clampNote)
+		if errors.Is(err, syscall.EOPNOTSUPP) {
+			return
+		}
+		var c cfs
+		if err != nil || parseCFSNote(b, &c) != nil {
+			continue
+		}
+		if _, known := e.clamped[cg]; !known {
+			e.clamped[cg] = c
+		}
+	}
+}
+
+func parseCFSNote(b []byte, c *cfs) error {
+	if _, err := fmt.Sscanf(string(b), "%d %d", &c.quota, &c.period); err != nil {
+		return err
+	}
+	if c.period <= 0 {
+		return fmt.Errorf("period %d: not positive", c.period)
+	}
+	return nil
+}
+
+// noteClamped records (orig set) or forgets (nil) cg's own quota on cg.
+// Failures are ignored as readClampNotes explains; a child that is gone
+// took its note with it.
+func (e *v1) noteClamped(cg string, orig *cfs) {
+	nfs, ok := e.cpu.(NoteFS)
+	if !ok {
+		return
+	}
+	if orig == nil {
+		_ = nfs.RemoveNote(cg, clampNote)
+		return
+	}
+	_ = nfs.WriteNote(cg, clampNote, fmt.Appendf(nil, "%d %d", orig.quota, orig.period))
+}
+
 func (e *v1) clampChildren(ctx context.Context, o *outcome, limit cfs) {
+	e.readClampNotes()
 	for _, cg := range descendants(e.cpu, e.cfg.OfflineParent, maxDepth) {
 		c, err := e.readCFS(cg)
 		if err != nil {
@@ -200,16 +259,26 @@ func (e *v1) clampChildren(ctx context.Context, o *outcome, limit cfs) {
 		if !o.dryRun {
 			if _, ok := e.clamped[cg]; !ok {
 				e.clamped[cg] = c
+				// Before the write: a crash between the two must not lose it.
+				e.noteClamped(cg, &c)
 			}
 		}
 		if !o.run(ctx, step{fs: e.cpu, cgroup: cg, file: "cpu.cfs_quota_us",
 			want: strconv.FormatInt(q, 10), same: sameInt(q)}) {
-			delete(e.clamped, cg)
+			e.forgetClamped(cg)
 		}
 	}
 }
 
+func (e *v1) forgetClamped(cg string) {
+	if _, ok := e.clamped[cg]; ok {
+		delete(e.clamped, cg)
+		e.noteClamped(cg, nil)
+	}
+}
+
 func (e *v1) restoreChildren(ctx context.Context, o *outcome, limit cfs) {
+	e.readClampNotes()
 	kids := make([]string, 0, len(e.clamped))
 	for cg := range e.clamped {
 		kids = append(kids, cg)
@@ -227,7 +296,7 @@ func (e *v1) restoreChildren(ctx context.Context, o *outcome, limit cfs) {
 		}
 		if !o.run(ctx, step{fs: e.cpu, cgroup: cg, file: "cpu.cfs_quota_us",
 			want: strconv.FormatInt(q, 10), same: sameInt(q)}) || (done && !o.dryRun) {
-			delete(e.clamped, cg)
+			e.forgetClamped(cg)
 		}
 	}
 }

@@ -210,6 +210,40 @@ func TestRealV1TightenClampsChildrenFirst(t *testing.T) {
 	}
 }
 
+// TestRealV1ClampSurvivesRestart: the clamp note is a real extended
+// attribute on the child's cgroup directory, so an enforcer started later
+// (a restarted agent) gives the child its own quota back.
+func TestRealV1ClampSurvivesRestart(t *testing.T) {
+	h := newV1Host(t)
+	h.apply(t, plan(2000, 0, 512<<20), "")
+	child := filepath.Join(h.cpu, h.offline, "job")
+	kerneltest.MakeCgroup(t, h.offline+"/job", h.cpu)
+	kerneltest.WriteCgroupFile(t, filepath.Join(child, "cpu.cfs_quota_us"), "150000")
+	h.apply(t, plan(300, 0, 512<<20), "offline-cpu=applied offline-memory=unchanged offline-oom-score=unchanged")
+	if got := kerneltest.ReadCgroupFile(t, filepath.Join(child, "cpu.cfs_quota_us")); got != "30000" {
+		t.Fatalf("clamped child quota %s, want 30000", got)
+	}
+	note, err := cgroup.Dir(h.cpu).ReadNote(h.offline+"/job", "trusted.sluice.clamped_cfs")
+	if err != nil || string(note) != "150000 100000" {
+		t.Fatalf("clamp note on the child: %q, %v", note, err)
+	}
+
+	restarted, err := cgroup.NewV1(cgroup.Config{OfflineParent: h.offline, Proc: cgroup.Dir("/proc")},
+		cgroup.V1Roots{CPU: cgroup.Dir(h.cpu), Memory: cgroup.Dir(h.mem)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := statuses(restarted.Apply(context.Background(), plan(1800, 0, 512<<20))); !strings.HasPrefix(s, "offline-cpu=applied") {
+		t.Fatalf("loosen after restart: %s", s)
+	}
+	if got := kerneltest.ReadCgroupFile(t, filepath.Join(child, "cpu.cfs_quota_us")); got != "150000" {
+		t.Errorf("child quota after the restarted enforcer loosened: %s, want its own 150000", got)
+	}
+	if _, err := cgroup.Dir(h.cpu).ReadNote(h.offline+"/job", "trusted.sluice.clamped_cfs"); !errors.Is(err, syscall.ENODATA) {
+		t.Errorf("note after giving the quota back: %v, want ENODATA (removed)", err)
+	}
+}
+
 func TestRealV1IdleAndShares(t *testing.T) {
 	h := newV1Host(t)
 	h.apply(t, plan(500, 0, 512<<20), "")

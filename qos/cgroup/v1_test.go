@@ -2,11 +2,13 @@ package cgroup_test
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,6 +36,15 @@ func newFakeV1(t testing.TB) *fakeV1 {
 	}
 	f.e = e
 	return f
+}
+
+func readFile(t *testing.T, fsys cgroup.FS, name string) string {
+	t.Helper()
+	b, err := fsys.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func writeLog(ws []cgrouptest.Write, filter string) string {
@@ -116,6 +127,58 @@ func TestV1QuotaOrder(t *testing.T) {
 	}, "\n")
 	if l := writeLog(f.cpu.Writes(), "quota"); l != want {
 		t.Errorf("loosen writes:\n%s\nwant:\n%s", l, want)
+	}
+}
+
+// TestV1ClampSurvivesRestart: a child clamped by one enforcer gets its own
+// quota back from the next one (a restarted agent), through the note the
+// first left on the child; the note goes once the quota is given back.
+func TestV1ClampSurvivesRestart(t *testing.T) {
+	f := newFakeV1(t)
+	ctx := context.Background()
+	f.e.Apply(ctx, plan(2000, 0, 1<<30))
+	must(t, f.cpu.Mkdir("/sluice/offline/job"))
+	must(t, f.cpu.WriteFile("/sluice/offline/job/cpu.cfs_quota_us", []byte("150000")))
+	f.e.Apply(ctx, plan(300, 0, 1<<30))
+	if n, ok := f.cpu.Note("/sluice/offline/job", "trusted.sluice.clamped_cfs"); !ok || n != "150000 100000" {
+		t.Fatalf("note on the clamped child: %q %v, want \"150000 100000\"", n, ok)
+	}
+
+	restarted, err := cgroup.NewV1(cgroup.Config{OfflineParent: "/sluice/offline", PageSize: 4096, Now: func() time.Time { return t0 }},
+		cgroup.V1Roots{CPU: f.cpu, Memory: f.mem, Cpuset: f.cs})
+	must(t, err)
+	// Tightening further must not take the clamped value for the child's own.
+	restarted.Apply(ctx, plan(200, 0, 1<<30))
+	restarted.Apply(ctx, plan(1000, 0, 1<<30))
+	if q := readFile(t, f.cpu, "/sluice/offline/job/cpu.cfs_quota_us"); q != "100000" {
+		t.Errorf("child quota after loosening to 1000m: %s, want 100000 (its own 150000 up to the parent's)", q)
+	}
+	restarted.Apply(ctx, plan(1800, 0, 1<<30))
+	if q := readFile(t, f.cpu, "/sluice/offline/job/cpu.cfs_quota_us"); q != "150000" {
+		t.Errorf("child quota after loosening to 1800m: %s, want its own 150000", q)
+	}
+	if n, ok := f.cpu.Note("/sluice/offline/job", "trusted.sluice.clamped_cfs"); ok {
+		t.Errorf("note %q kept after the quota was given back", n)
+	}
+}
+
+// TestV1BadClampNoteIgnored: a malformed note (here left by hand) is
+// ignored, and the fake refuses the names kernfs refuses on v1.
+func TestV1BadClampNoteIgnored(t *testing.T) {
+	f := newFakeV1(t)
+	ctx := context.Background()
+	f.e.Apply(ctx, plan(2000, 0, 1<<30))
+	must(t, f.cpu.Mkdir("/sluice/offline/job"))
+	must(t, f.cpu.WriteNote("/sluice/offline/job", "trusted.sluice.clamped_cfs", []byte("garbage")))
+	if err := f.cpu.WriteNote("/sluice/offline/job", "user.sluice", []byte("x")); !errors.Is(err, syscall.EOPNOTSUPP) {
+		t.Errorf("user.* note on v1: %v, want EOPNOTSUPP as kernfs says", err)
+	}
+	must(t, f.cpu.WriteFile("/sluice/offline/job/cpu.cfs_quota_us", []byte("50000")))
+	if s := statuses(f.e.Apply(ctx, plan(1000, 0, 1<<30))); s != "offline-cpu=applied offline-memory=unchanged" {
+		t.Errorf("apply with a malformed note: %s", s)
+	}
+	if q := readFile(t, f.cpu, "/sluice/offline/job/cpu.cfs_quota_us"); q != "50000" {
+		t.Errorf("a malformed note changed the child: quota %s", q)
 	}
 }
 

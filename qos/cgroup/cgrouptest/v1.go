@@ -30,6 +30,8 @@ type V1 struct {
 	cpus       int
 
 	saved map[string]string
+	// notes are the cgroups' extended attributes, by cgroup then name.
+	notes map[string]map[string]string
 }
 
 const v1NoLimit = "9223372036854771712"
@@ -41,7 +43,7 @@ func NewV1(t testing.TB, controller string, opts Options) *V1 {
 	if opts.CPUs == 0 {
 		opts.CPUs = 4
 	}
-	f := &V1{files: newFiles(t), controller: controller, cpus: opts.CPUs, saved: map[string]string{}}
+	f := &V1{files: newFiles(t), controller: controller, cpus: opts.CPUs, saved: map[string]string{}, notes: map[string]map[string]string{}}
 	f.populate("/", true)
 	return f
 }
@@ -63,6 +65,72 @@ func (f *V1) populate(cg string, root bool) {
 	for k, v := range m {
 		f.put(path.Join(cg, k), v)
 	}
+}
+
+// ReadNote implements the enforcer's NoteFS as kernfs does on a v1
+// hierarchy: only the trusted and security namespaces (EOPNOTSUPP
+// otherwise), ENOENT for a missing cgroup, ENODATA for a missing note.
+func (f *V1) ReadNote(cg, name string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cg, err := f.noteTarget(cg, name)
+	if err != nil {
+		return nil, err
+	}
+	v, ok := f.notes[cg][name]
+	if !ok {
+		return nil, perr("getxattr "+name, cg, syscall.ENODATA)
+	}
+	return []byte(v), nil
+}
+
+// WriteNote implements the enforcer's NoteFS (see ReadNote).
+func (f *V1) WriteNote(cg, name string, data []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cg, err := f.noteTarget(cg, name)
+	if err != nil {
+		return err
+	}
+	if f.notes[cg] == nil {
+		f.notes[cg] = map[string]string{}
+	}
+	f.notes[cg][name] = string(data)
+	return nil
+}
+
+// RemoveNote implements the enforcer's NoteFS (see ReadNote).
+func (f *V1) RemoveNote(cg, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cg, err := f.noteTarget(cg, name)
+	if err != nil {
+		return err
+	}
+	if _, ok := f.notes[cg][name]; !ok {
+		return perr("removexattr "+name, cg, syscall.ENODATA)
+	}
+	delete(f.notes[cg], name)
+	return nil
+}
+
+// Note returns cg's note name, for tests to check what the enforcer keeps.
+func (f *V1) Note(cg, name string) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.notes[path.Clean("/"+cg)][name]
+	return v, ok
+}
+
+func (f *V1) noteTarget(cg, name string) (string, error) {
+	cg = path.Clean("/" + cg)
+	if !strings.HasPrefix(name, "trusted.") && !strings.HasPrefix(name, "security.") {
+		return cg, perr("xattr "+name, cg, syscall.EOPNOTSUPP)
+	}
+	if !f.isDir(cg) {
+		return cg, perr("xattr "+name, cg, syscall.ENOENT)
+	}
+	return cg, nil
 }
 
 // SetUsage sets a memory cgroup's memory.usage_in_bytes.
