@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -59,6 +60,27 @@ func Handler(a *Agent, gatherer prometheus.Gatherer) http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	return mux
+}
+
+// WithProfiling adds Go's runtime profiles under /debug/pprof/ to h, for
+// finding where a live agent spends its CPU:
+//
+//	curl --unix-socket /run/sluice/agent.sock -o cpu.pprof 'http://agent/debug/pprof/profile?seconds=30'
+//	go tool pprof -top sluice-agent cpu.pprof
+//
+// Off unless sluice-agent runs with -pprof: a profile costs the agent CPU
+// while it runs and exposes its internals, so it is opt-in, and only ever
+// on the local API address. The handlers are mounted explicitly rather
+// than through net/http/pprof's registration on http.DefaultServeMux.
+func WithProfiling(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

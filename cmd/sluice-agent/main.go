@@ -42,6 +42,7 @@ type options struct {
 	containerd string
 	logLevel   string
 	noEBPF     bool
+	pprof      bool
 }
 
 func main() {
@@ -54,6 +55,7 @@ func main() {
 	flag.StringVar(&o.containerd, "containerd", "/run/containerd/containerd.sock", "containerd socket; empty disables container discovery")
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.BoolVar(&o.noEBPF, "no-ebpf", false, "do not load the eBPF scheduler sampler (run-queue latency)")
+	flag.BoolVar(&o.pprof, "pprof", false, "serve Go runtime profiles under /debug/pprof/ on the -listen address (e.g. curl --unix-socket SOCK 'http://agent/debug/pprof/profile?seconds=30')")
 	flag.Parse()
 
 	var level slog.Level
@@ -165,7 +167,12 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	errc := make(chan error, 3)
-	go func() { errc <- agent.Serve(ctx, l, agent.Handler(a, reg), log.With("component", "api")) }()
+	h := agent.Handler(a, reg)
+	if o.pprof {
+		h = agent.WithProfiling(h)
+		log.Warn("profiling endpoints on", "addr", o.listen, "path", "/debug/pprof/")
+	}
+	go func() { errc <- agent.Serve(ctx, l, h, log.With("component", "api")) }()
 	go func() { errc <- disc.Run(ctx) }()
 	if o.policyPath != "" {
 		go func() {
