@@ -116,6 +116,10 @@ type Agent struct {
 	memTrend   trend
 	cpuMeter   *sample.CPUMeter
 	offlineCPU *sample.CPUMeter
+	// applied is the last plan handed to the enforcer and appliedAt when;
+	// see enforce for when a host tick may skip the enforcer.
+	applied   *qos.Plan
+	appliedAt time.Time
 
 	mu       sync.Mutex
 	snapshot Snapshot
@@ -198,6 +202,9 @@ func (a *Agent) Snapshot() Snapshot {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := a.snapshot
+	if !s.Time.IsZero() {
+		s.Intents = s.Plan.Intents()
+	}
 	s.Policy = a.polInfo
 	s.Discovery = a.cfg.Workloads.Status()
 	return s
@@ -408,14 +415,17 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	a.metrics.plan(plan)
 	a.logTransition(a.prevPlan, plan)
 
-	results := a.enforce(ctx, plan)
-	a.metrics.enforced(results)
+	results, fresh := a.enforce(ctx, plan, now)
+	if fresh {
+		a.metrics.enforced(results)
+	}
 	a.state, a.prevPlan, a.results = state, plan, results
 
 	a.mu.Lock()
+	// Intents are worded when someone asks (Snapshot), not on every tick.
 	a.snapshot = Snapshot{
 		Time: now, Host: obs.Host, Classes: obs.Classes, Workloads: obs.Containers,
-		Plan: plan, Intents: plan.Intents(), State: state, Results: results,
+		Plan: plan, State: state, Results: results,
 	}
 	a.mu.Unlock()
 	a.metrics.loopDuration.Observe(time.Since(start).Seconds())
@@ -432,9 +442,21 @@ func (a *Agent) adopt(l AdoptedLimits, host qos.HostSample) {
 	a.log.Info("adopted the offline caps in force", "cpuBudgetMilli", l.CPUBudgetMilli, "memoryMaxBytes", l.MemoryMaxBytes)
 }
 
-func (a *Agent) enforce(ctx context.Context, plan qos.Plan) []qos.IntentResult {
+// enforce hands plan to the enforcer and the killer and returns their
+// results; fresh is false when it reused the previous results instead.
+//
+// A full enforcement pass is not free: besides the offline parent's few
+// files it lists every task below the offline parent, in every hierarchy,
+// to hold their oom_score_adj, which with 100 offline cgroups is hundreds
+// of kernel file reads. So a tick whose plan asks the kernel for exactly
+// what the last applied plan asked, after a pass that went through, skips
+// the enforcer; the kernel is still read and corrected (level-triggered)
+// at least once per container interval, and any change of a kernel-facing
+// value (a CPU cut, a memory limit, cpusets, a kill, dry-run switched off)
+// is enforced in the same iteration that planned it.
+func (a *Agent) enforce(ctx context.Context, plan qos.Plan, now time.Time) (results []qos.IntentResult, fresh bool) {
 	if plan.DryRun || a.cfg.Enforcer == nil {
-		now := a.now()
+		a.applied = nil
 		rs := []qos.IntentResult{
 			{Intent: qos.IntentOfflineCPU, Target: a.policy.OfflineParent, Status: qos.ResultDryRun, At: now},
 			{Intent: qos.IntentOfflineMemory, Target: a.policy.OfflineParent, Status: qos.ResultDryRun, At: now},
@@ -442,8 +464,13 @@ func (a *Agent) enforce(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 		for _, k := range plan.Kills {
 			rs = append(rs, qos.IntentResult{Intent: qos.IntentKill, Target: k.ID, Status: qos.ResultDryRun, At: now})
 		}
-		return rs
+		return rs, true
 	}
+	if a.applied != nil && sameKernelPlan(*a.applied, plan) && !anyFailed(a.results) &&
+		now.Sub(a.appliedAt) < a.policy.Sampling.ContainerInterval && !now.Before(a.appliedAt) {
+		return a.results, false
+	}
+	a.applied, a.appliedAt = &plan, now
 	rs := a.cfg.Enforcer.Apply(ctx, plan)
 	if len(plan.Kills) > 0 && a.cfg.Killer != nil {
 		kr := a.cfg.Killer.Kill(ctx, plan)
@@ -461,7 +488,26 @@ func (a *Agent) enforce(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 			a.log.Error("enforce failed", "intent", r.Intent, "target", r.Target, "err", r.Err)
 		}
 	}
-	return rs
+	return rs, true
+}
+
+// sameKernelPlan reports whether two enforcing plans ask the kernel for the
+// same values: the reasons' wording may differ, what is written may not.
+// A plan with kills is never the same: every kill is carried out.
+func sameKernelPlan(x, y qos.Plan) bool {
+	if x.DryRun != y.DryRun || x.OfflineParent != y.OfflineParent || len(x.Kills) > 0 || len(y.Kills) > 0 ||
+		x.OfflineCPU.BudgetMilli != y.OfflineCPU.BudgetMilli || (x.OfflineCPU.Reason == "") != (y.OfflineCPU.Reason == "") ||
+		x.OfflineMemory.HighBytes != y.OfflineMemory.HighBytes || x.OfflineMemory.MaxBytes != y.OfflineMemory.MaxBytes ||
+		(x.OfflineMemory.Reason == "") != (y.OfflineMemory.Reason == "") {
+		return false
+	}
+	return slices.EqualFunc(x.Cpusets, y.Cpusets, func(a, b qos.CpusetIntent) bool {
+		return a.CgroupPath == b.CgroupPath && a.Mode == b.Mode && slices.Equal(a.CPUs, b.CPUs) && (a.Reason == "") == (b.Reason == "")
+	})
+}
+
+func anyFailed(rs []qos.IntentResult) bool {
+	return slices.ContainsFunc(rs, func(r qos.IntentResult) bool { return r.Status == qos.ResultFailed })
 }
 
 // trend is the direction a lent value last moved.
