@@ -242,7 +242,11 @@ func enforcer(ctx context.Context, mode sample.Mode, o options, pol qos.Policy, 
 	enf, err := cgroup.New(cgroup.Config{
 		OfflineParent: pol.OfflineParent,
 		Proc:          cgroup.Dir(o.procRoot),
-		Log:           log,
+		// The caps follow the fast tick; the offline tasks' oom_score_adj
+		// (a listing of every task below the offline parent) is held once
+		// per container interval, which is the start policy's.
+		OOMScoreInterval: pol.Sampling.ContainerInterval,
+		Log:              log,
 	}, emode, o.cgroupRoot)
 	if err != nil {
 		return nil, fmt.Errorf("cgroup enforcer: %w", err)

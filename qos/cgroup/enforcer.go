@@ -128,6 +128,18 @@ type Config struct {
 	PageSize int
 	// Proc is /proc, for oom_score_adj; nil leaves oom_score_adj alone.
 	Proc FS
+	// OOMScoreInterval is how often Apply lists the tasks below the
+	// offline parent to hold their oom_score_adj; 0 (the default) does it
+	// on every Apply. The listing reads cgroup.procs of every cgroup below
+	// the parent in every hierarchy and each task's oom_score_adj:
+	// hundreds of kernel file reads with a hundred offline containers,
+	// while the CPU and memory caps may change on every fast tick. The
+	// score is the kernel OOM killer's backstop, so a caller that applies
+	// often may let a new offline task wait this long for it. Passes that
+	// skip the listing report no offline-oom-score result; a failed
+	// listing, a changed dry-run switch or offline parent, and a clock
+	// going backwards do not wait.
+	OOMScoreInterval time.Duration
 	// Now stamps results (default time.Now).
 	Now func() time.Time
 	// Log receives transitions (nil discards).

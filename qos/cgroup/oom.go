@@ -44,3 +44,23 @@ func applyOOMScore(ctx context.Context, proc FS, parent string, dryRun bool, at 
 	}
 	return r
 }
+
+// oomPace runs applyOOMScore at most once per Config.OOMScoreInterval.
+type oomPace struct {
+	ran    bool
+	at     time.Time
+	dryRun bool
+	parent string
+	failed bool
+}
+
+// apply returns the listing's result, or false when it was not due.
+func (p *oomPace) apply(ctx context.Context, cfg Config, parent string, dryRun bool, at time.Time, hierarchies ...FS) (qos.IntentResult, bool) {
+	if p.ran && cfg.OOMScoreInterval > 0 && !p.failed && p.dryRun == dryRun && p.parent == parent &&
+		!at.Before(p.at) && at.Sub(p.at) < cfg.OOMScoreInterval {
+		return qos.IntentResult{}, false
+	}
+	r := applyOOMScore(ctx, cfg.Proc, parent, dryRun, at, hierarchies...)
+	*p = oomPace{ran: true, at: at, dryRun: dryRun, parent: parent, failed: r.Status == qos.ResultFailed}
+	return r, true
+}

@@ -29,6 +29,7 @@ type v1 struct {
 	mem     FS
 	mu      sync.Mutex
 	idle    idleProbe
+	oom     oomPace
 	cpusets cpusetWriter
 	// clamped remembers the CFS quota of offline children as they were
 	// before the parent's tightening forced them down (v1 rejects a child
@@ -103,7 +104,9 @@ func (e *v1) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 		res = append(res, o.result(qos.IntentOfflineMemory, parent, at))
 	}
 	if e.cfg.Proc != nil && cpuErr == nil && memErr == nil {
-		res = append(res, applyOOMScore(ctx, e.cfg.Proc, parent, plan.DryRun, at, e.mem, e.cpu))
+		if r, ok := e.oom.apply(ctx, e.cfg, parent, plan.DryRun, at, e.mem, e.cpu); ok {
+			res = append(res, r)
+		}
 	}
 	res = append(res, e.cpusets.apply(ctx, plan.Cpusets, parent, plan.DryRun, at)...)
 	return res

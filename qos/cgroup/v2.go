@@ -25,6 +25,7 @@ type v2 struct {
 	fs      FS
 	mu      sync.Mutex
 	idle    idleProbe
+	oom     oomPace
 	cpusets cpusetWriter
 }
 
@@ -81,7 +82,9 @@ func (e *v2) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 		res = append(res, o.result(qos.IntentOfflineMemory, parent, at))
 	}
 	if e.cfg.Proc != nil && parentErr == nil {
-		res = append(res, applyOOMScore(ctx, e.cfg.Proc, parent, plan.DryRun, at, e.fs))
+		if r, ok := e.oom.apply(ctx, e.cfg, parent, plan.DryRun, at, e.fs); ok {
+			res = append(res, r)
+		}
 	}
 	res = append(res, e.cpusets.apply(ctx, plan.Cpusets, parent, plan.DryRun, at)...)
 	return res

@@ -1,0 +1,54 @@
+package cgroup_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/qos/cgroup"
+	"github.com/sluicehq/sluice/qos/cgroup/cgrouptest"
+)
+
+// With OOMScoreInterval set, the task listing behind oom_score_adj runs at
+// most once per interval while the caps are held on every Apply; a changed
+// dry-run switch does not wait.
+func TestOOMScoreIntervalPacesTheTaskListing(t *testing.T) {
+	tree := cgrouptest.NewV2(t, cgrouptest.Options{})
+	now := t0
+	e, err := cgroup.NewV2(cgroup.Config{
+		OfflineParent: "/sluice/offline", PageSize: 4096, Proc: tree.Proc(),
+		Now: func() time.Time { return now }, OOMScoreInterval: time.Second,
+	}, tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if got := statuses(e.Apply(ctx, plan(700, 300<<20, 400<<20))); got != "offline-cpu=applied offline-memory=applied offline-oom-score=unchanged" {
+		t.Fatalf("first apply: %s", got)
+	}
+	must(t, tree.AddProc("/sluice/offline", 101))
+
+	now = now.Add(100 * time.Millisecond)
+	if got := statuses(e.Apply(ctx, plan(500, 300<<20, 400<<20))); got != "offline-cpu=applied offline-memory=unchanged" {
+		t.Fatalf("apply 100ms later: %s; want the cap held and no task listing", got)
+	}
+	if v, _ := tree.OOMScoreAdj(101); v != 0 {
+		t.Fatalf("pid 101 oom_score_adj %d within the interval, want untouched 0", v)
+	}
+
+	now = now.Add(900 * time.Millisecond)
+	if got := statuses(e.Apply(ctx, plan(500, 300<<20, 400<<20))); got != "offline-cpu=unchanged offline-memory=unchanged offline-oom-score=applied" {
+		t.Fatalf("apply one interval later: %s", got)
+	}
+	if v, _ := tree.OOMScoreAdj(101); v != cgroup.OfflineOOMScoreAdj {
+		t.Fatalf("pid 101 oom_score_adj %d, want %d", v, cgroup.OfflineOOMScoreAdj)
+	}
+
+	must(t, tree.AddProc("/sluice/offline", 102))
+	now = now.Add(100 * time.Millisecond)
+	p := plan(500, 300<<20, 400<<20)
+	p.DryRun = true
+	if got := statuses(e.Apply(ctx, p)); got != "offline-cpu=unchanged offline-memory=unchanged offline-oom-score=dry-run" {
+		t.Fatalf("dry run within the interval: %s; a changed dry-run switch lists the tasks at once", got)
+	}
+}
