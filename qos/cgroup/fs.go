@@ -49,7 +49,7 @@ type Dir string
 
 // ReadFile implements FS.
 func (d Dir) ReadFile(name string) ([]byte, error) {
-	return os.ReadFile(d.path(name))
+	return readKernelFile(d.path(name))
 }
 
 // WriteFile implements FS without O_CREATE: a missing file is ENOENT, as
@@ -78,7 +78,11 @@ func (d Dir) Mkdir(name string) error {
 
 // ReadDir implements FS.
 func (d Dir) ReadDir(name string) ([]string, error) {
-	ents, err := os.ReadDir(d.path(name))
+	p := d.path(name)
+	if noSubdirs(p) {
+		return nil, nil
+	}
+	ents, err := os.ReadDir(p)
 	if err != nil {
 		return nil, err
 	}
