@@ -31,6 +31,11 @@ type UsageReader interface {
 	Usage(cgroupPath string) (sample.CgroupUsage, error)
 	// CPU reads only the cumulative CPU time (the fast tick's one file).
 	CPU(cgroupPath string) (time.Duration, error)
+	// CloseUnused releases what the reader keeps for cgroups not read since
+	// the previous call (open files: re-reading an open cgroup file is much
+	// cheaper than opening it each tick). The loop calls it after each pass
+	// over the workloads, so exited workloads release theirs.
+	CloseUnused() int
 }
 
 // WorkloadSource is discovery as the loop sees it. Safe for concurrent use.
@@ -327,6 +332,7 @@ func (a *Agent) SampleWorkloads(now time.Time) {
 		})
 	}
 	a.cpuMeter.Prune(now)
+	a.cfg.Usage.CloseUnused()
 	if a.runq != nil {
 		var window time.Duration
 		if !a.lastSample.IsZero() {

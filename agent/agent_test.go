@@ -50,6 +50,8 @@ func (f *fakeCgroups) CPU(path string) (time.Duration, error) {
 	return u.CPUTotal, err
 }
 
+func (f *fakeCgroups) CloseUnused() int { return 0 }
+
 func (f *fakeCgroups) add(path string, cpu time.Duration, mem uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -59,6 +59,11 @@ type CgroupReader struct {
 	// bufs holds *[]byte read buffers: a tick reads four files per
 	// workload and the buffers would otherwise be garbage at once.
 	bufs sync.Pool
+	// held keeps the files of cgroups read every tick open (see
+	// heldFiles) where a root is cgroupfs; readCPU and readMem read files
+	// under cpuRoot and memRoot, through held or not.
+	held             heldFiles
+	readCPU, readMem fileReader
 }
 
 // NewCgroupReader returns a reader for cgroups mounted under root (normally
@@ -90,8 +95,34 @@ func NewCgroupReader(mode Mode, root string) (*CgroupReader, error) {
 	default:
 		return nil, fmt.Errorf("cgroup reader: unsupported mode %v", mode)
 	}
+	r.readCPU, r.readMem = r.reader(cgroupfs(r.cpuRoot)), r.reader(cgroupfs(r.memRoot))
 	return r, nil
 }
+
+// CloseUnused closes the files of cgroups not read since the previous call
+// and returns how many files stay open. The reader keeps cgroup files open
+// between reads (re-reading an open file is much cheaper than opening it);
+// the caller calls this once per sampling pass over its workloads so that
+// exited workloads do not keep descriptors.
+func (r *CgroupReader) CloseUnused() int { return r.held.sweep() }
+
+// Close closes every file the reader holds open. The reader stays usable.
+func (r *CgroupReader) Close() error {
+	r.held.close()
+	return nil
+}
+
+// reader returns how files under a root are read: held open on cgroupfs,
+// opened on every read elsewhere (fixture trees).
+func (r *CgroupReader) reader(hold bool) fileReader {
+	if hold {
+		return r.held.read
+	}
+	return readFileInto
+}
+
+// fileReader reads a whole file into buf, growing it if needed.
+type fileReader func(path string, buf []byte) ([]byte, error)
 
 // Mode returns the mode the reader was built for.
 func (r *CgroupReader) Mode() Mode { return r.mode }
@@ -118,7 +149,7 @@ func (r *CgroupReader) CPU(cgroupPath string) (time.Duration, error) {
 	bp := r.bufs.Get().(*[]byte)
 	defer r.bufs.Put(bp)
 	if r.mode == ModeV2 {
-		data, err := readCgroupFile(dir, "cpu.stat", (*bp)[:0])
+		data, err := readCgroupFile(r.readCPU, dir, "cpu.stat", (*bp)[:0])
 		if err != nil {
 			return 0, fmt.Errorf("cgroup %s: %w", cgroupPath, err)
 		}
@@ -128,7 +159,7 @@ func (r *CgroupReader) CPU(cgroupPath string) (time.Duration, error) {
 		}
 		return durationOf(usec, time.Microsecond), nil
 	}
-	data, err := readCgroupFile(dir, "cpuacct.usage", (*bp)[:0])
+	data, err := readCgroupFile(r.readCPU, dir, "cpuacct.usage", (*bp)[:0])
 	if err != nil {
 		return 0, fmt.Errorf("cgroup %s: %w", cgroupPath, err)
 	}
@@ -151,7 +182,7 @@ func (r *CgroupReader) Memory(cgroupPath string) (workingSetBytes, limitBytes ui
 	bp := r.bufs.Get().(*[]byte)
 	defer r.bufs.Put(bp)
 	read := func(name string, parse func([]byte) (uint64, error)) (uint64, error) {
-		data, err := readCgroupFile(dir, name, (*bp)[:0])
+		data, err := readCgroupFile(r.readMem, dir, name, (*bp)[:0])
 		if data != nil {
 			*bp = data[:0] // keep a grown buffer
 		}
@@ -196,8 +227,8 @@ func cgroupDir(root, cgroupPath string) string {
 // in a missing directory, or ENODEV from a file whose cgroup was removed
 // after open, is ErrCgroupGone; a missing file in a present directory is
 // ErrNoController.
-func readCgroupFile(dir, name string, buf []byte) ([]byte, error) {
-	data, err := readFileInto(filepath.Join(dir, name), buf)
+func readCgroupFile(read fileReader, dir, name string, buf []byte) ([]byte, error) {
+	data, err := read(filepath.Join(dir, name), buf)
 	switch {
 	case err == nil:
 		return data, nil

@@ -148,7 +148,7 @@ func TestReadCgroupFileGrows(t *testing.T) {
 	big := strings.Repeat("padding_key 1\n", 1000) + "inactive_file 77\n"
 	os.WriteFile(filepath.Join(dir, "memory.stat"), []byte(big), 0o644)
 	var buf [16]byte
-	data, err := readCgroupFile(dir, "memory.stat", buf[:0])
+	data, err := readCgroupFile(readFileInto, dir, "memory.stat", buf[:0])
 	if err != nil || string(data) != big {
 		t.Fatalf("readCgroupFile: %d bytes, %v; want %d bytes", len(data), err, len(big))
 	}
@@ -194,5 +194,10 @@ func TestCgroupReaderConcurrent(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+	// Fixture trees are not cgroupfs: their files are never held open (an
+	// unlinked regular file would keep reading its old contents).
+	if n := r.CloseUnused(); n != 0 {
+		t.Errorf("%d fixture files held open, want 0", n)
 	}
 }

@@ -244,3 +244,65 @@ func controllerEnabled(t *testing.T, root, controller string) bool {
 	}
 	return false
 }
+
+// TestRealCgroupHeldFiles checks the reader's open cgroup files against the
+// kernel: held files are re-read afresh, do not keep their cgroup from
+// being removed, report a removed cgroup as gone, follow a cgroup created
+// again under the same path, and are closed once unused.
+func TestRealCgroupHeldFiles(t *testing.T) {
+	acctRoot := kerneltest.RequireCgroupV1Controller(t, "cpuacct")
+	memRoot := kerneltest.RequireCgroupV1Controller(t, "memory")
+	mode, err := DetectMode(cgroupRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewCgroupReader(mode, cgroupRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	name := kerneltest.UniqueName("sluice-held")
+	path := "/" + name
+	dirs := kerneltest.MakeCgroup(t, name, acctRoot, memRoot)
+	child := kerneltest.StartChild(t, kerneltest.WorkloadSpin, dirs...)
+
+	first, err := r.Usage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	second, err := r.Usage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.CPUTotal <= first.CPUTotal {
+		t.Fatalf("CPU %v then %v from held files of a spinning cgroup: want it to grow", first.CPUTotal, second.CPUTotal)
+	}
+	if n := r.CloseUnused(); n != 4 {
+		t.Fatalf("%d files held after reading one v1 cgroup, want 4 (cpuacct.usage and three memory files)", n)
+	}
+
+	_ = child.Cmd.Process.Kill()
+	<-child.Done()
+	for _, d := range dirs {
+		kerneltest.RemoveTree(t, d) // fails the test if a held file kept it
+	}
+	if _, err := r.Usage(path); !errors.Is(err, ErrCgroupGone) {
+		t.Fatalf("Usage of the removed cgroup = %v, want ErrCgroupGone", err)
+	}
+
+	kerneltest.MakeCgroup(t, name, acctRoot, memRoot)
+	again, err := r.Usage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.CPUTotal >= second.CPUTotal {
+		t.Fatalf("CPU %v in the cgroup made again under the same path, want the new cgroup's (below %v)", again.CPUTotal, second.CPUTotal)
+	}
+	if n := r.CloseUnused(); n != 4 {
+		t.Fatalf("%d files held after reading the new cgroup, want 4", n)
+	}
+	if n := r.CloseUnused(); n != 0 {
+		t.Fatalf("%d files held after a sweep without reads, want 0", n)
+	}
+}

@@ -112,6 +112,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("cgroup reader: %w", err)
 	}
+	defer usage.Close()
 	disc, err := discovery.New(discovery.Config{
 		ContainerdAddress: o.containerd,
 		CgroupRoot:        ruleWalkRoot(mode, o.cgroupRoot),
