@@ -3,19 +3,36 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * runq.c: per-cgroup run-queue latency and on-CPU time from the scheduler
- * tracepoints sched_wakeup, sched_wakeup_new and sched_switch.
+ * tracepoint sched_switch.
+ *
+ * The kernel already counts both per task (CONFIG_SCHED_INFO; what
+ * /proc/<pid>/schedstat prints): sched_info.run_delay sums the task's waits
+ * on a run queue and sched_info.pcount counts them, se.sum_exec_runtime sums
+ * its time on a CPU (the same deltas cpuacct.usage and cpu.stat add up).
+ * The program only sorts that growth by cgroup: at each switch-out of a task
+ * it adds to the task's cgroup what those three counters grew by since the
+ * task's previous switch-out. A task is switched in once between two
+ * switch-outs, so the growth is one wait (pcount + 1, ended by that
+ * switch-in) and the run that followed it.
+ *
+ * Why it is built this way (the scheduler hot path pays for every
+ * instruction; measured with BPF_STATS_RUN_TIME, see the ebpf package's
+ * benchmarks):
+ *   - no wakeup programs and no clock reads: the kernel stamps queueing and
+ *     running with its own run-queue clock already, and its sums include
+ *     the waits of tasks moved between CPUs while queued (sched_info_dequeue
+ *     adds those parts to run_delay), which a program timing wakeup to
+ *     switch-in would have to track itself;
+ *   - nothing at switch-in and nothing when the idle task leaves a CPU:
+ *     only a task leaving the CPU costs a per-task lookup, a cgroup id and
+ *     a counter update.
+ * What it costs in accuracy: a wait is counted when the task leaves the
+ * CPU after it, not when it gets the CPU; a task's first switch-out after
+ * attach only records where its counters stand (no wait, no run counted).
  *
  * Each program exists twice: as tp_btf (BTF-typed, cheapest) and as raw_tp
  * (for kernels where tracing programs cannot load). Both bodies read task
- * fields with CO-RE probe reads so one implementation serves both.
- *
- * Run-queue delay follows the kernel's own sched_info accounting (the
- * run_delay field of /proc/<pid>/schedstat) so the two can be compared:
- *   - a task is "queued" from its wakeup (or from being switched out while
- *     still TASK_RUNNING, i.e. preempted or throttled) until it is switched in;
- *   - the delay is charged at switch-in to the cgroup the task is in then.
- * On-CPU time is switch-out minus the same CPU's last switch-in, charged to
- * the outgoing task's cgroup.
+ * fields with CO-RE so one implementation serves both.
  *
  * Counters are per-CPU and only ever grow: the Go side sums the CPUs and
  * diffs consecutive reads instead of resetting, so no sample is lost
@@ -63,41 +80,35 @@ struct {
 	__type(value, struct cgroup_stats);
 } stats SEC(".maps");
 
-/* When each runnable task was queued (0: not queued). tp_btf programs keep
- * it in task storage: no hashing, no bucket lock, freed with the task.
- * raw_tp programs cannot (their task pointers are untyped), so they use a
- * hash by pid whose entries exist only while a task waits (deleted at
- * switch-in, or at switch-out when it blocks): the bound is on runnable
- * tasks, not on all tasks. */
+/* Where a task's kernel counters stood at its last switch-out. The first
+ * two are read together: keep them in sched_info's order. */
+struct last_switch_out {
+	__u64 waits;        /* sched_info.pcount */
+	__u64 run_delay_ns; /* sched_info.run_delay */
+	__u64 exec_ns;      /* se.sum_exec_runtime */
+	__u64 valid;        /* 0: not filled in yet (new slot) */
+};
+
+/* tp_btf programs keep it in task storage: no hashing, no bucket lock,
+ * freed with the task, written only by the CPU the task runs on. raw_tp
+ * programs cannot (their task pointers are untyped), so they use an LRU
+ * hash by pid: bounded, and a task pushed out only loses one wait and one
+ * run (its next switch-out is a first one again). A task deletes its
+ * entry at its last switch-out, so a new task that gets its pid starts
+ * afresh. */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, __u64);
-} task_queued_at SEC(".maps");
+	__type(value, struct last_switch_out);
+} task_seen SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u32);
-	__type(value, __u64);
-} queued_at SEC(".maps");
-
-/* The task now on each CPU: when it was switched in and its cgroup, read
- * once at switch-in so switch-out need not walk the task's cgroup
- * pointers again. A task moved to another cgroup while running has the
- * rest of that slice charged to the old one. */
-struct oncpu {
-	__u64 since_ns; /* 0: idle, or nothing seen since attach */
-	__u64 cgroup_id;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct oncpu);
-} oncpu SEC(".maps");
+	__type(value, struct last_switch_out);
+} task_seen_by_pid SEC(".maps");
 
 /* Per-task run-queue delay sum and count (only with track_task_cgroup). */
 struct task_wait_sum {
@@ -113,13 +124,15 @@ struct {
 } task_delay SEC(".maps");
 
 #define DROP_CGROUP 0 /* cgroup_stats full */
-#define DROP_QUEUED 1 /* queued_at full, or task storage not allocated */
-#define DROP_TASK 2   /* task_delay full */
-/* A task switched out while still marked queued: the program never saw
- * its last switch-in, so that wait (and the start of that run) is lost.
- * Seen on 6.18 under CFS bandwidth throttling, a few per thousand
- * switch-ins, with no recursion miss reported; cause unknown. */
-#define DROP_MISSED_SWITCH_IN 3
+/* No per-task slot: task storage not allocated, or the LRU insert failed.
+ * Nothing is lost unless it was the task's first switch-out: the growth
+ * is counted at its next one. */
+#define DROP_TASK_SEEN 1
+#define DROP_TASK 2 /* task_delay full */
+/* Waits known only by their sum: a task's counters grew by more than one
+ * wait between two switch-outs the program saw (it missed one, e.g. a
+ * recursion miss). They are counted, in the histogram at their mean. */
+#define DROP_MERGED_WAITS 3
 #define DROP_SLOTS 4
 
 struct {
@@ -129,11 +142,11 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
-static __always_inline void count_drop(__u32 slot)
+static __always_inline void count_drop(__u32 slot, __u64 n)
 {
-	__u64 *n = bpf_map_lookup_elem(&drops, &slot);
-	if (n)
-		*n += 1;
+	__u64 *p = bpf_map_lookup_elem(&drops, &slot);
+	if (p)
+		*p += n;
 }
 
 static __always_inline __u32 log2_u32(__u32 v)
@@ -180,13 +193,9 @@ static __always_inline __u32 hist_slot(__u64 v)
  * tp_btf programs get BTF-typed task pointers and read fields with plain
  * loads (the verifier turns them into fault-safe loads), raw_tp programs
  * get untyped u64s and must use bpf_probe_read_kernel via BPF_CORE_READ,
- * one helper call per pointer hop. Both are CO-RE relocated.
+ * one helper call per pointer hop. Both are CO-RE relocated. t is always
+ * the task leaving the CPU, which is still "current".
  */
-static __always_inline __u32 task_pid(struct task_struct *t, bool direct)
-{
-	return direct ? t->pid : BPF_CORE_READ(t, pid);
-}
-
 static __always_inline __u64 task_cgroup_id(struct task_struct *t, bool direct)
 {
 	if (key_mode == KEY_CGROUP_V1_CPU) {
@@ -202,16 +211,33 @@ static __always_inline __u64 task_cgroup_id(struct task_struct *t, bool direct)
 	}
 	if (direct)
 		return t->cgroups->dfl_cgrp->kn->id;
-	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+	/* One helper call instead of four probe reads: in sched_switch the
+	 * outgoing task is still current. */
+	return bpf_get_current_cgroup_id();
 }
 
-static __always_inline unsigned int task_state(struct task_struct *t, bool direct)
+/* Reads t's state; non-zero if t cannot be read. raw_tp task pointers
+ * are not checked by the verifier: a read that fails stops the program
+ * before it writes anything (only test runs pass such pointers). */
+static __always_inline long task_state(struct task_struct *t, unsigned int *state, bool direct)
 {
-	if (bpf_core_field_exists(t->__state))
-		return direct ? t->__state : BPF_CORE_READ(t, __state);
-	if (direct)
-		return ((struct task_struct___pre514 *)t)->state;
-	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+	long st, err;
+
+	if (bpf_core_field_exists(t->__state)) {
+		if (direct) {
+			*state = t->__state;
+			return 0;
+		}
+		return bpf_core_read(state, sizeof(*state), &t->__state);
+	}
+	/* Before 5.14: `volatile long state`. */
+	if (direct) {
+		*state = ((struct task_struct___pre514 *)t)->state;
+		return 0;
+	}
+	err = bpf_core_read(&st, sizeof(st), &((struct task_struct___pre514 *)t)->state);
+	*state = st;
+	return err;
 }
 
 /* Not inlined: the zero value takes 280 bytes of the 512-byte stack, and
@@ -226,7 +252,7 @@ static __noinline struct cgroup_stats *new_stats(__u64 cgid)
 	bpf_map_update_elem(&stats, &cgid, &zero, BPF_NOEXIST);
 	s = bpf_map_lookup_elem(&stats, &cgid);
 	if (!s)
-		count_drop(DROP_CGROUP);
+		count_drop(DROP_CGROUP, 1);
 	return s;
 }
 
@@ -237,215 +263,147 @@ static __always_inline struct cgroup_stats *stats_for(__u64 cgid)
 	return s ? s : new_stats(cgid);
 }
 
-/* Marks t queued at now. keep_older: leave an earlier mark in place, as
- * sched_info_enqueue keeps last_queued. */
-static __always_inline void mark_queued(struct task_struct *t, __u32 pid, __u64 now, bool keep_older, bool direct)
+/* The slot of where t's counters stood, created empty on first use. */
+static __always_inline struct last_switch_out *task_seen_get(struct task_struct *t, __u32 pid, bool direct)
 {
-	if (!pid)
-		return; /* idle tasks are never queued */
-	if (direct) {
-		__u64 *ts = bpf_task_storage_get(&task_queued_at, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-
-		if (!ts) {
-			count_drop(DROP_QUEUED);
-			return;
-		}
-		if (!keep_older && *ts)
-			count_drop(DROP_MISSED_SWITCH_IN);
-		if (!keep_older || !*ts)
-			*ts = now;
-		return;
-	}
-	/* Overwrite in place rather than with BPF_ANY, which swaps in a new
-	 * element from the free list. */
-	__u64 *ts = bpf_map_lookup_elem(&queued_at, &pid);
-
-	if (ts) {
-		if (!keep_older) {
-			count_drop(DROP_MISSED_SWITCH_IN);
-			*ts = now;
-		}
-		return;
-	}
-	if (bpf_map_update_elem(&queued_at, &pid, &now, BPF_NOEXIST) == 0)
-		return;
-	/* -EEXIST: another CPU marked it meanwhile; otherwise the map is full. */
-	if (!bpf_map_lookup_elem(&queued_at, &pid))
-		count_drop(DROP_QUEUED);
-}
-
-/* Forgets that t was queued (it blocked). */
-static __always_inline void unmark_queued(struct task_struct *t, __u32 pid, bool direct)
-{
-	if (direct) {
-		__u64 *ts = bpf_task_storage_get(&task_queued_at, t, 0, 0);
-
-		if (ts)
-			*ts = 0;
-		return;
-	}
-	bpf_map_delete_elem(&queued_at, &pid);
-}
-
-/* Returns when t was queued and clears the mark, or 0 if it was not. */
-static __always_inline __u64 take_queued(struct task_struct *t, __u32 pid, bool direct)
-{
-	__u64 *ts, at;
+	struct last_switch_out *seen;
 
 	if (direct) {
-		ts = bpf_task_storage_get(&task_queued_at, t, 0, 0);
-		if (!ts)
-			return 0;
-		at = *ts;
-		*ts = 0;
-		return at;
+		seen = bpf_task_storage_get(&task_seen, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!seen)
+			count_drop(DROP_TASK_SEEN, 1);
+		return seen;
 	}
-	ts = bpf_map_lookup_elem(&queued_at, &pid);
-	if (!ts)
+	seen = bpf_map_lookup_elem(&task_seen_by_pid, &pid);
+	if (seen)
+		return seen;
+	struct last_switch_out zero = {};
+
+	/* NOEXIST: only the CPU the task runs on inserts it, so this fails
+	 * only when the LRU has no free node. */
+	if (bpf_map_update_elem(&task_seen_by_pid, &pid, &zero, BPF_NOEXIST)) {
+		count_drop(DROP_TASK_SEEN, 1);
 		return 0;
-	at = *ts;
-	bpf_map_delete_elem(&queued_at, &pid);
-	return at;
+	}
+	seen = bpf_map_lookup_elem(&task_seen_by_pid, &pid);
+	if (!seen)
+		count_drop(DROP_TASK_SEEN, 1);
+	return seen;
 }
 
-static __always_inline bool task_on_cpu(struct task_struct *t, bool direct)
+/* Reads t's counters into now (valid set). raw_tp: pcount and run_delay
+ * with one probe read where they are adjacent, as in every kernel so far
+ * (the check is resolved at load time). */
+static __always_inline void task_counters(struct task_struct *t, struct last_switch_out *now, bool direct)
 {
-	if (!bpf_core_field_exists(t->on_cpu))
-		return false; /* uniprocessor kernel */
-	return direct ? t->on_cpu : BPF_CORE_READ(t, on_cpu);
+	now->valid = 1;
+	if (direct) {
+		now->waits = t->sched_info.pcount;
+		now->run_delay_ns = t->sched_info.run_delay;
+		now->exec_ns = t->se.sum_exec_runtime;
+		return;
+	}
+	if (bpf_core_field_offset(t->sched_info.run_delay) == bpf_core_field_offset(t->sched_info.pcount) + 8 &&
+	    bpf_core_field_size(t->sched_info.pcount) == 8) {
+		bpf_core_read(now, 16, &t->sched_info.pcount);
+	} else {
+		now->waits = BPF_CORE_READ(t, sched_info.pcount);
+		now->run_delay_ns = BPF_CORE_READ(t, sched_info.run_delay);
+	}
+	now->exec_ns = BPF_CORE_READ(t, se.sum_exec_runtime);
 }
 
-static __always_inline int on_wakeup(struct task_struct *p, bool direct)
+static __always_inline void track_task(__u32 pid, __u64 delay, __u64 waits)
 {
-	/* A task woken before it got to switch out is still running: it is
-	 * not queued (sched_info does not enqueue it either). Sleeping tasks
-	 * are off the CPU by the time the tracepoint fires. */
-	if (task_on_cpu(p, direct))
-		return 0;
-	mark_queued(p, task_pid(p, direct), bpf_ktime_get_ns(), true, direct);
-	return 0;
+	struct task_wait_sum *sum = bpf_map_lookup_elem(&task_delay, &pid);
+	struct task_wait_sum first = {.delay_ns = delay, .waits = waits};
+
+	if (sum) {
+		/* Only this task's switch-out writes it: no other CPU can. */
+		sum->delay_ns += delay;
+		sum->waits += waits;
+	} else if (bpf_map_update_elem(&task_delay, &pid, &first, BPF_NOEXIST)) {
+		count_drop(DROP_TASK, 1);
+	}
 }
 
-/* Returns the counters it charged (of cur->cgroup_id), or NULL. */
-static __always_inline struct cgroup_stats *switch_out(struct task_struct *prev, struct oncpu *cur, __u64 now, bool direct)
+/* TASK_DEAD: the task's last switch-out (do_task_dead). */
+#define TASK_DEAD 0x80
+
+static __always_inline int on_switch(struct task_struct *prev, bool direct)
 {
-	__u32 pid = task_pid(prev, direct);
+	struct last_switch_out now, *seen;
 	struct cgroup_stats *s;
-	bool runnable;
+	__u64 delay, exec, waits, cgid;
+	unsigned int state;
+	bool first;
+	__u32 pid;
 
-	if (!pid)
+	/* prev is still current: raw_tp gets its pid without a probe read. */
+	pid = direct ? prev->pid : (__u32)bpf_get_current_pid_tgid();
+	if (task_state(prev, &state, direct))
 		return 0;
-	/* The state field, not the tracepoint's prev_state, decides: it is
-	 * what sched_info_depart looks at, and it stays TASK_RUNNING for a
-	 * task dequeued by CFS bandwidth throttling, whose wait until it runs
-	 * again the kernel counts as run delay too. */
-	runnable = task_state(prev, direct) == TASK_RUNNING;
-	if (runnable)
-		mark_queued(prev, pid, now, false, direct);
+	if (!pid)
+		return 0; /* the idle task: idle time is nobody's */
+	seen = task_seen_get(prev, pid, direct);
+	if (!seen)
+		return 0;
+	task_counters(prev, &now, direct);
+	/* Not valid: the first switch-out seen, nothing to diff against. A
+	 * counter that went back means the slot is not this task's past
+	 * (raw_tp: a pid reused after a missed last switch-out, or an LRU
+	 * node taken over while in use): start afresh rather than count a
+	 * wrap-around. */
+	first = !seen->valid || now.waits < seen->waits || now.run_delay_ns < seen->run_delay_ns ||
+		now.exec_ns < seen->exec_ns;
+	delay = now.run_delay_ns - seen->run_delay_ns;
+	waits = now.waits - seen->waits;
+	exec = now.exec_ns - seen->exec_ns;
+	if (!direct && state == TASK_DEAD)
+		/* The task's last switch-out: its slot can go (task storage
+		 * goes with the task by itself), and must not be written
+		 * after, when it may belong to another pid already. */
+		bpf_map_delete_elem(&task_seen_by_pid, &pid);
 	else
-		/* Usually a no-op; removes a mark left by a missed switch-in
-		 * (DROP_MISSED_SWITCH_IN) so it cannot inflate a later wait. */
-		unmark_queued(prev, pid, direct);
+		*seen = now;
+	if (first)
+		return 0;
 
-	if (!cur->since_ns)
-		return 0; /* first switch seen on this CPU since attach */
-	s = stats_for(cur->cgroup_id);
+	cgid = task_cgroup_id(prev, direct);
+	s = stats_for(cgid);
 	if (!s)
 		return 0;
-	s->oncpu_ns += now - cur->since_ns;
-	if (runnable)
+	s->oncpu_ns += exec;
+	if (state == TASK_RUNNING)
 		s->preemptions += 1;
-	return s;
-}
-
-/* prev_stats: what switch_out charged, reused when next is in the same
- * cgroup (one hash lookup fewer on most switches). */
-static __always_inline void switch_in(struct task_struct *next, struct oncpu *cur, __u64 now,
-				      struct cgroup_stats *prev_stats, bool direct)
-{
-	__u32 pid = task_pid(next, direct);
-	__u64 queued, delay, cgid, prev_cgid = cur->cgroup_id;
-	struct cgroup_stats *s;
-
-	if (!pid) {
-		cur->since_ns = 0; /* idle time is nobody's CPU time */
-		return;
-	}
-	cgid = task_cgroup_id(next, direct);
-	cur->since_ns = now;
-	cur->cgroup_id = cgid;
-
-	queued = take_queued(next, pid, direct);
-	if (!queued)
-		return; /* queued before attach, or a sample dropped */
-	delay = now > queued ? now - queued : 0;
-
-	s = prev_stats && prev_cgid == cgid ? prev_stats : stats_for(cgid);
-	if (s) {
+	if (!waits && !delay)
+		return 0; /* switched in without having queued */
+	if (waits == 1) {
 		s->runq_hist[hist_slot(delay)] += 1;
-		s->runq_delay_ns += delay;
+	} else if (waits) {
+		s->runq_hist[hist_slot(delay / waits)] += waits;
+		count_drop(DROP_MERGED_WAITS, waits);
+	} else {
+		/* Delay without a switch-in: not seen so far; keep the total
+		 * and the histogram in step by counting it as one wait. */
+		waits = 1;
+		s->runq_hist[hist_slot(delay)] += 1;
 	}
+	s->runq_delay_ns += delay;
 
-	if (track_task_cgroup && cgid == track_task_cgroup) {
-		struct task_wait_sum *sum = bpf_map_lookup_elem(&task_delay, &pid);
-		struct task_wait_sum first = {.delay_ns = delay, .waits = 1};
-
-		if (sum) {
-			/* Only this task's switch-in writes it: no other CPU can. */
-			sum->delay_ns += delay;
-			sum->waits += 1;
-		} else if (bpf_map_update_elem(&task_delay, &pid, &first, BPF_NOEXIST)) {
-			count_drop(DROP_TASK);
-		}
-	}
-}
-
-static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next, bool direct)
-{
-	__u64 now = bpf_ktime_get_ns();
-	__u32 zero = 0;
-	struct oncpu *cur = bpf_map_lookup_elem(&oncpu, &zero);
-
-	if (!cur)
-		return 0; /* cannot happen: the array has one slot per CPU */
-	struct cgroup_stats *prev_stats = switch_out(prev, cur, now, direct);
-
-	switch_in(next, cur, now, prev_stats, direct);
+	if (track_task_cgroup && cgid == track_task_cgroup)
+		track_task(pid, delay, waits);
 	return 0;
-}
-
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(tp_btf_sched_wakeup, struct task_struct *p)
-{
-	return on_wakeup(p, true);
-}
-
-SEC("tp_btf/sched_wakeup_new")
-int BPF_PROG(tp_btf_sched_wakeup_new, struct task_struct *p)
-{
-	return on_wakeup(p, true);
 }
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(tp_btf_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch(prev, next, true);
-}
-
-SEC("raw_tp/sched_wakeup")
-int BPF_PROG(raw_tp_sched_wakeup, struct task_struct *p)
-{
-	return on_wakeup(p, false);
-}
-
-SEC("raw_tp/sched_wakeup_new")
-int BPF_PROG(raw_tp_sched_wakeup_new, struct task_struct *p)
-{
-	return on_wakeup(p, false);
+	return on_switch(prev, true);
 }
 
 SEC("raw_tp/sched_switch")
 int BPF_PROG(raw_tp_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch(prev, next, false);
+	return on_switch(prev, false);
 }

@@ -85,10 +85,23 @@ struct css_set {
 	struct cgroup *dfl_cgrp;
 } __attribute__((preserve_access_index));
 
+/* CONFIG_SCHED_INFO (selected by SCHEDSTATS and TASK_DELAY_ACCT): what
+ * /proc/<pid>/schedstat prints. */
+struct sched_info {
+	unsigned long pcount;	 /* run-queue waits ended by a switch-in */
+	unsigned long long run_delay; /* their total, ns of rq_clock */
+} __attribute__((preserve_access_index));
+
+struct sched_entity {
+	u64 sum_exec_runtime; /* ns on a CPU, as cpuacct and cpu.stat count it */
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	unsigned int __state;
-	int on_cpu; /* CONFIG_SMP */
 	pid_t pid;
+	u64 start_time;
+	struct sched_entity se;
+	struct sched_info sched_info;
 	struct css_set *cgroups;
 } __attribute__((preserve_access_index));
 

@@ -1,10 +1,13 @@
 // Package ebpf loads Sluice's BPF programs and reads what they measure.
 //
 // The run-queue sampler (Load, Sampler) attaches to the scheduler
-// tracepoints sched_wakeup, sched_wakeup_new and sched_switch (tp_btf where
-// the kernel allows tracing programs, raw_tp otherwise) and keeps, per
-// cgroup, a log2 histogram of run-queue delay, the delay total and on-CPU
-// time. Cgroups are keyed by the id of either the cgroup v2 directory or the
+// tracepoint sched_switch (tp_btf where the kernel allows tracing programs,
+// raw_tp otherwise) and keeps, per cgroup, a log2 histogram of run-queue
+// delay, the delay total and on-CPU time. It does not time anything itself:
+// at each switch-out it charges the task's cgroup with what the kernel's own
+// per-task counters (those of /proc/<pid>/schedstat) grew by since the
+// task's previous switch-out, so its figures equal the kernel's
+// schedstat and cpuacct / cpu.stat accounting. Cgroups are keyed by the id of either the cgroup v2 directory or the
 // v1 cpu controller directory (both equal the directory's inode number, see
 // CgroupID), fixed at load time from the host's cgroup mode.
 //

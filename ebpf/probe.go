@@ -22,11 +22,15 @@ type Capabilities struct {
 	RawTracepoint bool
 	// PerCPUHash: BPF_MAP_TYPE_PERCPU_HASH is available.
 	PerCPUHash bool
+	// SchedInfo: tasks carry the kernel's run-queue accounting
+	// (CONFIG_SCHED_INFO, selected by SCHEDSTATS and TASK_DELAY_ACCT; what
+	// /proc/<pid>/schedstat prints), which the programs read.
+	SchedInfo bool
 }
 
 // Usable reports whether Load can be expected to succeed.
 func (c Capabilities) Usable() bool {
-	return c.KernelBTF && c.PerCPUHash && (c.Tracing || c.RawTracepoint)
+	return c.KernelBTF && c.SchedInfo && c.PerCPUHash && (c.Tracing || c.RawTracepoint)
 }
 
 // Probe asks the kernel what the run-queue sampler needs. When something
@@ -37,10 +41,15 @@ func (c Capabilities) Usable() bool {
 func Probe() (Capabilities, error) {
 	var c Capabilities
 	var errs []error
-	if _, err := btf.LoadKernelSpec(); err != nil {
+	if spec, err := btf.LoadKernelSpec(); err != nil {
 		errs = append(errs, fmt.Errorf("kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF): %w", err))
 	} else {
 		c.KernelBTF = true
+		if err := hasSchedInfo(spec); err != nil {
+			errs = append(errs, err)
+		} else {
+			c.SchedInfo = true
+		}
 	}
 	errTracing := features.HaveProgramType(cebpf.Tracing)
 	c.Tracing = errTracing == nil
@@ -60,4 +69,19 @@ func Probe() (Capabilities, error) {
 		return c, nil
 	}
 	return c, unsupported("probe", errors.Join(errs...))
+}
+
+// hasSchedInfo checks in the kernel's types that tasks have the sched_info
+// the programs read.
+func hasSchedInfo(spec *btf.Spec) error {
+	var task *btf.Struct
+	if err := spec.TypeByName("task_struct", &task); err != nil {
+		return fmt.Errorf("kernel BTF: task_struct: %w", err)
+	}
+	for _, m := range task.Members {
+		if m.Name == "sched_info" {
+			return nil
+		}
+	}
+	return fmt.Errorf("task_struct has no sched_info (CONFIG_SCHED_INFO, selected by SCHEDSTATS or TASK_DELAY_ACCT): %w", ErrNotSupported)
 }

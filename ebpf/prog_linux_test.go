@@ -2,6 +2,7 @@ package ebpf
 
 import (
 	"errors"
+	"os/exec"
 	"syscall"
 	"testing"
 
@@ -47,7 +48,7 @@ func mapLen(t *testing.T, m *cebpf.Map) int {
 // test fails as a reminder to extend the program-level tests.
 func TestBPFTracingProgTestRunUnsupported(t *testing.T) {
 	s := loadDetachedForTest(t, AttachTPBTF)
-	_, err := s.progs[2].Run(&cebpf.RunOptions{})
+	_, err := s.progs[0].Run(&cebpf.RunOptions{})
 	if !errors.Is(err, syscall.EFAULT) && !errors.Is(err, ErrNotSupported) {
 		t.Fatalf("test run of tp_btf/sched_switch: err = %v, want EFAULT or ErrNotSupported", err)
 	}
@@ -61,22 +62,16 @@ func TestBPFTracingProgTestRunUnsupported(t *testing.T) {
 // with the programs attached, in the cgroup tests.)
 func TestBPFRawTPProgTestRunRejectsBadTasks(t *testing.T) {
 	s := loadDetachedForTest(t, AttachRawTP)
-	wakeup, wakeupNew, sw := s.progs[0], s.progs[1], s.progs[2]
+	sw := s.progs[0]
 	for _, task := range []uint64{0, 0xffffffffff600000 + 0x10, 1} {
-		for _, p := range []*cebpf.Program{wakeup, wakeupNew} {
-			ret, err := p.Run(&cebpf.RunOptions{Context: []uint64{task}})
-			if err != nil || ret != 0 {
-				t.Fatalf("test run %v with task %#x: ret %d, err %v", p, task, ret, err)
-			}
-		}
 		// preempt, prev, next, prev_state
 		ret, err := sw.Run(&cebpf.RunOptions{Context: []uint64{0, task, task, 0}})
 		if err != nil || ret != 0 {
 			t.Fatalf("test run sched_switch with tasks %#x: ret %d, err %v", task, ret, err)
 		}
 	}
-	if n := mapLen(t, s.maps.QueuedAt); n != 0 {
-		t.Errorf("queued_at has %d entries, want none", n)
+	if n := mapLen(t, s.maps.TaskSeenByPid); n != 0 {
+		t.Errorf("task_seen_by_pid has %d entries, want none", n)
 	}
 	if n := mapLen(t, s.maps.Stats); n != 0 {
 		t.Errorf("stats has %d entries, want none", n)
@@ -84,4 +79,48 @@ func TestBPFRawTPProgTestRunRejectsBadTasks(t *testing.T) {
 	if d, err := s.Drops(); err != nil || d != (Drops{}) {
 		t.Errorf("Drops() = %+v, %v; want none", d, err)
 	}
+}
+
+// TestBPFRawTPForgetsExitedTasks: raw_tp programs keep where each task's
+// counters stood in an LRU hash by pid, and a task deletes its entry at its
+// last switch-out, so that a new task given the same pid is not diffed
+// against the old one's counters. A live task that has switched out keeps
+// its entry.
+func TestBPFRawTPForgetsExitedTasks(t *testing.T) {
+	kerneltest.RequireBPF(t)
+	s := loadForTest(t, Options{Attach: AttachRawTP})
+
+	sleeper := exec.Command("/bin/sleep", "600")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = sleeper.Process.Kill()
+		_ = sleeper.Wait()
+	})
+	var exited []int
+	for range 5 {
+		cmd := exec.Command("/bin/sh", "-c", "exit 0")
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		exited = append(exited, cmd.Process.Pid)
+	}
+
+	var seen runqLastSwitchOut
+	runUntil(t, "the sleeping task's entry", func() bool {
+		return s.maps.TaskSeenByPid.Lookup(uint32(sleeper.Process.Pid), &seen) == nil
+	})
+	if seen.Valid != 1 {
+		t.Errorf("sleeping task %d: entry %+v, want filled in", sleeper.Process.Pid, seen)
+	}
+	// The parent can reap a child before the child's last switch-out.
+	runUntil(t, "exited tasks' entries to go", func() bool {
+		for _, pid := range exited {
+			if s.maps.TaskSeenByPid.Lookup(uint32(pid), &seen) == nil {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -21,10 +21,12 @@ type runqCgroupStats struct {
 	Preemptions uint64
 }
 
-type runqOncpu struct {
-	_        structs.HostLayout
-	SinceNs  uint64
-	CgroupId uint64
+type runqLastSwitchOut struct {
+	_          structs.HostLayout
+	Waits      uint64
+	RunDelayNs uint64
+	ExecNs     uint64
+	Valid      uint64
 }
 
 type runqTaskWaitSum struct {
@@ -37,20 +39,15 @@ type runqTaskWaitSum struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	runqMapDrops                = "drops"
-	runqMapOncpu                = "oncpu"
-	runqMapQueuedAt             = "queued_at"
-	runqMapStats                = "stats"
-	runqMapTaskDelay            = "task_delay"
-	runqMapTaskQueuedAt         = "task_queued_at"
-	runqProgRawTpSchedSwitch    = "raw_tp_sched_switch"
-	runqProgRawTpSchedWakeup    = "raw_tp_sched_wakeup"
-	runqProgRawTpSchedWakeupNew = "raw_tp_sched_wakeup_new"
-	runqProgTpBtfSchedSwitch    = "tp_btf_sched_switch"
-	runqProgTpBtfSchedWakeup    = "tp_btf_sched_wakeup"
-	runqProgTpBtfSchedWakeupNew = "tp_btf_sched_wakeup_new"
-	runqVarKeyMode              = "key_mode"
-	runqVarTrackTaskCgroup      = "track_task_cgroup"
+	runqMapDrops             = "drops"
+	runqMapStats             = "stats"
+	runqMapTaskDelay         = "task_delay"
+	runqMapTaskSeen          = "task_seen"
+	runqMapTaskSeenByPid     = "task_seen_by_pid"
+	runqProgRawTpSchedSwitch = "raw_tp_sched_switch"
+	runqProgTpBtfSchedSwitch = "tp_btf_sched_switch"
+	runqVarKeyMode           = "key_mode"
+	runqVarTrackTaskCgroup   = "track_task_cgroup"
 )
 
 // loadRunq returns the embedded CollectionSpec for runq.
@@ -95,24 +92,19 @@ type runqSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type runqProgramSpecs struct {
-	RawTpSchedSwitch    *ebpf.ProgramSpec `ebpf:"raw_tp_sched_switch"`
-	RawTpSchedWakeup    *ebpf.ProgramSpec `ebpf:"raw_tp_sched_wakeup"`
-	RawTpSchedWakeupNew *ebpf.ProgramSpec `ebpf:"raw_tp_sched_wakeup_new"`
-	TpBtfSchedSwitch    *ebpf.ProgramSpec `ebpf:"tp_btf_sched_switch"`
-	TpBtfSchedWakeup    *ebpf.ProgramSpec `ebpf:"tp_btf_sched_wakeup"`
-	TpBtfSchedWakeupNew *ebpf.ProgramSpec `ebpf:"tp_btf_sched_wakeup_new"`
+	RawTpSchedSwitch *ebpf.ProgramSpec `ebpf:"raw_tp_sched_switch"`
+	TpBtfSchedSwitch *ebpf.ProgramSpec `ebpf:"tp_btf_sched_switch"`
 }
 
 // runqMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type runqMapSpecs struct {
-	Drops        *ebpf.MapSpec `ebpf:"drops"`
-	Oncpu        *ebpf.MapSpec `ebpf:"oncpu"`
-	QueuedAt     *ebpf.MapSpec `ebpf:"queued_at"`
-	Stats        *ebpf.MapSpec `ebpf:"stats"`
-	TaskDelay    *ebpf.MapSpec `ebpf:"task_delay"`
-	TaskQueuedAt *ebpf.MapSpec `ebpf:"task_queued_at"`
+	Drops         *ebpf.MapSpec `ebpf:"drops"`
+	Stats         *ebpf.MapSpec `ebpf:"stats"`
+	TaskDelay     *ebpf.MapSpec `ebpf:"task_delay"`
+	TaskSeen      *ebpf.MapSpec `ebpf:"task_seen"`
+	TaskSeenByPid *ebpf.MapSpec `ebpf:"task_seen_by_pid"`
 }
 
 // runqVariableSpecs contains global variables before they are loaded into the kernel.
@@ -143,22 +135,20 @@ func (o *runqObjects) Close() error {
 //
 // It can be passed to loadRunqObjects or ebpf.CollectionSpec.LoadAndAssign.
 type runqMaps struct {
-	Drops        *ebpf.Map `ebpf:"drops"`
-	Oncpu        *ebpf.Map `ebpf:"oncpu"`
-	QueuedAt     *ebpf.Map `ebpf:"queued_at"`
-	Stats        *ebpf.Map `ebpf:"stats"`
-	TaskDelay    *ebpf.Map `ebpf:"task_delay"`
-	TaskQueuedAt *ebpf.Map `ebpf:"task_queued_at"`
+	Drops         *ebpf.Map `ebpf:"drops"`
+	Stats         *ebpf.Map `ebpf:"stats"`
+	TaskDelay     *ebpf.Map `ebpf:"task_delay"`
+	TaskSeen      *ebpf.Map `ebpf:"task_seen"`
+	TaskSeenByPid *ebpf.Map `ebpf:"task_seen_by_pid"`
 }
 
 func (m *runqMaps) Close() error {
 	return _RunqClose(
 		m.Drops,
-		m.Oncpu,
-		m.QueuedAt,
 		m.Stats,
 		m.TaskDelay,
-		m.TaskQueuedAt,
+		m.TaskSeen,
+		m.TaskSeenByPid,
 	)
 }
 
@@ -174,22 +164,14 @@ type runqVariables struct {
 //
 // It can be passed to loadRunqObjects or ebpf.CollectionSpec.LoadAndAssign.
 type runqPrograms struct {
-	RawTpSchedSwitch    *ebpf.Program `ebpf:"raw_tp_sched_switch"`
-	RawTpSchedWakeup    *ebpf.Program `ebpf:"raw_tp_sched_wakeup"`
-	RawTpSchedWakeupNew *ebpf.Program `ebpf:"raw_tp_sched_wakeup_new"`
-	TpBtfSchedSwitch    *ebpf.Program `ebpf:"tp_btf_sched_switch"`
-	TpBtfSchedWakeup    *ebpf.Program `ebpf:"tp_btf_sched_wakeup"`
-	TpBtfSchedWakeupNew *ebpf.Program `ebpf:"tp_btf_sched_wakeup_new"`
+	RawTpSchedSwitch *ebpf.Program `ebpf:"raw_tp_sched_switch"`
+	TpBtfSchedSwitch *ebpf.Program `ebpf:"tp_btf_sched_switch"`
 }
 
 func (p *runqPrograms) Close() error {
 	return _RunqClose(
 		p.RawTpSchedSwitch,
-		p.RawTpSchedWakeup,
-		p.RawTpSchedWakeupNew,
 		p.TpBtfSchedSwitch,
-		p.TpBtfSchedWakeup,
-		p.TpBtfSchedWakeupNew,
 	)
 }
 

@@ -79,13 +79,15 @@ type Options struct {
 	// MaxCgroups bounds the per-cgroup counter map (default 4096). When it
 	// is full, new cgroups are not counted (see Drops.Cgroups).
 	MaxCgroups uint32
-	// MaxQueuedTasks bounds the map of tasks waiting on a run queue
-	// (default 16384) with raw_tp; tp_btf keeps the mark in task storage,
-	// which has no bound. Waits that do not fit are not counted.
-	MaxQueuedTasks uint32
+	// MaxTasks bounds, with raw_tp, the map of where each task's kernel
+	// counters stood at its last switch-out (an LRU hash by thread id,
+	// default 16384); tp_btf keeps that in task storage, freed with the
+	// task, which has no bound. A task pushed out of the LRU loses one
+	// wait and one run.
+	MaxTasks uint32
 	// TrackTasksInCgroup, when non-zero, also sums run-queue delay per
 	// task (pid) for the tasks in this cgroup (an id in KeyMode), read
-	// with TaskRunqDelay. Costs a hash update per switch-in of those
+	// with TaskRunqDelay. Costs a hash update per switch-out of those
 	// tasks; meant for tests and debugging.
 	TrackTasksInCgroup uint64
 }
@@ -101,21 +103,23 @@ func (o Options) validate() error {
 	return errors.Join(errs...)
 }
 
-// Drops counts samples the programs could not record because a map was
-// full. Cumulative since Load.
+// Drops counts what the programs could not record, or recorded only in
+// part. Cumulative since Load.
 type Drops struct {
-	// Cgroups: scheduler events of cgroups that found MaxCgroups reached.
+	// Cgroups: task switch-outs of cgroups that found MaxCgroups reached;
+	// their waits and runs are not counted.
 	Cgroups uint64
-	// QueuedTasks: wakeups not timed because MaxQueuedTasks was reached.
-	QueuedTasks uint64
+	// TaskSlots: task switch-outs that found no per-task slot (task
+	// storage not allocated, or the raw_tp LRU could not insert). Only a
+	// task's first switch-out loses anything; otherwise its waits and runs
+	// are counted at its next one.
+	TaskSlots uint64
 	// Tasks: per-task sums not kept (TrackTasksInCgroup only).
 	Tasks uint64
-	// MissedSwitchIns: tasks switched out while still marked as waiting,
-	// i.e. the program never saw their last switch-in; each loses one
-	// wait and part of one run. Seen on Linux 6.18 at a few per thousand
-	// switch-ins under CFS bandwidth throttling, with no recursion miss
-	// reported; the kernel's schedstat counts those switch-ins.
-	MissedSwitchIns uint64
+	// MergedWaits: waits known only by their sum, because the programs
+	// missed a task's switch-out in between (e.g. a recursion miss). They
+	// are counted, in RunqHist at their mean.
+	MergedWaits uint64
 }
 
 // Sampler owns the loaded programs, their links and maps. Create it once at
@@ -185,8 +189,8 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 	if opts.MaxCgroups > 0 {
 		spec.Maps[runqMapStats].MaxEntries = opts.MaxCgroups
 	}
-	if opts.MaxQueuedTasks > 0 {
-		spec.Maps[runqMapQueuedAt].MaxEntries = opts.MaxQueuedTasks
+	if opts.MaxTasks > 0 {
+		spec.Maps[runqMapTaskSeenByPid].MaxEntries = opts.MaxTasks
 	}
 	if err := spec.Variables[runqVarKeyMode].Set(uint32(opts.KeyMode)); err != nil {
 		return nil, fmt.Errorf("ebpf runq: set key_mode: %w", err)
@@ -197,12 +201,12 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 
 	// Only the chosen flavour's programs are loaded, so a kernel that
 	// refuses tp_btf never sees them when raw_tp is asked for.
-	progNames := [3]string{runqProgTpBtfSchedWakeup, runqProgTpBtfSchedWakeupNew, runqProgTpBtfSchedSwitch}
+	progName := runqProgTpBtfSchedSwitch
 	if attach == AttachRawTP {
-		progNames = [3]string{runqProgRawTpSchedWakeup, runqProgRawTpSchedWakeupNew, runqProgRawTpSchedSwitch}
+		progName = runqProgRawTpSchedSwitch
 	}
 	for name := range spec.Programs {
-		if name != progNames[0] && name != progNames[1] && name != progNames[2] {
+		if name != progName {
 			delete(spec.Programs, name)
 		}
 	}
@@ -210,9 +214,9 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 	// other's spares memory (the hash is preallocated) and, for raw_tp,
 	// the need for task storage (Linux 5.11+).
 	if attach == AttachRawTP {
-		delete(spec.Maps, runqMapTaskQueuedAt)
+		delete(spec.Maps, runqMapTaskSeen)
 	} else {
-		delete(spec.Maps, runqMapQueuedAt)
+		delete(spec.Maps, runqMapTaskSeenByPid)
 	}
 	coll, err := cebpf.NewCollection(spec)
 	if err != nil {
@@ -221,24 +225,19 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 	defer coll.Close() // closes only what was not detached below
 	s := &Sampler{attach: attach, mode: opts.KeyMode, prev: map[uint64]CgroupStats{}}
 	s.maps = runqMaps{
-		Drops:        coll.DetachMap(runqMapDrops),
-		Oncpu:        coll.DetachMap(runqMapOncpu),
-		QueuedAt:     coll.DetachMap(runqMapQueuedAt),
-		Stats:        coll.DetachMap(runqMapStats),
-		TaskDelay:    coll.DetachMap(runqMapTaskDelay),
-		TaskQueuedAt: coll.DetachMap(runqMapTaskQueuedAt),
+		Drops:         coll.DetachMap(runqMapDrops),
+		Stats:         coll.DetachMap(runqMapStats),
+		TaskDelay:     coll.DetachMap(runqMapTaskDelay),
+		TaskSeen:      coll.DetachMap(runqMapTaskSeen),
+		TaskSeenByPid: coll.DetachMap(runqMapTaskSeenByPid),
 	}
-	for _, name := range progNames {
-		s.progs = append(s.progs, coll.DetachProgram(name))
-	}
+	s.progs = append(s.progs, coll.DetachProgram(progName))
 	return s, nil
 }
 
 // attachLinks hooks the loaded programs to their tracepoints.
 func (s *Sampler) attachLinks() error {
-	// Wakeups before switches: a switch-in only counts a wait whose
-	// start was seen.
-	for i, tp := range []string{"sched_wakeup", "sched_wakeup_new", "sched_switch"} {
+	for i, tp := range []string{"sched_switch"} {
 		var l link.Link
 		var err error
 		if s.attach == AttachTPBTF {
@@ -276,6 +275,11 @@ func (s *Sampler) KeyMode() KeyMode { return s.mode }
 // Read returns, for each cgroup seen since Load, what its tasks did since
 // the previous Read (the first Read: since Load). Cgroups with no activity
 // in the window are present with zero counts until Forget.
+//
+// A task's wait and the run that follows it are counted when the task next
+// leaves the CPU (a task running across a Read shows in the next window),
+// to the cgroup it is in then. A task's first switch-out after Load only
+// records where its counters stand.
 //
 // The programs never reset their counters: each CPU's counters only grow,
 // Read sums the CPUs and subtracts the sums it saw last time. A sample that
@@ -425,7 +429,7 @@ func (s *Sampler) RecursionMisses() (uint64, error) {
 // Drops reads how many samples were lost to full maps since Load.
 func (s *Sampler) Drops() (Drops, error) {
 	var d Drops
-	for slot, dst := range []*uint64{&d.Cgroups, &d.QueuedTasks, &d.Tasks, &d.MissedSwitchIns} {
+	for slot, dst := range []*uint64{&d.Cgroups, &d.TaskSlots, &d.Tasks, &d.MergedWaits} {
 		var perCPU []uint64
 		if err := s.maps.Drops.Lookup(uint32(slot), &perCPU); err != nil {
 			return Drops{}, fmt.Errorf("ebpf runq: read drops: %w", err)

@@ -135,11 +135,8 @@ func TestVMSamplerLoadsAndCounts(t *testing.T) {
 			delay := after.runDelay - before.runDelay
 			t.Logf("%v: eBPF on-CPU %v, cpu.stat usage %v; eBPF %d waits, %v; schedstat %d slices, run_delay %v; preemptions %d",
 				attach, got.OnCPU, usage, got.RunqCount(), got.RunqDelayTotal, after.slices-before.slices, delay, got.Preemptions)
-			// Under emulation the guest's switch-in tracepoint can run
-			// well after the scheduler stamped the task's start (its
-			// vCPU thread preempted on the host), moving time from
-			// on-CPU to run delay; the sum does not depend on where the
-			// boundary falls.
+			// The sum does not depend on where the boundary between
+			// waiting and running falls.
 			if sum, want := got.OnCPU+got.RunqDelayTotal, usage+delay; !within(sum, want, 0.05) {
 				t.Errorf("eBPF on-CPU + run-queue delay %v vs cpu.stat usage + schedstat run_delay %v: more than 5%% apart", sum, want)
 			}
