@@ -5,9 +5,13 @@
 // enforcers (qos/cgroup, agent/killer) are handed to it as small interfaces
 // declared here, so tests can drive the loop with stateful fakes.
 //
-// Two tickers drive sampling: a fast host tick (default 100 ms: /proc/stat,
-// /proc/meminfo, PSI and the offline parent's CPU counter) and a slower
+// Two tickers drive sampling: a fast host tick (default 100 ms: /proc/stat
+// and the offline parent's CPU counter every time, /proc/meminfo and PSI
+// averages about once a second as sluice-agent wires it) and a slower
 // per-container tick (default 1 s). A PSI trigger wakes the loop at once.
+// A tick whose plan asks the kernel for what the last enforcement pass
+// wrote skips the enforcer; the kernel is re-read and corrected at least
+// once per container interval.
 // Every wake-up runs Decide on the freshest data, so a sharp rise of online
 // CPU is answered in the same iteration that sees it.
 package agent

@@ -123,3 +123,9 @@ func cgroupfs(dir string) bool {
 	}
 	return st.Type == unix.CGROUP_SUPER_MAGIC || st.Type == unix.CGROUP2_SUPER_MAGIC
 }
+
+// procfsMount reports whether dir is a procfs mount.
+func procfsMount(dir string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(dir, &st) == nil && st.Type == unix.PROC_SUPER_MAGIC
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"math"
 	"path/filepath"
 	"slices"
 
@@ -22,6 +21,14 @@ import (
 type Host struct {
 	fs       procfs.FS
 	procRoot string
+	// files holds /proc/stat and /proc/meminfo open on a real procfs (see
+	// heldFiles); read reads through it, or opens each time on fixtures.
+	files heldFiles
+	read  fileReader
+	buf   []byte
+	// cpus is the last online CPU list handed out (never changed after,
+	// since samples share it); scratch is where the next one is parsed.
+	cpus, scratch []int
 	// psiMissing is set once, at construction, when the kernel has no
 	// /proc/pressure; Sample then leaves PSI at zero instead of failing
 	// every tick.
@@ -33,6 +40,23 @@ type Host struct {
 	// psiEvery, psiCount and lastPSI pace PSI reads (see ReadPSIEvery).
 	psiEvery, psiCount int
 	lastPSI            qos.PSI
+	// memEvery, memCount and lastMem pace meminfo reads (ReadMemoryEvery).
+	memEvery, memCount int
+	lastMem            meminfoFields
+}
+
+// ReadMemoryEvery makes Sample read /proc/meminfo only every n-th call and
+// repeat the last figures in between; n <= 1 reads every time (the
+// default). The fast host tick exists to see CPU bursts within 100 ms;
+// memory lending reacts over grace windows of seconds and is woken early
+// by memory PSI triggers, and /proc/meminfo is a fifty-line file the
+// kernel formats afresh on every read.
+func (h *Host) ReadMemoryEvery(n int) { h.memEvery = n }
+
+// Close releases the files the sampler holds open.
+func (h *Host) Close() error {
+	h.files.close()
+	return nil
 }
 
 // ReadPSIEvery makes Sample read /proc/pressure only every n-th call and
@@ -44,13 +68,9 @@ type Host struct {
 func (h *Host) ReadPSIEvery(n int) { h.psiEvery = n }
 
 // cpuTicks holds the aggregate "cpu" line of /proc/stat in USER_HZ ticks.
-// procfs reports seconds (ticks / 100); they are turned back into whole
-// ticks so that deltas are exact, not float residues.
 type cpuTicks struct {
 	busy, total int64
 }
-
-func ticks(seconds float64) int64 { return int64(math.Round(seconds * 100)) }
 
 // NewHost reads a first /proc/stat baseline under procRoot (normally
 // "/proc") and probes PSI once. A kernel without PSI is not an error: it is
@@ -63,7 +83,10 @@ func NewHost(procRoot string, log *slog.Logger) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host sampler: %w", err)
 	}
-	h := &Host{fs: pfs, procRoot: procRoot}
+	h := &Host{fs: pfs, procRoot: procRoot, read: readFileInto, buf: make([]byte, 0, 4096)}
+	if procfsMount(procRoot) {
+		h.read = h.files.read
+	}
 	if h.prev, _, err = h.readCPU(); err != nil {
 		return nil, fmt.Errorf("host sampler: %w", err)
 	}
@@ -109,21 +132,21 @@ func (h *Host) Sample() (qos.HostSample, error) {
 	h.prev = cur
 	s.CPUUsedMilli = h.lastUsedMilli
 
-	mi, err := h.fs.Meminfo()
-	if err != nil {
-		return s, fmt.Errorf("host sample: %w", err)
-	}
-	for _, f := range []struct {
-		name string
-		v    *uint64
-	}{{"MemTotal", mi.MemTotalBytes}, {"MemAvailable", mi.MemAvailableBytes}, {"Cached", mi.CachedBytes}, {"Buffers", mi.BuffersBytes}} {
-		if f.v == nil {
-			return s, fmt.Errorf("host sample: %s: field %s missing", filepath.Join(h.procRoot, "meminfo"), f.name)
+	if h.memCount%max(h.memEvery, 1) == 0 {
+		name := filepath.Join(h.procRoot, "meminfo")
+		data, err := h.read(name, h.buf)
+		if err != nil {
+			return s, fmt.Errorf("host sample: %w", err)
+		}
+		h.buf = data[:0]
+		if h.lastMem, err = parseMeminfo(data); err != nil {
+			return s, fmt.Errorf("host sample: %s: %w", name, err)
 		}
 	}
-	s.MemTotalBytes = *mi.MemTotalBytes
-	s.MemAvailableBytes = *mi.MemAvailableBytes
-	s.PageCacheBytes = *mi.CachedBytes + *mi.BuffersBytes
+	h.memCount++
+	s.MemTotalBytes = h.lastMem.totalBytes
+	s.MemAvailableBytes = h.lastMem.availableBytes
+	s.PageCacheBytes = h.lastMem.cachedBytes + h.lastMem.buffersBytes
 
 	if h.psiMissing == nil {
 		if h.psiCount%max(h.psiEvery, 1) == 0 {
@@ -142,25 +165,21 @@ func (h *Host) Sample() (qos.HostSample, error) {
 // (fs/proc/stat.c, for_each_online_cpu), the same set as
 // /sys/devices/system/cpu/online.
 func (h *Host) readCPU() (cpuTicks, []int, error) {
-	st, err := h.fs.Stat()
+	name := filepath.Join(h.procRoot, "stat")
+	data, err := h.read(name, h.buf)
 	if err != nil {
 		return cpuTicks{}, nil, err
 	}
-	if len(st.CPU) == 0 {
-		return cpuTicks{}, nil, fmt.Errorf("%s: no per-cpu lines", filepath.Join(h.procRoot, "stat"))
+	h.buf = data[:0]
+	t, cpus, err := parseProcStat(data, h.scratch)
+	h.scratch = cpus
+	if err != nil {
+		return cpuTicks{}, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	cpus := make([]int, 0, len(st.CPU))
-	for id := range st.CPU {
-		cpus = append(cpus, int(id))
+	if !slices.Equal(cpus, h.cpus) {
+		h.cpus = slices.Clone(cpus)
 	}
-	slices.Sort(cpus)
-	c := st.CPUTotal
-	// Guest and GuestNice are already included in User and Nice; adding
-	// them would count guest time twice. Busy is summed from fields that
-	// never decrease, rather than total - idle - iowait: iowait may go
-	// backwards (Documentation/filesystems/proc.rst), busy time must not.
-	busy := ticks(c.User) + ticks(c.Nice) + ticks(c.System) + ticks(c.IRQ) + ticks(c.SoftIRQ) + ticks(c.Steal)
-	return cpuTicks{busy: busy, total: busy + ticks(c.Idle) + ticks(c.Iowait)}, cpus, nil
+	return t, h.cpus, nil
 }
 
 func (h *Host) readPSI() (qos.PSI, error) {

@@ -268,3 +268,37 @@ func TestHostReadPSIEvery(t *testing.T) {
 		t.Errorf("cpu some avg10 per sample = %v, want %v", got, want)
 	}
 }
+
+// ReadMemoryEvery(n) reads /proc/meminfo on the first call and every n-th
+// after, repeating the last figures in between; /proc/stat is read on
+// every call.
+func TestHostReadMemoryEvery(t *testing.T) {
+	root := copyTree(t, "testdata/proc/t0")
+	h, err := NewHost(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ReadMemoryEvery(2)
+	var avail []uint64
+	var cpus []int64
+	for i := range 4 {
+		mi := fmt.Sprintf("MemTotal: 1000 kB\nMemAvailable: %d kB\nBuffers: 1 kB\nCached: 2 kB\n", 100*(i+1))
+		if err := os.WriteFile(filepath.Join(root, "meminfo"), []byte(mi), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		writeCPULine(t, root, fmt.Sprintf("cpu  %d 500 3000 %d 1000 0 200 100 400 0", 10000+10*(i+1), 80000+10*(i+1)))
+		s, err := h.Sample()
+		if err != nil {
+			t.Fatalf("sample %d: %v", i, err)
+		}
+		avail = append(avail, s.MemAvailableBytes/1024)
+		cpus = append(cpus, s.CPUUsedMilli)
+	}
+	if want := []uint64{100, 100, 300, 300}; !reflect.DeepEqual(avail, want) {
+		t.Errorf("MemAvailable kB per sample = %v, want %v", avail, want)
+	}
+	// Each sample: user +10 of 20 ticks on 2 CPUs.
+	if want := []int64{1000, 1000, 1000, 1000}; !reflect.DeepEqual(cpus, want) {
+		t.Errorf("CPUUsedMilli per sample = %v, want %v (read every call)", cpus, want)
+	}
+}

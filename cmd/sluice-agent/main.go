@@ -105,9 +105,14 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("host sampler: %w", err)
 	}
-	// PSI averages change every 2 s in the kernel; read them about once a
-	// second, not on every fast tick.
-	host.ReadPSIEvery(int(time.Second / max(pol.Sampling.HostInterval, time.Millisecond)))
+	defer host.Close()
+	// The fast tick is for CPU bursts: it reads /proc/stat every time, PSI
+	// averages (which change every 2 s in the kernel) and /proc/meminfo
+	// (memory lending acts over seconds, and memory PSI triggers wake the
+	// loop early) about once a second.
+	perSecond := int(time.Second / max(pol.Sampling.HostInterval, time.Millisecond))
+	host.ReadPSIEvery(perSecond)
+	host.ReadMemoryEvery(perSecond)
 	usage, err := sample.NewCgroupReader(mode, o.cgroupRoot)
 	if err != nil {
 		return fmt.Errorf("cgroup reader: %w", err)
