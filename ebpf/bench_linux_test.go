@@ -87,59 +87,74 @@ func schedPipe(b *testing.B, perf string, loops int) float64 {
 	return v
 }
 
-// BenchmarkSchedPipeOverhead runs `perf bench sched pipe -l 200000`
-// without and with the run-queue programs attached, alternating (one b.N
-// iteration is one pair of runs, in turns without-with and with-without so
-// that a drift in the machine's load does not favour either side; use
-// -benchtime=7x or more), and reports the median round trip of each side,
-// the medians' slowdown (goal: under 3%) and, less sensitive to other load
-// on the machine, the median and the spread of the pairs' own slowdowns.
-// It reports, it does not judge: figures on a shared machine vary.
+// BenchmarkSchedPipeOverhead measures the programs' cost end to end:
+// `perf bench sched pipe` round trips without and with the run-queue
+// programs attached. One b.N iteration is pipePairs pairs of short runs
+// (pipeLoops round trips each) with the programs loaded once and attached
+// only for the "with" run of each pair, in turns without-with and
+// with-without: on a shared machine, load that comes and goes then falls
+// on both sides alike. Use -benchtime=7x or more. It reports the median
+// round trip of each side and their slowdown (goal: under 3%), and the
+// median and spread of the pairs' own slowdowns. It reports, it does not
+// judge: figures on a shared machine vary.
 func BenchmarkSchedPipeOverhead(b *testing.B) {
+	const pipePairs, pipeLoops = 10, 20000
 	for _, attach := range attachModes() {
 		b.Run(attach.String(), func(b *testing.B) {
 			kerneltest.RequireBPF(b)
 			perf := kerneltest.RequireBinary(b, kerneltest.FeatureBPF, "perf")
+			s, err := loadDetached(Options{KeyMode: KeyCgroupV1CPU}, attach)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
 			withPrograms := func() float64 {
-				s, err := Load(Options{KeyMode: KeyCgroupV1CPU, Attach: attach})
-				if err != nil {
+				if err := s.attachLinks(); err != nil {
 					b.Fatal(err)
 				}
-				v := schedPipe(b, perf, 200000)
-				if err := s.Close(); err != nil {
-					b.Fatal(err)
+				v := schedPipe(b, perf, pipeLoops)
+				for _, l := range s.links {
+					if err := l.Close(); err != nil {
+						b.Fatal(err)
+					}
 				}
+				s.links = nil
 				return v
 			}
 			var without, with, pairs []float64
 			for b.Loop() {
-				var wo, wi float64
-				if len(pairs)%2 == 0 {
-					wo = schedPipe(b, perf, 200000)
-					wi = withPrograms()
-				} else {
-					wi = withPrograms()
-					wo = schedPipe(b, perf, 200000)
+				for range pipePairs {
+					var wo, wi float64
+					if len(pairs)%2 == 0 {
+						wo = schedPipe(b, perf, pipeLoops)
+						wi = withPrograms()
+					} else {
+						wi = withPrograms()
+						wo = schedPipe(b, perf, pipeLoops)
+					}
+					without, with = append(without, wo), append(with, wi)
+					pairs = append(pairs, 100*(wi-wo)/wo)
 				}
-				without, with = append(without, wo), append(with, wi)
-				pairs = append(pairs, 100*(wi-wo)/wo)
 			}
 			mw, mb := median(without), median(with)
 			b.ReportMetric(mw, "usec/op-without")
 			b.ReportMetric(mb, "usec/op-with")
 			b.ReportMetric(100*(mb-mw)/mw, "%slowdown")
 			b.ReportMetric(median(pairs), "%slowdown-paired")
-			b.ReportMetric(slices.Min(pairs), "%slowdown-paired-min")
-			b.ReportMetric(slices.Max(pairs), "%slowdown-paired-max")
-			b.Logf("%s: without %v, with %v usec/op; pairs' slowdowns %.1f%%", attach, without, with, pairs)
+			b.ReportMetric(quantile(pairs, 0.25), "%slowdown-paired-q1")
+			b.ReportMetric(quantile(pairs, 0.75), "%slowdown-paired-q3")
+			b.Logf("%s: without %.2f, with %.2f usec/op; pairs' slowdowns %.1f%%", attach, without, with, pairs)
 		})
 	}
 }
 
 // median returns the median of vs (the upper one of an even count).
-func median(vs []float64) float64 {
+func median(vs []float64) float64 { return quantile(vs, 0.5) }
+
+// quantile returns the element of vs at rank q (0..1) of the sorted order.
+func quantile(vs []float64, q float64) float64 {
 	s := slices.Sorted(slices.Values(vs))
-	return s[len(s)/2]
+	return s[int(q*float64(len(s)-1)+0.5)]
 }
 
 // BenchmarkProgramRunTime reports the kernel's own measure of the
