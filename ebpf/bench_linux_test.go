@@ -30,13 +30,22 @@ func BenchmarkRead100Cgroups(b *testing.B) {
 	}
 	defer s.Close()
 	perCPU := make([]runqCgroupStats, cebpf.MustPossibleCPU())
-	for i := range perCPU {
-		perCPU[i].RunqHist[10] = 1
-		perCPU[i].OncpuNs = 1000
-	}
 	const synthetic = 100
 	for id := uint64(1 << 40); id < 1<<40+synthetic; id++ {
-		if err := s.maps.Stats.Update(id, perCPU, cebpf.UpdateAny); err != nil {
+		// As the programs do for a new cgroup: take a free slot, map the
+		// id to it, own each CPU's copy.
+		var slot uint32
+		if err := s.maps.FreeSlots.LookupAndDelete(nil, &slot); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.maps.CgroupSlots.Update(id, slot, cebpf.UpdateNoExist); err != nil {
+			b.Fatal(err)
+		}
+		for i := range perCPU {
+			perCPU[i] = runqCgroupStats{CgroupId: id, OncpuNs: 1000}
+			perCPU[i].RunqHist[10] = 1
+		}
+		if err := s.maps.Stats.Update(slot, perCPU, cebpf.UpdateAny); err != nil {
 			b.Fatal(err)
 		}
 	}

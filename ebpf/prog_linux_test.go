@@ -73,8 +73,8 @@ func TestBPFRawTPProgTestRunRejectsBadTasks(t *testing.T) {
 	if n := mapLen(t, s.maps.TaskSeenByPid); n != 0 {
 		t.Errorf("task_seen_by_pid has %d entries, want none", n)
 	}
-	if n := mapLen(t, s.maps.Stats); n != 0 {
-		t.Errorf("stats has %d entries, want none", n)
+	if n := mapLen(t, s.maps.CgroupSlots); n != 0 {
+		t.Errorf("cgroup_slots has %d entries, want none", n)
 	}
 	if d, err := s.Drops(); err != nil || d != (Drops{}) {
 		t.Errorf("Drops() = %+v, %v; want none", d, err)

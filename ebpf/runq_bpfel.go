@@ -15,10 +15,18 @@ import (
 
 type runqCgroupStats struct {
 	_           structs.HostLayout
+	CgroupId    uint64
 	RunqHist    [32]uint64
 	RunqDelayNs uint64
 	OncpuNs     uint64
 	Preemptions uint64
+}
+
+type runqLastCgroup struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Slot     uint32
+	Pad      uint32
 }
 
 type runqLastSwitchOut struct {
@@ -39,7 +47,10 @@ type runqTaskWaitSum struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	runqMapCgroupSlots       = "cgroup_slots"
 	runqMapDrops             = "drops"
+	runqMapFreeSlots         = "free_slots"
+	runqMapLastCgroup        = "last_cgroup"
 	runqMapStats             = "stats"
 	runqMapTaskDelay         = "task_delay"
 	runqMapTaskSeen          = "task_seen"
@@ -100,7 +111,10 @@ type runqProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type runqMapSpecs struct {
+	CgroupSlots   *ebpf.MapSpec `ebpf:"cgroup_slots"`
 	Drops         *ebpf.MapSpec `ebpf:"drops"`
+	FreeSlots     *ebpf.MapSpec `ebpf:"free_slots"`
+	LastCgroup    *ebpf.MapSpec `ebpf:"last_cgroup"`
 	Stats         *ebpf.MapSpec `ebpf:"stats"`
 	TaskDelay     *ebpf.MapSpec `ebpf:"task_delay"`
 	TaskSeen      *ebpf.MapSpec `ebpf:"task_seen"`
@@ -135,7 +149,10 @@ func (o *runqObjects) Close() error {
 //
 // It can be passed to loadRunqObjects or ebpf.CollectionSpec.LoadAndAssign.
 type runqMaps struct {
+	CgroupSlots   *ebpf.Map `ebpf:"cgroup_slots"`
 	Drops         *ebpf.Map `ebpf:"drops"`
+	FreeSlots     *ebpf.Map `ebpf:"free_slots"`
+	LastCgroup    *ebpf.Map `ebpf:"last_cgroup"`
 	Stats         *ebpf.Map `ebpf:"stats"`
 	TaskDelay     *ebpf.Map `ebpf:"task_delay"`
 	TaskSeen      *ebpf.Map `ebpf:"task_seen"`
@@ -144,7 +161,10 @@ type runqMaps struct {
 
 func (m *runqMaps) Close() error {
 	return _RunqClose(
+		m.CgroupSlots,
 		m.Drops,
+		m.FreeSlots,
+		m.LastCgroup,
 		m.Stats,
 		m.TaskDelay,
 		m.TaskSeen,

@@ -135,11 +135,11 @@ type Sampler struct {
 	mu sync.Mutex
 	// prev holds each cgroup's cumulative counters at the previous Read.
 	prev map[uint64]CgroupStats
-	// Batch read buffers, reused across Reads.
-	noBatch   bool
-	ncpu      int
-	batchKeys []uint64
-	batchVals []runqCgroupStats
+	// Read buffers, reused across Reads.
+	noBatch    bool
+	batchKeys  []uint64
+	batchSlots []uint32
+	perCPU     []runqCgroupStats
 }
 
 // Load loads the run-queue programs and attaches them. Errors from a
@@ -186,8 +186,12 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ebpf runq: parse embedded object: %w", err)
 	}
+	maxCgroups := spec.Maps[runqMapStats].MaxEntries
 	if opts.MaxCgroups > 0 {
-		spec.Maps[runqMapStats].MaxEntries = opts.MaxCgroups
+		maxCgroups = opts.MaxCgroups
+	}
+	for _, m := range []string{runqMapStats, runqMapCgroupSlots, runqMapFreeSlots} {
+		spec.Maps[m].MaxEntries = maxCgroups
 	}
 	if opts.MaxTasks > 0 {
 		spec.Maps[runqMapTaskSeenByPid].MaxEntries = opts.MaxTasks
@@ -225,13 +229,29 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 	defer coll.Close() // closes only what was not detached below
 	s := &Sampler{attach: attach, mode: opts.KeyMode, prev: map[uint64]CgroupStats{}}
 	s.maps = runqMaps{
+		CgroupSlots:   coll.DetachMap(runqMapCgroupSlots),
 		Drops:         coll.DetachMap(runqMapDrops),
+		FreeSlots:     coll.DetachMap(runqMapFreeSlots),
+		LastCgroup:    coll.DetachMap(runqMapLastCgroup),
 		Stats:         coll.DetachMap(runqMapStats),
 		TaskDelay:     coll.DetachMap(runqMapTaskDelay),
 		TaskSeen:      coll.DetachMap(runqMapTaskSeen),
 		TaskSeenByPid: coll.DetachMap(runqMapTaskSeenByPid),
 	}
 	s.progs = append(s.progs, coll.DetachProgram(progName))
+	ncpu, err := cebpf.PossibleCPU()
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("ebpf runq: possible CPUs: %w", err)
+	}
+	s.perCPU = make([]runqCgroupStats, ncpu)
+	// Every counter slot starts free; the programs take them from here.
+	for slot := range maxCgroups {
+		if err := s.maps.FreeSlots.Update(nil, slot, cebpf.UpdateAny); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("ebpf runq: fill free slots: %w", err)
+		}
+	}
 	return s, nil
 }
 
@@ -304,51 +324,62 @@ func (s *Sampler) Read() (map[uint64]CgroupStats, error) {
 // readBatch is how many cgroups one BPF_MAP_LOOKUP_BATCH call reads.
 const readBatch = 128
 
-// totals reads the cumulative counters of every cgroup, summed over CPUs.
-// Batched lookups (Linux 5.6+) read 128 cgroups per system call; older
-// kernels iterate key by key. Called with s.mu held.
+// totals reads the cumulative counters of every cgroup, summed over CPUs:
+// the cgroup ids and their slots from the hash (batched lookups, Linux
+// 5.6+, 128 cgroups per system call; older kernels iterate key by key),
+// then each slot's per-CPU copies, of which only those the cgroup owns
+// count. Called with s.mu held: Forget, the only one to free slots, takes
+// it too, so the slots read stay the cgroups'.
 func (s *Sampler) totals() (map[uint64]CgroupStats, error) {
-	out := make(map[uint64]CgroupStats, len(s.prev))
+	slots, err := s.slots()
+	if err != nil {
+		return nil, fmt.Errorf("ebpf runq: read cgroup slots: %w", err)
+	}
+	out := make(map[uint64]CgroupStats, len(slots))
+	for id, slot := range slots {
+		if err := s.maps.Stats.Lookup(slot, &s.perCPU); err != nil {
+			return nil, fmt.Errorf("ebpf runq: read stats of cgroup %d: %w", id, err)
+		}
+		out[id] = sumCPUs(id, s.perCPU)
+	}
+	return out, nil
+}
+
+// slots reads the hash from cgroup id to counter slot.
+func (s *Sampler) slots() (map[uint64]uint32, error) {
+	out := make(map[uint64]uint32, len(s.prev))
 	if !s.noBatch {
-		err := s.totalsBatch(out)
+		err := s.slotsBatch(out)
 		if err == nil {
 			return out, nil
 		}
 		if !errors.Is(err, ErrNotSupported) {
-			return nil, fmt.Errorf("ebpf runq: read stats map: %w", err)
+			return nil, err
 		}
 		s.noBatch = true
 		clear(out)
 	}
 	var (
-		id     uint64
-		perCPU []runqCgroupStats
+		id   uint64
+		slot uint32
 	)
-	it := s.maps.Stats.Iterate()
-	for it.Next(&id, &perCPU) {
-		out[id] = sumCPUs(perCPU)
+	it := s.maps.CgroupSlots.Iterate()
+	for it.Next(&id, &slot) {
+		out[id] = slot
 	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("ebpf runq: read stats map: %w", err)
-	}
-	return out, nil
+	return out, it.Err()
 }
 
-func (s *Sampler) totalsBatch(out map[uint64]CgroupStats) error {
+func (s *Sampler) slotsBatch(out map[uint64]uint32) error {
 	if s.batchKeys == nil {
-		ncpu, err := cebpf.PossibleCPU()
-		if err != nil {
-			return err
-		}
-		s.ncpu = ncpu
 		s.batchKeys = make([]uint64, readBatch)
-		s.batchVals = make([]runqCgroupStats, readBatch*ncpu)
+		s.batchSlots = make([]uint32, readBatch)
 	}
 	var cursor cebpf.MapBatchCursor
 	for {
-		n, err := s.maps.Stats.BatchLookup(&cursor, s.batchKeys, s.batchVals, nil)
+		n, err := s.maps.CgroupSlots.BatchLookup(&cursor, s.batchKeys, s.batchSlots, nil)
 		for k := range n {
-			out[s.batchKeys[k]] = sumCPUs(s.batchVals[k*s.ncpu : (k+1)*s.ncpu])
+			out[s.batchKeys[k]] = s.batchSlots[k]
 		}
 		if errors.Is(err, cebpf.ErrKeyNotExist) {
 			return nil // the end of the map
@@ -359,10 +390,15 @@ func (s *Sampler) totalsBatch(out map[uint64]CgroupStats) error {
 	}
 }
 
-func sumCPUs(perCPU []runqCgroupStats) CgroupStats {
+// sumCPUs sums the per-CPU copies of a slot that cgroup id owns (a CPU
+// that never charged it there holds another's counters, or none).
+func sumCPUs(id uint64, perCPU []runqCgroupStats) CgroupStats {
 	var c CgroupStats
 	for i := range perCPU {
 		v := &perCPU[i]
+		if v.CgroupId != id {
+			continue
+		}
 		for j, n := range v.RunqHist {
 			c.RunqHist[j] += n
 		}
@@ -375,12 +411,30 @@ func sumCPUs(perCPU []runqCgroupStats) CgroupStats {
 
 // Forget drops a cgroup's counters (call it when the cgroup is removed, so
 // the bounded map has room for new ones). Forgetting an unknown id is not
-// an error.
+// an error. A cgroup forgotten while its tasks still run is counted again
+// from zero, except for what they do in the moment Forget takes.
 func (s *Sampler) Forget(cgroupID uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.prev, cgroupID)
-	if err := s.maps.Stats.Delete(cgroupID); err != nil && !errors.Is(err, cebpf.ErrKeyNotExist) {
+	var slot uint32
+	err := s.maps.CgroupSlots.Lookup(cgroupID, &slot)
+	if errors.Is(err, cebpf.ErrKeyNotExist) {
+		return nil
+	}
+	if err == nil {
+		err = s.maps.CgroupSlots.Delete(cgroupID)
+	}
+	// No CPU's copy is the cgroup's any more: a CPU that still has it as
+	// its last cgroup sees the owner changed and asks the hash, which no
+	// longer has it. Only then can the slot be given to another cgroup.
+	if err == nil {
+		err = s.maps.Stats.Update(slot, make([]runqCgroupStats, len(s.perCPU)), cebpf.UpdateExist)
+	}
+	if err == nil {
+		err = s.maps.FreeSlots.Update(nil, slot, cebpf.UpdateAny)
+	}
+	if err != nil && !errors.Is(err, cebpf.ErrKeyNotExist) {
 		return fmt.Errorf("ebpf runq: forget cgroup %d: %w", cgroupID, err)
 	}
 	return nil

@@ -470,8 +470,23 @@ func TestBPFForget(t *testing.T) {
 	if w[id].OnCPU == 0 {
 		t.Fatalf("cgroup %d: no on-CPU time after running a busy loop in it (window %v)", id, w[id])
 	}
+	var slot uint32
+	if err := s.maps.CgroupSlots.Lookup(id, &slot); err != nil {
+		t.Fatalf("cgroup %d: slot: %v", id, err)
+	}
 	if err := s.Forget(id); err != nil {
 		t.Fatal(err)
+	}
+	// No CPU's copy of the slot may stay the cgroup's: a CPU whose last
+	// cgroup it was would go on charging the slot given back.
+	var perCPU []runqCgroupStats
+	if err := s.maps.Stats.Lookup(slot, &perCPU); err != nil {
+		t.Fatal(err)
+	}
+	for cpu, v := range perCPU {
+		if v.CgroupId == id {
+			t.Errorf("CPU %d's copy of slot %d still owned by forgotten cgroup %d", cpu, slot, id)
+		}
 	}
 	if err := s.Forget(id); err != nil {
 		t.Fatalf("second Forget: %v", err)
@@ -482,6 +497,51 @@ func TestBPFForget(t *testing.T) {
 	}
 	if st, ok := w[id]; ok {
 		t.Errorf("cgroup %d still read after Forget: %+v", id, st)
+	}
+
+	// A forgotten cgroup whose tasks run again is counted again, from
+	// zero: the CPUs that charged it last must not keep charging the
+	// slot it gave back.
+	usageBefore := cpuStatUsage(t, dir)
+	contAll(t, pids)
+	runUntil(t, "the busy loop to run again", func() bool { return cpuStatUsage(t, dir)-usageBefore >= 200*time.Millisecond })
+	stopAll(t, pids)
+	w, err = s.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	usage := cpuStatUsage(t, dir) - usageBefore
+	if !within(w[id].OnCPU, usage, 0.05) {
+		t.Errorf("cgroup %d after Forget: eBPF on-CPU %v vs cpu.stat usage since %v: more than 5%% apart", id, w[id].OnCPU, usage)
+	}
+}
+
+// TestBPFCgroupsBounded loads with room for one cgroup: the first cgroup
+// to switch a task out takes it, the others (this test's own and the busy
+// loop's at least) are counted as dropped.
+func TestBPFCgroupsBounded(t *testing.T) {
+	kerneltest.RequireBPF(t)
+	v2Root := kerneltest.RequireCgroupV2(t)
+	dir := makeCgroup(t, v2Root)
+	s := loadForTest(t, Options{KeyMode: KeyCgroupV2, MaxCgroups: 1})
+	pids := startStoppedSpinners(t, 1)
+	writeFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(pids[0]))
+	contAll(t, pids)
+	runUntil(t, "the busy loop to run", func() bool { return cpuStatUsage(t, dir) >= 50*time.Millisecond })
+	stopAll(t, pids)
+	w, err := s.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w) != 1 {
+		t.Errorf("Read() has %d cgroups, want the one that fits", len(w))
+	}
+	d, err := s.Drops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Cgroups == 0 {
+		t.Errorf("Drops().Cgroups = 0 with room for one cgroup and at least two switching")
 	}
 }
 
