@@ -371,7 +371,7 @@ func compareClass(x, y qos.Class) int {
 func (a *Agent) Iterate(ctx context.Context, cause string) {
 	start := time.Now()
 	now := a.now()
-	a.metrics.wakeups.WithLabelValues(cause).Inc()
+	a.metrics.wakeup(cause)
 
 	host, err := a.cfg.Host.Sample()
 	if err != nil {

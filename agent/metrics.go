@@ -15,12 +15,19 @@ type metrics struct {
 	hostMemAvailable prometheus.Gauge
 	hostPSI          *prometheus.GaugeVec
 
-	classCPU     *prometheus.GaugeVec
-	classMemory  *prometheus.GaugeVec
-	classCount   *prometheus.GaugeVec
-	workloadCPU  *prometheus.GaugeVec
-	workloadMem  *prometheus.GaugeVec
-	workloads    map[workloadKey]bool
+	classCPU    *prometheus.GaugeVec
+	classMemory *prometheus.GaugeVec
+	classCount  *prometheus.GaugeVec
+	workloadCPU *prometheus.GaugeVec
+	workloadMem *prometheus.GaugeVec
+	// workloads holds each workload's series, resolved once: hashing label
+	// values for every series on every tick was a visible share of an
+	// idle agent's CPU. gen marks the series seen in the current pass.
+	workloads    map[workloadKey]*workloadSeries
+	gen          uint64
+	psi          [5]prometheus.Gauge // hostPSI, in observe's order
+	classSeries  [len(qos.Classes)][3]prometheus.Gauge
+	wakeupsBy    map[string]prometheus.Counter
 	offlineCPU   prometheus.Gauge
 	offlineHigh  prometheus.Gauge
 	offlineMax   prometheus.Gauge
@@ -72,6 +79,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		dryRun:              prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_dry_run", Help: "1 when enforcement is off."}),
 		containerdConnected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_containerd_connected", Help: "1 when discovery reaches containerd."}),
 	}
+	for i, l := range [][2]string{{"cpu", "some"}, {"memory", "some"}, {"memory", "full"}, {"io", "some"}, {"io", "full"}} {
+		m.psi[i] = m.hostPSI.WithLabelValues(l[0], l[1])
+	}
+	for i, c := range qos.Classes {
+		m.classSeries[i] = [3]prometheus.Gauge{
+			m.classCPU.WithLabelValues(string(c)), m.classMemory.WithLabelValues(string(c)), m.classCount.WithLabelValues(string(c)),
+		}
+	}
+	m.workloads = map[workloadKey]*workloadSeries{}
+	m.wakeupsBy = map[string]prometheus.Counter{}
 	reg.MustRegister(m.hostCPUCapacity, m.hostCPUUsed, m.hostMemTotal, m.hostMemAvailable, m.hostPSI,
 		m.classCPU, m.classMemory, m.classCount, m.workloadCPU, m.workloadMem,
 		m.offlineCPU, m.offlineHigh, m.offlineMax, m.pendingKills,
@@ -86,37 +103,55 @@ func (m *metrics) observe(obs qos.Observation) {
 	m.hostMemTotal.Set(float64(obs.Host.MemTotalBytes))
 	m.hostMemAvailable.Set(float64(obs.Host.MemAvailableBytes))
 	p := obs.Host.PSI
-	m.hostPSI.WithLabelValues("cpu", "some").Set(p.CPUSomeAvg10 / 100)
-	m.hostPSI.WithLabelValues("memory", "some").Set(p.MemorySomeAvg10 / 100)
-	m.hostPSI.WithLabelValues("memory", "full").Set(p.MemoryFullAvg10 / 100)
-	m.hostPSI.WithLabelValues("io", "some").Set(p.IOSomeAvg10 / 100)
-	m.hostPSI.WithLabelValues("io", "full").Set(p.IOFullAvg10 / 100)
-	for _, c := range qos.Classes {
-		u := obs.Classes[c]
-		m.classCPU.WithLabelValues(string(c)).Set(float64(u.CPUUsedMilli) / 1000)
-		m.classMemory.WithLabelValues(string(c)).Set(float64(u.MemoryUsageBytes))
-		m.classCount.WithLabelValues(string(c)).Set(float64(u.Count))
+	for i, v := range [...]float64{p.CPUSomeAvg10, p.MemorySomeAvg10, p.MemoryFullAvg10, p.IOSomeAvg10, p.IOFullAvg10} {
+		m.psi[i].Set(v / 100)
 	}
+	for i, c := range qos.Classes {
+		u := obs.Classes[c]
+		m.classSeries[i][0].Set(float64(u.CPUUsedMilli) / 1000)
+		m.classSeries[i][1].Set(float64(u.MemoryUsageBytes))
+		m.classSeries[i][2].Set(float64(u.Count))
+	}
+}
+
+// wakeup counts one loop iteration by cause.
+func (m *metrics) wakeup(cause string) {
+	c, ok := m.wakeupsBy[cause]
+	if !ok {
+		c = m.wakeups.WithLabelValues(cause)
+		m.wakeupsBy[cause] = c
+	}
+	c.Inc()
 }
 
 // observeWorkloads updates the per-workload series and deletes those of
 // workloads that went away, so exited containers disappear from /metrics.
 // (Resetting the vectors every tick would rebuild every series each second.)
 func (m *metrics) observeWorkloads(ws []qos.ContainerSample) {
-	seen := make(map[workloadKey]bool, len(ws))
+	m.gen++
 	for _, w := range ws {
 		k := workloadKey{w.ID, w.Name, string(w.Class)}
-		seen[k] = true
-		m.workloadCPU.WithLabelValues(k.id, k.name, k.class).Set(float64(w.CPUUsedMilli) / 1000)
-		m.workloadMem.WithLabelValues(k.id, k.name, k.class).Set(float64(w.MemoryUsageBytes))
+		sr, ok := m.workloads[k]
+		if !ok {
+			sr = &workloadSeries{cpu: m.workloadCPU.WithLabelValues(k.id, k.name, k.class), mem: m.workloadMem.WithLabelValues(k.id, k.name, k.class)}
+			m.workloads[k] = sr
+		}
+		sr.gen = m.gen
+		sr.cpu.Set(float64(w.CPUUsedMilli) / 1000)
+		sr.mem.Set(float64(w.MemoryUsageBytes))
 	}
-	for k := range m.workloads {
-		if !seen[k] {
+	for k, sr := range m.workloads {
+		if sr.gen != m.gen {
 			m.workloadCPU.DeleteLabelValues(k.id, k.name, k.class)
 			m.workloadMem.DeleteLabelValues(k.id, k.name, k.class)
+			delete(m.workloads, k)
 		}
 	}
-	m.workloads = seen
+}
+
+type workloadSeries struct {
+	cpu, mem prometheus.Gauge
+	gen      uint64
 }
 
 type workloadKey struct{ id, name, class string }

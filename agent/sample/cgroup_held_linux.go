@@ -1,6 +1,7 @@
 package sample
 
 import (
+	"path/filepath"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -28,22 +29,27 @@ import (
 type heldFiles struct {
 	mu    sync.Mutex
 	gen   uint64
-	files map[string]*heldFile
+	files map[heldKey]*heldFile
 }
+
+// heldKey names a file by its directory and name, so that a tick's reads
+// need no path joined.
+type heldKey struct{ dir, name string }
 
 type heldFile struct {
 	fd  int
 	gen uint64 // the sweep generation it was last read in
 }
 
-// read returns the file's current contents in buf (grown if needed).
-func (h *heldFiles) read(path string, buf []byte) ([]byte, error) {
+// read returns the current contents of dir/name in buf (grown if needed).
+func (h *heldFiles) read(dir, name string, buf []byte) ([]byte, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.files == nil {
-		h.files = map[string]*heldFile{}
+		h.files = map[heldKey]*heldFile{}
 	}
-	if f, ok := h.files[path]; ok {
+	key := heldKey{dir, name}
+	if f, ok := h.files[key]; ok {
 		data, err := preadAll(f.fd, buf)
 		if err == nil {
 			f.gen = h.gen
@@ -52,9 +58,9 @@ func (h *heldFiles) read(path string, buf []byte) ([]byte, error) {
 		// ENODEV (the cgroup was removed) or anything else: start over
 		// from the path, which says whether a cgroup is there now.
 		unix.Close(f.fd)
-		delete(h.files, path)
+		delete(h.files, key)
 	}
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(filepath.Join(dir, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +69,7 @@ func (h *heldFiles) read(path string, buf []byte) ([]byte, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	h.files[path] = &heldFile{fd: fd, gen: h.gen}
+	h.files[key] = &heldFile{fd: fd, gen: h.gen}
 	return data, nil
 }
 

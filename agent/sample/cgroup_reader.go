@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -118,11 +119,16 @@ func (r *CgroupReader) reader(hold bool) fileReader {
 	if hold {
 		return r.held.read
 	}
-	return readFileInto
+	return openAndRead
 }
 
-// fileReader reads a whole file into buf, growing it if needed.
-type fileReader func(path string, buf []byte) ([]byte, error)
+// fileReader reads the whole file dir/name into buf, growing it if needed.
+type fileReader func(dir, name string, buf []byte) ([]byte, error)
+
+// openAndRead is a fileReader that opens the file on every read.
+func openAndRead(dir, name string, buf []byte) ([]byte, error) {
+	return readFileInto(filepath.Join(dir, name), buf)
+}
 
 // Mode returns the mode the reader was built for.
 func (r *CgroupReader) Mode() Mode { return r.mode }
@@ -220,7 +226,16 @@ func (r *CgroupReader) Memory(cgroupPath string) (workingSetBytes, limitBytes ui
 // cgroupDir joins a cgroup path to a hierarchy root; cleaning it as an
 // absolute path first keeps ".." from leaving the root.
 func cgroupDir(root, cgroupPath string) string {
-	return filepath.Join(root, filepath.Clean("/"+cgroupPath))
+	if !strings.HasPrefix(cgroupPath, "/") {
+		cgroupPath = "/" + cgroupPath
+	}
+	// Clean returns an already clean path as is; the loop's paths are, so
+	// this costs one concatenation per read instead of three allocations.
+	clean := filepath.Clean(cgroupPath)
+	if root == "/" || clean == "/" {
+		return filepath.Join(root, clean)
+	}
+	return root + clean
 }
 
 // readCgroupFile reads dir/name into buf (grown if needed). A missing file
@@ -228,7 +243,7 @@ func cgroupDir(root, cgroupPath string) string {
 // after open, is ErrCgroupGone; a missing file in a present directory is
 // ErrNoController.
 func readCgroupFile(read fileReader, dir, name string, buf []byte) ([]byte, error) {
-	data, err := read(filepath.Join(dir, name), buf)
+	data, err := read(dir, name, buf)
 	switch {
 	case err == nil:
 		return data, nil

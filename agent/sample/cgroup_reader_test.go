@@ -148,7 +148,7 @@ func TestReadCgroupFileGrows(t *testing.T) {
 	big := strings.Repeat("padding_key 1\n", 1000) + "inactive_file 77\n"
 	os.WriteFile(filepath.Join(dir, "memory.stat"), []byte(big), 0o644)
 	var buf [16]byte
-	data, err := readCgroupFile(readFileInto, dir, "memory.stat", buf[:0])
+	data, err := readCgroupFile(openAndRead, dir, "memory.stat", buf[:0])
 	if err != nil || string(data) != big {
 		t.Fatalf("readCgroupFile: %d bytes, %v; want %d bytes", len(data), err, len(big))
 	}

@@ -83,7 +83,7 @@ func NewHost(procRoot string, log *slog.Logger) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host sampler: %w", err)
 	}
-	h := &Host{fs: pfs, procRoot: procRoot, read: readFileInto, buf: make([]byte, 0, 4096)}
+	h := &Host{fs: pfs, procRoot: procRoot, read: openAndRead, buf: make([]byte, 0, 4096)}
 	if procfsMount(procRoot) {
 		h.read = h.files.read
 	}
@@ -134,9 +134,9 @@ func (h *Host) Sample() (qos.HostSample, error) {
 
 	if h.memCount%max(h.memEvery, 1) == 0 {
 		name := filepath.Join(h.procRoot, "meminfo")
-		data, err := h.read(name, h.buf)
+		data, err := h.read(h.procRoot, "meminfo", h.buf)
 		if err != nil {
-			return s, fmt.Errorf("host sample: %w", err)
+			return s, fmt.Errorf("host sample: read %s: %w", name, err)
 		}
 		h.buf = data[:0]
 		if h.lastMem, err = parseMeminfo(data); err != nil {
@@ -165,16 +165,15 @@ func (h *Host) Sample() (qos.HostSample, error) {
 // (fs/proc/stat.c, for_each_online_cpu), the same set as
 // /sys/devices/system/cpu/online.
 func (h *Host) readCPU() (cpuTicks, []int, error) {
-	name := filepath.Join(h.procRoot, "stat")
-	data, err := h.read(name, h.buf)
+	data, err := h.read(h.procRoot, "stat", h.buf)
 	if err != nil {
-		return cpuTicks{}, nil, err
+		return cpuTicks{}, nil, fmt.Errorf("read %s: %w", filepath.Join(h.procRoot, "stat"), err)
 	}
 	h.buf = data[:0]
 	t, cpus, err := parseProcStat(data, h.scratch)
 	h.scratch = cpus
 	if err != nil {
-		return cpuTicks{}, nil, fmt.Errorf("%s: %w", name, err)
+		return cpuTicks{}, nil, fmt.Errorf("%s: %w", filepath.Join(h.procRoot, "stat"), err)
 	}
 	if !slices.Equal(cpus, h.cpus) {
 		h.cpus = slices.Clone(cpus)
