@@ -125,6 +125,12 @@ type Agent struct {
 	// see enforce for when a host tick may skip the enforcer.
 	applied   *qos.Plan
 	appliedAt time.Time
+	// offlineMissing: the offline parent was not there; the fast tick does
+	// not look for it again before until.
+	offlineMissing struct {
+		path  string
+		until time.Time
+	}
 
 	mu       sync.Mutex
 	snapshot Snapshot
@@ -382,14 +388,22 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	// The offline parent is read on every host tick, so a change of offline
 	// use shows up within one fast tick, not one container tick.
 	offlineFast := int64(-1)
-	if a.policy.OfflineParent != "" {
+	if a.policy.OfflineParent != "" && (a.offlineMissing.path != a.policy.OfflineParent || !now.Before(a.offlineMissing.until)) {
 		// Stamp the counter when it is read, not when the tick started: on a
 		// busy host the host sample before it can take a while, and a rate
 		// over a misstated 100 ms interval is wildly off.
-		if total, err := a.cfg.Usage.CPU(a.policy.OfflineParent); err == nil {
+		total, err := a.cfg.Usage.CPU(a.policy.OfflineParent)
+		switch {
+		case err == nil:
 			if milli, ok := a.offlineCPU.Observe(a.policy.OfflineParent, total, a.now()); ok {
 				offlineFast = milli
 			}
+		case errors.Is(err, fs.ErrNotExist):
+			// No offline parent yet (a dry run on a fresh host): looking
+			// for it on every fast tick costs a failed path walk each
+			// time, so look again after a container interval, or as soon
+			// as an enforcement pass may have created it.
+			a.offlineMissing.path, a.offlineMissing.until = a.policy.OfflineParent, now.Add(a.policy.Sampling.ContainerInterval)
 		}
 	}
 	obs := qos.Observation{
@@ -424,6 +438,9 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	results, fresh := a.enforce(ctx, plan, now)
 	if fresh {
 		a.metrics.enforced(results)
+		if !plan.DryRun {
+			a.offlineMissing.until = time.Time{}
+		}
 	}
 	a.state, a.prevPlan, a.results = state, plan, results
 

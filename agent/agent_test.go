@@ -31,8 +31,9 @@ func (h *fakeHost) Sample() (qos.HostSample, error) { return h.s, nil }
 // fakeCgroups models cumulative counters per cgroup path; a missing path is
 // a vanished cgroup, reported the way the real reader does.
 type fakeCgroups struct {
-	mu sync.Mutex
-	u  map[string]sample.CgroupUsage
+	mu       sync.Mutex
+	u        map[string]sample.CgroupUsage
+	cpuReads map[string]int
 }
 
 func (f *fakeCgroups) Usage(path string) (sample.CgroupUsage, error) {
@@ -46,6 +47,12 @@ func (f *fakeCgroups) Usage(path string) (sample.CgroupUsage, error) {
 }
 
 func (f *fakeCgroups) CPU(path string) (time.Duration, error) {
+	f.mu.Lock()
+	if f.cpuReads == nil {
+		f.cpuReads = map[string]int{}
+	}
+	f.cpuReads[path]++
+	f.mu.Unlock()
 	u, err := f.Usage(path)
 	return u.CPUTotal, err
 }
@@ -414,5 +421,34 @@ func TestRunAppliesReloadedPolicy(t *testing.T) {
 	}
 	if src := r.a.Snapshot().Policy.Source; src != "reloaded.yaml" {
 		t.Errorf("policy source %q, want reloaded.yaml", src)
+	}
+}
+
+// A missing offline parent is looked for once per container interval on
+// the fast tick, not on every tick, and is read again once it exists.
+func TestMissingOfflineParentIsNotReadEveryTick(t *testing.T) {
+	r := newRig(t)
+	parent := r.a.policy.OfflineParent
+	tick := func(d time.Duration) {
+		r.clk.t = r.clk.t.Add(d)
+		r.a.Iterate(context.Background(), "host")
+	}
+	tick(0)
+	for range 9 {
+		tick(100 * time.Millisecond)
+	}
+	if n := r.cg.cpuReads[parent]; n != 1 {
+		t.Fatalf("missing offline parent read %d times in 10 fast ticks within one container interval, want 1", n)
+	}
+	r.cg.add(parent, 0, 0)
+	tick(100 * time.Millisecond) // one container interval after the miss
+	tick(100 * time.Millisecond)
+	r.cg.add(parent, 50*time.Millisecond, 0)
+	tick(100 * time.Millisecond)
+	if n := r.cg.cpuReads[parent]; n != 4 {
+		t.Errorf("offline parent read %d times, want 4 (every tick once it exists)", n)
+	}
+	if got := r.a.Snapshot().Classes[qos.ClassOffline].CPUUsedMilli; got != 500 {
+		t.Errorf("offline CPU %dm on the fast tick, want 500m from the parent's counter", got)
 	}
 }
