@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/prometheus/procfs"
-
 	"github.com/sluicehq/sluice/qos"
 )
 
@@ -19,10 +17,10 @@ import (
 // previous Sample (or since NewHost for the first one). Host is not safe for
 // concurrent use; the agent loop owns it.
 type Host struct {
-	fs       procfs.FS
 	procRoot string
-	// files holds /proc/stat and /proc/meminfo open on a real procfs (see
-	// heldFiles); read reads through it, or opens each time on fixtures.
+	// files holds /proc/stat, /proc/meminfo and the pressure files open on
+	// a real procfs (see heldFiles); read reads through it, or opens each
+	// time on fixtures.
 	files heldFiles
 	read  fileReader
 	buf   []byte
@@ -79,20 +77,19 @@ func NewHost(procRoot string, log *slog.Logger) (*Host, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	pfs, err := procfs.NewFS(procRoot)
-	if err != nil {
-		return nil, fmt.Errorf("host sampler: %w", err)
-	}
-	h := &Host{fs: pfs, procRoot: procRoot, read: openAndRead, buf: make([]byte, 0, 4096)}
+	h := &Host{procRoot: procRoot, read: openAndRead, buf: make([]byte, 0, 4096)}
 	if procfsMount(procRoot) {
 		h.read = h.files.read
 	}
+	var err error
 	if h.prev, _, err = h.readCPU(); err != nil {
+		h.files.close()
 		return nil, fmt.Errorf("host sampler: %w", err)
 	}
-	if _, err := h.fs.PSIStatsForResource("cpu"); err != nil {
+	if _, err := h.read(filepath.Join(procRoot, "pressure"), "cpu", h.buf); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("host sampler: %w", err)
+			h.files.close()
+			return nil, fmt.Errorf("host sampler: read %s: %w", filepath.Join(procRoot, "pressure", "cpu"), err)
 		}
 		h.psiMissing = fmt.Errorf("psi missing: no %s (kernel built without CONFIG_PSI or booted with psi=0): %w",
 			filepath.Join(procRoot, "pressure"), err)
@@ -183,6 +180,7 @@ func (h *Host) readCPU() (cpuTicks, []int, error) {
 
 func (h *Host) readPSI() (qos.PSI, error) {
 	var p qos.PSI
+	dir := filepath.Join(h.procRoot, "pressure")
 	for _, r := range []struct {
 		resource   string
 		some, full *float64
@@ -191,19 +189,24 @@ func (h *Host) readPSI() (qos.PSI, error) {
 		{"memory", &p.MemorySomeAvg10, &p.MemoryFullAvg10},
 		{"io", &p.IOSomeAvg10, &p.IOFullAvg10},
 	} {
-		st, err := h.fs.PSIStatsForResource(r.resource)
+		name := filepath.Join(dir, r.resource)
+		data, err := h.read(dir, r.resource, h.buf)
 		if err != nil {
-			return p, err
+			return p, fmt.Errorf("read %s: %w", name, err)
 		}
-		if st.Some == nil {
-			return p, fmt.Errorf("%s: no \"some\" line", filepath.Join(h.procRoot, "pressure", r.resource))
+		h.buf = data[:0]
+		st, err := parsePSI(data)
+		switch {
+		case err != nil:
+			return p, fmt.Errorf("%s: %w", name, err)
+		case !st.hasSome:
+			return p, fmt.Errorf("%s: no \"some\" line", name)
+		case r.full != nil && !st.hasFull:
+			return p, fmt.Errorf("%s: no \"full\" line", name)
 		}
-		*r.some = st.Some.Avg10
+		*r.some = st.some
 		if r.full != nil {
-			if st.Full == nil {
-				return p, fmt.Errorf("%s: no \"full\" line", filepath.Join(h.procRoot, "pressure", r.resource))
-			}
-			*r.full = st.Full.Avg10
+			*r.full = st.full
 		}
 	}
 	return p, nil

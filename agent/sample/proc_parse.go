@@ -150,3 +150,52 @@ func parseMeminfo(data []byte) (meminfoFields, error) {
 	}
 	return m, nil
 }
+
+// psiAvg10 is the avg10 of the "some" and "full" lines of a
+// /proc/pressure file, in percent; hasSome and hasFull say which lines
+// were there (the system-wide cpu file has "full" only since Linux 5.13).
+type psiAvg10 struct {
+	some, full       float64
+	hasSome, hasFull bool
+}
+
+// parsePSI reads the avg10 figures of a pressure file:
+//
+//	some avg10=0.12 avg60=0.05 avg300=0.01 total=12345
+//	full avg10=0.00 avg60=0.00 avg300=0.00 total=0
+func parsePSI(data []byte) (psiAvg10, error) {
+	var p psiAvg10
+	for lineNo := 1; len(data) > 0; lineNo++ {
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
+		kind, rest, _ := bytes.Cut(line, []byte(" "))
+		var into *float64
+		var seen *bool
+		switch string(kind) {
+		case "some":
+			into, seen = &p.some, &p.hasSome
+		case "full":
+			into, seen = &p.full, &p.hasFull
+		default:
+			continue
+		}
+		field, _, _ := bytes.Cut(rest, []byte(" "))
+		v, ok := bytes.CutPrefix(field, []byte("avg10="))
+		if !ok {
+			return p, fmt.Errorf("line %d: %s: first field %q, want avg10=", lineNo, kind, clip(field))
+		}
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil || f < 0 || f > 100 {
+			return p, fmt.Errorf("line %d: %s avg10 %q: want a percentage", lineNo, kind, clip(v))
+		}
+		if *seen {
+			return p, fmt.Errorf("line %d: a second %q line", lineNo, kind)
+		}
+		*into, *seen = f, true
+	}
+	return p, nil
+}

@@ -168,3 +168,54 @@ func FuzzParseMeminfo(f *testing.F) {
 		}
 	})
 }
+
+func TestParsePSI(t *testing.T) {
+	got, err := parsePSI([]byte("some avg10=4.10 avg60=0.05 avg300=0.01 total=12345\nfull avg10=2.05 avg60=0.00 avg300=0.00 total=0\n"))
+	if err != nil || got != (psiAvg10{some: 4.10, full: 2.05, hasSome: true, hasFull: true}) {
+		t.Fatalf("parsePSI = %+v, %v", got, err)
+	}
+	if got, err := parsePSI([]byte("some avg10=0.00 avg60=0.00 avg300=0.00 total=1\n")); err != nil || !got.hasSome || got.hasFull {
+		t.Errorf("some only (cpu before 5.13): %+v, %v", got, err)
+	}
+	for _, tc := range []struct{ in, err string }{
+		{"some avg10=x\n", `line 1: some avg10 "x": want a percentage`},
+		{"some avg60=1\n", `line 1: some: first field "avg60=1", want avg10=`},
+		{"full avg10=101.00 total=0\n", "want a percentage"},
+		{"some avg10=1 total=0\nsome avg10=2 total=0\n", `line 2: a second "some" line`},
+	} {
+		if _, err := parsePSI([]byte(tc.in)); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("parsePSI(%q) = %v, want an error containing %q", tc.in, err, tc.err)
+		}
+	}
+}
+
+// FuzzParsePSI checks that the parser never panics and that an accepted
+// figure is the one a plain reading of the line finds.
+func FuzzParsePSI(f *testing.F) {
+	f.Add("some avg10=4.10 avg60=0.05 avg300=0.01 total=12345\nfull avg10=2.05 avg60=0.00 avg300=0.00 total=0\n")
+	f.Add("some avg10=0.00 avg60=0.00 avg300=0.00 total=1")
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := parsePSI([]byte(in))
+		if err != nil {
+			return
+		}
+		for kind, v := range map[string]struct {
+			val  float64
+			seen bool
+		}{"some": {got.some, got.hasSome}, "full": {got.full, got.hasFull}} {
+			found := false
+			for _, line := range strings.Split(in, "\n") {
+				k, rest, _ := strings.Cut(line, " ")
+				if k != kind {
+					continue
+				}
+				field, _, _ := strings.Cut(rest, " ")
+				n, err := strconv.ParseFloat(strings.TrimPrefix(field, "avg10="), 64)
+				found = err == nil && n == v.val
+			}
+			if found != v.seen {
+				t.Fatalf("parsePSI(%q): %s = %v (seen %v), not what the file says", in, kind, v.val, v.seen)
+			}
+		}
+	})
+}
