@@ -34,9 +34,10 @@
  * (for kernels where tracing programs cannot load). Both bodies read task
  * fields with CO-RE so one implementation serves both.
  *
- * Counters are per-CPU and only ever grow: the Go side sums the CPUs and
- * diffs consecutive reads instead of resetting, so no sample is lost
- * between a read and a reset and no atomic instruction is needed here.
+ * Counters are per-CPU and, while a cgroup holds its slot, only ever grow:
+ * the Go side sums the CPUs and diffs consecutive reads instead of
+ * resetting, so no sample is lost between a read and a reset and no
+ * atomic instruction is needed here.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -80,8 +81,8 @@ struct cgroup_stats {
  * between CPUs. Slots rather than a per-CPU hash by cgroup id: each CPU
  * remembers the last cgroup it charged and that cgroup's slot
  * (last_cgroup), so that the usual switch-out, of a task in the same
- * cgroup as the last one, finds its counters with two array lookups,
- * which the verifier inlines, instead of hashing (measured: the hash
+ * cgroup as the last one, finds its counters with two array lookups
+ * (which recent kernels inline) instead of hashing (measured: the hash
  * lookup was a fifth of the program's time).
  *
  * Bounded: when no slot is free, new cgroups are counted in
