@@ -20,8 +20,9 @@ type Capabilities struct {
 	Tracing bool
 	// RawTracepoint: BPF_PROG_TYPE_RAW_TRACEPOINT loads (raw_tp attach).
 	RawTracepoint bool
-	// PerCPUHash: BPF_MAP_TYPE_PERCPU_HASH is available.
-	PerCPUHash bool
+	// QueueMap: BPF_MAP_TYPE_QUEUE is available (Linux 4.20+), the newest
+	// of the map types both flavours use (the free counter slots).
+	QueueMap bool
 	// SchedInfo: tasks carry the kernel's run-queue accounting
 	// (CONFIG_SCHED_INFO, selected by SCHEDSTATS and TASK_DELAY_ACCT; what
 	// /proc/<pid>/schedstat prints), which the programs read.
@@ -30,7 +31,7 @@ type Capabilities struct {
 
 // Usable reports whether Load can be expected to succeed.
 func (c Capabilities) Usable() bool {
-	return c.KernelBTF && c.SchedInfo && c.PerCPUHash && (c.Tracing || c.RawTracepoint)
+	return c.KernelBTF && c.SchedInfo && c.QueueMap && (c.Tracing || c.RawTracepoint)
 }
 
 // Probe asks the kernel what the run-queue sampler needs. When something
@@ -60,10 +61,10 @@ func Probe() (Capabilities, error) {
 			fmt.Errorf("tp_btf programs (BPF_PROG_TYPE_TRACING): %w", errTracing),
 			fmt.Errorf("raw_tp programs (BPF_PROG_TYPE_RAW_TRACEPOINT): %w", errRaw))
 	}
-	if err := features.HaveMapType(cebpf.PerCPUHash); err != nil {
-		errs = append(errs, fmt.Errorf("per-CPU hash maps: %w", err))
+	if err := features.HaveMapType(cebpf.Queue); err != nil {
+		errs = append(errs, fmt.Errorf("queue maps: %w", err))
 	} else {
-		c.PerCPUHash = true
+		c.QueueMap = true
 	}
 	if len(errs) == 0 {
 		return c, nil
