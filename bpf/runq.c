@@ -27,8 +27,9 @@
  *     only a task leaving the CPU costs a per-task lookup, a cgroup id and
  *     a counter update.
  * What it costs in accuracy: a wait is counted when the task leaves the
- * CPU after it, not when it gets the CPU; a task's first switch-out after
- * attach only records where its counters stand (no wait, no run counted).
+ * CPU after it, not when it gets the CPU; for a task that already existed
+ * at load, the first switch-out only records where its counters stand (no
+ * wait, no run counted). Tasks started later are counted from their fork.
  *
  * Each program exists twice: as tp_btf (BTF-typed, cheapest) and as raw_tp
  * (for kernels where tracing programs cannot load). Both bodies read task
@@ -62,6 +63,10 @@ volatile const __u32 key_mode = KEY_CGROUP_V2;
 /* Non-zero: also sum run-queue delay per task for tasks in this cgroup
  * (tests compare it with /proc/<pid>/schedstat). */
 volatile const __u64 track_task_cgroup = 0;
+/* CLOCK_MONOTONIC at load, the clock of task->start_time: a task started
+ * later has had every count since its fork (where they start at zero) in
+ * front of the programs. */
+volatile const __u64 loaded_ns = 0;
 
 struct cgroup_stats {
 	/* Whose counters these are on this CPU (0: nobody's). First, so
@@ -419,12 +424,19 @@ static __always_inline void track_task(__u32 pid, __u64 delay, __u64 waits)
 	}
 }
 
+static __always_inline bool born_after_load(struct task_struct *t, bool direct)
+{
+	__u64 start = direct ? t->start_time : BPF_CORE_READ(t, start_time);
+
+	return loaded_ns && start >= loaded_ns;
+}
+
 /* TASK_DEAD: the task's last switch-out (do_task_dead). */
 #define TASK_DEAD 0x80
 
 static __always_inline int on_switch(struct task_struct *prev, bool direct)
 {
-	struct last_switch_out now, *seen;
+	struct last_switch_out now, base, *seen;
 	struct cgroup_stats *s;
 	__u64 delay, exec, waits, cgid;
 	unsigned int state;
@@ -446,11 +458,17 @@ static __always_inline int on_switch(struct task_struct *prev, bool direct)
 	 * (raw_tp: a pid reused after a missed last switch-out, or an LRU
 	 * node taken over while in use): start afresh rather than count a
 	 * wrap-around. */
-	first = !seen->valid || now.waits < seen->waits || now.run_delay_ns < seen->run_delay_ns ||
-		now.exec_ns < seen->exec_ns;
-	delay = now.run_delay_ns - seen->run_delay_ns;
-	waits = now.waits - seen->waits;
-	exec = now.exec_ns - seen->exec_ns;
+	base = *seen;
+	first = !base.valid || now.waits < base.waits || now.run_delay_ns < base.run_delay_ns ||
+		now.exec_ns < base.exec_ns;
+	if (first && born_after_load(prev, direct)) {
+		/* Its counters started at zero at fork, after load. */
+		__builtin_memset(&base, 0, sizeof(base));
+		first = false;
+	}
+	delay = now.run_delay_ns - base.run_delay_ns;
+	waits = now.waits - base.waits;
+	exec = now.exec_ns - base.exec_ns;
 	if (!direct && state == TASK_DEAD)
 		/* The task's last switch-out: its slot can go (task storage
 		 * goes with the task by itself), and must not be written

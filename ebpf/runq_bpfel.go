@@ -58,6 +58,7 @@ const (
 	runqProgRawTpSchedSwitch = "raw_tp_sched_switch"
 	runqProgTpBtfSchedSwitch = "tp_btf_sched_switch"
 	runqVarKeyMode           = "key_mode"
+	runqVarLoadedNs          = "loaded_ns"
 	runqVarTrackTaskCgroup   = "track_task_cgroup"
 )
 
@@ -126,6 +127,7 @@ type runqMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type runqVariableSpecs struct {
 	KeyMode         *ebpf.VariableSpec `ebpf:"key_mode"`
+	LoadedNs        *ebpf.VariableSpec `ebpf:"loaded_ns"`
 	TrackTaskCgroup *ebpf.VariableSpec `ebpf:"track_task_cgroup"`
 }
 
@@ -177,6 +179,7 @@ func (m *runqMaps) Close() error {
 // It can be passed to loadRunqObjects or ebpf.CollectionSpec.LoadAndAssign.
 type runqVariables struct {
 	KeyMode         *ebpf.Variable `ebpf:"key_mode"`
+	LoadedNs        *ebpf.Variable `ebpf:"loaded_ns"`
 	TrackTaskCgroup *ebpf.Variable `ebpf:"track_task_cgroup"`
 }
 

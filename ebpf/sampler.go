@@ -202,6 +202,15 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 	if err := spec.Variables[runqVarTrackTaskCgroup].Set(opts.TrackTasksInCgroup); err != nil {
 		return nil, fmt.Errorf("ebpf runq: set track_task_cgroup: %w", err)
 	}
+	// Tasks started from now on are counted from their fork; the programs
+	// compare their start_time, which is on this clock.
+	var now unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
+		return nil, fmt.Errorf("ebpf runq: read CLOCK_MONOTONIC: %w", err)
+	}
+	if err := spec.Variables[runqVarLoadedNs].Set(uint64(now.Nano())); err != nil {
+		return nil, fmt.Errorf("ebpf runq: set loaded_ns: %w", err)
+	}
 
 	// Only the chosen flavour's programs are loaded, so a kernel that
 	// refuses tp_btf never sees them when raw_tp is asked for.
@@ -298,8 +307,9 @@ func (s *Sampler) KeyMode() KeyMode { return s.mode }
 //
 // A task's wait and the run that follows it are counted when the task next
 // leaves the CPU (a task running across a Read shows in the next window),
-// to the cgroup it is in then. A task's first switch-out after Load only
-// records where its counters stand.
+// to the cgroup it is in then. Tasks started after Load are counted from
+// their fork; for one that existed before, the first switch-out after Load
+// only records where its counters stand.
 //
 // The programs never reset their counters: each CPU's counters only grow,
 // Read sums the CPUs and subtracts the sums it saw last time. A sample that

@@ -172,25 +172,39 @@ func voluntarySwitches(t *testing.T, pid int) uint64 {
 	return 0
 }
 
-// stopAll sends SIGSTOP to busy loops and waits until every one is stopped
-// and off its CPU: a stopped task is off the run queues, so its counters
-// no longer move, and the programs count a task's last run and the wait
-// before it at that switch-out. The state letter turns T before the task
-// switches out; the voluntary switch count grows at the switch-out itself,
-// just before the tracepoint (a busy loop switches voluntarily only to
-// stop).
+// stopAll sends SIGSTOP to busy loops and waits until every thread of
+// theirs is stopped and off its CPU: a stopped task is off the run queues,
+// so its counters no longer move, and the programs count a task's last run
+// and the wait before it at that switch-out. The state letter turns T
+// before the task switches out; the voluntary switch count grows at the
+// switch-out itself, just before the tracepoint (a busy loop switches
+// voluntarily only to stop).
 func stopAll(t *testing.T, pids []int) {
 	t.Helper()
-	nvcsw := make(map[int]uint64, len(pids))
+	nvcsw := map[int]uint64{}
+	var tids []int
 	for _, pid := range pids {
-		nvcsw[pid] = voluntarySwitches(t, pid)
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			tid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				t.Fatalf("/proc/%d/task/%s: %v", pid, e.Name(), err)
+			}
+			tids = append(tids, tid)
+			nvcsw[tid] = voluntarySwitches(t, tid)
+		}
+	}
+	for _, pid := range pids {
 		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, pid := range pids {
-		runUntil(t, fmt.Sprintf("process %d to stop", pid), func() bool {
-			return procState(t, pid) == 'T' && voluntarySwitches(t, pid) > nvcsw[pid]
+	for _, tid := range tids {
+		runUntil(t, fmt.Sprintf("thread %d to stop", tid), func() bool {
+			return procState(t, tid) == 'T' && voluntarySwitches(t, tid) > nvcsw[tid]
 		})
 	}
 }
@@ -513,6 +527,48 @@ func TestBPFForget(t *testing.T) {
 	usage := cpuStatUsage(t, dir) - usageBefore
 	if !within(w[id].OnCPU, usage, 0.05) {
 		t.Errorf("cgroup %d after Forget: eBPF on-CPU %v vs cpu.stat usage since %v: more than 5%% apart", id, w[id].OnCPU, usage)
+	}
+}
+
+// TestBPFCountsNewTasksFromFork runs a shell in a v2 cgroup that starts
+// short-lived children, most of which switch out once or twice in their
+// life: tasks started after Load must be counted from their fork, not from
+// their first switch-out, for the cgroup's on-CPU time to match cpu.stat.
+func TestBPFCountsNewTasksFromFork(t *testing.T) {
+	kerneltest.RequireBPF(t)
+	v2Root := kerneltest.RequireCgroupV2(t)
+	dir := makeCgroup(t, v2Root)
+	id, err := CgroupID(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := loadForTest(t, Options{KeyMode: KeyCgroupV2})
+	cmd := exec.Command("/bin/sh", "-c", "kill -STOP $$; i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	runUntil(t, "the shell to stop itself", func() bool { return procState(t, cmd.Process.Pid) == 'T' })
+	writeFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(cmd.Process.Pid))
+	usageBefore := cpuStatUsage(t, dir)
+	if _, err := s.Read(); err != nil {
+		t.Fatal(err)
+	}
+	contAll(t, []int{cmd.Process.Pid})
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("shell: %v", err)
+	}
+	w, err := s.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	usage := cpuStatUsage(t, dir) - usageBefore
+	t.Logf("cgroup %d: eBPF on-CPU %v, cpu.stat usage %v; %d waits", id, w[id].OnCPU, usage, w[id].RunqCount())
+	if !within(w[id].OnCPU, usage, 0.05) {
+		t.Errorf("eBPF on-CPU %v vs cpu.stat usage_usec %v: more than 5%% apart", w[id].OnCPU, usage)
 	}
 }
 
