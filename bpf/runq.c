@@ -144,11 +144,14 @@ struct last_switch_out {
 
 /* tp_btf programs keep it in task storage: no hashing, no bucket lock,
  * freed with the task, written only by the CPU the task runs on. raw_tp
- * programs cannot (their task pointers are untyped), so they use an LRU
- * hash by pid: bounded, and a task pushed out only loses one wait and one
- * run (its next switch-out is a first one again). A task deletes its
- * entry at its last switch-out, so a new task that gets its pid starts
- * afresh. */
+ * programs cannot (their task pointers are untyped), so they use a hash by
+ * pid, preallocated (kernels before 6.1 require it of tracing programs),
+ * from which a task deletes its entry at its last switch-out: it holds the
+ * live tasks that switched out since load. Not an LRU: a task pushed out
+ * and counted again from its fork would be counted twice. When it is full
+ * a task not in it is not counted (drops[DROP_TASK_SEEN]) until there is
+ * room; then it is counted from its fork if it started after load (none of
+ * it was counted before), or from that switch-out. */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -157,8 +160,8 @@ struct {
 } task_seen SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
 	__type(key, __u32);
 	__type(value, struct last_switch_out);
 } task_seen_by_pid SEC(".maps");
@@ -177,9 +180,9 @@ struct {
 } task_delay SEC(".maps");
 
 #define DROP_CGROUP 0 /* no free stats slot */
-/* No per-task slot: task storage not allocated, or the LRU insert failed.
- * Nothing is lost unless it was the task's first switch-out: the growth
- * is counted at its next one. */
+/* No per-task slot: task storage not allocated, or the raw_tp hash full.
+ * For a task that had a slot, nothing is lost: the growth is counted at
+ * its next switch-out. */
 #define DROP_TASK_SEEN 1
 #define DROP_TASK 2 /* task_delay full */
 /* Waits known only by their sum: a task's counters grew by more than one
@@ -377,7 +380,7 @@ static __always_inline struct last_switch_out *task_seen_get(struct task_struct 
 	struct last_switch_out zero = {};
 
 	/* NOEXIST: only the CPU the task runs on inserts it, so this fails
-	 * only when the LRU has no free node. */
+	 * only when the hash is full. */
 	if (bpf_map_update_elem(&task_seen_by_pid, &pid, &zero, BPF_NOEXIST)) {
 		count_drop(DROP_TASK_SEEN, 1);
 		return 0;
@@ -455,9 +458,8 @@ static __always_inline int on_switch(struct task_struct *prev, bool direct)
 	task_counters(prev, &now, direct);
 	/* Not valid: the first switch-out seen, nothing to diff against. A
 	 * counter that went back means the slot is not this task's past
-	 * (raw_tp: a pid reused after a missed last switch-out, or an LRU
-	 * node taken over while in use): start afresh rather than count a
-	 * wrap-around. */
+	 * (raw_tp: a pid reused after a missed last switch-out): start afresh
+	 * rather than count a wrap-around. */
 	base = *seen;
 	first = !base.valid || now.waits < base.waits || now.run_delay_ns < base.run_delay_ns ||
 		now.exec_ns < base.exec_ns;

@@ -82,7 +82,7 @@ func TestBPFRawTPProgTestRunRejectsBadTasks(t *testing.T) {
 }
 
 // TestBPFRawTPForgetsExitedTasks: raw_tp programs keep where each task's
-// counters stood in an LRU hash by pid, and a task deletes its entry at its
+// counters stood in a hash by pid, and a task deletes its entry at its
 // last switch-out, so that a new task given the same pid is not diffed
 // against the old one's counters. A live task that has switched out keeps
 // its entry.
@@ -123,4 +123,26 @@ func TestBPFRawTPForgetsExitedTasks(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestBPFRawTPTasksBounded loads raw_tp with room for one task's counters:
+// the other tasks that switch out meanwhile are counted as dropped.
+func TestBPFRawTPTasksBounded(t *testing.T) {
+	kerneltest.RequireBPF(t)
+	s := loadForTest(t, Options{Attach: AttachRawTP, MaxTasks: 1})
+	for range 3 {
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := mapLen(t, s.maps.TaskSeenByPid); n > 1 {
+		t.Errorf("task_seen_by_pid has %d entries, want at most 1", n)
+	}
+	d, err := s.Drops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.TaskSlots == 0 {
+		t.Errorf("Drops().TaskSlots = 0 with room for one task and several switching")
+	}
 }

@@ -80,10 +80,11 @@ type Options struct {
 	// is full, new cgroups are not counted (see Drops.Cgroups).
 	MaxCgroups uint32
 	// MaxTasks bounds, with raw_tp, the map of where each task's kernel
-	// counters stood at its last switch-out (an LRU hash by thread id,
-	// default 16384); tp_btf keeps that in task storage, freed with the
-	// task, which has no bound. A task pushed out of the LRU loses one
-	// wait and one run.
+	// counters stood at its last switch-out (a preallocated hash by thread
+	// id of the live tasks that switched out since Load, default 32768);
+	// tp_btf keeps that in task storage, freed with the task, which has no
+	// bound. While it is full, tasks not in it are not counted (see
+	// Drops.TaskSlots).
 	MaxTasks uint32
 	// TrackTasksInCgroup, when non-zero, also sums run-queue delay per
 	// task (pid) for the tasks in this cgroup (an id in KeyMode), read
@@ -110,9 +111,9 @@ type Drops struct {
 	// their waits and runs are not counted.
 	Cgroups uint64
 	// TaskSlots: task switch-outs that found no per-task slot (task
-	// storage not allocated, or the raw_tp LRU could not insert). Only a
-	// task's first switch-out loses anything; otherwise its waits and runs
-	// are counted at its next one.
+	// storage not allocated, or MaxTasks reached with raw_tp). A task that
+	// had a slot loses nothing (its next switch-out counts it); one that
+	// never had one is not counted until it gets one.
 	TaskSlots uint64
 	// Tasks: per-task sums not kept (TrackTasksInCgroup only).
 	Tasks uint64
