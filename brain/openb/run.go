@@ -199,7 +199,9 @@ type Result struct {
 // plugin scores) with ties to the first host in node order, weigh CPU and
 // GPU only, and measure fragmentation against the typical pods. Random
 // picks uniformly among feasible hosts. fgd-pack (Sluice's default) weighs
-// memory too, against typical shapes that carry their mean memory.
+// memory too, against typical shapes that carry their mean memory (its
+// fragmentation measure then also counts GPUs out of reach of the host's
+// free CPU and memory; see place.StrategyFGDPack).
 func Profile(tr Trace, strat place.Strategy) place.Profile {
 	prof := place.Profile{
 		Strategy:  strat,

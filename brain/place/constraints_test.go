@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"go/parser"
 	"go/token"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -401,5 +402,63 @@ func TestPureImports(t *testing.T) {
 				t.Errorf("%s imports %s: the placement core must stay pure", f, path)
 			}
 		}
+	}
+}
+
+// TestFragReachStrandsGPUs checks fgd-pack's measure of fragmentation: a
+// GPU the expected shape could take on its own counts as fragmented when
+// the host's CPU cannot carry enough instances of the shape to reach it.
+// FGD's measure (one instance fits, so nothing is fragmented) sees two
+// equal hosts; fgd-pack sends the CPU-heavy pod to the CPU-rich host.
+func TestFragReachStrandsGPUs(t *testing.T) {
+	// Both hosts have 4 idle GPUs. Shape: 1 GPU with 8 cores. On "tight"
+	// a 24-core pod leaves 16 cores (2 instances) for 3 GPUs: one GPU's
+	// worth is out of reach. On "roomy" all 3 stay reachable.
+	hosts := []Host{host("tight", 40000, 4, "T4"), host("roomy", 200000, 4, "T4")}
+	shapes := []Shape{{Demand: Resources{DimCPU: 8000}, GPU: GPURequest{Count: 1}, Weight: 1}}
+	pod := Request{ID: "p", Demand: Resources{DimCPU: 24000}, GPU: GPURequest{Count: 1}, Explain: true}
+	after := func(d Decision, host string) float64 {
+		for _, v := range d.Hosts {
+			if v.Host != host {
+				continue
+			}
+			for _, p := range v.Score.Parts {
+				if p.Name == "fragmentation after (milli-gpu)" {
+					return p.Value
+				}
+			}
+		}
+		t.Fatalf("no fragmentation score for %s in %+v", host, d.Hosts)
+		return 0
+	}
+	for _, tc := range []struct {
+		strat               Strategy
+		host                string
+		tightAfter, roomyAf float64
+	}{
+		// FGD ties (both growths 0) and takes the first host.
+		{StrategyFGD, "tight", 0, 0},
+		// 16 cores carry 2 of the 3 instances the GPUs could take: 1000
+		// milli out of reach.
+		{StrategyFGDPack, "roomy", 1000, 0},
+	} {
+		c := mustNew(t, hosts, Profile{Strategy: tc.strat, Shapes: shapes, ScoreDims: []string{DimCPU}, TiesByHostOrder: true})
+		d := mustPlace(t, c, pod)
+		if d.Placement.Host != tc.host {
+			t.Errorf("%s: placed on %s, want %s", tc.strat, d.Placement.Host, tc.host)
+		}
+		if got := after(d, "tight"); math.Abs(got-tc.tightAfter) > 1e-6 {
+			t.Errorf("%s: fragmentation after on tight %.3f, want %.3f", tc.strat, got, tc.tightAfter)
+		}
+		if got := after(d, "roomy"); math.Abs(got-tc.roomyAf) > 1e-6 {
+			t.Errorf("%s: fragmentation after on roomy %.3f, want %.3f", tc.strat, got, tc.roomyAf)
+		}
+	}
+	// The cluster-wide fragmentation report stays FGD's measure whatever
+	// the strategy, so replays of the paper compare like with like.
+	c := mustNew(t, hosts, Profile{Strategy: StrategyFGDPack, Shapes: shapes, ScoreDims: []string{DimCPU}},
+		Placement{Request: Request{ID: "x", Demand: Resources{DimCPU: 24000}, GPU: GPURequest{Count: 1}}, Host: "tight", GPUIndices: []int{0}})
+	if f := c.Usage().GPUMilliFragmented; f != 0 {
+		t.Errorf("usage: fragmented %.3f, want 0 under FGD's measure", f)
 	}
 }

@@ -64,10 +64,11 @@ type hostState struct {
 	model int // -1 when the host has no GPUs
 	gpu   []int32
 	pods  []int32
-	// frag caches the host's fragmentation under the current shape mix;
-	// fragGen is the mix generation it was computed for (0 = stale).
-	frag    float64
-	fragGen uint64
+	// frag caches the host's fragmentation under the current shape mix,
+	// one entry per fragMeasure; fragGen is the mix generation each was
+	// computed for (0 = stale).
+	frag    [fragMeasures]float64
+	fragGen [fragMeasures]uint64
 }
 
 type placed struct {
@@ -402,7 +403,7 @@ func (st *state) applyUsage(h *hostState, pc *placed, sign int64) {
 			h.gpu[g] += int32(pc.gpuPer())
 		}
 	}
-	h.fragGen = 0 // invalidate the fragmentation cache
+	h.fragGen = [fragMeasures]uint64{} // invalidate the fragmentation caches
 	if pc.p.Group != "" {
 		if qi, ok := st.byGroup[pc.p.Group]; ok {
 			q := &st.quotas[qi]
@@ -547,7 +548,7 @@ func (c *Cluster) usage() Usage {
 			u.GPUMilliCapacity += GPUMilliPerDevice
 			u.GPUMilliAllocated += GPUMilliPerDevice - int64(g)
 		}
-		u.GPUMilliFragmented += st.hostFrag(hi)
+		u.GPUMilliFragmented += st.hostFrag(hi, fragFGD)
 	}
 	return u
 }

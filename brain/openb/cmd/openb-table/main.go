@@ -103,7 +103,7 @@ func run(dir string, seeds int, traces, strats []string, workers, sample int) er
 			for _, r := range results[name][st] {
 				sum += r.Allocated
 			}
-			cell := fmt.Sprintf("%.1f", 100*sum/float64(seeds))
+			cell := fmt.Sprintf("%.2f", 100*sum/float64(seeds))
 			if p, ok := openb.Published[name][st]; ok {
 				cell += fmt.Sprintf(" (%.1f)", p)
 			}
