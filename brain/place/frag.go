@@ -171,7 +171,7 @@ const (
 	// all can use every device big enough for it.
 	fragFGD fragMeasure = iota
 	// fragReach is fragFGD plus the devices a fitting shape cannot reach
-	// because the host's other dimensions run out first (see reachFrag).
+	// because the host's other dimensions run out first (see shapeFrag).
 	fragReach
 	fragMeasures
 )
@@ -224,68 +224,58 @@ func (st *state) fragOf(h *hostState, used []int64, gpu []int32, m fragMeasure) 
 	var frag float64
 	for si := range st.shapes.list {
 		s := &st.shapes.list[si]
-		sf := shapeFrag(h, used, left, s, fit, small)
-		if m == fragReach && sf < left {
-			frag += s.weight * reachFrag(h, used, left, sf, s, fit)
-			continue
-		}
-		frag += s.weight * float64(sf)
+		frag += s.weight * shapeFrag(h, used, left, s, fit, small, m == fragReach)
 	}
 	return frag
 }
 
-// reachFrag is the idle GPU milli a shape that fits the host cannot use
-// when the host's other dimensions are counted too: its devices could
-// take n instances of the shape (whole-GPU shapes: the big enough devices
-// over the count; shared shapes: one per big enough device, as fragFGD
-// counts them), its free CPU and memory only k (fractional). When k < n,
-// the share 1-k/n of the devices the shape could use is out of reach and
-// counts as fragmented. FGD's one-instance test sees a host with seven
-// idle GPUs and CPU for two more pods as unfragmented; this measure sees
+// shapeFrag is the idle GPU milli shape s cannot use on the host.
+//
+// With reach it also counts the devices the shape fits but cannot reach:
+// the devices could take n instances of the shape (whole-GPU shapes: the
+// big enough devices over the count; shared shapes: one per big enough
+// device, as FGD counts them), the host's free CPU and memory only k
+// (fractional); when k < n, the share 1-k/n of the idle milli the shape
+// could use is out of reach. FGD's one-instance test sees a host with
+// seven idle GPUs and CPU for two more pods as unfragmented; this sees
 // five GPUs stranded, so a CPU-heavy pod goes where CPU is plentiful
 // (measured on openb: +0.3..1.6 points of final GPU allocation on the
-// five traces over the fragFGD measure with the same tie-breaks). frag
-// is shapeFrag's answer, below left.
-func reachFrag(h *hostState, used []int64, left, frag int64, s *fragShape, fit []int32) float64 {
-	n := float64(fit[s.need])
-	if s.count > 0 {
-		n /= float64(s.count)
-	}
-	k := n
-	for _, da := range s.sparse {
-		// Multiply first: most hosts have room for n, and division is
-		// the dearest step of a placement's scoring.
-		if free := float64(h.capac[da.dim] - used[da.dim]); free < k*float64(da.v) {
-			k = free / float64(da.v)
-		}
-	}
-	if k >= n {
-		return float64(frag)
-	}
-	return float64(frag) + float64(left-frag)*(1-k/n)
-}
-
-// shapeFrag is the idle GPU milli shape s cannot use on the host.
-func shapeFrag(h *hostState, used []int64, left int64, s *fragShape, fit []int32, small []int64) int64 {
+// five traces over FGD's measure with the same tie-breaks).
+func shapeFrag(h *hostState, used []int64, left int64, s *fragShape, fit []int32, small []int64, reach bool) float64 {
 	if s.need < 0 {
-		return left // needs no GPU: every idle GPU is lost to it
+		return float64(left) // needs no GPU: every idle GPU is lost to it
 	}
 	if !s.any && !slices.Contains(s.models, h.model) {
-		return left
-	}
-	for _, da := range s.sparse {
-		if used[da.dim]+da.v > h.capac[da.dim] {
-			return left
-		}
+		return float64(left)
 	}
 	want := int32(s.count)
 	if s.share > 0 {
 		want = 1
 	}
 	if fit[s.need] < want {
-		return left
+		return float64(left)
 	}
-	return small[s.need]
+	n := float64(fit[s.need])
+	if s.count > 0 {
+		n /= float64(s.count)
+	}
+	k := n
+	for _, da := range s.sparse {
+		free := h.capac[da.dim] - used[da.dim]
+		if da.v > free {
+			return float64(left)
+		}
+		// Multiply first: most hosts have room for n, and division is
+		// the dearest step of scoring a placement.
+		if reach && float64(free) < k*float64(da.v) {
+			k = float64(free) / float64(da.v)
+		}
+	}
+	frag := small[s.need]
+	if k >= n {
+		return float64(frag)
+	}
+	return float64(frag) + float64(left-frag)*(1-k/n)
 }
 
 // index fills each shape's sparse demand and need index and the mix's
