@@ -462,3 +462,76 @@ func TestFragReachStrandsGPUs(t *testing.T) {
 		t.Errorf("usage: fragmented %.3f, want 0 under FGD's measure", f)
 	}
 }
+
+// TestExplainNamesRuleAndSpreadNumbers checks the reason and the numbers
+// given for each kind of anti-affinity rejection and for spread, and that
+// the spread's least-loaded count follows placements and removals.
+func TestExplainNamesRuleAndSpreadNumbers(t *testing.T) {
+	hosts := []Host{
+		host("h1", 64000, 0, "", "rack", "a"),
+		host("h2", 64000, 0, "", "rack", "a"),
+		host("h3", 64000, 0, "", "rack", "b"),
+		host("h4", 64000, 0, ""),
+		host("h5", 64000, 0, "", "rack", "a"),
+		host("h6", 64000, 0, "", "rack", "b"),
+	}
+	prof := Profile{
+		Strategy: StrategyBestFit,
+		AntiAffinity: []AntiAffinity{
+			{App: "web", Other: "web", MaxOther: 0},
+			{App: "web", Other: "batch", MaxOther: 0},
+		},
+		Spreads: []Spread{{App: "web", DomainLabel: "rack", MaxSkew: 1}},
+	}
+	c := mustNew(t, hosts, prof,
+		Placement{Request: req("web-1", "web", 1000), Host: "h1"},
+		Placement{Request: req("batch-1", "batch", 1000), Host: "h2"})
+	verdicts := func(d Decision) map[string]HostVerdict {
+		m := map[string]HostVerdict{}
+		for _, v := range d.Hosts {
+			m[v.Host] = v
+		}
+		return m
+	}
+	check := func(v HostVerdict, reason Reason, detail string) {
+		t.Helper()
+		if v.Feasible || v.Reason != reason || v.Detail != detail {
+			t.Errorf("%s: got %q / %q, want %q / %q", v.Host, v.Reason, v.Detail, reason, detail)
+		}
+	}
+
+	r := req("web-2", "web", 1000)
+	r.Explain = true
+	d := mustPlace(t, c, r)
+	webB := d.Placement.Host // the rack-b host web-2 took
+	if webB != "h3" && webB != "h6" {
+		t.Fatalf("web-2 on %q, want a rack-b host (the only ones breaking nothing)", webB)
+	}
+	emptyB := map[string]string{"h3": "h6", "h6": "h3"}[webB]
+	v := verdicts(d)
+	check(v["h1"], "anti-affinity web/web", "host runs 1 of web, cap 1")
+	check(v["h2"], "anti-affinity web/batch", "host runs 1 of batch, at most 0 may run next to web")
+	check(v["h4"], "spread web: no rack label", "")
+	check(v["h5"], "spread web by rack", "rack=a would hold 2, least loaded domain 0, max skew 1")
+
+	r = req("batch-2", "batch", 1000)
+	r.Selector = map[string]string{"rack": "a"}
+	r.Explain = true
+	v = verdicts(mustPlace(t, c, r))
+	check(v["h1"], "anti-affinity web/batch", "host runs web and 0 of batch, at most 0 allowed")
+
+	// Racks now hold a=1, b=1. Removing web-1 drops the least count to 0,
+	// so rack b (1 instance) cannot take another but rack a can.
+	if _, err := c.Remove("web-1"); err != nil {
+		t.Fatal(err)
+	}
+	r = req("web-3", "web", 1000)
+	r.Explain = true
+	d = mustPlace(t, c, r)
+	v = verdicts(d)
+	check(v[webB], "anti-affinity web/web", "host runs 1 of web, cap 1")
+	check(v[emptyB], "spread web by rack", "rack=b would hold 2, least loaded domain 0, max skew 1")
+	if d.Placement.Host != "h1" && d.Placement.Host != "h5" {
+		t.Fatalf("web-3 on %q, want a rack-a host", d.Placement.Host)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 )
 
@@ -58,7 +59,8 @@ func (c *Cluster) decide(req Request, commit bool) (Decision, error) {
 	}
 	pc.p.Borrowed = borrowed
 
-	counts := map[Reason]int{}
+	var tally [8]ReasonCount
+	rejected := reasonTally(tally[:0])
 	var sc scratch
 	best := candidate{host: -1}
 	n := len(st.hosts)
@@ -74,7 +76,7 @@ func (c *Cluster) decide(req Request, commit bool) (Decision, error) {
 		dec.Considered++
 		ok, reason, detail := st.feasible(hi, &pc, req.Explain)
 		if !ok {
-			counts[reason]++
+			rejected.add(reason)
 			if req.Explain {
 				dec.Hosts = append(dec.Hosts, HostVerdict{Host: st.hosts[hi].name, Reason: reason, Detail: detail})
 			}
@@ -90,7 +92,7 @@ func (c *Cluster) decide(req Request, commit bool) (Decision, error) {
 			break
 		}
 	}
-	dec.Rejections = sortReasons(counts)
+	dec.Rejections = rejected.sorted()
 	if best.host < 0 {
 		if req.Preempt {
 			return c.preempt(pc, strat, rng, dec, commit)
@@ -201,20 +203,6 @@ func (st *state) scoreOf(strat Strategy, e eval) Score {
 	return s
 }
 
-func sortReasons(counts map[Reason]int) []ReasonCount {
-	out := make([]ReasonCount, 0, len(counts))
-	for r, n := range counts {
-		out = append(out, ReasonCount{Reason: r, Hosts: n})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Hosts != out[j].Hosts {
-			return out[i].Hosts > out[j].Hosts
-		}
-		return out[i].Reason < out[j].Reason
-	})
-	return out
-}
-
 // quotaCheck applies the request's group quota. It returns whether the
 // placement would be borrowed, whether it is allowed, and why not.
 func (st *state) quotaCheck(pc *placed) (borrowed, ok bool, reason Reason, detail string) {
@@ -286,4 +274,35 @@ func (st *state) quotaCheck(pc *placed) (borrowed, ok bool, reason Reason, detai
 		}
 	}
 	return true, true, "", ""
+}
+
+// reasonTally counts rejections by reason. A request meets a handful of
+// distinct reasons over thousands of hosts, mostly the same Reason values
+// (same string data), so a short slice searched in order beats hashing the
+// reason once per rejected host.
+type reasonTally []ReasonCount
+
+func (t *reasonTally) add(r Reason) {
+	for i := range *t {
+		if (*t)[i].Reason == r {
+			(*t)[i].Hosts++
+			return
+		}
+	}
+	*t = append(*t, ReasonCount{Reason: r, Hosts: 1})
+}
+
+// sorted returns the counts, most hosts first, then by reason.
+func (t reasonTally) sorted() []ReasonCount {
+	out := slices.Clone(t)
+	if out == nil {
+		out = []ReasonCount{}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Hosts != out[j].Hosts {
+			return out[i].Hosts > out[j].Hosts
+		}
+		return out[i].Reason < out[j].Reason
+	})
+	return out
 }

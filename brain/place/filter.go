@@ -30,7 +30,7 @@ func (st *state) feasible(hi int, pc *placed, detail bool) (bool, Reason, string
 		if ok, r, d := st.rulesOK(hi, pc, detail); !ok {
 			return false, r, d
 		}
-		for _, si := range st.bySpread[app] {
+		for _, si := range pc.spreads {
 			if ok, r, d := st.spreadOK(hi, si, detail); !ok {
 				return false, r, d
 			}
@@ -140,7 +140,8 @@ func (st *state) fitsResources(h *hostState, pc *placed, detail bool) (bool, Rea
 }
 
 // ruleCheck is one anti-affinity rule resolved for one request: the
-// per-host counts it reads, so the host loop does no map lookups.
+// per-host counts it reads and the reason it gives, so the host loop does
+// no map lookups and builds no strings.
 type ruleCheck struct {
 	rule AntiAffinity
 	// kind: 0 = the app's own per-host cap, 1 = the request is App (reads
@@ -148,26 +149,56 @@ type ruleCheck struct {
 	kind   int
 	counts []int32
 	own    []int32
+	reason Reason
 }
 
-// prepareRules resolves the rules naming the request's app.
+// broken says whether placing the request on host hi would break the rule.
+func (rc *ruleCheck) broken(hi int) bool {
+	limit := int32(rc.rule.MaxOther)
+	switch rc.kind {
+	case 0: // a per-host cap of the app itself
+		return rc.counts[hi] > limit
+	case 1: // the request is App: the host must not run more than MaxOther of Other
+		return rc.counts[hi] > limit
+	default: // the request is Other: next to App, Other's count after placement <= MaxOther
+		return rc.counts[hi] > 0 && rc.own[hi]+1 > limit
+	}
+}
+
+// explain gives the numbers behind a broken rule on host hi.
+func (rc *ruleCheck) explain(hi int) string {
+	r := rc.rule
+	switch rc.kind {
+	case 0:
+		return fmt.Sprintf("host runs %d of %s, cap %d", rc.counts[hi], r.App, r.MaxOther+1)
+	case 1:
+		return fmt.Sprintf("host runs %d of %s, at most %d may run next to %s", rc.counts[hi], r.Other, r.MaxOther, r.App)
+	default:
+		return fmt.Sprintf("host runs %s and %d of %s, at most %d allowed", r.App, rc.own[hi], r.Other, r.MaxOther)
+	}
+}
+
+// prepareRules resolves the rules and spreads naming the request's app,
+// once per request rather than once per host.
 func (st *state) prepareRules(pc *placed) {
 	pc.rules = pc.rules[:0]
 	app := pc.p.App
 	if app == "" {
 		return
 	}
+	pc.spreads = st.bySpread[app]
+	add := func(ri, kind int, counts, own []int32) {
+		pc.rules = append(pc.rules, ruleCheck{rule: st.rules[ri], kind: kind, counts: counts, own: own, reason: st.ruleWhy[ri]})
+	}
 	for _, ri := range st.byApp[app] {
-		r := st.rules[ri]
-		if r.Other == app {
-			pc.rules = append(pc.rules, ruleCheck{rule: r, kind: 0, counts: st.appHost[app]})
+		if r := st.rules[ri]; r.Other == app {
+			add(ri, 0, st.appHost[app], nil)
 		} else {
-			pc.rules = append(pc.rules, ruleCheck{rule: r, kind: 1, counts: st.appHost[r.Other]})
+			add(ri, 1, st.appHost[r.Other], nil)
 		}
 	}
 	for _, ri := range st.byOther[app] {
-		r := st.rules[ri]
-		pc.rules = append(pc.rules, ruleCheck{rule: r, kind: 2, counts: st.appHost[r.App], own: st.appHost[app]})
+		add(ri, 2, st.appHost[st.rules[ri].App], st.appHost[app])
 	}
 	pc.rulesReady = true
 }
@@ -177,35 +208,17 @@ func (st *state) rulesOK(hi int, pc *placed, detail bool) (bool, Reason, string)
 	if !pc.rulesReady {
 		st.prepareRules(pc)
 	}
-	for _, rc := range pc.rules {
-		r := rc.rule
-		switch rc.kind {
-		case 0: // a per-host cap of the app itself
-			if n := rc.counts[hi]; n > int32(r.MaxOther) {
-				return false, ruleReason(r), ruleDetail(detail, "host runs %d of %s, cap %d", n, r.App, r.MaxOther+1)
-			}
-		case 1: // the request is App: the host must not run more than MaxOther of Other
-			if n := rc.counts[hi]; n > int32(r.MaxOther) {
-				return false, ruleReason(r), ruleDetail(detail, "host runs %d of %s, at most %d may run next to %s", n, r.Other, r.MaxOther, r.App)
-			}
-		case 2: // the request is Other: next to App, Other's count after placement <= MaxOther
-			if rc.counts[hi] > 0 {
-				if n := rc.own[hi]; n+1 > int32(r.MaxOther) {
-					return false, ruleReason(r), ruleDetail(detail, "host runs %s and %d of %s, at most %d allowed", r.App, n, r.Other, r.MaxOther)
-				}
-			}
+	for i := range pc.rules {
+		rc := &pc.rules[i]
+		if !rc.broken(hi) {
+			continue
 		}
+		if !detail {
+			return false, rc.reason, ""
+		}
+		return false, rc.reason, rc.explain(hi)
 	}
 	return true, "", ""
-}
-
-func ruleReason(r AntiAffinity) Reason { return Reason("anti-affinity " + r.App + "/" + r.Other) }
-
-func ruleDetail(detail bool, format string, args ...any) string {
-	if !detail {
-		return ""
-	}
-	return fmt.Sprintf(format, args...)
 }
 
 func (st *state) spreadOK(hi, si int, detail bool) (bool, Reason, string) {
@@ -214,13 +227,12 @@ func (st *state) spreadOK(hi, si int, detail bool) (bool, Reason, string) {
 	if dom < 0 {
 		return false, s.reasonDom, ""
 	}
-	lo := s.count[0]
-	for _, n := range s.count[1:] {
-		lo = min(lo, n)
+	if s.count[dom]+1-s.lo <= int32(s.MaxSkew) {
+		return true, "", ""
 	}
-	if s.count[dom]+1-lo > int32(s.MaxSkew) {
-		return false, s.reason, ruleDetail(detail, "%s=%s would hold %d, least loaded domain %d, max skew %d",
-			s.DomainLabel, s.domains[dom], s.count[dom]+1, lo, s.MaxSkew)
+	if !detail {
+		return false, s.reason, ""
 	}
-	return true, "", ""
+	return false, s.reason, fmt.Sprintf("%s=%s would hold %d, least loaded domain %d, max skew %d",
+		s.DomainLabel, s.domains[dom], s.count[dom]+1, s.lo, s.MaxSkew)
 }

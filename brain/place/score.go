@@ -239,8 +239,10 @@ func (st *state) evalFrag(hi int, pc *placed, strat Strategy, sc *scratch) eval 
 	default:
 		e.fragAfter = st.fragOf(h, sc.used, h.gpu, m)
 	}
-	growth := e.fragAfter - e.fragBefore
-	e.unit = 1 / (1 + math.Exp(growth/1000))
+	e.unit = 0.5 // sigmoid(0): hosts without GPUs never fragment any
+	if growth := e.fragAfter - e.fragBefore; growth != 0 {
+		e.unit = 1 / (1 + math.Exp(growth/1000))
+	}
 	if strat == StrategyFGD {
 		e.k1 = e.unit
 		return e
@@ -251,7 +253,7 @@ func (st *state) evalFrag(hi int, pc *placed, strat Strategy, sc *scratch) eval 
 		gpuLeft += int64(g)
 	}
 	e.k2 = -float64(gpuLeft - pc.p.GPU.Milli())
-	if cpu, ok := st.dimIndex[DimCPU]; ok {
+	if cpu := st.cpuDim; cpu >= 0 {
 		e.k2 -= 1e-6 * float64(h.capac[cpu]-h.used[cpu]-pc.demand[cpu])
 	}
 	return e

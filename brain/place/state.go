@@ -13,6 +13,7 @@ type state struct {
 
 	dims     []string // sorted dimension names
 	dimIndex map[string]int
+	cpuDim   int // index of DimCPU, -1 when no host or request has CPU
 	// scoreDim[d] is true when dimension d is weighed by scorers.
 	scoreDim []bool
 	// maxCap[d] is the largest capacity of dimension d over hosts; scorers
@@ -33,6 +34,7 @@ type state struct {
 	// per-app per-host counts, kept for apps that rules or spreads name.
 	appHost map[string][]int32
 	rules   []AntiAffinity
+	ruleWhy []Reason         // per rule: "anti-affinity APP/OTHER"
 	byApp   map[string][]int // rule indexes where App == app
 	byOther map[string][]int // rule indexes where Other == app (App != Other)
 
@@ -79,8 +81,10 @@ type placed struct {
 	alive  bool
 	// missing names a dimension the request needs that no host offers.
 	missing string
-	// rules are the anti-affinity rules resolved for this request.
+	// rules and spreads are the anti-affinity rules and spread indexes
+	// resolved for this request (rulesReady says they have been).
 	rules      []ruleCheck
+	spreads    []int
 	rulesReady bool
 }
 
@@ -91,11 +95,11 @@ type curveDemand struct {
 
 type spreadState struct {
 	Spread
-	domains   []string // sorted distinct values
-	hostDom   []int32  // per host: index into domains, -1 without the label
-	count     []int32  // per domain
-	reason    Reason
-	reasonDom Reason
+	labelDomains         // shared by every spread over the same label; read-only
+	count        []int32 // per domain
+	lo           int32   // least count over domains, kept by add
+	reason       Reason
+	reasonDom    Reason
 }
 
 type quotaState struct {
@@ -180,6 +184,10 @@ func newCluster(snap Snapshot, prof Profile) (*Cluster, error) {
 		st.dimReason = append(st.dimReason, Reason("insufficient "+d))
 		st.curveReas = append(st.curveReas, Reason("insufficient "+d+" over the day"))
 	}
+	st.cpuDim = -1
+	if i, ok := st.dimIndex[DimCPU]; ok {
+		st.cpuDim = i
+	}
 	st.scoreDim = make([]bool, len(st.dims))
 	if len(prof.ScoreDims) == 0 {
 		for i := range st.scoreDim {
@@ -257,6 +265,7 @@ func (st *state) compileRules(prof Profile) error {
 		if r.MaxOther < 0 {
 			return fmt.Errorf("profile: anti-affinity %d (%s/%s): max other %d is negative", i, r.App, r.Other, r.MaxOther)
 		}
+		st.ruleWhy = append(st.ruleWhy, Reason("anti-affinity "+r.App+"/"+r.Other))
 		st.byApp[r.App] = append(st.byApp[r.App], i)
 		if r.Other != r.App {
 			st.byOther[r.Other] = append(st.byOther[r.Other], i)
@@ -264,6 +273,9 @@ func (st *state) compileRules(prof Profile) error {
 		st.trackApp(r.App)
 		st.trackApp(r.Other)
 	}
+	// Spreads over the same label share one read-only host-to-domain map:
+	// a v2018-scale profile has ~10,000 spreads and one label.
+	byLabel := map[string]labelDomains{}
 	for i, s := range prof.Spreads {
 		if s.App == "" || s.DomainLabel == "" {
 			return fmt.Errorf("profile: spread %d: app and domain label must be named", i)
@@ -271,21 +283,12 @@ func (st *state) compileRules(prof Profile) error {
 		if s.MaxSkew < 1 {
 			return fmt.Errorf("profile: spread %d (%s by %s): max skew %d must be at least 1", i, s.App, s.DomainLabel, s.MaxSkew)
 		}
-		ss := spreadState{Spread: s, hostDom: make([]int32, len(st.hosts))}
-		seen := map[string]bool{}
-		for _, h := range st.hosts {
-			if v, ok := h.labels[s.DomainLabel]; ok && !seen[v] {
-				seen[v] = true
-				ss.domains = append(ss.domains, v)
-			}
+		dom, ok := byLabel[s.DomainLabel]
+		if !ok {
+			dom = st.domainsOf(s.DomainLabel)
+			byLabel[s.DomainLabel] = dom
 		}
-		sort.Strings(ss.domains)
-		for hi, h := range st.hosts {
-			ss.hostDom[hi] = -1
-			if v, ok := h.labels[s.DomainLabel]; ok {
-				ss.hostDom[hi] = int32(sort.SearchStrings(ss.domains, v))
-			}
-		}
+		ss := spreadState{Spread: s, labelDomains: dom}
 		ss.count = make([]int32, len(ss.domains))
 		ss.reason = Reason("spread " + s.App + " by " + s.DomainLabel)
 		ss.reasonDom = Reason("spread " + s.App + ": no " + s.DomainLabel + " label")
@@ -293,6 +296,30 @@ func (st *state) compileRules(prof Profile) error {
 		st.bySpread[s.App] = append(st.bySpread[s.App], len(st.spreads)-1)
 	}
 	return nil
+}
+
+type labelDomains struct {
+	domains []string // sorted distinct values
+	hostDom []int32  // per host: index into domains, -1 without the label
+}
+
+func (st *state) domainsOf(label string) labelDomains {
+	d := labelDomains{hostDom: make([]int32, len(st.hosts))}
+	seen := map[string]bool{}
+	for _, h := range st.hosts {
+		if v, ok := h.labels[label]; ok && !seen[v] {
+			seen[v] = true
+			d.domains = append(d.domains, v)
+		}
+	}
+	sort.Strings(d.domains)
+	for hi, h := range st.hosts {
+		d.hostDom[hi] = -1
+		if v, ok := h.labels[label]; ok {
+			d.hostDom[hi] = int32(sort.SearchStrings(d.domains, v))
+		}
+	}
+	return d
 }
 
 func (st *state) trackApp(app string) {
@@ -337,7 +364,7 @@ func (st *state) bind(pc placed) int32 {
 		st.pl = append(st.pl, placed{})
 	}
 	pc.alive = true
-	pc.rules, pc.rulesReady = nil, false // resolved per decision only
+	pc.rules, pc.spreads, pc.rulesReady = nil, nil, false // resolved per decision only
 	st.pl[slot] = pc
 	st.byID[pc.p.ID] = slot
 	h := &st.hosts[pc.host]
@@ -434,8 +461,21 @@ func (st *state) applyCounts(host int, pc *placed, sign int32) {
 	for _, si := range st.bySpread[app] {
 		s := &st.spreads[si]
 		if dom := s.hostDom[host]; dom >= 0 {
-			s.count[dom] += sign
+			s.add(dom, sign)
 		}
+	}
+}
+
+// add moves domain dom's count by sign and keeps lo, so the filter's skew
+// check is O(1) per host instead of a pass over every domain.
+func (s *spreadState) add(dom, sign int32) {
+	old := s.count[dom]
+	s.count[dom] += sign
+	switch {
+	case s.count[dom] < s.lo:
+		s.lo = s.count[dom]
+	case old == s.lo && sign > 0:
+		s.lo = slices.Min(s.count)
 	}
 }
 
