@@ -196,33 +196,46 @@ func ParseNodes(file string, r io.Reader) ([]Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	var nodes []Node
 	seen := map[string]int{}
+	return parseRows(t, func(t *table) (Node, error) {
+		var n Node
+		var err error
+		if n.Name, err = t.uniqueName("sn", "host", seen); err != nil {
+			return Node{}, err
+		}
+		if n.CPUMilli, n.MemoryMiB, n.GPUs, err = t.sizes("gpu"); err != nil {
+			return Node{}, err
+		}
+		if n.Model, err = t.str("model"); err != nil {
+			return Node{}, err
+		}
+		if n.GPUs > 0 && n.Model == "" {
+			return Node{}, t.errf("model", "empty for a host with %d GPUs", n.GPUs)
+		}
+		if n.GPUs == 0 && n.Model != "" {
+			return Node{}, t.errf("model", "%q on a host without GPUs", n.Model)
+		}
+		return n, nil
+	})
+}
+
+// parseRows reads t's rows through row, stopping at the end of the table
+// or at the first error.
+func parseRows[T any](t *table, row func(t *table) (T, error)) ([]T, error) {
+	var out []T
 	for {
 		ok, err := t.next()
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			return nodes, nil
+			return out, nil
 		}
-		var n Node
-		if n.Name, err = t.uniqueName("sn", "host", seen); err != nil {
+		v, err := row(t)
+		if err != nil {
 			return nil, err
 		}
-		if n.CPUMilli, n.MemoryMiB, n.GPUs, err = t.sizes("gpu"); err != nil {
-			return nil, err
-		}
-		if n.Model, err = t.str("model"); err != nil {
-			return nil, err
-		}
-		if n.GPUs > 0 && n.Model == "" {
-			return nil, t.errf("model", "empty for a host with %d GPUs", n.GPUs)
-		}
-		if n.GPUs == 0 && n.Model != "" {
-			return nil, t.errf("model", "%q on a host without GPUs", n.Model)
-		}
-		nodes = append(nodes, n)
+		out = append(out, v)
 	}
 }
 
@@ -271,66 +284,59 @@ func ParsePods(file string, r io.Reader) ([]Pod, error) {
 	if err != nil {
 		return nil, err
 	}
-	var pods []Pod
 	seen := map[string]int{}
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return pods, nil
-		}
+	return parseRows(t, func(t *table) (Pod, error) {
 		p := Pod{Line: t.line}
+		var err error
 		if p.Name, err = t.uniqueName("name", "pod", seen); err != nil {
-			return nil, err
+			return Pod{}, err
 		}
 		if p.CPUMilli, p.MemoryMiB, p.NumGPU, err = t.sizes("num_gpu"); err != nil {
-			return nil, err
+			return Pod{}, err
 		}
 		if p.GPUMilli, err = t.num("gpu_milli", false); err != nil {
-			return nil, err
+			return Pod{}, err
 		}
 		switch {
 		case p.GPUMilli > 1000:
-			return nil, t.errf("gpu_milli", "%d exceeds one GPU (1000)", p.GPUMilli)
+			return Pod{}, t.errf("gpu_milli", "%d exceeds one GPU (1000)", p.GPUMilli)
 		case p.NumGPU == 0 && p.GPUMilli != 0:
-			return nil, t.errf("gpu_milli", "%d with num_gpu 0", p.GPUMilli)
+			return Pod{}, t.errf("gpu_milli", "%d with num_gpu 0", p.GPUMilli)
 		case p.NumGPU > 0 && p.GPUMilli == 0:
-			return nil, t.errf("gpu_milli", "0 with num_gpu %d", p.NumGPU)
+			return Pod{}, t.errf("gpu_milli", "0 with num_gpu %d", p.NumGPU)
 		case p.NumGPU > 1 && p.GPUMilli != 1000:
-			return nil, t.errf("gpu_milli", "%d: only single-GPU pods may share a GPU (num_gpu %d)", p.GPUMilli, p.NumGPU)
+			return Pod{}, t.errf("gpu_milli", "%d: only single-GPU pods may share a GPU (num_gpu %d)", p.GPUMilli, p.NumGPU)
 		}
 		spec, err := t.str("gpu_spec")
 		if err != nil {
-			return nil, err
+			return Pod{}, err
 		}
 		if spec != "" {
 			for _, m := range strings.Split(spec, "|") {
 				m = strings.TrimSpace(m)
 				if m == "" {
-					return nil, t.errf("gpu_spec", "empty model in %q", spec)
+					return Pod{}, t.errf("gpu_spec", "empty model in %q", spec)
 				}
 				p.GPUSpec = append(p.GPUSpec, m)
 			}
 		}
 		if p.QoS, err = t.str("qos"); err != nil {
-			return nil, err
+			return Pod{}, err
 		}
 		if p.Phase, err = t.str("pod_phase"); err != nil {
-			return nil, err
+			return Pod{}, err
 		}
 		if p.CreationTime, err = t.num("creation_time", true); err != nil {
-			return nil, err
+			return Pod{}, err
 		}
 		if p.DeletionTime, err = t.num("deletion_time", true); err != nil {
-			return nil, err
+			return Pod{}, err
 		}
 		if p.ScheduledAt, err = t.num("scheduled_time", true); err != nil {
-			return nil, err
+			return Pod{}, err
 		}
-		pods = append(pods, p)
-	}
+		return p, nil
+	})
 }
 
 // CheckModels reports pods whose gpu_spec names a model no node has.

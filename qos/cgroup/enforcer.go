@@ -69,6 +69,42 @@ func (c *Config) adoptParent(p string) error {
 	return nil
 }
 
+// parentIntents applies the plan's offline CPU and memory intents to the
+// offline parent, each with its own outcome: cpuErr or memErr (the parent
+// could not be prepared for that controller) fails the intent, a memory
+// limit of 0 is refused, and otherwise cpu and memory do the version's
+// writes.
+func parentIntents(plan qos.Plan, parent string, at time.Time, cpuErr, memErr error,
+	cpu func(o *outcome), memory func(o *outcome, high, max uint64)) []qos.IntentResult {
+	var res []qos.IntentResult
+	if plan.OfflineCPU.Reason != "" {
+		o := outcome{dryRun: plan.DryRun}
+		if cpuErr != nil {
+			o.fail(cpuErr)
+		} else {
+			cpu(&o)
+		}
+		res = append(res, o.result(qos.IntentOfflineCPU, parent, at))
+	}
+	if plan.OfflineMemory.Reason != "" {
+		o := outcome{dryRun: plan.DryRun}
+		switch {
+		case memErr != nil:
+			o.fail(memErr)
+		case plan.OfflineMemory.MaxBytes == 0:
+			o.fail(errZeroMemory(parent))
+		default:
+			memory(&o, plan.OfflineMemory.HighBytes, plan.OfflineMemory.MaxBytes)
+		}
+		res = append(res, o.result(qos.IntentOfflineMemory, parent, at))
+	}
+	return res
+}
+
+func errZeroMemory(parent string) error {
+	return fmt.Errorf("cgroup %s: refusing memory limit 0 bytes: it would OOM-kill all offline work at once (the decision core must floor the limit)", parent)
+}
+
 // dryRunAll reports a dry run on a host without the offline parent yet:
 // every intent would change something (the cpusets included).
 func dryRunAll(plan qos.Plan, target string, at time.Time) []qos.IntentResult {

@@ -77,32 +77,13 @@ func (e *v1) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 		cpuErr = ensureDirs(e.cpu, parent)
 		memErr = ensureDirs(e.mem, parent)
 	}
-	var res []qos.IntentResult
 	if plan.DryRun && (!exists(e.cpu, parent) || !exists(e.mem, parent)) {
 		return dryRunAll(plan, parent, at)
 	}
-	if plan.OfflineCPU.Reason != "" {
-		o := outcome{dryRun: plan.DryRun}
-		if cpuErr != nil {
-			o.fail(cpuErr)
-		} else {
-			e.setQuota(ctx, &o, cfs{quotaMicros(plan.OfflineCPU.BudgetMilli, e.cfg.CPUPeriod), e.cfg.CPUPeriod.Microseconds()})
-			e.idle.weightThenIdle(ctx, &o, e.cpu, parent, e.cfg, "cpu.shares", v1OfflineShares)
-		}
-		res = append(res, o.result(qos.IntentOfflineCPU, parent, at))
-	}
-	if plan.OfflineMemory.Reason != "" {
-		o := outcome{dryRun: plan.DryRun}
-		switch {
-		case memErr != nil:
-			o.fail(memErr)
-		case plan.OfflineMemory.MaxBytes == 0:
-			o.fail(errZeroMemory(parent))
-		default:
-			e.memorySteps(ctx, &o, plan.OfflineMemory.HighBytes, plan.OfflineMemory.MaxBytes)
-		}
-		res = append(res, o.result(qos.IntentOfflineMemory, parent, at))
-	}
+	res := parentIntents(plan, parent, at, cpuErr, memErr, func(o *outcome) {
+		e.setQuota(ctx, o, cfs{quotaMicros(plan.OfflineCPU.BudgetMilli, e.cfg.CPUPeriod), e.cfg.CPUPeriod.Microseconds()})
+		e.idle.weightThenIdle(ctx, o, e.cpu, parent, e.cfg, "cpu.shares", v1OfflineShares)
+	}, func(o *outcome, high, max uint64) { e.memorySteps(ctx, o, high, max) })
 	if e.cfg.Proc != nil && cpuErr == nil && memErr == nil {
 		if r, ok := e.oom.apply(ctx, e.cfg, parent, plan.DryRun, at, e.mem, e.cpu); ok {
 			res = append(res, r)

@@ -56,31 +56,12 @@ func (e *v2) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 		}
 		parentErr = e.ensureParent(controllers)
 	}
-	var res []qos.IntentResult
 	if plan.DryRun && !exists(e.fs, parent) {
 		return dryRunAll(plan, parent, at)
 	}
-	if plan.OfflineCPU.Reason != "" {
-		o := outcome{dryRun: plan.DryRun}
-		if parentErr != nil {
-			o.fail(parentErr)
-		} else {
-			e.cpuSteps(ctx, &o, plan.OfflineCPU.BudgetMilli)
-		}
-		res = append(res, o.result(qos.IntentOfflineCPU, parent, at))
-	}
-	if plan.OfflineMemory.Reason != "" {
-		o := outcome{dryRun: plan.DryRun}
-		switch {
-		case parentErr != nil:
-			o.fail(parentErr)
-		case plan.OfflineMemory.MaxBytes == 0:
-			o.fail(errZeroMemory(parent))
-		default:
-			e.memorySteps(ctx, &o, plan.OfflineMemory.HighBytes, plan.OfflineMemory.MaxBytes)
-		}
-		res = append(res, o.result(qos.IntentOfflineMemory, parent, at))
-	}
+	res := parentIntents(plan, parent, at, parentErr, parentErr,
+		func(o *outcome) { e.cpuSteps(ctx, o, plan.OfflineCPU.BudgetMilli) },
+		func(o *outcome, high, max uint64) { e.memorySteps(ctx, o, high, max) })
 	if e.cfg.Proc != nil && parentErr == nil {
 		if r, ok := e.oom.apply(ctx, e.cfg, parent, plan.DryRun, at, e.fs); ok {
 			res = append(res, r)
@@ -88,10 +69,6 @@ func (e *v2) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 	}
 	res = append(res, e.cpusets.apply(ctx, plan.Cpusets, parent, plan.DryRun, at)...)
 	return res
-}
-
-func errZeroMemory(parent string) error {
-	return fmt.Errorf("cgroup %s: refusing memory limit 0 bytes: it would OOM-kill all offline work at once (the decision core must floor the limit)", parent)
 }
 
 // ensureParent creates the offline parent and enables controllers (cpu,

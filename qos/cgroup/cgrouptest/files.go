@@ -1,10 +1,14 @@
 package cgrouptest
 
 import (
+	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -67,3 +71,69 @@ func (f *files) logWrite(name string, data []byte, write func(name, v string) er
 	}
 	return nil
 }
+
+// read is ReadFile of both versions for a clean path: the value followed by
+// a newline, as the kernel prints it. The caller holds the lock.
+func (f *files) read(name string) ([]byte, error) {
+	if !f.hasFile(name) {
+		return nil, perr("open", name, syscall.ENOENT)
+	}
+	return []byte(f.get(name) + "\n"), nil
+}
+
+// mkdir creates cgroup cg's directory as the enforcer's FS does: a missing
+// parent is ENOENT (as the kernel says), an existing cgroup is no error
+// (the real FS ignores EEXIST) and is not created again. The caller holds the lock and fills a created cgroup's files.
+func (f *files) mkdir(cg string) (created bool, err error) {
+	if f.isDir(cg) {
+		return false, nil
+	}
+	if !f.isDir(path.Dir(cg)) {
+		return false, perr("mkdir", cg, syscall.ENOENT)
+	}
+	if err := os.Mkdir(f.host(cg), 0o755); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (f *files) host(name string) string {
+	return filepath.Join(f.dir, filepath.FromSlash(path.Clean("/"+name)))
+}
+
+func (f *files) put(name, v string) {
+	if err := os.WriteFile(f.host(name), []byte(v), 0o644); err != nil {
+		panic(err) // the temp dir is ours: failing here is a broken test machine
+	}
+}
+
+func (f *files) get(name string) string {
+	b, _ := os.ReadFile(f.host(name))
+	return string(b)
+}
+
+func (f *files) isDir(cg string) bool {
+	st, err := os.Stat(f.host(cg))
+	return err == nil && st.IsDir()
+}
+
+func (f *files) hasFile(name string) bool {
+	st, err := os.Stat(f.host(name))
+	return err == nil && !st.IsDir()
+}
+
+func (f *files) children(cg string) ([]string, error) {
+	ents, err := os.ReadDir(f.host(cg))
+	if err != nil {
+		return nil, perr("open", cg, syscall.ENOENT)
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+func perr(op, name string, err error) error { return &fs.PathError{Op: op, Path: name, Err: err} }

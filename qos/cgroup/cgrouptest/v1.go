@@ -144,11 +144,7 @@ func (f *V1) SetUsage(cg string, bytes uint64) {
 func (f *V1) ReadFile(name string) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	name = path.Clean("/" + name)
-	if !f.hasFile(name) {
-		return nil, perr("open", name, syscall.ENOENT)
-	}
-	return []byte(f.get(name) + "\n"), nil
+	return f.read(path.Clean("/" + name))
 }
 
 // Mkdir implements the enforcer's FS.
@@ -156,13 +152,7 @@ func (f *V1) Mkdir(name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	cg := path.Clean("/" + name)
-	if f.isDir(cg) {
-		return nil
-	}
-	if !f.isDir(path.Dir(cg)) {
-		return perr("mkdir", cg, syscall.ENOENT)
-	}
-	if err := os.Mkdir(f.host(cg), 0o755); err != nil {
+	if created, err := f.mkdir(cg); !created {
 		return err
 	}
 	f.populate(cg, false)

@@ -105,33 +105,6 @@ func (f *V2) Killed() []int {
 	return slices.Clone(f.killed)
 }
 
-func (f *files) host(name string) string {
-	return filepath.Join(f.dir, filepath.FromSlash(path.Clean("/"+name)))
-}
-
-func (f *files) put(name, v string) {
-	if err := os.WriteFile(f.host(name), []byte(v), 0o644); err != nil {
-		panic(err) // the temp dir is ours: failing here is a broken test machine
-	}
-}
-
-func (f *files) get(name string) string {
-	b, _ := os.ReadFile(f.host(name))
-	return string(b)
-}
-
-func (f *files) isDir(cg string) bool {
-	st, err := os.Stat(f.host(cg))
-	return err == nil && st.IsDir()
-}
-
-func (f *files) hasFile(name string) bool {
-	st, err := os.Stat(f.host(name))
-	return err == nil && !st.IsDir()
-}
-
-func perr(op, name string, err error) error { return &fs.PathError{Op: op, Path: name, Err: err} }
-
 // ReadFile implements the enforcer's FS.
 func (f *V2) ReadFile(name string) ([]byte, error) {
 	f.mu.Lock()
@@ -140,10 +113,7 @@ func (f *V2) ReadFile(name string) ([]byte, error) {
 	if path.Base(name) == "cgroup.kill" {
 		return nil, perr("open", name, syscall.EACCES)
 	}
-	if !f.hasFile(name) {
-		return nil, perr("open", name, syscall.ENOENT)
-	}
-	return []byte(f.get(name) + "\n"), nil
+	return f.read(name)
 }
 
 // Mkdir implements the enforcer's FS: the new cgroup gets the files of the
@@ -152,13 +122,7 @@ func (f *V2) Mkdir(name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	cg := path.Clean("/" + name)
-	if f.isDir(cg) {
-		return nil
-	}
-	if !f.isDir(path.Dir(cg)) {
-		return perr("mkdir", cg, syscall.ENOENT)
-	}
-	if err := os.Mkdir(f.host(cg), 0o755); err != nil {
+	if created, err := f.mkdir(cg); !created {
 		return err
 	}
 	enabled := strings.Fields(f.get(path.Join(path.Dir(cg), "cgroup.subtree_control")))
@@ -172,20 +136,6 @@ func (f *V2) Mkdir(name string) error {
 		}
 	}
 	return nil
-}
-
-func (f *files) children(cg string) ([]string, error) {
-	ents, err := os.ReadDir(f.host(cg))
-	if err != nil {
-		return nil, perr("open", cg, syscall.ENOENT)
-	}
-	var out []string
-	for _, e := range ents {
-		if e.IsDir() {
-			out = append(out, e.Name())
-		}
-	}
-	return out, nil
 }
 
 // Rmdir removes an empty cgroup, as a runtime does when a container exits.
