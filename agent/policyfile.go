@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
 
 	"github.com/sluicehq/sluice/qos"
 )
@@ -57,39 +54,28 @@ func (a *Agent) ReloadPolicy(path string) error {
 	return nil
 }
 
-// WatchPolicy reloads path whenever it changes, until ctx ends. It watches
-// the directory, not the file, so editors that write a temporary file and
-// rename it over the original (and Kubernetes ConfigMap symlink swaps) are
-// seen. Bursts of events are coalesced for debounce.
+// WatchPolicy reloads path whenever it changes, until ctx ends: an
+// in-place write, an editor's write-then-rename, a file created where there
+// was none, or a Kubernetes ConfigMap's "..data" symlink swap. Writes to
+// other files in the directory do not wake it (see policywatch_linux.go).
+// Bursts of events are coalesced for debounce.
 func (a *Agent) WatchPolicy(ctx context.Context, path string, debounce time.Duration) error {
-	w, err := fsnotify.NewWatcher()
+	w, err := newPolicyWatch(path)
 	if err != nil {
-		return fmt.Errorf("watch policy: %w", err)
+		return err
 	}
-	defer w.Close()
-	dir := filepath.Dir(path)
-	if err := w.Add(dir); err != nil {
-		return fmt.Errorf("watch policy directory %s: %w", dir, err)
-	}
-	base := filepath.Base(path)
+	changed := make(chan struct{}, 1)
+	errc := make(chan error, 1)
+	go func() { errc <- w.run(ctx, changed) }()
 	var timer *time.Timer
 	var fire <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			// ConfigMaps swap a "..data" symlink; treat any change in the
-			// directory that touches our name or the data link as a change.
-			if filepath.Base(ev.Name) != base && filepath.Base(ev.Name) != "..data" {
-				continue
-			}
-			if ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) == 0 {
-				continue
-			}
+			return <-errc
+		case err := <-errc:
+			return err
+		case <-changed:
 			if timer == nil {
 				timer = time.NewTimer(debounce)
 			} else {
@@ -99,11 +85,6 @@ func (a *Agent) WatchPolicy(ctx context.Context, path string, debounce time.Dura
 		case <-fire:
 			fire = nil
 			_ = a.ReloadPolicy(path)
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			a.log.Warn("policy watch error", "err", err)
 		}
 	}
 }
