@@ -198,6 +198,102 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+/*
+ * Wake-ups: the agent's loop otherwise learns of an online burst at its
+ * next 100 ms tick. Two moments say "look now", and both are already in
+ * hand at a switch-out, so they cost a branch on the usual path:
+ *   - WAKE_PREEMPT: an offline task leaves a CPU still runnable and an
+ *     online task takes it. Online work wants CPU that offline work holds:
+ *     the start of an online burst (with cpu.idle offline, online tasks
+ *     preempt at wake-up, so their run delay alone may never rise).
+ *   - WAKE_RUNQ: an online task's wait, now counted, exceeded the agent's
+ *     threshold (the policy's online run-queue latency target).
+ * Only switch-outs that pass the cheap test (prev preempted, or a wait
+ * above the threshold) look up the classes in wake_class; posting is rate
+ * limited per CPU by wake_cfg.min_gap_ns, with a clock read only then.
+ * The agent reads the exact counters when woken: an event is a hint, never
+ * a measurement.
+ */
+#define WAKE_CLASS_ONLINE 1
+#define WAKE_CLASS_OFFLINE 2
+#define WAKE_PREEMPT 1
+#define WAKE_RUNQ 2
+
+struct wake_config {
+	__u64 runq_threshold_ns; /* 0: no WAKE_RUNQ */
+	__u64 min_gap_ns;        /* per CPU, between two events */
+	__u64 enabled;           /* 0: no events at all */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wake_config);
+} wake_cfg SEC(".maps");
+
+/* cgroup id (in key_mode) -> WAKE_CLASS_*, filled by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u32);
+} wake_class SEC(".maps");
+
+struct wake_event {
+	__u64 cgroup_id; /* the online cgroup that wants CPU */
+	__u64 delay_ns;  /* WAKE_RUNQ: the wait; WAKE_PREEMPT: 0 */
+	__u32 kind;
+	__u32 cpu;
+};
+
+/* Emits struct wake_event into BTF (it is only used through a pointer),
+ * so bpf2go generates its Go twin. */
+const struct wake_event *unused_wake_event __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} wake_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} wake_last SEC(".maps");
+
+static __always_inline __u32 wake_class_of(__u64 cgid)
+{
+	__u32 *c = bpf_map_lookup_elem(&wake_class, &cgid);
+
+	return c ? *c : 0;
+}
+
+static __noinline int post_wake(__u64 cgid, __u64 delay, __u32 kind, __u64 min_gap)
+{
+	struct wake_event *ev;
+	__u32 zero = 0;
+	__u64 *last, now;
+
+	last = bpf_map_lookup_elem(&wake_last, &zero);
+	if (!last)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (*last && now - *last < min_gap)
+		return 0;
+	ev = bpf_ringbuf_reserve(&wake_events, sizeof(*ev), 0);
+	if (!ev)
+		return 0; /* the agent is behind: it has wake-ups to read already */
+	*last = now;
+	ev->cgroup_id = cgid;
+	ev->delay_ns = delay;
+	ev->kind = kind;
+	ev->cpu = bpf_get_smp_processor_id();
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
 static __always_inline void count_drop(__u32 slot, __u64 n)
 {
 	__u64 *p = bpf_map_lookup_elem(&drops, &slot);
@@ -252,7 +348,7 @@ static __always_inline __u32 hist_slot(__u64 v)
  * one helper call per pointer hop. Both are CO-RE relocated. t is always
  * the task leaving the CPU, which is still "current".
  */
-static __always_inline __u64 task_cgroup_id(struct task_struct *t, bool direct)
+static __always_inline __u64 task_cgroup_id(struct task_struct *t, bool direct, bool current)
 {
 	if (key_mode == KEY_CGROUP_V1_CPU) {
 		int idx = bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id);
@@ -269,7 +365,9 @@ static __always_inline __u64 task_cgroup_id(struct task_struct *t, bool direct)
 		return t->cgroups->dfl_cgrp->kn->id;
 	/* One helper call instead of four probe reads: in sched_switch the
 	 * outgoing task is still current. */
-	return bpf_get_current_cgroup_id();
+	if (current)
+		return bpf_get_current_cgroup_id();
+	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
 }
 
 /* Reads t's state; non-zero if t cannot be read. raw_tp task pointers
@@ -437,14 +535,15 @@ static __always_inline bool born_after_load(struct task_struct *t, bool direct)
 /* TASK_DEAD: the task's last switch-out (do_task_dead). */
 #define TASK_DEAD 0x80
 
-static __always_inline int on_switch(struct task_struct *prev, bool direct)
+static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next, bool direct)
 {
+	struct wake_config *wcfg;
 	struct last_switch_out now, base, *seen;
 	struct cgroup_stats *s;
 	__u64 delay, exec, waits, cgid;
 	unsigned int state;
 	bool first;
-	__u32 pid;
+	__u32 pid, zero = 0;
 
 	/* prev is still current: raw_tp gets its pid without a probe read. */
 	pid = direct ? prev->pid : (__u32)bpf_get_current_pid_tgid();
@@ -481,7 +580,14 @@ static __always_inline int on_switch(struct task_struct *prev, bool direct)
 	if (first)
 		return 0;
 
-	cgid = task_cgroup_id(prev, direct);
+	cgid = task_cgroup_id(prev, direct, true);
+	wcfg = bpf_map_lookup_elem(&wake_cfg, &zero);
+	if (wcfg && wcfg->enabled && state == TASK_RUNNING && next && wake_class_of(cgid) == WAKE_CLASS_OFFLINE) {
+		__u64 next_cgid = task_cgroup_id(next, direct, false);
+
+		if (wake_class_of(next_cgid) == WAKE_CLASS_ONLINE)
+			post_wake(next_cgid, 0, WAKE_PREEMPT, wcfg->min_gap_ns);
+	}
 	s = stats_for(cgid);
 	if (!s)
 		return 0;
@@ -490,6 +596,9 @@ static __always_inline int on_switch(struct task_struct *prev, bool direct)
 		s->preemptions += 1;
 	if (!waits && !delay)
 		return 0; /* switched in without having queued */
+	if (wcfg && wcfg->enabled && wcfg->runq_threshold_ns && delay / (waits ? waits : 1) > wcfg->runq_threshold_ns &&
+	    wake_class_of(cgid) == WAKE_CLASS_ONLINE)
+		post_wake(cgid, delay / (waits ? waits : 1), WAKE_RUNQ, wcfg->min_gap_ns);
 	if (waits == 1) {
 		s->runq_hist[hist_slot(delay)] += 1;
 	} else if (waits) {
@@ -511,11 +620,11 @@ static __always_inline int on_switch(struct task_struct *prev, bool direct)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(tp_btf_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch(prev, true);
+	return on_switch(prev, next, true);
 }
 
 SEC("raw_tp/sched_switch")
 int BPF_PROG(raw_tp_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch(prev, false);
+	return on_switch(prev, next, false);
 }

@@ -31,7 +31,7 @@ fi
 
 # Little endian only: x86_64 and arm64.
 GOPACKAGE=ebpf go tool bpf2go -target bpfel -output-dir "$out" -output-stem runq \
-	-type cgroup_stats -type last_switch_out -type task_wait_sum runq ../bpf/runq.c -- -I../bpf -O2 -g -Wall -Werror
+	-type cgroup_stats -type last_switch_out -type task_wait_sum -type wake_config -type wake_event runq ../bpf/runq.c -- -I../bpf -O2 -g -Wall -Werror
 
 if $verify; then
 	stale=0

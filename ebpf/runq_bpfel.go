@@ -43,6 +43,21 @@ type runqTaskWaitSum struct {
 	Waits   uint64
 }
 
+type runqWakeConfig struct {
+	_               structs.HostLayout
+	RunqThresholdNs uint64
+	MinGapNs        uint64
+	Enabled         uint64
+}
+
+type runqWakeEvent struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	DelayNs  uint64
+	Kind     uint32
+	Cpu      uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -55,11 +70,16 @@ const (
 	runqMapTaskDelay         = "task_delay"
 	runqMapTaskSeen          = "task_seen"
 	runqMapTaskSeenByPid     = "task_seen_by_pid"
+	runqMapWakeCfg           = "wake_cfg"
+	runqMapWakeClass         = "wake_class"
+	runqMapWakeEvents        = "wake_events"
+	runqMapWakeLast          = "wake_last"
 	runqProgRawTpSchedSwitch = "raw_tp_sched_switch"
 	runqProgTpBtfSchedSwitch = "tp_btf_sched_switch"
 	runqVarKeyMode           = "key_mode"
 	runqVarLoadedNs          = "loaded_ns"
 	runqVarTrackTaskCgroup   = "track_task_cgroup"
+	runqVarUnusedWakeEvent   = "unused_wake_event"
 )
 
 // loadRunq returns the embedded CollectionSpec for runq.
@@ -120,6 +140,10 @@ type runqMapSpecs struct {
 	TaskDelay     *ebpf.MapSpec `ebpf:"task_delay"`
 	TaskSeen      *ebpf.MapSpec `ebpf:"task_seen"`
 	TaskSeenByPid *ebpf.MapSpec `ebpf:"task_seen_by_pid"`
+	WakeCfg       *ebpf.MapSpec `ebpf:"wake_cfg"`
+	WakeClass     *ebpf.MapSpec `ebpf:"wake_class"`
+	WakeEvents    *ebpf.MapSpec `ebpf:"wake_events"`
+	WakeLast      *ebpf.MapSpec `ebpf:"wake_last"`
 }
 
 // runqVariableSpecs contains global variables before they are loaded into the kernel.
@@ -129,6 +153,7 @@ type runqVariableSpecs struct {
 	KeyMode         *ebpf.VariableSpec `ebpf:"key_mode"`
 	LoadedNs        *ebpf.VariableSpec `ebpf:"loaded_ns"`
 	TrackTaskCgroup *ebpf.VariableSpec `ebpf:"track_task_cgroup"`
+	UnusedWakeEvent *ebpf.VariableSpec `ebpf:"unused_wake_event"`
 }
 
 // runqObjects contains all objects after they have been loaded into the kernel.
@@ -159,6 +184,10 @@ type runqMaps struct {
 	TaskDelay     *ebpf.Map `ebpf:"task_delay"`
 	TaskSeen      *ebpf.Map `ebpf:"task_seen"`
 	TaskSeenByPid *ebpf.Map `ebpf:"task_seen_by_pid"`
+	WakeCfg       *ebpf.Map `ebpf:"wake_cfg"`
+	WakeClass     *ebpf.Map `ebpf:"wake_class"`
+	WakeEvents    *ebpf.Map `ebpf:"wake_events"`
+	WakeLast      *ebpf.Map `ebpf:"wake_last"`
 }
 
 func (m *runqMaps) Close() error {
@@ -171,6 +200,10 @@ func (m *runqMaps) Close() error {
 		m.TaskDelay,
 		m.TaskSeen,
 		m.TaskSeenByPid,
+		m.WakeCfg,
+		m.WakeClass,
+		m.WakeEvents,
+		m.WakeLast,
 	)
 }
 
@@ -181,6 +214,7 @@ type runqVariables struct {
 	KeyMode         *ebpf.Variable `ebpf:"key_mode"`
 	LoadedNs        *ebpf.Variable `ebpf:"loaded_ns"`
 	TrackTaskCgroup *ebpf.Variable `ebpf:"track_task_cgroup"`
+	UnusedWakeEvent *ebpf.Variable `ebpf:"unused_wake_event"`
 }
 
 // runqPrograms contains all programs after they have been loaded into the kernel.

@@ -8,6 +8,7 @@ import (
 
 	cebpf "github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 )
 
@@ -141,6 +142,9 @@ type Sampler struct {
 	batchKeys  []uint64
 	batchSlots []uint32
 	perCPU     []runqCgroupStats
+
+	// wake reads wake_events; nil until Wakes is first called.
+	wake *ringbuf.Reader
 }
 
 // Load loads the run-queue programs and attaches them. Errors from a
@@ -247,6 +251,10 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 		TaskDelay:     coll.DetachMap(runqMapTaskDelay),
 		TaskSeen:      coll.DetachMap(runqMapTaskSeen),
 		TaskSeenByPid: coll.DetachMap(runqMapTaskSeenByPid),
+		WakeCfg:       coll.DetachMap(runqMapWakeCfg),
+		WakeClass:     coll.DetachMap(runqMapWakeClass),
+		WakeEvents:    coll.DetachMap(runqMapWakeEvents),
+		WakeLast:      coll.DetachMap(runqMapWakeLast),
 	}
 	s.progs = append(s.progs, coll.DetachProgram(progName))
 	ncpu, err := cebpf.PossibleCPU()
@@ -509,6 +517,9 @@ func (s *Sampler) Drops() (Drops, error) {
 // Close detaches the programs and frees the maps.
 func (s *Sampler) Close() error {
 	var errs []error
+	if s.wake != nil {
+		errs = append(errs, s.wake.Close())
+	}
 	for _, l := range s.links {
 		errs = append(errs, l.Close())
 	}
