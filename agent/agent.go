@@ -120,7 +120,10 @@ type Agent struct {
 	cpuTrend   trend
 	memTrend   trend
 	cpuMeter   *sample.CPUMeter
-	offlineCPU *sample.CPUMeter
+	// classCPU measures the classes at the fast tick (fastCPU); fastReads
+	// is its reused input.
+	classCPU  *sample.ClassCPUMeter
+	fastReads []sample.WorkloadCPU
 	// applied is the last plan handed to the enforcer and appliedAt when;
 	// see enforce for when a host tick may skip the enforcer.
 	applied   *qos.Plan
@@ -188,8 +191,8 @@ func New(cfg Config) (*Agent, error) {
 		reload:  make(chan qos.Policy, 1),
 		policy:  cfg.Policy,
 
-		cpuMeter:   sample.NewCPUMeter(),
-		offlineCPU: sample.NewCPUMeter(),
+		cpuMeter: sample.NewCPUMeter(),
+		classCPU: sample.NewClassCPUMeter(),
 	}
 	a.polInfo = PolicyInfo{Source: cfg.PolicySource, LoadedAt: cfg.Now(), DryRun: a.dryRun(cfg.Policy), OfflineParent: cfg.Policy.OfflineParent}
 	a.metrics.policyReloads.WithLabelValues("success").Add(0)
@@ -385,32 +388,15 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 		a.log.Warn("host sample failed; keeping the previous plan", "err", err)
 		return
 	}
-	// The offline parent is read on every host tick, so a change of offline
-	// use shows up within one fast tick, not one container tick.
-	offlineFast := int64(-1)
-	if a.policy.OfflineParent != "" && (a.offlineMissing.path != a.policy.OfflineParent || !now.Before(a.offlineMissing.until)) {
-		// Stamp the counter when it is read, not when the tick started: on a
-		// busy host the host sample before it can take a while, and a rate
-		// over a misstated 100 ms interval is wildly off.
-		total, err := a.cfg.Usage.CPU(a.policy.OfflineParent)
-		switch {
-		case err == nil:
-			if milli, ok := a.offlineCPU.Observe(a.policy.OfflineParent, total, a.now()); ok {
-				offlineFast = milli
-			}
-		case errors.Is(err, fs.ErrNotExist):
-			// No offline parent yet (a dry run on a fresh host): looking
-			// for it on every fast tick costs a failed path walk each
-			// time, so look again after a container interval, or as soon
-			// as an enforcement pass may have created it.
-			a.offlineMissing.path, a.offlineMissing.until = a.policy.OfflineParent, now.Add(a.policy.Sampling.ContainerInterval)
-		}
-	}
+	// Every class is measured on every host tick from exact counters over
+	// one window, so an online burst or an offline change shows up within
+	// one fast tick and no class is a residual of the others.
+	fast, fastOK := a.fastCPU(now, host.CPUUsedMilli)
 	obs := qos.Observation{
 		Time:       now,
 		Host:       host,
 		Containers: a.containers,
-		Classes:    aggregate(host, a.containers, offlineFast),
+		Classes:    aggregate(host, a.containers, fast, fastOK),
 		Results:    a.results,
 	}
 	if a.runq != nil {
@@ -584,26 +570,23 @@ func (a *Agent) logTransition(prev, next qos.Plan) {
 }
 
 // aggregate sums workloads per class (host use no workload accounts for
-// counts as system: unknown load is protected like system load).
-// offlineFastMilli, when >= 0, is the offline parent's rate from this host
-// tick; it replaces the slower per-container sum so that a change of
-// offline or online use is seen within one host tick.
-func aggregate(host qos.HostSample, ws []qos.ContainerSample, offlineFastMilli int64) map[qos.Class]qos.ClassUsage {
+// counts as system: unknown load is protected like system load). With the
+// fast tick's exact class CPU (fastOK), CPU comes from it: online, offline
+// and system workloads over this tick, and the unclassed rest of the root
+// cgroup's busy time counted as system.
+func aggregate(host qos.HostSample, ws []qos.ContainerSample, fast sample.ClassCPU, fastOK bool) map[qos.Class]qos.ClassUsage {
 	out := sample.AggregateClasses(host, ws)
-	if offlineFastMilli < 0 {
+	if !fastOK {
 		return out
 	}
-	var sysWorkloads int64
-	for _, w := range ws {
-		if w.Class == qos.ClassSystem {
-			sysWorkloads += w.CPUUsedMilli
-		}
+	for c, milli := range map[qos.Class]int64{
+		qos.ClassOnline:  fast.OnlineMilli,
+		qos.ClassOffline: fast.OfflineMilli,
+		qos.ClassSystem:  fast.SystemMilli + fast.UnclassedMilli,
+	} {
+		u := out[c]
+		u.CPUUsedMilli = milli
+		out[c] = u
 	}
-	off := out[qos.ClassOffline]
-	off.CPUUsedMilli = offlineFastMilli
-	out[qos.ClassOffline] = off
-	sys := out[qos.ClassSystem]
-	sys.CPUUsedMilli = sysWorkloads + max(0, host.CPUUsedMilli-out[qos.ClassOnline].CPUUsedMilli-offlineFastMilli-sysWorkloads)
-	out[qos.ClassSystem] = sys
 	return out
 }

@@ -33,6 +33,15 @@ type ClassCPU struct {
 	SkewMilli int64
 }
 
+// HostBusy is the host's busy time at the fast tick: the root cgroup's
+// cumulative counter when Exact, else a rate from /proc/stat (sampled at the
+// scheduler tick; the fallback for kernels without a root counter).
+type HostBusy struct {
+	Exact bool
+	Total time.Duration
+	Milli int64
+}
+
 // WorkloadCPU is one workload's cumulative CPU counter at the fast tick.
 type WorkloadCPU struct {
 	CgroupPath string
@@ -58,11 +67,18 @@ const (
 	offlineKey = "offline-parent"
 )
 
-// Observe records one fast tick read at at: the root counter, the offline
-// parent's (offlineOK false: not readable, use the offline workloads) and
-// every workload's. ok is false until the root counter has a rate.
-func (c *ClassCPUMeter) Observe(at time.Time, host time.Duration, offline time.Duration, offlineOK bool, ws []WorkloadCPU) (out ClassCPU, ok bool) {
-	out.HostBusyMilli, ok = c.m.Observe(hostKey, host, at)
+// Observe records one fast tick read at at: the root counter (hostBusy >=
+// 0, or the host's busy rate from elsewhere when it is negative: a kernel
+// without the root counter), the offline parent's (offlineOK false: not
+// readable, use the offline workloads) and every workload's. ok is false
+// until the root counter has a rate.
+func (c *ClassCPUMeter) Observe(at time.Time, host HostBusy, offline time.Duration, offlineOK bool, ws []WorkloadCPU) (out ClassCPU, ok bool) {
+	if host.Exact {
+		out.HostBusyMilli, ok = c.m.Observe(hostKey, host.Total, at)
+	} else {
+		c.m.Forget(hostKey)
+		out.HostBusyMilli, ok = host.Milli, true
+	}
 	if offlineOK {
 		out.OfflineMilli, _ = c.m.Observe(offlineKey, offline, at)
 	} else {

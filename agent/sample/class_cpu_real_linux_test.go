@@ -48,7 +48,7 @@ func TestRealClassCPUAddsUp(t *testing.T) {
 		host, offline := read("/"), read("/"+off)
 		ws := []WorkloadCPU{{CgroupPath: "/" + on, Class: qos.ClassOnline, Total: read("/" + on)}}
 		at := time.Now()
-		c, ok := m.Observe(at, host, offline, true, ws)
+		c, ok := m.Observe(at, HostBusy{Exact: true, Total: host}, offline, true, ws)
 		return c, at, ok
 	}
 	_, last, _ := tick()
@@ -81,8 +81,10 @@ func TestRealClassCPUAddsUp(t *testing.T) {
 		if got := avg(w.host) - avg(w.online) - avg(w.offline) - avg(w.unclassed) + avg(w.skew); got > 1 || got < -1 {
 			t.Errorf("window %d: host − classes − unclassed + skew = %.1f milli-CPUs; want 0", windows, got)
 		}
-		if avg(w.offline) > 515 {
-			t.Errorf("window %d: offline %.0f milli-CPUs above its 500m cap", windows, avg(w.offline))
+		// A window whose edges do not fall on CFS period boundaries can
+		// hold one period's quota (50 ms) more than its share.
+		if avg(w.offline) > 550 {
+			t.Errorf("window %d: offline %.0f milli-CPUs above its 500m cap plus one period", windows, avg(w.offline))
 		}
 		if avg(w.online) < 50 {
 			t.Errorf("window %d: online %.0f milli-CPUs: its busy loop was not measured", windows, avg(w.online))

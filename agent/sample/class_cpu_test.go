@@ -17,11 +17,11 @@ func TestClassCPUMeterAddsUpToHostBusy(t *testing.T) {
 			{CgroupPath: "/system.slice/sshd", Class: qos.ClassSystem, Total: sys},
 		}
 	}
-	if _, ok := m.Observe(t0, 10*time.Second, 4*time.Second, true, ws(time.Second, 4*time.Second, 0)); ok {
+	if _, ok := m.Observe(t0, HostBusy{Exact: true, Total: 10 * time.Second}, 4*time.Second, true, ws(time.Second, 4*time.Second, 0)); ok {
 		t.Fatal("a rate from the first reading")
 	}
 	// 100 ms: host 180 ms busy = online 50 + offline 100 + system 10 + 20 unclassed.
-	got, ok := m.Observe(t0.Add(100*time.Millisecond), 10*time.Second+180*time.Millisecond,
+	got, ok := m.Observe(t0.Add(100*time.Millisecond), HostBusy{Exact: true, Total: 10*time.Second + 180*time.Millisecond},
 		4*time.Second+100*time.Millisecond, true, ws(time.Second+50*time.Millisecond, 4*time.Second+90*time.Millisecond, 10*time.Millisecond))
 	want := ClassCPU{HostBusyMilli: 1800, OnlineMilli: 500, OfflineMilli: 1000, SystemMilli: 100, UnclassedMilli: 200}
 	if !ok || got != want {
@@ -33,13 +33,20 @@ func TestClassCPUMeterAddsUpToHostBusy(t *testing.T) {
 	t1 := t0.Add(200 * time.Millisecond)
 	next := append(ws(time.Second+100*time.Millisecond, 4*time.Second+190*time.Millisecond, 10*time.Millisecond),
 		WorkloadCPU{CgroupPath: "/online/new", Class: qos.ClassOnline, Total: time.Hour})
-	got, ok = m.Observe(t1, 10*time.Second+320*time.Millisecond, 0, false, next)
+	got, ok = m.Observe(t1, HostBusy{Exact: true, Total: 10*time.Second + 320*time.Millisecond}, 0, false, next)
 	want = ClassCPU{HostBusyMilli: 1400, OnlineMilli: 500, OfflineMilli: 1000, SkewMilli: 100}
 	if !ok || got != want {
 		t.Errorf("got %+v, %v; want %+v", got, ok, want)
 	}
 	// A workload that went is dropped, not counted at its next appearance
 	// against a stale reading.
+	// Without a root counter, the host's rate from elsewhere is used as is.
+	got, ok = m.Observe(t1.Add(100*time.Millisecond), HostBusy{Milli: 900}, 0, false, nil)
+	if want := (ClassCPU{HostBusyMilli: 900, UnclassedMilli: 900}); !ok || got != want {
+		t.Errorf("got %+v, %v; want %+v", got, ok, want)
+	}
+	m = NewClassCPUMeter()
+	m.Observe(t0, HostBusy{Exact: true}, 0, false, next)
 	if n := m.m.Len(); n != 5 { // host + 4 workloads (no offline parent)
 		t.Errorf("meter holds %d counters, want 5", n)
 	}

@@ -1,0 +1,70 @@
+package agent
+
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/ebpf"
+)
+
+// WakeSource is the eBPF programs' wake-ups as the loop sees them (see
+// bpf/runq.c): an online task preempting an offline one, or an online
+// run-queue wait above the policy's target. The ebpf.Sampler behind
+// EBPFRunq is one. NextWake blocks; one goroutine calls it.
+type WakeSource interface {
+	SetWakeClass(cgroupID uint64, c ebpf.WakeClass) error
+	SetWakes(ebpf.WakeConfig) error
+	NextWake() (ebpf.WakeEvent, error)
+}
+
+// Wake-up timing. An event says online work just started to want CPU
+// that offline work holds; the counters read at that instant still
+// describe the time before it. So the loop marks the counters at once and
+// decides confirmWait later, on a window that holds only the burst: a
+// rate over 20 ms of a burst is the burst's rate, not a fifth of it.
+const (
+	confirmWait = 20 * time.Millisecond
+	// rearmAfter bounds how long wake-ups stay off after one was acted on
+	// when the offline budget does not grow again (continuous contention
+	// would otherwise wake the loop at every event: the agent's own CPU).
+	rearmAfter = time.Second
+	// wakeMinGap is the least time between two events from one CPU.
+	wakeMinGap = 10 * time.Millisecond
+)
+
+// wakeGate decides when an event is worth a decision. After acting on one
+// it disarms (the programs stop posting) until the offline CPU budget grows
+// past what that decision left — offline work can interfere again only with
+// more CPU — or rearmAfter has passed. Time comes in as arguments.
+type wakeGate struct {
+	armed      bool
+	disarmedAt time.Time
+	// budget is the offline CPU budget the wake-up's decision planned;
+	// -1 until that decision ran.
+	budget int64
+}
+
+// event reports whether to act on an event at now, and disarms if so.
+func (g *wakeGate) event(now time.Time) bool {
+	if !g.armed {
+		return false
+	}
+	g.armed, g.disarmedAt, g.budget = false, now, -1
+	return true
+}
+
+// decided records a decision's offline budget and reports whether the
+// gate re-armed (the programs must post again).
+func (g *wakeGate) decided(now time.Time, budgetMilli int64) bool {
+	if g.armed {
+		return false
+	}
+	if g.budget < 0 {
+		g.budget = budgetMilli // the wake-up's own decision
+		return false
+	}
+	if budgetMilli > g.budget || now.Sub(g.disarmedAt) >= rearmAfter || now.Before(g.disarmedAt) {
+		g.armed = true
+		return true
+	}
+	return false
+}
