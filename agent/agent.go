@@ -135,6 +135,11 @@ type Agent struct {
 		until time.Time
 	}
 
+	// gate and wakes handle the eBPF wake-ups (wake.go) when the runq
+	// source offers them.
+	gate  wakeGate
+	wakes chan ebpf.WakeEvent
+
 	mu       sync.Mutex
 	snapshot Snapshot
 	polInfo  PolicyInfo
@@ -263,11 +268,22 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	a.SampleWorkloads(a.now())
 	a.Iterate(ctx, "start")
+	a.startWakes()
+	var confirm <-chan time.Time
+	var confirmCause string
 	for {
 		var cause string
 		select {
 		case <-ctx.Done():
 			return nil
+		case ev := <-a.wakes:
+			if !a.wakeEvent() {
+				continue
+			}
+			confirm, confirmCause = time.After(confirmWait), "ebpf-"+ev.Kind.String()
+			continue
+		case <-confirm:
+			confirm, cause = nil, confirmCause
 		case <-hostTick.C:
 			cause = "host"
 		case <-contTick.C:
@@ -284,6 +300,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			a.log.Info("policy in force", "dryRun", a.dryRun(p), "offlineParent", p.OfflineParent)
 			a.policy = p
+			if a.gate.armed {
+				a.armWakes() // the run-queue threshold follows the policy
+			}
 			if a.cfg.OnPolicy != nil {
 				a.cfg.OnPolicy(p)
 			}
@@ -429,6 +448,9 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 		}
 	}
 	a.state, a.prevPlan, a.results = state, plan, results
+	if a.wakes != nil && a.gate.decided(now, plan.OfflineCPU.BudgetMilli) {
+		a.armWakes()
+	}
 
 	a.mu.Lock()
 	// Intents are worded when someone asks (Snapshot), not on every tick.

@@ -56,6 +56,11 @@ const runqWindowTicks = 10
 // summaries. Loop-goroutine only, except totals (read by /metrics scrapes).
 type runqTracker struct {
 	src RunqSource
+	// wake, when the source offers wake-ups, is told each tracked
+	// cgroup's class (online and offline; others unmarked); marked is
+	// what it was told. A failed mark is tried again next pass.
+	wake   WakeSource
+	marked map[uint64]qos.Class
 
 	ids      map[string]uint64 // cgroup path -> id, resolved once per workload
 	idClass  map[uint64]qos.Class
@@ -69,10 +74,24 @@ type runqTracker struct {
 }
 
 func newRunqTracker(src RunqSource) *runqTracker {
-	return &runqTracker{
+	r := &runqTracker{
 		src: src, ids: map[string]uint64{}, idClass: map[uint64]qos.Class{},
 		idWindow: map[uint64]*ebpf.CgroupStats{}, totals: map[qos.Class]ebpf.CgroupStats{},
+		marked: map[uint64]qos.Class{},
 	}
+	r.wake, _ = src.(WakeSource)
+	return r
+}
+
+// wakeClass is how the programs' wake-ups see a class.
+func wakeClass(c qos.Class) ebpf.WakeClass {
+	switch c {
+	case qos.ClassOnline:
+		return ebpf.WakeClassOnline
+	case qos.ClassOffline:
+		return ebpf.WakeClassOffline
+	}
+	return ebpf.WakeClassNone
 }
 
 // track maps the current workloads' cgroups to ids. Paths that no longer
@@ -92,6 +111,11 @@ func (r *runqTracker) track(ws []qos.ContainerSample) {
 			r.ids[w.CgroupPath] = id
 		}
 		r.idClass[id] = w.Class
+		if c, ok := r.marked[id]; r.wake != nil && (!ok || c != w.Class) {
+			if r.wake.SetWakeClass(id, wakeClass(w.Class)) == nil {
+				r.marked[id] = w.Class
+			}
+		}
 		if r.idWindow[id] == nil {
 			r.idWindow[id] = &ebpf.CgroupStats{}
 		}
@@ -100,6 +124,10 @@ func (r *runqTracker) track(ws []qos.ContainerSample) {
 		if !live[p] {
 			delete(r.ids, p)
 			delete(r.idWindow, id)
+			if _, ok := r.marked[id]; ok {
+				_ = r.wake.SetWakeClass(id, ebpf.WakeClassNone)
+				delete(r.marked, id)
+			}
 		}
 	}
 }

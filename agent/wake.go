@@ -68,3 +68,56 @@ func (g *wakeGate) decided(now time.Time, budgetMilli int64) bool {
 	}
 	return false
 }
+
+// startWakes turns the programs' wake-ups on and starts reading them, when
+// the runq source offers them. A failure leaves the loop on its ticks.
+func (a *Agent) startWakes() {
+	if a.runq == nil || a.runq.wake == nil {
+		return
+	}
+	a.wakes = make(chan ebpf.WakeEvent, 1)
+	if !a.armWakes() {
+		a.wakes = nil
+		return
+	}
+	src := a.runq.wake
+	go func() {
+		for {
+			ev, err := src.NextWake()
+			if err != nil {
+				return // the sampler closed: the agent is stopping
+			}
+			select {
+			case a.wakes <- ev:
+			default: // one pending wake-up is as good as many
+			}
+		}
+	}()
+}
+
+// armWakes (re-)enables the programs' wake-ups with the policy's online
+// run-queue target as threshold.
+func (a *Agent) armWakes() bool {
+	cfg := ebpf.WakeConfig{RunqThreshold: a.policy.CPU.OnlineRunqLatencyP99, MinGap: wakeMinGap}
+	if err := a.runq.wake.SetWakes(cfg); err != nil {
+		a.warnOnce("wakes", "eBPF wake-ups off; the loop reacts on its ticks", "err", err)
+		return false
+	}
+	a.gate.armed = true
+	return true
+}
+
+// wakeEvent handles one wake-up: if the gate takes it, the programs stop
+// posting, the fast counters are marked now (so the decision's window
+// starts at the event) and the caller decides after confirmWait.
+func (a *Agent) wakeEvent() bool {
+	now := a.now()
+	if !a.gate.event(now) {
+		return false
+	}
+	if err := a.runq.wake.SetWakes(ebpf.WakeConfig{}); err != nil {
+		a.log.Debug("disarm eBPF wake-ups", "err", err)
+	}
+	a.fastCPU(now, 0)
+	return true
+}

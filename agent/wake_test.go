@@ -1,8 +1,17 @@
 package agent
 
 import (
+	"context"
+	"maps"
+	"os"
+	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sluicehq/sluice/ebpf"
 )
 
 func TestWakeGate(t *testing.T) {
@@ -36,5 +45,99 @@ func TestWakeGate(t *testing.T) {
 	}
 	if !g.decided(at(500*time.Millisecond+rearmAfter), 100) {
 		t.Error("did not re-arm after rearmAfter")
+	}
+}
+
+// fakeWakes is a runq source with wake-ups the test posts.
+type fakeWakes struct {
+	fakeRunq
+	events chan ebpf.WakeEvent
+	mu     sync.Mutex
+	cfgs   []ebpf.WakeConfig
+	marks  map[uint64]ebpf.WakeClass
+}
+
+func (f *fakeWakes) SetWakeClass(id uint64, c ebpf.WakeClass) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c == ebpf.WakeClassNone {
+		delete(f.marks, id)
+	} else {
+		f.marks[id] = c
+	}
+	return nil
+}
+
+func (f *fakeWakes) SetWakes(c ebpf.WakeConfig) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cfgs = append(f.cfgs, c)
+	return nil
+}
+
+func (f *fakeWakes) NextWake() (ebpf.WakeEvent, error) {
+	ev, ok := <-f.events
+	if !ok {
+		return ebpf.WakeEvent{}, os.ErrClosed
+	}
+	return ev, nil
+}
+
+func (f *fakeWakes) configs() []ebpf.WakeConfig {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.cfgs)
+}
+
+// A wake-up from the programs makes the loop decide at once (after the
+// confirm wait, not at its next tick), disarms the programs until the
+// decision is in, and workloads are marked with their classes.
+func TestWakeUpsDriveTheLoop(t *testing.T) {
+	r := newRig(t)
+	w := &fakeWakes{
+		fakeRunq: fakeRunq{ids: map[string]uint64{"/online/web": 11, r.a.policy.OfflineParent + "/a": 22}, next: map[uint64]ebpf.CgroupStats{}},
+		events:   make(chan ebpf.WakeEvent), marks: map[uint64]ebpf.WakeClass{},
+	}
+	t.Cleanup(func() { close(w.events) })
+	r.a.runq = newRunqTracker(w)
+	r.a.policy.CPU.OnlineRunqLatencyP99 = 2 * time.Millisecond
+	// Ticks far apart: any iteration in this test is the wake-up's.
+	r.a.policy.Sampling.HostInterval = time.Hour
+	r.a.policy.Sampling.ContainerInterval = time.Hour
+	r.a.now = time.Now
+	r.cg.add("/online/web", 0, 0)
+	r.cg.add(r.a.policy.OfflineParent+"/a", 0, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("gave up waiting for %s", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitUntil("the programs armed", func() bool { return len(w.configs()) == 1 })
+	if got, want := w.configs()[0], (ebpf.WakeConfig{RunqThreshold: 2 * time.Millisecond, MinGap: wakeMinGap}); got != want {
+		t.Errorf("armed with %+v, want %+v", got, want)
+	}
+	w.mu.Lock()
+	marks := maps.Clone(w.marks)
+	w.mu.Unlock()
+	if want := map[uint64]ebpf.WakeClass{11: ebpf.WakeClassOnline, 22: ebpf.WakeClassOffline}; !maps.Equal(marks, want) {
+		t.Errorf("cgroups marked %v, want %v", marks, want)
+	}
+	w.events <- ebpf.WakeEvent{CgroupID: 11, Kind: ebpf.WakePreempt}
+	woke := func() float64 {
+		return testutil.ToFloat64(r.a.metrics.wakeups.WithLabelValues("ebpf-online-preempts-offline"))
+	}
+	waitUntil("an iteration caused by the wake-up", func() bool { return woke() == 1 })
+	if cfgs := w.configs(); len(cfgs) < 2 || cfgs[1] != (ebpf.WakeConfig{}) {
+		t.Errorf("wake-up configs %+v: want the programs disarmed after the event", cfgs)
 	}
 }
