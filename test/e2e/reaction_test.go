@@ -109,11 +109,16 @@ func stop(cmds []*exec.Cmd) {
 //
 //	go test -run '^$' -bench ReactionLatency -benchtime 1x ./test/e2e/
 func BenchmarkReactionLatency(b *testing.B) {
-	b.Run("water-level", func(b *testing.B) { benchReaction(b, false) })
-	b.Run("runq-latency", func(b *testing.B) { benchReaction(b, true) })
+	b.Run("water-level", func(b *testing.B) { benchReaction(b, false, true) })
+	b.Run("water-level-no-ebpf", func(b *testing.B) { benchReaction(b, false, false) })
+	b.Run("runq-latency", func(b *testing.B) { benchReaction(b, true, true) })
 }
 
-func benchReaction(b *testing.B, runq bool) {
+// benchReaction: runq sets an online run-queue latency target (and a water
+// level of 100%, so the cut comes from the latency signal); withEBPF loads
+// the eBPF sampler, whose wake-ups start a decision at an online burst
+// instead of at the next 100 ms tick (sluice-agent loads it by default).
+func benchReaction(b *testing.B, runq, withEBPF bool) {
 	kerneltest.RequireCgroupV1Controller(b, "cpuacct")
 	kerneltest.RequireCgroupV1Controller(b, "cpu")
 	kerneltest.RequireCgroupV1Controller(b, "memory")
@@ -130,12 +135,12 @@ func benchReaction(b *testing.B, runq bool) {
 	pol.CPU.RampPerSecond = 1
 	var rq agent.RunqSource
 	if runq {
-		kerneltest.RequireBPF(b)
 		pol.CPU.HighWater = 1
 		pol.CPU.OnlineRunqLatencyP99 = time.Millisecond
 	}
 	mode, host, usage := hostSamplers(b)
-	if runq {
+	if withEBPF {
+		kerneltest.RequireBPF(b)
 		s, err := agent.LoadRunq(mode, cgroupRoot)
 		if err != nil {
 			b.Fatal(err)
