@@ -87,6 +87,11 @@ type Config struct {
 	Log          *slog.Logger
 	// Now is the clock; time.Now when nil. Tests pass a fake.
 	Now func() time.Time
+	// CurrentCpusets, when set, reads cpuset.cpus of the given cgroups. The
+	// loop calls it for each online workload asking for dedicated CPUs the
+	// first time it sees it, and adopts the CPUs it already holds
+	// (qos.AdoptCpusets): a restarted agent does not move pinned work.
+	CurrentCpusets func(cgroupPaths []string) map[string][]int
 	// Adopt, when set, is the offline parent's caps as the kernel had them
 	// at start. The first decision resumes from them instead of starting
 	// over, so a restarted agent never releases the caps in between.
@@ -135,6 +140,8 @@ type Agent struct {
 		until time.Time
 	}
 
+	// cpusetLooked lists the workloads whose cpusets were read for adoption.
+	cpusetLooked map[string]bool
 	// gate and wakes handle the eBPF wake-ups (wake.go) when the runq
 	// source offers them.
 	gate  wakeGate
@@ -431,6 +438,7 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	if a.cfg.Adopt != nil && a.state.Time.IsZero() {
 		a.adopt(*a.cfg.Adopt, host)
 	}
+	a.adoptCpusets(obs)
 	pol := a.policy
 	pol.DryRun = a.dryRun(pol)
 	t0 := time.Now()
@@ -460,6 +468,37 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	}
 	a.mu.Unlock()
 	a.metrics.loopDuration.Observe(time.Since(start).Seconds())
+}
+
+// adoptCpusets reads the cpusets of online workloads asking for dedicated
+// CPUs that hold no assignment and were not looked at before, and adopts
+// the CPUs they already have (see Config.CurrentCpusets).
+func (a *Agent) adoptCpusets(obs qos.Observation) {
+	if a.cfg.CurrentCpusets == nil {
+		return
+	}
+	var paths []string
+	for _, w := range obs.Containers {
+		if w.Class != qos.ClassOnline || (w.CpusetMode != qos.CpusetExclusive && w.CpusetMode != qos.CpusetReserved) || a.cpusetLooked[w.ID] {
+			continue
+		}
+		if _, ok := a.state.Cpuset.Assigned[w.ID]; ok {
+			continue
+		}
+		if a.cpusetLooked == nil {
+			a.cpusetLooked = map[string]bool{}
+		}
+		a.cpusetLooked[w.ID] = true
+		paths = append(paths, w.CgroupPath)
+	}
+	if len(paths) == 0 {
+		return
+	}
+	before := len(a.state.Cpuset.Assigned)
+	a.state.Cpuset = qos.AdoptCpusets(a.state.Cpuset, obs, a.cfg.CurrentCpusets(paths))
+	if n := len(a.state.Cpuset.Assigned) - before; n > 0 {
+		a.log.Info("adopted the dedicated CPUs workloads already hold", "workloads", n)
+	}
 }
 
 // adopt seeds the decision state from the kernel's caps (see Config.Adopt).

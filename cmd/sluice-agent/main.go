@@ -271,6 +271,13 @@ func enforcer(ctx context.Context, mode sample.Mode, o options, pol qos.Policy, 
 	} else if cur.Exists {
 		cfg.Adopt = &agent.AdoptedLimits{CPUBudgetMilli: cur.CPUBudgetMilli, MemoryMaxBytes: cur.MemoryMaxBytes}
 	}
+	// Dedicated CPUs online workloads hold (pinning a previous run left) are
+	// read back when each is first seen, so a restart does not move them.
+	cpusets := cgroup.Dir(o.cgroupRoot)
+	if mode != sample.ModeV2 {
+		cpusets = cgroup.Dir(filepath.Join(o.cgroupRoot, "cpuset"))
+	}
+	cfg.CurrentCpusets = func(paths []string) map[string][]int { return cgroup.ReadCpusets(cpusets, paths) }
 	kc := killer.Config{Tasks: disc, Log: log}
 	if mode == sample.ModeV2 {
 		kc.Unified = cgroup.Dir(o.cgroupRoot)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -385,6 +386,11 @@ func TestRealV1CpusetsLoosenParentsTightenChildren(t *testing.T) {
 	cs.writes = nil
 	if s := statuses(e.Apply(context.Background(), p)); !strings.HasSuffix(s, "cpuset=unchanged cpuset=unchanged") || len(cs.writes) != 0 {
 		t.Errorf("steady state: %s, writes %v", s, cs.writes)
+	}
+	// What a restarted agent reads back to adopt the pinning.
+	got := cgroup.ReadCpusets(cgroup.Dir(csRoot), []string{web, offline, top + "/missing"})
+	if want := map[string][]int{web: {b}, offline: {a}}; !maps.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("ReadCpusets = %v, want %v", got, want)
 	}
 }
 
