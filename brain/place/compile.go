@@ -13,12 +13,7 @@ func (st *state) compile(req Request) (placed, error) {
 	if req.ID == "" {
 		return pc, fmt.Errorf("request: id: empty")
 	}
-	names := make([]string, 0, len(req.Demand))
-	for d := range req.Demand {
-		names = append(names, d)
-	}
-	sort.Strings(names)
-	for _, d := range names {
+	for _, d := range sortedKeys(req.Demand) {
 		v := req.Demand[d]
 		if v < 0 {
 			return pc, fmt.Errorf("request %q: demand %s: negative amount %d", req.ID, d, v)
@@ -36,12 +31,7 @@ func (st *state) compile(req Request) (placed, error) {
 		if st.prof.CurvePoints == 0 {
 			return pc, fmt.Errorf("request %q: curves: the profile allows no curves (curve points 0)", req.ID)
 		}
-		cnames := make([]string, 0, len(req.Curves))
-		for d := range req.Curves {
-			cnames = append(cnames, d)
-		}
-		sort.Strings(cnames)
-		for _, d := range cnames {
+		for _, d := range sortedKeys(req.Curves) {
 			pts := req.Curves[d]
 			di, ok := st.dimIndex[d]
 			if len(pts) != st.prof.CurvePoints {
@@ -119,4 +109,15 @@ func idHash(s string) uint64 {
 		h *= 1099511628211
 	}
 	return h
+}
+
+// sortedKeys is m's keys in order: requests are compiled the same way
+// whatever the map's iteration order, so the first problem reported is too.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

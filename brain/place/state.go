@@ -221,10 +221,7 @@ func (st *state) indexDims(dimSet map[string]bool, prof Profile) {
 			dimSet[d] = true
 		}
 	}
-	for d := range dimSet {
-		st.dims = append(st.dims, d)
-	}
-	sort.Strings(st.dims)
+	st.dims = sortedKeys(dimSet)
 	for i, d := range st.dims {
 		st.dimIndex[d] = i
 		st.dimReason = append(st.dimReason, Reason("insufficient "+d))
@@ -248,10 +245,7 @@ func (st *state) indexDims(dimSet map[string]bool, prof Profile) {
 
 // indexModels numbers the GPU models indexHosts found, in name order.
 func (st *state) indexModels() {
-	for m := range st.modelIndex {
-		st.models = append(st.models, m)
-	}
-	sort.Strings(st.models)
+	st.models = sortedKeys(st.modelIndex)
 	for i, m := range st.models {
 		st.modelIndex[m] = i
 	}
