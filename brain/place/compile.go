@@ -2,8 +2,9 @@ package place
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
-	"sort"
+	"slices"
 )
 
 // compile validates a request against the cluster's dimensions and turns
@@ -111,13 +112,11 @@ func idHash(s string) uint64 {
 	return h
 }
 
-// sortedKeys is m's keys in order: requests are compiled the same way
-// whatever the map's iteration order, so the first problem reported is too.
+// sortedKeys is m's keys in order (one allocation): requests are compiled
+// the same way whatever the map's iteration order, so the first problem
+// reported is too.
 func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.AppendSeq(make([]string, 0, len(m)), maps.Keys(m))
+	slices.Sort(keys)
 	return keys
 }
