@@ -2,7 +2,6 @@ package place
 
 import (
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"slices"
 )
@@ -14,7 +13,8 @@ func (st *state) compile(req Request) (placed, error) {
 	if req.ID == "" {
 		return pc, fmt.Errorf("request: id: empty")
 	}
-	for _, d := range sortedKeys(req.Demand) {
+	var buf [8]string
+	for _, d := range appendSortedKeys(buf[:0], req.Demand) {
 		v := req.Demand[d]
 		if v < 0 {
 			return pc, fmt.Errorf("request %q: demand %s: negative amount %d", req.ID, d, v)
@@ -32,7 +32,7 @@ func (st *state) compile(req Request) (placed, error) {
 		if st.prof.CurvePoints == 0 {
 			return pc, fmt.Errorf("request %q: curves: the profile allows no curves (curve points 0)", req.ID)
 		}
-		for _, d := range sortedKeys(req.Curves) {
+		for _, d := range appendSortedKeys(buf[:0], req.Curves) {
 			pts := req.Curves[d]
 			di, ok := st.dimIndex[d]
 			if len(pts) != st.prof.CurvePoints {
@@ -112,11 +112,15 @@ func idHash(s string) uint64 {
 	return h
 }
 
-// sortedKeys is m's keys in order (one allocation): requests are compiled
-// the same way whatever the map's iteration order, so the first problem
-// reported is too.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := slices.AppendSeq(make([]string, 0, len(m)), maps.Keys(m))
-	slices.Sort(keys)
+// appendSortedKeys appends m's keys to keys in order: requests
+// compile the same way whatever the map's iteration order, so the first
+// problem reported is the same too. With a buffer on the caller's stack as
+// keys, the usual few dimensions cost no allocation.
+func appendSortedKeys[V any](keys []string, m map[string]V) []string {
+	n := len(keys)
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys[n:])
 	return keys
 }

@@ -40,7 +40,8 @@ func (st *state) feasible(hi int, pc *placed, detail bool) (bool, Reason, string
 
 func (st *state) selectorOK(h *hostState, pc *placed, detail bool) (bool, Reason, string) {
 	// the first mismatch named must not depend on map order
-	for _, k := range sortedKeys(pc.p.Selector) {
+	var buf [8]string
+	for _, k := range appendSortedKeys(buf[:0], pc.p.Selector) {
 		want := pc.p.Selector[k]
 		if got, ok := h.labels[k]; !ok || got != want {
 			d := ""

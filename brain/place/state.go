@@ -221,7 +221,7 @@ func (st *state) indexDims(dimSet map[string]bool, prof Profile) {
 			dimSet[d] = true
 		}
 	}
-	st.dims = sortedKeys(dimSet)
+	st.dims = appendSortedKeys(nil, dimSet)
 	for i, d := range st.dims {
 		st.dimIndex[d] = i
 		st.dimReason = append(st.dimReason, Reason("insufficient "+d))
@@ -245,7 +245,7 @@ func (st *state) indexDims(dimSet map[string]bool, prof Profile) {
 
 // indexModels numbers the GPU models indexHosts found, in name order.
 func (st *state) indexModels() {
-	st.models = sortedKeys(st.modelIndex)
+	st.models = appendSortedKeys(nil, st.modelIndex)
 	for i, m := range st.models {
 		st.modelIndex[m] = i
 	}
