@@ -10,7 +10,8 @@ PKGS      ?= ./...
 # starve what they measure.
 TESTFLAGS ?= -count=1 -timeout 30m -p 1
 # The openb production trace ships beside the repository (../shared); the
-# brain's replay tests read it from here.
+# brain's replay tests look there themselves (test/openbdata), and read
+# SLUICE_OPENB_DATA first when it is set.
 export SLUICE_OPENB_DATA ?= $(wildcard $(abspath ../shared/data/openb))
 
 .PHONY: all build run test test-unit test-kernel test-vm lint bench bench-colo generate verify-generate fuzz clean
