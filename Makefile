@@ -10,7 +10,8 @@ PKGS      ?= ./...
 # starve what they measure.
 TESTFLAGS ?= -count=1 -timeout 30m -p 1
 # The openb production trace ships beside the repository (../shared); the
-# brain's replay tests read it from here.
+# brain's replay tests look there themselves (test/openbdata), and read
+# SLUICE_OPENB_DATA first when it is set.
 export SLUICE_OPENB_DATA ?= $(wildcard $(abspath ../shared/data/openb))
 
 .PHONY: all build run test test-unit test-kernel test-vm lint bench bench-colo generate verify-generate fuzz clean
@@ -24,9 +25,11 @@ build:
 run: build
 	./$(BIN)/sluice-agent -dry-run -listen 127.0.0.1:9477
 
-# Everything: unit tests, real-kernel tests (when root), then the cgroup v2
-# lane under QEMU.
-test: test-unit test-vm
+# Everything: lint first (cheap, and a red lint is reason enough to stop),
+# then unit tests, real-kernel tests (when root), then the cgroup v2 lane
+# under QEMU.
+test: lint
+	$(MAKE) test-unit test-vm
 
 test-unit:
 	$(GO) test $(TESTFLAGS) $(PKGS)
@@ -40,7 +43,10 @@ test-kernel:
 test-vm:
 	./test/vm/test.sh
 
+# gofmt, go.mod as tidy leaves it (direct requirements marked direct, no
+# unused modules), go vet, staticcheck (pinned in go.mod's tool block).
 lint:
+	$(GO) mod tidy -diff
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)

@@ -174,6 +174,9 @@ type PolicyInfo struct {
 	LastError     string    `json:"lastError,omitempty"`
 	LastErrorAt   time.Time `json:"lastErrorAt,omitzero"`
 	OfflineParent string    `json:"offlineParent"`
+	// NotEnforced names the policy's sections that are validated but that
+	// no enforcer applies yet (qos.Policy.NotEnforced).
+	NotEnforced []string `json:"notEnforced,omitempty"`
 }
 
 // New checks cfg and builds an Agent.
@@ -206,7 +209,7 @@ func New(cfg Config) (*Agent, error) {
 		cpuMeter: sample.NewCPUMeter(),
 		classCPU: sample.NewClassCPUMeter(),
 	}
-	a.polInfo = PolicyInfo{Source: cfg.PolicySource, LoadedAt: cfg.Now(), DryRun: a.dryRun(cfg.Policy), OfflineParent: cfg.Policy.OfflineParent}
+	a.polInfo = a.policyLoaded(cfg.Policy, cfg.PolicySource)
 	a.metrics.policyReloads.WithLabelValues("success").Add(0)
 	a.metrics.policyReloads.WithLabelValues("invalid").Add(0)
 	a.metrics.policyReloads.WithLabelValues("unreadable").Add(0)
@@ -239,8 +242,9 @@ func (a *Agent) Snapshot() Snapshot {
 // SetPolicy hands a validated policy to the loop; it takes effect at the
 // next iteration. Safe for concurrent use.
 func (a *Agent) SetPolicy(p qos.Policy, source string) {
+	info := a.policyLoaded(p, source)
 	a.mu.Lock()
-	a.polInfo = PolicyInfo{Source: source, LoadedAt: a.now(), DryRun: a.dryRun(p), OfflineParent: p.OfflineParent}
+	a.polInfo = info
 	a.mu.Unlock()
 	a.metrics.policyReloads.WithLabelValues("success").Inc()
 	a.metrics.policyValid.Set(1)

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -450,5 +452,74 @@ func TestMissingOfflineParentIsNotReadEveryTick(t *testing.T) {
 	}
 	if got := r.a.Snapshot().Classes[qos.ClassOffline].CPUUsedMilli; got != 500 {
 		t.Errorf("offline CPU %dm on the fast tick, want 500m from the parent's counter", got)
+	}
+}
+
+// Policy sections that validate but that nothing enforces are named in the
+// log at every load and on /state, so nobody takes them for caps in force.
+func TestPolicyLoadsSayWhatIsNotEnforced(t *testing.T) {
+	var logs strings.Builder
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	a, err := New(Config{
+		Host: &fakeHost{}, Usage: &fakeCgroups{u: map[string]sample.CgroupUsage{}}, Workloads: &fakeWorkloads{},
+		Policy: qos.DefaultPolicy(), PolicySource: "embedded default", Now: clk.now, ForceDryRun: true,
+		Log: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func() PolicyInfo {
+		t.Helper()
+		srv := httptest.NewServer(Handler(a, prometheus.NewRegistry()))
+		defer srv.Close()
+		resp, err := http.Get(srv.URL + "/state")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var s struct {
+			Policy PolicyInfo `json:"policy"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+			t.Fatalf("decode /state: %v", err)
+		}
+		return s.Policy
+	}
+	if got := state().NotEnforced; !slices.Equal(got, []string{"llc"}) {
+		t.Errorf("/state policy.notEnforced = %q with the default policy, want [llc]", got)
+	}
+	if want := `msg="policy sections are validated but not enforced yet" policy="embedded default" sections=[llc]`; !strings.Contains(logs.String(), want) {
+		t.Errorf("start log %q lacks %q", logs.String(), want)
+	}
+
+	logs.Reset()
+	path := filepath.Join(t.TempDir(), "shaped.yaml")
+	shaped := "version: 1\nnetwork: {devices: [eth0], goldRate: 1Mbit, silverRate: 1Mbit, headroom: 1Mbit}\n"
+	if err := os.WriteFile(path, []byte(shaped), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReloadPolicy(path); err != nil {
+		t.Fatal(err)
+	}
+	if got := state().NotEnforced; !slices.Equal(got, []string{"llc", "network"}) {
+		t.Errorf("/state policy.notEnforced = %q after loading %s, want [llc network]", got, path)
+	}
+	if want := "sections=\"[llc network]\""; !strings.Contains(logs.String(), want) {
+		t.Errorf("reload log %q lacks %q", logs.String(), want)
+	}
+
+	logs.Reset()
+	quiet := "version: 1\nllc: {offlineWaysMax: 100%, offlineMemBandwidthMax: 100%}\n"
+	if err := os.WriteFile(path, []byte(quiet), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReloadPolicy(path); err != nil {
+		t.Fatal(err)
+	}
+	if got := state().NotEnforced; got != nil {
+		t.Errorf("/state policy.notEnforced = %q for a policy asking nothing unenforced, want none", got)
+	}
+	if strings.Contains(logs.String(), "not enforced") {
+		t.Errorf("reload log %q warns about a policy asking nothing unenforced", logs.String())
 	}
 }

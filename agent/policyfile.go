@@ -31,6 +31,17 @@ func LoadPolicyFile(path string) (qos.Policy, error) {
 	return p, nil
 }
 
+// policyLoaded is what /state shows about p, in force from source as of
+// now. Every load (the first and each reload) passes here, so it is also
+// where the log says which of p's sections are validated but not enforced.
+func (a *Agent) policyLoaded(p qos.Policy, source string) PolicyInfo {
+	ne := p.NotEnforced()
+	if len(ne) > 0 {
+		a.log.Warn("policy sections are validated but not enforced yet", "policy", source, "sections", ne)
+	}
+	return PolicyInfo{Source: source, LoadedAt: a.now(), DryRun: a.dryRun(p), OfflineParent: p.OfflineParent, NotEnforced: ne}
+}
+
 // ReloadPolicy loads path and hands it to the agent; on failure the policy
 // in force stays, and the errors are logged and counted.
 func (a *Agent) ReloadPolicy(path string) error {

@@ -345,3 +345,32 @@ func FuzzParsePolicy(f *testing.F) {
 		}
 	})
 }
+
+func TestNotEnforcedNamesSectionsThatAskForSomething(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		file string
+		want []string
+	}{
+		{"defaults cap the cache", "version: 1\n", []string{"llc"}},
+		{"caps at 100% ask for nothing", "version: 1\nllc: {offlineWaysMax: 100%, offlineMemBandwidthMax: 100%}\n", nil},
+		{"one cap is enough", "version: 1\nllc: {offlineWaysMax: 100%, offlineMemBandwidthMax: 40%}\n", []string{"llc"}},
+		{"network with devices", "version: 1\nllc: {offlineWaysMax: 100%, offlineMemBandwidthMax: 100%}\n" +
+			"network: {devices: [eth0], goldRate: 1Mbit, silverRate: 1Mbit, headroom: 1Mbit}\n", []string{"network"}},
+		{"both", "version: 1\nnetwork: {devices: [eth0], goldRate: 1Mbit, silverRate: 1Mbit, headroom: 1Mbit}\n",
+			[]string{"llc", "network"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pol, err := ParsePolicy(tc.name, []byte(tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := pol.NotEnforced(); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("NotEnforced() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if got := DefaultPolicy().NotEnforced(); !reflect.DeepEqual(got, []string{"llc"}) {
+		t.Errorf("default policy: NotEnforced() = %q, want [llc]", got)
+	}
+}

@@ -2,12 +2,12 @@ package openb
 
 import (
 	"errors"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/brain/place"
+	"github.com/sluicehq/sluice/test/openbdata"
 )
 
 const podHeader = "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n"
@@ -86,19 +86,8 @@ func TestPodConversion(t *testing.T) {
 	}
 }
 
-func dataDir(t *testing.T) string {
-	dir := os.Getenv("SLUICE_OPENB_DATA")
-	if dir == "" {
-		dir = "/work/shared/data/openb"
-	}
-	if _, err := os.Stat(dir + "/openb_node_list_gpu_node.csv"); err != nil {
-		t.Skipf("openb data not found in %s (set SLUICE_OPENB_DATA): %v", dir, err)
-	}
-	return dir
-}
-
 func TestLoadRealTraces(t *testing.T) {
-	dir := dataDir(t)
+	dir := openbdata.Dir(t)
 	for _, name := range Traces {
 		tr, err := LoadTrace(dir, name)
 		if err != nil {
@@ -125,7 +114,7 @@ func TestShortReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays 1213 hosts")
 	}
-	tr, err := LoadTrace(dataDir(t), "default")
+	tr, err := LoadTrace(openbdata.Dir(t), "default")
 	if err != nil {
 		t.Fatal(err)
 	}

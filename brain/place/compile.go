@@ -3,7 +3,7 @@ package place
 import (
 	"fmt"
 	"math/rand/v2"
-	"sort"
+	"slices"
 )
 
 // compile validates a request against the cluster's dimensions and turns
@@ -13,12 +13,8 @@ func (st *state) compile(req Request) (placed, error) {
 	if req.ID == "" {
 		return pc, fmt.Errorf("request: id: empty")
 	}
-	names := make([]string, 0, len(req.Demand))
-	for d := range req.Demand {
-		names = append(names, d)
-	}
-	sort.Strings(names)
-	for _, d := range names {
+	var buf [8]string
+	for _, d := range appendSortedKeys(buf[:0], req.Demand) {
 		v := req.Demand[d]
 		if v < 0 {
 			return pc, fmt.Errorf("request %q: demand %s: negative amount %d", req.ID, d, v)
@@ -36,12 +32,7 @@ func (st *state) compile(req Request) (placed, error) {
 		if st.prof.CurvePoints == 0 {
 			return pc, fmt.Errorf("request %q: curves: the profile allows no curves (curve points 0)", req.ID)
 		}
-		cnames := make([]string, 0, len(req.Curves))
-		for d := range req.Curves {
-			cnames = append(cnames, d)
-		}
-		sort.Strings(cnames)
-		for _, d := range cnames {
+		for _, d := range appendSortedKeys(buf[:0], req.Curves) {
 			pts := req.Curves[d]
 			di, ok := st.dimIndex[d]
 			if len(pts) != st.prof.CurvePoints {
@@ -119,4 +110,17 @@ func idHash(s string) uint64 {
 		h *= 1099511628211
 	}
 	return h
+}
+
+// appendSortedKeys appends m's keys to keys in order: requests
+// compile the same way whatever the map's iteration order, so the first
+// problem reported is the same too. With a buffer on the caller's stack as
+// keys, the usual few dimensions cost no allocation.
+func appendSortedKeys[V any](keys []string, m map[string]V) []string {
+	n := len(keys)
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys[n:])
+	return keys
 }

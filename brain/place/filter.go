@@ -2,7 +2,6 @@ package place
 
 import (
 	"fmt"
-	"sort"
 )
 
 const (
@@ -40,12 +39,9 @@ func (st *state) feasible(hi int, pc *placed, detail bool) (bool, Reason, string
 }
 
 func (st *state) selectorOK(h *hostState, pc *placed, detail bool) (bool, Reason, string) {
-	keys := make([]string, 0, len(pc.p.Selector))
-	for k := range pc.p.Selector {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys) // the first mismatch named must not depend on map order
-	for _, k := range keys {
+	// the first mismatch named must not depend on map order
+	var buf [8]string
+	for _, k := range appendSortedKeys(buf[:0], pc.p.Selector) {
 		want := pc.p.Selector[k]
 		if got, ok := h.labels[k]; !ok || got != want {
 			d := ""

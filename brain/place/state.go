@@ -109,6 +109,9 @@ type quotaState struct {
 	gpuUse int64
 }
 
+// newCluster checks snap and prof, numbers hosts, dimensions and GPU
+// models, compiles the profile's rules, quotas and shapes, then replays
+// snap's placements.
 func newCluster(snap Snapshot, prof Profile) (*Cluster, error) {
 	st := state{
 		prof:       prof,
@@ -122,20 +125,57 @@ func newCluster(snap Snapshot, prof Profile) (*Cluster, error) {
 		bySpread:   map[string][]int{},
 		byGroup:    map[string]int{},
 	}
+	if err := checkProfile(prof); err != nil {
+		return nil, err
+	}
+	dimSet, err := st.indexHosts(snap.Hosts)
+	if err != nil {
+		return nil, err
+	}
+	st.indexDims(dimSet, prof)
+	st.indexModels()
+	st.buildHosts(snap.Hosts)
+	if err := st.compileRules(prof); err != nil {
+		return nil, err
+	}
+	if err := st.compileQuotas(prof); err != nil {
+		return nil, err
+	}
+	if err := st.shapes.init(&st, prof.Shapes); err != nil {
+		return nil, err
+	}
+	st.shuffleVisit()
+
+	c := &Cluster{st: st}
+	for i, p := range snap.Placements {
+		if err := c.add(p); err != nil {
+			return nil, fmt.Errorf("placement %d: %w", i, err)
+		}
+	}
+	return c, nil
+}
+
+// checkProfile rejects profile settings no cluster could use.
+func checkProfile(prof Profile) error {
 	if prof.Strategy != "" {
 		if _, err := ParseStrategy(string(prof.Strategy)); err != nil {
-			return nil, fmt.Errorf("profile: %w", err)
+			return fmt.Errorf("profile: %w", err)
 		}
 	}
 	if prof.CurvePoints < 0 {
-		return nil, fmt.Errorf("profile: curve points %d is negative", prof.CurvePoints)
+		return fmt.Errorf("profile: curve points %d is negative", prof.CurvePoints)
 	}
 	if prof.SampleFeasible < 0 || prof.ScoreSteps < 0 {
-		return nil, errors.New("profile: sample size and score steps must not be negative")
+		return errors.New("profile: sample size and score steps must not be negative")
 	}
-	// Dimensions: every name a host, quota or shape uses.
+	return nil
+}
+
+// indexHosts checks the hosts, numbers them by name, notes their GPU
+// models, and returns the set of dimension names their capacities use.
+func (st *state) indexHosts(hosts []Host) (map[string]bool, error) {
 	dimSet := map[string]bool{}
-	for i, h := range snap.Hosts {
+	for i, h := range hosts {
 		if h.Name == "" {
 			return nil, fmt.Errorf("host %d: empty name", i)
 		}
@@ -162,6 +202,12 @@ func newCluster(snap Snapshot, prof Profile) (*Cluster, error) {
 			st.modelIndex[h.GPUModel] = 0
 		}
 	}
+	return dimSet, nil
+}
+
+// indexDims numbers every dimension a host, quota, shape or the score
+// uses, in name order, with its reasons, and marks the scored ones.
+func (st *state) indexDims(dimSet map[string]bool, prof Profile) {
 	for _, d := range prof.ScoreDims {
 		dimSet[d] = true
 	}
@@ -175,10 +221,7 @@ func newCluster(snap Snapshot, prof Profile) (*Cluster, error) {
 			dimSet[d] = true
 		}
 	}
-	for d := range dimSet {
-		st.dims = append(st.dims, d)
-	}
-	sort.Strings(st.dims)
+	st.dims = appendSortedKeys(nil, dimSet)
 	for i, d := range st.dims {
 		st.dimIndex[d] = i
 		st.dimReason = append(st.dimReason, Reason("insufficient "+d))
@@ -198,16 +241,22 @@ func newCluster(snap Snapshot, prof Profile) (*Cluster, error) {
 			st.scoreDim[st.dimIndex[d]] = true
 		}
 	}
-	for m := range st.modelIndex {
-		st.models = append(st.models, m)
-	}
-	sort.Strings(st.models)
+}
+
+// indexModels numbers the GPU models indexHosts found, in name order.
+func (st *state) indexModels() {
+	st.models = appendSortedKeys(nil, st.modelIndex)
 	for i, m := range st.models {
 		st.modelIndex[m] = i
 	}
+}
+
+// buildHosts lays out each host's capacity by dimension number, empty, with
+// every GPU free, and keeps the largest capacity of each dimension.
+func (st *state) buildHosts(hosts []Host) {
 	st.maxCap = make([]int64, len(st.dims))
-	st.hosts = make([]hostState, len(snap.Hosts))
-	for i, h := range snap.Hosts {
+	st.hosts = make([]hostState, len(hosts))
+	for i, h := range hosts {
 		hs := hostState{
 			name:   h.Name,
 			labels: h.Labels,
@@ -231,29 +280,17 @@ func newCluster(snap Snapshot, prof Profile) (*Cluster, error) {
 		st.maxGPUs = max(st.maxGPUs, h.GPUs)
 		st.hosts[i] = hs
 	}
-	if err := st.compileRules(prof); err != nil {
-		return nil, err
-	}
-	if err := st.compileQuotas(prof); err != nil {
-		return nil, err
-	}
-	if err := st.shapes.init(&st, prof.Shapes); err != nil {
-		return nil, err
-	}
+}
+
+// shuffleVisit fixes the order hosts are visited in: a shuffle seeded by
+// the host count, so equal snapshots visit alike.
+func (st *state) shuffleVisit() {
 	st.visit = make([]int32, len(st.hosts))
 	for i := range st.visit {
 		st.visit[i] = int32(i)
 	}
 	r := newRand(0x5eed, uint64(len(st.hosts)))
 	r.Shuffle(len(st.visit), func(i, j int) { st.visit[i], st.visit[j] = st.visit[j], st.visit[i] })
-
-	c := &Cluster{st: st}
-	for i, p := range snap.Placements {
-		if err := c.add(p); err != nil {
-			return nil, fmt.Errorf("placement %d: %w", i, err)
-		}
-	}
-	return c, nil
 }
 
 func (st *state) compileRules(prof Profile) error {

@@ -2,22 +2,19 @@ package sim
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"github.com/sluicehq/sluice/brain/openb"
 	"github.com/sluicehq/sluice/brain/place"
+	"github.com/sluicehq/sluice/test/openbdata"
 )
 
 // The simulator's replay of the openb experiment must agree with
 // brain/openb's own runner request for request. The data is not in the
-// repository: SLUICE_OPENB_DATA names the directory with the openb CSVs.
+// repository: test/openbdata finds it beside the checkout or through
+// SLUICE_OPENB_DATA.
 func TestOpenbMatchesOpenbRun(t *testing.T) {
-	dir := os.Getenv("SLUICE_OPENB_DATA")
-	if dir == "" {
-		t.Skip("SLUICE_OPENB_DATA not set (directory with openb_node_list_gpu_node.csv and openb_pod_list_*.csv)")
-	}
-	tr, err := openb.LoadTrace(dir, "default")
+	tr, err := openb.LoadTrace(openbdata.Dir(t), "default")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/sluicehq/sluice/brain/place"
 )
@@ -37,119 +36,136 @@ type PreAllocation struct {
 // fit. The search assumes more hosts never hurt; it doubles an upper
 // bound, at most one host per unplaced request, then bisects.
 func PreAllocate(ctx context.Context, w *Workload, strategy place.Strategy, seed uint64, hostType place.Host, opts Options) (*Report, error) {
-	var start time.Time
-	if opts.Now != nil {
-		start = opts.Now()
-	}
+	elapsed := opts.stopwatch()
 	run, err := Replay(ctx, w, strategy, seed, opts)
 	if err != nil {
 		return nil, fmt.Errorf("pre-allocate: %w", err)
 	}
-	pa := &PreAllocation{HostType: hostType.Name, Placed: len(run.Final.Placements) - len(w.Snapshot.Placements), Plan: run.Decisions}
+	ex := extraHosts{
+		final: run.Final, hostType: hostType, prof: opts.profile(w, strategy), seed: seed,
+		rest: unplaced(w.Requests, run.Final),
+	}
+	pa := &PreAllocation{
+		HostType: hostType.Name, Placed: len(run.Final.Placements) - len(w.Snapshot.Placements), Plan: run.Decisions,
+		Unplaced: len(ex.rest),
+	}
+	if err := ex.search(ctx, pa); err != nil {
+		return nil, fmt.Errorf("pre-allocate: %w", err)
+	}
+	rep := &Report{Mode: "pre-allocate", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests), Runs: []*Run{run}, PreAllocation: pa}
+	rep.RunTimeMS = elapsed()
+	return rep, nil
+}
+
+// unplaced lists the requests that have no live placement in final.
+func unplaced(reqs []place.Request, final place.Snapshot) []place.Request {
 	live := map[string]bool{}
-	for _, p := range run.Final.Placements {
+	for _, p := range final.Placements {
 		live[p.ID] = true
 	}
 	var rest []place.Request
-	for _, r := range w.Requests {
+	for _, r := range reqs {
 		if !live[r.ID] {
 			rest = append(rest, r)
 		}
 	}
-	pa.Unplaced = len(rest)
-	prof := w.profile(strategy)
-	if opts.SampleFeasible > 0 {
-		prof.SampleFeasible = opts.SampleFeasible
+	return rest
+}
+
+// extraHosts places the requests the inventory could not take (rest) on
+// the replay's end state (final) plus some number of hypothetical hosts.
+type extraHosts struct {
+	final    place.Snapshot
+	hostType place.Host
+	prof     place.Profile
+	seed     uint64
+	rest     []place.Request
+}
+
+// search finds the fewest extra hosts that take every request of rest and
+// fills pa's extra-host fields: it doubles an upper bound, at most one host
+// per request, then bisects.
+func (ex extraHosts) search(ctx context.Context, pa *PreAllocation) error {
+	if len(ex.rest) == 0 {
+		return nil
 	}
+	pa.MaxExtraHosts = len(ex.rest)
+	var best []DecisionLog
+	lo, hi := 0, 1 // fits(lo) is false, fits(hi) unknown
+	for {
+		logs, failed, err := ex.try(ctx, hi)
+		if err != nil {
+			return fmt.Errorf("%d extra hosts: %w", hi, err)
+		}
+		if len(failed) == 0 {
+			best = logs
+			break
+		}
+		if hi == pa.MaxExtraHosts {
+			pa.ExtraHosts = -1
+			pa.NeverFit = failed
+			return nil
+		}
+		lo, hi = hi, min(2*hi, pa.MaxExtraHosts)
+	}
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		logs, failed, err := ex.try(ctx, mid)
+		if err != nil {
+			return fmt.Errorf("%d extra hosts: %w", mid, err)
+		}
+		if len(failed) == 0 {
+			hi, best = mid, logs
+		} else {
+			lo = mid
+		}
+	}
+	pa.ExtraHosts, pa.ExtraPlan = hi, best
+	return nil
+}
+
+// try places rest with k extra hosts and returns the decisions and the
+// requests left without a host (failed, or evicted to make room: an
+// eviction only moves the shortage elsewhere).
+func (ex extraHosts) try(ctx context.Context, k int) ([]DecisionLog, []string, error) {
+	snap := place.Snapshot{Hosts: append([]place.Host(nil), ex.final.Hosts...), Placements: ex.final.Placements}
 	names := map[string]bool{}
-	for _, h := range run.Final.Hosts {
+	for _, h := range ex.final.Hosts {
 		names[h.Name] = true
 	}
-	try := func(k int) ([]DecisionLog, []string, error) {
-		snap := place.Snapshot{Hosts: append([]place.Host(nil), run.Final.Hosts...), Placements: run.Final.Placements}
-		for i := range k {
-			h := hostType
-			h.Name = hostType.Name + "-new-" + strconv.Itoa(i)
-			if names[h.Name] {
-				return nil, nil, fmt.Errorf("hypothetical host %s clashes with an inventory host", h.Name)
-			}
-			h.Labels = maps.Clone(hostType.Labels)
-			h.Capacity = maps.Clone(hostType.Capacity)
-			snap.Hosts = append(snap.Hosts, h)
+	for i := range k {
+		h := ex.hostType
+		h.Name = ex.hostType.Name + "-new-" + strconv.Itoa(i)
+		if names[h.Name] {
+			return nil, nil, fmt.Errorf("hypothetical host %s clashes with an inventory host", h.Name)
 		}
-		c, err := place.New(snap, prof)
-		if err != nil {
+		h.Labels = maps.Clone(ex.hostType.Labels)
+		h.Capacity = maps.Clone(ex.hostType.Capacity)
+		snap.Hosts = append(snap.Hosts, h)
+	}
+	c, err := place.New(snap, ex.prof)
+	if err != nil {
+		return nil, nil, err
+	}
+	var logs []DecisionLog
+	var failed []string
+	for i, r := range ex.rest {
+		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		var logs []DecisionLog
-		var failed []string
-		for i, r := range rest {
-			if err := ctx.Err(); err != nil {
-				return nil, nil, err
-			}
-			r.Seed = mixSeed(seed^0xa110c, uint64(i))
-			d, err := c.Place(r)
-			if err != nil {
-				return nil, nil, fmt.Errorf("request %s: %w", r.ID, err)
-			}
-			log := DecisionLog{Request: r.ID, Placed: d.Placed, Host: d.Placement.Host, GPUs: d.Placement.GPUIndices}
-			for _, v := range d.Victims {
-				log.Victims = append(log.Victims, v.ID)
-				// An eviction only moves the shortage elsewhere.
-				failed = append(failed, v.ID)
-			}
-			if !d.Placed {
-				log.Host = ""
-				if len(d.Rejections) > 0 {
-					log.Reason = string(d.Rejections[0].Reason)
-				}
-				failed = append(failed, r.ID)
-			}
-			logs = append(logs, log)
+		r.Seed = mixSeed(ex.seed^0xa110c, uint64(i))
+		d, err := c.Place(r)
+		if err != nil {
+			return nil, nil, fmt.Errorf("request %s: %w", r.ID, err)
 		}
-		return logs, failed, nil
-	}
-	if len(rest) > 0 {
-		pa.MaxExtraHosts = len(rest)
-		var best []DecisionLog
-		lo, hi := 0, 1 // fits(lo) is false, fits(hi) unknown
-		for {
-			logs, failed, err := try(hi)
-			if err != nil {
-				return nil, fmt.Errorf("pre-allocate: %d extra hosts: %w", hi, err)
-			}
-			if len(failed) == 0 {
-				best = logs
-				break
-			}
-			if hi == pa.MaxExtraHosts {
-				pa.ExtraHosts = -1
-				pa.NeverFit = failed
-				break
-			}
-			lo, hi = hi, min(2*hi, pa.MaxExtraHosts)
+		log := newDecisionLog(r.ID, d)
+		failed = append(failed, log.Victims...)
+		if !d.Placed {
+			failed = append(failed, r.ID)
 		}
-		if best != nil {
-			for hi-lo > 1 {
-				mid := (lo + hi) / 2
-				logs, failed, err := try(mid)
-				if err != nil {
-					return nil, fmt.Errorf("pre-allocate: %d extra hosts: %w", mid, err)
-				}
-				if len(failed) == 0 {
-					hi, best = mid, logs
-				} else {
-					lo = mid
-				}
-			}
-			pa.ExtraHosts, pa.ExtraPlan = hi, best
-		}
+		logs = append(logs, log)
 	}
-	rep := &Report{Mode: "pre-allocate", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests), Runs: []*Run{run}, PreAllocation: pa}
-	if opts.Now != nil {
-		rep.RunTimeMS = float64(opts.Now().Sub(start).Microseconds()) / 1000
-	}
-	return rep, nil
+	return logs, failed, nil
 }
 
 func (pa *PreAllocation) writeText(b *strings.Builder) {

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -32,6 +33,32 @@ type Options struct {
 	// Now, when set, times runs; nil leaves run times out, which keeps
 	// reports byte-for-byte reproducible.
 	Now func() time.Time
+}
+
+// profile is w's profile for strategy, with SampleFeasible applied.
+func (o Options) profile(w *Workload, strategy place.Strategy) place.Profile {
+	prof := w.profile(strategy)
+	if o.SampleFeasible > 0 {
+		prof.SampleFeasible = o.SampleFeasible
+	}
+	return prof
+}
+
+func (o Options) curveSamples() int {
+	if o.CurveSamples <= 0 {
+		return 100
+	}
+	return o.CurveSamples
+}
+
+// stopwatch starts timing with o.Now; the returned function gives the
+// milliseconds since, or 0 when o.Now is nil (reports stay reproducible).
+func (o Options) stopwatch() func() float64 {
+	if o.Now == nil {
+		return func() float64 { return 0 }
+	}
+	start := o.Now()
+	return func() float64 { return float64(o.Now().Sub(start).Microseconds()) / 1000 }
 }
 
 // Run is one replay of a workload under one strategy and seed.
@@ -113,39 +140,16 @@ type DecisionLog struct {
 // seed, unless the request carries its own, is derived from seed and i, so
 // runs with the same seed are equal.
 func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint64, opts Options) (*Run, error) {
-	var start time.Time
-	if opts.Now != nil {
-		start = opts.Now()
-	}
-	prof := w.profile(strategy)
-	if opts.SampleFeasible > 0 {
-		prof.SampleFeasible = opts.SampleFeasible
-	}
+	elapsed := opts.stopwatch()
+	prof := opts.profile(w, strategy)
 	c, err := place.New(w.Snapshot, prof)
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", strategy, err)
 	}
-	capacity := totalCapacity(w.Snapshot.Hosts)
-	allocated := map[string]int64{}
-	for i := range w.Snapshot.Placements {
-		addDemand(allocated, &w.Snapshot.Placements[i].Request, 1)
-	}
-	arrived := map[string]int64{}
-	for k, v := range allocated {
-		arrived[k] = v
-	}
 	run := &Run{Strategy: strategy, Seed: seed, Requests: len(w.Requests), Hosts: len(w.Snapshot.Hosts), Profile: prof}
+	acc := newReplayAccount(w.Snapshot, run)
 	runName := fmt.Sprintf("%s seed %d", strategy, seed)
-	samples := opts.CurveSamples
-	if samples <= 0 {
-		samples = 100
-	}
-	every := max(1, len(w.Requests)/samples)
-	reasons := map[string]ReasonTally{}
-	kinds := map[string]ReasonTally{}
-	rules := map[string]ReasonTally{}
-	evictedApps := map[string]bool{}
-	run.Curve = append(run.Curve, curvePoint(0, arrived, allocated, capacity))
+	every := max(1, len(w.Requests)/opts.curveSamples())
 	for i, req := range w.Requests {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -158,73 +162,132 @@ func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint
 		if req.Seed == 0 {
 			req.Seed = mixSeed(seed, uint64(i))
 		}
-		addDemand(arrived, &req, 1)
+		addDemand(acc.arrived, &req, 1)
 		d, err := c.Place(req)
 		if err != nil {
 			return nil, fmt.Errorf("replay %s: request %s: %w", strategy, req.ID, err)
 		}
-		log := DecisionLog{Request: req.ID, Placed: d.Placed}
-		if d.Placed {
-			run.Placed++
-			addDemand(allocated, &d.Placement.Request, 1)
-			log.Host, log.GPUs = d.Placement.Host, d.Placement.GPUIndices
-			for k := range d.Victims {
-				evictedApps[d.Victims[k].App] = true
-				addDemand(allocated, &d.Victims[k].Request, -1)
-				log.Victims = append(log.Victims, d.Victims[k].ID)
-			}
-			run.Evicted += len(d.Victims)
-		} else {
-			run.Failed++
-			r, hosts := "no host examined", 0
-			if len(d.Rejections) > 0 {
-				r, hosts = string(d.Rejections[0].Reason), d.Rejections[0].Hosts
-			}
-			log.Reason = r
-			count(reasons, r, hosts)
-			count(kinds, reasonKind(r), hosts)
-			perKind := map[string]int{}
-			for _, rc := range d.Rejections {
-				perKind[reasonKind(string(rc.Reason))] += rc.Hosts
-			}
-			for k, n := range perKind {
-				count(rules, k, n)
-			}
-		}
-		run.Decisions = append(run.Decisions, log)
+		acc.record(req.ID, d)
 		if (i+1)%every == 0 || i+1 == len(w.Requests) {
-			run.Curve = append(run.Curve, curvePoint(i+1, arrived, allocated, capacity))
+			acc.curvePoint(i + 1)
 		}
 	}
 	if opts.Progress != nil {
 		opts.Progress(runName, len(w.Requests), len(w.Requests))
 	}
-	run.FailureReasons = tally(reasons)
-	run.FailureKinds = tally(kinds)
-	run.FailureRules = tally(rules)
+	acc.finish(c, w, prof)
+	run.RunTimeMS = elapsed()
+	return run, nil
+}
+
+// replayAccount is what Replay keeps while requests arrive: demand arrived
+// and placed per dimension, failures by reason, and the apps that lost
+// instances to preemption.
+type replayAccount struct {
+	run                   *Run
+	capacity              map[string]int64
+	arrived, allocated    map[string]int64
+	reasons, kinds, rules map[string]ReasonTally
+	evictedApps           map[string]bool
+}
+
+// newReplayAccount starts from snap's placements, arrived and placed alike,
+// and the curve's first point.
+func newReplayAccount(snap place.Snapshot, run *Run) *replayAccount {
+	a := &replayAccount{
+		run:         run,
+		capacity:    totalCapacity(snap.Hosts),
+		allocated:   map[string]int64{},
+		reasons:     map[string]ReasonTally{},
+		kinds:       map[string]ReasonTally{},
+		rules:       map[string]ReasonTally{},
+		evictedApps: map[string]bool{},
+	}
+	for i := range snap.Placements {
+		addDemand(a.allocated, &snap.Placements[i].Request, 1)
+	}
+	a.arrived = maps.Clone(a.allocated)
+	a.curvePoint(0)
+	return a
+}
+
+func (a *replayAccount) curvePoint(requests int) {
+	a.run.Curve = append(a.run.Curve, curvePoint(requests, a.arrived, a.allocated, a.capacity))
+}
+
+// record counts one decision and logs it.
+func (a *replayAccount) record(id string, d place.Decision) {
+	log := newDecisionLog(id, d)
+	if d.Placed {
+		a.run.Placed++
+		addDemand(a.allocated, &d.Placement.Request, 1)
+		for k := range d.Victims {
+			a.evictedApps[d.Victims[k].App] = true
+			addDemand(a.allocated, &d.Victims[k].Request, -1)
+		}
+		a.run.Evicted += len(d.Victims)
+	} else {
+		a.run.Failed++
+		r, hosts := "no host examined", 0
+		if len(d.Rejections) > 0 {
+			r, hosts = string(d.Rejections[0].Reason), d.Rejections[0].Hosts
+		}
+		log.Reason = r
+		count(a.reasons, r, hosts)
+		count(a.kinds, reasonKind(r), hosts)
+		perKind := map[string]int{}
+		for _, rc := range d.Rejections {
+			perKind[reasonKind(string(rc.Reason))] += rc.Hosts
+		}
+		for k, n := range perKind {
+			count(a.rules, k, n)
+		}
+	}
+	a.run.Decisions = append(a.run.Decisions, log)
+}
+
+// finish scores the end state: failure tallies, new constraint violations,
+// accounting against the cluster's own, allocation, utilisation and
+// fragmentation.
+func (a *replayAccount) finish(c *place.Cluster, w *Workload, prof place.Profile) {
+	run := a.run
+	run.FailureReasons = tally(a.reasons)
+	run.FailureKinds = tally(a.kinds)
+	run.FailureRules = tally(a.rules)
 	run.Final = c.Snapshot()
 	run.Violations = nil
 	for _, v := range newViolations(Validate(w.Snapshot, prof), Validate(run.Final, prof)) {
 		// Spread holds at each placement; evicting an instance later can
 		// unbalance its app, as topology spread allows, so skew is only
 		// a violation for apps that lost none.
-		if v.Rule == "spread" && evictedApps[v.App] {
+		if v.Rule == "spread" && a.evictedApps[v.App] {
 			continue
 		}
 		run.Violations = append(run.Violations, v)
 	}
 	usage := c.Usage()
-	run.Violations = append(run.Violations, checkAccounting(usage, allocated)...)
-	run.Allocation = shares(allocated, capacity)
+	run.Violations = append(run.Violations, checkAccounting(usage, a.allocated)...)
+	run.Allocation = shares(a.allocated, a.capacity)
 	run.HostUtil, run.HostsUsed = hostUtil(run.Final, prof.CurvePoints)
 	run.Fragmentation = fragmentation(run.Final, w.Requests, prof.CurvePoints)
 	if usage.GPUMilliCapacity > usage.GPUMilliAllocated {
 		run.Fragmentation[DimGPU] = usage.GPUMilliFragmented / float64(usage.GPUMilliCapacity-usage.GPUMilliAllocated)
 	}
-	if opts.Now != nil {
-		run.RunTimeMS = float64(opts.Now().Sub(start).Microseconds()) / 1000
+}
+
+// newDecisionLog is d as a log line for request id; Reason is the reason
+// that rejected the most hosts when d failed.
+func newDecisionLog(id string, d place.Decision) DecisionLog {
+	log := DecisionLog{Request: id, Placed: d.Placed}
+	for _, v := range d.Victims {
+		log.Victims = append(log.Victims, v.ID)
 	}
-	return run, nil
+	if d.Placed {
+		log.Host, log.GPUs = d.Placement.Host, d.Placement.GPUIndices
+	} else if len(d.Rejections) > 0 {
+		log.Reason = string(d.Rejections[0].Reason)
+	}
+	return log
 }
 
 // mixSeed derives a request's seed (splitmix64 of seed and index).

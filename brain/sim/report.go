@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"text/tabwriter"
-	"time"
 
 	"github.com/sluicehq/sluice/brain/place"
 )
@@ -30,10 +29,7 @@ type Report struct {
 // Evaluate replays w once per strategy and seed; the report lists the runs
 // in that order whatever Options.Parallel is.
 func Evaluate(ctx context.Context, w *Workload, strategies []place.Strategy, seeds []uint64, opts Options) (*Report, error) {
-	var start time.Time
-	if opts.Now != nil {
-		start = opts.Now()
-	}
+	elapsed := opts.stopwatch()
 	if len(strategies) == 0 {
 		return nil, fmt.Errorf("evaluate: no strategies")
 	}
@@ -87,9 +83,7 @@ func Evaluate(ctx context.Context, w *Workload, strategies []place.Strategy, see
 			return nil, fmt.Errorf("evaluate: %w", err)
 		}
 	}
-	if opts.Now != nil {
-		rep.RunTimeMS = float64(opts.Now().Sub(start).Microseconds()) / 1000
-	}
+	rep.RunTimeMS = elapsed()
 	return rep, nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/sluicehq/sluice/brain/place"
 )
@@ -113,10 +112,7 @@ func jsonLine(data []byte, err error) string {
 // seeds; the others get seeds derived from seed and their position, so the
 // same inputs always give the same decisions.
 func Reproduce(ctx context.Context, sf *SnapshotFile, reqs []place.Request, seed uint64, opts Options) (*Report, error) {
-	var start time.Time
-	if opts.Now != nil {
-		start = opts.Now()
-	}
+	elapsed := opts.stopwatch()
 	w := &Workload{Name: "snapshot", Snapshot: sf.Snapshot, Profile: sf.Profile, Requests: append(append([]place.Request(nil), sf.Requests...), reqs...)}
 	strategy := sf.Profile.Strategy
 	if strategy == "" {
@@ -127,9 +123,7 @@ func Reproduce(ctx context.Context, sf *SnapshotFile, reqs []place.Request, seed
 		return nil, fmt.Errorf("reproduce: %w", err)
 	}
 	rep := &Report{Mode: "reproduce", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests), Runs: []*Run{run}}
-	if opts.Now != nil {
-		rep.RunTimeMS = float64(opts.Now().Sub(start).Microseconds()) / 1000
-	}
+	rep.RunTimeMS = elapsed()
 	return rep, nil
 }
 

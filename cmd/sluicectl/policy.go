@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/sluicehq/sluice/qos"
 )
@@ -32,12 +33,19 @@ func runPolicy(args []string, stdout, stderr io.Writer) int {
 				code = 1
 				continue
 			}
-			if _, err := qos.ParsePolicy(name, data); err != nil {
+			pol, err := qos.ParsePolicy(name, data)
+			if err != nil {
 				fmt.Fprintln(stderr, err)
 				code = 1
 				continue
 			}
 			fmt.Fprintf(stdout, "%s: ok\n", name)
+			// Valid but not in force: say so, or the SRE takes the
+			// values for promises.
+			if ne := pol.NotEnforced(); len(ne) > 0 {
+				fmt.Fprintf(stdout, "%s: not enforced yet: %s (validated, but no enforcer applies these sections in this version)\n",
+					name, strings.Join(ne, ", "))
+			}
 		}
 		return code
 	}

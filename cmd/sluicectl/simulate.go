@@ -120,6 +120,45 @@ type simFlags struct {
 }
 
 func simulateMode(ctx context.Context, mode string, args []string, stdout, stderr io.Writer) error {
+	f, err := parseSimFlags(mode, args, stderr)
+	if err != nil {
+		return err
+	}
+	seeds, err := parseSeeds(f.seeds)
+	if err != nil {
+		return err
+	}
+	opts := sim.Options{SampleFeasible: f.sample, CurveSamples: f.curveSamples, Parallel: f.parallel, Now: time.Now}
+	bar := newProgressBar(stderr, f.progress)
+	defer bar.finish()
+
+	var rep *sim.Report
+	switch mode {
+	case "evaluate":
+		strategies, err := parseStrategies(f.strategies)
+		if err != nil {
+			return err
+		}
+		rep, err = evaluate(ctx, f, strategies, seeds, opts, bar)
+		if err != nil {
+			return err
+		}
+	case "pre-allocate":
+		if rep, err = preAllocate(ctx, f, seeds[0], opts, bar); err != nil {
+			return err
+		}
+	case "reproduce":
+		if rep, err = reproduce(ctx, f, seeds[0], opts, bar); err != nil {
+			return err
+		}
+	}
+	bar.finish()
+	return report(f, rep, stdout)
+}
+
+// parseSimFlags reads mode's flags: the input ones (a trace, or for
+// reproduce a snapshot), the mode's own, then the common ones.
+func parseSimFlags(mode string, args []string, stderr io.Writer) (simFlags, error) {
 	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f simFlags
@@ -147,77 +186,62 @@ func simulateMode(ctx context.Context, mode string, args []string, stdout, stder
 	fs.IntVar(&f.parallel, "parallel", runtime.GOMAXPROCS(0), "runs replayed at once (evaluate)")
 	fs.BoolVar(&f.progress, "progress", false, "show a progress bar on stderr even when it is not a terminal")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return f, err
 	}
 	if fs.NArg() > 0 {
-		return usagef("unexpected arguments %q", fs.Args())
+		return f, usagef("unexpected arguments %q", fs.Args())
 	}
-	seeds, err := parseSeeds(f.seeds)
-	if err != nil {
-		return err
-	}
-	opts := sim.Options{SampleFeasible: f.sample, CurveSamples: f.curveSamples, Parallel: f.parallel, Now: time.Now}
-	bar := newProgressBar(stderr, f.progress)
-	defer bar.finish()
+	return f, nil
+}
 
-	var rep *sim.Report
-	switch mode {
-	case "evaluate":
-		strategies, err := parseStrategies(f.strategies)
-		if err != nil {
-			return err
-		}
-		rep, err = evaluate(ctx, f, strategies, seeds, opts, bar)
-		if err != nil {
-			return err
-		}
-	case "pre-allocate":
-		strategies, err := parseStrategies(f.strategies)
-		if err != nil {
-			return err
-		}
-		if len(strategies) != 1 {
-			return usagef("pre-allocate takes one strategy, got %d", len(strategies))
-		}
-		if f.hostType == "" {
-			return usagef("need -host-type")
-		}
-		w, g, err := loadWorkload(f, seeds[0])
-		if err != nil {
-			return err
-		}
-		ht, err := hostType(f.hostType, g)
-		if err != nil {
-			return err
-		}
-		bar.expectRuns(1)
-		opts.Progress = bar.step
-		rep, err = sim.PreAllocate(ctx, w, strategies[0], seeds[0], ht, opts)
-		if err != nil {
-			return err
-		}
-	case "reproduce":
-		if f.snapshot == "" {
-			return usagef("need -snapshot")
-		}
-		sf, err := readSnapshotFile(f.snapshot)
-		if err != nil {
-			return err
-		}
-		var reqs []place.Request
-		if f.requests != "" {
-			if reqs, err = readRequestsFile(f.requests); err != nil {
-				return err
-			}
-		}
-		bar.expectRuns(1)
-		opts.Progress = bar.step
-		rep, err = sim.Reproduce(ctx, sf, reqs, seeds[0], opts)
-		if err != nil {
-			return err
+// preAllocate runs the pre-allocate mode: one strategy, the first seed.
+func preAllocate(ctx context.Context, f simFlags, seed uint64, opts sim.Options, bar *progressBar) (*sim.Report, error) {
+	strategies, err := parseStrategies(f.strategies)
+	if err != nil {
+		return nil, err
+	}
+	if len(strategies) != 1 {
+		return nil, usagef("pre-allocate takes one strategy, got %d", len(strategies))
+	}
+	if f.hostType == "" {
+		return nil, usagef("need -host-type")
+	}
+	w, g, err := loadWorkload(f, seed)
+	if err != nil {
+		return nil, err
+	}
+	ht, err := hostType(f.hostType, g)
+	if err != nil {
+		return nil, err
+	}
+	bar.expectRuns(1)
+	opts.Progress = bar.step
+	return sim.PreAllocate(ctx, w, strategies[0], seed, ht, opts)
+}
+
+// reproduce runs the reproduce mode: a saved snapshot, then -requests.
+func reproduce(ctx context.Context, f simFlags, seed uint64, opts sim.Options, bar *progressBar) (*sim.Report, error) {
+	if f.snapshot == "" {
+		return nil, usagef("need -snapshot")
+	}
+	sf, err := readSnapshotFile(f.snapshot)
+	if err != nil {
+		return nil, err
+	}
+	var reqs []place.Request
+	if f.requests != "" {
+		if reqs, err = readRequestsFile(f.requests); err != nil {
+			return nil, err
 		}
 	}
-	bar.finish()
+	bar.expectRuns(1)
+	opts.Progress = bar.step
+	return sim.Reproduce(ctx, sf, reqs, seed, opts)
+}
+
+// report prints rep, writes the -out directory, and fails when the runs
+// broke constraints.
+func report(f simFlags, rep *sim.Report, stdout io.Writer) error {
 	if err := rep.WriteText(stdout); err != nil {
 		return err
 	}

@@ -98,6 +98,9 @@ func printStatus(w io.Writer, s agent.Snapshot) {
 		fmt.Fprintf(w, "last policy reload REJECTED at %s (previous policy still in force):\n  %s\n",
 			s.Policy.LastErrorAt.Format(time.RFC3339), strings.ReplaceAll(s.Policy.LastError, "\n", "\n  "))
 	}
+	if len(s.Policy.NotEnforced) > 0 {
+		fmt.Fprintf(w, "policy sections not enforced yet: %s\n", strings.Join(s.Policy.NotEnforced, ", "))
+	}
 	h := s.Host
 	fmt.Fprintf(w, "cpu %s / %s cores   memory available %s of %s   psi cpu %.1f%% mem %.1f%% io %.1f%%\n\n",
 		cores(h.CPUUsedMilli), cores(h.CPUCapacityMilli), bytesIEC(h.MemAvailableBytes), bytesIEC(h.MemTotalBytes),

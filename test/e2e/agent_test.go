@@ -140,19 +140,18 @@ func TestAgentClassifiesAndMeasuresContainerd(t *testing.T) {
 
 	// The measured window: the agent samples, the test reads the kernel's
 	// counters right after; 5 s later the same again.
-	a.SampleWorkloads(time.Now())
-	t0 := time.Now()
-	k0 := map[string]time.Duration{}
-	for id, w := range want {
-		k0[id] = cpuacctUsage(t, w.cgroup)
+	sampleBoth := func() (time.Time, map[string]time.Duration) {
+		a.SampleWorkloads(time.Now())
+		at := time.Now()
+		k := map[string]time.Duration{}
+		for id, w := range want {
+			k[id] = cpuacctUsage(t, w.cgroup)
+		}
+		return at, k
 	}
+	t0, k0 := sampleBoth()
 	time.Sleep(5 * time.Second)
-	a.SampleWorkloads(time.Now())
-	t1 := time.Now()
-	k1 := map[string]time.Duration{}
-	for id, w := range want {
-		k1[id] = cpuacctUsage(t, w.cgroup)
-	}
+	t1, k1 := sampleBoth()
 	a.Iterate(ctx, "test")
 	snap := a.Snapshot()
 

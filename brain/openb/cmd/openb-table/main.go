@@ -16,7 +16,7 @@ import (
 )
 
 func main() {
-	dir := flag.String("data", "/work/shared/data/openb", "directory holding the openb CSV files")
+	dir := flag.String("data", "../shared/data/openb", "directory holding the openb CSV files (default: beside the checkout, run from the repository root)")
 	seeds := flag.Int("seeds", 10, "number of seeds (42, 43, ...)")
 	traces := flag.String("traces", strings.Join(openb.Traces, ","), "comma-separated pod lists")
 	strats := flag.String("strategies", "random,dot-product,best-fit,fgd,"+string(place.StrategyDefault), "comma-separated strategies")
