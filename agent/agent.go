@@ -154,16 +154,19 @@ type Agent struct {
 
 // Snapshot is what the agent shows on GET /state.
 type Snapshot struct {
-	Time      time.Time                    `json:"time"`
-	Host      qos.HostSample               `json:"host"`
-	Classes   map[qos.Class]qos.ClassUsage `json:"classes"`
-	Workloads []qos.ContainerSample        `json:"workloads"`
-	Plan      qos.Plan                     `json:"plan"`
-	Intents   []qos.IntentSummary          `json:"intents"`
-	State     qos.State                    `json:"state"`
-	Results   []qos.IntentResult           `json:"results"`
-	Policy    PolicyInfo                   `json:"policy"`
-	Discovery discovery.DiscoveryStatus    `json:"discovery"`
+	Time    time.Time                    `json:"time"`
+	Host    qos.HostSample               `json:"host"`
+	Classes map[qos.Class]qos.ClassUsage `json:"classes"`
+	// CPU is the fast tick's exact accounting, unclassed use named apart
+	// (Classes counts it as system); nil before the second tick.
+	CPU       *sample.ClassCPU          `json:"cpuAccounting,omitempty"`
+	Workloads []qos.ContainerSample     `json:"workloads"`
+	Plan      qos.Plan                  `json:"plan"`
+	Intents   []qos.IntentSummary       `json:"intents"`
+	State     qos.State                 `json:"state"`
+	Results   []qos.IntentResult        `json:"results"`
+	Policy    PolicyInfo                `json:"policy"`
+	Discovery discovery.DiscoveryStatus `json:"discovery"`
 }
 
 // PolicyInfo tells which policy is in force and how the last load went.
@@ -422,6 +425,12 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	// one window, so an online burst or an offline change shows up within
 	// one fast tick and no class is a residual of the others.
 	fast, fastOK := a.fastCPU(now, host.CPUUsedMilli)
+	var accounting *sample.ClassCPU
+	if fastOK {
+		host.CPUUsedMilli = fast.HostBusyMilli // the same window as the classes
+		accounting = &fast
+		a.metrics.accounting(fast)
+	}
 	obs := qos.Observation{
 		Time:       now,
 		Host:       host,
@@ -467,7 +476,7 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	a.mu.Lock()
 	// Intents are worded when someone asks (Snapshot), not on every tick.
 	a.snapshot = Snapshot{
-		Time: now, Host: obs.Host, Classes: obs.Classes, Workloads: obs.Containers,
+		Time: now, Host: obs.Host, Classes: obs.Classes, CPU: accounting, Workloads: obs.Containers,
 		Plan: plan, State: state, Results: results,
 	}
 	a.mu.Unlock()

@@ -49,6 +49,11 @@ func TestFastTickFollowsExactCountersNotProcStat(t *testing.T) {
 		if got := s.Classes[qos.ClassOnline].CPUUsedMilli; got != online {
 			t.Fatalf("tick %d: online %dm on the fast tick, want %dm from its own counter", i, got, online)
 		}
+		if c := s.CPU; c == nil || c.UnclassedMilli != unclassedMilli || c.HostBusyMilli != online+offlineMilli+unclassedMilli ||
+			s.Host.CPUUsedMilli != c.HostBusyMilli {
+			t.Fatalf("tick %d: accounting %+v, host busy %dm; want unclassed %dm named apart and host busy from the root counter",
+				i, c, s.Host.CPUUsedMilli, unclassedMilli)
+		}
 		computed := int64(float64(capacity)*pol.CPU.HighWater) - online - unclassedMilli
 		if b := p.OfflineCPU.BudgetMilli; b < min(prev, max(computed, floor)) {
 			t.Fatalf("tick %d: budget cut from %dm to %dm; the water level asks for no less than %dm: %s",

@@ -3,6 +3,7 @@ package agent
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/agent/sample"
 	"github.com/sluicehq/sluice/qos"
 )
 
@@ -11,6 +12,8 @@ import (
 type metrics struct {
 	hostCPUCapacity  prometheus.Gauge
 	hostCPUUsed      prometheus.Gauge
+	cpuUnclassed     prometheus.Gauge
+	cpuSkew          prometheus.Gauge
 	hostMemTotal     prometheus.Gauge
 	hostMemAvailable prometheus.Gauge
 	hostPSI          *prometheus.GaugeVec
@@ -52,7 +55,9 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		hostCPUCapacity:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_host_cpu_capacity_cores", Help: "Online CPUs of the host."}),
-		hostCPUUsed:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_host_cpu_used_cores", Help: "Busy CPU of the host over the last host tick."}),
+		hostCPUUsed:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_host_cpu_used_cores", Help: "Busy CPU of the host over the last host tick (the root cgroup's counter; /proc/stat where it has none)."}),
+		cpuUnclassed:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_cpu_unclassed_cores", Help: "Host busy CPU no class accounts for over the last host tick (counted as system)."}),
+		cpuSkew:             prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_cpu_accounting_skew_cores", Help: "How far the classes added up above the host's busy CPU over the last host tick (the counter reads' own spread; a double-counted cgroup shows here)."}),
 		hostMemTotal:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_host_memory_total_bytes", Help: "MemTotal from /proc/meminfo."}),
 		hostMemAvailable:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_host_memory_available_bytes", Help: "MemAvailable from /proc/meminfo."}),
 		hostPSI:             prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_host_pressure_avg10_ratio", Help: "PSI avg10 of the host (0-1)."}, []string{"resource", "kind"}),
@@ -89,7 +94,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	m.workloads = map[workloadKey]*workloadSeries{}
 	m.wakeupsBy = map[string]prometheus.Counter{}
-	reg.MustRegister(m.hostCPUCapacity, m.hostCPUUsed, m.hostMemTotal, m.hostMemAvailable, m.hostPSI,
+	reg.MustRegister(m.hostCPUCapacity, m.hostCPUUsed, m.cpuUnclassed, m.cpuSkew, m.hostMemTotal, m.hostMemAvailable, m.hostPSI,
 		m.classCPU, m.classMemory, m.classCount, m.workloadCPU, m.workloadMem,
 		m.offlineCPU, m.offlineHigh, m.offlineMax, m.pendingKills,
 		m.decisions, m.decisionDuration, m.loopDuration, m.wakeups, m.planChanges, m.results, m.kills, m.sampleErrors,
@@ -112,6 +117,12 @@ func (m *metrics) observe(obs qos.Observation) {
 		m.classSeries[i][1].Set(float64(u.MemoryUsageBytes))
 		m.classSeries[i][2].Set(float64(u.Count))
 	}
+}
+
+// accounting shows the fast tick's exact class accounting.
+func (m *metrics) accounting(c sample.ClassCPU) {
+	m.cpuUnclassed.Set(float64(c.UnclassedMilli) / 1000)
+	m.cpuSkew.Set(float64(c.SkewMilli) / 1000)
 }
 
 // wakeup counts one loop iteration by cause.
