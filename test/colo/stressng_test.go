@@ -30,6 +30,27 @@ func TestParseStressMetricsSIGINT(t *testing.T) {
 	}
 }
 
+// TestParseStressMetricsStream: the stream stressor's memory rates follow
+// the table under "miscellaneous metrics:" and are not stressor rows.
+func TestParseStressMetricsStream(t *testing.T) {
+	f, err := os.Open("testdata/stress-ng-0.15-stream.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := parseStressMetrics("fixture", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []stressRow{
+		{Stressor: "cpu", BogoOps: 2941, RealSeconds: 9.15, UsrSeconds: 2.02, SysSeconds: 0.13},
+		{Stressor: "stream", BogoOps: 8, RealSeconds: 9.68, UsrSeconds: 1.03, SysSeconds: 0.29},
+	}
+	if len(rows) != len(want) || rows[0] != want[0] || rows[1] != want[1] {
+		t.Fatalf("rows %+v, want %+v", rows, want)
+	}
+}
+
 func TestParseStressMetricsErrors(t *testing.T) {
 	const head = "stress-ng: metrc: [1] stressor       bogo ops real time  usr time  sys time   bogo ops/s     bogo ops/s\n"
 	for _, tc := range []struct{ name, in, want string }{
