@@ -40,6 +40,16 @@ func (r report) group(svc string, level int, k condition) group {
 	return g
 }
 
+// shown is what a table row or plot shows: the kept windows, or, when
+// every round was discarded, the discarded ones, marked (goal checks never
+// use them).
+func (g group) shown() (group, bool) {
+	if len(g.kept) == 0 && len(g.discarded) > 0 {
+		return group{kept: g.discarded}, true
+	}
+	return g, false
+}
+
 // figure collects f over the kept windows, skipping NaN.
 func (g group) figure(f func(cell) float64) []float64 {
 	var out []float64
@@ -138,12 +148,8 @@ func (r report) table(w io.Writer, s *service) {
 			if len(all.kept)+len(all.discarded) == 0 {
 				continue
 			}
-			// With every round discarded the row still shows what was
-			// measured, marked: the goal checks never use it.
-			g, mark := all, ""
-			if len(all.kept) == 0 {
-				g, mark = group{kept: all.discarded}, "*"
-			}
+			g, fromDiscarded := all.shown()
+			mark := map[bool]string{true: "*"}[fromDiscarded]
 			fmt.Fprintf(tw, "%d%%\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d%s\t\n", lvl, k, s.rate(lvl),
 				iqr(g.figure(figAchieved), "%.1f"), iqr(g.figure(figP50), "%.3f"), iqr(g.figure(figP99), "%.3f"),
 				iqr(g.figure(figP999), "%.3f"), iqr(g.figure(figShare), "%.1f"), iqr(g.figure(figOfflineCores), "%.2f"),

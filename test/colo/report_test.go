@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/xml"
+	"io"
 	"math"
 	"path"
 	"strings"
@@ -55,6 +57,7 @@ func testCell(k condition, round int, p99ms, share float64, lag time.Duration) c
 		load: loadResult{OfferedPerSec: 1000, AchievedPerSec: 1000, P50: time.Duration(p99ms * 0.5 * float64(time.Millisecond)),
 			P99: time.Duration(p99ms * float64(time.Millisecond)), P999: time.Duration(p99ms * 2 * float64(time.Millisecond)), LagP99: lag, WindowSeconds: 10},
 		cpu:     cpuWindow{capacity: 20, online: 8, loadgen: 2, host: 10 + share*left, offline: share * left},
+		samples: []sample{{offsetSec: 1, share: share, capCores: -1}, {offsetSec: 2, share: share, capCores: 1.2}, {offsetSec: 3, share: share, capCores: 1.1}},
 		starved: lag > 5*time.Millisecond}
 }
 
@@ -92,9 +95,29 @@ func TestReportTableAndGoals(t *testing.T) {
 		t.Errorf("p99 goal line wrong:\n%s", out)
 	}
 	for _, svg := range [][]byte{rep.latencyPlot(rep.services[0]), rep.sharePlot(rep.services[0])} {
-		if !bytes.HasPrefix(svg, []byte("<svg")) || !bytes.HasSuffix(svg, []byte("</svg>\n")) {
-			t.Errorf("plot is not an SVG document: %.80s", svg)
+		checkSVG(t, svg)
+	}
+}
+
+// checkSVG parses the plot as XML and counts what it draws.
+func checkSVG(t *testing.T, svg []byte) {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	marks := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
 		}
+		if err != nil {
+			t.Fatalf("plot is not well-formed XML: %v\n%s", err, svg)
+		}
+		if se, ok := tok.(xml.StartElement); ok && (se.Name.Local == "circle" || se.Name.Local == "polyline") {
+			marks++
+		}
+	}
+	if marks == 0 {
+		t.Errorf("plot draws no data:\n%s", svg)
 	}
 }
 

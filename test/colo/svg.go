@@ -86,9 +86,14 @@ func (r report) latencyPlot(s *service) []byte {
 	const left, top, plotH, groupW = 60.0, 30.0, 300.0, 150.0
 	d := newSVG(int(left+groupW*float64(len(s.levels)))+200, int(top+plotH+50))
 	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, c := range r.cells {
-		if c.service == s.name && !c.starved && c.load.P50 > 0 {
-			lo, hi = math.Min(lo, ms(c.load.P50)), math.Max(hi, ms(c.load.P999))
+	for _, lvl := range s.levels {
+		for k := range numConditions {
+			g, _ := r.group(s.name, lvl, k).shown()
+			for _, c := range g.kept {
+				if c.load.P50 > 0 {
+					lo, hi = math.Min(lo, ms(c.load.P50)), math.Max(hi, ms(c.load.P999))
+				}
+			}
 		}
 	}
 	if math.IsInf(lo, 0) {
@@ -99,7 +104,7 @@ func (r report) latencyPlot(s *service) []byte {
 		lhi = llo + 1
 	}
 	y := func(v float64) float64 { return top + plotH - plotH*(math.Log10(v)-llo)/(lhi-llo) }
-	d.text(left, 16, "start", s.name+": latency from scheduled send (ms, log scale): bar = p99 IQR, big dot = p99 median, small dots = p50 and p99.9 medians")
+	d.text(left, 16, "start", s.name+": latency from scheduled send (ms, log scale): bar = p99 IQR, big dot = p99 median, small dots = p50 and p99.9 medians; * = every round discarded (driver starved), shown anyway")
 	for e := llo; e <= lhi; e++ {
 		v := math.Pow(10, e)
 		d.line(left, y(v), left+groupW*float64(len(s.levels)), y(v), "#dddddd", 1, false)
@@ -109,12 +114,15 @@ func (r report) latencyPlot(s *service) []byte {
 		x0 := left + groupW*float64(gi)
 		d.text(x0+groupW/2, top+plotH+16, "middle", fmt.Sprintf("%d%% of capacity", lvl))
 		for k := range numConditions {
-			g := r.group(s.name, lvl, k)
+			g, fromDiscarded := r.group(s.name, lvl, k).shown()
 			p99 := g.figure(figP99)
 			if len(p99) == 0 {
 				continue
 			}
 			x := x0 + 15 + float64(k)*20
+			if fromDiscarded {
+				d.text(x, top+plotH+30, "middle", "*")
+			}
 			q1, m, q3 := quartiles(p99)
 			d.line(x, y(q1), x, y(q3), condColor(k), 6, false)
 			d.circle(x, y(m), 4, condColor(k))
@@ -132,7 +140,7 @@ func (r report) latencyPlot(s *service) []byte {
 func (r report) sharePlot(s *service) []byte {
 	const left, top, panelH, plotW = 60.0, 30.0, 160.0, 600.0
 	d := newSVG(int(left+plotW)+200, int(top+(panelH+40)*float64(len(s.levels))))
-	d.text(left, 16, "start", s.name+": offline share of the CPU left idle, per second (solid), and the offline cap, % of host CPUs (dashed)")
+	d.text(left, 16, "start", s.name+": offline share of the CPU left idle, per second (solid), and the offline cap, % of host CPUs (dashed); first kept round (a discarded one if none was kept)")
 	burners := []condition{condNoIsolation, condCPUIdle, condKoord, condSluice}
 	span := r.o.duration.Seconds()
 	for pi, lvl := range s.levels {
@@ -145,7 +153,7 @@ func (r report) sharePlot(s *service) []byte {
 		}
 		d.text(left+plotW/2, y0+panelH+14, "middle", fmt.Sprintf("load %d%%: seconds into the measured window", lvl))
 		for _, k := range burners {
-			g := r.group(s.name, lvl, k)
+			g, _ := r.group(s.name, lvl, k).shown()
 			if len(g.kept) == 0 {
 				continue
 			}
