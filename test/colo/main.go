@@ -131,7 +131,7 @@ func parseOptions(args []string) (options, error) {
 	fs := flag.NewFlagSet("colo", flag.ContinueOnError)
 	fs.StringVar(&o.agentBin, "agent", "bin/sluice-agent", "sluice-agent binary (make build)")
 	fs.StringVar(&o.cgroupRoot, "cgroup-root", "/sys/fs/cgroup", "cgroup mount root (v1 cpu, cpuacct, memory below it)")
-	fs.StringVar(&o.outDir, "out", "bench-colo-out", "directory for the SVG plots")
+	fs.StringVar(&o.outDir, "out", "bin/bench-colo", "directory for the SVG plots")
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds for redis; every condition at every level once per round, interleaved")
 	fs.IntVar(&o.httpRounds, "http-rounds", 3, "rounds for the cpu service (at most -rounds)")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measured window per cell")

@@ -90,6 +90,7 @@ func figHostBusy(c cell) float64 { return 100 * c.cpu.host / c.cpu.capacity }
 func figLoadgen(c cell) float64  { return c.cpu.loadgen / c.load.WindowSeconds }
 
 func figOfflineCores(c cell) float64 { return c.cpu.offline / c.load.WindowSeconds }
+func figSystem(c cell) float64       { return c.cpu.system() / c.load.WindowSeconds }
 
 func figShare(c cell) float64 {
 	if !c.cond.hasBurners() {
@@ -133,7 +134,8 @@ func (r report) write(w io.Writer) {
 		r.table(w, s)
 	}
 	r.writeDiscarded(w)
-	fmt.Fprintln(w, "\nColumns: share = offline CPU / (capacity - online - system - load generator), from cpuacct over the window (system = root cgroup busy - ours);")
+	r.writeBusyHost(w)
+	fmt.Fprintln(w, "\nColumns: share = offline CPU / (capacity - online - system - load generator), from cpuacct over the window (system = root cgroup busy - ours: daemons, the agent, other users);")
 	fmt.Fprintln(w, "offline work = stress-ng bogo-ops per second of its run in that condition and round (cpu and stream stressors); agent = sluice-agent utime+stime, % of one core.")
 	r.goals(w)
 	fmt.Fprintf(w, "\nmeasured in %s\n", r.took.Round(time.Second))
@@ -141,7 +143,7 @@ func (r report) write(w io.Writer) {
 
 func (r report) table(w io.Writer, s *service) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "load\tcondition\toffered/s\tachieved %\tp50 ms\tp99 ms\tp99.9 ms\tshare %\toffline CPUs\tcpu bogo/s\tstream bogo/s\thost busy %\tloadgen CPUs\tagent %\tkept\t")
+	fmt.Fprintln(tw, "load\tcondition\toffered/s\tachieved %\tp50 ms\tp99 ms\tp99.9 ms\tshare %\toffline CPUs\tcpu bogo/s\tstream bogo/s\thost busy %\tsystem CPUs\tloadgen CPUs\tagent %\tkept\t")
 	for _, lvl := range s.levels {
 		for k := range numConditions {
 			all := r.group(s.name, lvl, k)
@@ -150,11 +152,11 @@ func (r report) table(w io.Writer, s *service) {
 			}
 			g, fromDiscarded := all.shown()
 			mark := map[bool]string{true: "*"}[fromDiscarded]
-			fmt.Fprintf(tw, "%d%%\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d%s\t\n", lvl, k, s.rate(lvl),
+			fmt.Fprintf(tw, "%d%%\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d%s\t\n", lvl, k, s.rate(lvl),
 				iqr(g.figure(figAchieved), "%.1f"), iqr(g.figure(figP50), "%.3f"), iqr(g.figure(figP99), "%.3f"),
 				iqr(g.figure(figP999), "%.3f"), iqr(g.figure(figShare), "%.1f"), iqr(g.figure(figOfflineCores), "%.2f"),
 				iqr(g.figure(figBogo("cpu")), "%.0f"), iqr(g.figure(figBogo("stream")), "%.1f"),
-				iqr(g.figure(figHostBusy), "%.0f"), iqr(g.figure(figLoadgen), "%.2f"), iqr(g.figure(figAgent), "%.2f"),
+				iqr(g.figure(figHostBusy), "%.0f"), iqr(g.figure(figSystem), "%.2f"), iqr(g.figure(figLoadgen), "%.2f"), iqr(g.figure(figAgent), "%.2f"),
 				len(all.kept), len(all.kept)+len(all.discarded), mark)
 		}
 	}
@@ -173,6 +175,18 @@ func (r report) writeDiscarded(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "\nDiscarded windows (load generator starved; rows marked * had no other, and show these figures, unfit for comparison):\n%s\n", strings.Join(lines, "\n"))
+}
+
+// writeBusyHost warns when others used a tenth of the host or more during
+// the windows: they perturb every figure, and "alone" was not alone.
+func (r report) writeBusyHost(w io.Writer) {
+	var sys []float64
+	for _, c := range r.cells {
+		sys = append(sys, figSystem(c))
+	}
+	if m := med(sys); m >= 0.1*float64(r.cpus) {
+		fmt.Fprintf(w, "\nNOTE: outside the benchmark's cgroups the host was busy %.2f CPUs of %d (median over windows): other users perturb every figure above, and alone was not alone\n", m, r.cpus)
+	}
 }
 
 // goals prints, per service and level, the goal checks from the

@@ -91,6 +91,21 @@ func TestReportTableAndGoals(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "NOTE: outside") {
+		t.Errorf("quiet host reported busy:\n%s", out)
+	}
+	// Others using 1.5 of the 2 CPUs in every window: said up front.
+	busy := rep
+	busy.cells = nil
+	for _, c := range rep.cells {
+		c.cpu.host += 15
+		busy.cells = append(busy.cells, c)
+	}
+	var bb bytes.Buffer
+	busy.write(&bb)
+	if !strings.Contains(bb.String(), "NOTE: outside the benchmark's cgroups the host was busy 1.50 CPUs of 2") {
+		t.Errorf("busy host not reported:\n%s", bb.String())
+	}
 	if !strings.Contains(out, "p99 0.920 ms vs alone+idle-spinner 0.910 ms (+1.1%, band 5%") || !strings.Contains(out, "MET; offline") {
 		t.Errorf("p99 goal line wrong:\n%s", out)
 	}
