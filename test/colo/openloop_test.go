@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -183,5 +184,76 @@ func TestOfflineShareFormula(t *testing.T) {
 	// Online, system and load generator take everything: undefined.
 	if got := (cpuWindow{capacity: 20, host: 20, online: 15, loadgen: 5}).offlineShare(); !math.IsNaN(got) {
 		t.Errorf("nothing left: share = %v, want NaN", got)
+	}
+}
+
+// manualClock moves only when the test sets it; Sleep blocks until then.
+type manualClock struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	now  time.Time
+}
+
+func newManualClock(t0 time.Time) *manualClock {
+	c := &manualClock{now: t0}
+	c.cond = sync.NewCond(&c.mu)
+	return c
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) Sleep(ctx context.Context, d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for target := c.now.Add(d); c.now.Before(target) && ctx.Err() == nil; {
+		c.cond.Wait()
+	}
+}
+
+func (c *manualClock) set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+	c.cond.Broadcast()
+}
+
+// stallDoer blocks request 0 until released; the others answer at once.
+type stallDoer struct{ entered, release chan struct{} }
+
+func (d *stallDoer) do(_ context.Context, i int64) error {
+	if i == 0 {
+		close(d.entered)
+		<-d.release
+	}
+	return nil
+}
+
+// TestRunOpenLoopNoCoordinatedOmission: one connection, 100 requests/s,
+// the service stalls on the first request for 100 ms. The four requests
+// due meanwhile wait behind it and are charged that wait: latency runs
+// from their scheduled time, not from when the connection was free.
+func TestRunOpenLoopNoCoordinatedOmission(t *testing.T) {
+	t0 := time.Now()
+	clk := newManualClock(t0)
+	d := &stallDoer{entered: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan []outcome)
+	go func() { done <- runOpenLoop(context.Background(), clk, []doer{d}, 100, t0, t0, t0.Add(50*time.Millisecond), time.Hour) }()
+	<-d.entered
+	clk.set(t0.Add(100 * time.Millisecond)) // requests 1..4 (10..40 ms) are due now
+	close(d.release)
+	outs := <-done
+	if len(outs) != 5 {
+		t.Fatalf("%d outcomes, want 5 (0..40 ms)", len(outs))
+	}
+	slices.SortFunc(outs, func(a, b outcome) int { return a.at.Compare(b.at) })
+	for i, o := range outs {
+		want := time.Duration(100-10*i) * time.Millisecond
+		if o.latency != want || o.err != nil {
+			t.Errorf("request %d: latency %v (err %v), want %v: the time it waited behind the stall counts", i, o.latency, o.err, want)
+		}
 	}
 }
