@@ -65,7 +65,10 @@ func (t tree) write(ws []cgWrite) error {
 	var errs []error
 	for _, w := range ws {
 		p := filepath.Join(t.root, w.ctrl, w.cg, w.file)
-		if err := os.WriteFile(p, []byte(w.value), 0); err != nil {
+		if err := writeExisting(p, w.value); err != nil {
+			if errors.Is(err, fs.ErrNotExist) && w.file == "cpu.idle" && w.value == "0" {
+				continue // kernels before 5.15 have no cpu.idle: nothing to clear
+			}
 			errs = append(errs, fmt.Errorf("write %s = %s: %w", p, w.value, err))
 			continue
 		}
@@ -105,6 +108,17 @@ func (t tree) cpuUsage(cg string) (time.Duration, error) {
 		return 0, fmt.Errorf("%s: %q is not a count of nanoseconds", p, strings.TrimSpace(string(b)))
 	}
 	return time.Duration(ns), nil
+}
+
+// writeExisting writes value to an existing file: a cgroup's files are the
+// kernel's, and one that does not exist must not be created.
+func writeExisting(p, value string) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(value)
+	return errors.Join(err, f.Close())
 }
 
 // offlineMode writes the offline parent's CPU knobs for a condition,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -107,7 +106,7 @@ func runKoord(ctx context.Context, t tree, p koordParams, log *slog.Logger) {
 		if !write {
 			continue
 		}
-		if werr := os.WriteFile(quotaFile, []byte(strconv.FormatInt(q, 10)), 0); werr != nil {
+		if werr := writeExisting(quotaFile, strconv.FormatInt(q, 10)); werr != nil {
 			log.Warn("koordinator-like: write quota", "err", werr)
 			continue
 		}
