@@ -335,17 +335,17 @@ func (b *bench) runCondition(ctx context.Context, k condition, round int) (cells
 	if err != nil {
 		return nil, err
 	}
-	first := true
 	for _, s := range b.services {
 		if round >= s.rounds {
 			continue
 		}
-		for _, lvl := range levelOrder(s.levels, round) {
-			// The first window's warm-up is the condition's: longer than
-			// the agent's ramp. Later ones only move the online load.
+		for i, lvl := range levelOrder(s.levels, round) {
+			// A service's first window in a condition starts after the
+			// full warm-up, longer than the agent's whole ramp; a level
+			// step moves online use by a fraction of that.
 			warm := b.o.levelWarmup
-			if first {
-				warm, first = b.o.warmup, false
+			if i == 0 {
+				warm = b.o.warmup
 			}
 			c, err := b.measure(ctx, s, s.rate(lvl), warm, b.o.duration, agentPID)
 			if err != nil {

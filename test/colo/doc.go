@@ -50,9 +50,11 @@
 //   - sluice: burners under sluice-agent with its default policy (rules
 //     class the benchmark's cgroups; -policy-extra adds policy lines).
 //
-// A condition's first window is preceded by -warmup (15 s: longer than
-// the default policy's ramp), each later level by -level-warmup (5 s);
-// windows last -duration (30 s).
+// Each service's first window in a condition is preceded by -warmup
+// (15 s: longer than the default policy's whole ramp, 2 s hold + 10 s),
+// each later level by -level-warmup (5 s: a 20% step of one service's
+// load moves host use by well under the ramp's span); windows last
+// -duration (30 s). Load runs through the warm-up too.
 //
 // # What is measured
 //

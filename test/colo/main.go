@@ -135,7 +135,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds for redis; every condition at every level once per round, interleaved")
 	fs.IntVar(&o.httpRounds, "http-rounds", 3, "rounds for the cpu service (at most -rounds)")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measured window per cell")
-	fs.DurationVar(&o.warmup, "warmup", 15*time.Second, "warm-up at a condition's first window: longer than the agent's ramp (default policy: 10%/s of capacity after a 2 s hold)")
+	fs.DurationVar(&o.warmup, "warmup", 15*time.Second, "warm-up before each service's first window in a condition: longer than the agent's ramp (default policy: 10%/s of capacity after a 2 s hold)")
 	fs.DurationVar(&o.levelWarmup, "level-warmup", 5*time.Second, "warm-up after a load level change within a condition")
 	fs.DurationVar(&o.calibrate, "calibrate", 5*time.Second, "closed-loop capacity measurement per service")
 	fs.StringVar(&levels, "levels", "20,40,60", "redis load levels, percent of measured capacity")
@@ -160,9 +160,9 @@ func parseOptions(args []string) (options, error) {
 		defaults := map[string]func(){
 			"levels":       func() { levels = "20,60" },
 			"http-levels":  func() { httpLevels = "60" },
-			"warmup":       func() { o.warmup = 5 * time.Second },
+			"warmup":       func() { o.warmup = 4 * time.Second },
 			"level-warmup": func() { o.levelWarmup = 2 * time.Second },
-			"calibrate":    func() { o.calibrate = 3 * time.Second },
+			"calibrate":    func() { o.calibrate = 2 * time.Second },
 		}
 		for name, f := range defaults {
 			if !set[name] {
@@ -188,16 +188,16 @@ func parseOptions(args []string) (options, error) {
 // estimate is how long the run will take, roughly: every window with its
 // warm-up, plus calibration.
 func (o options) estimate() time.Duration {
-	perCond := func(levels int) time.Duration {
-		return time.Duration(levels) * (o.duration + o.levelWarmup)
+	perService := func(levels int) time.Duration {
+		return o.warmup - o.levelWarmup + time.Duration(levels)*(o.duration+o.levelWarmup)
 	}
 	d := 2 * (o.calibrate + time.Second)
 	for r := range o.rounds {
-		n := len(o.levels)
+		perCond := perService(len(o.levels)) + 2*time.Second // agent start, burners' stop
 		if r < o.httpRounds {
-			n += len(o.httpLevels)
+			perCond += perService(len(o.httpLevels))
 		}
-		d += time.Duration(numConditions) * (perCond(n) + o.warmup - o.levelWarmup + 2*time.Second)
+		d += time.Duration(numConditions) * perCond
 	}
 	return d
 }

@@ -123,7 +123,7 @@ func figBogo(stressor string) func(cell) float64 {
 }
 
 func (r report) write(w io.Writer) {
-	fmt.Fprintf(w, "\nColocation benchmark: open-loop load, latency from each request's scheduled send time; %d CPUs; windows %v after warm-up %v (first level of a condition) / %v (later levels); conditions interleaved over rounds\n",
+	fmt.Fprintf(w, "\nColocation benchmark: open-loop load, latency from each request's scheduled send time; %d CPUs; windows %v after warm-up %v (a service's first level in a condition) / %v (later levels); conditions interleaved over rounds\n",
 		r.cpus, r.o.duration, r.o.warmup, r.o.levelWarmup)
 	fmt.Fprintln(w, "Figures: median [interquartile range] over kept rounds; a window whose load generator lagged its schedule (dispatcher lag p99 > "+r.o.maxLag.String()+") is discarded")
 	if r.o.quick {
