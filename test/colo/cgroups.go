@@ -82,7 +82,7 @@ func (t tree) write(ws []cgWrite) error {
 // command returns a command that joins cgroup cg in every hierarchy and
 // only then execs argv: stress-ng forks its workers at once, so moving its
 // pid after the start would race with the fork. The command leads its own
-// process group so a phase can signal it and its children together.
+// process group so the benchmark can signal it and its children together.
 func (t tree) command(cg string, argv ...string) *exec.Cmd {
 	var procs []string
 	for _, ctrl := range v1Controllers {
