@@ -241,7 +241,9 @@ func TestRunOpenLoopNoCoordinatedOmission(t *testing.T) {
 	clk := newManualClock(t0)
 	d := &stallDoer{entered: make(chan struct{}), release: make(chan struct{})}
 	done := make(chan []outcome)
-	go func() { done <- runOpenLoop(context.Background(), clk, []doer{d}, 100, t0, t0, t0.Add(50*time.Millisecond), time.Hour) }()
+	go func() {
+		done <- runOpenLoop(context.Background(), clk, []doer{d}, 100, t0, t0, t0.Add(50*time.Millisecond), time.Hour)
+	}()
 	<-d.entered
 	clk.set(t0.Add(100 * time.Millisecond)) // requests 1..4 (10..40 ms) are due now
 	close(d.release)
