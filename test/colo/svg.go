@@ -181,9 +181,12 @@ func (r report) writePlots(dir string) ([]string, error) {
 	}
 	var files []string
 	for _, s := range r.services {
-		for name, body := range map[string][]byte{"latency-" + s.name + ".svg": r.latencyPlot(s), "share-" + s.name + ".svg": r.sharePlot(s)} {
-			p := filepath.Join(dir, name)
-			if err := os.WriteFile(p, body, 0o644); err != nil {
+		for _, f := range []struct {
+			name string
+			body []byte
+		}{{"latency-" + s.name + ".svg", r.latencyPlot(s)}, {"share-" + s.name + ".svg", r.sharePlot(s)}} {
+			p := filepath.Join(dir, f.name)
+			if err := os.WriteFile(p, f.body, 0o644); err != nil {
 				return files, fmt.Errorf("plots: %w", err)
 			}
 			files = append(files, p)
