@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
 
@@ -280,7 +281,7 @@ func TestBPFCgroupV1CPUAccounting(t *testing.T) {
 			acctDir := makeCgroup(t, acctRoot)
 			writeFile(t, filepath.Join(cpuDir, "cpu.cfs_period_us"), "100000")
 			writeFile(t, filepath.Join(cpuDir, "cpu.cfs_quota_us"), "50000")
-			id, err := CgroupIDFor(KeyCgroupV1CPU, kerneltest.CgroupV1Root, filepath.Base(cpuDir))
+			id, err := CgroupIDFor(KeyCgroupV1CPU, hostLayout(t), filepath.Base(cpuDir))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -382,8 +383,8 @@ func TestBPFCgroupV2Accounting(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if HierarchyDir(KeyCgroupV2, kerneltest.CgroupV1Root) == v2Root {
-				viaRel, err := CgroupIDFor(KeyCgroupV2, kerneltest.CgroupV1Root, filepath.Base(dir))
+			if l := hostLayout(t); l.Unified() == v2Root {
+				viaRel, err := CgroupIDFor(KeyCgroupV2, l, filepath.Base(dir))
 				if err != nil || viaRel != id {
 					t.Fatalf("CgroupIDFor(v2, %s) = %d, %v; want %d", filepath.Base(dir), viaRel, err, id)
 				}
@@ -626,4 +627,14 @@ func TestLoadRejectsBadOptions(t *testing.T) {
 		!strings.Contains(err.Error(), "key mode") || !strings.Contains(err.Error(), "attach") {
 		t.Errorf("Load(bad options) = %v, want an error naming key mode and attach", err)
 	}
+}
+
+// hostLayout is the machine's cgroup layout, detected as the agent does.
+func hostLayout(t *testing.T) cgroupfs.Layout {
+	t.Helper()
+	l, err := cgroupfs.Detect(kerneltest.CgroupV1Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
