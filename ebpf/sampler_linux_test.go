@@ -285,7 +285,7 @@ func TestBPFCgroupV1CPUAccounting(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := loadForTest(t, Options{Attach: attach, KeyMode: KeyCgroupV1CPU, TrackTasksInCgroup: id})
+			s := loadForTest(t, Options{Attach: attach, KeyMode: KeyCgroupV1CPU, trackTasksInCgroup: id})
 			if got := s.Attach(); got != attach {
 				t.Fatalf("Attach() = %v, want %v", got, attach)
 			}
@@ -329,8 +329,8 @@ func TestBPFCgroupV1CPUAccounting(t *testing.T) {
 			var sumTask time.Duration
 			for _, pid := range pids {
 				now := schedstat(t, pid)
-				want := TaskWaits{Total: now.runDelay - before[pid].runDelay, Count: now.slices - before[pid].slices}
-				got, err := s.TaskRunqDelay(pid)
+				want := taskWaits{Total: now.runDelay - before[pid].runDelay, Count: now.slices - before[pid].slices}
+				got, err := s.taskRunqDelay(pid)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -346,8 +346,8 @@ func TestBPFCgroupV1CPUAccounting(t *testing.T) {
 					t.Errorf("pid %d: eBPF counted %d waits, schedstat %d timeslices; want the same", pid, got.Count, want.Count)
 				}
 			}
-			if n, err := s.RecursionMisses(); err != nil || n != 0 {
-				t.Errorf("RecursionMisses() = %d, %v; want 0", n, err)
+			if n, err := s.recursionMisses(); err != nil || n != 0 {
+				t.Errorf("recursionMisses() = %d, %v; want 0", n, err)
 			}
 			// The spinners are the cgroup's only tasks: the per-cgroup
 			// total is the sum of theirs.
@@ -358,7 +358,7 @@ func TestBPFCgroupV1CPUAccounting(t *testing.T) {
 			if got.Preemptions == 0 {
 				t.Errorf("no preemptions counted for %d busy loops under a 0.5 CPU quota", spinners)
 			}
-			d, err := s.Drops()
+			d, err := s.drops()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -389,7 +389,7 @@ func TestBPFCgroupV2Accounting(t *testing.T) {
 					t.Fatalf("CgroupIDFor(v2, %s) = %d, %v; want %d", filepath.Base(dir), viaRel, err, id)
 				}
 			}
-			s := loadForTest(t, Options{Attach: attach, KeyMode: KeyCgroupV2, TrackTasksInCgroup: id})
+			s := loadForTest(t, Options{Attach: attach, KeyMode: KeyCgroupV2, trackTasksInCgroup: id})
 
 			pids := startStoppedSpinners(t, spinners)
 			var delayBefore time.Duration
@@ -489,7 +489,7 @@ func TestBPFForget(t *testing.T) {
 	if err := s.maps.CgroupSlots.Lookup(id, &slot); err != nil {
 		t.Fatalf("cgroup %d: slot: %v", id, err)
 	}
-	if err := s.Forget(id); err != nil {
+	if err := s.forget(id); err != nil {
 		t.Fatal(err)
 	}
 	// No CPU's copy of the slot may stay the cgroup's: a CPU whose last
@@ -503,7 +503,7 @@ func TestBPFForget(t *testing.T) {
 			t.Errorf("CPU %d's copy of slot %d still owned by forgotten cgroup %d", cpu, slot, id)
 		}
 	}
-	if err := s.Forget(id); err != nil {
+	if err := s.forget(id); err != nil {
 		t.Fatalf("second Forget: %v", err)
 	}
 	w, err = s.Read()
@@ -593,7 +593,7 @@ func TestBPFCgroupsBounded(t *testing.T) {
 	if len(w) != 1 {
 		t.Errorf("Read() has %d cgroups, want the one that fits", len(w))
 	}
-	d, err := s.Drops()
+	d, err := s.drops()
 	if err != nil {
 		t.Fatal(err)
 	}
