@@ -231,6 +231,9 @@ func (l Layout) Controllers() []Controller {
 // String describes the layout for logs, e.g.
 // "hybrid (cpu=/sys/fs/cgroup/cpu memory=/sys/fs/cgroup/memory ... unified=/sys/fs/cgroup/unified)".
 func (l Layout) String() string {
+	if l.mode == ModeUnknown {
+		return l.mode.String()
+	}
 	var b strings.Builder
 	b.WriteString(l.mode.String())
 	b.WriteString(" (")
