@@ -3,8 +3,8 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
