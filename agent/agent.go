@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/agent/capability"
 	"github.com/sluicehq/sluice/agent/discovery"
 	"github.com/sluicehq/sluice/agent/sample"
 	"github.com/sluicehq/sluice/ebpf"
@@ -96,6 +97,9 @@ type Config struct {
 	// at start. The first decision resumes from them instead of starting
 	// over, so a restarted agent never releases the caps in between.
 	Adopt *AdoptedLimits
+	// Capabilities is what the host offers, probed once at start; shown in
+	// /state and readable by enforcers through Agent.Capabilities.
+	Capabilities capability.Capabilities
 }
 
 // AdoptedLimits are the offline caps found in the kernel at start; zero
@@ -228,6 +232,9 @@ func New(cfg Config) (*Agent, error) {
 }
 
 func (a *Agent) dryRun(p qos.Policy) bool { return a.cfg.ForceDryRun || p.DryRun }
+
+// Capabilities returns what the host offers, as probed at start.
+func (a *Agent) Capabilities() capability.Capabilities { return a.cfg.Capabilities }
 
 // Snapshot returns the last iteration's picture. Safe for concurrent use.
 func (a *Agent) Snapshot() Snapshot {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -268,13 +269,29 @@ func TestAPIServesStateAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var s Snapshot
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+	if err := json.Unmarshal(body, &s); err != nil {
 		t.Fatalf("decode /state: %v", err)
 	}
-	resp.Body.Close()
 	if len(s.Workloads) != 2 || s.Plan.OfflineCPU.Reason == "" || s.Policy.Source != "embedded default" {
 		t.Errorf("/state = %+v", s)
+	}
+	// The capabilities probed at start ride along (the rig probed none).
+	var top struct {
+		Capabilities struct {
+			Cgroup string `json:"cgroup"`
+			TC     struct {
+				Probed bool `json:"probed"`
+			} `json:"tc"`
+		} `json:"capabilities"`
+	}
+	if err := json.Unmarshal(body, &top); err != nil || top.Capabilities.Cgroup != "unknown" || top.Capabilities.TC.Probed {
+		t.Errorf("/state capabilities = %+v, %v; want the zero value shown", top.Capabilities, err)
 	}
 
 	resp, err = http.Get(srv.URL + "/metrics")

@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicehq/sluice/agent/capability"
 )
 
 // Listen opens the agent's local API address: "unix:/path/to.sock" for a
@@ -42,7 +44,7 @@ func Listen(addr string) (net.Listener, error) {
 // Handler serves the agent's local API:
 //
 //	GET /metrics  Prometheus exposition
-//	GET /state    the current Snapshot as JSON
+//	GET /state    the current Snapshot and the host's Capabilities as JSON
 //	GET /healthz  200 once the loop has run, 503 before
 func Handler(a *Agent, gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
@@ -51,7 +53,10 @@ func Handler(a *Agent, gatherer prometheus.Gatherer) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(a.Snapshot())
+		_ = enc.Encode(struct {
+			Snapshot
+			Capabilities capability.Capabilities `json:"capabilities"`
+		}{a.Snapshot(), a.Capabilities()})
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if a.Snapshot().Time.IsZero() {

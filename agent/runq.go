@@ -4,9 +4,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluicehq/sluice/agent/sample"
 	"github.com/sluicehq/sluice/ebpf"
 	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 )
 
 // RunqSource is the eBPF scheduler sampler as the loop sees it.
@@ -22,28 +22,24 @@ type RunqSource interface {
 // needs: a RunqSource. Close it on shutdown.
 type EBPFRunq struct {
 	*ebpf.Sampler
-	root string
+	layout cgroupfs.Layout
 }
 
 // CgroupID resolves cgroupPath in the hierarchy the programs key by.
 func (r EBPFRunq) CgroupID(cgroupPath string) (uint64, error) {
-	return ebpf.CgroupIDFor(r.KeyMode(), r.root, cgroupPath)
+	return ebpf.CgroupIDFor(r.KeyMode(), r.layout, cgroupPath)
 }
 
 // LoadRunq loads the scheduler programs once, keyed by v1 cpu cgroup ids
 // where CPU control lives in v1 (legacy and hybrid hosts), v2 ids otherwise.
 // Any failure (no BTF, no permission, old kernel) wraps
 // ebpf.ErrNotSupported and names the missing feature.
-func LoadRunq(mode sample.Mode, cgroupRoot string) (EBPFRunq, error) {
-	key := ebpf.KeyCgroupV1CPU
-	if mode == sample.ModeV2 {
-		key = ebpf.KeyCgroupV2
-	}
-	s, err := ebpf.Load(ebpf.Options{KeyMode: key})
+func LoadRunq(layout cgroupfs.Layout) (EBPFRunq, error) {
+	s, err := ebpf.Load(ebpf.Options{KeyMode: ebpf.KeyModeFor(layout)})
 	if err != nil {
 		return EBPFRunq{}, err
 	}
-	return EBPFRunq{Sampler: s, root: cgroupRoot}, nil
+	return EBPFRunq{Sampler: s, layout: layout}, nil
 }
 
 // runqWindowTicks is how many host ticks the per-class run-queue latency

@@ -150,18 +150,18 @@ func BenchmarkSchedPipeOverhead(b *testing.B) {
 			b.ReportMetric(mb, "usec/op-with")
 			b.ReportMetric(100*(mb-mw)/mw, "%slowdown")
 			b.ReportMetric(median(pairs), "%slowdown-paired")
-			b.ReportMetric(quantile(pairs, 0.25), "%slowdown-paired-q1")
-			b.ReportMetric(quantile(pairs, 0.75), "%slowdown-paired-q3")
+			b.ReportMetric(rankOf(pairs, 0.25), "%slowdown-paired-q1")
+			b.ReportMetric(rankOf(pairs, 0.75), "%slowdown-paired-q3")
 			b.Logf("%s: without %.2f, with %.2f usec/op; pairs' slowdowns %.1f%%", attach, without, with, pairs)
 		})
 	}
 }
 
 // median returns the median of vs (the upper one of an even count).
-func median(vs []float64) float64 { return quantile(vs, 0.5) }
+func median(vs []float64) float64 { return rankOf(vs, 0.5) }
 
-// quantile returns the element of vs at rank q (0..1) of the sorted order.
-func quantile(vs []float64, q float64) float64 {
+// rankOf returns the element of vs at rank q (0..1) of the sorted order.
+func rankOf(vs []float64, q float64) float64 {
 	s := slices.Sorted(slices.Values(vs))
 	return s[int(q*float64(len(s)-1)+0.5)]
 }

@@ -3,16 +3,17 @@ package ebpf
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
-	"github.com/containerd/cgroups/v3"
 	"golang.org/x/sys/unix"
+
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 )
 
-// KeyModeFor picks the key mode for a host's cgroup mode: v1 cpu ids where
-// CPU control is in v1 (legacy and hybrid hosts), v2 ids on unified hosts.
-func KeyModeFor(mode cgroups.CGMode) KeyMode {
-	if mode == cgroups.Unified {
+// KeyModeFor picks the key mode for a host's cgroup layout: v1 cpu ids
+// where CPU control is in v1 (legacy and hybrid hosts), v2 ids on unified
+// hosts.
+func KeyModeFor(l cgroupfs.Layout) KeyMode {
+	if l.Mode() == cgroupfs.ModeV2 {
 		return KeyCgroupV2
 	}
 	return KeyCgroupV1CPU
@@ -33,23 +34,17 @@ func CgroupID(dir string) (uint64, error) {
 	return st.Ino, nil
 }
 
-// HierarchyDir returns the directory whose subdirectories mode keys by,
-// for the cgroup file system mounted at cgroupRoot (normally
-// /sys/fs/cgroup): <root>/cpu for KeyCgroupV1CPU; for KeyCgroupV2,
-// <root>/unified on hybrid hosts and <root> itself on unified ones.
-func HierarchyDir(mode KeyMode, cgroupRoot string) string {
-	if mode == KeyCgroupV1CPU {
-		return filepath.Join(cgroupRoot, "cpu")
-	}
-	unified := filepath.Join(cgroupRoot, "unified")
-	if _, err := os.Stat(filepath.Join(unified, "cgroup.controllers")); err == nil {
-		return unified
-	}
-	return cgroupRoot
-}
-
 // CgroupIDFor returns the id of the cgroup at path rel (relative to each
-// hierarchy root, e.g. "/sluice/online/x") in the hierarchy mode keys by.
-func CgroupIDFor(mode KeyMode, cgroupRoot, rel string) (uint64, error) {
-	return CgroupID(filepath.Join(HierarchyDir(mode, cgroupRoot), rel))
+// hierarchy root, e.g. "/sluice/online/x") in the hierarchy mode keys by:
+// the v1 cpu hierarchy for KeyCgroupV1CPU, the cgroup2 hierarchy BPF sees
+// (the root on v2, the unified mount on hybrid hosts) for KeyCgroupV2.
+func CgroupIDFor(mode KeyMode, l cgroupfs.Layout, rel string) (uint64, error) {
+	dir, ok := l.UnifiedDir(rel)
+	if mode == KeyCgroupV1CPU {
+		dir, ok = l.Dir(cgroupfs.CPU, rel)
+	}
+	if !ok {
+		return 0, fmt.Errorf("cgroup id of %s keyed by %v: cgroup layout %v has no such hierarchy: %w", rel, mode, l, ErrNotSupported)
+	}
+	return CgroupID(dir)
 }

@@ -9,12 +9,14 @@
 // task's previous switch-out, so its figures equal the kernel's
 // schedstat and cpuacct / cpu.stat accounting. Cgroups are keyed by the id of either the cgroup v2 directory or the
 // v1 cpu controller directory (both equal the directory's inode number, see
-// CgroupID), fixed at load time from the host's cgroup mode.
+// CgroupID), fixed at load time from the host's cgroup layout (KeyModeFor
+// and CgroupIDFor take the cgroupfs.Layout the agent detected at start).
 //
 // When the kernel cannot run the programs (no BTF, no permission, too old)
 // Probe and Load return an error wrapping ErrNotSupported, cilium/ebpf's
 // sentinel, that names the missing feature: the agent then samples procfs
-// only and keeps running.
+// only and keeps running. The agent runs Probe once at start and keeps its
+// result in agent/capability's Capabilities, for /state and the enforcers.
 //
 // Summarize turns a histogram into the qos.LatencySummary the decision core
 // reads; RunqLatencyCollector exports per-class histograms to Prometheus.

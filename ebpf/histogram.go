@@ -18,7 +18,7 @@ func SlotBounds(i int) (loNs, hiNs float64) {
 	return math.Ldexp(1, i), math.Ldexp(1, i+1)
 }
 
-// Quantile estimates the q-quantile (0 <= q <= 1) of the delays counted in
+// quantile estimates the q-quantile (0 <= q <= 1) of the delays counted in
 // hist by linear interpolation inside the slot that holds it, as
 // Prometheus' histogram_quantile does. An empty histogram gives 0.
 //
@@ -27,7 +27,7 @@ func SlotBounds(i int) (loNs, hiNs float64) {
 // than lo, i.e. by less than the true value itself (never more than a
 // factor of 2), and by under 2 ns in slot 0. Above 2^(HistSlots-1) ns the
 // estimate saturates at 2^HistSlots ns.
-func Quantile(hist *[HistSlots]uint64, q float64) time.Duration {
+func quantile(hist *[HistSlots]uint64, q float64) time.Duration {
 	if q < 0 || math.IsNaN(q) {
 		q = 0
 	}
@@ -59,15 +59,15 @@ func Quantile(hist *[HistSlots]uint64, q float64) time.Duration {
 }
 
 // Summarize turns a run-queue histogram into the summary the decision core
-// reads (see Quantile for the error bounds of P50 and P99).
+// reads (see quantile for the error bounds of P50 and P99).
 func Summarize(hist *[HistSlots]uint64) qos.LatencySummary {
 	var n uint64
 	for _, v := range hist {
 		n += v
 	}
 	return qos.LatencySummary{
-		P50:   Quantile(hist, 0.50),
-		P99:   Quantile(hist, 0.99),
+		P50:   quantile(hist, 0.50),
+		P99:   quantile(hist, 0.99),
 		Count: n,
 	}
 }

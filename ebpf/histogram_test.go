@@ -72,8 +72,8 @@ func TestQuantile(t *testing.T) {
 		{"q above 1 is 1", hist(map[int]uint64{5: 1}), 2, 64},
 		{"NaN is 0", hist(map[int]uint64{5: 1}), math.NaN(), 32},
 	} {
-		if got := Quantile(tc.hist, tc.q); got != tc.want {
-			t.Errorf("%s: Quantile(q=%v) = %v, want %v", tc.name, tc.q, got, tc.want)
+		if got := quantile(tc.hist, tc.q); got != tc.want {
+			t.Errorf("%s: quantile(q=%v) = %v, want %v", tc.name, tc.q, got, tc.want)
 		}
 	}
 }
@@ -87,7 +87,7 @@ func TestSummarize(t *testing.T) {
 }
 
 // checkAgainstOracle builds the histogram of samples as the BPF program
-// would and checks Quantile against the exact quantile: same slot, so
+// would and checks quantile against the exact quantile: same slot, so
 // within the documented bound (less than the true value, under 2 ns in
 // slot 0), and monotonic in q.
 func checkAgainstOracle(t *testing.T, samples []uint64) {
@@ -100,14 +100,14 @@ func checkAgainstOracle(t *testing.T, samples []uint64) {
 	slices.Sort(sorted)
 	prev := time.Duration(-1)
 	for _, q := range []float64{0, 0.01, 0.25, 0.5, 0.9, 0.99, 0.999, 1} {
-		got := Quantile(&h, q)
+		got := quantile(&h, q)
 		if got < prev {
-			t.Fatalf("Quantile not monotonic: q=%v gives %v < %v", q, got, prev)
+			t.Fatalf("quantile not monotonic: q=%v gives %v < %v", q, got, prev)
 		}
 		prev = got
 		if len(samples) == 0 {
 			if got != 0 {
-				t.Fatalf("empty: Quantile(%v) = %v", q, got)
+				t.Fatalf("empty: quantile(%v) = %v", q, got)
 			}
 			continue
 		}
@@ -163,7 +163,7 @@ func FuzzQuantileRawHistogram(f *testing.F) {
 		h[a%HistSlots] += a >> 40
 		h[b%HistSlots] += b >> 40
 		h[c%HistSlots] += c >> 40
-		got := Quantile(&h, q)
+		got := quantile(&h, q)
 		first, last := -1, -1
 		for i, n := range h {
 			if n > 0 {
@@ -182,7 +182,7 @@ func FuzzQuantileRawHistogram(f *testing.F) {
 		lo, _ := SlotBounds(first)
 		_, hi := SlotBounds(last)
 		if float64(got) < lo || float64(got) > hi {
-			t.Fatalf("Quantile(%v) = %v outside [%v, %v]", q, got, lo, hi)
+			t.Fatalf("quantile(%v) = %v outside [%v, %v]", q, got, lo, hi)
 		}
 	})
 }

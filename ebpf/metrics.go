@@ -6,22 +6,22 @@ import (
 	"github.com/sluicehq/sluice/qos"
 )
 
-// RunqLatencyDesc describes sluice_runq_latency_seconds{class}, the
+// runqLatencyDesc describes sluice_runq_latency_seconds{class}, the
 // run-queue delay histogram per QoS class.
-func RunqLatencyDesc() *prometheus.Desc {
+func runqLatencyDesc() *prometheus.Desc {
 	return prometheus.NewDesc(
 		"sluice_runq_latency_seconds",
 		"Time tasks waited on a CPU run queue before running, per QoS class (eBPF, log2 buckets).",
 		[]string{"class"}, nil)
 }
 
-// RunqLatencyMetrics turns cumulative per-class counters (each class's sum
+// runqLatencyMetrics turns cumulative per-class counters (each class's sum
 // of Sampler.Read windows since agent start) into Prometheus histograms
 // with desc, which must have exactly one variable label (the class), as
-// RunqLatencyDesc has. Bucket upper bounds are the log2 slot bounds in
+// runqLatencyDesc has. Bucket upper bounds are the log2 slot bounds in
 // seconds (2 ns, 4 ns, ... 2^31 ns); the last slot is the +Inf bucket.
 // Classes are emitted in qos.Classes order, then any others in map order.
-func RunqLatencyMetrics(desc *prometheus.Desc, byClass map[qos.Class]CgroupStats) []prometheus.Metric {
+func runqLatencyMetrics(desc *prometheus.Desc, byClass map[qos.Class]CgroupStats) []prometheus.Metric {
 	out := make([]prometheus.Metric, 0, len(byClass))
 	emit := func(class qos.Class, st CgroupStats) {
 		buckets := make(map[float64]uint64, HistSlots-1)
@@ -66,7 +66,7 @@ type RunqLatencyCollector struct {
 
 // NewRunqLatencyCollector returns a collector of sluice_runq_latency_seconds.
 func NewRunqLatencyCollector(snapshot func() map[qos.Class]CgroupStats) *RunqLatencyCollector {
-	return &RunqLatencyCollector{Snapshot: snapshot, desc: RunqLatencyDesc()}
+	return &RunqLatencyCollector{Snapshot: snapshot, desc: runqLatencyDesc()}
 }
 
 // Describe implements prometheus.Collector.
@@ -74,7 +74,7 @@ func (c *RunqLatencyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.de
 
 // Collect implements prometheus.Collector.
 func (c *RunqLatencyCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, m := range RunqLatencyMetrics(c.desc, c.Snapshot()) {
+	for _, m := range runqLatencyMetrics(c.desc, c.Snapshot()) {
 		ch <- m
 	}
 }

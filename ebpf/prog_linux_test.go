@@ -76,7 +76,7 @@ func TestBPFRawTPProgTestRunRejectsBadTasks(t *testing.T) {
 	if n := mapLen(t, s.maps.CgroupSlots); n != 0 {
 		t.Errorf("cgroup_slots has %d entries, want none", n)
 	}
-	if d, err := s.Drops(); err != nil || d != (Drops{}) {
+	if d, err := s.drops(); err != nil || d != (dropCounts{}) {
 		t.Errorf("Drops() = %+v, %v; want none", d, err)
 	}
 }
@@ -138,7 +138,7 @@ func TestBPFRawTPTasksBounded(t *testing.T) {
 	if n := mapLen(t, s.maps.TaskSeenByPid); n > 1 {
 		t.Errorf("task_seen_by_pid has %d entries, want at most 1", n)
 	}
-	d, err := s.Drops()
+	d, err := s.drops()
 	if err != nil {
 		t.Fatal(err)
 	}

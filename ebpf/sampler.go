@@ -78,20 +78,20 @@ type Options struct {
 	KeyMode KeyMode
 	Attach  AttachMode
 	// MaxCgroups bounds the per-cgroup counter map (default 4096). When it
-	// is full, new cgroups are not counted (see Drops.Cgroups).
+	// is full, new cgroups are not counted (see dropCounts.Cgroups).
 	MaxCgroups uint32
 	// MaxTasks bounds, with raw_tp, the map of where each task's kernel
 	// counters stood at its last switch-out (a preallocated hash by thread
 	// id of the live tasks that switched out since Load, default 32768);
 	// tp_btf keeps that in task storage, freed with the task, which has no
 	// bound. While it is full, tasks not in it are not counted (see
-	// Drops.TaskSlots).
+	// dropCounts.TaskSlots).
 	MaxTasks uint32
-	// TrackTasksInCgroup, when non-zero, also sums run-queue delay per
+	// trackTasksInCgroup, when non-zero, also sums run-queue delay per
 	// task (pid) for the tasks in this cgroup (an id in KeyMode), read
-	// with TaskRunqDelay. Costs a hash update per switch-out of those
+	// with taskRunqDelay. Costs a hash update per switch-out of those
 	// tasks; meant for tests and debugging.
-	TrackTasksInCgroup uint64
+	trackTasksInCgroup uint64
 }
 
 func (o Options) validate() error {
@@ -105,9 +105,9 @@ func (o Options) validate() error {
 	return errors.Join(errs...)
 }
 
-// Drops counts what the programs could not record, or recorded only in
+// dropCounts counts what the programs could not record, or recorded only in
 // part. Cumulative since Load.
-type Drops struct {
+type dropCounts struct {
 	// Cgroups: task switch-outs of cgroups that found MaxCgroups reached;
 	// their waits and runs are not counted.
 	Cgroups uint64
@@ -116,7 +116,7 @@ type Drops struct {
 	// had a slot loses nothing (its next switch-out counts it); one that
 	// never had one is not counted until it gets one.
 	TaskSlots uint64
-	// Tasks: per-task sums not kept (TrackTasksInCgroup only).
+	// Tasks: per-task sums not kept (trackTasksInCgroup only).
 	Tasks uint64
 	// MergedWaits: waits known only by their sum, because the programs
 	// missed a task's switch-out in between (e.g. a recursion miss). They
@@ -204,7 +204,7 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 	if err := spec.Variables[runqVarKeyMode].Set(uint32(opts.KeyMode)); err != nil {
 		return nil, fmt.Errorf("ebpf runq: set key_mode: %w", err)
 	}
-	if err := spec.Variables[runqVarTrackTaskCgroup].Set(opts.TrackTasksInCgroup); err != nil {
+	if err := spec.Variables[runqVarTrackTaskCgroup].Set(opts.trackTasksInCgroup); err != nil {
 		return nil, fmt.Errorf("ebpf runq: set track_task_cgroup: %w", err)
 	}
 	// Tasks started from now on are counted from their fork; the programs
@@ -312,7 +312,7 @@ func (s *Sampler) KeyMode() KeyMode { return s.mode }
 
 // Read returns, for each cgroup seen since Load, what its tasks did since
 // the previous Read (the first Read: since Load). Cgroups with no activity
-// in the window are present with zero counts until Forget.
+// in the window are present with zero counts until forget.
 //
 // A task's wait and the run that follows it are counted when the task next
 // leaves the CPU (a task running across a Read shows in the next window),
@@ -347,7 +347,7 @@ const readBatch = 128
 // the cgroup ids and their slots from the hash (batched lookups, Linux
 // 5.6+, 128 cgroups per system call; older kernels iterate key by key),
 // then each slot's per-CPU copies, of which only those the cgroup owns
-// count. Called with s.mu held: Forget, the only one to free slots, takes
+// count. Called with s.mu held: forget, the only one to free slots, takes
 // it too, so the slots read stay the cgroups'.
 func (s *Sampler) totals() (map[uint64]CgroupStats, error) {
 	slots, err := s.slots()
@@ -428,11 +428,11 @@ func sumCPUs(id uint64, perCPU []runqCgroupStats) CgroupStats {
 	return c
 }
 
-// Forget drops a cgroup's counters (call it when the cgroup is removed, so
+// forget drops a cgroup's counters (call it when the cgroup is removed, so
 // the bounded map has room for new ones). Forgetting an unknown id is not
 // an error. A cgroup forgotten while its tasks still run is counted again
-// from zero, except for what they do in the moment Forget takes.
-func (s *Sampler) Forget(cgroupID uint64) error {
+// from zero, except for what they do in the moment forget takes.
+func (s *Sampler) forget(cgroupID uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.prev, cgroupID)
@@ -459,8 +459,8 @@ func (s *Sampler) Forget(cgroupID uint64) error {
 	return nil
 }
 
-// TaskWaits is one task's run-queue waits (Options.TrackTasksInCgroup).
-type TaskWaits struct {
+// taskWaits is one task's run-queue waits (Options.trackTasksInCgroup).
+type taskWaits struct {
 	// Total is the summed delay, comparable with run_delay in
 	// /proc/<pid>/schedstat.
 	Total time.Duration
@@ -469,25 +469,25 @@ type TaskWaits struct {
 	Count uint64
 }
 
-// TaskRunqDelay returns the run-queue waits counted for pid (a thread id)
-// since Load. Only tasks in Options.TrackTasksInCgroup are tracked; others
+// taskRunqDelay returns the run-queue waits counted for pid (a thread id)
+// since Load. Only tasks in Options.trackTasksInCgroup are tracked; others
 // read zero.
-func (s *Sampler) TaskRunqDelay(pid int) (TaskWaits, error) {
+func (s *Sampler) taskRunqDelay(pid int) (taskWaits, error) {
 	var v runqTaskWaitSum
 	err := s.maps.TaskDelay.Lookup(uint32(pid), &v)
 	if errors.Is(err, cebpf.ErrKeyNotExist) {
-		return TaskWaits{}, nil
+		return taskWaits{}, nil
 	}
 	if err != nil {
-		return TaskWaits{}, fmt.Errorf("ebpf runq: read task %d delay: %w", pid, err)
+		return taskWaits{}, fmt.Errorf("ebpf runq: read task %d delay: %w", pid, err)
 	}
-	return TaskWaits{Total: time.Duration(v.DelayNs), Count: v.Waits}, nil
+	return taskWaits{Total: time.Duration(v.DelayNs), Count: v.Waits}, nil
 }
 
-// RecursionMisses counts scheduler events the kernel did not hand to the
+// recursionMisses counts scheduler events the kernel did not hand to the
 // programs because one was already running on that CPU (Linux 5.12+);
 // such events are not counted anywhere else.
-func (s *Sampler) RecursionMisses() (uint64, error) {
+func (s *Sampler) recursionMisses() (uint64, error) {
 	var n uint64
 	for _, p := range s.progs {
 		st, err := p.Stats()
@@ -499,13 +499,13 @@ func (s *Sampler) RecursionMisses() (uint64, error) {
 	return n, nil
 }
 
-// Drops reads how many samples were lost to full maps since Load.
-func (s *Sampler) Drops() (Drops, error) {
-	var d Drops
+// drops reads how many samples were lost to full maps since Load.
+func (s *Sampler) drops() (dropCounts, error) {
+	var d dropCounts
 	for slot, dst := range []*uint64{&d.Cgroups, &d.TaskSlots, &d.Tasks, &d.MergedWaits} {
 		var perCPU []uint64
 		if err := s.maps.Drops.Lookup(uint32(slot), &perCPU); err != nil {
-			return Drops{}, fmt.Errorf("ebpf runq: read drops: %w", err)
+			return dropCounts{}, fmt.Errorf("ebpf runq: read drops: %w", err)
 		}
 		for _, n := range perCPU {
 			*dst += n

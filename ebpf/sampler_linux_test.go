@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
 
@@ -280,11 +281,11 @@ func TestBPFCgroupV1CPUAccounting(t *testing.T) {
 			acctDir := makeCgroup(t, acctRoot)
 			writeFile(t, filepath.Join(cpuDir, "cpu.cfs_period_us"), "100000")
 			writeFile(t, filepath.Join(cpuDir, "cpu.cfs_quota_us"), "50000")
-			id, err := CgroupIDFor(KeyCgroupV1CPU, kerneltest.CgroupV1Root, filepath.Base(cpuDir))
+			id, err := CgroupIDFor(KeyCgroupV1CPU, hostLayout(t), filepath.Base(cpuDir))
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := loadForTest(t, Options{Attach: attach, KeyMode: KeyCgroupV1CPU, TrackTasksInCgroup: id})
+			s := loadForTest(t, Options{Attach: attach, KeyMode: KeyCgroupV1CPU, trackTasksInCgroup: id})
 			if got := s.Attach(); got != attach {
 				t.Fatalf("Attach() = %v, want %v", got, attach)
 			}
@@ -328,8 +329,8 @@ func TestBPFCgroupV1CPUAccounting(t *testing.T) {
 			var sumTask time.Duration
 			for _, pid := range pids {
 				now := schedstat(t, pid)
-				want := TaskWaits{Total: now.runDelay - before[pid].runDelay, Count: now.slices - before[pid].slices}
-				got, err := s.TaskRunqDelay(pid)
+				want := taskWaits{Total: now.runDelay - before[pid].runDelay, Count: now.slices - before[pid].slices}
+				got, err := s.taskRunqDelay(pid)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -345,8 +346,8 @@ func TestBPFCgroupV1CPUAccounting(t *testing.T) {
 					t.Errorf("pid %d: eBPF counted %d waits, schedstat %d timeslices; want the same", pid, got.Count, want.Count)
 				}
 			}
-			if n, err := s.RecursionMisses(); err != nil || n != 0 {
-				t.Errorf("RecursionMisses() = %d, %v; want 0", n, err)
+			if n, err := s.recursionMisses(); err != nil || n != 0 {
+				t.Errorf("recursionMisses() = %d, %v; want 0", n, err)
 			}
 			// The spinners are the cgroup's only tasks: the per-cgroup
 			// total is the sum of theirs.
@@ -357,7 +358,7 @@ func TestBPFCgroupV1CPUAccounting(t *testing.T) {
 			if got.Preemptions == 0 {
 				t.Errorf("no preemptions counted for %d busy loops under a 0.5 CPU quota", spinners)
 			}
-			d, err := s.Drops()
+			d, err := s.drops()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -382,13 +383,13 @@ func TestBPFCgroupV2Accounting(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if HierarchyDir(KeyCgroupV2, kerneltest.CgroupV1Root) == v2Root {
-				viaRel, err := CgroupIDFor(KeyCgroupV2, kerneltest.CgroupV1Root, filepath.Base(dir))
+			if l := hostLayout(t); l.Unified() == v2Root {
+				viaRel, err := CgroupIDFor(KeyCgroupV2, l, filepath.Base(dir))
 				if err != nil || viaRel != id {
 					t.Fatalf("CgroupIDFor(v2, %s) = %d, %v; want %d", filepath.Base(dir), viaRel, err, id)
 				}
 			}
-			s := loadForTest(t, Options{Attach: attach, KeyMode: KeyCgroupV2, TrackTasksInCgroup: id})
+			s := loadForTest(t, Options{Attach: attach, KeyMode: KeyCgroupV2, trackTasksInCgroup: id})
 
 			pids := startStoppedSpinners(t, spinners)
 			var delayBefore time.Duration
@@ -488,7 +489,7 @@ func TestBPFForget(t *testing.T) {
 	if err := s.maps.CgroupSlots.Lookup(id, &slot); err != nil {
 		t.Fatalf("cgroup %d: slot: %v", id, err)
 	}
-	if err := s.Forget(id); err != nil {
+	if err := s.forget(id); err != nil {
 		t.Fatal(err)
 	}
 	// No CPU's copy of the slot may stay the cgroup's: a CPU whose last
@@ -502,7 +503,7 @@ func TestBPFForget(t *testing.T) {
 			t.Errorf("CPU %d's copy of slot %d still owned by forgotten cgroup %d", cpu, slot, id)
 		}
 	}
-	if err := s.Forget(id); err != nil {
+	if err := s.forget(id); err != nil {
 		t.Fatalf("second Forget: %v", err)
 	}
 	w, err = s.Read()
@@ -592,7 +593,7 @@ func TestBPFCgroupsBounded(t *testing.T) {
 	if len(w) != 1 {
 		t.Errorf("Read() has %d cgroups, want the one that fits", len(w))
 	}
-	d, err := s.Drops()
+	d, err := s.drops()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -626,4 +627,14 @@ func TestLoadRejectsBadOptions(t *testing.T) {
 		!strings.Contains(err.Error(), "key mode") || !strings.Contains(err.Error(), "attach") {
 		t.Errorf("Load(bad options) = %v, want an error naming key mode and attach", err)
 	}
+}
+
+// hostLayout is the machine's cgroup layout, detected as the agent does.
+func hostLayout(t *testing.T) cgroupfs.Layout {
+	t.Helper()
+	l, err := cgroupfs.Detect(kerneltest.CgroupV1Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -156,8 +156,8 @@ func TestVMSamplerLoadsAndCounts(t *testing.T) {
 			if got.Preemptions == 0 {
 				t.Errorf("no preemptions counted for a busy child throttled by cpu.max")
 			}
-			if n, err := s.RecursionMisses(); err != nil || n != 0 {
-				t.Errorf("RecursionMisses() = %d, %v; want 0", n, err)
+			if n, err := s.recursionMisses(); err != nil || n != 0 {
+				t.Errorf("recursionMisses() = %d, %v; want 0", n, err)
 			}
 		})
 	}
@@ -172,7 +172,7 @@ func TestVMSamplerLoadsAndCounts(t *testing.T) {
 func TestVMSamplerLoadsKeyedByV1CPU(t *testing.T) {
 	kerneltest.RequireBPF(t)
 	for _, attach := range attachModes() {
-		s, err := Load(Options{Attach: attach, KeyMode: KeyCgroupV1CPU, TrackTasksInCgroup: 1})
+		s, err := Load(Options{Attach: attach, KeyMode: KeyCgroupV1CPU, trackTasksInCgroup: 1})
 		if err != nil {
 			kerneltest.Missing(t, kerneltest.FeatureBPF, "load %v keyed by %v: %s", attach, KeyCgroupV1CPU, verifierTail(err, 12))
 		}

@@ -21,7 +21,7 @@ func TestBPFWakes(t *testing.T) {
 			offDir, onDir := makeCgroup(t, cpuRoot), makeCgroup(t, cpuRoot)
 			ids := map[string]uint64{}
 			for name, dir := range map[string]string{"offline": offDir, "online": onDir} {
-				id, err := CgroupIDFor(KeyCgroupV1CPU, kerneltest.CgroupV1Root, filepath.Base(dir))
+				id, err := CgroupIDFor(KeyCgroupV1CPU, hostLayout(t), filepath.Base(dir))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -18,9 +18,10 @@ type Config struct {
 	// ContainerdAddress is containerd's gRPC socket; empty turns container
 	// discovery off.
 	ContainerdAddress string
-	// CgroupRoot is the hierarchy walked for rule workloads (on hybrid
-	// hosts the v1 cpu mount, /sys/fs/cgroup/cpu); empty turns rule
-	// discovery off.
+	// CgroupRoot is the hierarchy walked for rule workloads: the cpu
+	// controller's, as the host's cgroupfs.Layout gives it
+	// (layout.Hierarchy(cgroupfs.CPU): the v1 cpu mount on v1 and hybrid
+	// hosts, the root on v2); empty turns rule discovery off.
 	CgroupRoot string
 	Rules      []qos.ClassRule
 	// ResyncInterval is how often everything is listed again, since

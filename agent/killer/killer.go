@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/qos/cgroup"
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 )
 
 // TaskKiller signals a container's task, all its processes. The discovery
@@ -44,6 +45,21 @@ type Config struct {
 	// Now stamps results (default time.Now).
 	Now func() time.Time
 	Log *slog.Logger
+}
+
+// WithLayout returns c with the hierarchies of the host's cgroup layout:
+// Unified is the cgroup2 hierarchy (the root on v2, the unified mount on
+// hybrid hosts, none on pure v1), V1 the memory hierarchy on v1 and hybrid
+// hosts.
+func (c Config) WithLayout(l cgroupfs.Layout) Config {
+	c.Unified, c.V1 = nil, nil
+	if u := l.Unified(); u != "" {
+		c.Unified = cgroup.Dir(u)
+	}
+	if m := l.Hierarchy(cgroupfs.Memory); m != "" && l.Mode() != cgroupfs.ModeV2 {
+		c.V1 = cgroup.Dir(m)
+	}
+	return c
 }
 
 // Killer kills offline victims. Safe for concurrent use.
@@ -123,20 +139,20 @@ func (k *Killer) kill(ctx context.Context, v qos.KillIntent, dryRun bool) (qos.R
 		return qos.ResultFailed, fmt.Errorf("kill %s: no cgroup path and no container to kill", who)
 	}
 	cg := path.Clean("/" + v.CgroupPath)
-	if k.cfg.Unified != nil && exists(k.cfg.Unified, cg) {
+	if k.cfg.Unified != nil && cgroupfs.CgroupExists(k.cfg.Unified, cg) {
 		err := k.cfg.Unified.WriteFile(path.Join(cg, "cgroup.kill"), []byte("1"))
 		switch {
 		case err == nil:
 			return qos.ResultApplied, nil
-		case errors.Is(err, fs.ErrNotExist) && exists(k.cfg.Unified, cg):
+		case errors.Is(err, fs.ErrNotExist) && cgroupfs.CgroupExists(k.cfg.Unified, cg):
 			// Kernels before 5.14 have no cgroup.kill: signal each task.
 			return k.killPIDs(k.cfg.Unified, cg)
 		case errors.Is(err, fs.ErrNotExist):
 			return qos.ResultUnchanged, nil
 		}
-		return qos.ResultFailed, fmt.Errorf("cgroup %s: write cgroup.kill: %w", cg, errnoOf(err))
+		return qos.ResultFailed, fmt.Errorf("cgroup %s: write cgroup.kill: %w", cg, cgroupfs.ErrnoOf(err))
 	}
-	if k.cfg.V1 != nil && exists(k.cfg.V1, cg) {
+	if k.cfg.V1 != nil && cgroupfs.CgroupExists(k.cfg.V1, cg) {
 		return k.killPIDs(k.cfg.V1, cg)
 	}
 	return qos.ResultUnchanged, nil
@@ -174,17 +190,4 @@ func (k *Killer) killPIDs(fsys cgroup.FS, cg string) (qos.ResultStatus, error) {
 		return qos.ResultUnchanged, nil
 	}
 	return qos.ResultApplied, nil
-}
-
-func exists(fsys cgroup.FS, cg string) bool {
-	_, err := fsys.ReadDir(cg)
-	return err == nil
-}
-
-func errnoOf(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

@@ -3,6 +3,7 @@ package killer_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/sluicehq/sluice/agent/killer"
 	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/qos/cgroup"
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 	"github.com/sluicehq/sluice/qos/cgroup/cgrouptest"
 )
 
@@ -183,5 +186,36 @@ func TestKillV1SignalsEveryTaskIncludingForks(t *testing.T) {
 func TestNewNeedsAWayToKill(t *testing.T) {
 	if _, err := killer.New(killer.Config{}); err == nil {
 		t.Fatal("want an error")
+	}
+}
+
+func TestConfigWithLayout(t *testing.T) {
+	for _, tc := range []struct {
+		variant         cgrouptest.HostVariant
+		unified, memory string // relative to the fake root; "-" for none
+	}{
+		{cgrouptest.V1Split, "-", "memory"},
+		{cgrouptest.V1Combined, "-", "memory"},
+		{cgrouptest.Hybrid, "unified", "memory"},
+		{cgrouptest.Unified, ".", "-"},
+	} {
+		h := cgrouptest.NewHost(t, tc.variant, cgrouptest.Options{})
+		l, err := cgroupfs.Detect(h.Root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := killer.Config{Unified: cgroup.Dir("/stale")}.WithLayout(l)
+		for _, got := range []struct {
+			name string
+			fs   cgroup.FS
+			want string
+		}{{"Unified", c.Unified, tc.unified}, {"V1", c.V1, tc.memory}} {
+			switch {
+			case got.want == "-" && got.fs != nil:
+				t.Errorf("%s: %s = %v, want none", tc.variant, got.name, got.fs)
+			case got.want != "-" && got.fs != cgroup.Dir(filepath.Join(h.Root, got.want)):
+				t.Errorf("%s: %s = %v, want %s", tc.variant, got.name, got.fs, got.want)
+			}
+		}
 	}
 }

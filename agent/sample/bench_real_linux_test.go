@@ -7,6 +7,7 @@ import (
 
 	"github.com/containerd/cgroups/v3/cgroup1"
 
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
 
@@ -30,13 +31,13 @@ func realTree(b *testing.B) []string {
 // subsystem), the reason CgroupReader reads its few files directly.
 func BenchmarkCgroupReaderReal(b *testing.B) {
 	kerneltest.RequireRoot(b)
-	mode, err := DetectMode(cgroupRoot)
-	if err != nil || mode == ModeV2 {
-		kerneltest.Missing(b, kerneltest.FeatureCgroupV1, "cgroup mode %v, %v", mode, err)
+	layout, err := cgroupfs.Detect(cgroupRoot)
+	if err != nil || layout.Mode() == cgroupfs.ModeV2 {
+		kerneltest.Missing(b, kerneltest.FeatureCgroupV1, "cgroup layout %v, %v", layout, err)
 	}
 	paths := realTree(b)
 	b.Run("sluice-v1-100", func(b *testing.B) {
-		r, err := NewCgroupReader(mode, cgroupRoot)
+		r, err := NewCgroupReader(layout)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -48,16 +48,15 @@ func sampleAll(b *testing.B, r *CgroupReader, m *CPUMeter, paths []string, at ti
 func BenchmarkCgroupReaderFake(b *testing.B) {
 	for _, tc := range []struct {
 		name        string
-		mode        Mode
 		fixture     string
 		hierarchies []string
 	}{
-		{"v1-100", ModeHybrid, "testdata/cgroup/v1-split", []string{"cpuacct", "memory"}},
-		{"v2-100", ModeV2, "testdata/cgroup/v2", []string{"."}},
+		{"v1-100", "testdata/cgroup/v1-split", []string{"cpuacct", "memory"}},
+		{"v2-100", "testdata/cgroup/v2", []string{"."}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			root, paths := fakeTree(b, tc.fixture, tc.hierarchies)
-			r, err := NewCgroupReader(tc.mode, root)
+			r, err := NewCgroupReader(layoutOf(b, root))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -21,7 +21,7 @@ import (
 // removed. Files not read between two sweeps are closed, so exited
 // workloads do not hold descriptors: each held cgroup costs up to four.
 //
-// Only files on cgroupfs are held (see cgroupfs): a regular file replaced
+// Only files on cgroupfs are held (see cgroupfs.OnCgroupfs): a regular file replaced
 // or unlinked under an open descriptor keeps reading its old contents,
 // which is not how cgroup files behave, so fixture trees are opened on
 // every read. Safe for concurrent use; a read holds the lock so a sweep
@@ -119,15 +119,6 @@ func preadAll(fd int, buf []byte) ([]byte, error) {
 		}
 		buf = make([]byte, 0, 2*cap(buf))
 	}
-}
-
-// cgroupfs reports whether dir is on a cgroup (v1) or cgroup2 mount.
-func cgroupfs(dir string) bool {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return false
-	}
-	return st.Type == unix.CGROUP_SUPER_MAGIC || st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
 // procfsMount reports whether dir is a procfs mount.

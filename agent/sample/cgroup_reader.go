@@ -6,10 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 )
 
 // ErrCgroupGone is wrapped by CgroupReader errors when the cgroup no longer
@@ -23,12 +24,6 @@ var ErrCgroupGone = fmt.Errorf("cgroup gone: %w", fs.ErrNotExist)
 // memory.current. It does not wrap fs.ErrNotExist: this is a setup problem,
 // not an exited container, and must not be skipped silently.
 var ErrNoController = errors.New("controller file missing")
-
-// v1UnlimitedBytes: an unlimited v1 memory.limit_in_bytes reads as
-// PAGE_COUNTER_MAX pages, 0x7FFFFFFFFFFFF000 with 4 KiB pages and a little
-// less with 64 KiB pages. Nothing real is 4 EiB, so anything at or above it
-// means unlimited.
-const v1UnlimitedBytes = 1 << 62
 
 // CgroupUsage is one cgroup's cumulative CPU time and current memory.
 type CgroupUsage struct {
@@ -53,7 +48,8 @@ type CgroupUsage struct {
 // cgroup1 Stat.
 // A CgroupReader is safe for concurrent use.
 type CgroupReader struct {
-	mode Mode
+	// v2 reads v2 files (cpu.stat, memory.current...), else v1 ones.
+	v2 bool
 	// cpuRoot and memRoot are the hierarchy roots holding cpuacct/cpu and
 	// memory files: two v1 mounts, or the one v2 mount twice.
 	cpuRoot, memRoot string
@@ -67,36 +63,30 @@ type CgroupReader struct {
 	readCPU, readMem fileReader
 }
 
-// NewCgroupReader returns a reader for cgroups mounted under root (normally
-// "/sys/fs/cgroup") in the given mode, as DetectMode found it. In ModeV1 and
-// ModeHybrid accounting comes from the v1 cpuacct and memory hierarchies; in
-// ModeV2 from the unified hierarchy at root.
-func NewCgroupReader(mode Mode, root string) (*CgroupReader, error) {
-	r := &CgroupReader{mode: mode}
+// NewCgroupReader returns a reader for the host's cgroup layout. On v1 and
+// hybrid hosts accounting comes from the v1 cpuacct and memory
+// hierarchies (co-mounted or not); on v2 from the unified hierarchy.
+func NewCgroupReader(layout cgroupfs.Layout) (*CgroupReader, error) {
+	r := &CgroupReader{}
 	r.bufs.New = func() any {
 		// memory.stat is 1-2 KiB on current kernels; a larger file
 		// grows the slice instead of failing.
 		b := make([]byte, 0, 4096)
 		return &b
 	}
-	switch mode {
-	case ModeV1, ModeHybrid:
-		var err error
-		if r.cpuRoot, err = v1Hierarchy(root, "cpuacct"); err != nil {
-			return nil, fmt.Errorf("cgroup reader: %w", err)
+	switch layout.Mode() {
+	case cgroupfs.ModeV1, cgroupfs.ModeHybrid:
+		r.cpuRoot, r.memRoot = layout.Hierarchy(cgroupfs.CPUAcct), layout.Hierarchy(cgroupfs.Memory)
+		if r.cpuRoot == "" || r.memRoot == "" {
+			return nil, fmt.Errorf("cgroup reader: layout %v: want v1 cpuacct and memory hierarchies: %w", layout, fs.ErrNotExist)
 		}
-		if r.memRoot, err = v1Hierarchy(root, "memory"); err != nil {
-			return nil, fmt.Errorf("cgroup reader: %w", err)
-		}
-	case ModeV2:
-		if !exists(filepath.Join(root, "cgroup.controllers")) {
-			return nil, fmt.Errorf("cgroup reader: %s is not a cgroup2 mount (no cgroup.controllers): %w", root, fs.ErrNotExist)
-		}
-		r.cpuRoot, r.memRoot = root, root
+	case cgroupfs.ModeV2:
+		r.v2 = true
+		r.cpuRoot, r.memRoot = layout.Root(), layout.Root()
 	default:
-		return nil, fmt.Errorf("cgroup reader: unsupported mode %v", mode)
+		return nil, fmt.Errorf("cgroup reader: no cgroup layout detected (%v)", layout)
 	}
-	r.readCPU, r.readMem = r.reader(cgroupfs(r.cpuRoot)), r.reader(cgroupfs(r.memRoot))
+	r.readCPU, r.readMem = r.reader(cgroupfs.OnCgroupfs(r.cpuRoot)), r.reader(cgroupfs.OnCgroupfs(r.memRoot))
 	return r, nil
 }
 
@@ -127,11 +117,8 @@ type fileReader func(dir, name string, buf []byte) ([]byte, error)
 
 // openAndRead is a fileReader that opens the file on every read.
 func openAndRead(dir, name string, buf []byte) ([]byte, error) {
-	return readFileInto(filepath.Join(dir, name), buf)
+	return cgroupfs.ReadFileInto(filepath.Join(dir, name), buf)
 }
-
-// Mode returns the mode the reader was built for.
-func (r *CgroupReader) Mode() Mode { return r.mode }
 
 // Usage reads CPU and memory of the cgroup at cgroupPath, relative to each
 // hierarchy root (e.g. "/sluice/offline/job-1"). Errors wrap ErrCgroupGone
@@ -151,15 +138,15 @@ func (r *CgroupReader) Usage(cgroupPath string) (CgroupUsage, error) {
 
 // CPU reads the cgroup's cumulative CPU time.
 func (r *CgroupReader) CPU(cgroupPath string) (time.Duration, error) {
-	dir := cgroupDir(r.cpuRoot, cgroupPath)
+	dir := cgroupfs.Join(r.cpuRoot, cgroupPath)
 	bp := r.bufs.Get().(*[]byte)
 	defer r.bufs.Put(bp)
-	if r.mode == ModeV2 {
+	if r.v2 {
 		data, err := readCgroupFile(r.readCPU, dir, "cpu.stat", (*bp)[:0])
 		if err != nil {
 			return 0, fmt.Errorf("cgroup %s: %w", cgroupPath, err)
 		}
-		usec, err := parseFlatKeyed(data, "usage_usec")
+		usec, err := cgroupfs.ParseFlatKeyed(data, "usage_usec")
 		if err != nil {
 			return 0, fmt.Errorf("cgroup %s: cpu.stat: %w", cgroupPath, err)
 		}
@@ -169,7 +156,7 @@ func (r *CgroupReader) CPU(cgroupPath string) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cgroup %s: %w", cgroupPath, err)
 	}
-	ns, err := parseUintValue(data)
+	ns, err := cgroupfs.ParseUint(data)
 	if err != nil {
 		return 0, fmt.Errorf("cgroup %s: cpuacct.usage: %w", cgroupPath, err)
 	}
@@ -179,12 +166,10 @@ func (r *CgroupReader) CPU(cgroupPath string) (time.Duration, error) {
 // Memory reads the cgroup's working set and hard limit (0 = unlimited).
 func (r *CgroupReader) Memory(cgroupPath string) (workingSetBytes, limitBytes uint64, err error) {
 	usageFile, limitFile, inactiveKey := "memory.usage_in_bytes", "memory.limit_in_bytes", "total_inactive_file"
-	parseLimit := parseUintValue
-	if r.mode == ModeV2 {
+	if r.v2 {
 		usageFile, limitFile, inactiveKey = "memory.current", "memory.max", "inactive_file"
-		parseLimit = parseMaxValue
 	}
-	dir := cgroupDir(r.memRoot, cgroupPath)
+	dir := cgroupfs.Join(r.memRoot, cgroupPath)
 	bp := r.bufs.Get().(*[]byte)
 	defer r.bufs.Put(bp)
 	read := func(name string, parse func([]byte) (uint64, error)) (uint64, error) {
@@ -201,19 +186,16 @@ func (r *CgroupReader) Memory(cgroupPath string) (workingSetBytes, limitBytes ui
 		}
 		return v, nil
 	}
-	usage, err := read(usageFile, parseUintValue)
+	usage, err := read(usageFile, cgroupfs.ParseUint)
 	if err != nil {
 		return 0, 0, err
 	}
-	inactive, err := read("memory.stat", func(b []byte) (uint64, error) { return parseFlatKeyed(b, inactiveKey) })
+	inactive, err := read("memory.stat", func(b []byte) (uint64, error) { return cgroupfs.ParseFlatKeyed(b, inactiveKey) })
 	if err != nil {
 		return 0, 0, err
 	}
-	if limitBytes, err = read(limitFile, parseLimit); err != nil {
+	if limitBytes, err = read(limitFile, cgroupfs.ParseLimit); err != nil {
 		return 0, 0, err
-	}
-	if r.mode != ModeV2 && limitBytes >= v1UnlimitedBytes {
-		limitBytes = 0
 	}
 	// usage and memory.stat are read at different instants; clamp rather
 	// than wrap around when inactive file pages grew in between.
@@ -221,21 +203,6 @@ func (r *CgroupReader) Memory(cgroupPath string) (workingSetBytes, limitBytes ui
 		workingSetBytes = usage - inactive
 	}
 	return workingSetBytes, limitBytes, nil
-}
-
-// cgroupDir joins a cgroup path to a hierarchy root; cleaning it as an
-// absolute path first keeps ".." from leaving the root.
-func cgroupDir(root, cgroupPath string) string {
-	if !strings.HasPrefix(cgroupPath, "/") {
-		cgroupPath = "/" + cgroupPath
-	}
-	// Clean returns an already clean path as is; the loop's paths are, so
-	// this costs one concatenation per read instead of three allocations.
-	clean := filepath.Clean(cgroupPath)
-	if root == "/" || clean == "/" {
-		return filepath.Join(root, clean)
-	}
-	return root + clean
 }
 
 // readCgroupFile reads dir/name into buf (grown if needed). A missing file
@@ -255,7 +222,7 @@ func readCgroupFile(read fileReader, dir, name string, buf []byte) ([]byte, erro
 	case errors.Is(err, syscall.ENODEV):
 		return nil, ErrCgroupGone
 	}
-	return nil, fmt.Errorf("read %s: %w", name, err)
+	return nil, fmt.Errorf("read %s: %w", name, cgroupfs.ErrnoOf(err))
 }
 
 // durationOf converts a kernel counter to a Duration, saturating instead of

@@ -9,25 +9,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 )
 
-func TestDetectModeFixtures(t *testing.T) {
-	for _, tc := range []struct {
-		root string
-		want Mode
-	}{
-		{"testdata/cgroup/v1-split", ModeHybrid},
-		{"testdata/cgroup/v1-combined", ModeV1},
-		{"testdata/cgroup/v2", ModeV2},
-	} {
-		got, err := DetectMode(tc.root)
-		if err != nil || got != tc.want {
-			t.Errorf("DetectMode(%s) = %v, %v; want %v", tc.root, got, err, tc.want)
-		}
+// layoutOf detects the layout of a fixture tree, as the agent does at start.
+func layoutOf(t testing.TB, root string) cgroupfs.Layout {
+	t.Helper()
+	l, err := cgroupfs.Detect(root)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if m, err := DetectMode(t.TempDir()); err == nil {
-		t.Errorf("DetectMode(empty dir) = %v, want error", m)
-	}
+	return l
 }
 
 func TestCgroupReaderFixtures(t *testing.T) {
@@ -44,20 +37,19 @@ func TestCgroupReaderFixtures(t *testing.T) {
 		{"sluice/online/web/", CgroupUsage{CPUTotal: 5 * time.Second, MemoryUsageBytes: 0, MemoryLimitBytes: 0}},
 	}
 	for _, tc := range []struct {
-		mode  Mode
 		root  string
 		wants []want
 	}{
-		{ModeHybrid, "testdata/cgroup/v1-split", v1},
-		{ModeV1, "testdata/cgroup/v1-combined", v1},
-		{ModeV2, "testdata/cgroup/v2", []want{
+		{"testdata/cgroup/v1-split", v1},
+		{"testdata/cgroup/v1-combined", v1},
+		{"testdata/cgroup/v2", []want{
 			{"/sluice/offline/job-1", CgroupUsage{CPUTotal: 987654321 * time.Microsecond, MemoryUsageBytes: 637534208 - 314572800, MemoryLimitBytes: 1 << 30}},
 			{"/sluice/online/web", CgroupUsage{CPUTotal: 42 * time.Microsecond, MemoryUsageBytes: 104857600 - 4194304, MemoryLimitBytes: 0}},
 		}},
 	} {
-		r, err := NewCgroupReader(tc.mode, tc.root)
+		r, err := NewCgroupReader(layoutOf(t, tc.root))
 		if err != nil {
-			t.Fatalf("NewCgroupReader(%v, %s): %v", tc.mode, tc.root, err)
+			t.Fatalf("NewCgroupReader(%s): %v", tc.root, err)
 		}
 		for _, w := range tc.wants {
 			got, err := r.Usage(w.path)
@@ -69,14 +61,8 @@ func TestCgroupReaderFixtures(t *testing.T) {
 }
 
 func TestCgroupReaderGoneAndMissing(t *testing.T) {
-	for _, tc := range []struct {
-		mode Mode
-		root string
-	}{
-		{ModeHybrid, "testdata/cgroup/v1-split"},
-		{ModeV2, "testdata/cgroup/v2"},
-	} {
-		r, err := NewCgroupReader(tc.mode, tc.root)
+	for _, root := range []string{"testdata/cgroup/v1-split", "testdata/cgroup/v2"} {
+		r, err := NewCgroupReader(layoutOf(t, root))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,11 +71,11 @@ func TestCgroupReaderGoneAndMissing(t *testing.T) {
 		for _, p := range []string{"/sluice/offline/exited", "../../../etc"} {
 			_, err := r.Usage(p)
 			if !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, ErrCgroupGone) {
-				t.Errorf("%s: Usage(%q) = %v, want ErrCgroupGone wrapping fs.ErrNotExist", tc.root, p, err)
+				t.Errorf("%s: Usage(%q) = %v, want ErrCgroupGone wrapping fs.ErrNotExist", root, p, err)
 			}
 		}
 	}
-	r, err := NewCgroupReader(ModeV2, "testdata/cgroup/v2")
+	r, err := NewCgroupReader(layoutOf(t, "testdata/cgroup/v2"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +92,7 @@ func TestCgroupReaderGoneAndMissing(t *testing.T) {
 func TestCgroupReaderBadFiles(t *testing.T) {
 	root := copyTree(t, "testdata/cgroup/v2")
 	job := filepath.Join(root, "sluice/offline/job-1")
-	r, err := NewCgroupReader(ModeV2, root)
+	r, err := NewCgroupReader(layoutOf(t, root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +100,7 @@ func TestCgroupReaderBadFiles(t *testing.T) {
 		file, content, wantErr string
 	}{
 		{"memory.current", "12x\n", "cgroup /sluice/offline/job-1: memory.current: parse value"},
-		{"memory.max", "-1\n", "cgroup /sluice/offline/job-1: memory.max: parse value"},
+		{"memory.max", "-1\n", "cgroup /sluice/offline/job-1: memory.max: parse memory limit"},
 		{"memory.stat", "anon 1\nfile 2\n", "memory.stat: inactive_file: key missing"},
 		{"cpu.stat", "usage_usec 18446744073709551616\n", "cpu.stat: parse usage_usec"},
 	} {
@@ -132,14 +118,19 @@ func TestCgroupReaderBadFiles(t *testing.T) {
 }
 
 func TestNewCgroupReaderRejects(t *testing.T) {
-	if _, err := NewCgroupReader(ModeV2, "testdata/cgroup/v1-split"); err == nil {
-		t.Error("ModeV2 on a v1 tree: want error")
+	// A v1 host without a memory hierarchy cannot be read.
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "cpuacct"), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := NewCgroupReader(ModeV1, "testdata/cgroup/v2"); err == nil || !strings.Contains(err.Error(), "cpuacct") {
-		t.Errorf("ModeV1 on a v2 tree: %v, want error naming cpuacct", err)
+	if err := os.WriteFile(filepath.Join(root, "cpuacct", "cgroup.procs"), nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := NewCgroupReader(ModeUnknown, "testdata/cgroup/v2"); err == nil {
-		t.Error("ModeUnknown: want error")
+	if _, err := NewCgroupReader(layoutOf(t, root)); err == nil || !strings.Contains(err.Error(), "memory") {
+		t.Errorf("v1 without memory: %v, want error naming memory", err)
+	}
+	if _, err := NewCgroupReader(cgroupfs.Layout{}); err == nil {
+		t.Error("zero layout: want error")
 	}
 }
 
@@ -152,15 +143,15 @@ func TestReadCgroupFileGrows(t *testing.T) {
 	if err != nil || string(data) != big {
 		t.Fatalf("readCgroupFile: %d bytes, %v; want %d bytes", len(data), err, len(big))
 	}
-	if v, err := parseFlatKeyed(data, "inactive_file"); err != nil || v != 77 {
-		t.Errorf("parseFlatKeyed = %d, %v", v, err)
+	if v, err := cgroupfs.ParseFlatKeyed(data, "inactive_file"); err != nil || v != 77 {
+		t.Errorf("ParseFlatKeyed = %d, %v", v, err)
 	}
 }
 
 // TestCgroupReaderConcurrent shares one reader (and its buffer pool) between
 // goroutines; run with -race.
 func TestCgroupReaderConcurrent(t *testing.T) {
-	r, err := NewCgroupReader(ModeV2, "testdata/cgroup/v2")
+	r, err := NewCgroupReader(layoutOf(t, "testdata/cgroup/v2"))
 	if err != nil {
 		t.Fatal(err)
 	}

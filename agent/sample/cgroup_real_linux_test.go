@@ -9,24 +9,10 @@ import (
 	"testing"
 	"time"
 
-	cgroups "github.com/containerd/cgroups/v3"
-
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
 
 const cgroupRoot = "/sys/fs/cgroup"
-
-func TestRealDetectModeAgreesWithContainerd(t *testing.T) {
-	kerneltest.RequireCgroupV1Controller(t, "cpuacct")
-	got, err := DetectMode(cgroupRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[cgroups.CGMode]Mode{cgroups.Legacy: ModeV1, cgroups.Hybrid: ModeHybrid, cgroups.Unified: ModeV2}[cgroups.Mode()]
-	if got != want {
-		t.Errorf("DetectMode = %v, containerd says %v", got, want)
-	}
-}
 
 // TestRealCgroupV1CPUAccuracy is the acceptance check: a busy loop capped
 // at 0.5 CPU in a fresh v1 cpu+cpuacct cgroup, sampled every 250 ms for
@@ -36,10 +22,7 @@ func TestRealDetectModeAgreesWithContainerd(t *testing.T) {
 func TestRealCgroupV1CPUAccuracy(t *testing.T) {
 	cpuRoot := kerneltest.RequireCgroupV1Controller(t, "cpu")
 	acctRoot := kerneltest.RequireCgroupV1Controller(t, "cpuacct")
-	mode, err := DetectMode(cgroupRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
+	layout := layoutOf(t, cgroupRoot)
 	name := kerneltest.UniqueName("sluice-sample")
 	// MakeCgroup creates a co-mounted cpu,cpuacct hierarchy's cgroup once.
 	dirs := kerneltest.MakeCgroup(t, name, cpuRoot, acctRoot)
@@ -50,7 +33,7 @@ func TestRealCgroupV1CPUAccuracy(t *testing.T) {
 	child := kerneltest.StartChild(t, kerneltest.WorkloadSpin, cpuDir, acctDir)
 	pid := child.Pid()
 
-	r, err := NewCgroupReader(mode, cgroupRoot)
+	r, err := NewCgroupReader(layout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,10 +107,7 @@ func TestRealCgroupV1CPUAccuracy(t *testing.T) {
 func TestRealCgroupV1Memory(t *testing.T) {
 	memRoot := kerneltest.RequireCgroupV1Controller(t, "memory")
 	kerneltest.RequireCgroupV1Controller(t, "cpuacct")
-	mode, err := DetectMode(cgroupRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
+	layout := layoutOf(t, cgroupRoot)
 	name := kerneltest.UniqueName("sluice-sample")
 	dirs := kerneltest.MakeCgroup(t, name, memRoot, filepath.Join(cgroupRoot, "cpuacct"))
 	memDir, acctDir := dirs[0], dirs[1]
@@ -151,7 +131,7 @@ func TestRealCgroupV1Memory(t *testing.T) {
 	if err != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("child: %q, %v", line, err)
 	}
-	r, err := NewCgroupReader(mode, cgroupRoot)
+	r, err := NewCgroupReader(layout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +165,7 @@ func TestRealCgroupV2CPUStat(t *testing.T) {
 	root := kerneltest.RequireCgroupV2(t)
 	name := kerneltest.UniqueName("sluice-sample")
 	dir := kerneltest.MakeCgroup(t, name, root)[0]
-	r, err := NewCgroupReader(ModeV2, root)
+	r, err := NewCgroupReader(layoutOf(t, root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,11 +232,8 @@ func controllerEnabled(t *testing.T, root, controller string) bool {
 func TestRealCgroupHeldFiles(t *testing.T) {
 	acctRoot := kerneltest.RequireCgroupV1Controller(t, "cpuacct")
 	memRoot := kerneltest.RequireCgroupV1Controller(t, "memory")
-	mode, err := DetectMode(cgroupRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewCgroupReader(mode, cgroupRoot)
+	layout := layoutOf(t, cgroupRoot)
+	r, err := NewCgroupReader(layout)
 	if err != nil {
 		t.Fatal(err)
 	}

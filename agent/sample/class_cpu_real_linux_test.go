@@ -18,10 +18,7 @@ import (
 func TestRealClassCPUAddsUp(t *testing.T) {
 	cpuRoot := kerneltest.RequireCgroupV1Controller(t, "cpu")
 	acctRoot := kerneltest.RequireCgroupV1Controller(t, "cpuacct")
-	mode, err := DetectMode(cgroupRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
+	layout := layoutOf(t, cgroupRoot)
 	on, off := kerneltest.UniqueName("sluice-classcpu-on"), kerneltest.UniqueName("sluice-classcpu-off")
 	onDirs := kerneltest.MakeCgroup(t, on, cpuRoot, acctRoot)
 	offDirs := kerneltest.MakeCgroup(t, off, cpuRoot, acctRoot)
@@ -32,7 +29,7 @@ func TestRealClassCPUAddsUp(t *testing.T) {
 		kerneltest.StartChild(t, kerneltest.WorkloadSpin, offDirs...)
 	}
 
-	r, err := NewCgroupReader(mode, cgroupRoot)
+	r, err := NewCgroupReader(layout)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,10 +5,11 @@
 // It holds three kinds of code, kept apart so each can be tested on its own:
 //
 //   - readers of kernel state that take their roots as parameters (Host for
-//     procfs, CgroupReader for cgroup v1 and v2 trees, PSIWatcher for PSI
-//     triggers), so tests point them at frozen fixtures under testdata/;
-//   - small parsers of kernel text (flat keyed files, single values,
-//     "max"), fuzzed;
+//     procfs, CgroupReader for the cgroupfs.Layout detected at start,
+//     PSIWatcher for PSI triggers), so tests point them at frozen fixtures
+//     under testdata/ (cgroupfs.Detect on a fixture gives its Layout);
+//   - small parsers of procfs text, fuzzed (cgroup files are parsed by
+//     cgroupfs, shared with the enforcer);
 //   - pure arithmetic: CPUMeter turns cumulative CPU time into milli-CPUs and
 //     AggregateClasses sums workloads per class.
 //

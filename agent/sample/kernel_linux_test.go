@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
 
@@ -23,7 +24,7 @@ func readUint(t *testing.T, path string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := parseUintValue(b)
+	v, err := cgroupfs.ParseUint(b)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}

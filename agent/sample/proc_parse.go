@@ -199,3 +199,12 @@ func parsePSI(data []byte) (psiAvg10, error) {
 	}
 	return p, nil
 }
+
+// clip bounds kernel text quoted in errors.
+func clip(b []byte) []byte {
+	const maxLen = 64
+	if len(b) > maxLen {
+		return b[:maxLen]
+	}
+	return b
+}

@@ -26,11 +26,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sluicehq/sluice/agent"
+	"github.com/sluicehq/sluice/agent/capability"
 	"github.com/sluicehq/sluice/agent/discovery"
 	"github.com/sluicehq/sluice/agent/killer"
 	"github.com/sluicehq/sluice/agent/sample"
 	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/qos/cgroup"
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 )
 
 type options struct {
@@ -73,23 +75,26 @@ func main() {
 	}
 }
 
-// preflight names what the host lacks before anything starts.
-func preflight(o options) (sample.Mode, error) {
+// preflight names what the host lacks before anything starts, and probes
+// what it offers, once: the cgroup layout every component is given, and
+// the rest of the host's capabilities.
+func preflight(ctx context.Context, o options) (capability.Capabilities, error) {
 	if os.Geteuid() != 0 {
-		return 0, fmt.Errorf("must run as root (euid %d): it reads every cgroup and, unless in dry-run, writes their limits", os.Geteuid())
+		return capability.Capabilities{}, fmt.Errorf("must run as root (euid %d): it reads every cgroup and, unless in dry-run, writes their limits", os.Geteuid())
 	}
-	mode, err := sample.DetectMode(o.cgroupRoot)
-	if err != nil {
-		return 0, fmt.Errorf("no usable cgroup hierarchy at %s: %w", o.cgroupRoot, err)
+	caps := capability.Probe(ctx, capability.Roots{Cgroup: o.cgroupRoot, Proc: o.procRoot})
+	if caps.CgroupErr != "" {
+		return caps, fmt.Errorf("no usable cgroup hierarchy at %s: %s", o.cgroupRoot, caps.CgroupErr)
 	}
-	return mode, nil
+	return caps, nil
 }
 
 func run(ctx context.Context, o options, log *slog.Logger) error {
-	mode, err := preflight(o)
+	caps, err := preflight(ctx, o)
 	if err != nil {
 		return err
 	}
+	layout := caps.Cgroup
 	pol, err := agent.LoadPolicyFile(o.policyPath)
 	if err != nil {
 		return err
@@ -99,7 +104,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		source = "embedded default"
 	}
 	dryRun := o.dryRun || pol.DryRun
-	log.Info("starting", "cgroupMode", mode, "policy", source, "dryRun", dryRun)
+	log.Info("starting", "cgroupLayout", layout, "policy", source, "dryRun", dryRun)
+	log.Info("host capabilities", "caps", caps)
 
 	host, err := sample.NewHost(o.procRoot, log.With("component", "sample"))
 	if err != nil {
@@ -113,14 +119,14 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	perSecond := int(time.Second / max(pol.Sampling.HostInterval, time.Millisecond))
 	host.ReadPSIEvery(perSecond)
 	host.ReadMemoryEvery(perSecond)
-	usage, err := sample.NewCgroupReader(mode, o.cgroupRoot)
+	usage, err := sample.NewCgroupReader(layout)
 	if err != nil {
 		return fmt.Errorf("cgroup reader: %w", err)
 	}
 	defer usage.Close()
 	disc, err := discovery.New(discovery.Config{
 		ContainerdAddress: o.containerd,
-		CgroupRoot:        ruleWalkRoot(mode, o.cgroupRoot),
+		CgroupRoot:        layout.Hierarchy(cgroupfs.CPU),
 		Rules:             pol.Rules,
 		ProcRoot:          o.procRoot,
 	}, log)
@@ -135,11 +141,11 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	cfg := agent.Config{
 		Host: host, Usage: usage, Workloads: disc,
 		ForceDryRun: o.dryRun, Policy: pol, PolicySource: source,
-		Registerer: reg, Log: log.With("component", "agent"),
+		Registerer: reg, Log: log.With("component", "agent"), Capabilities: caps,
 	}
 
 	if !o.noEBPF {
-		if rq, err := agent.LoadRunq(mode, o.cgroupRoot); err != nil {
+		if rq, err := agent.LoadRunq(layout); err != nil {
 			log.Warn("eBPF sampling off: run-queue latency unavailable, CPU from procfs and cgroups only", "err", err)
 		} else {
 			defer rq.Close()
@@ -157,7 +163,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	// on, and dry-run plans write nothing anyway.
 	var enf cgroup.Enforcer
 	if !o.dryRun {
-		enf, err = enforcer(ctx, mode, o, pol, disc, log, &cfg)
+		enf, err = enforcer(ctx, layout, o, pol, disc, log, &cfg)
 		if err != nil {
 			return err
 		}
@@ -224,15 +230,6 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 // resync of rule workloads.
 const oomScoreInterval = 10 * time.Second
 
-// ruleWalkRoot is the hierarchy walked for rule workloads: on v1 and hybrid
-// hosts the cpu controller's, on v2 the unified root.
-func ruleWalkRoot(mode sample.Mode, root string) string {
-	if mode == sample.ModeV2 {
-		return root
-	}
-	return filepath.Join(root, "cpu")
-}
-
 // listen makes the unix socket's directory when needed.
 func listen(addr string) (net.Listener, error) {
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
@@ -245,11 +242,7 @@ func listen(addr string) (net.Listener, error) {
 
 // enforcer builds the cgroup enforcer and the killer, and adopts the caps
 // the kernel has (a restarted agent resumes without releasing them).
-func enforcer(ctx context.Context, mode sample.Mode, o options, pol qos.Policy, disc *discovery.Discoverer, log *slog.Logger, cfg *agent.Config) (cgroup.Enforcer, error) {
-	emode := cgroup.ModeV1
-	if mode == sample.ModeV2 {
-		emode = cgroup.ModeV2
-	}
+func enforcer(ctx context.Context, layout cgroupfs.Layout, o options, pol qos.Policy, disc *discovery.Discoverer, log *slog.Logger, cfg *agent.Config) (cgroup.Enforcer, error) {
 	enf, err := cgroup.New(cgroup.Config{
 		OfflineParent: pol.OfflineParent,
 		Proc:          cgroup.Dir(o.procRoot),
@@ -262,7 +255,7 @@ func enforcer(ctx context.Context, mode sample.Mode, o options, pol qos.Policy, 
 		// containers 1000), and it is the kernel OOM killer's backstop.
 		OOMScoreInterval: oomScoreInterval,
 		Log:              log,
-	}, emode, o.cgroupRoot)
+	}, layout)
 	if err != nil {
 		return nil, fmt.Errorf("cgroup enforcer: %w", err)
 	}
@@ -273,21 +266,11 @@ func enforcer(ctx context.Context, mode sample.Mode, o options, pol qos.Policy, 
 	}
 	// Dedicated CPUs online workloads hold (pinning a previous run left) are
 	// read back when each is first seen, so a restart does not move them.
-	cpusets := cgroup.Dir(o.cgroupRoot)
-	if mode != sample.ModeV2 {
-		cpusets = cgroup.Dir(filepath.Join(o.cgroupRoot, "cpuset"))
+	if cs := layout.Hierarchy(cgroupfs.Cpuset); cs != "" {
+		cpusets := cgroup.Dir(cs)
+		cfg.CurrentCpusets = func(paths []string) map[string][]int { return cgroup.ReadCpusets(cpusets, paths) }
 	}
-	cfg.CurrentCpusets = func(paths []string) map[string][]int { return cgroup.ReadCpusets(cpusets, paths) }
-	kc := killer.Config{Tasks: disc, Log: log}
-	if mode == sample.ModeV2 {
-		kc.Unified = cgroup.Dir(o.cgroupRoot)
-	} else {
-		kc.V1 = cgroup.Dir(filepath.Join(o.cgroupRoot, "memory"))
-		if mode == sample.ModeHybrid {
-			kc.Unified = cgroup.Dir(filepath.Join(o.cgroupRoot, "unified"))
-		}
-	}
-	k, err := killer.New(kc)
+	k, err := killer.New(killer.Config{Tasks: disc, Log: log}.WithLayout(layout))
 	if err != nil {
 		return nil, fmt.Errorf("killer: %w", err)
 	}

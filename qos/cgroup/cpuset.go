@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 )
 
 // cpusetWriter pins cgroups to CPUs. Exclusivity (Hippo's exclusive and
@@ -20,7 +20,7 @@ import (
 // siblings that the agent does not own.
 type cpusetWriter struct {
 	fs   FS // nil: no cpuset hierarchy, intents are unsupported
-	mode Mode
+	mode cgroupfs.Mode
 }
 
 // apply holds every intent's cgroup at exactly its CPUs. The kernel wants
@@ -53,7 +53,7 @@ func (w cpusetWriter) apply(ctx context.Context, intents []qos.CpusetIntent, off
 		case len(j.want) == 0:
 			j.o.fail(fmt.Errorf("cgroup %s: refusing an empty cpuset: the tasks would have nowhere to run", j.target))
 			j.skip = true
-		case j.target == offlineParent && !exists(w.fs, j.target):
+		case j.target == offlineParent && !cgroupfs.CgroupExists(w.fs, j.target):
 			if dryRun {
 				j.o.pending = true
 				j.skip = true
@@ -63,7 +63,7 @@ func (w cpusetWriter) apply(ctx context.Context, intents []qos.CpusetIntent, off
 			} else {
 				j.o.wrote = true
 			}
-		case !exists(w.fs, j.target):
+		case !cgroupfs.CgroupExists(w.fs, j.target):
 			j.skip = true // the container exited: nothing to pin
 		}
 	}
@@ -89,13 +89,13 @@ func (w cpusetWriter) apply(ctx context.Context, intents []qos.CpusetIntent, off
 		if j.skip {
 			continue
 		}
-		if w.mode == ModeV1 {
+		if w.mode == cgroupfs.ModeV1 {
 			w.clampDescendants(ctx, &j.o, j.target, j.want)
 		}
 		want := j.want
 		j.o.run(ctx, step{fs: w.fs, cgroup: j.target, file: "cpuset.cpus", want: qos.FormatCPUList(want),
 			same: func(cur []byte) bool {
-				have, err := parseCPUList(cur)
+				have, err := cgroupfs.ParseCPUList(cur)
 				return err == nil && slices.Equal(have, want)
 			}})
 	}
@@ -115,10 +115,10 @@ func (w cpusetWriter) apply(ctx context.Context, intents []qos.CpusetIntent, off
 func (w cpusetWriter) widen(anc string, want []int) step {
 	return step{fs: w.fs, cgroup: anc, file: "cpuset.cpus",
 		next: func(cur []byte) (string, bool) {
-			have, err := parseCPUList(cur)
+			have, err := cgroupfs.ParseCPUList(cur)
 			// v2: an empty cpuset.cpus inherits the parent's, so it
 			// already holds everything the parent has.
-			if err == nil && ((w.mode == ModeV2 && len(have) == 0) || containsAll(have, want)) {
+			if err == nil && ((w.mode == cgroupfs.ModeV2 && len(have) == 0) || containsAll(have, want)) {
 				return "", true
 			}
 			return qos.FormatCPUList(union(have, want)), false
@@ -138,7 +138,7 @@ func (w cpusetWriter) clampDescendants(ctx context.Context, o *outcome, target s
 		d := d
 		o.run(ctx, step{fs: w.fs, cgroup: d, file: "cpuset.cpus",
 			next: func(cur []byte) (string, bool) {
-				have, err := parseCPUList(cur)
+				have, err := cgroupfs.ParseCPUList(cur)
 				limit, ok := next[path.Dir(d)]
 				if err != nil || !ok {
 					return "", true // its parent vanished mid-walk: leave it
@@ -161,7 +161,7 @@ func (w cpusetWriter) clampDescendants(ctx context.Context, o *outcome, target s
 		}
 		o.run(ctx, step{fs: w.fs, cgroup: d, file: "cpuset.cpus", want: qos.FormatCPUList(n),
 			same: func(cur []byte) bool {
-				have, err := parseCPUList(cur)
+				have, err := cgroupfs.ParseCPUList(cur)
 				return err == nil && slices.Equal(have, n)
 			}})
 	}
@@ -178,22 +178,22 @@ func (w cpusetWriter) create(cg string) error {
 			parent = "/"
 		}
 		cur += "/" + part
-		if exists(w.fs, cur) {
+		if cgroupfs.CgroupExists(w.fs, cur) {
 			continue
 		}
 		if err := w.fs.Mkdir(cur); err != nil {
-			return fmt.Errorf("cgroup %s: create: %w", cur, errnoOf(err))
+			return fmt.Errorf("cgroup %s: create: %w", cur, cgroupfs.ErrnoOf(err))
 		}
-		if w.mode != ModeV1 {
+		if w.mode != cgroupfs.ModeV1 {
 			continue
 		}
 		for _, f := range []string{"cpuset.mems", "cpuset.cpus"} {
 			v, err := w.fs.ReadFile(path.Join(parent, f))
 			if err != nil {
-				return fmt.Errorf("cgroup %s: read %s: %w", parent, f, errnoOf(err))
+				return fmt.Errorf("cgroup %s: read %s: %w", parent, f, cgroupfs.ErrnoOf(err))
 			}
 			if err := w.fs.WriteFile(path.Join(cur, f), []byte(strings.TrimSpace(string(v)))); err != nil {
-				return fmt.Errorf("cgroup %s: write %s: %w", cur, f, errnoOf(err))
+				return fmt.Errorf("cgroup %s: write %s: %w", cur, f, cgroupfs.ErrnoOf(err))
 			}
 		}
 	}
@@ -215,56 +215,26 @@ func union(a, b []int) []int {
 	return slices.Compact(out)
 }
 
-// parseCPUList parses the kernel's CPU list format ("0-3,8,10-11\n").
-func parseCPUList(data []byte) ([]int, error) {
-	s := strings.TrimSpace(string(data))
-	if s == "" {
-		return nil, nil
-	}
-	var out []int
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil || a < 0 {
-			return nil, fmt.Errorf("parse cpu list %q: bad cpu %q", s, lo)
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return nil, fmt.Errorf("parse cpu list %q: bad range %q", s, part)
-			}
-		}
-		if b-a > 1<<16 {
-			return nil, fmt.Errorf("parse cpu list %q: range %q too large", s, part)
-		}
-		for c := a; c <= b; c++ {
-			out = append(out, c)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
-}
-
 // release gives the offline parent every CPU back (policy onStop:
 // release): on v1 the root's CPUs, ancestors widened first; on v2 an empty
 // cpuset.cpus, which inherits the parent's. It reports nothing when there
 // is no cpuset hierarchy or the parent was never pinned.
 func (w cpusetWriter) release(ctx context.Context, parent string, at time.Time) []qos.IntentResult {
-	if w.fs == nil || !exists(w.fs, parent) {
+	if w.fs == nil || !cgroupfs.CgroupExists(w.fs, parent) {
 		return nil
 	}
 	if _, err := w.fs.ReadFile(path.Join(parent, "cpuset.cpus")); err != nil {
 		return nil // v2 without the cpuset controller on the parent: never pinned
 	}
 	o := outcome{}
-	if w.mode == ModeV2 {
+	if w.mode == cgroupfs.ModeV2 {
 		o.run(ctx, step{fs: w.fs, cgroup: parent, file: "cpuset.cpus", want: "", same: sameText("")})
 		return []qos.IntentResult{o.result(qos.IntentCpuset, parent, at)}
 	}
 	b, err := w.fs.ReadFile("/cpuset.cpus")
-	all, perr := parseCPUList(b)
+	all, perr := cgroupfs.ParseCPUList(b)
 	if err != nil || perr != nil || len(all) == 0 {
-		o.fail(fmt.Errorf("cgroup /: read cpuset.cpus: %w", errors.Join(errnoOf(err), perr)))
+		o.fail(fmt.Errorf("cgroup /: read cpuset.cpus: %w", errors.Join(cgroupfs.ErrnoOf(err), perr)))
 		return []qos.IntentResult{o.result(qos.IntentCpuset, parent, at)}
 	}
 	for anc := range ancestors(parent) {

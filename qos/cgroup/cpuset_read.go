@@ -1,6 +1,10 @@
 package cgroup
 
-import "path"
+import (
+	"path"
+
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
+)
 
 // ReadCpusets reads cpuset.cpus of each cgroup path in fsys (the v1 cpuset
 // hierarchy, or the v2 unified one), for a restarted agent to adopt the
@@ -14,7 +18,7 @@ func ReadCpusets(fsys FS, paths []string) map[string][]int {
 		if err != nil {
 			continue
 		}
-		if cpus, err := parseCPUList(data); err == nil && len(cpus) > 0 {
+		if cpus, err := cgroupfs.ParseCPUList(data); err == nil && len(cpus) > 0 {
 			out[p] = cpus
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 )
 
 // Enforcer applies Plans to one cgroup hierarchy layout (v1 or v2).
@@ -38,17 +39,8 @@ type Enforcer interface {
 	// offline weight, idle flag and oom_score_adj stay: offline work keeps
 	// yielding to online work.
 	Release(ctx context.Context) []qos.IntentResult
-	Mode() Mode
+	Mode() cgroupfs.Mode
 }
-
-// Mode is the cgroup layout an Enforcer drives.
-type Mode string
-
-// Modes.
-const (
-	ModeV1 Mode = "v1"
-	ModeV2 Mode = "v2"
-)
 
 // IntentOfflineOOMScore reports the oom_score_adj of offline tasks; the
 // other intent kinds are qos.IntentOfflineCPU, IntentOfflineMemory and
@@ -207,22 +199,26 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// New builds the enforcer for mode over the cgroup mount at root (usually
-// /sys/fs/cgroup): v1 uses the cpu, memory and cpuset hierarchies under it,
-// v2 the unified hierarchy at root itself.
-func New(cfg Config, mode Mode, root string) (Enforcer, error) {
-	switch mode {
-	case ModeV1:
-		roots := V1Roots{CPU: Dir(path.Join(root, "cpu")), Memory: Dir(path.Join(root, "memory"))}
-		// Without a cpuset hierarchy cpuset intents report unsupported.
-		if _, err := os.Stat(path.Join(root, "cpuset", "cpuset.cpus")); err == nil {
-			roots.Cpuset = Dir(path.Join(root, "cpuset"))
+// New builds the enforcer for the host's cgroup layout: on v1 and hybrid
+// hosts the v1 enforcer over the cpu, memory and cpuset hierarchies
+// (without a cpuset hierarchy cpuset intents report unsupported), on v2
+// the v2 enforcer over the unified hierarchy.
+func New(cfg Config, layout cgroupfs.Layout) (Enforcer, error) {
+	switch layout.Mode() {
+	case cgroupfs.ModeV1, cgroupfs.ModeHybrid:
+		cpu, memory := layout.Hierarchy(cgroupfs.CPU), layout.Hierarchy(cgroupfs.Memory)
+		if cpu == "" || memory == "" {
+			return nil, fmt.Errorf("cgroup layout %v: the v1 enforcer needs the cpu and memory hierarchies", layout)
+		}
+		roots := V1Roots{CPU: Dir(cpu), Memory: Dir(memory)}
+		if cpuset := layout.Hierarchy(cgroupfs.Cpuset); cpuset != "" {
+			roots.Cpuset = Dir(cpuset)
 		}
 		return NewV1(cfg, roots)
-	case ModeV2:
-		return NewV2(cfg, Dir(root))
+	case cgroupfs.ModeV2:
+		return NewV2(cfg, Dir(layout.Root()))
 	}
-	return nil, fmt.Errorf("cgroup mode %q: want v1 or v2", mode)
+	return nil, fmt.Errorf("cgroup layout %v: no cgroup hierarchy detected", layout)
 }
 
 // step is one file the enforcer wants to hold a value.
@@ -255,10 +251,10 @@ func (o *outcome) run(ctx context.Context, s step) bool {
 	name := path.Join(s.cgroup, s.file)
 	cur, err := s.fs.ReadFile(name)
 	if err != nil {
-		if isGone(err) && !exists(s.fs, s.cgroup) {
+		if cgroupfs.IsGone(err) && !cgroupfs.CgroupExists(s.fs, s.cgroup) {
 			return false
 		}
-		o.errs = append(o.errs, fmt.Errorf("cgroup %s: read %s: %w", s.cgroup, s.file, errnoOf(err)))
+		o.errs = append(o.errs, fmt.Errorf("cgroup %s: read %s: %w", s.cgroup, s.file, cgroupfs.ErrnoOf(err)))
 		return true
 	}
 	if s.next != nil {
@@ -276,10 +272,10 @@ func (o *outcome) run(ctx context.Context, s step) bool {
 	}
 	if err := s.fs.WriteFile(name, []byte(s.want)); err != nil {
 		// ESRCH: a process exiting under us (oom_score_adj of a dying task).
-		if (isGone(err) && !exists(s.fs, s.cgroup)) || errors.Is(err, syscall.ESRCH) {
+		if (cgroupfs.IsGone(err) && !cgroupfs.CgroupExists(s.fs, s.cgroup)) || errors.Is(err, syscall.ESRCH) {
 			return false
 		}
-		o.errs = append(o.errs, fmt.Errorf("cgroup %s: write %s %s: %w", s.cgroup, s.file, s.want, errnoOf(err)))
+		o.errs = append(o.errs, fmt.Errorf("cgroup %s: write %s %s: %w", s.cgroup, s.file, s.want, cgroupfs.ErrnoOf(err)))
 		return true
 	}
 	o.wrote = true
@@ -302,11 +298,6 @@ func (o *outcome) result(intent, target string, at time.Time) qos.IntentResult {
 	return r
 }
 
-func exists(fsys FS, cgroup string) bool {
-	_, err := fsys.ReadDir(cgroup)
-	return err == nil
-}
-
 // sameText compares trimmed kernel text with want.
 func sameText(want string) func([]byte) bool {
 	return func(cur []byte) bool { return strings.TrimSpace(string(cur)) == want }
@@ -315,7 +306,7 @@ func sameText(want string) func([]byte) bool {
 // sameInt compares an integer file with want.
 func sameInt(want int64) func([]byte) bool {
 	return func(cur []byte) bool {
-		v, err := parseInt(cur)
+		v, err := cgroupfs.ParseInt(cur)
 		return err == nil && v == want
 	}
 }
@@ -324,7 +315,7 @@ func sameInt(want int64) func([]byte) bool {
 func sameLimit(want uint64, pageSize int) func([]byte) bool {
 	want = pageFloor(want, pageSize)
 	return func(cur []byte) bool {
-		v, err := parseLimit(cur)
+		v, err := cgroupfs.ParseLimit(cur)
 		return err == nil && pageFloor(v, pageSize) == want
 	}
 }
@@ -335,7 +326,7 @@ func ensureDirs(fsys FS, p string) error {
 	for _, part := range strings.Split(strings.Trim(p, "/"), "/") {
 		cur += "/" + part
 		if err := fsys.Mkdir(cur); err != nil {
-			return fmt.Errorf("cgroup %s: create: %w", cur, errnoOf(err))
+			return fmt.Errorf("cgroup %s: create: %w", cur, cgroupfs.ErrnoOf(err))
 		}
 	}
 	return nil
@@ -346,10 +337,10 @@ func ensureDirs(fsys FS, p string) error {
 func procsUnder(fsys FS, cgroup string, depth int, into map[int]struct{}) error {
 	data, err := fsys.ReadFile(path.Join(cgroup, "cgroup.procs"))
 	if err != nil {
-		if isGone(err) {
+		if cgroupfs.IsGone(err) {
 			return nil
 		}
-		return fmt.Errorf("cgroup %s: read cgroup.procs: %w", cgroup, errnoOf(err))
+		return fmt.Errorf("cgroup %s: read cgroup.procs: %w", cgroup, cgroupfs.ErrnoOf(err))
 	}
 	pids, err := parsePIDs(data)
 	if err != nil {
@@ -363,10 +354,10 @@ func procsUnder(fsys FS, cgroup string, depth int, into map[int]struct{}) error 
 	}
 	kids, err := fsys.ReadDir(cgroup)
 	if err != nil {
-		if isGone(err) {
+		if cgroupfs.IsGone(err) {
 			return nil
 		}
-		return fmt.Errorf("cgroup %s: list children: %w", cgroup, errnoOf(err))
+		return fmt.Errorf("cgroup %s: list children: %w", cgroup, cgroupfs.ErrnoOf(err))
 	}
 	for _, k := range kids {
 		if err := procsUnder(fsys, path.Join(cgroup, k), depth-1, into); err != nil {

@@ -6,9 +6,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 )
 
 // FS is one cgroup hierarchy (or /proc) as the enforcer sees it. Names are
@@ -49,7 +50,7 @@ type Dir string
 
 // ReadFile implements FS.
 func (d Dir) ReadFile(name string) ([]byte, error) {
-	return readKernelFile(d.path(name))
+	return cgroupfs.ReadFile(d.path(name))
 }
 
 // WriteFile implements FS without O_CREATE: a missing file is ENOENT, as
@@ -79,7 +80,7 @@ func (d Dir) Mkdir(name string) error {
 // ReadDir implements FS.
 func (d Dir) ReadDir(name string) ([]string, error) {
 	p := d.path(name)
-	if noSubdirs(p) {
+	if cgroupfs.NoSubdirs(p) {
 		return nil, nil
 	}
 	ents, err := os.ReadDir(p)
@@ -123,20 +124,4 @@ func (d Dir) RemoveNote(cgroup, name string) error {
 
 func (d Dir) path(name string) string {
 	return filepath.Join(string(d), filepath.FromSlash(path.Clean("/"+name)))
-}
-
-// errnoOf strips *fs.PathError so messages name the cgroup and file once,
-// in the project's form, while errors.Is still sees the errno.
-func errnoOf(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
-// isGone reports whether err means the cgroup or process no longer exists
-// (a container exited between sampling and enforcing).
-func isGone(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) || errors.Is(err, syscall.ENODEV)
 }

@@ -5,6 +5,8 @@ import (
 	"path"
 	"strconv"
 	"time"
+
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 )
 
 // idleProbe remembers whether the kernel has cpu.idle (v1 and v2 since
@@ -23,14 +25,14 @@ func (p *idleProbe) read(fsys FS, parent string, cfg Config) (idle, supported bo
 	}
 	b, err := fsys.ReadFile(path.Join(parent, "cpu.idle"))
 	if err != nil {
-		if !p.probed && isGone(err) && exists(fsys, parent) {
+		if !p.probed && cgroupfs.IsGone(err) && cgroupfs.CgroupExists(fsys, parent) {
 			p.probed = true
 			cfg.Log.Info("cpu.idle unsupported by this kernel; offline keeps only the minimal weight", "cgroup", parent)
 		}
 		return false, false
 	}
 	p.probed, p.supported = true, true
-	v, err := parseInt(b)
+	v, err := cgroupfs.ParseInt(b)
 	return err == nil && v == 1, true
 }
 

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 )
 
 // V1Roots are the v1 hierarchies the enforcer writes. CPU and Memory are
@@ -58,11 +59,11 @@ func NewV1(cfg Config, roots V1Roots) (Enforcer, error) {
 		return nil, errors.New("cgroup v1: cpu and memory hierarchies are required")
 	}
 	e := &v1{cfg: cfg, cpu: roots.CPU, mem: roots.Memory, clamped: map[string]cfs{},
-		cpusets: cpusetWriter{fs: roots.Cpuset, mode: ModeV1}}
+		cpusets: cpusetWriter{fs: roots.Cpuset, mode: cgroupfs.ModeV1}}
 	return e, nil
 }
 
-func (e *v1) Mode() Mode { return ModeV1 }
+func (e *v1) Mode() cgroupfs.Mode { return cgroupfs.ModeV1 }
 
 func (e *v1) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 	e.mu.Lock()
@@ -77,7 +78,7 @@ func (e *v1) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 		cpuErr = ensureDirs(e.cpu, parent)
 		memErr = ensureDirs(e.mem, parent)
 	}
-	if plan.DryRun && (!exists(e.cpu, parent) || !exists(e.mem, parent)) {
+	if plan.DryRun && (!cgroupfs.CgroupExists(e.cpu, parent) || !cgroupfs.CgroupExists(e.mem, parent)) {
 		return dryRunAll(plan, parent, at)
 	}
 	res := parentIntents(plan, parent, at, cpuErr, memErr, func(o *outcome) {
@@ -102,7 +103,7 @@ func (e *v1) setQuota(ctx context.Context, o *outcome, want cfs) {
 	parent := e.cfg.OfflineParent
 	cur, err := e.readCFS(parent)
 	if err != nil {
-		if !isGone(err) || exists(e.cpu, parent) {
+		if !cgroupfs.IsGone(err) || cgroupfs.CgroupExists(e.cpu, parent) {
 			o.fail(err)
 		}
 		// A dry run on a host without the parent yet: everything would change.
@@ -132,9 +133,9 @@ func (e *v1) readCFS(cg string) (cfs, error) {
 	}{{"cpu.cfs_quota_us", &c.quota}, {"cpu.cfs_period_us", &c.period}} {
 		b, err := e.cpu.ReadFile(path.Join(cg, f.file))
 		if err != nil {
-			return c, fmt.Errorf("cgroup %s: read %s: %w", cg, f.file, errnoOf(err))
+			return c, fmt.Errorf("cgroup %s: read %s: %w", cg, f.file, cgroupfs.ErrnoOf(err))
 		}
-		if *f.into, err = parseInt(b); err != nil {
+		if *f.into, err = cgroupfs.ParseInt(b); err != nil {
 			return c, fmt.Errorf("cgroup %s: %s: %w", cg, f.file, err)
 		}
 	}
@@ -231,7 +232,7 @@ func (e *v1) clampChildren(ctx context.Context, o *outcome, limit cfs) {
 	for _, cg := range descendants(e.cpu, e.cfg.OfflineParent, maxDepth) {
 		c, err := e.readCFS(cg)
 		if err != nil {
-			if !isGone(err) {
+			if !cgroupfs.IsGone(err) {
 				o.fail(err)
 			}
 			continue
@@ -312,7 +313,7 @@ func (e *v1) Current(ctx context.Context) (Settings, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	parent := e.cfg.OfflineParent
-	if !exists(e.cpu, parent) || !exists(e.mem, parent) {
+	if !cgroupfs.CgroupExists(e.cpu, parent) || !cgroupfs.CgroupExists(e.mem, parent) {
 		return Settings{}, nil
 	}
 	s := Settings{Exists: true}
@@ -331,10 +332,10 @@ func (e *v1) Current(ctx context.Context) (Settings, error) {
 	}{{"memory.soft_limit_in_bytes", &s.MemoryHighBytes}, {"memory.limit_in_bytes", &s.MemoryMaxBytes}} {
 		b, err := e.mem.ReadFile(path.Join(parent, f.name))
 		if err != nil {
-			errs = append(errs, fmt.Errorf("cgroup %s: read %s: %w", parent, f.name, errnoOf(err)))
+			errs = append(errs, fmt.Errorf("cgroup %s: read %s: %w", parent, f.name, cgroupfs.ErrnoOf(err)))
 			continue
 		}
-		if *f.into, err = parseLimit(b); err != nil {
+		if *f.into, err = cgroupfs.ParseLimit(b); err != nil {
 			errs = append(errs, fmt.Errorf("cgroup %s: %w", parent, err))
 		}
 	}

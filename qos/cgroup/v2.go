@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/cgroups/v3/cgroup2"
 
 	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 )
 
 // v2Controllers are the controllers the offline parent needs; each
@@ -35,10 +36,10 @@ func NewV2(cfg Config, fsys FS) (Enforcer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &v2{cfg: cfg, fs: fsys, cpusets: cpusetWriter{fs: fsys, mode: ModeV2}}, nil
+	return &v2{cfg: cfg, fs: fsys, cpusets: cpusetWriter{fs: fsys, mode: cgroupfs.ModeV2}}, nil
 }
 
-func (e *v2) Mode() Mode { return ModeV2 }
+func (e *v2) Mode() cgroupfs.Mode { return cgroupfs.ModeV2 }
 
 func (e *v2) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 	e.mu.Lock()
@@ -56,7 +57,7 @@ func (e *v2) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 		}
 		parentErr = e.ensureParent(controllers)
 	}
-	if plan.DryRun && !exists(e.fs, parent) {
+	if plan.DryRun && !cgroupfs.CgroupExists(e.fs, parent) {
 		return dryRunAll(plan, parent, at)
 	}
 	res := parentIntents(plan, parent, at, parentErr, parentErr,
@@ -83,7 +84,7 @@ func (e *v2) ensureParent(controllers []string) error {
 		name := path.Join(anc, "cgroup.subtree_control")
 		cur, err := e.fs.ReadFile(name)
 		if err != nil {
-			return fmt.Errorf("cgroup %s: read cgroup.subtree_control: %w", anc, errnoOf(err))
+			return fmt.Errorf("cgroup %s: read cgroup.subtree_control: %w", anc, cgroupfs.ErrnoOf(err))
 		}
 		have := strings.Fields(string(cur))
 		var add []string
@@ -97,7 +98,7 @@ func (e *v2) ensureParent(controllers []string) error {
 		}
 		want := strings.Join(add, " ")
 		if err := e.fs.WriteFile(name, []byte(want)); err != nil {
-			return fmt.Errorf("cgroup %s: write cgroup.subtree_control %s: %w", anc, want, errnoOf(err))
+			return fmt.Errorf("cgroup %s: write cgroup.subtree_control %s: %w", anc, want, cgroupfs.ErrnoOf(err))
 		}
 		e.cfg.Log.Info("enabled controllers", "cgroup", anc, "controllers", want)
 	}
@@ -156,7 +157,7 @@ func (e *v2) Current(ctx context.Context) (Settings, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	parent := e.cfg.OfflineParent
-	if !exists(e.fs, parent) {
+	if !cgroupfs.CgroupExists(e.fs, parent) {
 		return Settings{}, nil
 	}
 	s := Settings{Exists: true}
@@ -164,7 +165,7 @@ func (e *v2) Current(ctx context.Context) (Settings, error) {
 	read := func(file string) []byte {
 		b, err := e.fs.ReadFile(path.Join(parent, file))
 		if err != nil {
-			errs = append(errs, fmt.Errorf("cgroup %s: read %s: %w", parent, file, errnoOf(err)))
+			errs = append(errs, fmt.Errorf("cgroup %s: read %s: %w", parent, file, cgroupfs.ErrnoOf(err)))
 		}
 		return b
 	}
@@ -184,7 +185,7 @@ func (e *v2) Current(ctx context.Context) (Settings, error) {
 		into *uint64
 	}{{"memory.high", &s.MemoryHighBytes}, {"memory.max", &s.MemoryMaxBytes}} {
 		if b := read(f.name); b != nil {
-			v, err := parseLimit(b)
+			v, err := cgroupfs.ParseLimit(b)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("cgroup %s: %w", parent, err))
 			}

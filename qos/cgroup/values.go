@@ -1,7 +1,6 @@
 package cgroup
 
 import (
-	"bytes"
 	"fmt"
 	"math/bits"
 	"strconv"
@@ -23,9 +22,6 @@ const (
 	v1OfflineShares = 2
 	// v2OfflineWeight is CGROUP_WEIGHT_MIN.
 	v2OfflineWeight = 1
-	// v1UnlimitedFloor: v1 reports "no limit" as PAGE_COUNTER_MAX pages
-	// (9223372036854771712 with 4 KiB pages); anything this large is no limit.
-	v1UnlimitedFloor = uint64(1) << 62
 )
 
 // quotaMicros is the CFS quota for a budget in milli-CPUs over period,
@@ -84,33 +80,6 @@ func parseCPUMax(data []byte) (quota int64, period int64, err error) {
 		return 0, 0, fmt.Errorf("parse cpu.max %q: bad period", data)
 	}
 	return quota, period, nil
-}
-
-// parseInt parses a single integer file such as cpu.cfs_quota_us or
-// oom_score_adj.
-func parseInt(data []byte) (int64, error) {
-	v, err := strconv.ParseInt(string(bytes.TrimSpace(data)), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("parse integer %q: %w", bytes.TrimSpace(data), err)
-	}
-	return v, nil
-}
-
-// parseLimit parses a memory limit file ("max" on v2, a byte count on
-// both). It returns 0 for no limit.
-func parseLimit(data []byte) (uint64, error) {
-	s := string(bytes.TrimSpace(data))
-	if s == "max" {
-		return 0, nil
-	}
-	v, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("parse memory limit %q: %w", s, err)
-	}
-	if v >= v1UnlimitedFloor {
-		return 0, nil
-	}
-	return v, nil
 }
 
 // parsePIDs parses cgroup.procs: one decimal pid per line.

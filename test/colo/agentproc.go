@@ -10,34 +10,26 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strings"
 	"syscall"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
-	"github.com/sluicehq/sluice/agent"
-	"github.com/sluicehq/sluice/qos"
 )
 
-// agentPolicy is the policy file the with-Sluice phase runs the agent with.
-// Rules class the benchmark's cgroups so the agent sees online and load
-// generator use by name (unclassed host use would count as system anyway,
-// but then /state could not show which is which).
-func agentPolicy(t tree, o options) string {
+// agentPolicy is the policy file the sluice condition runs the agent
+// with: the default policy (nothing under cpu: or memory:) unless extra
+// holds policy lines from -policy-extra. Rules class the benchmark's
+// cgroups so the agent sees online and load generator use by name.
+func agentPolicy(t tree, extra string) string {
 	return fmt.Sprintf(`version: 1
 dryRun: false
 offlineParent: %s
-# The next phase runs without Sluice: lift the caps when the agent stops.
+# The next condition runs without Sluice: lift the caps when the agent stops.
 onStop: release
 rules:
-  - name: colo online (redis-server)
+  - name: colo online (redis-server, cpu service)
     cgroup: %s
     class: online
     priority: 10
-  - name: colo load generator (redis-benchmark)
+  - name: colo load generator
     cgroup: %s
     class: system
     priority: 0
@@ -45,12 +37,7 @@ rules:
     cgroup: %s/*
     class: offline
     priority: 0
-cpu:
-  highWater: %s
-  rampPerSecond: %s
-  growHold: %s
-  onlineRunqLatencyP99: %s
-`, t.offline(), t.online(), t.loadgen(), t.offline(), o.highWater, o.rampPerSecond, o.growHold, runqValue(o.runqP99))
+%s`, t.offline(), t.online(), t.loadgen(), t.offline(), extra)
 }
 
 // agentProc is a running sluice-agent.
@@ -62,9 +49,9 @@ type agentProc struct {
 
 // startAgent runs bin with policy (written to dir) and waits until its
 // API answers and it has classed the online and load generator cgroups.
-func startAgent(ctx context.Context, bin, dir string, t tree, o options, log *slog.Logger) (*agentProc, error) {
+func startAgent(ctx context.Context, bin, dir string, t tree, extra string, log *slog.Logger) (*agentProc, error) {
 	policy := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(policy, []byte(agentPolicy(t, o)), 0o644); err != nil {
+	if err := os.WriteFile(policy, []byte(agentPolicy(t, extra)), 0o644); err != nil {
 		return nil, fmt.Errorf("write agent policy: %w", err)
 	}
 	port, err := freePort()
@@ -89,7 +76,7 @@ func startAgent(ctx context.Context, bin, dir string, t tree, o options, log *sl
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		snap, err := a.state(ctx)
-		if err == nil && snap.Classes[qos.ClassOnline].Count == 1 && snap.Classes[qos.ClassSystem].Count >= 1 && snap.Plan.OfflineParent == t.offline() {
+		if err == nil && snap.Classes["online"].Count == 1 && snap.Classes["system"].Count >= 1 && snap.Plan.OfflineParent == t.offline() {
 			return a, nil
 		}
 		select {
@@ -130,8 +117,19 @@ func (a *agentProc) get(ctx context.Context, path string) ([]byte, error) {
 	return b, nil
 }
 
-func (a *agentProc) state(ctx context.Context) (agent.Snapshot, error) {
-	var s agent.Snapshot
+// agentState is the part of the agent's /state the benchmark reads,
+// decoded loosely so the benchmark does not track the agent's Go types.
+type agentState struct {
+	Classes map[string]struct {
+		Count int `json:"count"`
+	} `json:"classes"`
+	Plan struct {
+		OfflineParent string `json:"offlineParent"`
+	} `json:"plan"`
+}
+
+func (a *agentProc) state(ctx context.Context) (agentState, error) {
+	var s agentState
 	b, err := a.get(ctx, "/state")
 	if err != nil {
 		return s, err
@@ -140,40 +138,6 @@ func (a *agentProc) state(ctx context.Context) (agent.Snapshot, error) {
 		return s, fmt.Errorf("decode /state: %w", err)
 	}
 	return s, nil
-}
-
-// metrics returns the agent's sluice_* samples as "name{labels} value" lines.
-func (a *agentProc) metrics(ctx context.Context) ([]string, error) {
-	b, err := a.get(ctx, "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(string(b)))
-	if err != nil {
-		return nil, fmt.Errorf("parse /metrics: %w", err)
-	}
-	var out []string
-	for name, f := range fams {
-		if !strings.HasPrefix(name, "sluice_") || strings.HasPrefix(name, "sluice_workload_") ||
-			strings.HasSuffix(name, "_seconds") || strings.HasPrefix(name, "sluice_policy_") {
-			continue // per-workload series and histograms are in /state; keep the summary short
-		}
-		for _, m := range f.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
-			}
-			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
-			ls := ""
-			if len(labels) > 0 {
-				ls = "{" + strings.Join(labels, ",") + "}"
-			}
-			out = append(out, fmt.Sprintf("%s%s %g", name, ls, v))
-		}
-	}
-	sort.Strings(out)
-	return out, nil
 }
 
 // stop sends SIGTERM (the agent releases the offline caps, onStop:
@@ -190,43 +154,4 @@ func (a *agentProc) stop() error {
 		a.done <- err
 		return fmt.Errorf("sluice-agent did not stop within 10s of SIGTERM; killed")
 	}
-}
-
-// agentSample is one /state poll during a measured window.
-type agentSample struct {
-	budgetMilli                 int64
-	online, system, offlineUsed int64 // class CPU use the agent saw, milli-CPUs
-}
-
-// watch polls /state every interval until ctx ends; failed polls are
-// skipped (the final /state read reports a dead agent).
-func (a *agentProc) watch(ctx context.Context, interval time.Duration) []agentSample {
-	var out []agentSample
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return out
-		case <-tick.C:
-		}
-		s, err := a.state(ctx)
-		if err != nil {
-			continue
-		}
-		out = append(out, agentSample{
-			budgetMilli: s.Plan.OfflineCPU.BudgetMilli,
-			online:      s.Classes[qos.ClassOnline].CPUUsedMilli,
-			system:      s.Classes[qos.ClassSystem].CPUUsedMilli,
-			offlineUsed: s.Classes[qos.ClassOffline].CPUUsedMilli,
-		})
-	}
-}
-
-// runqValue writes a duration the policy loader reads: a bare 0 for off.
-func runqValue(d time.Duration) string {
-	if d == 0 {
-		return "0"
-	}
-	return d.String()
 }

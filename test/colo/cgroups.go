@@ -19,8 +19,10 @@ import (
 // reported) and memory (the offline memory limit).
 var v1Controllers = [...]string{"cpu", "cpuacct", "memory"}
 
-// tree is the benchmark's own cgroup subtree, /<base>/{online,loadgen,offline/stress-ng},
-// in every v1 hierarchy it uses. It never touches a cgroup outside base.
+// tree is the benchmark's own cgroup subtree,
+// /<base>/{online,loadgen,spinner,offline/stress-ng}, in every v1
+// hierarchy it uses. It never writes to a cgroup outside base (it reads
+// the root's cpuacct.usage: host busy time).
 type tree struct {
 	root string // cgroup mount root, /sys/fs/cgroup
 	base string // "/sluice-colo-<rand>"
@@ -28,6 +30,7 @@ type tree struct {
 
 func (t tree) online() string  { return t.base + "/online" }
 func (t tree) loadgen() string { return t.base + "/loadgen" }
+func (t tree) spinner() string { return t.base + "/spinner" }
 func (t tree) offline() string { return t.base + "/offline" }
 func (t tree) stress() string  { return t.base + "/offline/stress-ng" }
 
@@ -37,19 +40,49 @@ func (t tree) create() error {
 		if _, err := os.Stat(filepath.Join(t.root, ctrl, "cgroup.procs")); err != nil {
 			return fmt.Errorf("cgroup v1 %s hierarchy at %s: %w", ctrl, filepath.Join(t.root, ctrl), err)
 		}
-		for _, cg := range []string{t.base, t.online(), t.loadgen(), t.offline(), t.stress()} {
+		for _, cg := range []string{t.base, t.online(), t.loadgen(), t.spinner(), t.offline(), t.stress()} {
 			if err := os.Mkdir(filepath.Join(t.root, ctrl, cg), 0o755); err != nil {
 				return fmt.Errorf("create cgroup %s in %s: %w", cg, ctrl, err)
 			}
 		}
 	}
-	return nil
+	// The load generator stands for clients on other machines: give it a
+	// weight no burner at default weight can dent, so what it measures is
+	// the service, not its own stalls (a starved round is discarded all
+	// the same). The spinner only ever runs on CPUs nothing else wants.
+	return t.write([]cgWrite{
+		{"cpu", t.loadgen(), "cpu.shares", "10240"},
+		{"cpu", t.spinner(), "cpu.idle", "1"},
+	})
+}
+
+// cgWrite is one cgroup file write: hierarchy, cgroup, file, value.
+type cgWrite struct{ ctrl, cg, file, value string }
+
+// write applies ws in order, reading each value back; it keeps going past
+// a failure and joins every error.
+func (t tree) write(ws []cgWrite) error {
+	var errs []error
+	for _, w := range ws {
+		p := filepath.Join(t.root, w.ctrl, w.cg, w.file)
+		if err := writeExisting(p, w.value); err != nil {
+			if errors.Is(err, fs.ErrNotExist) && w.file == "cpu.idle" && w.value == "0" {
+				continue // kernels before 5.15 have no cpu.idle: nothing to clear
+			}
+			errs = append(errs, fmt.Errorf("write %s = %s: %w", p, w.value, err))
+			continue
+		}
+		if b, err := os.ReadFile(p); err != nil || strings.TrimSpace(string(b)) != w.value {
+			errs = append(errs, fmt.Errorf("%s reads %q after writing %s (%v)", p, strings.TrimSpace(string(b)), w.value, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // command returns a command that joins cgroup cg in every hierarchy and
 // only then execs argv: stress-ng forks its workers at once, so moving its
 // pid after the start would race with the fork. The command leads its own
-// process group so a phase can signal it and its children together.
+// process group so the benchmark can signal it and its children together.
 func (t tree) command(cg string, argv ...string) *exec.Cmd {
 	var procs []string
 	for _, ctrl := range v1Controllers {
@@ -77,32 +110,56 @@ func (t tree) cpuUsage(cg string) (time.Duration, error) {
 	return time.Duration(ns), nil
 }
 
-// neutral lifts every limit on the offline parent, so a phase "without
-// Sluice" really runs without it whatever an agent left behind: no quota,
-// default shares, not idle, no memory limits. The values are read back.
-func (t tree) neutral() error {
-	writes := []struct{ ctrl, file, value string }{
-		{"cpu", "cpu.cfs_quota_us", "-1"},
-		// An idle group refuses cpu.shares (EINVAL): clear idle first.
-		{"cpu", "cpu.idle", "0"},
-		{"cpu", "cpu.shares", "1024"},
-		{"memory", "memory.limit_in_bytes", "-1"},
-		{"memory", "memory.soft_limit_in_bytes", "-1"},
+// writeExisting writes value to an existing file: a cgroup's files are the
+// kernel's, and one that does not exist must not be created.
+func writeExisting(p, value string) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
 	}
-	var errs []error
-	for _, w := range writes {
-		p := filepath.Join(t.root, w.ctrl, t.offline(), w.file)
-		if err := os.WriteFile(p, []byte(w.value), 0); err != nil {
-			if errors.Is(err, fs.ErrNotExist) && w.file == "cpu.idle" {
-				continue // kernels before 5.15 have no cpu.idle
-			}
-			errs = append(errs, fmt.Errorf("reset %s: %w", p, err))
+	_, err = f.WriteString(value)
+	return errors.Join(err, f.Close())
+}
+
+// offlineMode writes the offline parent's CPU knobs for a condition,
+// starting from neutral so nothing a previous condition (or an agent) left
+// behind carries over: no quota, not idle, default shares, no memory
+// limits. idle sets cpu.idle (the kernel's own "yield to everyone"),
+// shares a weight (cpu.idle must be 0 for a write to cpu.shares: EINVAL
+// otherwise, so idle comes last).
+func (t tree) offlineMode(shares string, idle bool) error {
+	off := t.offline()
+	ws := []cgWrite{
+		{"cpu", off, "cpu.cfs_quota_us", "-1"},
+		{"cpu", off, "cpu.idle", "0"},
+		{"cpu", off, "cpu.shares", shares},
+		{"memory", off, "memory.limit_in_bytes", "9223372036854771712"},
+		{"memory", off, "memory.soft_limit_in_bytes", "9223372036854771712"},
+	}
+	if idle {
+		ws = append(ws, cgWrite{"cpu", off, "cpu.idle", "1"})
+	}
+	return t.write(ws)
+}
+
+// quotaCores is the offline parent's CFS quota in CPUs, -1 for none.
+func (t tree) quotaCores() float64 {
+	read := func(f string) (float64, error) {
+		b, err := os.ReadFile(filepath.Join(t.root, "cpu", t.offline(), f))
+		if err != nil {
+			return 0, err
 		}
+		return strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
 	}
-	if b, err := os.ReadFile(filepath.Join(t.root, "cpu", t.offline(), "cpu.cfs_quota_us")); err != nil || strings.TrimSpace(string(b)) != "-1" {
-		errs = append(errs, fmt.Errorf("offline cpu.cfs_quota_us is %q after reset (%v)", b, err))
+	q, err := read("cpu.cfs_quota_us")
+	if err != nil || q < 0 {
+		return -1
 	}
-	return errors.Join(errs...)
+	p, err := read("cpu.cfs_period_us")
+	if err != nil || p <= 0 {
+		return -1
+	}
+	return q / p
 }
 
 // killAll SIGKILLs every task in the subtree until none is left (a task

@@ -7,43 +7,24 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-// hostCPU is /proc/stat's all-CPU line at one moment, in seconds.
-type hostCPU struct {
-	busy, total float64
-	cpus        int
-}
-
-func readHostCPU(fs procfs.FS) (hostCPU, error) {
-	s, err := fs.Stat()
-	if err != nil {
-		return hostCPU{}, fmt.Errorf("host cpu: %w", err)
-	}
-	c := s.CPUTotal
-	// Guest time is already inside user and nice; iowait is idle time.
-	busy := c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ + c.Steal
-	return hostCPU{busy: busy, total: busy + c.Idle + c.Iowait, cpus: len(s.CPU)}, nil
-}
-
-// counters is everything a phase measures at its start and end.
+// counters is one reading of every exact CPU counter the benchmark uses.
+// All come from v1 cpuacct.usage (nanoseconds, updated at every context
+// switch and tick), the host's from the root cgroup: /proc/stat is
+// sampled at the tick and would not add up with the cgroups' counters.
 type counters struct {
-	at                       time.Time
-	host                     hostCPU
-	online, loadgen, offline time.Duration
-	agentCPUSeconds          float64
-	agentRSSBytes            uint64
-	agentMeasured            bool
+	at                                      time.Time
+	host, online, loadgen, offline, spinner time.Duration
+	agentCPUSeconds                         float64
+	agentMeasured                           bool
 }
 
 func readCounters(fs procfs.FS, t tree, agentPID int) (counters, error) {
 	c := counters{at: time.Now()}
-	var err error
-	if c.host, err = readHostCPU(fs); err != nil {
-		return c, err
-	}
 	for _, x := range []struct {
 		cg  string
 		dst *time.Duration
-	}{{t.online(), &c.online}, {t.loadgen(), &c.loadgen}, {t.offline(), &c.offline}} {
+	}{{"/", &c.host}, {t.online(), &c.online}, {t.loadgen(), &c.loadgen}, {t.offline(), &c.offline}, {t.spinner(), &c.spinner}} {
+		var err error
 		if *x.dst, err = t.cpuUsage(x.cg); err != nil {
 			return c, fmt.Errorf("cgroup cpu usage: %w", err)
 		}
@@ -57,11 +38,20 @@ func readCounters(fs procfs.FS, t tree, agentPID int) (counters, error) {
 		if err != nil {
 			return c, fmt.Errorf("sluice-agent /proc/%d/stat: %w", agentPID, err)
 		}
-		status, err := p.NewStatus()
-		if err != nil {
-			return c, fmt.Errorf("sluice-agent /proc/%d/status: %w", agentPID, err)
-		}
-		c.agentCPUSeconds, c.agentRSSBytes, c.agentMeasured = st.CPUTime(), status.VmRSS, true
+		c.agentCPUSeconds, c.agentMeasured = st.CPUTime(), true
 	}
 	return c, nil
+}
+
+// window is the CPU each part used between two readings on cpus CPUs.
+func window(a, b counters, cpus int) cpuWindow {
+	s := func(x, y time.Duration) float64 { return (y - x).Seconds() }
+	return cpuWindow{
+		capacity: float64(cpus) * b.at.Sub(a.at).Seconds(),
+		host:     s(a.host, b.host),
+		online:   s(a.online, b.online),
+		loadgen:  s(a.loadgen, b.loadgen),
+		offline:  s(a.offline, b.offline),
+		spinner:  s(a.spinner, b.spinner),
+	}
 }

@@ -1,87 +1,83 @@
-// Command colo is the colocation interference benchmark (issue "Water-level
-// CPU and memory lending with priority kills", benchmarks 2 and 3): an
-// online service Sluice did not write — Debian's redis-server — under
-// redis-benchmark load, measured alone, then next to offline CPU and memory
-// burners (stress-ng) without Sluice, then with the real sluice-agent
-// enforcing. It prints p50/p99 latency and throughput per phase, the offline
-// work done (stress-ng bogo-ops and the offline cgroup's CPU seconds), host
-// CPU use, the goal checks, and the agent's own CPU and RSS while enforcing.
+// Command colo is the colocation benchmark (make bench-colo): does offline
+// work get the CPU online work leaves idle, and what does that cost online
+// latency, with Sluice and with the alternatives a performance engineer
+// would hold it against.
 //
-//	make bench-colo                 # = test/colo/bench.sh: builds bin/, runs this as root
-//	test/colo/bench.sh -rounds 5    # driver flags pass through (-h lists them)
+//	make bench-colo                       # full run: about 80 minutes, not part of CI
+//	ROUNDS=1 DURATION=10s make bench-colo # quick look, under 5 minutes, same table
+//	test/colo/bench.sh -rounds 5 -keep    # driver flags pass through (-h lists them)
 //
-// It needs root, the v1 cpu, cpuacct and memory hierarchies (this project's
-// hosts run cgroups in hybrid mode), and the Debian packages redis-server,
-// redis-tools and stress-ng. It is not part of make test.
+// It needs root, the v1 cpu, cpuacct and memory hierarchies, redis-server
+// and stress-ng (Debian packages), and bin/sluice-agent (make build).
 //
-// # Cgroups and processes
+// # Online services and load
 //
-// A unique parent /sluice-colo-<rand> is made in the cpu, cpuacct and memory
-// hierarchies, holding:
+// Two online services run in the online cgroup: Debian's redis-server and
+// a Go HTTP service (this binary's serve-cpu subcommand) whose every
+// request builds, encodes, decodes and hashes a JSON document: real CPU
+// work. Load is open loop: request i of a window is due at start + i/rate,
+// whatever happened to the ones before, and its latency is measured from
+// that scheduled time to its answer, so a stall of the service is charged
+// to every request that waited behind it (no coordinated omission). The
+// load generator is this binary's loadgen subcommand, one worker per
+// connection, in its own loadgen cgroup (weight 10240, classed system for
+// the agent): its CPU is reported and counted neither as online nor as
+// idle. Its dispatcher records how late it handed each request out; a
+// window whose lag p99 exceeds -max-lag (driver starved: the offered load
+// was not the schedule) is reported and discarded.
 //
-//   - online/: redis-server, on loopback at a free port, with an empty --save and --appendonly no;
-//   - loadgen/: redis-benchmark. It is not offline work, and it is not the
-//     service either: on a real host its requests would come from other
-//     machines. Sharing this host, it must not be squeezed (a throttled
-//     client would add its own stalls to the latencies it reports), so the
-//     policy classes it system, which Sluice protects like host daemons;
-//   - offline/: the offline parent the agent caps (policy offlineParent),
-//     with stress-ng in offline/stress-ng, classed offline by a rule.
+// Load levels are percentages of each service's capacity measured here at
+// the start (closed loop, all connections, nothing else running): redis at
+// 20/40/60%, the HTTP service at 20/60%.
 //
-// Every process joins its cgroups before it execs (a shell writes its pid to
-// each cgroup.procs, then execs the command): stress-ng forks its workers at
-// once, so moving a pid after the start would race with the fork. Each
-// process leads its own process group. On every exit — success, error, or
-// Ctrl-C / SIGTERM (which cancel the run) — the phase stops its stress-ng
-// and agent, redis-server is killed, every task left in the subtree is
-// SIGKILLed until none remains, and the subtree is removed from every
-// hierarchy, children first (the agent may have made the offline parent in
-// others too).
+// # Conditions
 //
-// # Phases
+// Every condition runs at every level in every round; rounds follow a
+// balanced Latin square (each condition once in each position, after
+// each other condition once) and alternate level order:
 //
-// Each round runs three phases; odd rounds run them in reverse order so a
-// drift in the host's other load does not favour one phase. Figures are the
-// median over rounds, with min-max spread.
+//   - alone: the service and its load only;
+//   - alone+idle-spinner: plus a busy loop per CPU in a cpu.idle cgroup.
+//     Idle vCPUs pay a wake-up cost that can make alone slower than busy;
+//     the latency goal compares against the better of the two;
+//   - no-isolation: plus burners (stress-ng --cpu <CPUs> --stream 1: CPU
+//     and memory bandwidth) at default weight;
+//   - cpu-idle-only: burners in a cpu.idle offline parent, no agent;
+//   - koordinator-like: burners at cpu.shares 2 under a baseline controller
+//     written from Koordinator's CPU Suppress documentation (cfsQuota
+//     policy, every second: quota = capacity x 65% - online - system, floor
+//     2 ms per 100 ms, growth at most 10% of the node per step; koord.go);
+//   - sluice: burners under sluice-agent with its default policy (rules
+//     class the benchmark's cgroups; -policy-extra adds policy lines).
 //
-//   - alone: redis-benchmark -t get,set -n N -c 50 -d 64 -r 100000 --csv
-//     against redis-server (the keyspace is filled once before the first
-//     phase so every phase's GETs hit alike);
-//   - burners: stress-ng --cpu <CPUs> --vm 1 --vm-bytes 1g --metrics-brief
-//     in offline/ at default shares and no quota (the offline parent is
-//     reset to neutral first: quota -1, idle 0, shares 1024, no memory
-//     limits), warm-up, then the same benchmark;
-//   - sluice: the real sluice-agent (-containerd "", -listen a free loopback
-//     port) with a policy written to a temp dir: dryRun false, the
-//     offline parent above, onStop release, rules for the three cgroups, and
-//     cpu.highWater / rampPerSecond / growHold from flags (defaults 95%, 20%,
-//     2s: a high water level because the goal asks offline to take most of
-//     what online leaves, which a 70% level cannot give on 2 CPUs;
-//     -runq-p99 sets cpu.onlineRunqLatencyP99 for agents that measure
-//     run-queue latency with eBPF). The
-//     agent must list the online and system cgroups before stress-ng starts;
-//     then warm-up, then the benchmark while /state is polled every 500 ms;
-//     after it, /state and /metrics are read and the agent is stopped
-//     (SIGTERM; it lifts its caps).
+// Each service's first window in a condition is preceded by -warmup
+// (15 s: longer than the default policy's whole ramp, 2 s hold + 10 s),
+// each later level by -level-warmup (5 s: a 20% step of one service's
+// load moves host use by well under the ramp's span); windows last
+// -duration (30 s). Load runs through the warm-up too.
 //
-// The measured window is the redis-benchmark run. Over it: the online,
-// loadgen and offline cgroups' cpuacct.usage, host busy time from /proc/stat
-// (user+nice+system+irq+softirq+steal over all CPUs, iowait counted idle),
-// and in the sluice phase the agent's utime+stime and VmRSS from
-// /proc/<pid>/stat and status (benchmark 3). stress-ng is stopped with
-// SIGINT and its --metrics-brief lines parsed; its bogo-ops span warm-up and
-// window, so rates (bogo-ops per second of its run) are what compare phases.
+// # What is measured
 //
-// # Goals, defined
+// Per window: p50, p99, p99.9 latency; throughput achieved vs offered;
+// CPU from cpuacct.usage (exact, nanoseconds) of the root (host busy),
+// online, loadgen, offline and spinner cgroups, read at the window's start
+// and end and every second between; offline share = offline / (capacity
+// - online - system - load generator), system being host busy outside
+// our cgroups; the offline parent's CFS quota each second (the cap the
+// agent or the baseline set); the agent's utime+stime. Per condition and
+// round: stress-ng bogo-ops per second of its run (cpu and stream).
 //
-//   - Latency: for each redis test, the median p99 with Sluice is at most
-//     105% of the median p99 alone.
-//   - Offline share: in the sluice phases, idle-left = CPUs x window -
-//     (online + loadgen) CPU seconds, and share = offline CPU seconds /
-//     idle-left, summed over rounds; goal at least 70%. Other users of the
-//     host (anything outside our cgroups) count as idle-left by this
-//     definition although Sluice rightly protects them (unclassed use counts
-//     as system), so on a shared, busy machine the share is low by
-//     construction; the report also prints offline / (offline + host idle)
-//     and the other users' CPU per phase so a reader can tell the two apart.
+// The report is one table per service (condition x level, median and
+// interquartile range over kept rounds), the goal checks of issue 13 per
+// level, and SVG plots in -out: latency percentiles per condition, and
+// offline share per second with the cap overlaid.
+//
+// # Cgroups and cleanup
+//
+// A unique parent /sluice-colo-<rand> is made in the cpu, cpuacct and
+// memory hierarchies with online/, loadgen/, spinner/ and
+// offline/stress-ng/. Every process joins its cgroups before it execs and
+// leads its own process group. On every exit (Ctrl-C included) the
+// controllers stop, the offline parent is reset, every task left in the
+// subtree is SIGKILLed and the subtree is removed, children first.
 package main

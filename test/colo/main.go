@@ -12,53 +12,57 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/procfs"
-
-	"github.com/sluicehq/sluice/qos"
 )
 
 type options struct {
-	agentBin      string
-	cgroupRoot    string
-	rounds        int
-	requests      int
-	clients       int
-	dataBytes     int
-	keyspace      int
-	cpuWorkers    int
-	vmWorkers     int
-	vmBytes       string
-	warmup        time.Duration
-	highWater     string
-	rampPerSecond string
-	growHold      string
-	runqP99       time.Duration
-	keep          bool
+	agentBin     string
+	cgroupRoot   string
+	outDir       string
+	rounds       int
+	httpRounds   int
+	duration     time.Duration
+	warmup       time.Duration
+	levelWarmup  time.Duration
+	calibrate    time.Duration
+	levels       []int
+	httpLevels   []int
+	redisConns   int
+	httpConns    int
+	httpItems    int
+	httpWorkRnds int
+	maxLag       time.Duration
+	policyExtra  string
+	keep         bool
+	quick        bool
 }
 
 func main() {
-	var o options
-	flag.StringVar(&o.agentBin, "agent", "bin/sluice-agent", "sluice-agent binary (make build)")
-	flag.StringVar(&o.cgroupRoot, "cgroup-root", "/sys/fs/cgroup", "cgroup mount root (v1 cpu, cpuacct, memory hierarchies below it)")
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds of the three phases; odd rounds run them in reverse order")
-	flag.IntVar(&o.requests, "n", 300000, "redis-benchmark requests per test (GET and SET) and phase")
-	flag.IntVar(&o.clients, "c", 50, "redis-benchmark parallel connections")
-	flag.IntVar(&o.dataBytes, "d", 64, "redis value size in bytes")
-	flag.IntVar(&o.keyspace, "r", 100000, "redis-benchmark random keyspace")
-	flag.IntVar(&o.cpuWorkers, "cpu", 0, "stress-ng --cpu workers; 0 means one per online CPU")
-	flag.IntVar(&o.vmWorkers, "vm", 1, "stress-ng --vm workers")
-	flag.StringVar(&o.vmBytes, "vm-bytes", "1g", "stress-ng --vm-bytes per vm worker")
-	flag.DurationVar(&o.warmup, "warmup", 8*time.Second, "burners (and agent) run this long before a phase's measurement starts")
-	flag.StringVar(&o.highWater, "high-water", "95%", "policy cpu.highWater for the with-Sluice phase")
-	flag.StringVar(&o.rampPerSecond, "ramp", "20%", "policy cpu.rampPerSecond")
-	flag.StringVar(&o.growHold, "grow-hold", "2s", "policy cpu.growHold")
-	flag.DurationVar(&o.runqP99, "runq-p99", 0, "policy cpu.onlineRunqLatencyP99 (0 = off; effective only where the agent measures run-queue latency with eBPF)")
-	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (agent log, policy, raw outputs)")
-	flag.Parse()
-
+	// Subcommands the driver runs in the benchmark's cgroups.
+	if len(os.Args) > 1 {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := subcommand(ctx, os.Args[1], os.Args[2:]); err != nil {
+			if !errors.Is(err, errNotSubcommand) {
+				fmt.Fprintf(os.Stderr, "colo %s: %v\n", os.Args[1], err)
+				os.Exit(1)
+			}
+		} else {
+			return
+		}
+	}
+	o, err := parseOptions(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "colo: %v\n", err)
+		os.Exit(2)
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -68,56 +72,171 @@ func main() {
 	}
 }
 
+var errNotSubcommand = errors.New("not a subcommand")
+
+func subcommand(ctx context.Context, name string, args []string) error {
+	switch name {
+	case "loadgen":
+		o, err := parseLoadgenFlags(args)
+		if err != nil {
+			return err
+		}
+		return runLoadgen(ctx, o, os.Stdout)
+	case "serve-cpu":
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		addr := fs.String("addr", "127.0.0.1:0", "listen address")
+		items := fs.Int("items", 40, "records per JSON document")
+		rounds := fs.Int("rounds", 4, "encode+decode+hash rounds per request")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		return serveCPU(ctx, *addr, *items, *rounds)
+	case "spin":
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		n := fs.Int("n", runtime.NumCPU(), "busy threads")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		// A bare load of one flag per turn: the loop must cost nothing
+		// but CPU time, and is stopped by SIGKILL or SIGTERM.
+		var stop atomic.Bool
+		for range *n {
+			go func() {
+				for !stop.Load() {
+				}
+			}()
+		}
+		<-ctx.Done()
+		stop.Store(true)
+		return nil
+	}
+	return errNotSubcommand
+}
+
+func parseLevels(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v < 1 || v > 100 {
+			return nil, fmt.Errorf("load level %q: want a percent of capacity, 1-100", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func parseOptions(args []string) (options, error) {
+	var o options
+	var levels, httpLevels string
+	fs := flag.NewFlagSet("colo", flag.ContinueOnError)
+	fs.StringVar(&o.agentBin, "agent", "bin/sluice-agent", "sluice-agent binary (make build)")
+	fs.StringVar(&o.cgroupRoot, "cgroup-root", "/sys/fs/cgroup", "cgroup mount root (v1 cpu, cpuacct, memory below it)")
+	fs.StringVar(&o.outDir, "out", "bin/bench-colo", "directory for the SVG plots")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds for redis; every condition at every level once per round, interleaved")
+	fs.IntVar(&o.httpRounds, "http-rounds", 3, "rounds for the cpu service (at most -rounds)")
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measured window per cell")
+	fs.DurationVar(&o.warmup, "warmup", 15*time.Second, "warm-up before each service's first window in a condition: longer than the agent's ramp (default policy: 10%/s of capacity after a 2 s hold)")
+	fs.DurationVar(&o.levelWarmup, "level-warmup", 5*time.Second, "warm-up after a load level change within a condition")
+	fs.DurationVar(&o.calibrate, "calibrate", 5*time.Second, "closed-loop capacity measurement per service")
+	fs.StringVar(&levels, "levels", "20,40,60", "redis load levels, percent of measured capacity")
+	fs.StringVar(&httpLevels, "http-levels", "20,60", "cpu service load levels, percent of measured capacity")
+	fs.IntVar(&o.redisConns, "redis-conns", 32, "redis connections (one worker each)")
+	fs.IntVar(&o.httpConns, "http-conns", 16, "cpu service connections (one worker each)")
+	fs.IntVar(&o.httpItems, "http-items", 40, "cpu service: records per JSON document")
+	fs.IntVar(&o.httpWorkRnds, "http-work-rounds", 4, "cpu service: encode+decode+hash rounds per request")
+	fs.DurationVar(&o.maxLag, "max-lag", 5*time.Millisecond, "discard a window whose dispatcher lag p99 exceeds this (the load generator was starved)")
+	fs.StringVar(&o.policyExtra, "policy-extra", "", "YAML lines appended to the agent's policy (default: none, the default policy)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (agent logs, policies, stress-ng output)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// A short window is the quick look (ROUNDS=1 DURATION=10s): it must
+	// finish in under 5 minutes, so unless told otherwise it runs fewer
+	// levels and shorter warm-ups. Its figures are a smoke test, not data.
+	if o.duration < 30*time.Second {
+		o.quick = true
+		defaults := map[string]func(){
+			"levels":       func() { levels = "20,60" },
+			"http-levels":  func() { httpLevels = "60" },
+			"warmup":       func() { o.warmup = 4 * time.Second },
+			"level-warmup": func() { o.levelWarmup = 2 * time.Second },
+			"calibrate":    func() { o.calibrate = 2 * time.Second },
+		}
+		for name, f := range defaults {
+			if !set[name] {
+				f()
+			}
+		}
+	}
+	var err error
+	if o.levels, err = parseLevels(levels); err != nil {
+		return o, fmt.Errorf("-levels: %w", err)
+	}
+	if o.httpLevels, err = parseLevels(httpLevels); err != nil {
+		return o, fmt.Errorf("-http-levels: %w", err)
+	}
+	o.httpRounds = min(o.httpRounds, o.rounds)
+	if o.rounds < 1 || o.httpRounds < 0 || o.duration < time.Second || o.warmup < 0 || o.levelWarmup < 0 || o.redisConns < 1 || o.httpConns < 1 {
+		return o, fmt.Errorf("-rounds %d, -http-rounds %d, -duration %v, -warmup %v, -level-warmup %v, -redis-conns %d, -http-conns %d: out of range",
+			o.rounds, o.httpRounds, o.duration, o.warmup, o.levelWarmup, o.redisConns, o.httpConns)
+	}
+	return o, nil
+}
+
+// estimate is how long the run will take, roughly: every window with its
+// warm-up, plus calibration.
+func (o options) estimate() time.Duration {
+	perService := func(levels int) time.Duration {
+		return o.warmup - o.levelWarmup + time.Duration(levels)*(o.duration+o.levelWarmup)
+	}
+	d := 2 * (o.calibrate + time.Second)
+	for r := range o.rounds {
+		perCond := perService(len(o.levels)) + 2*time.Second // agent start, burners' stop
+		if r < o.httpRounds {
+			perCond += perService(len(o.httpLevels))
+		}
+		d += time.Duration(numConditions) * perCond
+	}
+	return d
+}
+
 func run(ctx context.Context, o options, log *slog.Logger) (err error) {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("must run as root: it makes v1 cgroups and runs sluice-agent (euid %d)", os.Geteuid())
 	}
-	for _, b := range []string{"redis-server", "redis-benchmark", "stress-ng"} {
+	for _, b := range []string{"redis-server", "stress-ng"} {
 		if _, err := exec.LookPath(b); err != nil {
-			return fmt.Errorf("%s not found (Debian packages redis-server, redis-tools, stress-ng): %w", b, err)
+			return fmt.Errorf("%s not found (Debian packages redis-server, stress-ng): %w", b, err)
 		}
 	}
 	if _, err := os.Stat(o.agentBin); err != nil {
 		return fmt.Errorf("sluice-agent binary (run make build, or pass -agent): %w", err)
 	}
-	if o.rounds < 1 || o.requests < 1000 || o.clients < 1 {
-		return fmt.Errorf("-rounds %d, -n %d, -c %d: need at least 1 round, 1000 requests and 1 client", o.rounds, o.requests, o.clients)
+	self, err := os.Executable()
+	if err != nil {
+		return err
 	}
 	pfs, err := procfs.NewFS("/proc")
 	if err != nil {
 		return err
 	}
-	h, err := readHostCPU(pfs)
-	if err != nil {
-		return err
-	}
-	if o.cpuWorkers == 0 {
-		o.cpuWorkers = h.cpus
-	}
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	t := tree{root: o.cgroupRoot, base: "/sluice-colo-" + hex.EncodeToString(rnd[:])}
-	// Check the policy flags now rather than minutes later, when the first
-	// with-Sluice phase starts the agent.
-	if _, err := qos.ParsePolicy("policy from -high-water, -ramp, -grow-hold", []byte(agentPolicy(t, o))); err != nil {
-		return err
-	}
 	dir, err := os.MkdirTemp("", "sluice-colo-")
 	if err != nil {
 		return err
 	}
 	defer func() {
-		// A failed run keeps the agent log, policy and raw outputs its
-		// error may point at.
 		if o.keep || err != nil {
 			log.Info("raw outputs kept", "dir", dir)
 			return
 		}
 		_ = os.RemoveAll(dir)
 	}()
-
-	// Cleanup runs on every exit path, Ctrl-C included (the signal cancels
-	// ctx, the phases return, and these run before main exits).
+	// Cleanup runs on every exit path, Ctrl-C included.
 	defer func() {
 		if kerr := t.killAll(10 * time.Second); kerr != nil {
 			err = errors.Join(err, kerr)
@@ -129,31 +248,37 @@ func run(ctx context.Context, o options, log *slog.Logger) (err error) {
 	if err := t.create(); err != nil {
 		return err
 	}
-	log.Info("cgroups made", "parent", t.base)
-
-	b := bench{o: o, t: t, fs: pfs, dir: dir, log: log}
-	if err := b.startRedis(ctx); err != nil {
+	b := &bench{o: o, t: t, fs: pfs, dir: dir, self: self, cpus: runtime.NumCPU(), log: log,
+		services: []*service{
+			{name: "redis", conns: o.redisConns, levels: o.levels, rounds: o.rounds},
+			{name: "http", conns: o.httpConns, levels: o.httpLevels, rounds: o.httpRounds},
+		}}
+	log.Info("starting", "cgroups", t.base, "estimate", o.estimate().Round(time.Second), "quick", o.quick)
+	defer b.stopServices()
+	if err := b.startServices(ctx); err != nil {
 		return err
 	}
-	defer b.stopRedis()
-
+	if err := b.calibrate(ctx); err != nil {
+		return err
+	}
 	started := time.Now()
-	var results []phaseResult
+	var cells []cell
 	for round := range o.rounds {
-		order := []phaseKind{phaseAlone, phaseBurners, phaseSluice}
-		if round%2 == 1 {
-			order = []phaseKind{phaseSluice, phaseBurners, phaseAlone}
-		}
-		for _, k := range order {
-			r, err := b.phase(ctx, k, round)
+		for _, k := range conditionOrder(round) {
+			cs, err := b.runCondition(ctx, k, round)
+			cells = append(cells, cs...)
 			if err != nil {
-				return fmt.Errorf("round %d, phase %s: %w", round+1, k, err)
+				return fmt.Errorf("round %d, %s: %w", round+1, k, err)
 			}
-			log.Info("phase done", "round", round+1, "phase", k, "window", r.window().Round(time.Millisecond), "tests", r.tests)
-			results = append(results, r)
 		}
 	}
-	report(os.Stdout, o, results, time.Since(started))
+	rep := report{o: o, cpus: b.cpus, services: b.services, cells: cells, took: time.Since(started)}
+	rep.write(os.Stdout)
+	files, err := rep.writePlots(o.outDir)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nplots: %s\n", strings.Join(files, " "))
 	return nil
 }
 
@@ -169,22 +294,19 @@ func freePort() (int, error) {
 
 // pingRedis sends one PING and expects +PONG.
 func pingRedis(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	c, err := dialRESP(addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	buf := make([]byte, 7)
-	n, err := c.Read(buf)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	rep, err := c.command(ctx, []byte("PING"))
 	if err != nil {
 		return err
 	}
-	if string(buf[:n]) != "+PONG\r\n" {
-		return fmt.Errorf("redis at %s answered %q to PING", addr, buf[:n])
+	if rep.Kind != '+' || string(rep.Str) != "PONG" {
+		return fmt.Errorf("redis at %s answered %c%q to PING", addr, rep.Kind, rep.Str)
 	}
 	return nil
 }

@@ -3,215 +3,245 @@ package main
 import (
 	"fmt"
 	"io"
-	"slices"
+	"math"
 	"strings"
 	"text/tabwriter"
 	"time"
 )
 
-// median of xs (xs is not modified); 0 for none.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+// report turns the measured cells into the table, the goal checks and
+// the plots.
+type report struct {
+	o        options
+	cpus     int
+	services []*service
+	cells    []cell
+	took     time.Duration
 }
 
-// spread prints "median (min-max)" of the per-round figures.
-func spread(xs []float64, format string) string {
-	if len(xs) == 1 {
+// group is the kept and discarded windows of one service, level and
+// condition over rounds.
+type group struct {
+	kept, discarded []cell
+}
+
+func (r report) group(svc string, level int, k condition) group {
+	var g group
+	for _, c := range r.cells {
+		if c.service != svc || c.level != level || c.cond != k {
+			continue
+		}
+		if c.starved {
+			g.discarded = append(g.discarded, c)
+		} else {
+			g.kept = append(g.kept, c)
+		}
+	}
+	return g
+}
+
+// shown is what a table row or plot shows: the kept windows, or, when
+// every round was discarded, the discarded ones, marked (goal checks never
+// use them).
+func (g group) shown() (group, bool) {
+	if len(g.kept) == 0 && len(g.discarded) > 0 {
+		return group{kept: g.discarded}, true
+	}
+	return g, false
+}
+
+// figure collects f over the kept windows, skipping NaN.
+func (g group) figure(f func(cell) float64) []float64 {
+	var out []float64
+	for _, c := range g.kept {
+		if v := f(c); !math.IsNaN(v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// iqr prints "median [q1-q3]" (just the value for one round, "-" for none).
+func iqr(xs []float64, format string) string {
+	switch len(xs) {
+	case 0:
+		return "-"
+	case 1:
 		return fmt.Sprintf(format, xs[0])
 	}
-	return fmt.Sprintf(format+" ("+format+"-"+format+")", median(xs), slices.Min(xs), slices.Max(xs))
+	q1, m, q3 := quartiles(xs)
+	return fmt.Sprintf(format+" ["+format+"-"+format+"]", m, q1, q3)
 }
 
-func byKind(rs []phaseResult, k phaseKind) []phaseResult {
-	var out []phaseResult
-	for _, r := range rs {
-		if r.kind == k {
-			out = append(out, r)
-		}
+func med(xs []float64) float64 {
+	_, m, _ := quartiles(xs)
+	return m
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Figures of one window, as the table shows them.
+
+func figP50(c cell) float64      { return ms(c.load.P50) }
+func figP99(c cell) float64      { return ms(c.load.P99) }
+func figP999(c cell) float64     { return ms(c.load.P999) }
+func figAchieved(c cell) float64 { return 100 * c.load.AchievedPerSec / c.load.OfferedPerSec }
+func figHostBusy(c cell) float64 { return 100 * c.cpu.host / c.cpu.capacity }
+func figLoadgen(c cell) float64  { return c.cpu.loadgen / c.load.WindowSeconds }
+
+func figOfflineCores(c cell) float64 { return c.cpu.offline / c.load.WindowSeconds }
+func figSystem(c cell) float64       { return c.cpu.system() / c.load.WindowSeconds }
+
+func figShare(c cell) float64 {
+	if !c.cond.hasBurners() {
+		return math.NaN()
 	}
-	return out
+	return 100 * c.cpu.offlineShare()
 }
 
-// testFigure collects one redis test's figure over rounds.
-func testFigure(rs []phaseResult, test string, f func(benchRow) float64) []float64 {
-	var out []float64
-	for _, r := range rs {
-		for _, t := range r.tests {
-			if t.Test == test {
-				out = append(out, f(t))
+func figAgent(c cell) float64 {
+	if !c.agent {
+		return math.NaN()
+	}
+	return 100 * c.agentCPU / c.load.WindowSeconds
+}
+
+// figBogo is a stressor's bogo-ops per second of its run in the cell's
+// condition and round.
+func figBogo(stressor string) func(cell) float64 {
+	return func(c cell) float64 {
+		if c.run == nil || c.run.stressRunSec <= 0 {
+			return math.NaN()
+		}
+		for _, s := range c.run.stress {
+			if s.Stressor == stressor {
+				return float64(s.BogoOps) / c.run.stressRunSec
 			}
 		}
+		return math.NaN()
 	}
-	return out
 }
 
-func stressRate(r phaseResult, stressor string) (ops uint64, perSec float64) {
-	for _, s := range r.stress {
-		if s.Stressor == stressor && s.RealSeconds > 0 {
-			return s.BogoOps, float64(s.BogoOps) / s.RealSeconds
-		}
+func (r report) write(w io.Writer) {
+	fmt.Fprintf(w, "\nColocation benchmark: open-loop load, latency from each request's scheduled send time; %d CPUs; windows %v after warm-up %v (a service's first level in a condition) / %v (later levels); conditions interleaved over rounds\n",
+		r.cpus, r.o.duration, r.o.warmup, r.o.levelWarmup)
+	fmt.Fprintln(w, "Figures: median [interquartile range] over kept rounds; a window whose load generator lagged its schedule (dispatcher lag p99 > "+r.o.maxLag.String()+") is discarded")
+	if r.o.quick {
+		fmt.Fprintln(w, "QUICK RUN (window under 30 s): fewer levels and short warm-ups; a smoke test, not data")
 	}
-	return 0, 0
+	for _, s := range r.services {
+		fmt.Fprintf(w, "\n%s: capacity %.0f req/s here (closed loop, %d connections); %d rounds\n\n", s.name, s.capacityRPS, s.conns, min(s.rounds, r.o.rounds))
+		r.table(w, s)
+	}
+	r.writeDiscarded(w)
+	r.writeBusyHost(w)
+	fmt.Fprintln(w, "\nColumns: share = offline CPU / (capacity - online - system - load generator), from cpuacct over the window (system = root cgroup busy - ours: daemons, the agent, other users);")
+	fmt.Fprintln(w, "offline work = stress-ng bogo-ops per second of its run in that condition and round (cpu and stream stressors); agent = sluice-agent utime+stime, % of one core.")
+	r.goals(w)
+	fmt.Fprintf(w, "\nmeasured in %s\n", r.took.Round(time.Second))
 }
 
-// offlineShare is the goal's measure for one with-Sluice phase:
-// idle-left = capacity x window - (online + load generator) CPU time,
-// share = offline CPU time / idle-left.
-func offlineShare(r phaseResult) (share, idleLeftSeconds float64) {
-	capSeconds := float64(r.end.host.cpus) * r.window().Seconds()
-	used := (r.end.online - r.start.online + r.end.loadgen - r.start.loadgen).Seconds()
-	idleLeftSeconds = capSeconds - used
-	if idleLeftSeconds <= 0 {
-		return 0, idleLeftSeconds
-	}
-	return (r.end.offline - r.start.offline).Seconds() / idleLeftSeconds, idleLeftSeconds
-}
-
-func report(w io.Writer, o options, rs []phaseResult, took time.Duration) {
-	kinds := []phaseKind{phaseAlone, phaseBurners, phaseSluice}
-	tests := []string{}
-	for _, r := range rs {
-		for _, t := range r.tests {
-			if !slices.Contains(tests, t.Test) {
-				tests = append(tests, t.Test)
-			}
-		}
-	}
-	fmt.Fprintf(w, "\nColocation interference: redis-server (online) under redis-benchmark -c %d -d %d -n %d per test, %d rounds; figures are median (min-max) over rounds\n\n",
-		o.clients, o.dataBytes, o.requests, o.rounds)
+func (r report) table(w io.Writer, s *service) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\ttest\tops/s\tp50 ms\tp99 ms\t")
-	for _, k := range kinds {
-		ks := byKind(rs, k)
-		for _, test := range tests {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", k, test,
-				spread(testFigure(ks, test, func(b benchRow) float64 { return b.OpsPerSec }), "%.0f"),
-				spread(testFigure(ks, test, func(b benchRow) float64 { return b.P50Millis }), "%.3f"),
-				spread(testFigure(ks, test, func(b benchRow) float64 { return b.P99Millis }), "%.3f"))
+	fmt.Fprintln(tw, "load\tcondition\toffered/s\tachieved %\tp50 ms\tp99 ms\tp99.9 ms\tshare %\toffline CPUs\tcpu bogo/s\tstream bogo/s\thost busy %\tsystem CPUs\tloadgen CPUs\tagent %\tkept\t")
+	for _, lvl := range s.levels {
+		for k := range numConditions {
+			all := r.group(s.name, lvl, k)
+			if len(all.kept)+len(all.discarded) == 0 {
+				continue
+			}
+			g, fromDiscarded := all.shown()
+			mark := map[bool]string{true: "*"}[fromDiscarded]
+			fmt.Fprintf(tw, "%d%%\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d%s\t\n", lvl, k, s.rate(lvl),
+				iqr(g.figure(figAchieved), "%.1f"), iqr(g.figure(figP50), "%.3f"), iqr(g.figure(figP99), "%.3f"),
+				iqr(g.figure(figP999), "%.3f"), iqr(g.figure(figShare), "%.1f"), iqr(g.figure(figOfflineCores), "%.2f"),
+				iqr(g.figure(figBogo("cpu")), "%.0f"), iqr(g.figure(figBogo("stream")), "%.1f"),
+				iqr(g.figure(figHostBusy), "%.0f"), iqr(g.figure(figSystem), "%.2f"), iqr(g.figure(figLoadgen), "%.2f"), iqr(g.figure(figAgent), "%.2f"),
+				len(all.kept), len(all.kept)+len(all.discarded), mark)
 		}
 	}
 	tw.Flush()
+}
 
-	fmt.Fprintf(w, "\nCPU in the measured window (cores = CPU seconds / window seconds; host has %d CPUs)\n\n", rs[0].end.host.cpus)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\twindow s\tcpu bogo-ops\tcpu bogo/s\tvm bogo/s\toffline CPU s\toffline cores\tonline cores\tloadgen cores\tother host cores\thost CPU %\t")
-	for _, k := range kinds {
-		ks := byKind(rs, k)
-		var win, bogo, bogoRate, vmRate, offS, offC, onC, lgC, otherC, host []float64
-		for _, r := range ks {
-			win = append(win, r.window().Seconds())
-			ops, rate := stressRate(r, "cpu")
-			_, vr := stressRate(r, "vm")
-			bogo, bogoRate, vmRate = append(bogo, float64(ops)), append(bogoRate, rate), append(vmRate, vr)
-			offS = append(offS, (r.end.offline - r.start.offline).Seconds())
-			offC = append(offC, r.cores(r.start.offline, r.end.offline))
-			onC = append(onC, r.cores(r.start.online, r.end.online))
-			lgC = append(lgC, r.cores(r.start.loadgen, r.end.loadgen))
-			otherC = append(otherC, r.otherCores())
-			host = append(host, r.hostBusyPct())
+func (r report) writeDiscarded(w io.Writer) {
+	var lines []string
+	for _, c := range r.cells {
+		if c.starved {
+			lines = append(lines, fmt.Sprintf("  round %d %s %d%% %s: dispatcher lag p99 %v, max %v",
+				c.round+1, c.service, c.level, c.cond, c.load.LagP99.Round(time.Microsecond), c.load.LagMax.Round(time.Microsecond)))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", k, spread(win, "%.1f"), spread(bogo, "%.0f"),
-			spread(bogoRate, "%.0f"), spread(vmRate, "%.0f"), spread(offS, "%.1f"), spread(offC, "%.2f"),
-			spread(onC, "%.2f"), spread(lgC, "%.2f"), spread(otherC, "%.2f"), spread(host, "%.0f"))
 	}
-	tw.Flush()
-	fmt.Fprintln(w, "\n(cpu bogo-ops are stress-ng's totals over warm-up plus window; bogo/s divide by its run time. \"other host\" = host busy - ours: other users of the machine.)")
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nDiscarded windows (load generator starved; rows marked * had no other, and show these figures, unfit for comparison):\n%s\n", strings.Join(lines, "\n"))
+}
 
-	fmt.Fprintln(w, "\nGoal checks")
-	alone, sl := byKind(rs, phaseAlone), byKind(rs, phaseSluice)
-	for _, test := range tests {
-		a := median(testFigure(alone, test, func(b benchRow) float64 { return b.P99Millis }))
-		s := median(testFigure(sl, test, func(b benchRow) float64 { return b.P99Millis }))
-		verdict := "MET"
-		if s > 1.05*a {
-			verdict = "MISSED"
-		}
-		// Rounds of the same phase that differ by more than twice the goal's
-		// band mean the host's other load, not the phases, sets the figure.
-		aloneP99 := testFigure(alone, test, func(b benchRow) float64 { return b.P99Millis })
-		if len(aloneP99) > 1 && a > 0 {
-			if v := (slices.Max(aloneP99) - slices.Min(aloneP99)) / a; v > 0.10 {
-				verdict += fmt.Sprintf(" — NOT CONCLUSIVE: alone p99 itself varied by %.0f%% of its median between rounds", 100*v)
-			}
-		}
-		fmt.Fprintf(w, "  %s p99 with Sluice %.3f ms vs alone %.3f ms: %+.1f%% (goal <= +5%%): %s\n", test, s, a, 100*(s/a-1), verdict)
+// writeBusyHost warns when others used a tenth of the host or more during
+// the windows: they perturb every figure, and "alone" was not alone.
+func (r report) writeBusyHost(w io.Writer) {
+	var sys []float64
+	for _, c := range r.cells {
+		sys = append(sys, figSystem(c))
 	}
-	var other []float64
-	for _, r := range rs {
-		other = append(other, r.otherCores())
+	if m := med(sys); m >= 0.1*float64(r.cpus) {
+		fmt.Fprintf(w, "\nNOTE: outside the benchmark's cgroups the host was busy %.2f CPUs of %d (median over windows): other users perturb every figure above, and alone was not alone\n", m, r.cpus)
 	}
-	if m := median(other); m > 0.1*float64(rs[0].end.host.cpus) {
-		fmt.Fprintf(w, "  NOTE: other users of this host used %.2f cores (median over phases) of %d during the measurements; Sluice counts them as system and protects them, and they perturb every figure above\n",
-			m, rs[0].end.host.cpus)
-	}
-	var offSum, idleSum float64
-	var shares []float64
-	for _, r := range sl {
-		sh, idle := offlineShare(r)
-		shares = append(shares, 100*sh)
-		offSum += (r.end.offline - r.start.offline).Seconds()
-		idleSum += idle
-	}
-	total := 0.0
-	if idleSum > 0 {
-		total = 100 * offSum / idleSum
-	}
-	verdict := "MET"
-	if total < 70 {
-		verdict = "MISSED"
-	}
-	fmt.Fprintf(w, "  offline share of the CPU online leaves idle (with Sluice): %.1f%% over all rounds, per round %s (goal >= 70%%): %s\n",
-		total, spread(shares, "%.1f%%"), verdict)
-	fmt.Fprintln(w, "    idle-left = CPUs x window - (online + loadgen) CPU seconds; share = offline CPU seconds / idle-left")
-	var idleHost float64
-	for _, r := range sl {
-		idleHost += (r.end.host.total - r.start.host.total) - (r.end.host.busy - r.start.host.busy)
-	}
-	if offSum+idleHost > 0 {
-		fmt.Fprintf(w, "    for reference, counting other users of the host as not idle: offline / (offline + host idle) = %.1f%%\n",
-			100*offSum/(offSum+idleHost))
-	}
+}
 
-	fmt.Fprintln(w, "\nsluice-agent while enforcing (benchmark 3) and its final plan, per with-Sluice round")
-	for _, r := range sl {
-		a := r.agent
-		fmt.Fprintf(w, "  round %d: agent CPU %.2f%% of one core, RSS %.1f MiB; offline budget %dm (%s); memory max %.2f GiB (%s)\n",
-			r.round+1, a.cpuPctOfCore, float64(a.rssBytes)/(1<<20), a.budgetMilli, a.cpuReason,
-			float64(a.memMaxBytes)/(1<<30), a.memReason)
-		var bud, on, sys, off []float64
-		for _, x := range a.during {
-			bud, on, sys = append(bud, float64(x.budgetMilli)), append(on, float64(x.online)), append(sys, float64(x.system))
-			off = append(off, float64(x.offlineUsed))
-		}
-		if len(bud) > 0 {
-			fmt.Fprintf(w, "    during the window (%d polls of /state), milli-CPUs: offline budget %s, agent saw online %s, system %s, offline %s\n",
-				len(bud), spread(bud, "%.0f"), spread(on, "%.0f"), spread(sys, "%.0f"), spread(off, "%.0f"))
-		}
-		fmt.Fprintf(w, "    after the window, agent's class CPU view (milli): online %d, system %d, offline %d\n",
-			a.classCPUMilli["online"], a.classCPUMilli["system"], a.classCPUMilli["offline"])
-		var res []string
-		for _, x := range a.results {
-			s := fmt.Sprintf("%s=%s", x.Intent, x.Status)
-			if x.Err != "" {
-				s += " (" + x.Err + ")"
-			}
-			res = append(res, s)
-		}
-		fmt.Fprintf(w, "    last enforcement: %s\n", strings.Join(res, ", "))
-		for _, m := range a.metrics {
-			if strings.HasPrefix(m, "sluice_offline_") || strings.HasPrefix(m, "sluice_enforce_results_total") ||
-				strings.HasPrefix(m, "sluice_kills_total") || strings.HasPrefix(m, "sluice_class_cpu_used_cores") {
-				fmt.Fprintf(w, "    %s\n", m)
-			}
+// goals prints, per service and level, the goal checks from the
+// medians above.
+func (r report) goals(w io.Writer) {
+	fmt.Fprintln(w, "\nGoals (benchmark figures, per service and level)")
+	for _, s := range r.services {
+		for _, lvl := range s.levels {
+			fmt.Fprintf(w, "  %s %d%%: %s\n", s.name, lvl, r.goalLine(s.name, lvl))
 		}
 	}
-	fmt.Fprintf(w, "\nwhole run: %s\n", took.Round(time.Second))
+}
+
+func (r report) goalLine(svc string, lvl int) string {
+	p99 := func(k condition) []float64 { return r.group(svc, lvl, k).figure(figP99) }
+	share := func(k condition) float64 { return med(r.group(svc, lvl, k).figure(figShare)) }
+	alone, spin, sl := p99(condAlone), p99(condSpinner), p99(condSluice)
+	if len(sl) == 0 || (len(alone) == 0 && len(spin) == 0) {
+		return "no kept sluice or alone windows: no verdict"
+	}
+	base, baseName := alone, condAlone.String()
+	if len(alone) == 0 || (len(spin) > 0 && med(spin) < med(alone)) {
+		base, baseName = spin, condSpinner.String()
+	}
+	q1, bm, q3 := quartiles(base)
+	band, bandName := 0.05*bm, "5%"
+	if q3-q1 > band {
+		band, bandName = q3-q1, "its IQR"
+	}
+	var parts []string
+	verdict := map[bool]string{true: "MET", false: "MISSED"}
+	parts = append(parts, fmt.Sprintf("p99 %.3f ms vs %s %.3f ms (%+.1f%%, band %s = %.3f ms): %s",
+		med(sl), baseName, bm, 100*(med(sl)/bm-1), bandName, band, verdict[med(sl) <= bm+band]))
+	sh := share(condSluice)
+	parts = append(parts, fmt.Sprintf("offline share %.1f%% (goal >= 80%%): %s", sh, verdict[sh >= 80]))
+	for _, k := range []condition{condKoord, condCPUIdle} {
+		if len(p99(k)) == 0 {
+			parts = append(parts, "vs "+k.String()+": no kept windows")
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("vs %s (p99 %.3f, share %.1f%%): %s", k, med(p99(k)), share(k), dominance(med(sl), sh, med(p99(k)), share(k))))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// dominance compares sluice (p99, share) to a baseline: better when
+// strictly better on one and not worse on the other.
+func dominance(p99, share, baseP99, baseShare float64) string {
+	switch {
+	case p99 <= baseP99 && share >= baseShare && (p99 < baseP99 || share > baseShare):
+		return "sluice better"
+	case p99 >= baseP99 && share <= baseShare && (p99 > baseP99 || share < baseShare):
+		return "sluice worse"
+	case p99 == baseP99 && share == baseShare:
+		return "tie"
+	}
+	return "trade-off (better on one, worse on the other)"
 }

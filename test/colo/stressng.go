@@ -24,7 +24,9 @@ type stressRow struct {
 //	stress-ng: metrc: [20253]                           (secs)    (secs)    (secs)   (real time) (usr+sys time)
 //	stress-ng: metrc: [20253] cpu                1287      3.00      0.83      0.00       429.42        1543.21
 //
-// Other lines (info, warnings) are skipped; a metrics line that is neither
+// The stream stressor adds a "miscellaneous metrics:" section after the
+// table (memory rates); it ends the table. Other lines (info, warnings)
+// are skipped; a metrics line that is neither
 // a header nor a well-formed stressor row is an error naming its line, and
 // so is output with no stressor row at all. name is used in messages.
 func parseStressMetrics(name string, r io.Reader) ([]stressRow, error) {
@@ -42,6 +44,9 @@ func parseStressMetrics(name string, r io.Reader) ([]stressRow, error) {
 		_, rest, ok = strings.Cut(rest, "]")
 		if !ok {
 			return nil, fmt.Errorf("%s: line %d: metrics line without [pid]", name, line)
+		}
+		if strings.TrimSpace(rest) == "miscellaneous metrics:" {
+			break
 		}
 		f := strings.Fields(rest)
 		if len(f) == 0 || f[0] == "stressor" || strings.HasPrefix(f[0], "(") {

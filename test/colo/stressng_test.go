@@ -2,30 +2,38 @@ package main
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
 
-func TestParseStressMetricsSIGINT(t *testing.T) {
-	f, err := os.Open("testdata/stress-ng-0.15-sigint.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := parseStressMetrics("fixture", f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []stressRow{
-		{Stressor: "cpu", BogoOps: 1287, RealSeconds: 3.00, UsrSeconds: 0.83, SysSeconds: 0},
-		{Stressor: "vm", BogoOps: 51658, RealSeconds: 3.50, UsrSeconds: 0.55, SysSeconds: 0.36},
-	}
-	if len(rows) != len(want) {
-		t.Fatalf("got %d rows, want %d: %+v", len(rows), len(want), rows)
-	}
-	for i := range want {
-		if rows[i] != want[i] {
-			t.Errorf("row %d = %+v, want %+v", i, rows[i], want[i])
+// TestParseStressMetricsFixtures reads real stress-ng 0.15 output: a run
+// stopped by SIGINT, and one with the stream stressor, whose memory rates
+// follow the table under "miscellaneous metrics:" and are not stressor rows.
+func TestParseStressMetricsFixtures(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []stressRow
+	}{
+		{"stress-ng-0.15-sigint.txt", []stressRow{
+			{Stressor: "cpu", BogoOps: 1287, RealSeconds: 3.00, UsrSeconds: 0.83, SysSeconds: 0},
+			{Stressor: "vm", BogoOps: 51658, RealSeconds: 3.50, UsrSeconds: 0.55, SysSeconds: 0.36},
+		}},
+		{"stress-ng-0.15-stream.txt", []stressRow{
+			{Stressor: "cpu", BogoOps: 2941, RealSeconds: 9.15, UsrSeconds: 2.02, SysSeconds: 0.13},
+			{Stressor: "stream", BogoOps: 8, RealSeconds: 9.68, UsrSeconds: 1.03, SysSeconds: 0.29},
+		}},
+	} {
+		b, err := os.ReadFile("testdata/" + tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := parseStressMetrics(tc.file, strings.NewReader(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(rows, tc.want) {
+			t.Errorf("%s: rows %+v, want %+v", tc.file, rows, tc.want)
 		}
 	}
 }

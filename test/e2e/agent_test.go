@@ -12,6 +12,7 @@ import (
 	"github.com/sluicehq/sluice/agent/discovery"
 	"github.com/sluicehq/sluice/agent/sample"
 	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 	"github.com/sluicehq/sluice/test/containerdtest"
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
@@ -46,10 +47,10 @@ func cpuacctUsage(t testing.TB, rel string) time.Duration {
 }
 
 // hostSamplers wires this host's samplers as sluice-agent does: the
-// detected cgroup mode, the procfs host sampler and the cgroup reader.
-func hostSamplers(tb testing.TB) (sample.Mode, *sample.Host, *sample.CgroupReader) {
+// detected cgroup layout, the procfs host sampler and the cgroup reader.
+func hostSamplers(tb testing.TB) (cgroupfs.Layout, *sample.Host, *sample.CgroupReader) {
 	tb.Helper()
-	mode, err := sample.DetectMode(cgroupRoot)
+	layout, err := cgroupfs.Detect(cgroupRoot)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -57,11 +58,11 @@ func hostSamplers(tb testing.TB) (sample.Mode, *sample.Host, *sample.CgroupReade
 	if err != nil {
 		tb.Fatal(err)
 	}
-	usage, err := sample.NewCgroupReader(mode, cgroupRoot)
+	usage, err := sample.NewCgroupReader(layout)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return mode, host, usage
+	return layout, host, usage
 }
 
 // TestAgentClassifiesAndMeasuresContainerd is the foundation's acceptance

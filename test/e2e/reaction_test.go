@@ -138,17 +138,17 @@ func benchReaction(b *testing.B, runq, withEBPF bool) {
 		pol.CPU.HighWater = 1
 		pol.CPU.OnlineRunqLatencyP99 = time.Millisecond
 	}
-	mode, host, usage := hostSamplers(b)
+	layout, host, usage := hostSamplers(b)
 	if withEBPF {
 		kerneltest.RequireBPF(b)
-		s, err := agent.LoadRunq(mode, cgroupRoot)
+		s, err := agent.LoadRunq(layout)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { s.Close() })
 		rq = s
 	}
-	enf, err := cgroup.New(cgroup.Config{OfflineParent: offline}, cgroup.ModeV1, cgroupRoot)
+	enf, err := cgroup.New(cgroup.Config{OfflineParent: offline}, layout)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -76,13 +76,13 @@ func TestAgentRunqLatencySqueezesOfflineReal(t *testing.T) {
 	// large budget, so only the run-queue squeeze explains a cut to the floor.
 	pol.CPU.HighWater = 1
 
-	mode, host, usage := hostSamplers(t)
-	rq, err := agent.LoadRunq(mode, cgroupRoot)
+	layout, host, usage := hostSamplers(t)
+	rq, err := agent.LoadRunq(layout)
 	if err != nil {
 		t.Fatalf("load eBPF sampler: %v", err)
 	}
 	t.Cleanup(func() { rq.Close() })
-	enf, err := cgroup.New(cgroup.Config{OfflineParent: offline}, cgroup.ModeV1, cgroupRoot)
+	enf, err := cgroup.New(cgroup.Config{OfflineParent: offline}, layout)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 )
 
 // files is a fake hierarchy's storage and what both versions share around
@@ -24,8 +23,9 @@ type files struct {
 	reject map[string]error
 }
 
-func newFiles(t testing.TB) files {
-	return files{dir: t.TempDir(), reject: map[string]error{}}
+// newFilesAt keeps a hierarchy's files in dir, an existing directory.
+func newFilesAt(dir string) files {
+	return files{dir: dir, reject: map[string]error{}}
 }
 
 // Reject makes every later write to name fail with err (an LSM, a

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 )
 
 // V1 is a fake cgroup v1 hierarchy for one controller ("cpu", "memory" or
@@ -40,10 +42,14 @@ const v1NoLimit = "9223372036854771712"
 // root: CPUs 0..opts.CPUs-1, memory node 0).
 func NewV1(t testing.TB, controller string, opts Options) *V1 {
 	t.Helper()
+	return newV1(t.TempDir(), controller, opts)
+}
+
+func newV1(dir, controller string, opts Options) *V1 {
 	if opts.CPUs == 0 {
 		opts.CPUs = 4
 	}
-	f := &V1{files: newFiles(t), controller: controller, cpus: opts.CPUs, saved: map[string]string{}, notes: map[string]map[string]string{}}
+	f := &V1{files: newFilesAt(dir), controller: controller, cpus: opts.CPUs, saved: map[string]string{}, notes: map[string]map[string]string{}}
 	f.populate("/", true)
 	return f
 }
@@ -176,100 +182,143 @@ func (f *V1) write(name, v string) error {
 	case "memory.usage_in_bytes":
 		return syscall.EACCES
 	case "cpu.cfs_quota_us", "cpu.cfs_period_us":
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return syscall.EINVAL
-		}
-		q, p := f.cfs(cg)
-		if file == "cpu.cfs_quota_us" {
-			if n != -1 && (n < 1000 || n > 1<<44-1) {
-				return syscall.EINVAL
-			}
-			q = n
-		} else {
-			if n < 1000 || n > 1000000 {
-				return syscall.EINVAL
-			}
-			p = n
-		}
-		if cg == "/" || !f.schedulable(cg, q, p) {
-			return syscall.EINVAL
-		}
-		f.put(name, strconv.FormatInt(n, 10))
+		return f.writeCFS(cg, file, v)
 	case "cpu.shares":
+		return f.writeShares(cg, v)
+	case "cpu.idle":
+		return f.writeIdle(cg, v)
+	case "memory.limit_in_bytes", "memory.soft_limit_in_bytes":
+		return f.writeMemoryLimit(cg, file, v)
+	case "cpuset.cpus", "cpuset.mems":
+		return f.writeCpuset(cg, file, v)
+	case "cgroup.procs":
+		return f.writeProcs(cg, v)
+	}
+	f.put(name, v)
+	return nil
+}
+
+// writeCFS sets the quota or the period of cg, keeping every limited
+// cgroup's quota/period within its nearest limited ancestor's.
+func (f *V1) writeCFS(cg, file, v string) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return syscall.EINVAL
+	}
+	q, p := f.cfs(cg)
+	if file == "cpu.cfs_quota_us" {
+		if n != -1 && (n < 1000 || n > 1<<44-1) {
+			return syscall.EINVAL
+		}
+		q = n
+	} else {
+		if n < 1000 || n > 1000000 {
+			return syscall.EINVAL
+		}
+		p = n
+	}
+	if cg == "/" || !f.schedulable(cg, q, p) {
+		return syscall.EINVAL
+	}
+	f.put(path.Join(cg, file), strconv.FormatInt(n, 10))
+	return nil
+}
+
+// writeShares clamps cpu.shares to the kernel's 2..262144 and refuses it
+// while cpu.idle is 1.
+func (f *V1) writeShares(cg, v string) error {
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return syscall.EINVAL
+	}
+	if f.get(path.Join(cg, "cpu.idle")) == "1" {
+		return syscall.EINVAL
+	}
+	f.put(path.Join(cg, "cpu.shares"), strconv.FormatUint(min(max(n, 2), 262144), 10))
+	return nil
+}
+
+// writeIdle sets cpu.idle (0 or 1): going idle shows the idle weight in
+// cpu.shares and keeps the old shares, coming back restores them.
+func (f *V1) writeIdle(cg, v string) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > 1 {
+		return syscall.EINVAL
+	}
+	name, shares := path.Join(cg, "cpu.idle"), path.Join(cg, "cpu.shares")
+	old := f.get(name)
+	if n == 1 && old == "0" {
+		f.saved[cg] = f.get(shares)
+		f.put(shares, "3")
+	} else if n == 0 && old == "1" {
+		f.put(shares, f.saved[cg])
+	}
+	f.put(name, strconv.FormatInt(n, 10))
+	return nil
+}
+
+// writeMemoryLimit stores a limit rounded down to pages (-1: none); a hard
+// limit below usage is EBUSY (no swap to reclaim into).
+func (f *V1) writeMemoryLimit(cg, file, v string) error {
+	val := v1NoLimit
+	if v != "-1" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
 			return syscall.EINVAL
 		}
-		if f.get(path.Join(cg, "cpu.idle")) == "1" {
-			return syscall.EINVAL
+		n -= n % pageSize
+		usage, _ := strconv.ParseUint(f.get(path.Join(cg, "memory.usage_in_bytes")), 10, 64)
+		if file == "memory.limit_in_bytes" && n < usage {
+			return syscall.EBUSY
 		}
-		f.put(name, strconv.FormatUint(min(max(n, 2), 262144), 10))
-	case "cpu.idle":
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 || n > 1 {
-			return syscall.EINVAL
-		}
-		shares, old := path.Join(cg, "cpu.shares"), f.get(name)
-		if n == 1 && old == "0" {
-			f.saved[cg] = f.get(shares)
-			f.put(shares, "3")
-		} else if n == 0 && old == "1" {
-			f.put(shares, f.saved[cg])
-		}
-		f.put(name, strconv.FormatInt(n, 10))
-	case "memory.limit_in_bytes", "memory.soft_limit_in_bytes":
-		val := v1NoLimit
-		if v != "-1" {
-			n, err := strconv.ParseUint(v, 10, 64)
-			if err != nil {
-				return syscall.EINVAL
-			}
-			n -= n % pageSize
-			usage, _ := strconv.ParseUint(f.get(path.Join(cg, "memory.usage_in_bytes")), 10, 64)
-			if file == "memory.limit_in_bytes" && n < usage {
-				return syscall.EBUSY
-			}
-			val = strconv.FormatUint(n, 10)
-		}
-		f.put(name, val)
-	case "cpuset.cpus", "cpuset.mems":
-		set, err := parseList(v)
-		if err != nil {
-			return syscall.EINVAL
-		}
-		if file == "cpuset.cpus" && len(set) > 0 && set[len(set)-1] >= f.cpus {
-			return syscall.EINVAL
-		}
-		if cg != "/" {
-			parent, _ := parseList(f.get(path.Join(path.Dir(cg), file)))
-			if !subset(set, parent) {
-				return syscall.EACCES
-			}
-		}
-		kids, _ := f.children(cg)
-		for _, k := range kids {
-			kid, _ := parseList(f.get(path.Join(cg, k, file)))
-			if !subset(kid, set) {
-				return syscall.EBUSY
-			}
-		}
-		if len(set) == 0 && strings.TrimSpace(f.get(path.Join(cg, "cgroup.procs"))) != "" {
-			return syscall.ENOSPC
-		}
-		f.put(name, v)
-	case "cgroup.procs":
-		pid, err := strconv.Atoi(v)
-		if err != nil {
-			return syscall.EINVAL
-		}
-		if f.controller == "cpuset" && (f.get(path.Join(cg, "cpuset.cpus")) == "" || f.get(path.Join(cg, "cpuset.mems")) == "") {
-			return syscall.ENOSPC
-		}
-		f.put(name, joinPIDs(append(pidsOf(f.get(name)), pid)))
-	default:
-		f.put(name, v)
+		val = strconv.FormatUint(n, 10)
 	}
+	f.put(path.Join(cg, file), val)
+	return nil
+}
+
+// writeCpuset sets cpuset.cpus or cpuset.mems: inside the parent's
+// (EACCES), keeping the children's (EBUSY), never empty while tasks are
+// in the cgroup (ENOSPC).
+func (f *V1) writeCpuset(cg, file, v string) error {
+	set, err := cgroupfs.ParseCPUList([]byte(v))
+	if err != nil {
+		return syscall.EINVAL
+	}
+	if file == "cpuset.cpus" && len(set) > 0 && set[len(set)-1] >= f.cpus {
+		return syscall.EINVAL
+	}
+	if cg != "/" {
+		parent, _ := cgroupfs.ParseCPUList([]byte(f.get(path.Join(path.Dir(cg), file))))
+		if !subset(set, parent) {
+			return syscall.EACCES
+		}
+	}
+	kids, _ := f.children(cg)
+	for _, k := range kids {
+		kid, _ := cgroupfs.ParseCPUList([]byte(f.get(path.Join(cg, k, file))))
+		if !subset(kid, set) {
+			return syscall.EBUSY
+		}
+	}
+	if len(set) == 0 && strings.TrimSpace(f.get(path.Join(cg, "cgroup.procs"))) != "" {
+		return syscall.ENOSPC
+	}
+	f.put(path.Join(cg, file), v)
+	return nil
+}
+
+// writeProcs moves a task into cg; a cpuset without cpus or mems takes none.
+func (f *V1) writeProcs(cg, v string) error {
+	pid, err := strconv.Atoi(v)
+	if err != nil {
+		return syscall.EINVAL
+	}
+	if f.controller == "cpuset" && (f.get(path.Join(cg, "cpuset.cpus")) == "" || f.get(path.Join(cg, "cpuset.mems")) == "") {
+		return syscall.ENOSPC
+	}
+	name := path.Join(cg, "cgroup.procs")
+	f.put(name, joinPIDs(append(pidsOf(f.get(name)), pid)))
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package cgrouptest
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 )
 
 // Write is one write the fake received, successful or not.
@@ -56,10 +57,14 @@ const pageSize = 4096
 // and pids, with nothing enabled in its cgroup.subtree_control.
 func NewV2(t testing.TB, opts Options) *V2 {
 	t.Helper()
+	return newV2(t.TempDir(), opts)
+}
+
+func newV2(dir string, opts Options) *V2 {
 	if opts.CPUs == 0 {
 		opts.CPUs = 4
 	}
-	f := &V2{files: newFiles(t), opts: opts, alive: map[int]int{}, savedWeight: map[string]string{}}
+	f := &V2{files: newFilesAt(dir), opts: opts, alive: map[int]int{}, savedWeight: map[string]string{}}
 	for name, v := range map[string]string{
 		"cgroup.controllers":     "cpuset cpu io memory pids",
 		"cgroup.subtree_control": "",
@@ -403,7 +408,7 @@ func (f *V2) kill(cg string) {
 }
 
 func (f *V2) writeCpus(cg, v string) error {
-	cpus, err := parseList(v)
+	cpus, err := cgroupfs.ParseCPUList([]byte(v))
 	if err != nil {
 		return syscall.EINVAL
 	}
@@ -414,30 +419,6 @@ func (f *V2) writeCpus(cg, v string) error {
 	}
 	f.put(path.Join(cg, "cpuset.cpus"), v)
 	return nil
-}
-
-func parseList(s string) ([]int, error) {
-	var out []int
-	if s == "" {
-		return nil, nil
-	}
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil || a < 0 {
-			return nil, errors.New("bad cpu")
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return nil, errors.New("bad range")
-			}
-		}
-		for c := a; c <= b && c < 1<<16; c++ {
-			out = append(out, c)
-		}
-	}
-	return out, nil
 }
 
 // Render prints every cgroup and its files (except cgroup.kill and

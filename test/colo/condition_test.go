@@ -1,0 +1,38 @@
+package main
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestConditionOrderInterleaves(t *testing.T) {
+	first := map[condition]bool{}
+	follows := map[[2]condition]int{}
+	for r := range int(numConditions) {
+		o := conditionOrder(r)
+		if len(o) != int(numConditions) {
+			t.Fatalf("round %d: %v", r, o)
+		}
+		seen := map[condition]bool{}
+		for _, c := range o {
+			seen[c] = true
+		}
+		if len(seen) != int(numConditions) {
+			t.Fatalf("round %d runs %v: not every condition once", r, o)
+		}
+		first[o[0]] = true
+		for i := 1; i < len(o); i++ {
+			follows[[2]condition{o[i-1], o[i]}]++
+		}
+	}
+	if len(first) != int(numConditions) {
+		t.Errorf("over %d rounds only %v ran first", numConditions, first)
+	}
+	// Balanced: every ordered pair of neighbours exactly once.
+	if len(follows) != int(numConditions)*(int(numConditions)-1) {
+		t.Errorf("%d distinct neighbour pairs over %d rounds, want %d: %v", len(follows), numConditions, int(numConditions)*(int(numConditions)-1), follows)
+	}
+	if got := levelOrder([]int{20, 40, 60}, 1); !slices.Equal(got, []int{60, 40, 20}) {
+		t.Errorf("levelOrder odd round = %v", got)
+	}
+}
