@@ -30,7 +30,8 @@ func newEnforceRig(t *testing.T) *enforceRig {
 		t.Fatal(err)
 	}
 	a, err := New(Config{
-		Host: r.host, Usage: r.cg, Policy: pol, Enforcer: enf, Now: r.clk.now,
+		Host: r.host, Usage: r.cg, Policy: pol, Now: r.clk.now,
+		Enforcers: []Enforcement{{Name: "cgroup", Enforcer: enf, Inline: true}},
 		Workloads: &fakeWorkloads{ws: []discovery.Workload{
 			{ID: "web", Name: "web", Class: qos.ClassOnline, CgroupPath: "/online/web"},
 			{ID: "batch-a", Name: "batch-a", Class: qos.ClassOffline, CgroupPath: pol.OfflineParent + "/a"},

@@ -127,7 +127,7 @@ func (m *metrics) wakeup(cause string) {
 // observeWorkloads updates the per-workload series and deletes those of
 // workloads that went away, so exited containers disappear from /metrics.
 // (Resetting the vectors every tick would rebuild every series each second.)
-func (m *metrics) observeWorkloads(ws []qos.ContainerSample) {
+func (m *metrics) observeWorkloads(ws []qos.WorkloadSample) {
 	m.gen++
 	for _, w := range ws {
 		k := workloadKey{w.ID, w.Name, string(w.Class)}

@@ -9,12 +9,13 @@ type Observation struct {
 	// Time is when the sample was taken. Decide uses it as its only clock.
 	Time time.Time  `json:"time,omitzero"`
 	Host HostSample `json:"host"`
-	// Containers holds every discovered workload: containers and classed
+	// Workloads holds every discovered workload: containers and classed
 	// host cgroups alike.
-	Containers []ContainerSample `json:"containers,omitempty"`
-	// Classes aggregates usage per class. Host usage that belongs to no
-	// classed workload is counted as system (conservative: it protects
-	// online work).
+	Workloads []WorkloadSample `json:"workloads,omitempty"`
+	// Classes aggregates usage per class (see AggregateClasses), once, when
+	// the observation is built; the decision core reads class usage only
+	// from here. Host usage that belongs to no classed workload is counted
+	// as system (conservative: it protects online work).
 	Classes map[Class]ClassUsage `json:"classes,omitempty"`
 	// Results reports what the enforcers did with the previous plan.
 	Results []IntentResult `json:"results,omitempty"`
@@ -48,8 +49,11 @@ type PSI struct {
 	Triggered bool `json:"triggered"`
 }
 
-// ContainerSample is one workload: a container or a classed host cgroup.
-type ContainerSample struct {
+// Class is the usage of class c; zero when the observation has none.
+func (o Observation) Class(c Class) ClassUsage { return o.Classes[c] }
+
+// WorkloadSample is one workload: a container or a classed host cgroup.
+type WorkloadSample struct {
 	// ID is the containerd ID for containers, the cgroup path for host cgroups.
 	ID string `json:"id"`
 	// Name is a human name (container name, pod/container, or cgroup path).
@@ -79,8 +83,9 @@ type ContainerSample struct {
 	// CpusetMode is the workload's cpuset mode (label sluice.io/cpuset,
 	// see ParseCpuset); empty means shared. Honoured for online work only.
 	CpusetMode CpusetMode `json:"cpusetMode"`
-	// CPUs is how many whole CPUs an exclusive or reserved workload wants.
-	CPUs int `json:"cpus"`
+	// CPUsWanted is how many whole CPUs an exclusive or reserved workload
+	// asks for (the count in its cpuset label).
+	CPUsWanted int `json:"cpusWanted"`
 }
 
 // ClassUsage sums a class's workloads.
@@ -96,4 +101,51 @@ type LatencySummary struct {
 	P50   time.Duration `json:"p50Ns"`
 	P99   time.Duration `json:"p99Ns"`
 	Count uint64        `json:"count"`
+}
+
+// AggregateClasses sums workloads per class and counts host use that no
+// workload accounts for as system (unknown load is protected like system
+// load). offlineCPUMilli, when >= 0, is the offline parent's own CPU rate
+// (read on every fast tick); it replaces the slower per-workload offline
+// sum, so that a change of offline or online use is seen within one host
+// tick. Workload rates and the host rate cover slightly different windows,
+// so workloads can sum above the host; unaccounted use is then zero, never
+// negative. Workloads of an unknown class count as system.
+func AggregateClasses(host HostSample, workloads []WorkloadSample, offlineCPUMilli int64) map[Class]ClassUsage {
+	out := make(map[Class]ClassUsage, len(Classes))
+	for _, c := range Classes {
+		out[c] = ClassUsage{}
+	}
+	var memBytes uint64
+	for _, w := range workloads {
+		c := w.Class
+		if _, known := out[c]; !known {
+			c = ClassSystem
+		}
+		u := out[c]
+		u.CPUUsedMilli += w.CPUUsedMilli
+		u.MemoryUsageBytes += w.MemoryUsageBytes
+		u.Count++
+		out[c] = u
+		memBytes += w.MemoryUsageBytes
+	}
+	if offlineCPUMilli >= 0 {
+		off := out[ClassOffline]
+		off.CPUUsedMilli = offlineCPUMilli
+		out[ClassOffline] = off
+	}
+	sys := out[ClassSystem]
+	accounted := sys.CPUUsedMilli + out[ClassOnline].CPUUsedMilli + out[ClassOffline].CPUUsedMilli
+	if rest := host.CPUUsedMilli - accounted; rest > 0 {
+		sys.CPUUsedMilli += rest
+	}
+	var hostMem uint64
+	if host.MemTotalBytes > host.MemAvailableBytes {
+		hostMem = host.MemTotalBytes - host.MemAvailableBytes
+	}
+	if hostMem > memBytes {
+		sys.MemoryUsageBytes += hostMem - memBytes
+	}
+	out[ClassSystem] = sys
+	return out
 }

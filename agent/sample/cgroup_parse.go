@@ -21,7 +21,7 @@ func parseUintValue(data []byte) (uint64, error) {
 }
 
 // parseMaxValue parses a v2 limit file (memory.max): "max" means unlimited
-// and is returned as 0, like qos.ContainerSample.MemoryLimitBytes wants.
+// and is returned as 0, like qos.WorkloadSample.MemoryLimitBytes wants.
 func parseMaxValue(data []byte) (uint64, error) {
 	if string(bytes.TrimSuffix(data, []byte("\n"))) == "max" {
 		return 0, nil

@@ -210,7 +210,7 @@ func TestV1RandomTransitions(t *testing.T) {
 	f := newFakeV1(t)
 	ctx := context.Background()
 	p := plan(2000, 0, 1<<30)
-	p.Cpusets = []qos.CpusetIntent{{CgroupPath: "/sluice/offline", CPUs: []int{0, 1, 2, 3}, Reason: "pool"}}
+	p.Cpusets = []qos.CpusetIntent{{CgroupPath: "/sluice/offline", CPUs: []int{0, 1, 2, 3}, Reason: pooled}}
 	f.e.Apply(ctx, p)
 	quota := 1000 * (2 + rng.IntN(200))
 	for _, cg := range []string{"/sluice/offline/job", "/sluice/offline/job/task", "/online", "/online/web", "/online/db"} {
@@ -228,9 +228,9 @@ func TestV1RandomTransitions(t *testing.T) {
 	for i := range 200 {
 		p := plan(int64(rng.IntN(4000)), 0, 1<<30)
 		p.Cpusets = []qos.CpusetIntent{
-			{CgroupPath: "/sluice/offline", CPUs: sets[rng.IntN(len(sets))], Reason: "pool"},
-			{CgroupPath: "/online/web", CPUs: sets[rng.IntN(len(sets))], Reason: "web"},
-			{CgroupPath: "/online/db", CPUs: sets[rng.IntN(len(sets))], Reason: "db"},
+			{CgroupPath: "/sluice/offline", CPUs: sets[rng.IntN(len(sets))], Reason: pooled},
+			{CgroupPath: "/online/web", CPUs: sets[rng.IntN(len(sets))], Reason: pooled},
+			{CgroupPath: "/online/db", CPUs: sets[rng.IntN(len(sets))], Reason: pooled},
 		}
 		rng.Shuffle(len(p.Cpusets), func(a, b int) { p.Cpusets[a], p.Cpusets[b] = p.Cpusets[b], p.Cpusets[a] })
 		for _, r := range f.e.Apply(ctx, p) {
@@ -296,7 +296,7 @@ func TestV1ReleaseLiftsCapsAndCpuset(t *testing.T) {
 	f := newFakeV1(t)
 	ctx := context.Background()
 	p := plan(300, 100<<20, 200<<20)
-	p.Cpusets = []qos.CpusetIntent{{CgroupPath: "/sluice/offline", CPUs: []int{2}, Reason: "pool"}}
+	p.Cpusets = []qos.CpusetIntent{{CgroupPath: "/sluice/offline", CPUs: []int{2}, Reason: pooled}}
 	f.e.Apply(ctx, p)
 	if s := statuses(f.e.Release(ctx)); s != "offline-cpu=applied offline-memory=applied cpuset=applied" {
 		t.Fatalf("release: %s", s)

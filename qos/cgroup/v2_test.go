@@ -33,12 +33,20 @@ func newFakeV2(t testing.TB, opts cgrouptest.Options) (*cgrouptest.V2, cgroup.En
 	return tree, e
 }
 
-func plan(budgetMilli int64, high, max uint64) qos.Plan {
+// plan is an enforcing plan as qos.Decide words it: the budget's quota
+// over the 100ms period, the minimal weight and idle, offline tasks'
+// oom_score_adj 1000.
+func plan(budgetMilli int64, high, limit uint64) qos.Plan {
 	return qos.Plan{
-		OfflineCPU:    qos.CPUIntent{BudgetMilli: budgetMilli, Reason: "test cpu"},
-		OfflineMemory: qos.MemoryIntent{HighBytes: high, MaxBytes: max, Reason: "test memory"},
+		OfflineCPU: qos.CPUIntent{BudgetMilli: budgetMilli, QuotaMicros: max(budgetMilli*100, 1000), PeriodMicros: 100000,
+			Reason: qos.Reason{Rule: qos.RuleCPULend}, Weight: 1, Idle: true, YieldReason: qos.Reason{Rule: qos.RuleOfflineYields}},
+		OfflineMemory:   qos.MemoryIntent{HighBytes: high, MaxBytes: limit, Reason: qos.Reason{Rule: qos.RuleMemoryLend}},
+		OfflineOOMScore: qos.OOMScoreIntent{Adj: 1000, Reason: qos.Reason{Rule: qos.RuleOfflineOOMFirst}},
 	}
 }
+
+// pooled marks a test's cpuset intents as planned.
+var pooled = qos.Reason{Rule: qos.RuleCpusetSharedPool}
 
 func statuses(rs []qos.IntentResult) string {
 	var b []string
@@ -292,8 +300,8 @@ func TestV2CpusetWidensParentsFirstAndSkipsVanished(t *testing.T) {
 	}
 	tree.ResetWrites()
 	p := qos.Plan{Cpusets: []qos.CpusetIntent{
-		{CgroupPath: "/online/web", CPUs: []int{2, 3, 1}, Reason: "exclusive 1-3"},
-		{CgroupPath: "/online/gone", CPUs: []int{0}, Reason: "shared"},
+		{CgroupPath: "/online/web", CPUs: []int{2, 3, 1}, Reason: pooled},
+		{CgroupPath: "/online/gone", CPUs: []int{0}, Reason: pooled},
 	}}
 	got := e.Apply(ctx, p)
 	if s := statuses(got[len(got)-2:]); s != "cpuset=applied cpuset=unchanged" {
@@ -394,7 +402,7 @@ func BenchmarkApplySteadyFakeV2(b *testing.B) {
 func TestV2CpusetOfflineParentGetsController(t *testing.T) {
 	tree, e := newFakeV2(t, cgrouptest.Options{CPUs: 4})
 	p := plan(500, 0, 1<<30)
-	p.Cpusets = []qos.CpusetIntent{{CgroupPath: "/sluice/offline", CPUs: []int{0, 1}, Reason: "offline pool"}}
+	p.Cpusets = []qos.CpusetIntent{{CgroupPath: "/sluice/offline", CPUs: []int{0, 1}, Reason: pooled}}
 	got := e.Apply(context.Background(), p)
 	if s := statuses(got); s != "offline-cpu=applied offline-memory=applied offline-oom-score=unchanged cpuset=applied" {
 		t.Fatalf("results %s", s)
