@@ -24,10 +24,11 @@ type worker struct {
 	applied func(name string)
 
 	mu sync.Mutex
-	// fresh holds results not yet handed to an Observation; latest the
-	// last Apply's, shown on /state.
-	fresh  []qos.IntentResult
-	latest []qos.IntentResult
+	// fresh holds results not yet handed to an Observation.
+	fresh []qos.IntentResult
+	// shown is the last non-empty batch handed to an Observation, kept for
+	// /state; loop goroutine only.
+	shown []qos.IntentResult
 }
 
 func newWorker(e Enforcement, log *slog.Logger) *worker {
@@ -76,7 +77,6 @@ func (w *worker) run(ctx context.Context) {
 			}
 			w.mu.Lock()
 			w.fresh = append(w.fresh, rs...)
-			w.latest = rs
 			w.mu.Unlock()
 			if w.applied != nil {
 				w.applied(w.name)
@@ -92,12 +92,6 @@ func (w *worker) take() []qos.IntentResult {
 	rs := w.fresh
 	w.fresh = nil
 	return rs
-}
-
-func (w *worker) last() []qos.IntentResult {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.latest
 }
 
 // startWorkers starts the workers once, for as long as ctx lives.
@@ -119,6 +113,7 @@ func (a *Agent) collectResults() []qos.IntentResult {
 	for _, w := range a.workers {
 		if fresh := w.take(); len(fresh) > 0 {
 			a.metrics.enforced(fresh)
+			w.shown = fresh
 			rs = append(slices.Clip(rs), fresh...)
 		}
 	}
@@ -126,12 +121,12 @@ func (a *Agent) collectResults() []qos.IntentResult {
 }
 
 // shownResults is what /state shows: the inline results of this iteration
-// and each worker's last results.
+// and the last results each worker reported to an Observation.
 func (a *Agent) shownResults(inline []qos.IntentResult) []qos.IntentResult {
 	rs := inline
 	for _, w := range a.workers {
-		if last := w.last(); len(last) > 0 {
-			rs = append(slices.Clip(rs), last...)
+		if len(w.shown) > 0 {
+			rs = append(slices.Clip(rs), w.shown...)
 		}
 	}
 	return rs
