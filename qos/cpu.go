@@ -20,7 +20,7 @@ func decideCPU(obs Observation, pol Policy, tgt Targets, prev LendState, prevRun
 		// Without capacity nothing can be computed; keep what was planned
 		// (or offline's minimum) rather than guess.
 		return cpuIntent(prev.Value, Reason{Rule: RuleCPUCapacityUnknown,
-			Lend: LendFigures{Capacity: capacity, Value: prev.Value}}), prev, prevRunq
+			Lend: &LendFigures{Capacity: capacity, Value: prev.Value}}), prev, prevRunq
 	}
 	online, system, offline := obs.Class(ClassOnline), obs.Class(ClassSystem), obs.Class(ClassOffline)
 	level, fromTarget := waterLevel(pol.CPU.HighWater, tgt.CPUWaterLevelPercent)
@@ -39,7 +39,11 @@ func decideCPU(obs Observation, pol Policy, tgt Targets, prev LendState, prevRun
 		keep:        1 - runq.Cut,
 	}, prev, obs.Time, elapsed)
 	out.FromTarget = fromTarget
-	return cpuIntent(out.Value, Reason{Rule: RuleCPULend, Lend: out, Runq: runqWhy}), next, runq
+	why := Reason{Rule: RuleCPULend, Lend: &out}
+	if runqWhy.Action != RunqOff {
+		why.Runq = &runqWhy
+	}
+	return cpuIntent(out.Value, why), next, runq
 }
 
 // cpuIntent is the CFS bandwidth for budget milli-CPUs over CPUPeriod.

@@ -218,11 +218,19 @@ func cpusetIntents(ws []WorkloadSample, offlineParent string, host []int, p cpus
 		CPUs:       p.offline,
 		Reason:     Reason{Rule: RuleCpusetOfflinePool, Cpuset: CpusetFigures{CPUs: p.offline, Host: host, Exclusive: p.exclusive}},
 	})
+	// Listed parents first (paths sort a parent before its children). An
+	// enforcer widens parents before children and narrows children before
+	// parents: cgroup v1 rejects a parent cpuset that excludes CPUs a child
+	// still uses. The workloads are sorted, not the intents, which are
+	// large (their reasons carry figures).
+	order := make([]*WorkloadSample, 0, len(ws))
 	for i := range ws {
-		w := &ws[i]
-		if w.CgroupPath == "" {
-			continue
+		if ws[i].CgroupPath != "" {
+			order = append(order, &ws[i])
 		}
+	}
+	slices.SortStableFunc(order, func(a, b *WorkloadSample) int { return cmp.Compare(a.CgroupPath, b.CgroupPath) })
+	for _, w := range order {
 		in := CpusetIntent{CgroupPath: w.CgroupPath, Mode: CpusetShared}
 		fig := CpusetFigures{Workload: w.Name, Class: w.Class}
 		switch as, ok := a.next.Assigned[w.ID]; {
@@ -248,11 +256,6 @@ func cpusetIntents(ws []WorkloadSample, offlineParent string, host []int, p cpus
 		in.Reason.Cpuset = fig
 		intents = append(intents, in)
 	}
-	// Listed parents first (paths sort a parent before its children). An
-	// enforcer widens parents before children and narrows children before
-	// parents: cgroup v1 rejects a parent cpuset that excludes CPUs a child
-	// still uses.
-	slices.SortStableFunc(intents[1:], func(a, b CpusetIntent) int { return cmp.Compare(a.CgroupPath, b.CgroupPath) })
 	return intents
 }
 

@@ -389,10 +389,30 @@ func bigObservation(n int, seed uint64) Observation {
 	return obs
 }
 
+// BenchmarkDecide measures a decision over n workloads with the kill path
+// running; with cpusets, every tenth online workload holds one exclusive
+// CPU of 64, so every workload gets a cpuset intent.
 func BenchmarkDecide(b *testing.B) {
-	for _, n := range []int{100, 1000} {
-		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
-			obs, pol := bigObservation(n, 1), DefaultPolicy()
+	for _, bc := range []struct {
+		n       int
+		cpusets bool
+	}{{100, false}, {1000, false}, {100, true}, {1000, true}} {
+		name := fmt.Sprintf("containers=%d", bc.n)
+		if bc.cpusets {
+			name += "/cpusets"
+		}
+		b.Run(name, func(b *testing.B) {
+			obs, pol := bigObservation(bc.n, 1), DefaultPolicy()
+			if bc.cpusets {
+				for c := range 64 {
+					obs.Host.CPUs = append(obs.Host.CPUs, c)
+				}
+				for i := range obs.Workloads {
+					if w := &obs.Workloads[i]; w.Class == ClassOnline && i%10 == 1 {
+						w.CpusetMode, w.CPUsWanted = CpusetExclusive, 1
+					}
+				}
+			}
 			pol.Kill.Grace = 0
 			pol.CPU.OnlineRunqLatencyP99 = time.Millisecond
 			_, st := Decide(obs, pol, Targets{}, State{})

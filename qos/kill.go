@@ -72,7 +72,7 @@ func decideKills(obs Observation, pol Policy, mem MemoryIntent, prev KillState) 
 	v := cands[0]
 	next.LastKillAt = obs.Time
 	next.Pending = &KillRecord{ID: v.w.ID, CgroupPath: v.w.CgroupPath, At: obs.Time}
-	why := Reason{Rule: RuleKillOverLimit, Kill: KillFigures{
+	why := Reason{Rule: RuleKillOverLimit, Kill: &KillFigures{
 		OfflineUsedBytes: offlineUsed, LimitBytes: mem.MaxBytes, OverFor: overFor, Grace: pol.Kill.Grace,
 		CoolDown: pol.Kill.CoolDown, Victim: v.w.Name, Candidates: len(cands), Priority: v.w.Priority,
 		StartedAt: v.w.StartedAt, Share: v.share, VictimLimitBytes: v.limit, VictimUsedBytes: v.w.MemoryUsageBytes,

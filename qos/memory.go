@@ -12,7 +12,7 @@ import "time"
 func decideMemory(obs Observation, pol Policy, tgt Targets, prev LendState, elapsed time.Duration) (MemoryIntent, LendState) {
 	capacity := satInt64(obs.Host.MemTotalBytes)
 	if capacity <= 0 {
-		return memoryIntent(prev.Value, Reason{Rule: RuleMemoryCapacityUnknown, Lend: LendFigures{Value: prev.Value}}), prev
+		return memoryIntent(prev.Value, Reason{Rule: RuleMemoryCapacityUnknown, Lend: &LendFigures{Value: prev.Value}}), prev
 	}
 	online, system, offline := obs.Class(ClassOnline), obs.Class(ClassSystem), obs.Class(ClassOffline)
 	level, fromTarget := waterLevel(pol.Memory.HighWater, tgt.MemoryWaterLevelPercent)
@@ -31,7 +31,7 @@ func decideMemory(obs Observation, pol Policy, tgt Targets, prev LendState, elap
 	out.FromTarget = fromTarget
 	in := memoryIntent(out.Value, Reason{Rule: RuleMemoryLend})
 	out.HighBytes = satInt64(in.HighBytes)
-	in.Reason.Lend = out
+	in.Reason.Lend = &out
 	return in, next
 }
 

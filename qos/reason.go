@@ -75,13 +75,21 @@ func (r *Rule) UnmarshalText(b []byte) error {
 // Reason says why an intent has its value: which rule and the figures it
 // used. It is plain data, so deciding builds no text; String (and the
 // "text" field of its JSON) words it for people. Only the figures of the
-// rule's group are set.
+// rule's group are set. The figures that occur once per plan are behind
+// pointers, so the per-workload cpuset intents stay small to copy.
 type Reason struct {
 	Rule   Rule          `json:"rule"`
-	Lend   LendFigures   `json:"lend,omitzero"`
-	Runq   RunqFigures   `json:"runq,omitzero"`
-	Kill   KillFigures   `json:"kill,omitzero"`
+	Lend   *LendFigures  `json:"lend,omitempty"`
+	Runq   *RunqFigures  `json:"runq,omitempty"`
+	Kill   *KillFigures  `json:"kill,omitempty"`
 	Cpuset CpusetFigures `json:"cpuset,omitzero"`
+}
+
+func (r Reason) lend() LendFigures {
+	if r.Lend == nil {
+		return LendFigures{}
+	}
+	return *r.Lend
 }
 
 // IsZero reports an absent intent.
@@ -222,9 +230,9 @@ func (r Reason) String() string {
 	switch r.Rule {
 	case RuleNone:
 	case RuleCPUCapacityUnknown:
-		fmt.Fprintf(&b, "host cpu capacity unknown (%dm): offline cpu budget kept at %dm", r.Lend.Capacity, r.Lend.Value)
+		fmt.Fprintf(&b, "host cpu capacity unknown (%dm): offline cpu budget kept at %dm", r.lend().Capacity, r.lend().Value)
 	case RuleMemoryCapacityUnknown:
-		fmt.Fprintf(&b, "host memory size unknown: offline memory limit kept at %s", formatBytes(r.Lend.Value))
+		fmt.Fprintf(&b, "host memory size unknown: offline memory limit kept at %s", formatBytes(r.lend().Value))
 	case RuleCPULend:
 		r.writeCPU(&b)
 	case RuleMemoryLend:
@@ -244,7 +252,7 @@ func (r Reason) String() string {
 func milli(v int64) string { return fmt.Sprintf("%dm", v) }
 
 func (r Reason) writeCPU(b *strings.Builder) {
-	l := r.Lend
+	l := r.lend()
 	fmt.Fprintf(b, "offline cpu budget %dm: %dm x %s", l.Value, l.Capacity, formatPercent(l.Level))
 	if l.FromTarget {
 		b.WriteString(" (brain target)")
@@ -255,7 +263,8 @@ func (r Reason) writeCPU(b *strings.Builder) {
 	} else {
 		fmt.Fprintf(b, ", floor %dm", l.Floor)
 	}
-	if note := r.Runq.String(); note != "" {
+	if r.Runq != nil && r.Runq.String() != "" {
+		note := r.Runq.String()
 		b.WriteString("; ")
 		b.WriteString(note)
 	}
@@ -264,7 +273,7 @@ func (r Reason) writeCPU(b *strings.Builder) {
 }
 
 func (r Reason) writeMemory(b *strings.Builder) {
-	l := r.Lend
+	l := r.lend()
 	fmt.Fprintf(b, "offline memory limit %s (reclaim from %s): %s x %s", formatBytes(l.Value),
 		formatBytes(l.HighBytes), formatBytes(l.Capacity), formatPercent(l.Level))
 	if l.FromTarget {
@@ -321,7 +330,10 @@ func (q RunqFigures) String() string {
 }
 
 func (r Reason) writeKill(b *strings.Builder) {
-	k := r.Kill
+	var k KillFigures
+	if r.Kill != nil {
+		k = *r.Kill
+	}
 	fmt.Fprintf(b, "offline memory %s above its limit %s for %v (grace %v): kill %s, chosen of %d offline "+
 		"candidates by priority %d (lowest first), start %s (youngest first), %s of its %s limit (largest share first), "+
 		"using %s; cool-down %v",
