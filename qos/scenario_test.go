@@ -73,13 +73,19 @@ type scenarioStep struct {
 type scenarioExpect struct {
 	CPUBudget *int64 `yaml:"cpuBudget"`
 	// CPUChangesAtMost bounds how often the budget changed within a repeated step.
-	CPUChangesAtMost *int     `yaml:"cpuChangesAtMost"`
-	MemoryMax        string   `yaml:"memoryMax"`
-	MemoryHigh       string   `yaml:"memoryHigh"`
-	Kill             *string  `yaml:"kill"` // "" means no kill
-	CPUReason        []string `yaml:"cpuReason"`
-	MemoryReason     []string `yaml:"memoryReason"`
-	KillReason       []string `yaml:"killReason"`
+	CPUChangesAtMost *int    `yaml:"cpuChangesAtMost"`
+	MemoryMax        string  `yaml:"memoryMax"`
+	MemoryHigh       string  `yaml:"memoryHigh"`
+	Kill             *string `yaml:"kill"` // "" means no kill
+	// CPUQuota is what the kernel receives for the budget: "<quota> <period>"
+	// in microseconds.
+	CPUQuota      string   `yaml:"cpuQuota"`
+	OfflineWeight *uint64  `yaml:"offlineWeight"`
+	OfflineIdle   *bool    `yaml:"offlineIdle"`
+	OOMScoreAdj   *int     `yaml:"oomScoreAdj"`
+	CPUReason     []string `yaml:"cpuReason"`
+	MemoryReason  []string `yaml:"memoryReason"`
+	KillReason    []string `yaml:"killReason"`
 	// Cpusets maps cgroup path to cpulist; "none" means no cpuset intents.
 	Cpusets map[string]string `yaml:"cpusets"`
 }
@@ -236,6 +242,18 @@ func checkStep(t *testing.T, name string, e scenarioExpect, plan Plan, changes i
 	t.Helper()
 	if e.CPUBudget != nil && plan.OfflineCPU.BudgetMilli != *e.CPUBudget {
 		t.Errorf("%s: cpu budget %dm, want %dm (%s)", name, plan.OfflineCPU.BudgetMilli, *e.CPUBudget, plan.OfflineCPU.Reason.String())
+	}
+	if cpu := plan.OfflineCPU; e.CPUQuota != "" && fmt.Sprintf("%d %d", cpu.QuotaMicros, cpu.PeriodMicros) != e.CPUQuota {
+		t.Errorf("%s: cpu quota %d %d, want %s", name, cpu.QuotaMicros, cpu.PeriodMicros, e.CPUQuota)
+	}
+	if e.OfflineWeight != nil && plan.OfflineCPU.Weight != *e.OfflineWeight {
+		t.Errorf("%s: offline weight %d, want %d", name, plan.OfflineCPU.Weight, *e.OfflineWeight)
+	}
+	if e.OfflineIdle != nil && plan.OfflineCPU.Idle != *e.OfflineIdle {
+		t.Errorf("%s: offline idle %t, want %t", name, plan.OfflineCPU.Idle, *e.OfflineIdle)
+	}
+	if e.OOMScoreAdj != nil && (plan.OfflineOOMScore.Adj != *e.OOMScoreAdj || plan.OfflineOOMScore.Reason.IsZero()) {
+		t.Errorf("%s: offline oom_score_adj %d (%s), want %d", name, plan.OfflineOOMScore.Adj, plan.OfflineOOMScore.Reason, *e.OOMScoreAdj)
 	}
 	if e.CPUChangesAtMost != nil && changes > *e.CPUChangesAtMost {
 		t.Errorf("%s: cpu budget changed %d times, want at most %d", name, changes, *e.CPUChangesAtMost)
