@@ -64,6 +64,26 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// v1 receives the plan's weight as cpu.shares (weight 50 -> 2 +
+// 49 x 262142 / 9999 = 1286) and the plan's period with its quota.
+func TestV1WritesThePlansWeightAndPeriod(t *testing.T) {
+	f := newFakeV1(t)
+	p := plan(1500, 1<<30, 1<<30)
+	p.OfflineCPU.QuotaMicros, p.OfflineCPU.PeriodMicros = 75000, 50000
+	p.OfflineCPU.Weight, p.OfflineCPU.Idle = 50, false
+	if s := statuses(f.e.Apply(context.Background(), p)); s != "offline-cpu=applied offline-memory=applied" {
+		t.Fatalf("results %s", s)
+	}
+	want := strings.Join([]string{
+		`/sluice/offline/cpu.cfs_period_us <- "50000"`,
+		`/sluice/offline/cpu.cfs_quota_us <- "75000"`,
+		`/sluice/offline/cpu.shares <- "1286"`,
+	}, "\n")
+	if l := writeLog(f.cpu.Writes(), ""); l != want {
+		t.Errorf("cpu writes:\n%s\nwant:\n%s", l, want)
+	}
+}
+
 func TestV1WritesExactValues(t *testing.T) {
 	f := newFakeV1(t)
 	got := f.e.Apply(context.Background(), plan(1500, 1<<30, 1<<30+1<<28+123))

@@ -116,6 +116,35 @@ func TestV2ApplyWritesExactText(t *testing.T) {
 	}
 }
 
+// The enforcer writes the plan's values, not its own: a plan that takes
+// the offline parent out of idle clears cpu.idle before it writes the
+// weight (the kernel rejects weight writes to an idle group), and the
+// quota and period are the plan's.
+func TestV2ApplyWritesThePlansValues(t *testing.T) {
+	tree, e := newFakeV2(t, cgrouptest.Options{})
+	ctx := context.Background()
+	e.Apply(ctx, plan(1500, 1<<30, 1<<30))
+	tree.ResetWrites()
+	p := plan(1500, 1<<30, 1<<30)
+	p.OfflineCPU.QuotaMicros, p.OfflineCPU.PeriodMicros = 25000, 50000
+	p.OfflineCPU.Weight, p.OfflineCPU.Idle = 50, false
+	if got := statuses(e.Apply(ctx, p)); got != "offline-cpu=applied offline-memory=unchanged offline-oom-score=unchanged" {
+		t.Fatalf("results %s", got)
+	}
+	var log []string
+	for _, w := range tree.Writes() {
+		log = append(log, w.String())
+	}
+	wantLog := []string{
+		`/sluice/offline/cpu.max <- "25000 50000"`,
+		`/sluice/offline/cpu.idle <- "0"`,
+		`/sluice/offline/cpu.weight <- "50"`,
+	}
+	if strings.Join(log, "\n") != strings.Join(wantLog, "\n") {
+		t.Errorf("writes:\n%s\nwant:\n%s", strings.Join(log, "\n"), strings.Join(wantLog, "\n"))
+	}
+}
+
 func TestV2ApplyTwiceWritesNothing(t *testing.T) {
 	tree, e := newFakeV2(t, cgrouptest.Options{})
 	ctx := context.Background()

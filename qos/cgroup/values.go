@@ -23,8 +23,8 @@ const (
 )
 
 // sharesOfWeight converts a cgroup v2 cpu.weight (1-10000) to v1
-// cpu.shares (2-262144), the conversion runc and the kernel docs use:
-// weight 1 is MIN_SHARES, weight 100 is close to the default 1024.
+// cpu.shares (2-262144), the inverse of runc's shares-to-weight
+// conversion: weight 1 is MIN_SHARES (2), 10000 is MAX_SHARES (262144).
 func sharesOfWeight(w uint64) uint64 {
 	w = min(max(w, 1), 10000)
 	return 2 + (w-1)*262142/9999

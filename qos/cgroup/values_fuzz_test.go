@@ -87,6 +87,11 @@ func FuzzParseCPUList(f *testing.F) {
 }
 
 func TestQuotaAndRatio(t *testing.T) {
+	for w, want := range map[uint64]uint64{0: 2, 1: 2, 10000: 262144, 20000: 262144} {
+		if got := sharesOfWeight(w); got != want {
+			t.Errorf("sharesOfWeight(%d) = %d, want %d", w, got, want)
+		}
+	}
 	if !ratioGreater(1<<63, 1, 1<<62, 1) || ratioGreater(50000, 100000, 1, 2) || !ratioGreater(50001, 100000, 1, 2) {
 		t.Error("ratioGreater")
 	}
