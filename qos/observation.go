@@ -17,7 +17,10 @@ type Observation struct {
 	// from here. Host usage that belongs to no classed workload is counted
 	// as system (conservative: it protects online work).
 	Classes map[Class]ClassUsage `json:"classes,omitempty"`
-	// Results reports what the enforcers did with the previous plan.
+	// Results reports what the enforcers did with earlier plans: the
+	// inline enforcers' results of the last pass, and whatever the
+	// enforcers running in their own workers reported since the previous
+	// observation (a slow enforcer's results arrive some decisions later).
 	Results []IntentResult `json:"results,omitempty"`
 }
 

@@ -145,10 +145,12 @@ type KillIntent struct {
 // IntentResult reports what an enforcer did with one intent.
 type IntentResult struct {
 	// Intent names the intent kind: IntentOfflineCPU, IntentOfflineMemory,
-	// IntentKill or IntentCpuset.
+	// IntentOfflineOOMScore, IntentKill or IntentCpuset (later enforcers
+	// add their own kinds).
 	Intent string `json:"intent"`
-	// Target is the offline parent for CPU and memory intents, the
-	// KillIntent.ID for kills and the CpusetIntent.CgroupPath for cpusets.
+	// Target is the offline parent for CPU, memory and OOM score intents,
+	// the KillIntent.ID for kills and the CpusetIntent.CgroupPath for
+	// cpusets.
 	Target string       `json:"target"`
 	Status ResultStatus `json:"status"`
 	Err    string       `json:"error,omitempty"`
