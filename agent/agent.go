@@ -425,27 +425,7 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 		a.log.Warn("host sample failed; keeping the previous plan", "err", err)
 		return
 	}
-	// The offline parent is read on every host tick, so a change of offline
-	// use shows up within one fast tick, not one container tick.
-	offlineFast := int64(-1)
-	if a.policy.OfflineParent != "" && (a.offlineMissing.path != a.policy.OfflineParent || !now.Before(a.offlineMissing.until)) {
-		// Stamp the counter when it is read, not when the tick started: on a
-		// busy host the host sample before it can take a while, and a rate
-		// over a misstated 100 ms interval is wildly off.
-		total, err := a.cfg.Usage.CPU(a.policy.OfflineParent)
-		switch {
-		case err == nil:
-			if milli, ok := a.offlineCPU.Observe(a.policy.OfflineParent, total, a.now()); ok {
-				offlineFast = milli
-			}
-		case errors.Is(err, fs.ErrNotExist):
-			// No offline parent yet (a dry run on a fresh host): looking
-			// for it on every fast tick costs a failed path walk each
-			// time, so look again after a container interval, or as soon
-			// as an enforcement pass may have created it.
-			a.offlineMissing.path, a.offlineMissing.until = a.policy.OfflineParent, now.Add(a.policy.Sampling.ContainerInterval)
-		}
-	}
+	offlineFast := a.offlineFastMilli(now)
 	a.startWorkers(ctx)
 	obs := qos.Observation{
 		Time:      now,
@@ -493,6 +473,32 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	}
 	a.mu.Unlock()
 	a.metrics.loopDuration.Observe(time.Since(start).Seconds())
+}
+
+// offlineFastMilli reads the offline parent's CPU rate on every host tick,
+// so a change of offline use shows up within one fast tick, not one
+// container tick; -1 when there is no rate yet.
+func (a *Agent) offlineFastMilli(now time.Time) int64 {
+	if a.policy.OfflineParent == "" || (a.offlineMissing.path == a.policy.OfflineParent && now.Before(a.offlineMissing.until)) {
+		return -1
+	}
+	// Stamp the counter when it is read, not when the tick started: on a
+	// busy host the host sample before it can take a while, and a rate
+	// over a misstated 100 ms interval is wildly off.
+	total, err := a.cfg.Usage.CPU(a.policy.OfflineParent)
+	switch {
+	case err == nil:
+		if milli, ok := a.offlineCPU.Observe(a.policy.OfflineParent, total, a.now()); ok {
+			return milli
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		// No offline parent yet (a dry run on a fresh host): looking for
+		// it on every fast tick costs a failed path walk each time, so
+		// look again after a container interval, or as soon as an
+		// enforcement pass may have created it.
+		a.offlineMissing.path, a.offlineMissing.until = a.policy.OfflineParent, now.Add(a.policy.Sampling.ContainerInterval)
+	}
+	return -1
 }
 
 // adopt seeds the decision state from the kernel's caps (see Config.Adopt).

@@ -50,7 +50,9 @@ const (
 
 // Equal reports whether two plans ask for the same values: the same
 // intents present with the same values. Reasons are not compared beyond
-// presence: their figures may differ while what is written does not.
+// presence: their figures may differ while what is written does not. A new
+// intent group adds its comparison here (the agent skips enforcing a plan
+// equal to the last one).
 func (p Plan) Equal(q Plan) bool {
 	return p.DryRun == q.DryRun && p.OfflineParent == q.OfflineParent &&
 		p.OfflineCPU.equal(q.OfflineCPU) && p.OfflineMemory.equal(q.OfflineMemory) &&
