@@ -81,3 +81,18 @@ func TestPlanJSONRoundTrip(t *testing.T) {
 		t.Error("Equal ignores intent values")
 	}
 }
+
+// An older agent wrote reasons as plain text: they still decode, as words.
+func TestReasonReadsPlainText(t *testing.T) {
+	var in CPUIntent
+	if err := json.Unmarshal([]byte(`{"budgetMilli": 700, "reason": "offline cpu budget 700m"}`), &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.Reason.IsZero() || in.Reason.String() != "offline cpu budget 700m" || in.BudgetMilli != 700 {
+		t.Errorf("decoded %+v (%q)", in, in.Reason.String())
+	}
+	var none Reason
+	if err := json.Unmarshal([]byte(`{"rule": ""}`), &none); err != nil || !none.IsZero() {
+		t.Errorf("empty rule: %+v, %v", none, err)
+	}
+}

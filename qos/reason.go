@@ -83,6 +83,10 @@ type Reason struct {
 	Runq   *RunqFigures  `json:"runq,omitempty"`
 	Kill   *KillFigures  `json:"kill,omitempty"`
 	Cpuset CpusetFigures `json:"cpuset,omitzero"`
+	// worded holds a reason read from an agent that wrote reasons as
+	// plain text (before they were structured), so a newer sluicectl still
+	// reads an older agent's /state.
+	worded string
 }
 
 func (r Reason) lend() LendFigures {
@@ -93,7 +97,7 @@ func (r Reason) lend() LendFigures {
 }
 
 // IsZero reports an absent intent.
-func (r Reason) IsZero() bool { return r.Rule == RuleNone }
+func (r Reason) IsZero() bool { return r.Rule == RuleNone && r.worded == "" }
 
 // LendAction says what the lending hysteresis did.
 type LendAction uint8
@@ -213,8 +217,12 @@ func (r Reason) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads what MarshalJSON wrote; the text is derived, so it
-// is not kept.
+// is not kept. A plain string (an older agent's reason) is kept as words.
 func (r *Reason) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		*r = Reason{}
+		return json.Unmarshal(b, &r.worded)
+	}
 	type plain Reason
 	var p plain
 	if err := json.Unmarshal(b, &p); err != nil {
@@ -229,6 +237,7 @@ func (r Reason) String() string {
 	var b strings.Builder
 	switch r.Rule {
 	case RuleNone:
+		b.WriteString(r.worded)
 	case RuleCPUCapacityUnknown:
 		fmt.Fprintf(&b, "host cpu capacity unknown (%dm): offline cpu budget kept at %dm", r.lend().Capacity, r.lend().Value)
 	case RuleMemoryCapacityUnknown:
