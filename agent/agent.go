@@ -223,14 +223,6 @@ func New(cfg Config) (*Agent, error) {
 		cpuMeter:   sample.NewCPUMeter(),
 		offlineCPU: sample.NewCPUMeter(),
 	}
-	for _, e := range cfg.Enforcers {
-		if e.Enforcer == nil {
-			return nil, fmt.Errorf("agent: enforcer %q is nil", e.Name)
-		}
-		if !e.Inline {
-			a.workers = append(a.workers, newWorker(e, a.log))
-		}
-	}
 	a.polInfo = PolicyInfo{Source: cfg.PolicySource, LoadedAt: cfg.Now(), DryRun: a.dryRun(cfg.Policy), OfflineParent: cfg.Policy.OfflineParent}
 	a.metrics.policyReloads.WithLabelValues("success").Add(0)
 	a.metrics.policyReloads.WithLabelValues("invalid").Add(0)
@@ -241,6 +233,14 @@ func New(cfg Config) (*Agent, error) {
 		a.runq = newRunqTracker(cfg.Runq)
 		if err := cfg.Registerer.Register(ebpf.NewRunqLatencyCollector(a.runq.cumulative)); err != nil {
 			return nil, fmt.Errorf("agent: register run-queue metrics: %w", err)
+		}
+	}
+	for _, e := range cfg.Enforcers {
+		if e.Enforcer == nil {
+			return nil, fmt.Errorf("agent: enforcer %q is nil", e.Name)
+		}
+		if !e.Inline {
+			a.workers = append(a.workers, newWorker(e, a.log))
 		}
 	}
 	return a, nil
