@@ -49,26 +49,53 @@ type WorkloadSource interface {
 	Status() discovery.DiscoveryStatus
 }
 
-// Enforcer applies a plan to the kernel, level-triggered and idempotent,
-// and reports one result per intent. It must not write when plan.DryRun.
+// Enforcer turns the plan's intents of its group (offline CPU and memory,
+// kills, and later cache, network, containers) into kernel or runtime
+// state and reports what it did.
+//
+// Contract:
+//   - Level-triggered and idempotent: Apply reads the current state,
+//     changes only differences, and applying the same plan twice changes
+//     nothing the second time. The loop may skip plans equal to the last
+//     one (Plan.Equal) and re-applies at least once per container interval.
+//   - Dry run: when plan.DryRun, Apply changes nothing and reports
+//     qos.ResultDryRun for intents that would change something.
+//   - Results: one qos.IntentResult per intent of its group that it looked
+//     at (applied, unchanged, failed with the error's text, unsupported,
+//     dry-run); intents of other groups are not its business. A failure on
+//     one intent does not stop the others. An enforcer the host cannot
+//     run (no resctrl, no tc) reports qos.ResultUnsupported rather than
+//     failing, and the agent keeps running with the others.
+//   - Apply decides nothing: every value comes from the plan.
+//   - Apply may be called from a goroutine other than the loop's, but
+//     never concurrently with itself; it returns when ctx ends.
 type Enforcer interface {
 	Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult
 }
 
-// Killer carries out a plan's kill intents, one result per victim. It
-// refuses victims that are not offline.
-type Killer interface {
-	Kill(ctx context.Context, plan qos.Plan) []qos.IntentResult
+// Enforcement is one enforcer as the agent runs it.
+type Enforcement struct {
+	// Name identifies the enforcer in logs ("cgroup", "killer").
+	Name     string
+	Enforcer Enforcer
+	// Inline runs Apply in the loop, in the iteration that planned it:
+	// for the CPU and memory caps, whose reaction time is the agent's
+	// point. Every other enforcer runs in its own worker fed through a
+	// one-slot mailbox holding the latest plan, so a slow one (image
+	// pulls, task moves, tc changes) never delays the caps; its results
+	// reach the Observation after they arrive.
+	Inline bool
 }
 
-// Config wires an Agent. Host, Usage and Workloads are required; Enforcer
-// and Killer may be nil (dry-run only).
+// Config wires an Agent. Host, Usage and Workloads are required;
+// Enforcers may be empty (dry-run only).
 type Config struct {
 	Host      HostSampler
 	Usage     UsageReader
 	Workloads WorkloadSource
-	Enforcer  Enforcer
-	Killer    Killer
+	// Enforcers lists every enforcer, in order: the one place an
+	// enforcer is wired in.
+	Enforcers []Enforcement
 	// Runq, when set, is the eBPF scheduler sampler: per-class and
 	// per-workload run-queue latency and on-CPU time. Nil samples procfs
 	// and cgroups only.
@@ -118,17 +145,22 @@ type Agent struct {
 	reload  chan qos.Policy
 
 	// Loop-goroutine state.
-	policy     qos.Policy
-	state      qos.State
-	prevPlan   qos.Plan
-	results    []qos.IntentResult
-	containers []qos.ContainerSample
-	warned     map[string]bool
-	runq       *runqTracker
-	lastSample time.Time
-	cpuTrend   trend
-	memTrend   trend
-	cpuMeter   *sample.CPUMeter
+	policy   qos.Policy
+	state    qos.State
+	prevPlan qos.Plan
+	// results are the inline enforcers' results of the last pass.
+	results   []qos.IntentResult
+	workloads []qos.WorkloadSample
+	// workers run the enforcers that are not Inline; started by the first
+	// Iterate, they live as long as its context.
+	workers        []*worker
+	workersStarted bool
+	warned         map[string]bool
+	runq           *runqTracker
+	lastSample     time.Time
+	cpuTrend       trend
+	memTrend       trend
+	cpuMeter       *sample.CPUMeter
 	// classCPU measures the classes at the fast tick (fastCPU); fastReads
 	// is its reused input.
 	classCPU  *sample.ClassCPUMeter
@@ -163,8 +195,8 @@ type Snapshot struct {
 	Classes map[qos.Class]qos.ClassUsage `json:"classes"`
 	// CPU is the fast tick's exact accounting, unclassed use named apart
 	// (Classes counts it as system); nil before the second tick.
-	CPU       *sample.ClassCPU          `json:"cpuAccounting,omitempty"`
-	Workloads []qos.ContainerSample     `json:"workloads"`
+	CPU       *qos.CPUAccounting        `json:"cpuAccounting,omitempty"`
+	Workloads []qos.WorkloadSample      `json:"workloads"`
 	Plan      qos.Plan                  `json:"plan"`
 	Intents   []qos.IntentSummary       `json:"intents"`
 	State     qos.State                 `json:"state"`
@@ -226,6 +258,14 @@ func New(cfg Config) (*Agent, error) {
 		a.runq = newRunqTracker(cfg.Runq)
 		if err := cfg.Registerer.Register(ebpf.NewRunqLatencyCollector(a.runq.cumulative)); err != nil {
 			return nil, fmt.Errorf("agent: register run-queue metrics: %w", err)
+		}
+	}
+	for _, e := range cfg.Enforcers {
+		if e.Enforcer == nil {
+			return nil, fmt.Errorf("agent: enforcer %q is nil", e.Name)
+		}
+		if !e.Inline {
+			a.workers = append(a.workers, newWorker(e, a.log))
 		}
 	}
 	return a, nil
@@ -353,7 +393,7 @@ func (a *Agent) warnOnce(key, msg string, args ...any) {
 // the loop by hand. Not safe for concurrent use with Run.
 func (a *Agent) SampleWorkloads(now time.Time) {
 	ws := a.cfg.Workloads.Workloads()
-	out := make([]qos.ContainerSample, 0, len(ws))
+	out := make([]qos.WorkloadSample, 0, len(ws))
 	for _, w := range ws {
 		u, err := a.cfg.Usage.Usage(w.CgroupPath)
 		if err != nil {
@@ -370,8 +410,8 @@ func (a *Agent) SampleWorkloads(now time.Time) {
 			a.warnOnce("cpuset:"+w.Key(), "ignoring an invalid cpuset label; the workload stays shared",
 				"id", w.ID, "label", LabelCpuset, "err", err)
 		}
-		out = append(out, qos.ContainerSample{
-			CpusetMode: mode, CPUs: cpus,
+		out = append(out, qos.WorkloadSample{
+			CpusetMode: mode, CPUsWanted: cpus,
 			ID: w.ID, Name: w.Name, Namespace: w.Namespace, Class: w.Class, Priority: w.Priority,
 			CgroupPath: w.CgroupPath, StartedAt: w.StartedAt,
 			CPUUsedMilli:     milli,
@@ -396,7 +436,7 @@ func (a *Agent) SampleWorkloads(now time.Time) {
 	} else {
 		a.metrics.containerdConnected.Set(0)
 	}
-	slices.SortFunc(out, func(x, y qos.ContainerSample) int {
+	slices.SortFunc(out, func(x, y qos.WorkloadSample) int {
 		if c := compareClass(x.Class, y.Class); c != 0 {
 			return c
 		}
@@ -407,7 +447,7 @@ func (a *Agent) SampleWorkloads(now time.Time) {
 		}
 		return 0
 	})
-	a.containers = out
+	a.workloads = out
 	a.metrics.observeWorkloads(out)
 }
 
@@ -431,19 +471,20 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	// Every class is measured on every host tick from exact counters over
 	// one window, so an online burst or an offline change shows up within
 	// one fast tick and no class is a residual of the others.
-	fast, fastOK := a.fastCPU(now, host.CPUUsedMilli)
-	var accounting *sample.ClassCPU
-	if fastOK {
+	var accounting *qos.CPUAccounting
+	if fast, ok := a.fastCPU(now, host.CPUUsedMilli); ok {
 		host.CPUUsedMilli = fast.HostBusyMilli // the same window as the classes
 		accounting = &fast
 		a.metrics.accounting(fast)
 	}
+	a.startWorkers(ctx)
 	obs := qos.Observation{
-		Time:       now,
-		Host:       host,
-		Containers: a.containers,
-		Classes:    aggregate(host, a.containers, fast, fastOK),
-		Results:    a.results,
+		Time:      now,
+		Host:      host,
+		Workloads: a.workloads,
+		CPU:       accounting,
+		Classes:   qos.AggregateClasses(host, a.workloads, accounting),
+		Results:   a.collectResults(),
 	}
 	if a.runq != nil {
 		if err := a.runq.tick(); err != nil {
@@ -483,8 +524,8 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	a.mu.Lock()
 	// Intents are worded when someone asks (Snapshot), not on every tick.
 	a.snapshot = Snapshot{
-		Time: now, Host: obs.Host, Classes: obs.Classes, CPU: accounting, Workloads: obs.Containers,
-		Plan: plan, State: state, Results: results,
+		Time: now, Host: obs.Host, Classes: obs.Classes, CPU: obs.CPU, Workloads: obs.Workloads,
+		Plan: plan, State: state, Results: a.shownResults(results),
 	}
 	a.mu.Unlock()
 	a.metrics.loopDuration.Observe(time.Since(start).Seconds())
@@ -498,7 +539,7 @@ func (a *Agent) adoptCpusets(obs qos.Observation) {
 		return
 	}
 	var paths []string
-	for _, w := range obs.Containers {
+	for _, w := range obs.Workloads {
 		if w.Class != qos.ClassOnline || (w.CpusetMode != qos.CpusetExclusive && w.CpusetMode != qos.CpusetReserved) || a.cpusetLooked[w.ID] {
 			continue
 		}
@@ -532,20 +573,22 @@ func (a *Agent) adopt(l AdoptedLimits, host qos.HostSample) {
 	a.log.Info("adopted the offline caps in force", "cpuBudgetMilli", l.CPUBudgetMilli, "memoryMaxBytes", l.MemoryMaxBytes)
 }
 
-// enforce hands plan to the enforcer and the killer and returns their
-// results; fresh is false when it reused the previous results instead.
+// enforce hands plan to the enforcers: the inline ones run now and their
+// results are returned; the others get it in their mailboxes. fresh is
+// false when it reused the previous inline results instead.
 //
 // A full enforcement pass is not free: besides the offline parent's few
 // files it lists every task below the offline parent, in every hierarchy,
 // to hold their oom_score_adj, which with 100 offline cgroups is hundreds
-// of kernel file reads. So a tick whose plan asks the kernel for exactly
-// what the last applied plan asked, after a pass that went through, skips
-// the enforcer; the kernel is still read and corrected (level-triggered)
-// at least once per container interval, and any change of a kernel-facing
-// value (a CPU cut, a memory limit, cpusets, a kill, dry-run switched off)
-// is enforced in the same iteration that planned it.
+// of kernel file reads. So a tick whose plan equals the last applied plan
+// (Plan.Equal), after an inline pass that went through, skips the
+// enforcers; the kernel is still read and corrected (level-triggered) at
+// least once per container interval, and any change of a planned value (a
+// CPU cut, a memory limit, cpusets, dry-run switched off) is enforced in
+// the same iteration that planned it. A plan with kills is never skipped:
+// every kill is carried out.
 func (a *Agent) enforce(ctx context.Context, plan qos.Plan, now time.Time) (results []qos.IntentResult, fresh bool) {
-	if plan.DryRun || a.cfg.Enforcer == nil {
+	if plan.DryRun || len(a.cfg.Enforcers) == 0 {
 		a.applied = nil
 		rs := []qos.IntentResult{
 			{Intent: qos.IntentOfflineCPU, Target: a.policy.OfflineParent, Status: qos.ResultDryRun, At: now},
@@ -556,44 +599,27 @@ func (a *Agent) enforce(ctx context.Context, plan qos.Plan, now time.Time) (resu
 		}
 		return rs, true
 	}
-	if a.applied != nil && sameKernelPlan(*a.applied, plan) && !anyFailed(a.results) &&
+	if a.applied != nil && len(plan.Kills) == 0 && a.applied.Equal(plan) && !anyFailed(a.results) &&
 		now.Sub(a.appliedAt) < a.policy.Sampling.ContainerInterval && !now.Before(a.appliedAt) {
 		return a.results, false
 	}
 	a.applied, a.appliedAt = &plan, now
-	rs := a.cfg.Enforcer.Apply(ctx, plan)
-	if len(plan.Kills) > 0 && a.cfg.Killer != nil {
-		kr := a.cfg.Killer.Kill(ctx, plan)
-		for i, r := range kr {
-			if r.Status == qos.ResultFailed {
-				a.log.Error("kill failed", "victim", r.Target, "err", r.Err)
-			} else if i < len(plan.Kills) {
-				a.log.Warn("killed offline workload", "victim", r.Target, "reason", plan.Kills[i].Reason)
-			}
+	// Workers first: they start on their copy while the caps are written.
+	for _, w := range a.workers {
+		w.post(plan)
+	}
+	var rs []qos.IntentResult
+	for _, e := range a.cfg.Enforcers {
+		if e.Inline {
+			rs = append(rs, e.Enforcer.Apply(ctx, plan)...)
 		}
-		rs = append(rs, kr...)
 	}
 	for _, r := range rs {
-		if r.Status == qos.ResultFailed && r.Intent != qos.IntentKill {
+		if r.Status == qos.ResultFailed {
 			a.log.Error("enforce failed", "intent", r.Intent, "target", r.Target, "err", r.Err)
 		}
 	}
 	return rs, true
-}
-
-// sameKernelPlan reports whether two enforcing plans ask the kernel for the
-// same values: the reasons' wording may differ, what is written may not.
-// A plan with kills is never the same: every kill is carried out.
-func sameKernelPlan(x, y qos.Plan) bool {
-	if x.DryRun != y.DryRun || x.OfflineParent != y.OfflineParent || len(x.Kills) > 0 || len(y.Kills) > 0 ||
-		x.OfflineCPU.BudgetMilli != y.OfflineCPU.BudgetMilli || (x.OfflineCPU.Reason == "") != (y.OfflineCPU.Reason == "") ||
-		x.OfflineMemory.HighBytes != y.OfflineMemory.HighBytes || x.OfflineMemory.MaxBytes != y.OfflineMemory.MaxBytes ||
-		(x.OfflineMemory.Reason == "") != (y.OfflineMemory.Reason == "") {
-		return false
-	}
-	return slices.EqualFunc(x.Cpusets, y.Cpusets, func(a, b qos.CpusetIntent) bool {
-		return a.CgroupPath == b.CgroupPath && a.Mode == b.Mode && slices.Equal(a.CPUs, b.CPUs) && (a.Reason == "") == (b.Reason == "")
-	})
 }
 
 func anyFailed(rs []qos.IntentResult) bool {
@@ -629,7 +655,7 @@ func (a *Agent) logTransition(prev, next qos.Plan) {
 	}
 	if cpu == trendDown || cpu != a.cpuTrend {
 		a.log.Info("offline cpu budget", "from", fmt.Sprintf("%dm", prev.OfflineCPU.BudgetMilli),
-			"to", fmt.Sprintf("%dm", next.OfflineCPU.BudgetMilli), "reason", next.OfflineCPU.Reason)
+			"to", fmt.Sprintf("%dm", next.OfflineCPU.BudgetMilli), "reason", next.OfflineCPU.Reason.String())
 	}
 	a.cpuTrend = cpu
 	mem := trendOf(int64(prev.OfflineMemory.MaxBytes), int64(next.OfflineMemory.MaxBytes))
@@ -638,36 +664,14 @@ func (a *Agent) logTransition(prev, next qos.Plan) {
 	}
 	if mem == trendDown || mem != a.memTrend {
 		a.log.Info("offline memory limit", "high", next.OfflineMemory.HighBytes, "max", next.OfflineMemory.MaxBytes,
-			"reason", next.OfflineMemory.Reason)
+			"reason", next.OfflineMemory.Reason.String())
 	}
 	a.memTrend = mem
 	for _, k := range next.Kills {
 		changed = true
-		a.log.Warn("kill planned", "victim", k.Name, "id", k.ID, "priority", k.Priority, "dryRun", next.DryRun, "reason", k.Reason)
+		a.log.Warn("kill planned", "victim", k.Name, "id", k.ID, "priority", k.Priority, "dryRun", next.DryRun, "reason", k.Reason.String())
 	}
 	if changed {
 		a.metrics.planChanges.Inc()
 	}
-}
-
-// aggregate sums workloads per class (host use no workload accounts for
-// counts as system: unknown load is protected like system load). With the
-// fast tick's exact class CPU (fastOK), CPU comes from it: online, offline
-// and system workloads over this tick, and the unclassed rest of the root
-// cgroup's busy time counted as system.
-func aggregate(host qos.HostSample, ws []qos.ContainerSample, fast sample.ClassCPU, fastOK bool) map[qos.Class]qos.ClassUsage {
-	out := sample.AggregateClasses(host, ws)
-	if !fastOK {
-		return out
-	}
-	for c, milli := range map[qos.Class]int64{
-		qos.ClassOnline:  fast.OnlineMilli,
-		qos.ClassOffline: fast.OfflineMilli,
-		qos.ClassSystem:  fast.SystemMilli + fast.UnclassedMilli,
-	} {
-		u := out[c]
-		u.CPUUsedMilli = milli
-		out[c] = u
-	}
-	return out
 }

@@ -159,7 +159,7 @@ func TestIterateClassifiesAndAccounts(t *testing.T) {
 	if !s.Plan.DryRun {
 		t.Error("plan not dry-run with ForceDryRun")
 	}
-	if s.Plan.OfflineCPU.Reason == "" || len(s.Intents) == 0 {
+	if s.Plan.OfflineCPU.Reason.IsZero() || len(s.Intents) == 0 {
 		t.Errorf("plan has no reasons: %+v", s.Plan)
 	}
 	for _, res := range s.Results {
@@ -278,7 +278,7 @@ func TestAPIServesStateAndMetrics(t *testing.T) {
 	if err := json.Unmarshal(body, &s); err != nil {
 		t.Fatalf("decode /state: %v", err)
 	}
-	if len(s.Workloads) != 2 || s.Plan.OfflineCPU.Reason == "" || s.Policy.Source != "embedded default" {
+	if len(s.Workloads) != 2 || s.Plan.OfflineCPU.Reason.IsZero() || s.Policy.Source != "embedded default" {
 		t.Errorf("/state = %+v", s)
 	}
 	// The capabilities probed at start ride along (the rig probed none).
@@ -395,14 +395,14 @@ func TestCpusetLabelReachesPlan(t *testing.T) {
 	r.step(0, 0, 0)
 	r.step(time.Second, 500, 500)
 	s := r.a.Snapshot()
-	var web qos.ContainerSample
+	var web qos.WorkloadSample
 	for _, w := range s.Workloads {
 		if w.ID == "web" {
 			web = w
 		}
 	}
-	if web.CpusetMode != qos.CpusetExclusive || web.CPUs != 2 {
-		t.Fatalf("web cpuset %q x%d, want exclusive x2", web.CpusetMode, web.CPUs)
+	if web.CpusetMode != qos.CpusetExclusive || web.CPUsWanted != 2 {
+		t.Fatalf("web cpuset %q x%d, want exclusive x2", web.CpusetMode, web.CPUsWanted)
 	}
 	found := false
 	for _, in := range s.Plan.Cpusets {

@@ -5,12 +5,19 @@
 // enforcers (qos/cgroup, agent/killer) are handed to it as small interfaces
 // declared here, so tests can drive the loop with stateful fakes.
 //
+// Every enforcer implements the one Enforcer interface and is listed in
+// Config.Enforcers (cmd/sluice-agent builds that list). Inline enforcers
+// (the cgroup one: the CPU and memory caps) run in the loop; each other
+// enforcer runs in its own worker with a one-slot mailbox holding the
+// latest plan, so a slow one never delays the caps, and its results reach
+// the next Observation.
+//
 // Two tickers drive sampling: a fast host tick (default 100 ms: /proc/stat
 // and the offline parent's CPU counter every time, /proc/meminfo and PSI
 // averages about once a second as sluice-agent wires it) and a slower
 // per-container tick (default 1 s). A PSI trigger wakes the loop at once.
-// A tick whose plan asks the kernel for what the last enforcement pass
-// wrote skips the enforcer; the kernel is re-read and corrected at least
+// A tick whose plan equals the last enforced plan (qos.Plan.Equal) skips
+// the enforcers; the kernel is re-read and corrected at least
 // once per container interval.
 // Every wake-up runs Decide on the freshest data, so a sharp rise of online
 // CPU is answered in the same iteration that sees it.

@@ -12,11 +12,11 @@ import (
 // fastCPU reads the fast tick's exact counters back to back — the root
 // cgroup's, the offline parent's and every online and system workload's —
 // and returns each class's CPU since the previous read (see
-// sample.ClassCPU). ok is false when there is no rate yet; when the root
+// qos.CPUAccounting). ok is false when there is no rate yet; when the root
 // counter cannot be read (then host busy time is hostBusyMilli, from
 // /proc/stat). Offline workloads are read only when the offline parent is
 // missing: the parent's counter holds them all.
-func (a *Agent) fastCPU(now time.Time, hostBusyMilli int64) (c sample.ClassCPU, ok bool) {
+func (a *Agent) fastCPU(now time.Time, hostBusyMilli int64) (c qos.CPUAccounting, ok bool) {
 	host := sample.HostBusy{Exact: true}
 	var err error
 	if host.Total, err = a.cfg.Usage.CPU("/"); err != nil {
@@ -25,7 +25,7 @@ func (a *Agent) fastCPU(now time.Time, hostBusyMilli int64) (c sample.ClassCPU, 
 	}
 	offline, offlineOK := a.offlineParentCPU(now)
 	ws := a.fastReads[:0]
-	for _, w := range a.containers {
+	for _, w := range a.workloads {
 		if w.Class == qos.ClassOffline && offlineOK {
 			continue
 		}

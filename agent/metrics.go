@@ -3,7 +3,6 @@ package agent
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sluicehq/sluice/agent/sample"
 	"github.com/sluicehq/sluice/qos"
 )
 
@@ -120,7 +119,7 @@ func (m *metrics) observe(obs qos.Observation) {
 }
 
 // accounting shows the fast tick's exact class accounting.
-func (m *metrics) accounting(c sample.ClassCPU) {
+func (m *metrics) accounting(c qos.CPUAccounting) {
 	m.cpuUnclassed.Set(float64(c.UnclassedMilli) / 1000)
 	m.cpuSkew.Set(float64(c.SkewMilli) / 1000)
 }
@@ -138,7 +137,7 @@ func (m *metrics) wakeup(cause string) {
 // observeWorkloads updates the per-workload series and deletes those of
 // workloads that went away, so exited containers disappear from /metrics.
 // (Resetting the vectors every tick would rebuild every series each second.)
-func (m *metrics) observeWorkloads(ws []qos.ContainerSample) {
+func (m *metrics) observeWorkloads(ws []qos.WorkloadSample) {
 	m.gen++
 	for _, w := range ws {
 		k := workloadKey{w.ID, w.Name, string(w.Class)}

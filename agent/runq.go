@@ -93,7 +93,7 @@ func wakeClass(c qos.Class) ebpf.WakeClass {
 // track maps the current workloads' cgroups to ids. Paths that no longer
 // hold a workload are dropped; an id that cannot be resolved (the cgroup
 // vanished between discovery and now) is retried next time.
-func (r *runqTracker) track(ws []qos.ContainerSample) {
+func (r *runqTracker) track(ws []qos.WorkloadSample) {
 	live := make(map[string]bool, len(ws))
 	r.idClass = make(map[uint64]qos.Class, len(ws))
 	for _, w := range ws {
@@ -178,7 +178,7 @@ func (r *runqTracker) classSummaries(classes map[qos.Class]qos.ClassUsage) {
 
 // workloadSummaries fills each workload's latency and eBPF CPU rate over the
 // container window that just ended, and starts the next window.
-func (r *runqTracker) workloadSummaries(ws []qos.ContainerSample, window time.Duration) {
+func (r *runqTracker) workloadSummaries(ws []qos.WorkloadSample, window time.Duration) {
 	for i := range ws {
 		id, ok := r.ids[ws[i].CgroupPath]
 		if !ok {

@@ -80,8 +80,8 @@ func TestRunqLatencyDrivesTheSqueeze(t *testing.T) {
 	if hot.Plan.OfflineCPU.BudgetMilli >= calm.Plan.OfflineCPU.BudgetMilli {
 		t.Errorf("budget %dm -> %dm: online p99 %v above the 1ms target must squeeze offline", calm.Plan.OfflineCPU.BudgetMilli, hot.Plan.OfflineCPU.BudgetMilli, l.P99)
 	}
-	if !strings.Contains(hot.Plan.OfflineCPU.Reason, "run-queue") && !strings.Contains(hot.Plan.OfflineCPU.Reason, "runq") {
-		t.Errorf("reason %q does not name the run-queue latency", hot.Plan.OfflineCPU.Reason)
+	if !strings.Contains(hot.Plan.OfflineCPU.Reason.String(), "run-queue") && !strings.Contains(hot.Plan.OfflineCPU.Reason.String(), "runq") {
+		t.Errorf("reason %q does not name the run-queue latency", hot.Plan.OfflineCPU.Reason.String())
 	}
 	for _, w := range hot.Workloads {
 		if w.ID == "web" {

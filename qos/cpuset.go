@@ -80,13 +80,7 @@ func decideCpusets(obs Observation, pol Policy, prev CpusetState) ([]CpusetInten
 	host := slices.Clone(obs.Host.CPUs)
 	slices.Sort(host)
 	host = slices.Compact(host)
-	var wants []*ContainerSample
-	for i := range obs.Containers {
-		w := &obs.Containers[i]
-		if w.Class == ClassOnline && (w.CpusetMode == CpusetExclusive || w.CpusetMode == CpusetReserved) && w.CPUs > 0 {
-			wants = append(wants, w)
-		}
-	}
+	wants := dedicatedWants(obs.Workloads)
 	if len(host) == 0 {
 		// No CPU list in this sample: leave the kernel and the allocation as they are.
 		return nil, prev
@@ -94,27 +88,22 @@ func decideCpusets(obs Observation, pol Policy, prev CpusetState) ([]CpusetInten
 	if len(wants) == 0 && !prev.Active {
 		return nil, CpusetState{}
 	}
-	onHost := make(map[int]bool, len(host))
-	for _, c := range host {
-		onHost[c] = true
-	}
-	taken := map[int]string{}
-	next := CpusetState{Active: true, Assigned: map[string]CpusetAssignment{}}
-	refused := map[string]string{}
+	a := allocateCpusets(host, wants, prev)
+	pools := a.pools(host)
+	return cpusetIntents(obs.Workloads, pol.OfflineParent, host, pools, a, prev), a.next
+}
 
-	keeps := func(w *ContainerSample) bool {
-		a, ok := prev.Assigned[w.ID]
-		if !ok || a.Mode != w.CpusetMode || len(a.CPUs) != w.CPUs {
-			return false
+// dedicatedWants lists the online workloads asking for dedicated CPUs,
+// served first by priority (highest first), then oldest, then ID.
+func dedicatedWants(ws []WorkloadSample) []*WorkloadSample {
+	var wants []*WorkloadSample
+	for i := range ws {
+		w := &ws[i]
+		if w.Class == ClassOnline && (w.CpusetMode == CpusetExclusive || w.CpusetMode == CpusetReserved) && w.CPUsWanted > 0 {
+			wants = append(wants, w)
 		}
-		for _, c := range a.CPUs {
-			if !onHost[c] || taken[c] != "" {
-				return false
-			}
-		}
-		return true
 	}
-	slices.SortFunc(wants, func(a, b *ContainerSample) int {
+	slices.SortFunc(wants, func(a, b *WorkloadSample) int {
 		if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
 			return c
 		}
@@ -123,89 +112,151 @@ func decideCpusets(obs Observation, pol Policy, prev CpusetState) ([]CpusetInten
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
-	// Two passes: existing holders first, so a newcomer never displaces them.
+	return wants
+}
+
+// cpusetAllocation is who holds which CPU after allocateCpusets.
+type cpusetAllocation struct {
+	next CpusetState
+	// taken maps a CPU to the workload ID holding it.
+	taken map[int]string
+	// refused holds the free CPU count seen by each refused workload.
+	refused map[string]int
+}
+
+// allocateCpusets gives each want its CPUs in two passes: existing holders
+// keep a still-valid assignment first, so a newcomer never displaces
+// them; then the rest take the lowest-numbered free CPUs, unless that
+// would leave fewer than minSharedCPUs shared.
+func allocateCpusets(host []int, wants []*WorkloadSample, prev CpusetState) cpusetAllocation {
+	onHost := make(map[int]bool, len(host))
+	for _, c := range host {
+		onHost[c] = true
+	}
+	a := cpusetAllocation{
+		next:    CpusetState{Active: true, Assigned: map[string]CpusetAssignment{}},
+		taken:   map[int]string{},
+		refused: map[string]int{},
+	}
+	keeps := func(w *WorkloadSample) bool {
+		as, ok := prev.Assigned[w.ID]
+		if !ok || as.Mode != w.CpusetMode || len(as.CPUs) != w.CPUsWanted {
+			return false
+		}
+		for _, c := range as.CPUs {
+			if !onHost[c] || a.taken[c] != "" {
+				return false
+			}
+		}
+		return true
+	}
 	for _, w := range wants {
 		if keeps(w) {
-			a := prev.Assigned[w.ID]
-			for _, c := range a.CPUs {
-				taken[c] = w.ID
+			as := prev.Assigned[w.ID]
+			for _, c := range as.CPUs {
+				a.taken[c] = w.ID
 			}
-			next.Assigned[w.ID] = CpusetAssignment{Mode: a.Mode, CPUs: slices.Clone(a.CPUs)}
+			a.next.Assigned[w.ID] = CpusetAssignment{Mode: as.Mode, CPUs: slices.Clone(as.CPUs)}
 		}
 	}
 	for _, w := range wants {
-		if _, done := next.Assigned[w.ID]; done {
+		if _, done := a.next.Assigned[w.ID]; done {
 			continue
 		}
 		var free []int
 		for _, c := range host {
-			if taken[c] == "" {
+			if a.taken[c] == "" {
 				free = append(free, c)
 			}
 		}
-		if len(free)-w.CPUs < minSharedCPUs {
-			refused[w.ID] = fmt.Sprintf("wants %d %s CPUs but only %d of %d are free and %d must stay shared: runs shared",
-				w.CPUs, w.CpusetMode, len(free), len(host), minSharedCPUs)
+		if len(free)-w.CPUsWanted < minSharedCPUs {
+			a.refused[w.ID] = len(free)
 			continue
 		}
-		cpus := free[:w.CPUs]
+		cpus := free[:w.CPUsWanted]
 		for _, c := range cpus {
-			taken[c] = w.ID
+			a.taken[c] = w.ID
 		}
-		next.Assigned[w.ID] = CpusetAssignment{Mode: w.CpusetMode, CPUs: slices.Clone(cpus)}
+		a.next.Assigned[w.ID] = CpusetAssignment{Mode: w.CpusetMode, CPUs: slices.Clone(cpus)}
 	}
+	return a
+}
 
-	var shared, offline, exclusive []int
+// cpusetPools are the host's CPUs by who may run on them.
+type cpusetPools struct {
+	// shared: online without a dedicated set, and system work.
+	shared []int
+	// offline: every CPU but exclusive ones (offline borrows reserved CPUs).
+	offline   []int
+	exclusive []int
+}
+
+func (a cpusetAllocation) pools(host []int) cpusetPools {
+	var p cpusetPools
 	for _, c := range host {
-		id := taken[c]
+		id := a.taken[c]
 		switch {
 		case id == "":
-			shared = append(shared, c)
-			offline = append(offline, c)
-		case next.Assigned[id].Mode == CpusetReserved:
-			offline = append(offline, c)
+			p.shared = append(p.shared, c)
+			p.offline = append(p.offline, c)
+		case a.next.Assigned[id].Mode == CpusetReserved:
+			p.offline = append(p.offline, c)
 		default:
-			exclusive = append(exclusive, c)
+			p.exclusive = append(p.exclusive, c)
 		}
 	}
-	intents := []CpusetIntent{{
-		CgroupPath: pol.OfflineParent,
+	return p
+}
+
+// cpusetIntents lists the offline parent first and every classed workload
+// after it, each with its pool or dedicated set.
+func cpusetIntents(ws []WorkloadSample, offlineParent string, host []int, p cpusetPools, a cpusetAllocation, prev CpusetState) []CpusetIntent {
+	intents := make([]CpusetIntent, 0, len(ws)+1)
+	intents = append(intents, CpusetIntent{
+		CgroupPath: offlineParent,
 		Mode:       CpusetShared,
-		CPUs:       offline,
-		Reason: fmt.Sprintf("offline pool %s: host CPUs %s less exclusive %s (reserved CPUs are lent to offline)",
-			formatCPUList(offline), formatCPUList(host), formatCPUList(exclusive)),
-	}}
-	for i := range obs.Containers {
-		w := &obs.Containers[i]
-		if w.CgroupPath == "" {
-			continue
-		}
-		in := CpusetIntent{CgroupPath: w.CgroupPath, Mode: CpusetShared}
-		switch a, ok := next.Assigned[w.ID]; {
-		case ok:
-			in.CPUs, in.Mode = slices.Clone(a.CPUs), a.Mode
-			in.Reason = fmt.Sprintf("%s cpuset %s for %s (%d CPUs, priority %d)", a.Mode, formatCPUList(a.CPUs), w.Name, w.CPUs, w.Priority)
-			if old, had := prev.Assigned[w.ID]; had && !slices.Equal(old.CPUs, a.CPUs) {
-				in.Reason += fmt.Sprintf("; moved from %s", formatCPUList(old.CPUs))
-			}
-		case w.Class == ClassOffline:
-			in.CPUs = slices.Clone(offline)
-			in.Reason = fmt.Sprintf("offline pool %s for %s", formatCPUList(offline), w.Name)
-		default:
-			in.CPUs = slices.Clone(shared)
-			in.Reason = fmt.Sprintf("shared pool %s for %s %s", formatCPUList(shared), w.Class, w.Name)
-			if r := refused[w.ID]; r != "" {
-				in.Reason += "; " + r
-			}
-		}
-		intents = append(intents, in)
-	}
+		CPUs:       p.offline,
+		Reason:     Reason{Rule: RuleCpusetOfflinePool, Cpuset: CpusetFigures{CPUs: p.offline, Host: host, Exclusive: p.exclusive}},
+	})
 	// Listed parents first (paths sort a parent before its children). An
 	// enforcer widens parents before children and narrows children before
 	// parents: cgroup v1 rejects a parent cpuset that excludes CPUs a child
-	// still uses.
-	slices.SortStableFunc(intents[1:], func(a, b CpusetIntent) int { return cmp.Compare(a.CgroupPath, b.CgroupPath) })
-	return intents, next
+	// still uses. The workloads are sorted, not the intents, which are
+	// large (their reasons carry figures).
+	order := make([]*WorkloadSample, 0, len(ws))
+	for i := range ws {
+		if ws[i].CgroupPath != "" {
+			order = append(order, &ws[i])
+		}
+	}
+	slices.SortStableFunc(order, func(a, b *WorkloadSample) int { return cmp.Compare(a.CgroupPath, b.CgroupPath) })
+	for _, w := range order {
+		in := CpusetIntent{CgroupPath: w.CgroupPath, Mode: CpusetShared}
+		fig := CpusetFigures{Workload: w.Name, Class: w.Class}
+		switch as, ok := a.next.Assigned[w.ID]; {
+		case ok:
+			in.CPUs, in.Mode = slices.Clone(as.CPUs), as.Mode
+			fig.Mode, fig.Wanted, fig.Priority = as.Mode, w.CPUsWanted, w.Priority
+			if old, had := prev.Assigned[w.ID]; had && !slices.Equal(old.CPUs, as.CPUs) {
+				fig.MovedFrom = old.CPUs
+			}
+			in.Reason = Reason{Rule: RuleCpusetDedicated}
+		case w.Class == ClassOffline:
+			in.CPUs = slices.Clone(p.offline)
+			in.Reason = Reason{Rule: RuleCpusetOfflineMember}
+		default:
+			in.CPUs = slices.Clone(p.shared)
+			in.Reason = Reason{Rule: RuleCpusetSharedPool}
+			if free, refused := a.refused[w.ID]; refused {
+				fig.Refused, fig.Mode, fig.Wanted = true, w.CpusetMode, w.CPUsWanted
+				fig.Free, fig.HostCount, fig.MinShared = free, len(host), minSharedCPUs
+			}
+		}
+		fig.CPUs = in.CPUs
+		in.Reason.Cpuset = fig
+		intents = append(intents, in)
+	}
+	return intents
 }
 
 // FormatCPUList prints sorted, de-duplicated CPUs in the kernel's cpulist

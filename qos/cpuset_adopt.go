@@ -26,10 +26,10 @@ func AdoptCpusets(prev CpusetState, obs Observation, current map[string][]int) C
 		}
 	}
 	next, copied := prev, false
-	for _, w := range obs.Containers {
+	for _, w := range obs.Workloads {
 		cpus, ok := current[w.CgroupPath]
 		if !ok || w.Class != ClassOnline || (w.CpusetMode != CpusetExclusive && w.CpusetMode != CpusetReserved) ||
-			w.CPUs <= 0 || len(cpus) != w.CPUs {
+			w.CPUsWanted <= 0 || len(cpus) != w.CPUsWanted {
 			continue
 		}
 		if _, assigned := next.Assigned[w.ID]; assigned {

@@ -9,11 +9,11 @@ import (
 func TestAdoptCpusets(t *testing.T) {
 	obs := Observation{
 		Host: HostSample{CPUs: []int{0, 1, 2, 3}},
-		Containers: []ContainerSample{
-			{ID: "db", Class: ClassOnline, CgroupPath: "/online/db", CpusetMode: CpusetExclusive, CPUs: 2},
-			{ID: "cache", Class: ClassOnline, CgroupPath: "/online/cache", CpusetMode: CpusetReserved, CPUs: 1},
-			{ID: "web", Class: ClassOnline, CgroupPath: "/online/web", CpusetMode: CpusetExclusive, CPUs: 1},
-			{ID: "batch", Class: ClassOffline, CgroupPath: "/offline/batch", CpusetMode: CpusetExclusive, CPUs: 1},
+		Workloads: []WorkloadSample{
+			{ID: "db", Class: ClassOnline, CgroupPath: "/online/db", CpusetMode: CpusetExclusive, CPUsWanted: 2},
+			{ID: "cache", Class: ClassOnline, CgroupPath: "/online/cache", CpusetMode: CpusetReserved, CPUsWanted: 1},
+			{ID: "web", Class: ClassOnline, CgroupPath: "/online/web", CpusetMode: CpusetExclusive, CPUsWanted: 1},
+			{ID: "batch", Class: ClassOffline, CgroupPath: "/offline/batch", CpusetMode: CpusetExclusive, CPUsWanted: 1},
 			{ID: "api", Class: ClassOnline, CgroupPath: "/online/api"},
 		},
 	}

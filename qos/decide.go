@@ -2,6 +2,20 @@ package qos
 
 import "time"
 
+// Values the kernel receives for offline work that no policy changes.
+const (
+	// CPUPeriod is the CFS period written with every quota (the kernel's default).
+	CPUPeriod = 100 * time.Millisecond
+	// MinCPUQuotaMicros is the kernel's min_cfs_quota_period: a smaller
+	// quota is EINVAL on v1 and v2, so tiny budgets are clamped up to it.
+	MinCPUQuotaMicros = 1000
+	// OfflineCPUWeight is CGROUP_WEIGHT_MIN (v1: MIN_SHARES, 2).
+	OfflineCPUWeight = 1
+	// OfflineOOMScoreAdj makes the kernel's OOM killer pick offline tasks
+	// first, the same order Sluice's killer uses (backstop only).
+	OfflineOOMScoreAdj = 1000
+)
+
 // State is what Decide remembers between two decisions: hysteresis timers,
 // the current budgets (so they ramp instead of jumping), the run-queue
 // latency squeeze and the kill book-keeping. The zero value is the state
@@ -87,6 +101,9 @@ func Decide(obs Observation, pol Policy, tgt Targets, prev State) (Plan, State) 
 	plan.OfflineCPU, next.CPU, next.Runq = decideCPU(obs, pol, tgt, prev.CPU, prev.Runq, elapsed)
 	plan.OfflineMemory, next.Memory = decideMemory(obs, pol, tgt, prev.Memory, elapsed)
 	plan.Kills, next.Kill = decideKills(obs, pol, plan.OfflineMemory, prev.Kill)
+	plan.OfflineCPU.Weight, plan.OfflineCPU.Idle = OfflineCPUWeight, true
+	plan.OfflineCPU.YieldReason = Reason{Rule: RuleOfflineYields}
+	plan.OfflineOOMScore = OOMScoreIntent{Adj: OfflineOOMScoreAdj, Reason: Reason{Rule: RuleOfflineOOMFirst}}
 	plan.Cpusets, next.Cpuset = decideCpusets(obs, pol, prev.Cpuset)
 	return plan, next
 }
@@ -101,23 +118,6 @@ func stepElapsed(prev, now time.Time, pol Policy) time.Duration {
 	}
 	limit := max(2*pol.Sampling.ContainerInterval, time.Second)
 	return min(now.Sub(prev), limit)
-}
-
-// classUsage returns a class's usage from obs.Classes, or sums the
-// workloads when the sampler left the class out.
-func classUsage(obs Observation, c Class) ClassUsage {
-	if u, ok := obs.Classes[c]; ok {
-		return u
-	}
-	var u ClassUsage
-	for _, w := range obs.Containers {
-		if w.Class == c {
-			u.CPUUsedMilli += w.CPUUsedMilli
-			u.MemoryUsageBytes += w.MemoryUsageBytes
-			u.Count++
-		}
-	}
-	return u
 }
 
 // waterLevel is the brain's target when set, the policy's otherwise.

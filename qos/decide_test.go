@@ -14,12 +14,12 @@ import (
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func hostObs(at time.Duration, cpuMilli int64, memBytes uint64, classes map[Class]ClassUsage, ws ...ContainerSample) Observation {
+func hostObs(at time.Duration, cpuMilli int64, memBytes uint64, classes map[Class]ClassUsage, ws ...WorkloadSample) Observation {
 	return Observation{
-		Time:       t0.Add(at),
-		Host:       HostSample{CPUCapacityMilli: cpuMilli, MemTotalBytes: memBytes},
-		Classes:    classes,
-		Containers: ws,
+		Time:      t0.Add(at),
+		Host:      HostSample{CPUCapacityMilli: cpuMilli, MemTotalBytes: memBytes},
+		Classes:   classes,
+		Workloads: ws,
 	}
 }
 
@@ -32,28 +32,28 @@ func TestLend(t *testing.T) {
 		prev    LendState
 		elapsed time.Duration
 		want    int64
-		action  lendAction
+		action  LendAction
 	}{
-		{"first decision starts at offline use", func(i lendInput) lendInput { i.online, i.offlineUsed = 200, 300; return i }, LendState{}, 0, 300, lendStart},
-		{"first decision clamps to desired", func(i lendInput) lendInput { i.online, i.offlineUsed = 500, 900; return i }, LendState{}, 0, 200, lendStart},
-		{"first decision clamps to floor", func(i lendInput) lendInput { i.offlineUsed = 0; return i }, LendState{}, 0, 100, lendStart},
-		{"capacity change restarts", func(i lendInput) lendInput { i.offlineUsed = 250; return i }, LendState{Value: 50, Set: true, Capacity: 2000}, time.Second, 250, lendStart},
-		{"cut at once", func(i lendInput) lendInput { i.online = 500; return i }, set(600), time.Second, 200, lendCut},
-		{"small cut inside band ignored", func(i lendInput) lendInput { i.online = 110; return i }, set(600), time.Second, 600, lendSteady},
-		{"floor wins over water level", func(i lendInput) lendInput { i.online, i.system = 900, 300; return i }, set(600), time.Second, 100, lendCut},
-		{"raised floor applies at once", func(i lendInput) lendInput { i.online = 650; return i }, set(20), time.Second, 100, lendFloor},
-		{"growth waits for hold", func(i lendInput) lendInput { return i }, set(200), time.Second, 200, lendWait},
+		{"first decision starts at offline use", func(i lendInput) lendInput { i.online, i.offlineUsed = 200, 300; return i }, LendState{}, 0, 300, LendStart},
+		{"first decision clamps to desired", func(i lendInput) lendInput { i.online, i.offlineUsed = 500, 900; return i }, LendState{}, 0, 200, LendStart},
+		{"first decision clamps to floor", func(i lendInput) lendInput { i.offlineUsed = 0; return i }, LendState{}, 0, 100, LendStart},
+		{"capacity change restarts", func(i lendInput) lendInput { i.offlineUsed = 250; return i }, LendState{Value: 50, Set: true, Capacity: 2000}, time.Second, 250, LendStart},
+		{"cut at once", func(i lendInput) lendInput { i.online = 500; return i }, set(600), time.Second, 200, LendCut},
+		{"small cut inside band ignored", func(i lendInput) lendInput { i.online = 110; return i }, set(600), time.Second, 600, LendSteady},
+		{"floor wins over water level", func(i lendInput) lendInput { i.online, i.system = 900, 300; return i }, set(600), time.Second, 100, LendCut},
+		{"raised floor applies at once", func(i lendInput) lendInput { i.online = 650; return i }, set(20), time.Second, 100, LendFloor},
+		{"growth waits for hold", func(i lendInput) lendInput { return i }, set(200), time.Second, 200, LendWait},
 		{"growth ramps after hold", func(i lendInput) lendInput { return i },
-			LendState{Value: 200, Set: true, Capacity: 1000, GrowSince: t0.Add(-3 * time.Second)}, time.Second, 300, lendGrow},
+			LendState{Value: 200, Set: true, Capacity: 1000, GrowSince: t0.Add(-3 * time.Second)}, time.Second, 300, LendGrow},
 		{"ramp stops at desired", func(i lendInput) lendInput { i.online = 450; return i },
-			LendState{Value: 200, Set: true, Capacity: 1000, GrowSince: t0.Add(-3 * time.Second)}, 2 * time.Second, 250, lendGrow},
-		{"squeeze keeps part of the span", func(i lendInput) lendInput { i.keep = 0.5; return i }, set(700), time.Second, 400, lendCut},
-		{"full squeeze holds at floor", func(i lendInput) lendInput { i.keep = 0; return i }, set(700), time.Second, 100, lendCut},
+			LendState{Value: 200, Set: true, Capacity: 1000, GrowSince: t0.Add(-3 * time.Second)}, 2 * time.Second, 250, LendGrow},
+		{"squeeze keeps part of the span", func(i lendInput) lendInput { i.keep = 0.5; return i }, set(700), time.Second, 400, LendCut},
+		{"full squeeze holds at floor", func(i lendInput) lendInput { i.keep = 0; return i }, set(700), time.Second, 100, LendCut},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			next, out := lend(tc.in(base), tc.prev, t0, tc.elapsed)
-			if out.value != tc.want || out.action != tc.action || next.Value != tc.want || !next.Set {
-				t.Errorf("value %d action %d (state %+v), want %d action %d", out.value, out.action, next, tc.want, tc.action)
+			if out.Value != tc.want || out.Action != tc.action || next.Value != tc.want || !next.Set {
+				t.Errorf("value %d action %d (state %+v), want %d action %d", out.Value, out.Action, next, tc.want, tc.action)
 			}
 		})
 	}
@@ -67,30 +67,40 @@ func TestDecideMirrorsPolicy(t *testing.T) {
 		t.Errorf("plan %+v does not mirror dryRun/offlineParent", plan)
 	}
 	in := plan.Intents()
-	if len(in) != 2 || in[0].Kind != IntentOfflineCPU || in[1].Kind != IntentOfflineMemory || in[0].Target != "/kubepods/besteffort" {
+	if len(in) != 4 || in[0].Kind != IntentOfflineCPU || in[1].Kind != IntentOfflineCPU || in[2].Kind != IntentOfflineMemory ||
+		in[3].Kind != IntentOfflineOOMScore || in[0].Target != "/kubepods/besteffort" {
 		t.Fatalf("intents %+v", in)
 	}
-	if in[0].Value != fmt.Sprintf("%dm", plan.OfflineCPU.BudgetMilli) || !strings.HasPrefix(in[1].Value, "high ") {
-		t.Errorf("intent values %q %q", in[0].Value, in[1].Value)
+	if in[0].Value != fmt.Sprintf("%dm (quota %dus per 100000us)", plan.OfflineCPU.BudgetMilli, plan.OfflineCPU.BudgetMilli*100) ||
+		in[1].Value != "weight 1 idle true" || !strings.HasPrefix(in[2].Value, "high ") || in[3].Value != "1000" {
+		t.Errorf("intent values %q %q %q %q", in[0].Value, in[1].Value, in[2].Value, in[3].Value)
 	}
 }
 
-// TestDecideClassesFallback: without Classes, usage is summed from the
-// workloads, so a sampler that leaves Classes out still protects online.
-func TestDecideClassesFallback(t *testing.T) {
-	ws := []ContainerSample{
+// TestDecideReadsClassUsage: class usage is aggregated once, when the
+// observation is built (AggregateClasses); Decide reads it from there and
+// does not sum the workloads again.
+func TestDecideReadsClassUsage(t *testing.T) {
+	ws := []WorkloadSample{
 		{ID: "web", Class: ClassOnline, CPUUsedMilli: 900, MemoryUsageBytes: 4 << 30},
 		{ID: "db", Class: ClassOnline, CPUUsedMilli: 300, MemoryUsageBytes: 2 << 30},
 		{ID: "job", Class: ClassOffline, CPUUsedMilli: 600, MemoryUsageBytes: 1 << 30},
 	}
-	plan, _ := Decide(hostObs(0, 2000, 10<<30, nil, ws...), DefaultPolicy(), Targets{}, State{})
+	obs := hostObs(0, 2000, 10<<30, nil, ws...)
+	if plan, _ := Decide(obs, DefaultPolicy(), Targets{}, State{}); plan.OfflineCPU.BudgetMilli != 100 {
+		t.Errorf("without Classes: budget %d, want the floor 100 (no class usage read, offline's own use included): %s",
+			plan.OfflineCPU.BudgetMilli, plan.OfflineCPU.Reason)
+	}
+	obs.Host.MemAvailableBytes = 3 << 30 // the workloads' 7GiB is all the host uses
+	obs.Classes = AggregateClasses(obs.Host, ws, nil)
+	plan, _ := Decide(obs, DefaultPolicy(), Targets{}, State{})
 	// 1400 - 1200 = 200 < offline's 600: starts at 200.
 	if plan.OfflineCPU.BudgetMilli != 200 {
-		t.Errorf("budget %d, want 200: %s", plan.OfflineCPU.BudgetMilli, plan.OfflineCPU.Reason)
+		t.Errorf("budget %d, want 200: %s", plan.OfflineCPU.BudgetMilli, plan.OfflineCPU.Reason.String())
 	}
 	// 8GiB - 6GiB = 2GiB above offline's 1GiB: starts at 1GiB.
 	if plan.OfflineMemory.MaxBytes != 1<<30 {
-		t.Errorf("memory max %d, want 1GiB: %s", plan.OfflineMemory.MaxBytes, plan.OfflineMemory.Reason)
+		t.Errorf("memory max %d, want 1GiB: %s", plan.OfflineMemory.MaxBytes, plan.OfflineMemory.Reason.String())
 	}
 }
 
@@ -100,7 +110,7 @@ func TestDecideBrokenSample(t *testing.T) {
 	pol := DefaultPolicy()
 	pol.Kill.Grace = 0
 	classes := map[Class]ClassUsage{ClassOnline: {CPUUsedMilli: 100, MemoryUsageBytes: 1 << 30}, ClassOffline: {MemoryUsageBytes: 3 << 30}}
-	victim := ContainerSample{ID: "x", Class: ClassOffline, MemoryUsageBytes: 3 << 30}
+	victim := WorkloadSample{ID: "x", Class: ClassOffline, MemoryUsageBytes: 3 << 30}
 	plan, st := Decide(hostObs(0, 2000, 4<<30, classes, victim), pol, Targets{}, State{})
 	if len(plan.Kills) != 1 {
 		t.Fatalf("setup: expected a kill, got %+v", plan)
@@ -112,8 +122,8 @@ func TestDecideBrokenSample(t *testing.T) {
 	if plan.OfflineCPU.BudgetMilli != st.CPU.Value || plan.OfflineMemory.MaxBytes != uint64(st.Memory.Value) {
 		t.Errorf("budgets not kept: %+v vs state %+v", plan, st)
 	}
-	if !strings.Contains(plan.OfflineCPU.Reason, "unknown") || !strings.Contains(plan.OfflineMemory.Reason, "unknown") {
-		t.Errorf("reasons do not say the sample was broken: %q / %q", plan.OfflineCPU.Reason, plan.OfflineMemory.Reason)
+	if !strings.Contains(plan.OfflineCPU.Reason.String(), "unknown") || !strings.Contains(plan.OfflineMemory.Reason.String(), "unknown") {
+		t.Errorf("reasons do not say the sample was broken: %q / %q", plan.OfflineCPU.Reason.String(), plan.OfflineMemory.Reason.String())
 	}
 	if st2.CPU != st.CPU || st2.Memory != st.Memory {
 		t.Errorf("lending state changed on a broken sample")
@@ -131,10 +141,10 @@ func TestDecideClockBackwards(t *testing.T) {
 		Kill: KillState{LastKillAt: t0.Add(10 * time.Second)},
 	}
 	classes := map[Class]ClassUsage{ClassOnline: {MemoryUsageBytes: 7 << 30}, ClassOffline: {MemoryUsageBytes: 1 << 30}}
-	obs := hostObs(-time.Hour, 2000, 8<<30, classes, ContainerSample{ID: "x", Class: ClassOffline, MemoryUsageBytes: 1 << 30})
+	obs := hostObs(-time.Hour, 2000, 8<<30, classes, WorkloadSample{ID: "x", Class: ClassOffline, MemoryUsageBytes: 1 << 30})
 	plan, _ := Decide(obs, pol, Targets{}, prev)
 	if plan.OfflineCPU.BudgetMilli != 200 {
-		t.Errorf("budget moved to %d on a clock step back: %s", plan.OfflineCPU.BudgetMilli, plan.OfflineCPU.Reason)
+		t.Errorf("budget moved to %d on a clock step back: %s", plan.OfflineCPU.BudgetMilli, plan.OfflineCPU.Reason.String())
 	}
 	if len(plan.Kills) != 0 {
 		t.Errorf("kill inside the cool-down after a clock step back")
@@ -145,13 +155,13 @@ func TestDecideIsDeterministicAndLeavesInputsAlone(t *testing.T) {
 	obs, pol := bigObservation(200, 7), DefaultPolicy()
 	pol.Kill.Grace = 0
 	pol.CPU.OnlineRunqLatencyP99 = time.Millisecond
-	keep := slices.Clone(obs.Containers)
+	keep := slices.Clone(obs.Workloads)
 	p1, s1 := Decide(obs, pol, Targets{}, State{})
 	p2, s2 := Decide(obs, pol, Targets{}, State{})
 	if !reflect.DeepEqual(p1, p2) || !reflect.DeepEqual(s1, s2) {
 		t.Error("same inputs gave different outputs")
 	}
-	if !reflect.DeepEqual(obs.Containers, keep) {
+	if !reflect.DeepEqual(obs.Workloads, keep) {
 		t.Error("Decide modified the observation's workloads")
 	}
 	if len(p1.Kills) != 1 {
@@ -187,8 +197,8 @@ func TestStateJSON(t *testing.T) {
 }
 
 // bestVictim is the brute-force oracle for victimOrder: filter step by step.
-func bestVictim(ws []ContainerSample, parentLimit uint64) string {
-	var c []ContainerSample
+func bestVictim(ws []WorkloadSample, parentLimit uint64) string {
+	var c []WorkloadSample
 	for _, w := range ws {
 		if w.Class == ClassOffline && w.MemoryUsageBytes > 0 {
 			c = append(c, w)
@@ -197,26 +207,26 @@ func bestVictim(ws []ContainerSample, parentLimit uint64) string {
 	if len(c) == 0 {
 		return ""
 	}
-	keep := func(better func(a, b ContainerSample) bool) {
+	keep := func(better func(a, b WorkloadSample) bool) {
 		best := c[0]
 		for _, w := range c {
 			if better(w, best) {
 				best = w
 			}
 		}
-		c = slices.DeleteFunc(c, func(w ContainerSample) bool { return better(best, w) })
+		c = slices.DeleteFunc(c, func(w WorkloadSample) bool { return better(best, w) })
 	}
-	share := func(w ContainerSample) float64 {
+	share := func(w WorkloadSample) float64 {
 		l := w.MemoryLimitBytes
 		if l == 0 || l > parentLimit {
 			l = parentLimit
 		}
 		return float64(w.MemoryUsageBytes) / float64(l)
 	}
-	keep(func(a, b ContainerSample) bool { return a.Priority < b.Priority })
-	keep(func(a, b ContainerSample) bool { return a.StartedAt.After(b.StartedAt) })
-	keep(func(a, b ContainerSample) bool { return share(a) > share(b) })
-	keep(func(a, b ContainerSample) bool { return a.ID < b.ID })
+	keep(func(a, b WorkloadSample) bool { return a.Priority < b.Priority })
+	keep(func(a, b WorkloadSample) bool { return a.StartedAt.After(b.StartedAt) })
+	keep(func(a, b WorkloadSample) bool { return share(a) > share(b) })
+	keep(func(a, b WorkloadSample) bool { return a.ID < b.ID })
 	return c[0].ID
 }
 
@@ -227,10 +237,10 @@ func TestVictimOrderMatchesOracle(t *testing.T) {
 	kills := 0
 	for i := range 2000 {
 		n := 1 + rng.IntN(12)
-		var ws []ContainerSample
+		var ws []WorkloadSample
 		var offlineMem uint64
 		for j := range n {
-			w := ContainerSample{
+			w := WorkloadSample{
 				ID:               fmt.Sprintf("w%02d", rng.IntN(40)+j*40),
 				Class:            Classes[rng.IntN(3)],
 				Priority:         rng.IntN(3),
@@ -296,19 +306,19 @@ func TestParseCpuset(t *testing.T) {
 // CPU is handed out twice.
 func TestCpusetsIgnoreWorkloadOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	ws := []ContainerSample{
-		{ID: "a", CgroupPath: "/on/a", Class: ClassOnline, Priority: 3, CpusetMode: CpusetExclusive, CPUs: 2},
-		{ID: "b", CgroupPath: "/on/b", Class: ClassOnline, Priority: 3, CpusetMode: CpusetReserved, CPUs: 1, StartedAt: t0},
-		{ID: "c", CgroupPath: "/on/c", Class: ClassOnline, Priority: 1, CpusetMode: CpusetExclusive, CPUs: 3},
-		{ID: "d", CgroupPath: "/on/d", Class: ClassOnline, Priority: 7, CpusetMode: CpusetExclusive, CPUs: 1},
-		{ID: "e", CgroupPath: "/sluice/offline/e", Class: ClassOffline, CpusetMode: CpusetExclusive, CPUs: 1},
+	ws := []WorkloadSample{
+		{ID: "a", CgroupPath: "/on/a", Class: ClassOnline, Priority: 3, CpusetMode: CpusetExclusive, CPUsWanted: 2},
+		{ID: "b", CgroupPath: "/on/b", Class: ClassOnline, Priority: 3, CpusetMode: CpusetReserved, CPUsWanted: 1, StartedAt: t0},
+		{ID: "c", CgroupPath: "/on/c", Class: ClassOnline, Priority: 1, CpusetMode: CpusetExclusive, CPUsWanted: 3},
+		{ID: "d", CgroupPath: "/on/d", Class: ClassOnline, Priority: 7, CpusetMode: CpusetExclusive, CPUsWanted: 1},
+		{ID: "e", CgroupPath: "/sluice/offline/e", Class: ClassOffline, CpusetMode: CpusetExclusive, CPUsWanted: 1},
 		{ID: "f", CgroupPath: "/sys/f", Class: ClassSystem},
 	}
 	obs := Observation{Time: t0, Host: HostSample{CPUs: []int{0, 1, 2, 3, 4, 5, 6, 7}}}
 	var first map[string]string
 	for range 50 {
-		obs.Containers = slices.Clone(ws)
-		rng.Shuffle(len(obs.Containers), func(i, j int) { obs.Containers[i], obs.Containers[j] = obs.Containers[j], obs.Containers[i] })
+		obs.Workloads = slices.Clone(ws)
+		rng.Shuffle(len(obs.Workloads), func(i, j int) { obs.Workloads[i], obs.Workloads[j] = obs.Workloads[j], obs.Workloads[i] })
 		intents, _ := decideCpusets(obs, DefaultPolicy(), CpusetState{})
 		got := map[string]string{}
 		for _, in := range intents {
@@ -355,7 +365,7 @@ func bigObservation(n int, seed uint64) Observation {
 	}
 	for i := range n {
 		c := Classes[i%3]
-		w := ContainerSample{
+		w := WorkloadSample{
 			ID: fmt.Sprintf("c%04d", i), Name: fmt.Sprintf("w%d", i), Class: c, Priority: rng.IntN(5),
 			CgroupPath: fmt.Sprintf("/%s/c%04d", c, i), StartedAt: t0.Add(-time.Duration(rng.IntN(3600)) * time.Second),
 			CPUUsedMilli: int64(rng.IntN(1000)), MemoryUsageBytes: uint64(1+rng.IntN(2048)) << 20,
@@ -369,20 +379,40 @@ func bigObservation(n int, seed uint64) Observation {
 			u.RunqLatency = w.RunqLatency
 		}
 		obs.Classes[c] = u
-		obs.Containers = append(obs.Containers, w)
+		obs.Workloads = append(obs.Workloads, w)
 	}
 	// Push offline above its limit so the kill path runs.
 	u := obs.Classes[ClassOnline]
 	u.MemoryUsageBytes += 180 << 30
 	obs.Classes[ClassOnline] = u
-	slices.SortFunc(obs.Containers, func(a, b ContainerSample) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(obs.Workloads, func(a, b WorkloadSample) int { return cmp.Compare(a.ID, b.ID) })
 	return obs
 }
 
+// BenchmarkDecide measures a decision over n workloads with the kill path
+// running; with cpusets, every tenth online workload holds one exclusive
+// CPU of 64, so every workload gets a cpuset intent.
 func BenchmarkDecide(b *testing.B) {
-	for _, n := range []int{100, 1000} {
-		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
-			obs, pol := bigObservation(n, 1), DefaultPolicy()
+	for _, bc := range []struct {
+		n       int
+		cpusets bool
+	}{{100, false}, {1000, false}, {100, true}, {1000, true}} {
+		name := fmt.Sprintf("containers=%d", bc.n)
+		if bc.cpusets {
+			name += "/cpusets"
+		}
+		b.Run(name, func(b *testing.B) {
+			obs, pol := bigObservation(bc.n, 1), DefaultPolicy()
+			if bc.cpusets {
+				for c := range 64 {
+					obs.Host.CPUs = append(obs.Host.CPUs, c)
+				}
+				for i := range obs.Workloads {
+					if w := &obs.Workloads[i]; w.Class == ClassOnline && i%10 == 1 {
+						w.CpusetMode, w.CPUsWanted = CpusetExclusive, 1
+					}
+				}
+			}
 			pol.Kill.Grace = 0
 			pol.CPU.OnlineRunqLatencyP99 = time.Millisecond
 			_, st := Decide(obs, pol, Targets{}, State{})
@@ -465,15 +495,15 @@ func TestLendProperties(t *testing.T) {
 			}
 			prevValue := st.Value
 			next, out := lend(in, st, now, elapsed)
-			if out.value < out.floor {
-				t.Fatalf("seed %d step %d: value %d below floor %d", seed, i, out.value, out.floor)
+			if out.Value < out.Floor {
+				t.Fatalf("seed %d step %d: value %d below floor %d", seed, i, out.Value, out.Floor)
 			}
 			if i > 0 {
-				if out.desired < prevValue-band && out.value != out.desired {
-					t.Fatalf("seed %d step %d: desired %d far below %d but value %d", seed, i, out.desired, prevValue, out.value)
+				if out.Desired < prevValue-band && out.Value != out.Desired {
+					t.Fatalf("seed %d step %d: desired %d far below %d but value %d", seed, i, out.Desired, prevValue, out.Value)
 				}
-				if out.value > prevValue {
-					if grow := out.value - prevValue; grow > int64(float64(in.capacity)*in.rampShare*elapsed.Seconds())+1 {
+				if out.Value > prevValue {
+					if grow := out.Value - prevValue; grow > int64(float64(in.capacity)*in.rampShare*elapsed.Seconds())+1 {
 						t.Fatalf("seed %d step %d: grew %d in %v, faster than the ramp", seed, i, grow, elapsed)
 					}
 					// Every decision within the hold before this one must have
@@ -487,7 +517,7 @@ func TestLendProperties(t *testing.T) {
 				}
 			}
 			st = next
-			hist = append(hist, step{at: now, desired: out.desired, value: out.value})
+			hist = append(hist, step{at: now, desired: out.Desired, value: out.Value})
 		}
 	}
 }

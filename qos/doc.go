@@ -2,8 +2,11 @@
 //
 // Decide turns an Observation (what the host looks like now), a Policy (what
 // the SRE asked for), Targets (what the brain asked for) and the previous
-// State into a Plan (typed intents, each with a reason a person can read) and
-// the next State. It is pure: no clock reads (time arrives in the
+// State into a Plan and the next State. The Plan is the whole decision:
+// every value an enforcer will write (CFS quota and period, offline weight
+// and idle flag, memory high and max, offline tasks' oom_score_adj,
+// cpusets, kills) is a typed intent with a Reason, a structured value (the
+// rule and the figures it used) worded only when shown (reason.go). It is pure: no clock reads (time arrives in the
 // observation), no I/O, no goroutines, no logging. A test enforces that this
 // package imports no I/O packages.
 //

@@ -7,7 +7,8 @@ import (
 
 // IntentSummary is one intent in words, for sluicectl, logs and the local API.
 type IntentSummary struct {
-	// Kind is one of IntentOfflineCPU, IntentOfflineMemory, IntentKill, IntentCpuset.
+	// Kind is one of IntentOfflineCPU, IntentOfflineMemory,
+	// IntentOfflineOOMScore, IntentKill, IntentCpuset.
 	Kind string `json:"kind"`
 	// Target is what the intent applies to (a cgroup path or a workload ID).
 	Target string `json:"target"`
@@ -17,18 +18,27 @@ type IntentSummary struct {
 }
 
 // Intents lists the plan's intents in enforcement order: CPU, memory,
-// cpusets, kills.
+// OOM score, cpusets, kills. This is where reasons are worded.
 func (p Plan) Intents() []IntentSummary {
 	out := []IntentSummary{
-		{Kind: IntentOfflineCPU, Target: p.OfflineParent, Value: fmt.Sprintf("%dm", p.OfflineCPU.BudgetMilli), Reason: p.OfflineCPU.Reason},
-		{Kind: IntentOfflineMemory, Target: p.OfflineParent, Value: fmt.Sprintf("high %s max %s",
-			formatBytes(satInt64(p.OfflineMemory.HighBytes)), formatBytes(satInt64(p.OfflineMemory.MaxBytes))), Reason: p.OfflineMemory.Reason},
+		{Kind: IntentOfflineCPU, Target: p.OfflineParent, Value: fmt.Sprintf("%dm (quota %dus per %dus)",
+			p.OfflineCPU.BudgetMilli, p.OfflineCPU.QuotaMicros, p.OfflineCPU.PeriodMicros), Reason: p.OfflineCPU.Reason.String()},
+	}
+	if !p.OfflineCPU.YieldReason.IsZero() {
+		out = append(out, IntentSummary{Kind: IntentOfflineCPU, Target: p.OfflineParent,
+			Value: fmt.Sprintf("weight %d idle %t", p.OfflineCPU.Weight, p.OfflineCPU.Idle), Reason: p.OfflineCPU.YieldReason.String()})
+	}
+	out = append(out, IntentSummary{Kind: IntentOfflineMemory, Target: p.OfflineParent, Value: fmt.Sprintf("high %s max %s",
+		formatBytes(satInt64(p.OfflineMemory.HighBytes)), formatBytes(satInt64(p.OfflineMemory.MaxBytes))), Reason: p.OfflineMemory.Reason.String()})
+	if !p.OfflineOOMScore.Reason.IsZero() {
+		out = append(out, IntentSummary{Kind: IntentOfflineOOMScore, Target: p.OfflineParent,
+			Value: strconv.Itoa(p.OfflineOOMScore.Adj), Reason: p.OfflineOOMScore.Reason.String()})
 	}
 	for _, c := range p.Cpusets {
-		out = append(out, IntentSummary{Kind: IntentCpuset, Target: c.CgroupPath, Value: formatCPUList(c.CPUs), Reason: c.Reason})
+		out = append(out, IntentSummary{Kind: IntentCpuset, Target: c.CgroupPath, Value: formatCPUList(c.CPUs), Reason: c.Reason.String()})
 	}
 	for _, k := range p.Kills {
-		out = append(out, IntentSummary{Kind: IntentKill, Target: k.ID, Value: k.CgroupPath, Reason: k.Reason})
+		out = append(out, IntentSummary{Kind: IntentKill, Target: k.ID, Value: k.CgroupPath, Reason: k.Reason.String()})
 	}
 	return out
 }

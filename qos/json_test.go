@@ -1,6 +1,7 @@
 package qos
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -41,5 +42,57 @@ func TestJSONNamesAreCamelCase(t *testing.T) {
 	}
 	if len(seen) < 10 {
 		t.Fatalf("walked only %d types: the walk is broken", len(seen))
+	}
+}
+
+// A plan survives the /state round trip: reasons are written as their
+// rule and figures plus the wording, and read back to the same words
+// (sluicectl status decodes the document the agent serves).
+func TestPlanJSONRoundTrip(t *testing.T) {
+	obs, pol := bigObservation(300, 2), DefaultPolicy()
+	pol.Kill.Grace = 0
+	for c := range 8 {
+		obs.Host.CPUs = append(obs.Host.CPUs, c)
+	}
+	obs.Workloads[1].CpusetMode, obs.Workloads[1].CPUsWanted = CpusetExclusive, 2
+	plan, _ := Decide(obs, pol, Targets{}, State{})
+	if len(plan.Kills) == 0 || len(plan.Cpusets) == 0 {
+		t.Fatalf("want a plan with kills and cpusets: %+v", plan)
+	}
+	data, err := json.Marshal(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"rule":"kill-over-limit"`) || !strings.Contains(string(data), `"text":"offline memory`) {
+		t.Errorf("JSON lacks the kill rule or its wording: %.400s", data)
+	}
+	var back Plan
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !back.Equal(plan) {
+		t.Errorf("plan changed in the round trip")
+	}
+	want, got := plan.Intents(), back.Intents()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("intents after the round trip:\n%+v\nwant\n%+v", got, want)
+	}
+	if back.Equal(Plan{}) || plan.Equal(func() Plan { p := plan; p.OfflineCPU.QuotaMicros++; return p }()) {
+		t.Error("Equal ignores intent values")
+	}
+}
+
+// An older agent wrote reasons as plain text: they still decode, as words.
+func TestReasonReadsPlainText(t *testing.T) {
+	var in CPUIntent
+	if err := json.Unmarshal([]byte(`{"budgetMilli": 700, "reason": "offline cpu budget 700m"}`), &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.Reason.IsZero() || in.Reason.String() != "offline cpu budget 700m" || in.BudgetMilli != 700 {
+		t.Errorf("decoded %+v (%q)", in, in.Reason.String())
+	}
+	var none Reason
+	if err := json.Unmarshal([]byte(`{"rule": ""}`), &none); err != nil || !none.IsZero() {
+		t.Errorf("empty rule: %+v, %v", none, err)
 	}
 }

@@ -2,7 +2,6 @@ package qos
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"time"
 )
@@ -21,9 +20,9 @@ import (
 // unsupported kill releases the cool-down it started and passes over that
 // victim for one cool-down, so the next one can be tried at once.
 func decideKills(obs Observation, pol Policy, mem MemoryIntent, prev KillState) ([]KillIntent, KillState) {
-	present := make(map[string]*ContainerSample, len(obs.Containers))
-	for i := range obs.Containers {
-		present[obs.Containers[i].ID] = &obs.Containers[i]
+	present := make(map[string]*WorkloadSample, len(obs.Workloads))
+	for i := range obs.Workloads {
+		present[obs.Workloads[i].ID] = &obs.Workloads[i]
 	}
 	next := KillState{OverSince: prev.OverSince, LastKillAt: prev.LastKillAt}
 	if prev.Pending != nil {
@@ -47,7 +46,7 @@ func decideKills(obs Observation, pol Policy, mem MemoryIntent, prev KillState) 
 		next.OverSince = time.Time{}
 		return nil, next
 	}
-	offlineUsed := classUsage(obs, ClassOffline).MemoryUsageBytes
+	offlineUsed := obs.Class(ClassOffline).MemoryUsageBytes
 	for _, k := range next.Killed {
 		offlineUsed -= min(offlineUsed, present[k.ID].MemoryUsageBytes)
 	}
@@ -66,19 +65,18 @@ func decideKills(obs Observation, pol Policy, mem MemoryIntent, prev KillState) 
 	if !next.LastKillAt.IsZero() && obs.Time.Sub(next.LastKillAt) < pol.Kill.CoolDown {
 		return nil, next
 	}
-	cands := candidates(obs.Containers, next, mem.MaxBytes)
+	cands := candidates(obs.Workloads, next, mem.MaxBytes)
 	if len(cands) == 0 {
 		return nil, next
 	}
 	v := cands[0]
 	next.LastKillAt = obs.Time
 	next.Pending = &KillRecord{ID: v.w.ID, CgroupPath: v.w.CgroupPath, At: obs.Time}
-	reason := fmt.Sprintf("offline memory %s above its limit %s for %v (grace %v): kill %s, chosen of %d offline "+
-		"candidates by priority %d (lowest first), start %s (youngest first), %s of its %s limit (largest share first), "+
-		"using %s; cool-down %v",
-		formatBytes(satInt64(offlineUsed)), formatBytes(satInt64(mem.MaxBytes)), overFor, pol.Kill.Grace,
-		v.w.Name, len(cands), v.w.Priority, v.w.StartedAt.UTC().Format(time.RFC3339), formatShare(v.share),
-		formatBytes(satInt64(v.limit)), formatBytes(satInt64(v.w.MemoryUsageBytes)), pol.Kill.CoolDown)
+	why := Reason{Rule: RuleKillOverLimit, Kill: &KillFigures{
+		OfflineUsedBytes: offlineUsed, LimitBytes: mem.MaxBytes, OverFor: overFor, Grace: pol.Kill.Grace,
+		CoolDown: pol.Kill.CoolDown, Victim: v.w.Name, Candidates: len(cands), Priority: v.w.Priority,
+		StartedAt: v.w.StartedAt, Share: v.share, VictimLimitBytes: v.limit, VictimUsedBytes: v.w.MemoryUsageBytes,
+	}}
 	return []KillIntent{{
 		ID:         v.w.ID,
 		Namespace:  v.w.Namespace,
@@ -86,12 +84,12 @@ func decideKills(obs Observation, pol Policy, mem MemoryIntent, prev KillState) 
 		CgroupPath: v.w.CgroupPath,
 		Class:      v.w.Class,
 		Priority:   v.w.Priority,
-		Reason:     reason,
+		Reason:     why,
 	}}, next
 }
 
 // applyResults folds the enforcer's kill reports into the state.
-func (k *KillState) applyResults(obs Observation, present map[string]*ContainerSample) {
+func (k *KillState) applyResults(obs Observation, present map[string]*WorkloadSample) {
 	for _, r := range obs.Results {
 		if r.Intent != IntentKill {
 			continue
@@ -125,7 +123,7 @@ func hasRecord(rs []KillRecord, id string) bool {
 }
 
 type candidate struct {
-	w     *ContainerSample
+	w     *WorkloadSample
 	limit uint64
 	share float64
 }
@@ -133,7 +131,7 @@ type candidate struct {
 // candidates lists the offline workloads that may be killed, best victim
 // first (victimOrder). Workloads using no memory are left out: killing
 // them frees nothing.
-func candidates(ws []ContainerSample, k KillState, parentLimit uint64) []candidate {
+func candidates(ws []WorkloadSample, k KillState, parentLimit uint64) []candidate {
 	var out []candidate
 	for i := range ws {
 		w := &ws[i]

@@ -23,30 +23,6 @@ type lendInput struct {
 	keep float64
 }
 
-// lendAction says what lend did, for reasons.
-type lendAction int
-
-const (
-	lendStart  lendAction = iota // first decision or capacity changed
-	lendSteady                   // within the dead band: unchanged
-	lendCut                      // cut at once
-	lendFloor                    // raised at once to the floor
-	lendWait                     // computed value is higher; waiting for the hold
-	lendGrow                     // ramping up
-)
-
-// lendOutcome is lend's result with the figures that explain it.
-type lendOutcome struct {
-	value    int64
-	raw      int64 // capacity x level - online - system, may be negative
-	floor    int64
-	desired  int64 // max(raw, floor), squeezed
-	action   lendAction
-	from     int64         // value before this decision
-	waitLeft time.Duration // for lendWait
-	step     int64         // for lendGrow: largest step the ramp allowed
-}
-
 // lend is the hysteresis shared by CPU and memory lending.
 //
 //   - desired = max(capacity x level - online - system, floor), where the
@@ -68,48 +44,56 @@ type lendOutcome struct {
 // Because a single dip in online use resets nothing but a single rise cuts
 // at once, usage that oscillates around the water level faster than the
 // hold leaves the value parked at the lower edge instead of flapping.
-func lend(in lendInput, prev LendState, now time.Time, elapsed time.Duration) (LendState, lendOutcome) {
-	out := lendOutcome{
-		raw:   scale(in.capacity, in.level) - in.online - in.system,
-		floor: scale(in.capacity, in.floorShare),
+func lend(in lendInput, prev LendState, now time.Time, elapsed time.Duration) (LendState, LendFigures) {
+	out := LendFigures{
+		Capacity:   in.capacity,
+		Level:      in.level,
+		Online:     in.online,
+		System:     in.system,
+		Raw:        scale(in.capacity, in.level) - in.online - in.system,
+		Floor:      scale(in.capacity, in.floorShare),
+		FloorShare: in.floorShare,
+		Hold:       in.hold,
+		RampShare:  in.rampShare,
+		Band:       scale(in.capacity, in.bandShare),
 	}
-	span := max(out.raw, out.floor) - out.floor
-	out.desired = out.floor + int64(math.Round(float64(span)*clamp01(in.keep)))
-	band := scale(in.capacity, in.bandShare)
+	span := max(out.Raw, out.Floor) - out.Floor
+	out.Desired = out.Floor + int64(math.Round(float64(span)*clamp01(in.keep)))
+	band := out.Band
 	next := LendState{Set: true, Capacity: in.capacity}
 
 	if !prev.Set || prev.Capacity != in.capacity {
-		out.action = lendStart
-		out.value = min(max(in.offlineUsed, out.floor), out.desired)
-		out.from = out.value
-		next.Value = out.value
+		out.Action = LendStart
+		out.Value = min(max(in.offlineUsed, out.Floor), out.Desired)
+		out.From = out.Value
+		next.Value = out.Value
 		return next, out
 	}
 	v := prev.Value
-	out.from = v
+	out.From = v
 	// Once a ramp has started it runs to the computed value; the dead band
 	// only decides whether growth starts.
 	ramping := !prev.GrowSince.IsZero() && now.Sub(prev.GrowSince) >= in.hold
 	switch {
-	case v < out.floor:
-		out.action, v = lendFloor, out.floor
-	case out.desired < v-band:
-		out.action, v = lendCut, out.desired
-	case out.desired > v+band || (out.desired > v && ramping):
+	case v < out.Floor:
+		out.Action, v = LendFloor, out.Floor
+	case out.Desired < v-band:
+		out.Action, v = LendCut, out.Desired
+	case out.Desired > v+band || (out.Desired > v && ramping):
 		next.GrowSince = prev.GrowSince
 		if next.GrowSince.IsZero() || now.Before(next.GrowSince) {
 			next.GrowSince = now
 		}
 		if waited := now.Sub(next.GrowSince); waited < in.hold {
-			out.action, out.waitLeft = lendWait, in.hold-waited
+			out.Action, out.WaitLeft = LendWait, in.hold-waited
 			break
 		}
-		out.step = int64(float64(in.capacity) * in.rampShare * elapsed.Seconds())
-		out.action, v = lendGrow, min(out.desired, v+out.step)
+		out.Step = int64(float64(in.capacity) * in.rampShare * elapsed.Seconds())
+		out.Action, v = LendGrow, min(out.Desired, v+out.Step)
 	default:
-		out.action = lendSteady
+		out.Action = LendSteady
 	}
-	out.value, next.Value = v, v
+	out.Value, next.Value = v, v
 	return next, out
 }
 

@@ -1,10 +1,6 @@
 package qos
 
-import (
-	"fmt"
-	"strings"
-	"time"
-)
+import "time"
 
 // decideMemory computes the offline memory limit.
 //
@@ -16,10 +12,9 @@ import (
 func decideMemory(obs Observation, pol Policy, tgt Targets, prev LendState, elapsed time.Duration) (MemoryIntent, LendState) {
 	capacity := satInt64(obs.Host.MemTotalBytes)
 	if capacity <= 0 {
-		return memoryIntent(prev.Value, fmt.Sprintf(
-			"host memory size unknown: offline memory limit kept at %s", formatBytes(prev.Value))), prev
+		return memoryIntent(prev.Value, Reason{Rule: RuleMemoryCapacityUnknown, Lend: &LendFigures{Value: prev.Value}}), prev
 	}
-	online, system, offline := classUsage(obs, ClassOnline), classUsage(obs, ClassSystem), classUsage(obs, ClassOffline)
+	online, system, offline := obs.Class(ClassOnline), obs.Class(ClassSystem), obs.Class(ClassOffline)
 	level, fromTarget := waterLevel(pol.Memory.HighWater, tgt.MemoryWaterLevelPercent)
 	next, out := lend(lendInput{
 		capacity:    capacity,
@@ -33,29 +28,14 @@ func decideMemory(obs Observation, pol Policy, tgt Targets, prev LendState, elap
 		hold:        pol.Memory.GrowHold,
 		keep:        1,
 	}, prev, obs.Time, elapsed)
-
-	in := memoryIntent(out.value, "")
-	var b strings.Builder
-	fmt.Fprintf(&b, "offline memory limit %s (reclaim from %s): %s x %s", formatBytes(out.value),
-		formatBytes(satInt64(in.HighBytes)), formatBytes(capacity), formatPercent(level))
-	if fromTarget {
-		b.WriteString(" (brain target)")
-	}
-	fmt.Fprintf(&b, " - online %s - system %s = %s", formatBytes(satInt64(online.MemoryUsageBytes)),
-		formatBytes(satInt64(system.MemoryUsageBytes)), formatSignedBytes(out.raw))
-	if out.raw < out.floor {
-		fmt.Fprintf(&b, ", below the floor %s (%s)", formatBytes(out.floor), formatPercent(pol.Memory.OfflineFloor))
-	} else {
-		fmt.Fprintf(&b, ", floor %s", formatBytes(out.floor))
-	}
-	b.WriteString("; ")
-	b.WriteString(describeLend(out, formatBytes, pol.Memory.GrowHold, pol.Memory.RampPerSecond,
-		scale(capacity, pol.Memory.DeadBand)))
-	in.Reason = b.String()
+	out.FromTarget = fromTarget
+	in := memoryIntent(out.Value, Reason{Rule: RuleMemoryLend})
+	out.HighBytes = satInt64(in.HighBytes)
+	in.Reason.Lend = &out
 	return in, next
 }
 
-func memoryIntent(maxBytes int64, reason string) MemoryIntent {
+func memoryIntent(maxBytes int64, why Reason) MemoryIntent {
 	m := uint64(max(maxBytes, 0))
-	return MemoryIntent{HighBytes: m - m/20, MaxBytes: m, Reason: reason}
+	return MemoryIntent{HighBytes: m - m/20, MaxBytes: m, Reason: why}
 }

@@ -9,14 +9,21 @@ type Observation struct {
 	// Time is when the sample was taken. Decide uses it as its only clock.
 	Time time.Time  `json:"time,omitzero"`
 	Host HostSample `json:"host"`
-	// Containers holds every discovered workload: containers and classed
+	// Workloads holds every discovered workload: containers and classed
 	// host cgroups alike.
-	Containers []ContainerSample `json:"containers,omitempty"`
-	// Classes aggregates usage per class. Host usage that belongs to no
-	// classed workload is counted as system (conservative: it protects
-	// online work).
+	Workloads []WorkloadSample `json:"workloads,omitempty"`
+	// CPU is the fast tick's exact class accounting, unclassed use named
+	// apart (Classes counts it as system); nil before the second tick.
+	CPU *CPUAccounting `json:"cpuAccounting,omitempty"`
+	// Classes aggregates usage per class (see AggregateClasses), once, when
+	// the observation is built; the decision core reads class usage only
+	// from here. Host usage that belongs to no classed workload is counted
+	// as system (conservative: it protects online work).
 	Classes map[Class]ClassUsage `json:"classes,omitempty"`
-	// Results reports what the enforcers did with the previous plan.
+	// Results reports what the enforcers did with earlier plans: the
+	// inline enforcers' results of the last pass, and whatever the
+	// enforcers running in their own workers reported since the previous
+	// observation (a slow enforcer's results arrive some decisions later).
 	Results []IntentResult `json:"results,omitempty"`
 }
 
@@ -48,8 +55,11 @@ type PSI struct {
 	Triggered bool `json:"triggered"`
 }
 
-// ContainerSample is one workload: a container or a classed host cgroup.
-type ContainerSample struct {
+// Class is the usage of class c; zero when the observation has none.
+func (o Observation) Class(c Class) ClassUsage { return o.Classes[c] }
+
+// WorkloadSample is one workload: a container or a classed host cgroup.
+type WorkloadSample struct {
 	// ID is the containerd ID for containers, the cgroup path for host cgroups.
 	ID string `json:"id"`
 	// Name is a human name (container name, pod/container, or cgroup path).
@@ -79,8 +89,38 @@ type ContainerSample struct {
 	// CpusetMode is the workload's cpuset mode (label sluice.io/cpuset,
 	// see ParseCpuset); empty means shared. Honoured for online work only.
 	CpusetMode CpusetMode `json:"cpusetMode"`
-	// CPUs is how many whole CPUs an exclusive or reserved workload wants.
-	CPUs int `json:"cpus"`
+	// CPUsWanted is how many whole CPUs an exclusive or reserved workload
+	// asks for (the count in its cpuset label).
+	CPUsWanted int `json:"cpusWanted"`
+}
+
+// CPUAccounting is each class's CPU over one fast tick, in milli-CPUs,
+// from exact cumulative counters read back to back (the root cgroup's, the
+// offline parent's, each online and system workload's), so that
+// Online + Offline + System + Unclassed = HostBusy. Before it, "system"
+// was host /proc/stat (sampled at the scheduler tick) minus online's
+// 1-second average minus offline's fast counter: three windows, and a
+// residual that swung by up to 1.5 cores on a host whose real other use
+// was 0.1.
+type CPUAccounting struct {
+	// HostBusyMilli is the root cgroup's CPU time (v1 cpuacct.usage, v2
+	// cpu.stat usage_usec): every task's, kernel threads included; from
+	// /proc/stat only on a kernel without the root counter.
+	HostBusyMilli int64 `json:"hostBusyMilli"`
+	OnlineMilli   int64 `json:"onlineMilli"`
+	// OfflineMilli is the offline parent's counter, or the offline
+	// workloads' sum where there is no parent to read.
+	OfflineMilli int64 `json:"offlineMilli"`
+	// SystemMilli is the classed system workloads.
+	SystemMilli int64 `json:"systemMilli"`
+	// UnclassedMilli is host busy time no class accounts for: kernel
+	// threads, daemons no rule classes. Counted as system by the decision
+	// core (unknown load is protected).
+	UnclassedMilli int64 `json:"unclassedMilli"`
+	// SkewMilli is how far the classes add up above the host (the reads'
+	// own spread: microseconds); Unclassed is zero then. Shown, so a
+	// double-counted cgroup would be visible.
+	SkewMilli int64 `json:"skewMilli"`
 }
 
 // ClassUsage sums a class's workloads.
@@ -96,4 +136,54 @@ type LatencySummary struct {
 	P50   time.Duration `json:"p50Ns"`
 	P99   time.Duration `json:"p99Ns"`
 	Count uint64        `json:"count"`
+}
+
+// AggregateClasses sums workloads per class (memory, counts, and CPU from
+// their container-tick averages) and counts host use that no workload
+// accounts for as system (unknown load is protected like system load).
+// cpu, when set, is the fast tick's exact accounting: each class's CPU then
+// comes from it, over one window, with the unclassed rest of the host's
+// busy time counted as system. Without it the classes' averages and the
+// host's rate cover different windows, so workloads can sum above the
+// host; unaccounted use is then zero, never negative. Workloads of an
+// unknown class count as system.
+func AggregateClasses(host HostSample, workloads []WorkloadSample, cpu *CPUAccounting) map[Class]ClassUsage {
+	out := make(map[Class]ClassUsage, len(Classes))
+	for _, c := range Classes {
+		out[c] = ClassUsage{}
+	}
+	var memBytes uint64
+	for _, w := range workloads {
+		c := w.Class
+		if _, known := out[c]; !known {
+			c = ClassSystem
+		}
+		u := out[c]
+		u.CPUUsedMilli += w.CPUUsedMilli
+		u.MemoryUsageBytes += w.MemoryUsageBytes
+		u.Count++
+		out[c] = u
+		memBytes += w.MemoryUsageBytes
+	}
+	sys := out[ClassSystem]
+	if cpu != nil {
+		on, off := out[ClassOnline], out[ClassOffline]
+		on.CPUUsedMilli, off.CPUUsedMilli = cpu.OnlineMilli, cpu.OfflineMilli
+		out[ClassOnline], out[ClassOffline] = on, off
+		sys.CPUUsedMilli = cpu.SystemMilli + cpu.UnclassedMilli
+	} else {
+		accounted := sys.CPUUsedMilli + out[ClassOnline].CPUUsedMilli + out[ClassOffline].CPUUsedMilli
+		if rest := host.CPUUsedMilli - accounted; rest > 0 {
+			sys.CPUUsedMilli += rest
+		}
+	}
+	var hostMem uint64
+	if host.MemTotalBytes > host.MemAvailableBytes {
+		hostMem = host.MemTotalBytes - host.MemAvailableBytes
+	}
+	if hostMem > memBytes {
+		sys.MemoryUsageBytes += hostMem - memBytes
+	}
+	out[ClassSystem] = sys
+	return out
 }

@@ -1,10 +1,19 @@
 package qos
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
-// Plan is what the decision core wants the kernel to be. Each intent carries
-// a Reason a person can read. Enforcers are level-triggered: applying the
+// Plan is what the decision core wants the kernel to be: every value an
+// enforcer writes is in it, each intent with a structured Reason (worded
+// only when shown). Enforcers translate intents to kernel files and report
+// results; they decide nothing. Enforcers are level-triggered: applying the
 // same plan twice changes nothing.
+//
+// The plan is a struct of named intent groups, one enforcer per group (the
+// cgroup enforcer takes the offline CPU, memory, OOM score and cpuset
+// groups; the killer takes Kills). An intent whose Reason is zero is absent.
 type Plan struct {
 	// DryRun mirrors the policy switch: enforcers must not write when set.
 	DryRun bool `json:"dryRun"`
@@ -13,6 +22,9 @@ type Plan struct {
 	OfflineParent string       `json:"offlineParent"`
 	OfflineCPU    CPUIntent    `json:"offlineCPU"`
 	OfflineMemory MemoryIntent `json:"offlineMemory"`
+	// OfflineOOMScore is the oom_score_adj of every task below the offline
+	// parent.
+	OfflineOOMScore OOMScoreIntent `json:"offlineOOMScore"`
 	// Kills lists offline victims in the order they should die. At most one
 	// kill per cool-down window is planned.
 	Kills []KillIntent `json:"kills,omitempty"`
@@ -32,7 +44,46 @@ const (
 	IntentOfflineMemory = "offline-memory"
 	IntentKill          = "kill"
 	IntentCpuset        = "cpuset"
+	// IntentOfflineOOMScore reports the oom_score_adj of offline tasks.
+	IntentOfflineOOMScore = "offline-oom-score"
 )
+
+// Equal reports whether two plans ask for the same values: the same
+// intents present with the same values. Reasons are not compared beyond
+// presence: their figures may differ while what is written does not. A new
+// intent group adds its comparison here (the agent skips enforcing a plan
+// equal to the last one).
+func (p Plan) Equal(q Plan) bool {
+	return p.DryRun == q.DryRun && p.OfflineParent == q.OfflineParent &&
+		p.OfflineCPU.equal(q.OfflineCPU) && p.OfflineMemory.equal(q.OfflineMemory) &&
+		p.OfflineOOMScore.equal(q.OfflineOOMScore) &&
+		slices.EqualFunc(p.Kills, q.Kills, KillIntent.equal) &&
+		slices.EqualFunc(p.Cpusets, q.Cpusets, CpusetIntent.equal)
+}
+
+func (c CPUIntent) equal(d CPUIntent) bool {
+	return c.Reason.IsZero() == d.Reason.IsZero() && c.YieldReason.IsZero() == d.YieldReason.IsZero() &&
+		c.BudgetMilli == d.BudgetMilli && c.QuotaMicros == d.QuotaMicros && c.PeriodMicros == d.PeriodMicros &&
+		c.Weight == d.Weight && c.Idle == d.Idle
+}
+
+func (m MemoryIntent) equal(n MemoryIntent) bool {
+	return m.Reason.IsZero() == n.Reason.IsZero() && m.HighBytes == n.HighBytes && m.MaxBytes == n.MaxBytes
+}
+
+func (o OOMScoreIntent) equal(p OOMScoreIntent) bool {
+	return o.Reason.IsZero() == p.Reason.IsZero() && o.Adj == p.Adj
+}
+
+func (k KillIntent) equal(l KillIntent) bool {
+	return k.ID == l.ID && k.Namespace == l.Namespace && k.Name == l.Name && k.CgroupPath == l.CgroupPath &&
+		k.Class == l.Class && k.Priority == l.Priority
+}
+
+func (c CpusetIntent) equal(d CpusetIntent) bool {
+	return c.CgroupPath == d.CgroupPath && c.Mode == d.Mode && slices.Equal(c.CPUs, d.CPUs) &&
+		c.Reason.IsZero() == d.Reason.IsZero()
+}
 
 // CpusetIntent pins one cgroup to CPUs.
 type CpusetIntent struct {
@@ -41,14 +92,34 @@ type CpusetIntent struct {
 	Mode       CpusetMode `json:"mode"`
 	// CPUs lists the logical CPU numbers, ascending.
 	CPUs   []int  `json:"cpus,omitempty"`
-	Reason string `json:"reason"`
+	Reason Reason `json:"reason"`
 }
 
-// CPUIntent caps the offline parent cgroup's CPU.
+// CPUIntent is the offline parent cgroup's CPU: its CFS bandwidth cap
+// (v1 cpu.cfs_quota_us / cpu.cfs_period_us, v2 cpu.max) and how it yields
+// to other work (v1 cpu.shares, v2 cpu.weight, and cpu.idle).
 type CPUIntent struct {
-	// BudgetMilli is the offline budget in milli-CPUs (quota = budget x period / 1000).
-	BudgetMilli int64  `json:"budgetMilli"`
-	Reason      string `json:"reason"`
+	// BudgetMilli is the offline budget in milli-CPUs.
+	BudgetMilli int64 `json:"budgetMilli"`
+	// QuotaMicros and PeriodMicros are what the kernel receives:
+	// quota = budget x period / 1000, never below the kernel's minimum.
+	QuotaMicros  int64  `json:"quotaMicros"`
+	PeriodMicros int64  `json:"periodMicros"`
+	Reason       Reason `json:"reason"`
+	// Weight is on the cgroup v2 scale (cpu.weight, 1-10000); v1
+	// enforcers convert it to cpu.shares.
+	Weight uint64 `json:"weight"`
+	// Idle is the cpu.idle flag where the kernel has one (5.15+).
+	Idle bool `json:"idle"`
+	// YieldReason explains Weight and Idle.
+	YieldReason Reason `json:"yieldReason"`
+}
+
+// OOMScoreIntent holds the oom_score_adj of the offline parent's tasks.
+type OOMScoreIntent struct {
+	// Adj is the oom_score_adj (-1000..1000).
+	Adj    int    `json:"adj"`
+	Reason Reason `json:"reason"`
 }
 
 // MemoryIntent caps the offline parent cgroup's memory.
@@ -57,7 +128,7 @@ type MemoryIntent struct {
 	HighBytes uint64 `json:"highBytes"`
 	// MaxBytes is the hard limit (v1 memory.limit_in_bytes, v2 memory.max).
 	MaxBytes uint64 `json:"maxBytes"`
-	Reason   string `json:"reason"`
+	Reason   Reason `json:"reason"`
 }
 
 // KillIntent names one offline victim.
@@ -70,16 +141,18 @@ type KillIntent struct {
 	// (defence in depth: the decision core never plans other classes).
 	Class    Class  `json:"class"`
 	Priority int    `json:"priority"`
-	Reason   string `json:"reason"`
+	Reason   Reason `json:"reason"`
 }
 
 // IntentResult reports what an enforcer did with one intent.
 type IntentResult struct {
 	// Intent names the intent kind: IntentOfflineCPU, IntentOfflineMemory,
-	// IntentKill or IntentCpuset.
+	// IntentOfflineOOMScore, IntentKill or IntentCpuset (later enforcers
+	// add their own kinds).
 	Intent string `json:"intent"`
-	// Target is the offline parent for CPU and memory intents, the
-	// KillIntent.ID for kills and the CpusetIntent.CgroupPath for cpusets.
+	// Target is the offline parent for CPU, memory and OOM score intents,
+	// the KillIntent.ID for kills and the CpusetIntent.CgroupPath for
+	// cpusets.
 	Target string       `json:"target"`
 	Status ResultStatus `json:"status"`
 	Err    string       `json:"error,omitempty"`

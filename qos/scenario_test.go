@@ -73,13 +73,19 @@ type scenarioStep struct {
 type scenarioExpect struct {
 	CPUBudget *int64 `yaml:"cpuBudget"`
 	// CPUChangesAtMost bounds how often the budget changed within a repeated step.
-	CPUChangesAtMost *int     `yaml:"cpuChangesAtMost"`
-	MemoryMax        string   `yaml:"memoryMax"`
-	MemoryHigh       string   `yaml:"memoryHigh"`
-	Kill             *string  `yaml:"kill"` // "" means no kill
-	CPUReason        []string `yaml:"cpuReason"`
-	MemoryReason     []string `yaml:"memoryReason"`
-	KillReason       []string `yaml:"killReason"`
+	CPUChangesAtMost *int    `yaml:"cpuChangesAtMost"`
+	MemoryMax        string  `yaml:"memoryMax"`
+	MemoryHigh       string  `yaml:"memoryHigh"`
+	Kill             *string `yaml:"kill"` // "" means no kill
+	// CPUQuota is what the kernel receives for the budget: "<quota> <period>"
+	// in microseconds.
+	CPUQuota      string   `yaml:"cpuQuota"`
+	OfflineWeight *uint64  `yaml:"offlineWeight"`
+	OfflineIdle   *bool    `yaml:"offlineIdle"`
+	OOMScoreAdj   *int     `yaml:"oomScoreAdj"`
+	CPUReason     []string `yaml:"cpuReason"`
+	MemoryReason  []string `yaml:"memoryReason"`
+	KillReason    []string `yaml:"killReason"`
 	// Cpusets maps cgroup path to cpulist; "none" means no cpuset intents.
 	Cpusets map[string]string `yaml:"cpusets"`
 }
@@ -117,10 +123,10 @@ func runScenario(t *testing.T, sc scenario) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := map[string]ContainerSample{}
+	ws := map[string]WorkloadSample{}
 	var order []string
 	add := func(w scWorkload) {
-		c := ContainerSample{
+		c := WorkloadSample{
 			ID: w.ID, Name: w.ID, Class: w.Class, Priority: w.Priority,
 			CgroupPath:       "/" + string(w.Class) + "/" + w.ID,
 			StartedAt:        scenarioEpoch.Add(mustDuration(t, w.Started)),
@@ -135,7 +141,7 @@ func runScenario(t *testing.T, sc scenario) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.CpusetMode, c.CPUs = mode, n
+			c.CpusetMode, c.CPUsWanted = mode, n
 		}
 		if _, ok := ws[w.ID]; !ok {
 			order = append(order, w.ID)
@@ -191,20 +197,20 @@ func runScenario(t *testing.T, sc scenario) {
 			}
 			obs.Classes = map[Class]ClassUsage{}
 			for _, id := range order {
-				obs.Containers = append(obs.Containers, ws[id])
+				obs.Workloads = append(obs.Workloads, ws[id])
 			}
 			for _, c := range Classes {
 				u := ClassUsage{CPUUsedMilli: cpu[c]}
 				if m, ok := curMem[c]; ok {
 					u.MemoryUsageBytes = mustSize(t, m)
 				} else if c == ClassOffline {
-					for _, w := range obs.Containers {
+					for _, w := range obs.Workloads {
 						if w.Class == c {
 							u.MemoryUsageBytes += w.MemoryUsageBytes
 						}
 					}
 				}
-				for _, w := range obs.Containers {
+				for _, w := range obs.Workloads {
 					if w.Class == c {
 						u.Count++
 					}
@@ -235,13 +241,25 @@ func runScenario(t *testing.T, sc scenario) {
 func checkStep(t *testing.T, name string, e scenarioExpect, plan Plan, changes int) {
 	t.Helper()
 	if e.CPUBudget != nil && plan.OfflineCPU.BudgetMilli != *e.CPUBudget {
-		t.Errorf("%s: cpu budget %dm, want %dm (%s)", name, plan.OfflineCPU.BudgetMilli, *e.CPUBudget, plan.OfflineCPU.Reason)
+		t.Errorf("%s: cpu budget %dm, want %dm (%s)", name, plan.OfflineCPU.BudgetMilli, *e.CPUBudget, plan.OfflineCPU.Reason.String())
+	}
+	if cpu := plan.OfflineCPU; e.CPUQuota != "" && fmt.Sprintf("%d %d", cpu.QuotaMicros, cpu.PeriodMicros) != e.CPUQuota {
+		t.Errorf("%s: cpu quota %d %d, want %s", name, cpu.QuotaMicros, cpu.PeriodMicros, e.CPUQuota)
+	}
+	if e.OfflineWeight != nil && plan.OfflineCPU.Weight != *e.OfflineWeight {
+		t.Errorf("%s: offline weight %d, want %d", name, plan.OfflineCPU.Weight, *e.OfflineWeight)
+	}
+	if e.OfflineIdle != nil && plan.OfflineCPU.Idle != *e.OfflineIdle {
+		t.Errorf("%s: offline idle %t, want %t", name, plan.OfflineCPU.Idle, *e.OfflineIdle)
+	}
+	if e.OOMScoreAdj != nil && (plan.OfflineOOMScore.Adj != *e.OOMScoreAdj || plan.OfflineOOMScore.Reason.IsZero()) {
+		t.Errorf("%s: offline oom_score_adj %d (%s), want %d", name, plan.OfflineOOMScore.Adj, plan.OfflineOOMScore.Reason, *e.OOMScoreAdj)
 	}
 	if e.CPUChangesAtMost != nil && changes > *e.CPUChangesAtMost {
 		t.Errorf("%s: cpu budget changed %d times, want at most %d", name, changes, *e.CPUChangesAtMost)
 	}
 	if e.MemoryMax != "" && plan.OfflineMemory.MaxBytes != mustSize(t, e.MemoryMax) {
-		t.Errorf("%s: memory max %d, want %s (%s)", name, plan.OfflineMemory.MaxBytes, e.MemoryMax, plan.OfflineMemory.Reason)
+		t.Errorf("%s: memory max %d, want %s (%s)", name, plan.OfflineMemory.MaxBytes, e.MemoryMax, plan.OfflineMemory.Reason.String())
 	}
 	if e.MemoryHigh != "" && plan.OfflineMemory.HighBytes != mustSize(t, e.MemoryHigh) {
 		t.Errorf("%s: memory high %d, want %s", name, plan.OfflineMemory.HighBytes, e.MemoryHigh)
@@ -260,17 +278,17 @@ func checkStep(t *testing.T, name string, e scenarioExpect, plan Plan, changes i
 		}
 	}
 	for _, w := range e.CPUReason {
-		if !strings.Contains(plan.OfflineCPU.Reason, w) {
-			t.Errorf("%s: cpu reason %q lacks %q", name, plan.OfflineCPU.Reason, w)
+		if !strings.Contains(plan.OfflineCPU.Reason.String(), w) {
+			t.Errorf("%s: cpu reason %q lacks %q", name, plan.OfflineCPU.Reason.String(), w)
 		}
 	}
 	for _, w := range e.MemoryReason {
-		if !strings.Contains(plan.OfflineMemory.Reason, w) {
-			t.Errorf("%s: memory reason %q lacks %q", name, plan.OfflineMemory.Reason, w)
+		if !strings.Contains(plan.OfflineMemory.Reason.String(), w) {
+			t.Errorf("%s: memory reason %q lacks %q", name, plan.OfflineMemory.Reason.String(), w)
 		}
 	}
 	for _, w := range e.KillReason {
-		if len(plan.Kills) == 0 || !strings.Contains(plan.Kills[0].Reason, w) {
+		if len(plan.Kills) == 0 || !strings.Contains(plan.Kills[0].Reason.String(), w) {
 			t.Errorf("%s: kill reason %v lacks %q", name, plan.Kills, w)
 		}
 	}
@@ -296,8 +314,8 @@ func checkPlanSafety(t *testing.T, obs Observation, plan Plan) {
 		t.Errorf("%v: %d kills planned at once", obs.Time, len(plan.Kills))
 	}
 	for _, k := range plan.Kills {
-		i := slices.IndexFunc(obs.Containers, func(c ContainerSample) bool { return c.ID == k.ID })
-		if i < 0 || obs.Containers[i].Class != ClassOffline || k.Class != ClassOffline {
+		i := slices.IndexFunc(obs.Workloads, func(c WorkloadSample) bool { return c.ID == k.ID })
+		if i < 0 || obs.Workloads[i].Class != ClassOffline || k.Class != ClassOffline {
 			t.Errorf("%v: kill of %q, which is not an offline workload", obs.Time, k.ID)
 		}
 	}

@@ -39,7 +39,7 @@ func TestContainerdKillOfflineContainer(t *testing.T) {
 	}
 	victim := qos.KillIntent{ID: "batch", Namespace: "sluice-test", Name: "batch", CgroupPath: batch.CgroupPath, Class: qos.ClassOffline}
 	online := qos.KillIntent{ID: "web", Namespace: "sluice-test", Name: "web", CgroupPath: web.CgroupPath, Class: qos.ClassOnline}
-	got := k.Kill(ctx, qos.Plan{Kills: []qos.KillIntent{online, victim}})
+	got := k.Apply(ctx, qos.Plan{Kills: []qos.KillIntent{online, victim}})
 	if got[0].Status != qos.ResultFailed || got[1].Status != qos.ResultApplied {
 		t.Fatalf("results %+v", got)
 	}
@@ -56,7 +56,7 @@ func TestContainerdKillOfflineContainer(t *testing.T) {
 		t.Errorf("online container: %+v, %v; want running", st, err)
 	}
 	// The victim is gone: killing it again is not a failure.
-	again := k.Kill(ctx, qos.Plan{Kills: []qos.KillIntent{victim}})
+	again := k.Apply(ctx, qos.Plan{Kills: []qos.KillIntent{victim}})
 	t.Logf("second kill of an exited task: %+v", again[0])
 	if again[0].Status == qos.ResultFailed {
 		t.Errorf("second kill: %+v", again[0])

@@ -89,12 +89,13 @@ func New(cfg Config) (*Killer, error) {
 // their siblings were being killed.
 const maxRounds = 10
 
-// Kill carries out plan.Kills in order, one result each (Intent "kill",
+// Apply carries out plan.Kills in order, one result each (Intent "kill",
 // Target the victim's ID): applied when the kill was sent, unchanged when
 // the victim was already gone, failed with the reason otherwise (a
 // non-offline victim is always failed), dry-run for dry-run plans. One
-// failure does not stop the next victim.
-func (k *Killer) Kill(ctx context.Context, plan qos.Plan) []qos.IntentResult {
+// failure does not stop the next victim. A plan without kills does
+// nothing. It is the agent's enforcer for the plan's Kills group.
+func (k *Killer) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 	res := make([]qos.IntentResult, 0, len(plan.Kills))
 	for _, v := range plan.Kills {
 		r := qos.IntentResult{Intent: qos.IntentKill, Target: v.ID, Status: qos.ResultApplied}
@@ -104,7 +105,7 @@ func (k *Killer) Kill(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 			r.Status, r.Err = qos.ResultFailed, err.Error()
 			k.cfg.Log.Warn("kill failed", "victim", v.Name, "id", v.ID, "err", err)
 		} else if status == qos.ResultApplied {
-			k.cfg.Log.Info("killed offline victim", "victim", v.Name, "id", v.ID, "priority", v.Priority, "reason", v.Reason)
+			k.cfg.Log.Info("killed offline victim", "victim", v.Name, "id", v.ID, "priority", v.Priority, "reason", v.Reason.String())
 		}
 		res = append(res, r)
 	}

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 }
 
 type hog struct {
-	sample qos.ContainerSample
+	sample qos.WorkloadSample
 	memDir string
 	child  *kerneltest.Child
 }
@@ -100,9 +100,9 @@ func killScenario(t *testing.T, l layout, newEnforcer func(parent string) (cgrou
 	}
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	hogs := []*hog{
-		{sample: qos.ContainerSample{ID: "low", Name: "batch-low", Class: qos.ClassOffline, Priority: 1, CgroupPath: top + "/offline/low", StartedAt: start.Add(-time.Hour)}},
-		{sample: qos.ContainerSample{ID: "high", Name: "batch-high", Class: qos.ClassOffline, Priority: 5, CgroupPath: top + "/offline/high", StartedAt: start}},
-		{sample: qos.ContainerSample{ID: "web", Name: "web", Class: qos.ClassOnline, Priority: 0, CgroupPath: top + "/online", StartedAt: start}},
+		{sample: qos.WorkloadSample{ID: "low", Name: "batch-low", Class: qos.ClassOffline, Priority: 1, CgroupPath: top + "/offline/low", StartedAt: start.Add(-time.Hour)}},
+		{sample: qos.WorkloadSample{ID: "high", Name: "batch-high", Class: qos.ClassOffline, Priority: 5, CgroupPath: top + "/offline/high", StartedAt: start}},
+		{sample: qos.WorkloadSample{ID: "web", Name: "web", Class: qos.ClassOnline, Priority: 0, CgroupPath: top + "/online", StartedAt: start}},
 	}
 	for i, h := range hogs {
 		h.memDir = filepath.Join(memRoot, h.sample.CgroupPath)
@@ -139,7 +139,7 @@ func killScenario(t *testing.T, l layout, newEnforcer func(parent string) (cgrou
 			s := h.sample
 			u := uint64(kerneltest.ReadCgroupInt(t, filepath.Join(h.memDir, l.usageFile)))
 			s.MemoryUsageBytes = u
-			obs.Containers = append(obs.Containers, s)
+			obs.Workloads = append(obs.Workloads, s)
 			cu := obs.Classes[s.Class]
 			cu.MemoryUsageBytes += u
 			cu.Count++
@@ -155,13 +155,13 @@ func killScenario(t *testing.T, l layout, newEnforcer func(parent string) (cgrou
 			enforced.OfflineMemory = qos.MemoryIntent{}
 		}
 		results = enf.Apply(context.Background(), enforced)
-		kr := k.Kill(context.Background(), plan)
+		kr := k.Apply(context.Background(), plan)
 		results = append(results, kr...)
 		for i, r := range kr {
 			if r.Status != qos.ResultApplied {
 				t.Fatalf("step %d: kill %s: %s %s", step, r.Target, r.Status, r.Err)
 			}
-			t.Logf("t+%ds kill %s: %s", step, r.Target, plan.Kills[i].Reason)
+			t.Logf("t+%ds kill %s: %s", step, r.Target, plan.Kills[i].Reason.String())
 			kills = append(kills, kill{r.Target, time.Duration(step) * time.Second})
 			for _, h := range hogs {
 				if h.sample.ID == r.Target {

@@ -44,7 +44,7 @@ func (f *tasks) KillTask(_ context.Context, ns, id string, sig syscall.Signal) e
 }
 
 func offline(id, cg string) qos.KillIntent {
-	return qos.KillIntent{ID: id, Name: id, CgroupPath: cg, Class: qos.ClassOffline, Reason: "test"}
+	return qos.KillIntent{ID: id, Name: id, CgroupPath: cg, Class: qos.ClassOffline, Reason: qos.Reason{Rule: qos.RuleKillOverLimit}}
 }
 
 func newTree(t *testing.T) *cgrouptest.V2 {
@@ -86,7 +86,7 @@ func TestKillRefusesNonOffline(t *testing.T) {
 	online.Class = qos.ClassOnline
 	unclassed := offline("x", "/online")
 	unclassed.Class = ""
-	got := k.Kill(context.Background(), qos.Plan{Kills: []qos.KillIntent{online, unclassed, offline("a", "/sluice/offline/a")}})
+	got := k.Apply(context.Background(), qos.Plan{Kills: []qos.KillIntent{online, unclassed, offline("a", "/sluice/offline/a")}})
 	want := `web=failed(refusing to kill web: class "online" is not offline) x=failed(refusing to kill x: class "" is not offline) a=applied`
 	if s := status(got); s != want {
 		t.Fatalf("results %s\nwant %s", s, want)
@@ -99,7 +99,7 @@ func TestKillRefusesNonOffline(t *testing.T) {
 func TestKillV2CgroupKillsSubtreeOnly(t *testing.T) {
 	tree := newTree(t)
 	k, _ := killer.New(killer.Config{Unified: tree})
-	got := k.Kill(context.Background(), qos.Plan{Kills: []qos.KillIntent{offline("a", "/sluice/offline/a")}})
+	got := k.Apply(context.Background(), qos.Plan{Kills: []qos.KillIntent{offline("a", "/sluice/offline/a")}})
 	if s := status(got); s != "a=applied" {
 		t.Fatal(s)
 	}
@@ -117,7 +117,7 @@ func TestKillV2CgroupKillsSubtreeOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if s := status(k.Kill(context.Background(), qos.Plan{Kills: []qos.KillIntent{offline("a", "/sluice/offline/a")}})); s != "a=unchanged" {
+	if s := status(k.Apply(context.Background(), qos.Plan{Kills: []qos.KillIntent{offline("a", "/sluice/offline/a")}})); s != "a=unchanged" {
 		t.Errorf("second kill: %s", s)
 	}
 }
@@ -126,7 +126,7 @@ func TestKillDryRun(t *testing.T) {
 	tree := newTree(t)
 	k, _ := killer.New(killer.Config{Unified: tree})
 	tree.ResetWrites()
-	got := k.Kill(context.Background(), qos.Plan{DryRun: true, Kills: []qos.KillIntent{offline("a", "/sluice/offline/a")}})
+	got := k.Apply(context.Background(), qos.Plan{DryRun: true, Kills: []qos.KillIntent{offline("a", "/sluice/offline/a")}})
 	if s := status(got); s != "a=dry-run" || len(tree.Writes()) != 0 || len(tree.Killed()) != 0 {
 		t.Fatalf("dry run: %s, writes %v, killed %v", s, tree.Writes(), tree.Killed())
 	}
@@ -139,7 +139,7 @@ func TestKillContainersThroughTaskKiller(t *testing.T) {
 	k, _ := killer.New(killer.Config{Tasks: tk, Unified: tree})
 	v1, v2, v3 := offline("job1", "/sluice/offline/c"), offline("job2", "/sluice/offline/c"), offline("job3", "/sluice/offline/c")
 	v1.Namespace, v2.Namespace, v3.Namespace = "batch", "batch", "batch"
-	got := k.Kill(context.Background(), qos.Plan{Kills: []qos.KillIntent{v2, v1, v3}})
+	got := k.Apply(context.Background(), qos.Plan{Kills: []qos.KillIntent{v2, v1, v3}})
 	want := "job2=failed(kill container batch/job2: rpc error: unavailable) job1=applied job3=unchanged"
 	if s := status(got); s != want {
 		t.Fatalf("results %s\nwant %s", s, want)
@@ -174,7 +174,7 @@ func TestKillV1SignalsEveryTaskIncludingForks(t *testing.T) {
 		return nil
 	}
 	k, _ := killer.New(killer.Config{V1: tree, Signal: signal})
-	if s := status(k.Kill(context.Background(), qos.Plan{Kills: []qos.KillIntent{offline("a", "/sluice/offline/a")}})); s != "a=applied" {
+	if s := status(k.Apply(context.Background(), qos.Plan{Kills: []qos.KillIntent{offline("a", "/sluice/offline/a")}})); s != "a=applied" {
 		t.Fatal(s)
 	}
 	slices.Sort(signalled)

@@ -41,7 +41,7 @@ func TestRealClassCPUAddsUp(t *testing.T) {
 		}
 		return v
 	}
-	tick := func() (ClassCPU, time.Time, bool) {
+	tick := func() (qos.CPUAccounting, time.Time, bool) {
 		host, offline := read("/"), read("/"+off)
 		ws := []WorkloadCPU{{CgroupPath: "/" + on, Class: qos.ClassOnline, Total: read("/" + on)}}
 		at := time.Now()

@@ -23,7 +23,7 @@ func TestClassCPUMeterAddsUpToHostBusy(t *testing.T) {
 	// 100 ms: host 180 ms busy = online 50 + offline 100 + system 10 + 20 unclassed.
 	got, ok := m.Observe(t0.Add(100*time.Millisecond), HostBusy{Exact: true, Total: 10*time.Second + 180*time.Millisecond},
 		4*time.Second+100*time.Millisecond, true, ws(time.Second+50*time.Millisecond, 4*time.Second+90*time.Millisecond, 10*time.Millisecond))
-	want := ClassCPU{HostBusyMilli: 1800, OnlineMilli: 500, OfflineMilli: 1000, SystemMilli: 100, UnclassedMilli: 200}
+	want := qos.CPUAccounting{HostBusyMilli: 1800, OnlineMilli: 500, OfflineMilli: 1000, SystemMilli: 100, UnclassedMilli: 200}
 	if !ok || got != want {
 		t.Errorf("got %+v, %v; want %+v (offline from its parent, not its workloads)", got, ok, want)
 	}
@@ -34,7 +34,7 @@ func TestClassCPUMeterAddsUpToHostBusy(t *testing.T) {
 	next := append(ws(time.Second+100*time.Millisecond, 4*time.Second+190*time.Millisecond, 10*time.Millisecond),
 		WorkloadCPU{CgroupPath: "/online/new", Class: qos.ClassOnline, Total: time.Hour})
 	got, ok = m.Observe(t1, HostBusy{Exact: true, Total: 10*time.Second + 320*time.Millisecond}, 0, false, next)
-	want = ClassCPU{HostBusyMilli: 1400, OnlineMilli: 500, OfflineMilli: 1000, SkewMilli: 100}
+	want = qos.CPUAccounting{HostBusyMilli: 1400, OnlineMilli: 500, OfflineMilli: 1000, SkewMilli: 100}
 	if !ok || got != want {
 		t.Errorf("got %+v, %v; want %+v", got, ok, want)
 	}
@@ -42,7 +42,7 @@ func TestClassCPUMeterAddsUpToHostBusy(t *testing.T) {
 	// against a stale reading.
 	// Without a root counter, the host's rate from elsewhere is used as is.
 	got, ok = m.Observe(t1.Add(100*time.Millisecond), HostBusy{Milli: 900}, 0, false, nil)
-	if want := (ClassCPU{HostBusyMilli: 900, UnclassedMilli: 900}); !ok || got != want {
+	if want := (qos.CPUAccounting{HostBusyMilli: 900, UnclassedMilli: 900}); !ok || got != want {
 		t.Errorf("got %+v, %v; want %+v", got, ok, want)
 	}
 	m = NewClassCPUMeter()

@@ -1,5 +1,5 @@
 // Package sample reads the host and its cgroups into the numbers the
-// decision core consumes (qos.HostSample, qos.ContainerSample,
+// decision core consumes (qos.HostSample, qos.WorkloadSample,
 // qos.ClassUsage).
 //
 // It holds three kinds of code, kept apart so each can be tested on its own:
@@ -10,8 +10,10 @@
 //     under testdata/ (cgroupfs.Detect on a fixture gives its Layout);
 //   - small parsers of procfs text, fuzzed (cgroup files are parsed by
 //     cgroupfs, shared with the enforcer);
-//   - pure arithmetic: CPUMeter turns cumulative CPU time into milli-CPUs and
-//     AggregateClasses sums workloads per class.
+//   - pure arithmetic: CPUMeter turns cumulative CPU time into milli-CPUs,
+//     ClassCPUMeter measures every class at the fast tick from exact
+//     counters (per-class sums of the slower samples are
+//     qos.AggregateClasses, done once per observation).
 //
 // Nothing here runs the agent loop, discovers workloads or loads eBPF; the
 // loop calls these once per tick and when a PSI trigger fires.

@@ -103,108 +103,39 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if source == "" {
 		source = "embedded default"
 	}
-	dryRun := o.dryRun || pol.DryRun
-	log.Info("starting", "cgroupLayout", layout, "policy", source, "dryRun", dryRun)
+	log.Info("starting", "cgroupLayout", layout, "policy", source, "dryRun", o.dryRun || pol.DryRun)
 	log.Info("host capabilities", "caps", caps)
 
-	host, err := sample.NewHost(o.procRoot, log.With("component", "sample"))
-	if err != nil {
-		return fmt.Errorf("host sampler: %w", err)
-	}
-	defer host.Close()
-	// The fast tick is for CPU bursts: it reads /proc/stat every time, PSI
-	// averages (which change every 2 s in the kernel) and /proc/meminfo
-	// (memory lending acts over seconds, and memory PSI triggers wake the
-	// loop early) about once a second.
-	perSecond := int(time.Second / max(pol.Sampling.HostInterval, time.Millisecond))
-	host.ReadPSIEvery(perSecond)
-	host.ReadMemoryEvery(perSecond)
-	usage, err := sample.NewCgroupReader(layout)
-	if err != nil {
-		return fmt.Errorf("cgroup reader: %w", err)
-	}
-	defer usage.Close()
-	disc, err := discovery.New(discovery.Config{
-		ContainerdAddress: o.containerd,
-		CgroupRoot:        layout.Hierarchy(cgroupfs.CPU),
-		Rules:             pol.Rules,
-		ProcRoot:          o.procRoot,
-	}, log)
-	if err != nil {
-		return fmt.Errorf("discovery: %w", err)
-	}
-	defer disc.Close()
-
+	var cleanup cleanups
+	defer cleanup.run()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
 	cfg := agent.Config{
-		Host: host, Usage: usage, Workloads: disc,
 		ForceDryRun: o.dryRun, Policy: pol, PolicySource: source,
 		Registerer: reg, Log: log.With("component", "agent"), Capabilities: caps,
 	}
-
-	if !o.noEBPF {
-		if rq, err := agent.LoadRunq(layout); err != nil {
-			log.Warn("eBPF sampling off: run-queue latency unavailable, CPU from procfs and cgroups only", "err", err)
-		} else {
-			defer rq.Close()
-			cfg.Runq = rq
-			log.Info("eBPF sampling on", "attach", rq.Attach(), "keyMode", rq.KeyMode())
-		}
+	disc, err := samplers(ctx, o, layout, pol, log, &cfg, &cleanup)
+	if err != nil {
+		return err
 	}
-
-	psi := newPSIWake(ctx, o.procRoot, pol, log.With("component", "psi"))
-	defer psi.Close()
-	cfg.Wake, cfg.OnPolicy = psi.wake, psi.apply
-
-	// The enforcer is built whenever the -dry-run flag is off, also when
+	// The enforcers are built whenever the -dry-run flag is off, also when
 	// the policy says dryRun: a later policy reload may switch enforcement
 	// on, and dry-run plans write nothing anyway.
 	var enf cgroup.Enforcer
 	if !o.dryRun {
-		enf, err = enforcer(ctx, layout, o, pol, disc, log, &cfg)
-		if err != nil {
+		if enf, err = enforcers(ctx, layout, o, pol, disc, log, &cfg); err != nil {
 			return err
 		}
 	}
-
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
 	}
-
-	l, err := listen(o.listen)
+	errc, err := serve(ctx, o, a, reg, disc, log)
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 3)
-	h := agent.Handler(a, reg)
-	if o.pprof {
-		h = agent.WithProfiling(h)
-		log.Warn("profiling endpoints on", "addr", o.listen, "path", "/debug/pprof/")
-	}
-	go func() { errc <- agent.Serve(ctx, l, h, log.With("component", "api")) }()
-	go func() { errc <- disc.Run(ctx) }()
-	if o.policyPath != "" {
-		go func() {
-			if err := a.WatchPolicy(ctx, o.policyPath, 200*time.Millisecond); err != nil {
-				log.Warn("policy file watch off; SIGHUP still reloads", "err", err)
-			}
-		}()
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			if o.policyPath == "" {
-				log.Info("SIGHUP: no policy file to reload (embedded default in force)")
-				continue
-			}
-			_ = a.ReloadPolicy(o.policyPath)
-		}
-	}()
+	watchPolicy(ctx, o.policyPath, a, log)
 
 	runErr := a.Run(ctx)
 	if enf != nil && !a.Snapshot().Plan.DryRun && pol.OnStop == qos.StopRelease {
@@ -217,12 +148,115 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	select {
 	case err := <-errc:
-		if err != nil {
-			return err
-		}
+		return err
 	default:
 	}
 	return nil
+}
+
+// cleanups close what run opened, last opened first.
+type cleanups []func()
+
+func (c *cleanups) add(f func()) { *c = append(*c, f) }
+
+func (c *cleanups) run() {
+	for i := len(*c) - 1; i >= 0; i-- {
+		(*c)[i]()
+	}
+}
+
+// samplers opens the host and cgroup samplers, discovery, the eBPF
+// scheduler sampler and the PSI triggers into cfg.
+func samplers(ctx context.Context, o options, layout cgroupfs.Layout, pol qos.Policy, log *slog.Logger, cfg *agent.Config, cleanup *cleanups) (*discovery.Discoverer, error) {
+	host, err := sample.NewHost(o.procRoot, log.With("component", "sample"))
+	if err != nil {
+		return nil, fmt.Errorf("host sampler: %w", err)
+	}
+	cleanup.add(func() { _ = host.Close() })
+	// The fast tick is for CPU bursts: it reads /proc/stat every time, PSI
+	// averages (which change every 2 s in the kernel) and /proc/meminfo
+	// (memory lending acts over seconds, and memory PSI triggers wake the
+	// loop early) about once a second.
+	perSecond := int(time.Second / max(pol.Sampling.HostInterval, time.Millisecond))
+	host.ReadPSIEvery(perSecond)
+	host.ReadMemoryEvery(perSecond)
+	usage, err := sample.NewCgroupReader(layout)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup reader: %w", err)
+	}
+	cleanup.add(func() { _ = usage.Close() })
+	disc, err := discovery.New(discovery.Config{
+		ContainerdAddress: o.containerd,
+		CgroupRoot:        layout.Hierarchy(cgroupfs.CPU),
+		Rules:             pol.Rules,
+		ProcRoot:          o.procRoot,
+	}, log)
+	if err != nil {
+		return nil, fmt.Errorf("discovery: %w", err)
+	}
+	cleanup.add(func() { _ = disc.Close() })
+	cfg.Host, cfg.Usage, cfg.Workloads = host, usage, disc
+
+	if !o.noEBPF {
+		if rq, err := agent.LoadRunq(layout); err != nil {
+			log.Warn("eBPF sampling off: run-queue latency unavailable, CPU from procfs and cgroups only", "err", err)
+		} else {
+			cleanup.add(func() { _ = rq.Close() })
+			cfg.Runq = rq
+			log.Info("eBPF sampling on", "attach", rq.Attach(), "keyMode", rq.KeyMode())
+		}
+	}
+
+	psi := newPSIWake(ctx, o.procRoot, pol, log.With("component", "psi"))
+	cleanup.add(psi.Close)
+	cfg.Wake, cfg.OnPolicy = psi.wake, psi.apply
+	return disc, nil
+}
+
+// serve starts the local API and discovery; their errors arrive on the
+// returned channel.
+func serve(ctx context.Context, o options, a *agent.Agent, reg *prometheus.Registry, disc *discovery.Discoverer, log *slog.Logger) (<-chan error, error) {
+	l, err := listen(o.listen)
+	if err != nil {
+		return nil, err
+	}
+	errc := make(chan error, 2)
+	h := agent.Handler(a, reg)
+	if o.pprof {
+		h = agent.WithProfiling(h)
+		log.Warn("profiling endpoints on", "addr", o.listen, "path", "/debug/pprof/")
+	}
+	go func() { errc <- agent.Serve(ctx, l, h, log.With("component", "api")) }()
+	go func() { errc <- disc.Run(ctx) }()
+	return errc, nil
+}
+
+// watchPolicy reloads the policy file when it changes and on SIGHUP.
+func watchPolicy(ctx context.Context, path string, a *agent.Agent, log *slog.Logger) {
+	if path != "" {
+		go func() {
+			if err := a.WatchPolicy(ctx, path, 200*time.Millisecond); err != nil {
+				log.Warn("policy file watch off; SIGHUP still reloads", "err", err)
+			}
+		}()
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if path == "" {
+					log.Info("SIGHUP: no policy file to reload (embedded default in force)")
+					continue
+				}
+				_ = a.ReloadPolicy(path)
+			}
+		}
+	}()
 }
 
 // oomScoreInterval bounds how long a task that joined offline work without
@@ -240,9 +274,10 @@ func listen(addr string) (net.Listener, error) {
 	return agent.Listen(addr)
 }
 
-// enforcer builds the cgroup enforcer and the killer, and adopts the caps
-// the kernel has (a restarted agent resumes without releasing them).
-func enforcer(ctx context.Context, layout cgroupfs.Layout, o options, pol qos.Policy, disc *discovery.Discoverer, log *slog.Logger, cfg *agent.Config) (cgroup.Enforcer, error) {
+// enforcers builds the cgroup enforcer and the killer into cfg, and adopts
+// the caps the kernel has (a restarted agent resumes without releasing
+// them).
+func enforcers(ctx context.Context, layout cgroupfs.Layout, o options, pol qos.Policy, disc *discovery.Discoverer, log *slog.Logger, cfg *agent.Config) (cgroup.Enforcer, error) {
 	enf, err := cgroup.New(cgroup.Config{
 		OfflineParent: pol.OfflineParent,
 		Proc:          cgroup.Dir(o.procRoot),
@@ -274,7 +309,13 @@ func enforcer(ctx context.Context, layout cgroupfs.Layout, o options, pol qos.Po
 	if err != nil {
 		return nil, fmt.Errorf("killer: %w", err)
 	}
-	cfg.Enforcer, cfg.Killer = enf, k
+	// Every enforcer, in one place. Inline ones run in the loop; the
+	// others in their own workers, so they never delay the CPU and memory
+	// caps.
+	cfg.Enforcers = []agent.Enforcement{
+		{Name: "cgroup", Enforcer: enf, Inline: true},
+		{Name: "killer", Enforcer: k},
+	}
 	return enf, nil
 }
 

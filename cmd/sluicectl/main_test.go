@@ -91,7 +91,7 @@ func TestStatusTable(t *testing.T) {
 			qos.ClassOnline:  {CPUUsedMilli: 3000, MemoryUsageBytes: 4 << 30, Count: 1},
 			qos.ClassOffline: {CPUUsedMilli: 1000, MemoryUsageBytes: 2 << 30, Count: 2},
 		},
-		Workloads: []qos.ContainerSample{
+		Workloads: []qos.WorkloadSample{
 			{ID: "web", Name: "web", Class: qos.ClassOnline, Priority: 9, CgroupPath: "/online/web", CPUUsedMilli: 3000},
 			{ID: "batch", Name: "batch", Class: qos.ClassOffline, Priority: 1, CgroupPath: "/sluice/offline/batch", CPUUsedMilli: 1000},
 		},

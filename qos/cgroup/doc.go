@@ -1,8 +1,11 @@
 // Package cgroup enforces the decision core's Plan on cgroups, v1 or v2,
 // behind one Enforcer interface chosen once at start: New takes the
 // cgroupfs.Layout the agent detected and drives the hierarchies it names.
-// Where cgroups are mounted, and the helpers every reader and writer of
-// cgroup files shares, live in the cgroupfs subpackage.
+// It translates the plan's offline CPU (quota, period, weight, idle),
+// memory, OOM score and cpuset intents into files and decides no value
+// itself; v1 receives the plan's weight converted to cpu.shares. Where
+// cgroups are mounted, and the helpers every reader and writer of cgroup
+// files shares, live in the cgroupfs subpackage.
 //
 // Enforcement is level-triggered and idempotent: every Apply reads the
 // kernel's current values, compares them with what the Plan asks for and

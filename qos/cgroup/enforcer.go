@@ -17,11 +17,13 @@ import (
 	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 )
 
-// Enforcer applies Plans to one cgroup hierarchy layout (v1 or v2).
+// Enforcer applies Plans to one cgroup hierarchy layout (v1 or v2): the
+// offline CPU (quota, period, weight, idle), memory, OOM score and cpuset
+// intents. It translates the plan's values into files and decides nothing.
 //
 // Contract: Apply is level-triggered and idempotent — it reads the kernel's
 // current values, writes only differences, and applying the same plan twice
-// writes nothing the second time. An intent whose Reason is empty is absent
+// writes nothing the second time. An intent whose Reason is zero is absent
 // (every planned intent carries a reason) and leaves the kernel alone. A
 // cgroup that vanished (a container exited) is skipped, not a failure. A
 // failure on one file does not stop the others; the result names the cgroup,
@@ -41,11 +43,6 @@ type Enforcer interface {
 	Release(ctx context.Context) []qos.IntentResult
 	Mode() cgroupfs.Mode
 }
-
-// IntentOfflineOOMScore reports the oom_score_adj of offline tasks; the
-// other intent kinds are qos.IntentOfflineCPU, IntentOfflineMemory and
-// IntentCpuset.
-const IntentOfflineOOMScore = "offline-oom-score"
 
 // adoptParent switches to the plan's offline parent when it names one (a
 // policy reload may move it); Current and Release use the last adopted.
@@ -69,7 +66,7 @@ func (c *Config) adoptParent(p string) error {
 func parentIntents(plan qos.Plan, parent string, at time.Time, cpuErr, memErr error,
 	cpu func(o *outcome), memory func(o *outcome, high, max uint64)) []qos.IntentResult {
 	var res []qos.IntentResult
-	if plan.OfflineCPU.Reason != "" {
+	if !plan.OfflineCPU.Reason.IsZero() {
 		o := outcome{dryRun: plan.DryRun}
 		if cpuErr != nil {
 			o.fail(cpuErr)
@@ -78,7 +75,7 @@ func parentIntents(plan qos.Plan, parent string, at time.Time, cpuErr, memErr er
 		}
 		res = append(res, o.result(qos.IntentOfflineCPU, parent, at))
 	}
-	if plan.OfflineMemory.Reason != "" {
+	if !plan.OfflineMemory.Reason.IsZero() {
 		o := outcome{dryRun: plan.DryRun}
 		switch {
 		case memErr != nil:
@@ -101,10 +98,10 @@ func errZeroMemory(parent string) error {
 // every intent would change something (the cpusets included).
 func dryRunAll(plan qos.Plan, target string, at time.Time) []qos.IntentResult {
 	var res []qos.IntentResult
-	if plan.OfflineCPU.Reason != "" {
+	if !plan.OfflineCPU.Reason.IsZero() {
 		res = append(res, qos.IntentResult{Intent: qos.IntentOfflineCPU, Target: target, Status: qos.ResultDryRun, At: at})
 	}
-	if plan.OfflineMemory.Reason != "" {
+	if !plan.OfflineMemory.Reason.IsZero() {
 		res = append(res, qos.IntentResult{Intent: qos.IntentOfflineMemory, Target: target, Status: qos.ResultDryRun, At: at})
 	}
 	for _, c := range plan.Cpusets {
@@ -119,7 +116,7 @@ func failAll(plan qos.Plan, target string, err error, at time.Time) []qos.Intent
 	for _, k := range []struct {
 		kind    string
 		present bool
-	}{{qos.IntentOfflineCPU, plan.OfflineCPU.Reason != ""}, {qos.IntentOfflineMemory, plan.OfflineMemory.Reason != ""}} {
+	}{{qos.IntentOfflineCPU, !plan.OfflineCPU.Reason.IsZero()}, {qos.IntentOfflineMemory, !plan.OfflineMemory.Reason.IsZero()}} {
 		if k.present {
 			res = append(res, qos.IntentResult{Intent: k.kind, Target: target, Status: qos.ResultFailed, Err: err.Error(), At: at})
 		}
@@ -149,7 +146,8 @@ type Config struct {
 	// OfflineParent is the offline parent cgroup relative to each hierarchy
 	// root (qos.Policy.OfflineParent), e.g. "/sluice/offline". Required.
 	OfflineParent string
-	// CPUPeriod is the CFS period written with every quota (default 100ms).
+	// CPUPeriod is the CFS period Release writes with an unlimited quota
+	// (default 100ms); Apply writes the plan's period.
 	CPUPeriod time.Duration
 	// PageSize is the kernel's page size (default os.Getpagesize()); memory
 	// limits are compared page-rounded, as the kernel stores them.

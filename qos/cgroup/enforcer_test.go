@@ -99,7 +99,7 @@ func TestNewV1WithoutCpusetHierarchyReportsUnsupported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := e.Apply(context.Background(), qos.Plan{Cpusets: []qos.CpusetIntent{{CgroupPath: "/web", CPUs: []int{1}, Reason: "x"}}})
+	got := e.Apply(context.Background(), qos.Plan{Cpusets: []qos.CpusetIntent{{CgroupPath: "/web", CPUs: []int{1}, Reason: pooled}}})
 	if len(got) != 1 || got[0].Status != qos.ResultUnsupported || got[0].Target != "/web" {
 		t.Fatalf("results %+v", got)
 	}

@@ -36,18 +36,25 @@ func (p *idleProbe) read(fsys FS, parent string, cfg Config) (idle, supported bo
 	return err == nil && v == 1, true
 }
 
-// weightThenIdle gives the offline parent the minimal weight (v1
-// cpu.shares, v2 cpu.weight), then marks it idle where the kernel has
-// cpu.idle. Order matters: once a group is idle the kernel rejects weight
-// writes with EINVAL (and reports its own weight), so the weight is only
-// held while the group is not idle.
-func (p *idleProbe) weightThenIdle(ctx context.Context, o *outcome, fsys FS, parent string, cfg Config, weightFile string, weight int) {
+// weightAndIdle holds the offline parent at the plan's weight (v1
+// cpu.shares, v2 cpu.weight, already converted by the caller) and idle
+// flag where the kernel has cpu.idle. Order matters: once a group is idle
+// the kernel rejects weight writes with EINVAL (and reports its own
+// weight), so the weight is only held while the group is not idle: an
+// idle group wanted idle is left alone, a group to become idle gets its
+// weight first, and a group to stop being idle is cleared before its
+// weight is written.
+func (p *idleProbe) weightAndIdle(ctx context.Context, o *outcome, fsys FS, parent string, cfg Config, weightFile string, weight uint64, wantIdle bool) {
 	idle, supported := p.read(fsys, parent, cfg)
-	if supported && idle {
+	if supported && idle && wantIdle {
 		return
 	}
-	o.run(ctx, step{fs: fsys, cgroup: parent, file: weightFile, want: strconv.Itoa(weight), same: sameInt(int64(weight))})
-	if supported {
+	if supported && idle {
+		o.run(ctx, step{fs: fsys, cgroup: parent, file: "cpu.idle", want: "0", same: sameInt(0)})
+	}
+	w := strconv.FormatUint(weight, 10)
+	o.run(ctx, step{fs: fsys, cgroup: parent, file: weightFile, want: w, same: sameInt(int64(weight))})
+	if supported && wantIdle {
 		o.run(ctx, step{fs: fsys, cgroup: parent, file: "cpu.idle", want: "1", same: sameInt(1)})
 	}
 }

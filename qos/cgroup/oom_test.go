@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/qos/cgroup"
 	"github.com/sluicehq/sluice/qos/cgroup/cgrouptest"
 )
@@ -40,8 +41,8 @@ func TestOOMScoreIntervalPacesTheTaskListing(t *testing.T) {
 	if got := statuses(e.Apply(ctx, plan(500, 300<<20, 400<<20))); got != "offline-cpu=unchanged offline-memory=unchanged offline-oom-score=applied" {
 		t.Fatalf("apply one interval later: %s", got)
 	}
-	if v, _ := tree.OOMScoreAdj(101); v != cgroup.OfflineOOMScoreAdj {
-		t.Fatalf("pid 101 oom_score_adj %d, want %d", v, cgroup.OfflineOOMScoreAdj)
+	if v, _ := tree.OOMScoreAdj(101); v != qos.OfflineOOMScoreAdj {
+		t.Fatalf("pid 101 oom_score_adj %d, want %d", v, qos.OfflineOOMScoreAdj)
 	}
 
 	must(t, tree.AddProc("/sluice/offline", 102))

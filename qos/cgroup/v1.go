@@ -82,11 +82,14 @@ func (e *v1) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 		return dryRunAll(plan, parent, at)
 	}
 	res := parentIntents(plan, parent, at, cpuErr, memErr, func(o *outcome) {
-		e.setQuota(ctx, o, cfs{quotaMicros(plan.OfflineCPU.BudgetMilli, e.cfg.CPUPeriod), e.cfg.CPUPeriod.Microseconds()})
-		e.idle.weightThenIdle(ctx, o, e.cpu, parent, e.cfg, "cpu.shares", v1OfflineShares)
+		cpu := plan.OfflineCPU
+		e.setQuota(ctx, o, cfs{cpu.QuotaMicros, cpu.PeriodMicros})
+		if !cpu.YieldReason.IsZero() {
+			e.idle.weightAndIdle(ctx, o, e.cpu, parent, e.cfg, "cpu.shares", sharesOfWeight(cpu.Weight), cpu.Idle)
+		}
 	}, func(o *outcome, high, max uint64) { e.memorySteps(ctx, o, high, max) })
-	if e.cfg.Proc != nil && cpuErr == nil && memErr == nil {
-		if r, ok := e.oom.apply(ctx, e.cfg, parent, plan.DryRun, at, e.mem, e.cpu); ok {
+	if cpuErr == nil && memErr == nil {
+		if r, ok := e.oom.apply(ctx, e.cfg, plan, parent, at, e.mem, e.cpu); ok {
 			res = append(res, r)
 		}
 	}

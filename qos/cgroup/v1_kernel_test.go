@@ -138,14 +138,14 @@ func TestRealV1OnlineBurstCutsOfflineCap(t *testing.T) {
 		kerneltest.StartChild(t, kerneltest.WorkloadSpin, filepath.Join(h.cpu, h.offline), filepath.Join(h.cpuacct, h.offline))
 	}
 	if got, want := kerneltest.ReadCgroupFile(t, filepath.Join(h.cpu, h.offline, "cpu.cfs_quota_us")), strconv.FormatInt(quiet.OfflineCPU.BudgetMilli*100, 10); got != want {
-		t.Fatalf("quiet: cfs_quota_us %s, want %s (%s)", got, want, quiet.OfflineCPU.Reason)
+		t.Fatalf("quiet: cfs_quota_us %s, want %s (%s)", got, want, quiet.OfflineCPU.Reason.String())
 	}
 	burst, _ := qos.Decide(obs(30*time.Second, 1300), pol, qos.Targets{}, state)
 	if burst.OfflineCPU.BudgetMilli >= quiet.OfflineCPU.BudgetMilli {
 		t.Fatalf("online burst did not cut offline: %dm -> %dm", quiet.OfflineCPU.BudgetMilli, burst.OfflineCPU.BudgetMilli)
 	}
-	if !strings.Contains(burst.OfflineCPU.Reason, "online 1300m") {
-		t.Errorf("reason %q does not name the online use", burst.OfflineCPU.Reason)
+	if !strings.Contains(burst.OfflineCPU.Reason.String(), "online 1300m") {
+		t.Errorf("reason %q does not name the online use", burst.OfflineCPU.Reason.String())
 	}
 	got := h.apply(t, burst, "")
 	if got[0].Status != qos.ResultApplied {
@@ -153,9 +153,9 @@ func TestRealV1OnlineBurstCutsOfflineCap(t *testing.T) {
 	}
 	want := max(burst.OfflineCPU.BudgetMilli*100, 1000)
 	if q := kerneltest.ReadCgroupFile(t, filepath.Join(h.cpu, h.offline, "cpu.cfs_quota_us")); q != strconv.FormatInt(want, 10) {
-		t.Fatalf("burst: cfs_quota_us %s, want %d (%s)", q, want, burst.OfflineCPU.Reason)
+		t.Fatalf("burst: cfs_quota_us %s, want %d (%s)", q, want, burst.OfflineCPU.Reason.String())
 	}
-	t.Logf("quiet budget %dm, burst budget %dm: %s", quiet.OfflineCPU.BudgetMilli, burst.OfflineCPU.BudgetMilli, burst.OfflineCPU.Reason)
+	t.Logf("quiet budget %dm, burst budget %dm: %s", quiet.OfflineCPU.BudgetMilli, burst.OfflineCPU.BudgetMilli, burst.OfflineCPU.Reason.String())
 	rate := h.cpuRateMilli(t, 2*time.Second)
 	t.Logf("two busy loops after the burst used %dm", rate)
 	if rate > burst.OfflineCPU.BudgetMilli*5/4+50 {
@@ -350,7 +350,7 @@ func TestRealV1CpusetsLoosenParentsTightenChildren(t *testing.T) {
 	}
 	a, b := all[0], all[1]
 	p := plan(500, 0, 512<<20)
-	p.Cpusets = []qos.CpusetIntent{{CgroupPath: offline, CPUs: []int{a, b}, Reason: "pool"}}
+	p.Cpusets = []qos.CpusetIntent{{CgroupPath: offline, CPUs: []int{a, b}, Reason: pooled}}
 	if s := statuses(e.Apply(context.Background(), p)); !strings.HasSuffix(s, "cpuset=applied") {
 		t.Fatalf("create: %s", s)
 	}
@@ -370,8 +370,8 @@ func TestRealV1CpusetsLoosenParentsTightenChildren(t *testing.T) {
 
 	// web takes b exclusively; offline shrinks to a.
 	p.Cpusets = []qos.CpusetIntent{
-		{CgroupPath: offline, CPUs: []int{a}, Reason: "pool"},
-		{CgroupPath: web, CPUs: []int{b}, Reason: "exclusive"},
+		{CgroupPath: offline, CPUs: []int{a}, Reason: pooled},
+		{CgroupPath: web, CPUs: []int{b}, Reason: pooled},
 	}
 	if s := statuses(e.Apply(context.Background(), p)); !strings.HasSuffix(s, "cpuset=applied cpuset=applied") {
 		t.Fatalf("shrink: %s", s)
@@ -439,7 +439,7 @@ func TestRealV1CpusetRandomTransitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := plan(500, 0, 512<<20)
-	p.Cpusets = []qos.CpusetIntent{{CgroupPath: offline, CPUs: all[:2], Reason: "pool"}}
+	p.Cpusets = []qos.CpusetIntent{{CgroupPath: offline, CPUs: all[:2], Reason: pooled}}
 	e.Apply(context.Background(), p)
 	mems := kerneltest.ReadCgroupFile(t, filepath.Join(csRoot, "cpuset.mems"))
 	for _, d := range []string{offline + "/job", top + "/online", top + "/online/web", top + "/online/db"} {
@@ -450,9 +450,9 @@ func TestRealV1CpusetRandomTransitions(t *testing.T) {
 	subsets := [][]int{{all[0]}, {all[1]}, {all[0], all[1]}}
 	for i := range 100 {
 		p.Cpusets = []qos.CpusetIntent{
-			{CgroupPath: offline, CPUs: subsets[rng.IntN(3)], Reason: "pool"},
-			{CgroupPath: top + "/online/web", CPUs: subsets[rng.IntN(3)], Reason: "web"},
-			{CgroupPath: top + "/online/db", CPUs: subsets[rng.IntN(3)], Reason: "db"},
+			{CgroupPath: offline, CPUs: subsets[rng.IntN(3)], Reason: pooled},
+			{CgroupPath: top + "/online/web", CPUs: subsets[rng.IntN(3)], Reason: pooled},
+			{CgroupPath: top + "/online/db", CPUs: subsets[rng.IntN(3)], Reason: pooled},
 		}
 		rng.Shuffle(len(p.Cpusets), func(a, b int) { p.Cpusets[a], p.Cpusets[b] = p.Cpusets[b], p.Cpusets[a] })
 		for _, r := range e.Apply(context.Background(), p) {

@@ -64,6 +64,26 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// v1 receives the plan's weight as cpu.shares (weight 50 -> 2 +
+// 49 x 262142 / 9999 = 1286) and the plan's period with its quota.
+func TestV1WritesThePlansWeightAndPeriod(t *testing.T) {
+	f := newFakeV1(t)
+	p := plan(1500, 1<<30, 1<<30)
+	p.OfflineCPU.QuotaMicros, p.OfflineCPU.PeriodMicros = 75000, 50000
+	p.OfflineCPU.Weight, p.OfflineCPU.Idle = 50, false
+	if s := statuses(f.e.Apply(context.Background(), p)); s != "offline-cpu=applied offline-memory=applied" {
+		t.Fatalf("results %s", s)
+	}
+	want := strings.Join([]string{
+		`/sluice/offline/cpu.cfs_period_us <- "50000"`,
+		`/sluice/offline/cpu.cfs_quota_us <- "75000"`,
+		`/sluice/offline/cpu.shares <- "1286"`,
+	}, "\n")
+	if l := writeLog(f.cpu.Writes(), ""); l != want {
+		t.Errorf("cpu writes:\n%s\nwant:\n%s", l, want)
+	}
+}
+
 func TestV1WritesExactValues(t *testing.T) {
 	f := newFakeV1(t)
 	got := f.e.Apply(context.Background(), plan(1500, 1<<30, 1<<30+1<<28+123))
@@ -210,7 +230,7 @@ func TestV1RandomTransitions(t *testing.T) {
 	f := newFakeV1(t)
 	ctx := context.Background()
 	p := plan(2000, 0, 1<<30)
-	p.Cpusets = []qos.CpusetIntent{{CgroupPath: "/sluice/offline", CPUs: []int{0, 1, 2, 3}, Reason: "pool"}}
+	p.Cpusets = []qos.CpusetIntent{{CgroupPath: "/sluice/offline", CPUs: []int{0, 1, 2, 3}, Reason: pooled}}
 	f.e.Apply(ctx, p)
 	quota := 1000 * (2 + rng.IntN(200))
 	for _, cg := range []string{"/sluice/offline/job", "/sluice/offline/job/task", "/online", "/online/web", "/online/db"} {
@@ -228,9 +248,9 @@ func TestV1RandomTransitions(t *testing.T) {
 	for i := range 200 {
 		p := plan(int64(rng.IntN(4000)), 0, 1<<30)
 		p.Cpusets = []qos.CpusetIntent{
-			{CgroupPath: "/sluice/offline", CPUs: sets[rng.IntN(len(sets))], Reason: "pool"},
-			{CgroupPath: "/online/web", CPUs: sets[rng.IntN(len(sets))], Reason: "web"},
-			{CgroupPath: "/online/db", CPUs: sets[rng.IntN(len(sets))], Reason: "db"},
+			{CgroupPath: "/sluice/offline", CPUs: sets[rng.IntN(len(sets))], Reason: pooled},
+			{CgroupPath: "/online/web", CPUs: sets[rng.IntN(len(sets))], Reason: pooled},
+			{CgroupPath: "/online/db", CPUs: sets[rng.IntN(len(sets))], Reason: pooled},
 		}
 		rng.Shuffle(len(p.Cpusets), func(a, b int) { p.Cpusets[a], p.Cpusets[b] = p.Cpusets[b], p.Cpusets[a] })
 		for _, r := range f.e.Apply(ctx, p) {
@@ -296,7 +316,7 @@ func TestV1ReleaseLiftsCapsAndCpuset(t *testing.T) {
 	f := newFakeV1(t)
 	ctx := context.Background()
 	p := plan(300, 100<<20, 200<<20)
-	p.Cpusets = []qos.CpusetIntent{{CgroupPath: "/sluice/offline", CPUs: []int{2}, Reason: "pool"}}
+	p.Cpusets = []qos.CpusetIntent{{CgroupPath: "/sluice/offline", CPUs: []int{2}, Reason: pooled}}
 	f.e.Apply(ctx, p)
 	if s := statuses(f.e.Release(ctx)); s != "offline-cpu=applied offline-memory=applied cpuset=applied" {
 		t.Fatalf("release: %s", s)

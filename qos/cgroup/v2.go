@@ -61,10 +61,10 @@ func (e *v2) Apply(ctx context.Context, plan qos.Plan) []qos.IntentResult {
 		return dryRunAll(plan, parent, at)
 	}
 	res := parentIntents(plan, parent, at, parentErr, parentErr,
-		func(o *outcome) { e.cpuSteps(ctx, o, plan.OfflineCPU.BudgetMilli) },
+		func(o *outcome) { e.cpuSteps(ctx, o, plan.OfflineCPU) },
 		func(o *outcome, high, max uint64) { e.memorySteps(ctx, o, high, max) })
-	if e.cfg.Proc != nil && parentErr == nil {
-		if r, ok := e.oom.apply(ctx, e.cfg, parent, plan.DryRun, at, e.fs); ok {
+	if parentErr == nil {
+		if r, ok := e.oom.apply(ctx, e.cfg, plan, parent, at, e.fs); ok {
 			res = append(res, r)
 		}
 	}
@@ -123,10 +123,9 @@ func ancestors(p string) func(func(string) bool) {
 	}
 }
 
-func (e *v2) cpuSteps(ctx context.Context, o *outcome, budget int64) {
+func (e *v2) cpuSteps(ctx context.Context, o *outcome, cpu qos.CPUIntent) {
 	parent := e.cfg.OfflineParent
-	period := e.cfg.CPUPeriod.Microseconds()
-	quota := quotaMicros(budget, e.cfg.CPUPeriod)
+	period, quota := cpu.PeriodMicros, cpu.QuotaMicros
 	uperiod := uint64(period)
 	o.run(ctx, step{fs: e.fs, cgroup: parent, file: "cpu.max",
 		want: string(cgroup2.NewCPUMax(&quota, &uperiod)),
@@ -134,7 +133,9 @@ func (e *v2) cpuSteps(ctx context.Context, o *outcome, budget int64) {
 			q, p, err := parseCPUMax(cur)
 			return err == nil && q == quota && p == period
 		}})
-	e.idle.weightThenIdle(ctx, o, e.fs, e.cfg.OfflineParent, e.cfg, "cpu.weight", v2OfflineWeight)
+	if !cpu.YieldReason.IsZero() {
+		e.idle.weightAndIdle(ctx, o, e.fs, e.cfg.OfflineParent, e.cfg, "cpu.weight", cpu.Weight, cpu.Idle)
+	}
 }
 
 func (e *v2) memorySteps(ctx context.Context, o *outcome, high, max uint64) {

@@ -33,12 +33,20 @@ func newFakeV2(t testing.TB, opts cgrouptest.Options) (*cgrouptest.V2, cgroup.En
 	return tree, e
 }
 
-func plan(budgetMilli int64, high, max uint64) qos.Plan {
+// plan is an enforcing plan as qos.Decide words it: the budget's quota
+// over the 100ms period, the minimal weight and idle, offline tasks'
+// oom_score_adj 1000.
+func plan(budgetMilli int64, high, limit uint64) qos.Plan {
 	return qos.Plan{
-		OfflineCPU:    qos.CPUIntent{BudgetMilli: budgetMilli, Reason: "test cpu"},
-		OfflineMemory: qos.MemoryIntent{HighBytes: high, MaxBytes: max, Reason: "test memory"},
+		OfflineCPU: qos.CPUIntent{BudgetMilli: budgetMilli, QuotaMicros: max(budgetMilli*100, 1000), PeriodMicros: 100000,
+			Reason: qos.Reason{Rule: qos.RuleCPULend}, Weight: 1, Idle: true, YieldReason: qos.Reason{Rule: qos.RuleOfflineYields}},
+		OfflineMemory:   qos.MemoryIntent{HighBytes: high, MaxBytes: limit, Reason: qos.Reason{Rule: qos.RuleMemoryLend}},
+		OfflineOOMScore: qos.OOMScoreIntent{Adj: 1000, Reason: qos.Reason{Rule: qos.RuleOfflineOOMFirst}},
 	}
 }
+
+// pooled marks a test's cpuset intents as planned.
+var pooled = qos.Reason{Rule: qos.RuleCpusetSharedPool}
 
 func statuses(rs []qos.IntentResult) string {
 	var b []string
@@ -102,6 +110,35 @@ func TestV2ApplyWritesExactText(t *testing.T) {
 		`/sluice/offline/cpu.idle <- "1"`,
 		`/sluice/offline/memory.high <- "1073741824"`,
 		`/sluice/offline/memory.max <- "1342177280"`,
+	}
+	if strings.Join(log, "\n") != strings.Join(wantLog, "\n") {
+		t.Errorf("writes:\n%s\nwant:\n%s", strings.Join(log, "\n"), strings.Join(wantLog, "\n"))
+	}
+}
+
+// The enforcer writes the plan's values, not its own: a plan that takes
+// the offline parent out of idle clears cpu.idle before it writes the
+// weight (the kernel rejects weight writes to an idle group), and the
+// quota and period are the plan's.
+func TestV2ApplyWritesThePlansValues(t *testing.T) {
+	tree, e := newFakeV2(t, cgrouptest.Options{})
+	ctx := context.Background()
+	e.Apply(ctx, plan(1500, 1<<30, 1<<30))
+	tree.ResetWrites()
+	p := plan(1500, 1<<30, 1<<30)
+	p.OfflineCPU.QuotaMicros, p.OfflineCPU.PeriodMicros = 25000, 50000
+	p.OfflineCPU.Weight, p.OfflineCPU.Idle = 50, false
+	if got := statuses(e.Apply(ctx, p)); got != "offline-cpu=applied offline-memory=unchanged offline-oom-score=unchanged" {
+		t.Fatalf("results %s", got)
+	}
+	var log []string
+	for _, w := range tree.Writes() {
+		log = append(log, w.String())
+	}
+	wantLog := []string{
+		`/sluice/offline/cpu.max <- "25000 50000"`,
+		`/sluice/offline/cpu.idle <- "0"`,
+		`/sluice/offline/cpu.weight <- "50"`,
 	}
 	if strings.Join(log, "\n") != strings.Join(wantLog, "\n") {
 		t.Errorf("writes:\n%s\nwant:\n%s", strings.Join(log, "\n"), strings.Join(wantLog, "\n"))
@@ -292,8 +329,8 @@ func TestV2CpusetWidensParentsFirstAndSkipsVanished(t *testing.T) {
 	}
 	tree.ResetWrites()
 	p := qos.Plan{Cpusets: []qos.CpusetIntent{
-		{CgroupPath: "/online/web", CPUs: []int{2, 3, 1}, Reason: "exclusive 1-3"},
-		{CgroupPath: "/online/gone", CPUs: []int{0}, Reason: "shared"},
+		{CgroupPath: "/online/web", CPUs: []int{2, 3, 1}, Reason: pooled},
+		{CgroupPath: "/online/gone", CPUs: []int{0}, Reason: pooled},
 	}}
 	got := e.Apply(ctx, p)
 	if s := statuses(got[len(got)-2:]); s != "cpuset=applied cpuset=unchanged" {
@@ -394,7 +431,7 @@ func BenchmarkApplySteadyFakeV2(b *testing.B) {
 func TestV2CpusetOfflineParentGetsController(t *testing.T) {
 	tree, e := newFakeV2(t, cgrouptest.Options{CPUs: 4})
 	p := plan(500, 0, 1<<30)
-	p.Cpusets = []qos.CpusetIntent{{CgroupPath: "/sluice/offline", CPUs: []int{0, 1}, Reason: "offline pool"}}
+	p.Cpusets = []qos.CpusetIntent{{CgroupPath: "/sluice/offline", CPUs: []int{0, 1}, Reason: pooled}}
 	got := e.Apply(context.Background(), p)
 	if s := statuses(got); s != "offline-cpu=applied offline-memory=applied offline-oom-score=unchanged cpuset=applied" {
 		t.Fatalf("results %s", s)

@@ -6,35 +6,27 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/qos"
 )
 
 // Kernel limits and the values Sluice writes for offline work.
 const (
 	// DefaultCPUPeriod is the CFS period Sluice writes (the kernel's default).
 	DefaultCPUPeriod = 100 * time.Millisecond
-	// minQuotaMicros is the kernel's min_cfs_quota_period: a smaller quota
-	// is EINVAL on v1 and v2, so tiny budgets are clamped up to it.
-	minQuotaMicros = 1000
-	// OfflineOOMScoreAdj makes the kernel's OOM killer pick offline tasks
-	// first, the same order Sluice's killer uses (backstop only).
-	OfflineOOMScoreAdj = 1000
-	// v1OfflineShares is the kernel's MIN_SHARES.
-	v1OfflineShares = 2
-	// v2OfflineWeight is CGROUP_WEIGHT_MIN.
-	v2OfflineWeight = 1
+	// minQuotaMicros is the kernel's min_cfs_quota_period (see qos.MinCPUQuotaMicros).
+	minQuotaMicros = qos.MinCPUQuotaMicros
 )
 
-// quotaMicros is the CFS quota for a budget in milli-CPUs over period,
-// clamped up to the kernel's minimum.
-func quotaMicros(budgetMilli int64, period time.Duration) int64 {
-	q := budgetMilli * period.Microseconds() / 1000
-	if q < minQuotaMicros {
-		q = minQuotaMicros
-	}
-	return q
+// sharesOfWeight converts a cgroup v2 cpu.weight (1-10000) to v1
+// cpu.shares (2-262144), the inverse of runc's shares-to-weight
+// conversion: weight 1 is MIN_SHARES (2), 10000 is MAX_SHARES (262144).
+func sharesOfWeight(w uint64) uint64 {
+	w = min(max(w, 1), 10000)
+	return 2 + (w-1)*262142/9999
 }
 
-// budgetMilli is the inverse of quotaMicros.
+// budgetMilli is the CFS budget in milli-CPUs of a quota over a period.
 func budgetMilli(quotaMicros int64, periodMicros int64) int64 {
 	if periodMicros <= 0 {
 		return 0

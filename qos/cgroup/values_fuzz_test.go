@@ -49,12 +49,9 @@ func FuzzParsePIDs(f *testing.F) {
 }
 
 func TestQuotaAndRatio(t *testing.T) {
-	for _, c := range []struct {
-		budget int64
-		want   int64
-	}{{0, 1000}, {5, 1000}, {10, 1000}, {11, 1100}, {1500, 150000}, {64000, 6400000}} {
-		if got := quotaMicros(c.budget, DefaultCPUPeriod); got != c.want {
-			t.Errorf("quotaMicros(%d) = %d, want %d", c.budget, got, c.want)
+	for w, want := range map[uint64]uint64{0: 2, 1: 2, 10000: 262144, 20000: 262144} {
+		if got := sharesOfWeight(w); got != want {
+			t.Errorf("sharesOfWeight(%d) = %d, want %d", w, got, want)
 		}
 	}
 	if !ratioGreater(1<<63, 1, 1<<62, 1) || ratioGreater(50000, 100000, 1, 2) || !ratioGreater(50001, 100000, 1, 2) {

@@ -156,7 +156,7 @@ func TestAgentClassifiesAndMeasuresContainerd(t *testing.T) {
 	a.Iterate(ctx, "test")
 	snap := a.Snapshot()
 
-	got := map[string]qos.ContainerSample{}
+	got := map[string]qos.WorkloadSample{}
 	for _, c := range snap.Workloads {
 		got[c.ID] = c
 	}
@@ -189,7 +189,7 @@ func TestAgentClassifiesAndMeasuresContainerd(t *testing.T) {
 	if off := snap.Classes[qos.ClassOffline]; off.Count != 2 {
 		t.Errorf("offline class %+v, want two workloads", off)
 	}
-	if snap.Plan.OfflineCPU.Reason == "" {
+	if snap.Plan.OfflineCPU.Reason.IsZero() {
 		t.Error("the plan carries no reason")
 	}
 }

@@ -19,7 +19,7 @@ import (
 	cebpf "github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/sluicehq/sluice/qos/cgroup"
+	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
 
@@ -198,8 +198,8 @@ func benchAgentOverhead(b *testing.B, variant string, enforce bool, extra ...str
 			if procs == "" {
 				b.Fatalf("cgroup %s/w%03d lost its process", parent, i)
 			}
-			if adj := readTrimmed("/proc/" + procs + "/oom_score_adj"); adj != strconv.Itoa(cgroup.OfflineOOMScoreAdj) {
-				b.Fatalf("pid %s in %s/w%03d: oom_score_adj %q, want %d", procs, parent, i, adj, cgroup.OfflineOOMScoreAdj)
+			if adj := readTrimmed("/proc/" + procs + "/oom_score_adj"); adj != strconv.Itoa(qos.OfflineOOMScoreAdj) {
+				b.Fatalf("pid %s in %s/w%03d: oom_score_adj %q, want %d", procs, parent, i, adj, qos.OfflineOOMScoreAdj)
 			}
 		}
 	}

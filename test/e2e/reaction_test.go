@@ -154,7 +154,7 @@ func benchReaction(b *testing.B, runq, withEBPF bool) {
 	}
 	rec := &cutRecorder{Enforcer: enf}
 	b.Cleanup(func() { rec.Release(context.Background()) })
-	a := runColoAgent(b, agent.Config{Host: host, Usage: usage, Enforcer: rec, Policy: pol, Runq: rq}, online, offline)
+	a := runColoAgent(b, agent.Config{Host: host, Usage: usage, Enforcers: []agent.Enforcement{{Name: "cgroup", Enforcer: rec, Inline: true}}, Policy: pol, Runq: rq}, online, offline)
 
 	const bursts = 50
 	capacity := int64(2000)
@@ -169,7 +169,7 @@ func benchReaction(b *testing.B, runq, withEBPF bool) {
 		deadline := time.Now().Add(60 * time.Second)
 		for !cond() {
 			if time.Now().After(deadline) {
-				b.Fatalf("timed out waiting for %s (budget %dm): %s", what, rec.budget(), a.Snapshot().Plan.OfflineCPU.Reason)
+				b.Fatalf("timed out waiting for %s (budget %dm): %s", what, rec.budget(), a.Snapshot().Plan.OfflineCPU.Reason.String())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

@@ -87,7 +87,7 @@ func TestAgentRunqLatencySqueezesOfflineReal(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { enf.Release(context.Background()) })
-	a := runColoAgent(t, agent.Config{Host: host, Usage: usage, Enforcer: enf, Policy: pol, Runq: rq}, online, offline)
+	a := runColoAgent(t, agent.Config{Host: host, Usage: usage, Enforcers: []agent.Enforcement{{Name: "cgroup", Enforcer: enf, Inline: true}}, Policy: pol, Runq: rq}, online, offline)
 
 	floor := int64(float64(2000) * pol.CPU.OfflineFloor)
 	if hs, err := host.Sample(); err == nil {
@@ -98,13 +98,13 @@ func TestAgentRunqLatencySqueezesOfflineReal(t *testing.T) {
 		snap := a.Snapshot()
 		l := snap.Classes[qos.ClassOnline].RunqLatency
 		if l != nil && l.P99 > pol.CPU.OnlineRunqLatencyP99 && snap.State.Runq.Cut > 0 && snap.Plan.OfflineCPU.BudgetMilli <= floor &&
-			strings.Contains(snap.Plan.OfflineCPU.Reason, "above target") && snap.Results != nil {
+			strings.Contains(snap.Plan.OfflineCPU.Reason.String(), "above target") && snap.Results != nil {
 			quota := kerneltest.ReadCgroupInt(t, filepath.Join(cgroupRoot, "cpu", offline, "cpu.cfs_quota_us"))
 			period := kerneltest.ReadCgroupInt(t, filepath.Join(cgroupRoot, "cpu", offline, "cpu.cfs_period_us"))
 			if got := quota * 1000 / period; got != snap.Plan.OfflineCPU.BudgetMilli {
 				t.Fatalf("kernel quota %d/%d = %dm, plan %dm", quota, period, got, snap.Plan.OfflineCPU.BudgetMilli)
 			}
-			t.Logf("online p99 %v (target %v): %s", l.P99, pol.CPU.OnlineRunqLatencyP99, snap.Plan.OfflineCPU.Reason)
+			t.Logf("online p99 %v (target %v): %s", l.P99, pol.CPU.OnlineRunqLatencyP99, snap.Plan.OfflineCPU.Reason.String())
 			return
 		}
 		if time.Now().After(deadline) {
