@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/api/types/runc/options"
-	"github.com/containerd/containerd/cio"
-	"github.com/containerd/containerd/namespaces"
-	"github.com/containerd/containerd/oci"
-	"github.com/containerd/containerd/plugin"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/containerd/v2/plugins"
 	"github.com/containerd/errdefs"
 )
 
@@ -98,7 +98,7 @@ func (i *Instance) RunContainer(t testing.TB, ctx context.Context, namespace, id
 		containerd.WithContainerLabels(cfg.labels),
 		// runc's default state root (/run/containerd/runc/<ns>) is shared by
 		// every containerd on the host; a private one keeps ids apart.
-		containerd.WithRuntime(plugin.RuntimeRuncV2, &options.Options{Root: filepath.Join(i.Dir, "runc")}),
+		containerd.WithRuntime(plugins.RuntimeRuncV2, &options.Options{Root: filepath.Join(i.Dir, "runc")}),
 		containerd.WithNewSpec(specOpts...),
 	)
 	if err != nil {
