@@ -1,0 +1,122 @@
+package converge
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/qos"
+)
+
+func validSpec() Spec {
+	return Spec{ID: "web-0", Job: "web", Image: "docker.io/library/busybox:latest", Class: qos.ClassOnline, Priority: 5, Restart: RestartAlways}
+}
+
+func TestValidateNamesEveryProblem(t *testing.T) {
+	if err := validSpec().Validate(); err != nil {
+		t.Fatalf("valid spec: %v", err)
+	}
+	s := Spec{
+		ID:       "bad/id",
+		Replica:  -1,
+		CPUMilli: -5,
+		Class:    "gold",
+		Restart:  "sometimes",
+		Env:      []string{"OK=1", "NOEQUALS", "=v"},
+		Labels:   map[string]string{"sluice.io/class": "system", "team": "x"},
+	}
+	err := s.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"id:", "image: empty", "replica: negative", "cpuMilli: negative", "class:", `restart: unknown policy "sometimes"`, "env[1]:", "env[2]:", "labels.sluice.io/class:"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "env[0]") || strings.Contains(err.Error(), "labels.team") {
+		t.Errorf("valid fields reported:\n%v", err)
+	}
+}
+
+func TestContainerLabels(t *testing.T) {
+	s := validSpec()
+	s.Replica = 3
+	s.Labels = map[string]string{"team": "search"}
+	l := s.containerLabels()
+	want := map[string]string{
+		LabelClass: "online", LabelPriority: "5", LabelManagedBy: ManagedBy,
+		LabelJob: "web", LabelReplica: "3", LabelRestarts: "0", "team": "search",
+	}
+	for k, v := range want {
+		if l[k] != v {
+			t.Errorf("label %s = %q, want %q", k, l[k], v)
+		}
+	}
+	if l[LabelSpec] != s.digest() || len(l[LabelSpec]) != 16 {
+		t.Errorf("spec label %q, digest %q", l[LabelSpec], s.digest())
+	}
+}
+
+func TestDigestFollowsEveryField(t *testing.T) {
+	base := validSpec()
+	if base.digest() != validSpec().digest() {
+		t.Fatal("digest is not stable")
+	}
+	changes := map[string]func(*Spec){
+		"image":    func(s *Spec) { s.Image = "other:1" },
+		"tar":      func(s *Spec) { s.ImageTar = "/x.tar" },
+		"command":  func(s *Spec) { s.Command = []string{"sleep", "1"} },
+		"env":      func(s *Spec) { s.Env = []string{"A=1"} },
+		"cpu":      func(s *Spec) { s.CPUMilli = 500 },
+		"memory":   func(s *Spec) { s.MemoryBytes = 1 << 20 },
+		"class":    func(s *Spec) { s.Class = qos.ClassOffline },
+		"priority": func(s *Spec) { s.Priority = 1 },
+		"labels":   func(s *Spec) { s.Labels = map[string]string{"a": "b"} },
+		"restart":  func(s *Spec) { s.Restart = RestartNever },
+	}
+	for name, change := range changes {
+		s := validSpec()
+		change(&s)
+		if s.digest() == base.digest() {
+			t.Errorf("%s: digest unchanged", name)
+		}
+	}
+}
+
+func TestBackoffDoublesToMax(t *testing.T) {
+	b := Backoff{Min: time.Second, Max: 10 * time.Second}
+	want := []time.Duration{1, 2, 4, 8, 10, 10}
+	for n, w := range want {
+		if got := b.Delay(n); got != w*time.Second {
+			t.Errorf("Delay(%d) = %v, want %v", n, got, w*time.Second)
+		}
+	}
+	if got := b.Delay(1 << 20); got != 10*time.Second {
+		t.Errorf("Delay(huge) = %v", got)
+	}
+}
+
+func TestRestartAt(t *testing.T) {
+	exited := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := Backoff{Min: time.Second, Max: time.Minute}
+	cases := []struct {
+		policy   RestartPolicy
+		code     uint32
+		restarts int
+		again    bool
+		after    time.Duration
+	}{
+		{RestartAlways, 0, 0, true, time.Second},
+		{RestartAlways, 137, 2, true, 4 * time.Second},
+		{RestartOnFailure, 1, 1, true, 2 * time.Second},
+		{RestartOnFailure, 0, 0, false, 0},
+		{RestartNever, 1, 0, false, 0},
+	}
+	for _, c := range cases {
+		at, again := restartAt(c.policy, c.code, exited, c.restarts, b)
+		if again != c.again || (again && at != exited.Add(c.after)) {
+			t.Errorf("%s exit %d after %d restarts: (%v, %v), want (%v, %v)", c.policy, c.code, c.restarts, at, again, exited.Add(c.after), c.again)
+		}
+	}
+}
