@@ -20,9 +20,9 @@ const cfsPeriodMicros = 100_000
 // snapshotKey names the root filesystem snapshot of container id.
 func snapshotKey(id string) string { return "sluice-" + id }
 
-// create creates s's container (not its task) in cgroupPath. ctx carries
-// the namespace.
-func (c *Converger) create(ctx context.Context, s Spec, img containerd.Image, cgroupPath string) (containerd.Container, error) {
+// create creates s's container (not its task) in cgroupPath, labelled as
+// started at startedAt. ctx carries the namespace.
+func (c *Converger) create(ctx context.Context, s Spec, img containerd.Image, cgroupPath string, startedAt time.Time) (containerd.Container, error) {
 	specOpts := []oci.SpecOpts{oci.WithImageConfig(img), oci.WithHostname(s.ID), oci.WithCgroup(cgroupPath)}
 	if len(s.Command) > 0 {
 		specOpts = append(specOpts, oci.WithProcessArgs(s.Command...))
@@ -47,7 +47,7 @@ func (c *Converger) create(ctx context.Context, s Spec, img containerd.Image, cg
 	}
 	opts = append(opts,
 		containerd.WithNewSnapshot(snapshotKey(s.ID), img),
-		containerd.WithContainerLabels(s.containerLabels()),
+		containerd.WithContainerLabels(s.containerLabels(startedAt)),
 		containerd.WithRuntime(c.cfg.Runtime, c.cfg.RuntimeOptions),
 		containerd.WithNewSpec(specOpts...),
 	)

@@ -74,7 +74,8 @@ type Config struct {
 	// containerd's default.
 	Snapshotter string
 	// Backoff spaces restarts of a crashing container and retries of a
-	// failed image fetch. Default 1s doubling up to 5m.
+	// failed image fetch. Default 1s doubling up to 5m, reset by 10m of
+	// running.
 	Backoff Backoff
 	// StopTimeout is how long a stopped container gets between SIGTERM and
 	// SIGKILL. Default 10s.
@@ -164,6 +165,9 @@ func New(cfg Config, log *slog.Logger) (*Converger, error) {
 	}
 	if cfg.Backoff.Max < cfg.Backoff.Min {
 		cfg.Backoff.Max = max(5*time.Minute, cfg.Backoff.Min)
+	}
+	if cfg.Backoff.ResetAfter <= 0 {
+		cfg.Backoff.ResetAfter = 10 * time.Minute
 	}
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 10 * time.Second
@@ -306,9 +310,22 @@ type observed struct {
 
 func (o observed) managed() bool { return o.rec.Labels[LabelManagedBy] == ManagedBy }
 
-func (o observed) restarts() int {
-	n, _ := strconv.Atoi(o.rec.Labels[LabelRestarts])
+// count reads a counter label; a missing or mangled one counts as 0.
+func (o observed) count(label string) int {
+	n, _ := strconv.Atoi(o.rec.Labels[label])
 	return max(n, 0)
+}
+
+// lastExit is how the container's stopped task ended.
+func (o observed) lastExit() exit {
+	e := exit{code: o.task.ExitStatus, streak: o.count(LabelCrashStreak)}
+	if o.task.ExitedAt != nil {
+		e.exitedAt = o.task.ExitedAt.AsTime()
+	}
+	if t, err := time.Parse(time.RFC3339Nano, o.rec.Labels[LabelStartedAt]); err == nil {
+		e.startedAt = t
+	}
+	return e
 }
 
 // Apply converges once to specs and returns one result per spec (in
@@ -385,21 +402,41 @@ func (c *Converger) Apply(ctx context.Context, specs []Spec) []qos.IntentResult 
 		}
 	}
 	slices.Sort(ids)
-	for _, id := range ids {
+	results = append(results, c.stopAll(nctx, ids, now)...)
+	return results
+}
+
+// maxParallelStops bounds how many containers are stopped at once: each
+// may take StopTimeout, and a deleted job stops all its replicas together.
+const maxParallelStops = 8
+
+// stopAll stops and removes the managed containers ids, several at once,
+// and returns their results in ids' order.
+func (c *Converger) stopAll(ctx context.Context, ids []string, now time.Time) []qos.IntentResult {
+	out := make([]qos.IntentResult, len(ids))
+	sem := make(chan struct{}, maxParallelStops)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		out[i] = qos.IntentResult{Intent: IntentStop, Target: id, Status: qos.ResultApplied, At: now}
 		if c.cfg.DryRun {
 			c.log.Info("dry run: would stop container", "id", id)
-			result(IntentStop, id, qos.ResultDryRun, nil)
+			out[i].Status = qos.ResultDryRun
 			continue
 		}
-		if err := c.remove(nctx, id); err != nil {
-			c.log.Warn("stop untargeted container", "id", id, "err", err)
-			result(IntentStop, id, qos.ResultFailed, err)
-			continue
-		}
-		c.log.Info("stopped untargeted container", "id", id)
-		result(IntentStop, id, qos.ResultApplied, nil)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := c.remove(ctx, id); err != nil {
+				c.log.Warn("stop untargeted container", "id", id, "err", err)
+				out[i].Status, out[i].Err = qos.ResultFailed, err.Error()
+				return
+			}
+			c.log.Info("stopped untargeted container", "id", id)
+		}()
 	}
-	return results
+	wg.Wait()
+	return out
 }
 
 // list reads every container of the namespace and its task in two calls.
@@ -440,7 +477,7 @@ func (c *Converger) converge(ctx context.Context, s Spec, o observed, now time.T
 		return IntentContainer, qos.ResultFailed, fmt.Errorf("container %s: exists without label %s=%s: not launched by sluice, left alone", s.ID, LabelManagedBy, ManagedBy)
 	}
 	if exists {
-		st.Restarts = o.restarts()
+		st.Restarts = o.count(LabelRestarts)
 	}
 	switch {
 	case !exists:
@@ -448,17 +485,15 @@ func (c *Converger) converge(ctx context.Context, s Spec, o observed, now time.T
 	case o.rec.Labels[LabelSpec] != s.digest():
 		return c.launch(ctx, s, st, IntentReplace, s.ID)
 	case o.task == nil || o.task.Status == task.Status_CREATED:
-		return c.startExisting(ctx, s, o, st, IntentLaunch)
+		return c.startExisting(ctx, s, o, st, IntentLaunch, o.count(LabelCrashStreak))
 	case o.task.Status != task.Status_STOPPED:
 		st.Phase, st.Pid = PhaseRunning, o.task.Pid
 		return IntentContainer, qos.ResultUnchanged, nil
 	}
 	// Exited.
-	st.Phase, st.ExitCode = PhaseExited, o.task.ExitStatus
-	if o.task.ExitedAt != nil {
-		st.ExitedAt = o.task.ExitedAt.AsTime()
-	}
-	at, again := restartAt(s.Restart, st.ExitCode, st.ExitedAt, st.Restarts, c.cfg.Backoff)
+	e := o.lastExit()
+	st.Phase, st.ExitCode, st.ExitedAt = PhaseExited, e.code, e.exitedAt
+	at, streak, again := restartAt(s.Restart, e, c.cfg.Backoff)
 	switch {
 	case !again:
 		return IntentContainer, qos.ResultUnchanged, nil
@@ -469,7 +504,7 @@ func (c *Converger) converge(ctx context.Context, s Spec, o observed, now time.T
 		st.Phase = PhasePending
 		return IntentRestart, StatusPending, fmt.Errorf("container %s: exited with status %d; restart %d backs off until %s", s.ID, st.ExitCode, st.Restarts+1, at.Format(time.RFC3339Nano))
 	}
-	return c.startExisting(ctx, s, o, st, IntentRestart)
+	return c.startExisting(ctx, s, o, st, IntentRestart, streak)
 }
 
 // launch creates and starts s's container; replacing names an existing
@@ -497,7 +532,7 @@ func (c *Converger) launch(ctx context.Context, s Spec, st *ContainerState, inte
 		}
 		st.Restarts = 0
 	}
-	cont, err := c.create(ctx, s, img, st.CgroupPath)
+	cont, err := c.create(ctx, s, img, st.CgroupPath, c.cfg.Now())
 	if err != nil {
 		return intent, qos.ResultFailed, err
 	}
@@ -511,8 +546,9 @@ func (c *Converger) launch(ctx context.Context, s Spec, st *ContainerState, inte
 }
 
 // startExisting starts the task of a container that has none, a created
-// one, or an exited one (after deleting the dead task).
-func (c *Converger) startExisting(ctx context.Context, s Spec, o observed, st *ContainerState, intent string) (string, qos.ResultStatus, error) {
+// one, or an exited one (after deleting the dead task); streak is the crash
+// streak to record.
+func (c *Converger) startExisting(ctx context.Context, s Spec, o observed, st *ContainerState, intent string, streak int) (string, qos.ResultStatus, error) {
 	if c.cfg.DryRun {
 		c.log.Info("dry run: would start container", "id", s.ID)
 		return intent, qos.ResultDryRun, nil
@@ -530,13 +566,19 @@ func (c *Converger) startExisting(ctx context.Context, s Spec, o observed, st *C
 			return intent, qos.ResultFailed, fmt.Errorf("container %s: delete exited task: %w", s.ID, err)
 		}
 	}
+	restarts := st.Restarts
 	if intent == IntentRestart {
-		n := st.Restarts + 1
-		if _, err := cont.SetLabels(ctx, map[string]string{LabelRestarts: strconv.Itoa(n)}); err != nil {
-			return intent, qos.ResultFailed, fmt.Errorf("container %s: count restart: %w", s.ID, err)
-		}
-		st.Restarts = n
+		restarts++
 	}
+	labels := map[string]string{
+		LabelRestarts:    strconv.Itoa(restarts),
+		LabelCrashStreak: strconv.Itoa(streak),
+		LabelStartedAt:   c.cfg.Now().UTC().Format(time.RFC3339Nano),
+	}
+	if _, err := cont.SetLabels(ctx, labels); err != nil {
+		return intent, qos.ResultFailed, fmt.Errorf("container %s: record start: %w", s.ID, err)
+	}
+	st.Restarts = restarts
 	pid, err := c.startTask(ctx, cont)
 	if err != nil {
 		return intent, qos.ResultFailed, fmt.Errorf("container %s: %w", s.ID, err)

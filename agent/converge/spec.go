@@ -29,8 +29,13 @@ const (
 	// different digest means the container must be replaced.
 	LabelSpec = "sluice.io/spec"
 	// LabelRestarts counts restarts, kept on the container so that a
-	// restarted agent continues the backoff where the last one stopped.
+	// restarted agent reports and backs off where the last one stopped.
 	LabelRestarts = "sluice.io/restarts"
+	// LabelCrashStreak counts restarts since the task last ran for
+	// Backoff.ResetAfter; the backoff grows with it.
+	LabelCrashStreak = "sluice.io/crash-streak"
+	// LabelStartedAt is when the current task was started (RFC 3339).
+	LabelStartedAt = "sluice.io/started-at"
 
 	// ManagedBy is LabelManagedBy's value. Containers without it are never
 	// touched.
@@ -132,9 +137,10 @@ func (s Spec) digest() string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// containerLabels are the labels of the container launched for s.
-func (s Spec) containerLabels() map[string]string {
-	l := make(map[string]string, len(s.Labels)+7)
+// containerLabels are the labels of the container launched for s at
+// startedAt.
+func (s Spec) containerLabels(startedAt time.Time) map[string]string {
+	l := make(map[string]string, len(s.Labels)+9)
 	for k, v := range s.Labels {
 		l[k] = v
 	}
@@ -145,33 +151,51 @@ func (s Spec) containerLabels() map[string]string {
 	l[LabelReplica] = strconv.Itoa(s.Replica)
 	l[LabelSpec] = s.digest()
 	l[LabelRestarts] = "0"
+	l[LabelCrashStreak] = "0"
+	l[LabelStartedAt] = startedAt.UTC().Format(time.RFC3339Nano)
 	return l
 }
 
 // Backoff is the delay between restarts of a crashing container: Min
-// after the first exit, doubling per restart, never above Max.
+// after the first exit, doubling per restart of a crash streak, never above
+// Max. A task that ran for ResetAfter before it exited ends the streak, so
+// a service that crashes once a day restarts after Min, not Max.
 type Backoff struct {
-	Min, Max time.Duration
+	Min, Max   time.Duration
+	ResetAfter time.Duration
 }
 
-// Delay is the wait before the next restart after restarts earlier ones.
-func (b Backoff) Delay(restarts int) time.Duration {
+// Delay is the wait before the next restart after streak earlier ones.
+func (b Backoff) Delay(streak int) time.Duration {
 	d := b.Min
-	for i := 0; i < restarts && d < b.Max; i++ {
+	for i := 0; i < streak && d < b.Max; i++ {
 		d *= 2
 	}
 	return min(d, b.Max)
 }
 
-// restartAt decides whether an exited container is started again and
-// when: never for RestartNever or a clean exit under RestartOnFailure,
-// else after the backoff counted from its exit.
-func restartAt(policy RestartPolicy, exitCode uint32, exitedAt time.Time, restarts int, b Backoff) (time.Time, bool) {
+// exit is how a container's last task ended.
+type exit struct {
+	code      uint32
+	startedAt time.Time // zero when unknown
+	exitedAt  time.Time
+	streak    int // restarts in the current crash streak
+}
+
+// restartAt decides whether an exited container is started again, when,
+// and the crash streak after that restart: never for RestartNever or a
+// clean exit under RestartOnFailure, else after the streak's backoff
+// counted from the exit.
+func restartAt(policy RestartPolicy, e exit, b Backoff) (at time.Time, streak int, again bool) {
 	switch {
 	case policy == RestartNever:
-		return time.Time{}, false
-	case policy == RestartOnFailure && exitCode == 0:
-		return time.Time{}, false
+		return time.Time{}, e.streak, false
+	case policy == RestartOnFailure && e.code == 0:
+		return time.Time{}, e.streak, false
 	}
-	return exitedAt.Add(b.Delay(restarts)), true
+	streak = e.streak
+	if !e.startedAt.IsZero() && e.exitedAt.Sub(e.startedAt) >= b.ResetAfter {
+		streak = 0
+	}
+	return e.exitedAt.Add(b.Delay(streak)), streak + 1, true
 }

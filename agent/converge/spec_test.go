@@ -43,10 +43,12 @@ func TestContainerLabels(t *testing.T) {
 	s := validSpec()
 	s.Replica = 3
 	s.Labels = map[string]string{"team": "search"}
-	l := s.containerLabels()
+	started := time.Date(2026, 12, 3, 7, 0, 0, 5, time.FixedZone("x", 3600))
+	l := s.containerLabels(started)
 	want := map[string]string{
 		LabelClass: "online", LabelPriority: "5", LabelManagedBy: ManagedBy,
-		LabelJob: "web", LabelReplica: "3", LabelRestarts: "0", "team": "search",
+		LabelJob: "web", LabelReplica: "3", LabelRestarts: "0", LabelCrashStreak: "0",
+		LabelStartedAt: "2026-12-03T06:00:00.000000005Z", "team": "search",
 	}
 	for k, v := range want {
 		if l[k] != v {
@@ -99,24 +101,35 @@ func TestBackoffDoublesToMax(t *testing.T) {
 
 func TestRestartAt(t *testing.T) {
 	exited := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	b := Backoff{Min: time.Second, Max: time.Minute}
+	b := Backoff{Min: time.Second, Max: time.Minute, ResetAfter: 10 * time.Minute}
 	cases := []struct {
+		name     string
 		policy   RestartPolicy
 		code     uint32
-		restarts int
+		ran      time.Duration // 0: start unknown
+		streak   int
 		again    bool
 		after    time.Duration
+		newStrek int
 	}{
-		{RestartAlways, 0, 0, true, time.Second},
-		{RestartAlways, 137, 2, true, 4 * time.Second},
-		{RestartOnFailure, 1, 1, true, 2 * time.Second},
-		{RestartOnFailure, 0, 0, false, 0},
-		{RestartNever, 1, 0, false, 0},
+		{"first crash", RestartAlways, 1, time.Second, 0, true, time.Second, 1},
+		{"clean exit, always", RestartAlways, 0, 0, 0, true, time.Second, 1},
+		{"third crash in a row", RestartAlways, 137, time.Second, 2, true, 4 * time.Second, 3},
+		{"long streak capped", RestartAlways, 1, time.Second, 40, true, time.Minute, 41},
+		{"ran long enough: streak over", RestartAlways, 1, 10 * time.Minute, 7, true, time.Second, 1},
+		{"start unknown: streak kept", RestartAlways, 1, 0, 3, true, 8 * time.Second, 4},
+		{"failure", RestartOnFailure, 1, time.Second, 1, true, 2 * time.Second, 2},
+		{"success, on-failure", RestartOnFailure, 0, time.Second, 0, false, 0, 0},
+		{"never", RestartNever, 1, time.Second, 0, false, 0, 0},
 	}
 	for _, c := range cases {
-		at, again := restartAt(c.policy, c.code, exited, c.restarts, b)
-		if again != c.again || (again && at != exited.Add(c.after)) {
-			t.Errorf("%s exit %d after %d restarts: (%v, %v), want (%v, %v)", c.policy, c.code, c.restarts, at, again, exited.Add(c.after), c.again)
+		e := exit{code: c.code, exitedAt: exited, streak: c.streak}
+		if c.ran > 0 {
+			e.startedAt = exited.Add(-c.ran)
+		}
+		at, streak, again := restartAt(c.policy, e, b)
+		if again != c.again || (again && (at != exited.Add(c.after) || streak != c.newStrek)) {
+			t.Errorf("%s: (%v, %d, %v), want (%v, %d, %v)", c.name, at, streak, again, exited.Add(c.after), c.newStrek, c.again)
 		}
 	}
 }
