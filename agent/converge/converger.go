@@ -102,6 +102,9 @@ type ContainerState struct {
 	// LastError is the last failure to converge this container ("" after
 	// a success).
 	LastError string `json:"lastError,omitempty"`
+	// NextAttempt is when a waiting restart (backoff) or a failed image
+	// fetch is tried again; zero when nothing waits.
+	NextAttempt time.Time `json:"nextAttempt,omitzero"`
 }
 
 // Phase is where a targeted container is.
@@ -135,7 +138,9 @@ type Converger struct {
 	hasTgt  bool
 	states  map[string]ContainerState
 	results []qos.IntentResult
-	wake    chan struct{}
+	// due is the earliest NextAttempt of the last pass (zero: none).
+	due  time.Time
+	wake chan struct{}
 }
 
 // New returns a converger; Close ends its background image fetches.
@@ -224,19 +229,20 @@ func (c *Converger) Wake() {
 }
 
 // Run converges to the last target every Interval, when SetTarget or a
-// finished image fetch wakes it, and when a task of its namespace exits.
-// It returns when ctx ends.
+// finished image fetch wakes it, when a task of its namespace exits, and
+// when a restart backoff or an image retry falls due. It returns when ctx
+// ends.
 func (c *Converger) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go c.watchExits(ctx)
-	tick := time.NewTicker(c.cfg.Interval)
-	defer tick.Stop()
+	timer := time.NewTimer(c.cfg.Interval)
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-timer.C:
 		case <-c.wake:
 		}
 		c.mu.Lock()
@@ -245,6 +251,13 @@ func (c *Converger) Run(ctx context.Context) error {
 		if ok {
 			c.Apply(ctx, specs)
 		}
+		c.mu.Lock()
+		wait := c.cfg.Interval
+		if !c.due.IsZero() {
+			wait = min(wait, max(c.due.Sub(c.cfg.Now()), 0))
+		}
+		c.mu.Unlock()
+		timer.Reset(wait)
 	}
 }
 
@@ -348,8 +361,14 @@ func (c *Converger) Apply(ctx context.Context, specs []Spec) []qos.IntentResult 
 		results = append(results, r)
 	}
 	defer func() {
+		var due time.Time
+		for _, st := range states {
+			if !st.NextAttempt.IsZero() && (due.IsZero() || st.NextAttempt.Before(due)) {
+				due = st.NextAttempt
+			}
+		}
 		c.mu.Lock()
-		c.states, c.results = states, results
+		c.states, c.results, c.due = states, results, due
 		c.mu.Unlock()
 	}()
 
@@ -501,7 +520,7 @@ func (c *Converger) converge(ctx context.Context, s Spec, o observed, now time.T
 		c.log.Info("dry run: would restart container", "id", s.ID, "exit", st.ExitCode)
 		return IntentRestart, qos.ResultDryRun, nil
 	case now.Before(at):
-		st.Phase = PhasePending
+		st.Phase, st.NextAttempt = PhasePending, at
 		return IntentRestart, StatusPending, fmt.Errorf("container %s: exited with status %d; restart %d backs off until %s", s.ID, st.ExitCode, st.Restarts+1, at.Format(time.RFC3339Nano))
 	}
 	return c.startExisting(ctx, s, o, st, IntentRestart, streak)
@@ -518,7 +537,8 @@ func (c *Converger) launch(ctx context.Context, s Spec, st *ContainerState, inte
 		c.log.Info("dry run: would launch container", "id", s.ID, "image", s.Image, "image_present", present, "replace", replacing != "")
 		return intent, qos.ResultDryRun, nil
 	}
-	img, err := c.images.get(ctx, s)
+	img, retryAt, err := c.images.get(ctx, s)
+	st.NextAttempt = retryAt
 	if errors.Is(err, errImagePending) {
 		st.Phase = PhasePending
 		return intent, StatusPending, fmt.Errorf("container %s: waiting for image %s", s.ID, s.Image)

@@ -45,20 +45,20 @@ type fetchState struct {
 }
 
 // get returns the unpacked image for s, errImagePending while a fetch runs,
-// or the last fetch's error until its retry is due. ctx carries the
+// or the last fetch's error and when it will be retried. ctx carries the
 // namespace.
-func (m *images) get(ctx context.Context, s Spec) (containerd.Image, error) {
+func (m *images) get(ctx context.Context, s Spec) (containerd.Image, time.Time, error) {
 	img, err := m.client.GetImage(ctx, s.Image)
 	if err == nil {
 		ok, err := img.IsUnpacked(ctx, m.snapshotter)
 		if err != nil {
-			return nil, fmt.Errorf("image %s: check unpacked: %w", s.Image, err)
+			return nil, time.Time{}, fmt.Errorf("image %s: check unpacked: %w", s.Image, err)
 		}
 		if ok {
-			return img, nil
+			return img, time.Time{}, nil
 		}
 	} else if !errdefs.IsNotFound(err) {
-		return nil, fmt.Errorf("image %s: %w", s.Image, err)
+		return nil, time.Time{}, fmt.Errorf("image %s: %w", s.Image, err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -69,14 +69,14 @@ func (m *images) get(ctx context.Context, s Spec) (containerd.Image, error) {
 	}
 	switch {
 	case st.running:
-		return nil, errImagePending
+		return nil, time.Time{}, errImagePending
 	case st.err != nil && m.now().Before(st.retryAt):
-		return nil, st.err
+		return nil, st.retryAt, st.err
 	}
 	st.running = true
 	m.wg.Add(1)
 	go m.run(s, st)
-	return nil, errImagePending
+	return nil, time.Time{}, errImagePending
 }
 
 // present reports whether s's image is in containerd (dry-run planning).
