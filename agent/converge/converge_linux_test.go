@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/sluicehq/sluice/agent/converge"
+	"github.com/sluicehq/sluice/agent/discovery"
 	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/test/containerdtest"
 	"github.com/sluicehq/sluice/test/kerneltest"
@@ -232,6 +233,11 @@ func TestConvergeLaunchesStopsAndLeavesForeignAlone(t *testing.T) {
 		}
 		if st := state(c, s.ID); st.Phase != converge.PhaseRunning || st.Pid != pid || st.CgroupPath != wantCg {
 			t.Errorf("%s: state %+v", s.ID, st)
+		}
+		// Discovery classes it as the spec says, in the same cgroup.
+		cl, err := discovery.ClassifyContainer(discovery.ContainerRecord{Namespace: ns, ID: s.ID, Labels: labels, CgroupsPath: spec.Linux.CgroupsPath}, nil, nil)
+		if err != nil || cl.Class != s.Class || cl.Priority != s.Priority || cl.CgroupPath != wantCg {
+			t.Errorf("%s: discovery classes it %+v, %v", s.ID, cl, err)
 		}
 	}
 
@@ -542,5 +548,38 @@ func TestConvergeBadInputKeepsGoing(t *testing.T) {
 	}
 	if st := state(c, "pull-0"); st.LastError == "" || st.Phase != converge.PhaseAbsent {
 		t.Errorf("pull-0 state %+v", st)
+	}
+}
+
+func TestConvergeRidesOutContainerdRestart(t *testing.T) {
+	f := setup(t)
+	// A client of the test's own: the harness closes its client on Stop,
+	// an agent's client lives through the daemon's restart.
+	cl, err := containerd.New(f.inst.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	c := f.converger(t, func(c *converge.Config) { c.Client = cl })
+	specs := []converge.Spec{f.spec("web-0", qos.ClassOnline, converge.RestartAlways)}
+	applyUntilSettled(t, c, specs)
+	_, pid := taskOf(t, f.inst.Client, ns, "web-0")
+
+	f.inst.Stop(t)
+	res := c.Apply(context.Background(), specs)
+	if len(res) != 1 || res[0].Status != qos.ResultFailed || !strings.Contains(res[0].Err, "namespace sluice: list containers") {
+		t.Errorf("containerd down: %+v", res)
+	}
+	if st := state(c, "web-0"); st.Phase != converge.PhaseRunning || st.Pid != pid {
+		t.Errorf("containerd down: state %+v, want the last one kept", st)
+	}
+
+	f.inst.Restart(t)
+	waitFor(t, "the converger to see web-0 again", func() bool {
+		res := c.Apply(context.Background(), specs)
+		return res[0].Status == qos.ResultUnchanged
+	})
+	if st, p := taskOf(t, f.inst.Client, ns, "web-0"); st != containerd.Running || p != pid {
+		t.Errorf("web-0 after containerd's restart: %s pid %d, was %d", st, p, pid)
 	}
 }
