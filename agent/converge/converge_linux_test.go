@@ -190,7 +190,7 @@ func inCgroup(t *testing.T, rel string, pid uint32) bool {
 	return slices.Contains(strings.Fields(string(raw)), strconv.Itoa(int(pid)))
 }
 
-func TestConvergeLaunchesStopsAndLeavesForeignAlone(t *testing.T) {
+func TestContainerdConvergeLaunchesStopsAndLeavesForeignAlone(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	// Foreign containers, in Sluice's namespace and in another, without
@@ -291,7 +291,7 @@ func sameResults(got, want []qos.IntentResult) bool {
 	return true
 }
 
-func TestConvergeRestartsPerPolicy(t *testing.T) {
+func TestContainerdConvergeRestartsPerPolicy(t *testing.T) {
 	f := setup(t)
 	// No interval passes: only the target, the image import, task exit
 	// events and backoff deadlines wake the worker.
@@ -351,7 +351,7 @@ func TestConvergeRestartsPerPolicy(t *testing.T) {
 	}
 }
 
-func TestConvergeDryRunChangesNothing(t *testing.T) {
+func TestContainerdConvergeDryRunChangesNothing(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	real := f.converger(t, nil)
@@ -422,7 +422,7 @@ func snapshot(t *testing.T, cl *containerd.Client) string {
 	return b.String()
 }
 
-func TestConvergeAdoptsAfterRestart(t *testing.T) {
+func TestContainerdConvergeAdoptsAfterRestart(t *testing.T) {
 	f := setup(t)
 	specs := []converge.Spec{
 		f.spec("web-0", qos.ClassOnline, converge.RestartAlways),
@@ -485,7 +485,7 @@ func applyUntilSettledAfter(t *testing.T, c *converge.Converger, specs []converg
 	return res
 }
 
-func TestConvergeKubeletManagedLaunchesNothing(t *testing.T) {
+func TestContainerdConvergeKubeletManagedLaunchesNothing(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	managed, err := converge.KubeletManaged(ctx, f.inst.Client)
@@ -508,7 +508,7 @@ func TestConvergeKubeletManagedLaunchesNothing(t *testing.T) {
 	}
 }
 
-func TestConvergeBadInputKeepsGoing(t *testing.T) {
+func TestContainerdConvergeBadInputKeepsGoing(t *testing.T) {
 	f := setup(t)
 	// A long backoff keeps the failed pull reported until the test looks.
 	c := f.converger(t, func(c *converge.Config) { c.Backoff = converge.Backoff{Min: time.Minute, Max: time.Minute} })
@@ -551,7 +551,7 @@ func TestConvergeBadInputKeepsGoing(t *testing.T) {
 	}
 }
 
-func TestConvergeRidesOutContainerdRestart(t *testing.T) {
+func TestContainerdConvergeRidesOutContainerdRestart(t *testing.T) {
 	f := setup(t)
 	// A client of the test's own: the harness closes its client on Stop,
 	// an agent's client lives through the daemon's restart.
