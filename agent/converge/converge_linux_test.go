@@ -1,8 +1,10 @@
 package converge_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,6 +33,8 @@ type fixture struct {
 	inst    *containerdtest.Instance
 	tar     string
 	parents map[qos.Class]string
+	// logTo receives the converger's log; stderr unless a test sets it.
+	logTo io.Writer
 }
 
 func setup(t *testing.T) *fixture {
@@ -44,6 +48,7 @@ func setup(t *testing.T) *fixture {
 			qos.ClassOnline:  inst.CgroupParent + "/online",
 			qos.ClassOffline: inst.CgroupParent + "/offline",
 		},
+		logTo: os.Stderr,
 	}
 }
 
@@ -64,7 +69,7 @@ func (f *fixture) converger(t *testing.T, change func(*converge.Config)) *conver
 		change(&cfg)
 	}
 	// go test shows the log only for a failing package or with -v.
-	c, err := converge.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	c, err := converge.New(cfg, slog.New(slog.NewTextHandler(f.logTo, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,6 +515,9 @@ func TestContainerdConvergeKubeletManagedLaunchesNothing(t *testing.T) {
 
 func TestContainerdConvergeBadInputKeepsGoing(t *testing.T) {
 	f := setup(t)
+	// Read only between Apply calls, from the goroutine that logs.
+	var logs bytes.Buffer
+	f.logTo = &logs
 	// A long backoff keeps the failed pull reported until the test looks.
 	c := f.converger(t, func(c *converge.Config) { c.Backoff = converge.Backoff{Min: time.Minute, Max: time.Minute} })
 	good := f.spec("good-0", qos.ClassOnline, converge.RestartAlways)
@@ -548,6 +556,18 @@ func TestContainerdConvergeBadInputKeepsGoing(t *testing.T) {
 	}
 	if st := state(c, "pull-0"); st.LastError == "" || st.Phase != converge.PhaseAbsent {
 		t.Errorf("pull-0 state %+v", st)
+	}
+	if st := state(c, "good-0"); st.Phase != converge.PhaseRunning || st.Pid != pid {
+		t.Errorf("good-0 state %+v: its invalid spec must not hide that it runs", st)
+	}
+	// The same failures pass after pass are logged once each.
+	for range 3 {
+		c.Apply(context.Background(), specs)
+	}
+	for _, what := range []string{"targeted twice", "no parent cgroup", "invalid spec", "pull 127.0.0.1:1"} {
+		if n := strings.Count(logs.String(), what); n != 1 {
+			t.Errorf("%q logged %d times, want once:\n%s", what, n, logs.String())
+		}
 	}
 }
 

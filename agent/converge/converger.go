@@ -8,6 +8,7 @@ import (
 	"path"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -132,6 +133,9 @@ type Converger struct {
 	cancel context.CancelFunc
 
 	pass sync.Mutex // one pass at a time
+	// logged is each container's last logged result (intent, status,
+	// error), so passes log transitions only; guarded by pass.
+	logged map[string]string
 
 	mu      sync.Mutex
 	target  []Spec
@@ -189,6 +193,7 @@ func New(cfg Config, log *slog.Logger) (*Converger, error) {
 		log:    log.With("component", "converge"),
 		cancel: cancel,
 		states: map[string]ContainerState{},
+		logged: map[string]string{},
 		wake:   make(chan struct{}, 1),
 	}
 	c.images = &images{
@@ -294,7 +299,7 @@ func (c *Converger) States() []ContainerState {
 	for _, s := range c.states {
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b ContainerState) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b ContainerState) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -305,14 +310,26 @@ func (c *Converger) Results() []qos.IntentResult {
 	return slices.Clone(c.results)
 }
 
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// logTransitions logs the results of each container whose results
+// (intent, status, error) differ from the last pass's: a container that
+// fails the same way every pass is logged once. Called with pass held.
+func (c *Converger) logTransitions(ctx context.Context, results []qos.IntentResult) {
+	keys := make(map[string]string, len(results))
+	for _, r := range results {
+		// A target named twice has two results: they change together.
+		keys[r.Target] += r.Intent + "|" + string(r.Status) + "|" + r.Err + "\n"
 	}
-	return 0
+	for _, r := range results {
+		if c.logged[r.Target] == keys[r.Target] {
+			continue
+		}
+		level := slog.LevelInfo
+		if r.Status == qos.ResultFailed {
+			level = slog.LevelWarn
+		}
+		c.log.Log(ctx, level, "container "+r.Intent, "id", r.Target, "status", r.Status, "err", r.Err)
+	}
+	c.logged = keys
 }
 
 // observed is one container of the namespace with its task.
@@ -361,6 +378,7 @@ func (c *Converger) Apply(ctx context.Context, specs []Spec) []qos.IntentResult 
 		results = append(results, r)
 	}
 	defer func() {
+		c.logTransitions(ctx, results)
 		var due time.Time
 		for _, st := range states {
 			if !st.NextAttempt.IsZero() && (due.IsZero() || st.NextAttempt.Before(due)) {
@@ -406,9 +424,6 @@ func (c *Converger) Apply(ctx context.Context, specs []Spec) []qos.IntentResult 
 		intent, status, err := c.converge(nctx, s, seen[s.ID], now, &st)
 		if err != nil {
 			st.LastError = err.Error()
-			if status == qos.ResultFailed {
-				c.log.Warn("container not converged", "id", s.ID, "intent", intent, "err", err)
-			}
 		}
 		states[s.ID] = st
 		result(intent, s.ID, status, err)
@@ -438,7 +453,6 @@ func (c *Converger) stopAll(ctx context.Context, ids []string, now time.Time) []
 	for i, id := range ids {
 		out[i] = qos.IntentResult{Intent: IntentStop, Target: id, Status: qos.ResultApplied, At: now}
 		if c.cfg.DryRun {
-			c.log.Info("dry run: would stop container", "id", id)
 			out[i].Status = qos.ResultDryRun
 			continue
 		}
@@ -447,11 +461,8 @@ func (c *Converger) stopAll(ctx context.Context, ids []string, now time.Time) []
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			if err := c.remove(ctx, id); err != nil {
-				c.log.Warn("stop untargeted container", "id", id, "err", err)
 				out[i].Status, out[i].Err = qos.ResultFailed, err.Error()
-				return
 			}
-			c.log.Info("stopped untargeted container", "id", id)
 		}()
 	}
 	wg.Wait()
@@ -483,6 +494,13 @@ func (c *Converger) list(ctx context.Context) (map[string]observed, error) {
 
 // converge brings one targeted container to its spec and fills st.
 func (c *Converger) converge(ctx context.Context, s Spec, o observed, now time.Time, st *ContainerState) (string, qos.ResultStatus, error) {
+	if o.managed() {
+		// What is there now, also when the spec below is refused.
+		st.Restarts = o.count(LabelRestarts)
+		if o.task != nil && o.task.Status == task.Status_RUNNING {
+			st.Phase, st.Pid = PhaseRunning, o.task.Pid
+		}
+	}
 	if err := s.Validate(); err != nil {
 		return IntentContainer, qos.ResultFailed, fmt.Errorf("container %s: invalid spec: %w", s.ID, err)
 	}
@@ -494,9 +512,6 @@ func (c *Converger) converge(ctx context.Context, s Spec, o observed, now time.T
 	exists := o.rec.ID != ""
 	if exists && !o.managed() {
 		return IntentContainer, qos.ResultFailed, fmt.Errorf("container %s: exists without label %s=%s: not launched by sluice, left alone", s.ID, LabelManagedBy, ManagedBy)
-	}
-	if exists {
-		st.Restarts = o.count(LabelRestarts)
 	}
 	switch {
 	case !exists:
@@ -517,7 +532,6 @@ func (c *Converger) converge(ctx context.Context, s Spec, o observed, now time.T
 	case !again:
 		return IntentContainer, qos.ResultUnchanged, nil
 	case c.cfg.DryRun:
-		c.log.Info("dry run: would restart container", "id", s.ID, "exit", st.ExitCode)
 		return IntentRestart, qos.ResultDryRun, nil
 	case now.Before(at):
 		st.Phase, st.NextAttempt = PhasePending, at
@@ -534,7 +548,9 @@ func (c *Converger) launch(ctx context.Context, s Spec, st *ContainerState, inte
 		if err != nil {
 			return intent, qos.ResultFailed, fmt.Errorf("container %s: %w", s.ID, err)
 		}
-		c.log.Info("dry run: would launch container", "id", s.ID, "image", s.Image, "image_present", present, "replace", replacing != "")
+		if !present {
+			return intent, qos.ResultDryRun, fmt.Errorf("container %s: image %s would be fetched first", s.ID, s.Image)
+		}
 		return intent, qos.ResultDryRun, nil
 	}
 	img, retryAt, err := c.images.get(ctx, s)
@@ -561,7 +577,6 @@ func (c *Converger) launch(ctx context.Context, s Spec, st *ContainerState, inte
 		return intent, qos.ResultFailed, fmt.Errorf("container %s: %w", s.ID, err)
 	}
 	st.Phase, st.Pid = PhaseRunning, pid
-	c.log.Info("launched container", "id", s.ID, "job", s.Job, "class", s.Class, "cgroup", st.CgroupPath, "replace", replacing != "")
 	return intent, qos.ResultApplied, nil
 }
 
@@ -570,7 +585,6 @@ func (c *Converger) launch(ctx context.Context, s Spec, st *ContainerState, inte
 // streak to record.
 func (c *Converger) startExisting(ctx context.Context, s Spec, o observed, st *ContainerState, intent string, streak int) (string, qos.ResultStatus, error) {
 	if c.cfg.DryRun {
-		c.log.Info("dry run: would start container", "id", s.ID)
 		return intent, qos.ResultDryRun, nil
 	}
 	cont, err := c.cfg.Client.LoadContainer(ctx, s.ID)
@@ -604,6 +618,5 @@ func (c *Converger) startExisting(ctx context.Context, s Spec, o observed, st *C
 		return intent, qos.ResultFailed, fmt.Errorf("container %s: %w", s.ID, err)
 	}
 	st.Phase, st.Pid, st.ExitCode, st.ExitedAt = PhaseRunning, pid, 0, time.Time{}
-	c.log.Info("started container", "id", s.ID, "restart", intent == IntentRestart, "restarts", st.Restarts)
 	return intent, qos.ResultApplied, nil
 }
