@@ -603,3 +603,29 @@ func TestContainerdConvergeRidesOutContainerdRestart(t *testing.T) {
 		t.Errorf("web-0 after containerd's restart: %s pid %d, was %d", st, p, pid)
 	}
 }
+
+func TestContainerdConvergePullsFromRegistry(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	ref := containerdtest.StartRegistry(t) + "/sluicetest/busybox:latest"
+	// Push busybox from another namespace to the registry; the converger's
+	// namespace does not have it.
+	img := f.inst.ImportBusybox(t, ctx, "push")
+	if err := f.inst.Client.Push(namespaces.WithNamespace(ctx, "push"), ref, img.Target()); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	c := f.converger(t, nil)
+	s := f.spec("pulled-0", qos.ClassOnline, converge.RestartAlways)
+	s.Image, s.ImageTar = ref, ""
+	res := c.Apply(ctx, []converge.Spec{s})
+	if res[0].Intent != converge.IntentLaunch || res[0].Status != converge.StatusPending {
+		t.Errorf("first pass %+v, want pending launch while pulling", res)
+	}
+	applyUntilSettled(t, c, []converge.Spec{s})
+	if st, _ := taskOf(t, f.inst.Client, ns, "pulled-0"); st != containerd.Running {
+		t.Errorf("pulled-0 %s", st)
+	}
+	if _, err := f.inst.Client.GetImage(nctx(), ref); err != nil {
+		t.Errorf("pulled image not in namespace %s: %v", ns, err)
+	}
+}
