@@ -629,3 +629,46 @@ func TestContainerdConvergePullsFromRegistry(t *testing.T) {
 		t.Errorf("pulled image not in namespace %s: %v", ns, err)
 	}
 }
+
+// BenchmarkContainerdConvergeSteadyPass measures a pass that finds all of
+// its containers as targeted (the pass Run makes every Interval): two
+// listing calls and the comparison.
+func BenchmarkContainerdConvergeSteadyPass(b *testing.B) {
+	for _, n := range []int{1, 20} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			kerneltest.RequireContainerd(b)
+			inst := containerdtest.Start(b)
+			inst.ImportBusybox(b, context.Background(), ns)
+			c, err := converge.New(converge.Config{
+				Client:         inst.Client,
+				Namespace:      ns,
+				Parents:        map[qos.Class]string{qos.ClassOffline: inst.CgroupParent + "/offline"},
+				RuntimeOptions: inst.RuntimeOptions(),
+			}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(c.Close)
+			specs := make([]converge.Spec, n)
+			for i := range specs {
+				specs[i] = converge.Spec{
+					ID: fmt.Sprintf("bench-%d", i), Job: "bench", Replica: i,
+					Image: containerdtest.BusyboxImageName, Command: []string{"sleep", "3600"},
+					Class: qos.ClassOffline, Restart: converge.RestartAlways,
+				}
+			}
+			for _, r := range c.Apply(context.Background(), specs) {
+				if r.Status != qos.ResultApplied {
+					b.Fatalf("launch: %+v", r)
+				}
+			}
+			for b.Loop() {
+				for _, r := range c.Apply(context.Background(), specs) {
+					if r.Status != qos.ResultUnchanged {
+						b.Fatalf("steady pass: %+v", r)
+					}
+				}
+			}
+		})
+	}
+}
