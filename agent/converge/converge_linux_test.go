@@ -205,6 +205,7 @@ func TestContainerdConvergeLaunchesStopsAndLeavesForeignAlone(t *testing.T) {
 	c := f.converger(t, nil)
 
 	web := f.spec("web-0", qos.ClassOnline, converge.RestartAlways)
+	web.CPUMilli, web.MemoryBytes = 500, 64<<20
 	batch := f.spec("batch-0", qos.ClassOffline, converge.RestartOnFailure)
 	// The foreign container brought the image into the namespace already.
 	first := c.Apply(ctx, []converge.Spec{web, batch})
@@ -243,6 +244,16 @@ func TestContainerdConvergeLaunchesStopsAndLeavesForeignAlone(t *testing.T) {
 		cl, err := discovery.ClassifyContainer(discovery.ContainerRecord{Namespace: ns, ID: s.ID, Labels: labels, CgroupsPath: spec.Linux.CgroupsPath}, nil, nil)
 		if err != nil || cl.Class != s.Class || cl.Priority != s.Priority || cl.CgroupPath != wantCg {
 			t.Errorf("%s: discovery classes it %+v, %v", s.ID, cl, err)
+		}
+	}
+
+	// web-0's own caps reached the kernel.
+	for ctrl, want := range map[string]string{"cpu/cpu.cfs_quota_us": "50000", "cpu/cpu.cfs_period_us": "100000", "memory/memory.limit_in_bytes": strconv.Itoa(64 << 20)} {
+		c, file, _ := strings.Cut(ctrl, "/")
+		root := kerneltest.RequireCgroupV1Controller(t, c)
+		raw, err := os.ReadFile(filepath.Join(root, f.parents[qos.ClassOnline], "web-0", file))
+		if err != nil || strings.TrimSpace(string(raw)) != want {
+			t.Errorf("web-0 %s = %q, %v; want %s", file, raw, err, want)
 		}
 	}
 
