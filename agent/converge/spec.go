@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -198,4 +199,18 @@ func restartAt(policy RestartPolicy, e exit, b Backoff) (at time.Time, streak in
 		streak = 0
 	}
 	return e.exitedAt.Add(b.Delay(streak)), streak + 1, true
+}
+
+// SiblingParents places online and system containers beside the policy's
+// offline parent, in siblings named after their class: "/sluice/offline"
+// gives "/sluice/online" and "/sluice/system". An offline parent directly
+// under the root ("/batch") gives "/online" and "/system".
+func SiblingParents(offlineParent string) map[qos.Class]string {
+	offline := path.Clean("/" + offlineParent)
+	dir := path.Dir(offline)
+	return map[qos.Class]string{
+		qos.ClassOffline: offline,
+		qos.ClassOnline:  path.Join(dir, string(qos.ClassOnline)),
+		qos.ClassSystem:  path.Join(dir, string(qos.ClassSystem)),
+	}
 }

@@ -133,3 +133,17 @@ func TestRestartAt(t *testing.T) {
 		}
 	}
 }
+
+func TestSiblingParents(t *testing.T) {
+	cases := map[string][3]string{ // offline parent -> offline, online, system
+		"/sluice/offline": {"/sluice/offline", "/sluice/online", "/sluice/system"},
+		"/a/b/offline":    {"/a/b/offline", "/a/b/online", "/a/b/system"},
+		"batch/":          {"/batch", "/online", "/system"},
+	}
+	for in, want := range cases {
+		got := SiblingParents(in)
+		if got[qos.ClassOffline] != want[0] || got[qos.ClassOnline] != want[1] || got[qos.ClassSystem] != want[2] {
+			t.Errorf("SiblingParents(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
