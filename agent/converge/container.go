@@ -8,6 +8,7 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/defaults"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -36,26 +37,46 @@ func (c *Converger) create(ctx context.Context, s Spec, img containerd.Image, cg
 	if s.CPUMilli > 0 {
 		specOpts = append(specOpts, oci.WithCPUCFS(s.CPUMilli*cfsPeriodMicros/1000, cfsPeriodMicros))
 	}
+	snapshotter, err := c.snapshotter(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", s.ID, err)
+	}
 	// A launch that failed after making the snapshot leaves it behind
 	// without a container; the key is ours, so it is safe to drop.
-	if err := c.cfg.Client.SnapshotService(c.cfg.Snapshotter).Remove(ctx, snapshotKey(s.ID)); err != nil && !errdefs.IsNotFound(err) {
+	if err := c.cfg.Client.SnapshotService(snapshotter).Remove(ctx, snapshotKey(s.ID)); err != nil && !errdefs.IsNotFound(err) {
 		return nil, fmt.Errorf("container %s: remove stale snapshot: %w", s.ID, err)
 	}
-	opts := []containerd.NewContainerOpts{containerd.WithImage(img)}
-	if c.cfg.Snapshotter != "" {
-		opts = append(opts, containerd.WithSnapshotter(c.cfg.Snapshotter))
-	}
-	opts = append(opts,
+	opts := []containerd.NewContainerOpts{
+		containerd.WithImage(img),
+		containerd.WithSnapshotter(snapshotter),
 		containerd.WithNewSnapshot(snapshotKey(s.ID), img),
 		containerd.WithContainerLabels(s.containerLabels(startedAt)),
 		containerd.WithRuntime(c.cfg.Runtime, c.cfg.RuntimeOptions),
 		containerd.WithNewSpec(specOpts...),
-	)
+	}
 	cont, err := c.cfg.Client.NewContainer(ctx, s.ID, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: create: %w", s.ID, err)
 	}
 	return cont, nil
+}
+
+// snapshotter is Config.Snapshotter, else the namespace's default (its
+// containerd.io/defaults/snapshotter label), else the platform's, as
+// containerd resolves it for images and snapshots. ctx carries the
+// namespace.
+func (c *Converger) snapshotter(ctx context.Context) (string, error) {
+	if c.cfg.Snapshotter != "" {
+		return c.cfg.Snapshotter, nil
+	}
+	name, err := c.cfg.Client.GetLabel(ctx, defaults.DefaultSnapshotterNSLabel)
+	if err != nil {
+		return "", fmt.Errorf("namespace's default snapshotter: %w", err)
+	}
+	if name == "" {
+		name = defaults.DefaultSnapshotter
+	}
+	return name, nil
 }
 
 // startTask creates and starts cont's task with its output discarded and
