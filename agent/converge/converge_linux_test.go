@@ -683,3 +683,51 @@ func BenchmarkContainerdConvergeSteadyPass(b *testing.B) {
 		})
 	}
 }
+
+// TestContainerdConvergeSeenByDiscovery runs the agent's discovery beside
+// the converger: what it launches is listed with its spec's class,
+// priority and cgroup, and what it stops leaves the list.
+func TestContainerdConvergeSeenByDiscovery(t *testing.T) {
+	f := setup(t)
+	d, err := discovery.New(discovery.Config{ContainerdAddress: f.inst.Address}, slog.New(slog.NewTextHandler(f.logTo, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; d.Close() })
+
+	c := f.converger(t, nil)
+	web := f.spec("web-0", qos.ClassOnline, converge.RestartAlways)
+	batch := f.spec("batch-0", qos.ClassOffline, converge.RestartAlways)
+	batch.Priority = 1
+	applyUntilSettled(t, c, []converge.Spec{web, batch})
+	listed := func(key string) (discovery.Workload, bool) {
+		for _, w := range d.Workloads() {
+			if w.Key() == key {
+				return w, true
+			}
+		}
+		return discovery.Workload{}, false
+	}
+	waitFor(t, "discovery to list both", func() bool {
+		_, a := listed(ns + "/web-0")
+		_, b := listed(ns + "/batch-0")
+		return a && b
+	})
+	for _, s := range []converge.Spec{web, batch} {
+		w, _ := listed(ns + "/" + s.ID)
+		if w.Class != s.Class || w.Priority != s.Priority || w.CgroupPath != f.parents[s.Class]+"/"+s.ID {
+			t.Errorf("%s: discovery lists %+v", s.ID, w)
+		}
+	}
+	applyUntilSettledAfter(t, c, []converge.Spec{web})
+	waitFor(t, "batch-0 to leave discovery's list", func() bool {
+		_, ok := listed(ns + "/batch-0")
+		return !ok
+	})
+	if _, ok := listed(ns + "/web-0"); !ok {
+		t.Error("web-0 left discovery's list")
+	}
+}
