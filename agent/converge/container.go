@@ -15,6 +15,10 @@ import (
 	"github.com/containerd/errdefs"
 )
 
+// kubeletNamespace is the containerd namespace of the CRI plugin, which
+// kubelet drives.
+const kubeletNamespace = "k8s.io"
+
 // cfsPeriodMicros is the CFS period of a container's CPU cap.
 const cfsPeriodMicros = 100_000
 
@@ -172,7 +176,7 @@ func KubeletManaged(ctx context.Context, client *containerd.Client) (bool, error
 		return false, fmt.Errorf("list namespaces: %w", err)
 	}
 	for _, ns := range nss {
-		if ns != "k8s.io" {
+		if ns != kubeletNamespace {
 			continue
 		}
 		cs, err := client.ContainerService().List(namespaces.WithNamespace(ctx, ns))

@@ -513,6 +513,9 @@ func TestContainerdConvergeKubeletManagedLaunchesNothing(t *testing.T) {
 	if err != nil || !managed {
 		t.Fatalf("with a k8s.io container: KubeletManaged = %v, %v", managed, err)
 	}
+	if _, err := converge.New(converge.Config{Client: f.inst.Client, Namespace: "k8s.io"}, slog.New(slog.DiscardHandler)); err == nil {
+		t.Error("a converger in kubelet's namespace was allowed")
+	}
 	c := f.converger(t, func(c *converge.Config) { c.KubeletManaged = managed })
 	res := c.Apply(ctx, []converge.Spec{f.spec("web-0", qos.ClassOnline, converge.RestartAlways)})
 	if len(res) != 1 || res[0].Status != qos.ResultUnsupported || !strings.Contains(res[0].Err, "kubelet") {

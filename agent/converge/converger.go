@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path"
 	"slices"
 	"strconv"
@@ -158,6 +159,10 @@ func New(cfg Config, log *slog.Logger) (*Converger, error) {
 	if err := identifiers.Validate(cfg.Namespace); err != nil {
 		return nil, fmt.Errorf("converge: namespace: %w", err)
 	}
+	if cfg.Namespace == kubeletNamespace {
+		return nil, fmt.Errorf("converge: namespace %s belongs to kubelet's CRI plugin", kubeletNamespace)
+	}
+	cfg.Parents = maps.Clone(cfg.Parents)
 	for class, p := range cfg.Parents {
 		if _, err := qos.ParseClass(string(class)); err != nil {
 			return nil, fmt.Errorf("converge: parent of %q: %w", class, err)
