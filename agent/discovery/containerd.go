@@ -9,11 +9,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/api/types/task"
-	"github.com/containerd/containerd/errdefs"
-	"github.com/containerd/containerd/namespaces"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -49,9 +49,9 @@ func (d *Discoverer) runContainerd(ctx context.Context) {
 // session connects, lists everything, then follows events and resyncs
 // until an error. synced says whether a full listing succeeded.
 func (d *Discoverer) session(ctx context.Context) (synced bool, err error) {
-	client, err := containerd.New(d.cfg.ContainerdAddress, containerd.WithTimeout(d.cfg.ConnectTimeout))
+	client, err := connect(ctx, d.cfg.ContainerdAddress, d.cfg.ConnectTimeout)
 	if err != nil {
-		return false, fmt.Errorf("connect %s: %w", d.cfg.ContainerdAddress, err)
+		return false, err
 	}
 	conn := &containerdConn{client: client}
 	d.mu.Lock()
@@ -114,6 +114,24 @@ func (d *Discoverer) session(ctx context.Context) (synced bool, err error) {
 			}
 		}
 	}
+}
+
+// connect returns a client that has answered a version request within
+// timeout. The v2 client dials lazily (containerd.New never fails on an
+// absent daemon), so without the probe an outage would only show as the
+// first listing's error.
+func connect(ctx context.Context, address string, timeout time.Duration) (*containerd.Client, error) {
+	client, err := containerd.New(address, containerd.WithTimeout(timeout))
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", address, err)
+	}
+	vctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if _, err := client.Version(vctx); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("connect %s: %w", address, errgrpc.ToNative(err))
+	}
+	return client, nil
 }
 
 func (d *Discoverer) setConnected() {
@@ -215,7 +233,7 @@ func (d *Discoverer) listNamespace(ctx context.Context, client *containerd.Clien
 	}
 	resp, err := client.TaskService().List(nctx, &tasks.ListTasksRequest{})
 	if err != nil {
-		return nil, nil, fmt.Errorf("namespace %s: list tasks: %w", ns, errdefs.FromGRPC(err))
+		return nil, nil, fmt.Errorf("namespace %s: list tasks: %w", ns, errgrpc.ToNative(err))
 	}
 	alive := map[string]*task.Process{}
 	for _, p := range resp.Tasks {
@@ -327,7 +345,7 @@ func (d *Discoverer) KillTask(ctx context.Context, namespace, id string, sig sys
 		All:         true,
 	})
 	if err != nil {
-		return fmt.Errorf("kill task %s/%s: %w", namespace, id, errdefs.FromGRPC(err))
+		return fmt.Errorf("kill task %s/%s: %w", namespace, id, errgrpc.ToNative(err))
 	}
 	return nil
 }

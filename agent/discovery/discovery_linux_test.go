@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/errdefs"
 
 	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/test/containerdtest"

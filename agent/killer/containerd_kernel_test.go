@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd"
 	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
-	cerrdefs "github.com/containerd/containerd/errdefs"
-	"github.com/containerd/containerd/namespaces"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 
 	"github.com/sluicehq/sluice/agent/killer"
 	"github.com/sluicehq/sluice/qos"
@@ -24,7 +24,7 @@ type clientTasks struct{ c *containerd.Client }
 
 func (k clientTasks) KillTask(ctx context.Context, ns, id string, sig syscall.Signal) error {
 	_, err := k.c.TaskService().Kill(namespaces.WithNamespace(ctx, ns), &tasksapi.KillRequest{ContainerID: id, Signal: uint32(sig), All: true})
-	return cerrdefs.FromGRPC(err)
+	return errgrpc.ToNative(err)
 }
 
 func TestContainerdKillOfflineContainer(t *testing.T) {

@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/api/types/runc/options"
-	"github.com/containerd/containerd/cio"
-	"github.com/containerd/containerd/namespaces"
-	"github.com/containerd/containerd/oci"
-	"github.com/containerd/containerd/plugin"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/containerd/v2/plugins"
 	"github.com/containerd/errdefs"
 )
 
@@ -96,9 +96,7 @@ func (i *Instance) RunContainer(t testing.TB, ctx context.Context, namespace, id
 		containerd.WithImage(img),
 		containerd.WithNewSnapshot(id+"-snapshot", img),
 		containerd.WithContainerLabels(cfg.labels),
-		// runc's default state root (/run/containerd/runc/<ns>) is shared by
-		// every containerd on the host; a private one keeps ids apart.
-		containerd.WithRuntime(plugin.RuntimeRuncV2, &options.Options{Root: filepath.Join(i.Dir, "runc")}),
+		containerd.WithRuntime(plugins.RuntimeRuncV2, i.RuntimeOptions()),
 		containerd.WithNewSpec(specOpts...),
 	)
 	if err != nil {
@@ -134,6 +132,14 @@ func (i *Instance) RunContainer(t testing.TB, ctx context.Context, namespace, id
 		t.Fatalf("containerdtest: start task %s/%s: %v", namespace, id, err)
 	}
 	return &Container{Namespace: namespace, ID: id, CgroupPath: cfg.cgroupPath, Container: c, Task: task, Exited: exited}
+}
+
+// RuntimeOptions are the runc shim options every container of the
+// instance must be created with: runc's default state root
+// (/run/containerd/runc/<ns>) is shared by every containerd on the host; a
+// private one keeps ids apart.
+func (i *Instance) RuntimeOptions() *options.Options {
+	return &options.Options{Root: filepath.Join(i.Dir, "runc")}
 }
 
 // shimSocket is where the runc v2 shim of container id listens. It mirrors

@@ -7,6 +7,9 @@
 // mounts and cgroups (every v1 hierarchy and the unified one) even when the
 // test fails.
 //
+// StartRegistry runs a private image registry (Debian's docker-registry)
+// on loopback, for tests of image pulls.
+//
 // It needs root, containerd (1.6 or later) and runc; tests call
 // kerneltest.RequireContainerd through Start.
 package containerdtest

@@ -8,13 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/images"
-	"github.com/containerd/containerd/namespaces"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/platforms"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -40,14 +41,7 @@ func (i *Instance) ImportBusybox(t testing.TB, ctx context.Context, namespace st
 	if ok {
 		return img
 	}
-	busybox := kerneltest.RequireBinary(t, kerneltest.FeatureContainerd, "busybox")
-	if err := requireStatic(busybox); err != nil {
-		kerneltest.Missing(t, kerneltest.FeatureContainerd, "%v (install Debian's busybox-static)", err)
-	}
-	layout, err := BusyboxLayout(busybox, BusyboxImageName)
-	if err != nil {
-		t.Fatalf("containerdtest: %v", err)
-	}
+	layout := busyboxLayout(t)
 	ctx = namespaces.WithNamespace(ctx, namespace)
 	imgs, err := client.Import(ctx, bytes.NewReader(layout), containerd.WithImportPlatform(platforms.Default()))
 	if err != nil {
@@ -64,6 +58,35 @@ func (i *Instance) ImportBusybox(t testing.TB, ctx context.Context, namespace st
 	i.images[namespace] = img
 	i.mu.Unlock()
 	return img
+}
+
+// BusyboxTar writes the busybox image layout (see BusyboxLayout) named
+// BusyboxImageName to a file under the instance's directory and returns
+// its path, for code that imports images itself.
+func (i *Instance) BusyboxTar(t testing.TB) string {
+	t.Helper()
+	layout := busyboxLayout(t)
+	p := filepath.Join(i.Dir, "busybox-oci.tar")
+	if err := os.WriteFile(p, layout, 0o600); err != nil {
+		t.Fatalf("containerdtest: %v", err)
+	}
+	return p
+}
+
+// busyboxLayout is the layout of the host's static busybox named
+// BusyboxImageName; the test skips (or fails, when CI declares containerd)
+// without one.
+func busyboxLayout(t testing.TB) []byte {
+	t.Helper()
+	busybox := kerneltest.RequireBinary(t, kerneltest.FeatureContainerd, "busybox")
+	if err := requireStatic(busybox); err != nil {
+		kerneltest.Missing(t, kerneltest.FeatureContainerd, "%v (install Debian's busybox-static)", err)
+	}
+	layout, err := BusyboxLayout(busybox, BusyboxImageName)
+	if err != nil {
+		t.Fatalf("containerdtest: %v", err)
+	}
+	return layout
 }
 
 // BusyboxLayout returns an OCI image layout as a tar stream: one

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/namespaces"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
 
@@ -283,7 +283,8 @@ func (i *Instance) cleanup(t testing.TB) {
 }
 
 // removeAllContainers is the safety net behind RunContainer's own cleanup:
-// it kills and deletes whatever is left in every namespace.
+// it kills and deletes whatever is left in every namespace, and marks the
+// shim sockets of what it deleted for removal.
 func (i *Instance) removeAllContainers() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -300,6 +301,11 @@ func (i *Instance) removeAllContainers() error {
 			continue
 		}
 		for _, c := range cs {
+			// Containers launched by the code under test, not RunContainer,
+			// leave shim sockets too.
+			i.mu.Lock()
+			i.shimSockets[shimSocket(i.Address, ns, c.ID())] = true
+			i.mu.Unlock()
 			if err := deleteContainer(nctx, c); err != nil {
 				errs = append(errs, fmt.Errorf("namespace %s: %w", ns, err))
 			}
