@@ -88,6 +88,9 @@ type State struct {
 
 // Plan is the groups Sluice wants and what each holds.
 type Plan struct {
+	// DryRun: the enforcer reports what it would do and writes nothing.
+	// Decide leaves it false; the caller copies the policy's switch.
+	DryRun bool
 	// Groups in the order to apply them: the class being tightened first,
 	// so online and offline never overlap on the way.
 	Groups []GroupIntent

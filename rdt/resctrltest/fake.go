@@ -176,6 +176,9 @@ func (f *Fake) cache(name string) *rdt.CacheResource {
 // split turns "g/file" into group and file; files at the top belong to
 // the default group.
 func split(name string) (group, file string) {
+	if strings.HasPrefix(name, "mon_data/") {
+		return "", name
+	}
 	if i := strings.Index(name, "/"); i >= 0 {
 		return name[:i], name[i+1:]
 	}
