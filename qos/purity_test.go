@@ -4,11 +4,10 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/purity"
 )
 
 // forbiddenImports are the I/O, OS and kernel packages the decision core
@@ -20,73 +19,25 @@ var forbiddenImportPrefixes = []string{
 	"github.com/prometheus/", "github.com/fsnotify/",
 }
 
-// forbiddenTimeCalls read the clock or wait: time must come in the Observation.
-var forbiddenTimeCalls = map[string]bool{
-	"Now": true, "Sleep": true, "Since": true, "Until": true, "After": true, "AfterFunc": true,
-	"Tick": true, "NewTicker": true, "NewTimer": true,
+// forbidden says whether the decision core may not import p.
+func forbidden(p string) bool {
+	for _, bad := range forbiddenImportPrefixes {
+		if p == bad || strings.HasPrefix(p, strings.TrimSuffix(bad, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // impurities lists why one Go source file is not pure.
 func impurities(fset *token.FileSet, f *ast.File) []string {
-	var out []string
-	timeName := ""
-	for _, imp := range f.Imports {
-		p, _ := strconv.Unquote(imp.Path.Value)
-		for _, bad := range forbiddenImportPrefixes {
-			if p == bad || strings.HasPrefix(p, strings.TrimSuffix(bad, "/")+"/") {
-				out = append(out, "imports "+p)
-			}
-		}
-		if p == "time" {
-			timeName = "time"
-			if imp.Name != nil {
-				timeName = imp.Name.Name
-			}
-		}
-	}
-	ast.Inspect(f, func(n ast.Node) bool {
-		switch n := n.(type) {
-		case *ast.GoStmt:
-			out = append(out, fset.Position(n.Pos()).String()+": starts a goroutine")
-		case *ast.SelectorExpr:
-			if id, ok := n.X.(*ast.Ident); ok && timeName != "" && id.Name == timeName && forbiddenTimeCalls[n.Sel.Name] {
-				out = append(out, fset.Position(n.Pos()).String()+": uses time."+n.Sel.Name)
-			}
-		}
-		return true
-	})
-	return out
+	return purity.Impurities(fset, f, forbidden)
 }
 
 // TestPackageIsPure parses every non-test file of the package: the decision
 // core must not do I/O, read the clock, sleep, log or start goroutines.
 func TestPackageIsPure(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	checked := 0
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := parser.ParseFile(fset, name, src, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checked++
-		for _, p := range impurities(fset, f) {
-			t.Errorf("%s: %s", name, p)
-		}
-	}
-	if checked < 5 {
-		t.Fatalf("checked only %d files; is the test running in the package directory?", checked)
-	}
+	purity.CheckPackage(t, ".", 5, forbidden)
 }
 
 // TestPurityCheckCatchesImpurity keeps the checker honest: it must flag

@@ -23,6 +23,16 @@ import (
 	"time"
 )
 
+// realConfig sets the run on an RDT host.
+type realConfig struct {
+	Root     string
+	Slices   int
+	Requests int
+	Stress   string
+	Target   time.Duration
+	Log      *slog.Logger
+}
+
 func main() {
 	fake := flag.Bool("fake", false, "run against a fake resctrl mount with scripted counters")
 	root := flag.String("resctrl", "/sys/fs/resctrl", "resctrl mount point (real mode)")

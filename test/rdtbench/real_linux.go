@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,15 +17,6 @@ import (
 	"github.com/sluicehq/sluice/rdt"
 	"github.com/sluicehq/sluice/rdt/resctrl"
 )
-
-type realConfig struct {
-	Root     string
-	Slices   int
-	Requests int
-	Stress   string
-	Target   time.Duration
-	Log      *slog.Logger
-}
 
 // runReal runs the three phases on a host with resctrl, or refuses.
 func runReal(ctx context.Context, cfg realConfig) error {
