@@ -101,14 +101,14 @@ type Plan struct {
 type GroupIntent struct {
 	// Group is the directory under the resctrl root; GroupDefault (empty)
 	// is the root group, whose schemata is never written.
-	Group string
-	Class Class
+	Group string `json:"group"`
+	Class Class  `json:"class"`
 	// Priorities are the offline priorities the group holds.
-	Priorities []int
-	Schemata   Schemata
+	Priorities []int    `json:"priorities,omitempty"`
+	Schemata   Schemata `json:"schemata"`
 	// Cgroups lists the cgroup paths whose tasks belong here, sorted.
-	Cgroups []string
-	Reason  Reason
+	Cgroups []string `json:"cgroups,omitempty"`
+	Reason  Reason   `json:"reason"`
 }
 
 // Decide is the cache and bandwidth controller. Online latency judges harm;

@@ -15,6 +15,9 @@ type Schemata struct {
 	Lines []Line
 }
 
+// MarshalText renders the schemata text, so /state shows what is written.
+func (s Schemata) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // Line is one resource's values, domains ascending.
 type Line struct {
 	Resource string
@@ -127,7 +130,7 @@ func ParseSchemata(text string) (Schemata, error) {
 		}
 		res, vals, ok := strings.Cut(line, ":")
 		if !ok || res == "" {
-			return Schemata{}, fmt.Errorf("schemata line %d %q: want RESOURCE:ID=VALUE;...", n+1, raw)
+			return Schemata{}, fmt.Errorf("schemata line %d %q: want RESOURCE:ID=VALUE[;ID=VALUE]", n+1, raw)
 		}
 		base := 16
 		if isBandwidth(res) {

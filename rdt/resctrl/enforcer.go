@@ -80,6 +80,43 @@ func New(cfg Config) (*Enforcer, error) {
 // Signals.OfflineMerged.
 func (e *Enforcer) Merged() bool { return e.merged }
 
+// GroupFor names the resctrl group a new container of a class and
+// priority should start in, for OCI's linux.intelRdt.closID (containerd's
+// oci.WithRdt(group, "", "")): runc then places the container's first
+// task there, so it never runs a moment in the default group. Set it only
+// when resctrl was probed present (runc refuses intelRdt otherwise). It
+// names only a group that exists now (runc will not make one without a
+// schema): "" means leave closID unset, and the next Apply moves the
+// container's tasks.
+func (e *Enforcer) GroupFor(class rdt.Class, priority int, pol rdt.Policy) string {
+	var candidates []string
+	switch class {
+	case rdt.ClassOnline:
+		candidates = []string{rdt.GroupOnline}
+	case rdt.ClassOffline:
+		if e.merged {
+			candidates = append(candidates, e.mergedInto)
+		} else if pol.OfflinePriorityGroups {
+			candidates = append(candidates, rdt.OfflinePriorityGroup(priority))
+		}
+		candidates = append(candidates, rdt.GroupOffline)
+	default:
+		if pol.System != nil {
+			candidates = []string{rdt.GroupSystem}
+		}
+	}
+	names, err := e.cfg.FS.ReadDir("")
+	if err != nil {
+		return rdt.GroupDefault
+	}
+	for _, c := range candidates {
+		if slices.Contains(names, c) {
+			return c
+		}
+	}
+	return rdt.GroupDefault
+}
+
 // Current reads the offline allocation the kernel holds (ways and MB of
 // rdt.GroupOffline per domain), for Signals.Current after a restart; nil
 // when the group does not exist yet.

@@ -100,6 +100,17 @@ sluice-online/tasks <- "11"
 		t.Errorf("kernel holds %q", got)
 	}
 	tasks["/batch/a"] = []int{20} // 21 has exited
+	if g := e.GroupFor(rdt.ClassOffline, 3, rdt.DefaultPolicy()); g != rdt.GroupOffline {
+		t.Errorf("GroupFor(offline) = %q", g)
+	}
+	pp := rdt.DefaultPolicy()
+	pp.OfflinePriorityGroups = true
+	if g := e.GroupFor(rdt.ClassOffline, 3, pp); g != rdt.GroupOffline {
+		t.Errorf("GroupFor(offline p3) with no p3 group yet = %q, want the existing %s", g, rdt.GroupOffline)
+	}
+	if g := e.GroupFor(rdt.ClassSystem, 0, rdt.DefaultPolicy()); g != "" {
+		t.Errorf("GroupFor(system) = %q, want the default group", g)
+	}
 	// The same plan again changes nothing.
 	c.t = c.t.Add(time.Second)
 	if got := statuses(e.Apply(context.Background(), plan)); got != "sluice-offline=unchanged sluice-online=unchanged" {
