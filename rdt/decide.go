@@ -207,6 +207,7 @@ func Decide(in Signals, pol Policy, hw Hardware, prev State) (Plan, State) {
 		}
 		if inL3 {
 			dc.ToWays = w
+			dc.OnlineWays = onlineWays(pol, l3, w)
 			next.Offline.Ways[d] = w
 			grew = grew || w > dc.FromWays
 		}
@@ -230,6 +231,14 @@ func Decide(in Signals, pol Policy, hw Hardware, prev State) (Plan, State) {
 	}
 
 	return buildPlan(in, pol, hw, next.Offline, r, grew), next
+}
+
+// onlineWays is how many ways online holds beside offline's w: the rest
+// of the cache, within online's floor and ceiling.
+func onlineWays(pol Policy, l3 CacheResource, w int) int {
+	total := l3.Ways()
+	on := clamp(total-w, pol.Online.WaysFloor.AtLeast(total), pol.Online.WaysCeiling.AtMost(total))
+	return clamp(on, l3.MinCBMBits, total)
 }
 
 // suspect says whether offline holds at least share of a domain's
@@ -320,8 +329,7 @@ func buildPlan(in Signals, pol Policy, hw Hardware, off Allocation, r Reason, of
 					}
 					mask = wayMask(offLo, w)
 				case ClassOnline:
-					onWays = clamp(total-w, pol.Online.WaysFloor.AtLeast(total), pol.Online.WaysCeiling.AtMost(total))
-					onWays = clamp(onWays, l3.MinCBMBits, total)
+					onWays = onlineWays(pol, l3, w)
 					onLo = base + total - onWays
 					if offAtTop {
 						onLo = base
@@ -437,9 +445,6 @@ func buildPlan(in Signals, pol Policy, hw Hardware, off Allocation, r Reason, of
 			g.Reason = r
 			g.Reason.Class = class
 			g.Reason.Group = name
-			if class == ClassOnline && hasL3 {
-				g.Reason.OnlineWays = onWays
-			}
 			plan.Groups = append(plan.Groups, *g)
 		}
 	}

@@ -80,8 +80,13 @@ func TestDecideShrinksSuspectDomainAtOnceAndRampsBack(t *testing.T) {
 		t.Errorf("order under harm = %s, want offline tightened first", got)
 	}
 	off := plan.Groups[0]
-	if off.Reason.Kind != rdt.ReasonHarm || !strings.Contains(off.Reason.String(), "domain 0: offline 70% of bandwidth, 75% of occupancy (suspect) ways 5->2 MB 50->10") {
-		t.Errorf("reason = %s", off.Reason)
+	if want := "offline (sluice-offline): online p99 9ms > target 5ms, offline cut to its floors where it is suspect; " +
+		"domain 0: offline holds 70% of bandwidth, 75% of occupancy (suspect); offline ways 5->2, MB 50->10; " +
+		"domain 1: offline holds 0% of bandwidth, 0% of occupancy; offline ways 5->5, MB 50->50"; off.Reason.Kind != rdt.ReasonHarm || off.Reason.String() != want {
+		t.Errorf("reason = %s\nwant     %s", off.Reason, want)
+	}
+	if on := plan.Groups[1].Reason.String(); !strings.HasSuffix(on, "offline ways 5->2, MB 50->10, online ways 9; domain 1: offline holds 0% of bandwidth, 0% of occupancy; offline ways 5->5, MB 50->50, online ways 6") {
+		t.Errorf("online reason = %s", on)
 	}
 	if got := strings.Join(off.Cgroups, ","); got != "/sluice/offline/batch" {
 		t.Errorf("offline cgroups = %s", got)

@@ -40,8 +40,6 @@ type Reason struct {
 	Latency time.Duration  `json:"latency,omitempty"`
 	Target  time.Duration  `json:"target,omitempty"`
 	Domains []DomainChange `json:"domains,omitempty"`
-	// OnlineWays is how many ways online holds (online intents only).
-	OnlineWays int `json:"onlineWays,omitempty"`
 	// Merged: offline priorities share one group (out of CLOSIDs).
 	Merged bool `json:"merged,omitempty"`
 }
@@ -60,11 +58,14 @@ type DomainChange struct {
 	ToWays         int     `json:"toWays"`
 	FromMB         int     `json:"fromMB"`
 	ToMB           int     `json:"toMB"`
+	// OnlineWays is what online holds beside offline's ToWays.
+	OnlineWays int `json:"onlineWays,omitempty"`
 }
 
-// String reads like: "offline (sluice-offline): online p99 12ms > target
-// 5ms; domain 0: offline 62% of bandwidth, 40% of occupancy: ways 6->2, MB
-// 50->10".
+// String reads like: "offline (sluice-offline): online p99 9ms > target
+// 5ms, offline cut to its floors where it is suspect; domain 0: offline
+// holds 70% of bandwidth, 75% of occupancy (suspect); offline ways 5->2,
+// MB 50->10".
 func (r Reason) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s", r.Class)
@@ -94,16 +95,13 @@ func (r Reason) String() string {
 	default:
 		b.WriteString(string(r.Kind))
 	}
-	if r.Class == ClassOnline && r.OnlineWays > 0 {
-		fmt.Fprintf(&b, "; online holds %d ways", r.OnlineWays)
-	}
 	if r.Merged && r.Class == ClassOffline {
 		b.WriteString("; offline priorities merged into one group (out of CLOSIDs)")
 	}
 	for _, d := range r.Domains {
 		fmt.Fprintf(&b, "; domain %d:", d.Domain)
 		if d.Measured {
-			fmt.Fprintf(&b, " offline %.0f%% of bandwidth, %.0f%% of occupancy", d.MBMShare*100, d.OccupancyShare*100)
+			fmt.Fprintf(&b, " offline holds %.0f%% of bandwidth, %.0f%% of occupancy", d.MBMShare*100, d.OccupancyShare*100)
 			if d.Suspect {
 				b.WriteString(" (suspect)")
 			}
@@ -111,10 +109,13 @@ func (r Reason) String() string {
 			b.WriteString(" unmeasured")
 		}
 		if d.FromWays >= 0 {
-			fmt.Fprintf(&b, " ways %d->%d", d.FromWays, d.ToWays)
+			fmt.Fprintf(&b, "; offline ways %d->%d", d.FromWays, d.ToWays)
 		}
 		if d.FromMB >= 0 {
-			fmt.Fprintf(&b, " MB %d->%d", d.FromMB, d.ToMB)
+			fmt.Fprintf(&b, ", MB %d->%d", d.FromMB, d.ToMB)
+		}
+		if r.Class == ClassOnline && d.FromWays >= 0 {
+			fmt.Fprintf(&b, ", online ways %d", d.OnlineWays)
 		}
 	}
 	return b.String()
