@@ -254,3 +254,24 @@ func TestRatesFromCumulativeCounters(t *testing.T) {
 		t.Errorf("rates = %+v, want total 2000/s, local unknown (went backwards), occupancy 7", got)
 	}
 }
+
+// BenchmarkDecide is one decision on a two-socket host with counters and
+// a hundred workloads.
+func BenchmarkDecide(b *testing.B) {
+	hw, pol := intelL3MB(), dynamicPolicy()
+	var wl []rdt.Workload
+	for i := range 100 {
+		c := rdt.ClassOffline
+		if i%2 == 0 {
+			c = rdt.ClassOnline
+		}
+		wl = append(wl, rdt.Workload{CgroupPath: "/w/" + strings.Repeat("x", i%7) + string(rune('a'+i%26)), Class: c, Priority: i % 3})
+	}
+	in := rdt.Signals{Now: time.Unix(1, 0), OnlineLatencyP99: 3 * time.Millisecond, Domains: counters(), Workloads: wl}
+	var st rdt.State
+	b.ReportAllocs()
+	for b.Loop() {
+		in.Now = in.Now.Add(100 * time.Millisecond)
+		_, st = rdt.Decide(in, pol, hw, st)
+	}
+}
