@@ -275,3 +275,27 @@ func BenchmarkDecide(b *testing.B) {
 		_, st = rdt.Decide(in, pol, hw, st)
 	}
 }
+
+func TestDecideSystemGroupWhenThePolicyGivesOne(t *testing.T) {
+	hw := intelL3MB()
+	pol := rdt.DefaultPolicy()
+	wl := []rdt.Workload{{CgroupPath: "/system.slice/sshd.service", Class: rdt.ClassSystem}}
+	plan, _ := rdt.Decide(rdt.Signals{Now: time.Unix(1, 0), Workloads: wl}, pol, hw, rdt.State{})
+	if got := groupNames(plan); got != "sluice-offline,,sluice-online" {
+		t.Errorf("without a system section: groups %s, want system in the default group", got)
+	}
+	if g := plan.Groups[1]; !g.Schemata.Empty() || len(g.Cgroups) != 1 {
+		t.Errorf("default group intent = %+v, want tasks only, no schemata", g)
+	}
+	pol.System = &rdt.ClassPolicy{WaysFloor: rdt.Ways{Count: 1}, WaysCeiling: rdt.Ways{Share: 0.75}, MBFloor: 0.5, MBCeiling: 0.8}
+	if err := pol.Validate(hw); err != nil {
+		t.Fatal(err)
+	}
+	plan, _ = rdt.Decide(rdt.Signals{Now: time.Unix(1, 0), Workloads: wl}, pol, hw, rdt.State{})
+	if got := groupNames(plan); got != "sluice-offline,sluice-system,sluice-online" {
+		t.Errorf("groups = %s", got)
+	}
+	if got, want := groupText(t, plan, rdt.GroupSystem), "L3:0=7f8;1=7f8\nMB:0=80;1=80\n"; got != want {
+		t.Errorf("system = %q, want %q (8 ways on online's side, 80%%)", got, want)
+	}
+}
