@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sluicehq/sluice/rdt"
@@ -55,9 +56,6 @@ func runReal(ctx context.Context, cfg realConfig) error {
 		return fmt.Errorf("start redis-server: %w", err)
 	}
 	defer stopProc(redis)
-	if err := cg.join("online", redis.Process.Pid); err != nil {
-		return err
-	}
 	time.Sleep(500 * time.Millisecond) // redis binds its port
 
 	phase := func(name string, step func(p99 time.Duration)) ([]time.Duration, error) {
@@ -82,10 +80,7 @@ func runReal(ctx context.Context, cfg realConfig) error {
 		if err := stress.Start(); err != nil {
 			return nil, fmt.Errorf("start stress-ng: %w", err)
 		}
-		defer stopProc(stress)
-		if err := cg.join("offline", stress.Process.Pid); err != nil {
-			return nil, err
-		}
+		defer cg.kill("offline", stress)
 		time.Sleep(time.Second)
 		return phase(name, step)
 	}
@@ -201,20 +196,33 @@ func newCgroups() (*cgroups, error) {
 
 func (c *cgroups) path(name string) string { return c.base + "/" + name }
 
-func (c *cgroups) start(ctx context.Context, _ string, argv0 string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, argv0, args...)
+// start returns a command that joins the named benchmark cgroup before
+// it execs argv0, so no worker it forks is left behind outside it.
+func (c *cgroups) start(ctx context.Context, name string, argv0 string, args ...string) *exec.Cmd {
+	procs := filepath.Join(c.root, c.path(name), "cgroup.procs")
+	sh := append([]string{"-c", `echo $$ > "$0" && exec "$@"`, procs, argv0}, args...)
+	cmd := exec.CommandContext(ctx, "/bin/sh", sh...)
 	cmd.Stdout, cmd.Stderr = nil, os.Stderr
 	return cmd
 }
 
-// join moves a just-started process (before it forks workers that would
-// stay behind) into a benchmark cgroup.
-func (c *cgroups) join(name string, pid int) error {
-	f := filepath.Join(c.root, c.path(name), "cgroup.procs")
-	if err := os.WriteFile(f, []byte(strconv.Itoa(pid)), 0o644); err != nil {
-		return fmt.Errorf("benchmark cgroups: %w", err)
+// kill stops cmd and every process left in the named cgroup (stress-ng's
+// workers outlive a killed parent).
+func (c *cgroups) kill(name string, cmd *exec.Cmd) {
+	stopProc(cmd)
+	for range 50 {
+		b, err := os.ReadFile(filepath.Join(c.root, c.path(name), "cgroup.procs"))
+		pids := strings.Fields(string(b))
+		if err != nil || len(pids) == 0 {
+			return
+		}
+		for _, p := range pids {
+			if pid, err := strconv.Atoi(p); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return nil
 }
 
 func (c *cgroups) remove() {
