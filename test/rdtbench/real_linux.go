@@ -172,6 +172,9 @@ func parseP99(out []byte) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("redis-benchmark csv: p99 %q: %w", recs[1][i], err)
 	}
+	if !(ms >= 0 && ms < 1e9) {
+		return 0, fmt.Errorf("redis-benchmark csv: p99 %q is not a latency", recs[1][i])
+	}
 	return time.Duration(ms * float64(time.Millisecond)), nil
 }
 
