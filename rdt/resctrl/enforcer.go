@@ -203,6 +203,10 @@ func (e *Enforcer) Apply(ctx context.Context, p rdt.Plan) []qos.IntentResult {
 func (e *Enforcer) applyGroup(g rdt.GroupIntent, dryRun, reconcile bool, gs groups, want, seen map[string]bool) qos.IntentResult {
 	res := qos.IntentResult{Intent: IntentGroup, Target: g.Group, Status: qos.ResultUnchanged}
 	name := g.Group
+	if name != rdt.GroupDefault && (!strings.HasPrefix(name, rdt.GroupPrefix) || strings.ContainsAny(name, "/.")) {
+		// Defence in depth: Decide names only its own groups.
+		return failed(res, fmt.Errorf("resctrl: group %q is not a Sluice group (want the %q prefix, one path element)", name, rdt.GroupPrefix))
+	}
 	var notes []string
 	if e.merged && g.Class == rdt.ClassOffline {
 		name = e.mergedInto

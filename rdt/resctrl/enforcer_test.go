@@ -163,6 +163,17 @@ func TestRejectedSchemataKeepsLastGoodValueAndSaysWhy(t *testing.T) {
 	if got := f.Schemata(rdt.GroupOffline); got != "L3:0=00f\n" {
 		t.Errorf("kernel holds %q, want the last good value", got)
 	}
+	// Intents for groups that are not Sluice's are refused.
+	if err := f.Mkdir("other-tool"); err != nil {
+		t.Fatal(err)
+	}
+	rs = e.Apply(context.Background(), rdt.Plan{Groups: []rdt.GroupIntent{{Group: "other-tool", Class: rdt.ClassOffline, Schemata: good}}})
+	if len(rs) != 1 || rs[0].Status != qos.ResultFailed || !strings.Contains(rs[0].Err, "not a Sluice group") {
+		t.Errorf("another tool's group: %s", statuses(rs))
+	}
+	if got := f.Schemata("other-tool"); got != "L3:0=7ff\n" {
+		t.Errorf("another tool's group was written: %q", got)
+	}
 }
 
 func TestOutOfCLOSIDsMergesOfflinePrioritiesAndLeavesOthersAlone(t *testing.T) {
