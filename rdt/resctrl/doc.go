@@ -1,7 +1,9 @@
 // Package resctrl is the kernel side of cache and memory-bandwidth
 // isolation: it mounts resctrl when the kernel has it (Mount, else
 // ErrNotSupported), reads the hardware model from info/ (Probe), applies
-// rdt plans (Enforcer) and reads the monitoring counters (Monitor).
+// rdt plans (Enforcer), reads the monitoring counters (Monitor, exported
+// to Prometheus by Collector) and names the group a new container should
+// start in (Enforcer.GroupFor, for OCI's linux.intelRdt.closID).
 //
 // The Enforcer keeps one resctrl group per class (rdt.GroupOnline,
 // rdt.GroupOffline, optionally rdt.GroupSystem and one group per offline
