@@ -1,0 +1,5 @@
+package mixed
+
+import "os"
+
+var _ = os.Args
