@@ -27,8 +27,11 @@ type Policy struct {
 	Memory   MemoryPolicy
 	Kill     KillPolicy
 	// RDT is cache and memory-bandwidth partitioning (resctrl).
-	RDT     rdt.Policy
-	Network NetworkPolicy
+	RDT rdt.Policy
+	// Deprecated lists the fields the file set in an old spelling that
+	// still works (llc), with their lines, for the loader to show.
+	Deprecated []Problem
+	Network    NetworkPolicy
 }
 
 // ClassRule classes host cgroups that are not containers by path glob

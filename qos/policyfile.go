@@ -80,6 +80,7 @@ func ParsePolicy(name string, data []byte) (Policy, error) {
 		slices.SortStableFunc(p.problems, func(a, b Problem) int { return a.Line - b.Line })
 		return Policy{}, &PolicyError{Name: name, Problems: p.problems}
 	}
+	pol.Deprecated = p.deprecated
 	return pol, nil
 }
 
@@ -126,6 +127,8 @@ type policyParser struct {
 	// lines remembers where each field was set, so cross-field checks can
 	// point at the file.
 	lines map[string]int
+	// deprecated notes fields that still work but have a new spelling.
+	deprecated []Problem
 }
 
 func (p *policyParser) addf(line int, path, format string, args ...any) {
@@ -298,7 +301,7 @@ func (p *policyParser) root(n *yaml.Node, pol *Policy) {
 		{"memory", func(n *yaml.Node, path string) { p.memory(n, path, &pol.Memory) }},
 		{"kill", func(n *yaml.Node, path string) { p.kill(n, path, &pol.Kill) }},
 		{"rdt", func(n *yaml.Node, path string) { p.rdt(n, path, &pol.RDT) }},
-		{"llc", func(_ *yaml.Node, path string) { p.addf(p.lines[path], path, llcReplaced) }},
+		{"llc", func(n *yaml.Node, path string) { p.llc(n, path, pol) }},
 		{"network", func(n *yaml.Node, path string) { p.network(n, path, &pol.Network) }},
 	})
 	if !versionSet {

@@ -9,12 +9,41 @@ import (
 	"github.com/sluicehq/sluice/rdt"
 )
 
-// llcReplaced is the problem reported for the old llc section. It was
-// validated but never enforced; rdt replaces it. It is an error rather
-// than an alias so that an upgrade never starts partitioning a host's
-// cache from a section that used to do nothing.
-const llcReplaced = "replaced by the rdt section (llc was never enforced): " +
-	"write offlineWaysMax as rdt.offline.waysCeiling and offlineMemBandwidthMax as rdt.offline.mbCeiling"
+// llcDeprecated is the note for the old llc section, kept as an alias:
+// copies of the old default policy carry it, and they keep loading.
+const llcDeprecated = "deprecated alias of rdt.offline: offlineWaysMax is rdt.offline.waysCeiling, " +
+	"offlineMemBandwidthMax is rdt.offline.mbCeiling"
+
+// llc reads the deprecated llc section into the rdt policy's offline
+// ceilings and notes the deprecation. Setting a ceiling both ways is an
+// error (crossCheck). Problems the mapped values cause later (a ceiling
+// below the floor) point at the llc line.
+func (p *policyParser) llc(n *yaml.Node, path string, pol *Policy) {
+	p.deprecated = append(p.deprecated, Problem{Line: p.lines[path], Path: path, Msg: llcDeprecated})
+	p.mapping(n, path, fieldSet{
+		{"offlineWaysMax", func(n *yaml.Node, path string) {
+			var v float64
+			if p.percentOK(n, path, &v) {
+				pol.RDT.Offline.WaysCeiling = rdt.Ways{Share: v}
+				p.lines["llc->rdt.offline.waysCeiling"] = n.Line
+			}
+		}},
+		{"offlineMemBandwidthMax", func(n *yaml.Node, path string) {
+			var v float64
+			if p.percentOK(n, path, &v) {
+				pol.RDT.Offline.MBCeiling = v
+				p.lines["llc->rdt.offline.mbCeiling"] = n.Line
+			}
+		}},
+	})
+}
+
+// percentOK is percentIn (above 0%) that says whether it set dst.
+func (p *policyParser) percentOK(n *yaml.Node, path string, dst *float64) bool {
+	before := len(p.problems)
+	p.percentIn(n, path, dst, false)
+	return len(p.problems) == before
+}
 
 // maxCacheWays bounds a ways count: capacity bitmasks are at most 64 bits.
 const maxCacheWays = 64
@@ -81,9 +110,7 @@ func (p *policyParser) ways(n *yaml.Node, path string, dst *rdt.Ways) {
 		return
 	}
 	var share float64
-	before := len(p.problems)
-	p.percentIn(n, path, &share, false)
-	if len(p.problems) == before {
+	if p.percentOK(n, path, &share) {
 		*dst = rdt.Ways{Share: share}
 	}
 }
@@ -93,6 +120,15 @@ func (p *policyParser) ways(n *yaml.Node, path string, dst *rdt.Ways) {
 // agent start and reload (ways below min_cbm_bits, MB below the hardware
 // minimum, reservations larger than the cache).
 func (p *policyParser) rdtCrossCheck(r rdt.Policy, line func(...string) int) {
+	for _, f := range []struct{ old, new string }{
+		{"llc.offlineWaysMax", "rdt.offline.waysCeiling"}, {"llc.offlineMemBandwidthMax", "rdt.offline.mbCeiling"},
+	} {
+		if _, a := p.lines[f.old]; a {
+			if _, b := p.lines[f.new]; b {
+				p.addf(line(f.old, f.new), f.old, "set both here and as %s (line %d); keep %s", f.new, p.lines[f.new], f.new)
+			}
+		}
+	}
 	classes := map[string]*rdt.ClassPolicy{"online": &r.Online, "offline": &r.Offline, "system": r.System}
 	for _, name := range []string{"online", "offline", "system"} {
 		c := classes[name]
@@ -102,11 +138,11 @@ func (p *policyParser) rdtCrossCheck(r rdt.Policy, line func(...string) int) {
 		base := "rdt." + name
 		lo, hi := c.WaysFloor, c.WaysCeiling
 		if (lo.Count > 0) == (hi.Count > 0) && (lo.Count > hi.Count || lo.Share > hi.Share) {
-			p.addf(line(base+".waysFloor", base+".waysCeiling"), base+".waysFloor",
+			p.addf(line(base+".waysFloor", base+".waysCeiling", "llc->"+base+".waysCeiling"), base+".waysFloor",
 				"%s is above %s.waysCeiling %s", waysText(lo), base, waysText(hi))
 		}
 		if c.MBFloor > c.MBCeiling {
-			p.addf(line(base+".mbFloor", base+".mbCeiling"), base+".mbFloor",
+			p.addf(line(base+".mbFloor", base+".mbCeiling", "llc->"+base+".mbCeiling"), base+".mbFloor",
 				"%s is above %s.mbCeiling %s", formatPercent(c.MBFloor), base, formatPercent(c.MBCeiling))
 		}
 	}
