@@ -61,14 +61,7 @@ bench-rdt:
 generate:
 	./ebpf/generate.sh
 
-verify-# Cache and memory-bandwidth partitioning (rdt/): online p99 alone, beside
-# stress-ng without partitioning, and with Sluice's dynamic partitioning.
-# Needs a host with resctrl and refuses clearly without it; the fake-resctrl
-# mode (ARGS=-fake) runs anywhere and is also a test in `make test`.
-bench-rdt:
-	$(GO) run ./test/rdtbench $(ARGS)
-
-generate:
+verify-generate:
 	./ebpf/generate.sh --verify
 
 clean:
