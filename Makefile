@@ -14,7 +14,7 @@ TESTFLAGS ?= -count=1 -timeout 30m -p 1
 # SLUICE_OPENB_DATA first when it is set.
 export SLUICE_OPENB_DATA ?= $(wildcard $(abspath ../shared/data/openb))
 
-.PHONY: all build run test test-unit test-kernel test-vm lint bench bench-colo generate verify-generate fuzz clean
+.PHONY: all build run test test-unit test-kernel test-vm lint bench bench-colo bench-rdt generate verify-generate fuzz clean
 
 all: build
 
@@ -56,6 +56,13 @@ bench:
 
 bench-colo: build
 	./test/colo/bench.sh
+
+# Cache and memory-bandwidth partitioning (rdt/): online p99 alone, beside
+# stress-ng without partitioning, and with Sluice's dynamic partitioning.
+# Needs a host with resctrl and refuses clearly without it; the fake-resctrl
+# mode (ARGS=-fake) runs anywhere and is also a test in `make test`.
+bench-rdt:
+	$(GO) run ./test/rdtbench $(ARGS)
 
 generate:
 	./ebpf/generate.sh

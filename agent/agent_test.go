@@ -502,10 +502,10 @@ func TestPolicyLoadsSayWhatIsNotEnforced(t *testing.T) {
 		}
 		return s.Policy
 	}
-	if got := state().NotEnforced; !slices.Equal(got, []string{"llc"}) {
-		t.Errorf("/state policy.notEnforced = %q with the default policy, want [llc]", got)
+	if got := state().NotEnforced; !slices.Equal(got, []string{"rdt"}) {
+		t.Errorf("/state policy.notEnforced = %q with the default policy, want [rdt]", got)
 	}
-	if want := `msg="policy sections are validated but not enforced yet" policy="embedded default" sections=[llc]`; !strings.Contains(logs.String(), want) {
+	if want := `msg="policy sections are validated but not enforced yet" policy="embedded default" sections=[rdt]`; !strings.Contains(logs.String(), want) {
 		t.Errorf("start log %q lacks %q", logs.String(), want)
 	}
 
@@ -518,15 +518,15 @@ func TestPolicyLoadsSayWhatIsNotEnforced(t *testing.T) {
 	if err := a.ReloadPolicy(path); err != nil {
 		t.Fatal(err)
 	}
-	if got := state().NotEnforced; !slices.Equal(got, []string{"llc", "network"}) {
-		t.Errorf("/state policy.notEnforced = %q after loading %s, want [llc network]", got, path)
+	if got := state().NotEnforced; !slices.Equal(got, []string{"rdt", "network"}) {
+		t.Errorf("/state policy.notEnforced = %q after loading %s, want [rdt network]", got, path)
 	}
-	if want := "sections=\"[llc network]\""; !strings.Contains(logs.String(), want) {
+	if want := "sections=\"[rdt network]\""; !strings.Contains(logs.String(), want) {
 		t.Errorf("reload log %q lacks %q", logs.String(), want)
 	}
 
 	logs.Reset()
-	quiet := "version: 1\nllc: {offlineWaysMax: 100%, offlineMemBandwidthMax: 100%}\n"
+	quiet := "version: 1\nrdt: {enabled: false}\n"
 	if err := os.WriteFile(path, []byte(quiet), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,10 @@
 package qos
 
-import "time"
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/rdt"
+)
 
 // Policy is a validated, resolved policy file. Percentages are fractions
 // resolved to float64 in [0,1]; durations are time.Duration. The YAML form
@@ -22,8 +26,12 @@ type Policy struct {
 	CPU      CPUPolicy
 	Memory   MemoryPolicy
 	Kill     KillPolicy
-	LLC      LLCPolicy
-	Network  NetworkPolicy
+	// RDT is cache and memory-bandwidth partitioning (resctrl).
+	RDT rdt.Policy
+	// Deprecated lists the fields the file set in an old spelling that
+	// still works (llc), with their lines, for the loader to show.
+	Deprecated []Problem
+	Network    NetworkPolicy
 }
 
 // ClassRule classes host cgroups that are not containers by path glob
@@ -91,14 +99,6 @@ type KillPolicy struct {
 	Grace time.Duration
 	// CoolDown is the minimum time between two kills.
 	CoolDown time.Duration
-}
-
-// LLCPolicy is validated now and enforced by the rdt package later.
-type LLCPolicy struct {
-	// OfflineWaysMax is the share of LLC ways offline may use (0..1).
-	OfflineWaysMax float64
-	// OfflineMemBandwidthMax is the MBA percentage cap for offline (0..1).
-	OfflineMemBandwidthMax float64
 }
 
 // NetworkPolicy is validated now and enforced by the netqos package later.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sluicehq/sluice/rdt"
 )
 
 // PolicyVersion is the only policy file version this package reads.
@@ -78,6 +80,7 @@ func ParsePolicy(name string, data []byte) (Policy, error) {
 		slices.SortStableFunc(p.problems, func(a, b Problem) int { return a.Line - b.Line })
 		return Policy{}, &PolicyError{Name: name, Problems: p.problems}
 	}
+	pol.Deprecated = p.deprecated
 	return pol, nil
 }
 
@@ -112,10 +115,7 @@ func builtinDefaults() Policy {
 			Grace:    5 * time.Second,
 			CoolDown: 10 * time.Second,
 		},
-		LLC: LLCPolicy{
-			OfflineWaysMax:         0.50,
-			OfflineMemBandwidthMax: 0.50,
-		},
+		RDT: rdt.DefaultPolicy(),
 	}
 }
 
@@ -127,6 +127,8 @@ type policyParser struct {
 	// lines remembers where each field was set, so cross-field checks can
 	// point at the file.
 	lines map[string]int
+	// deprecated notes fields that still work but have a new spelling.
+	deprecated []Problem
 }
 
 func (p *policyParser) addf(line int, path, format string, args ...any) {
@@ -298,7 +300,8 @@ func (p *policyParser) root(n *yaml.Node, pol *Policy) {
 		{"cpu", func(n *yaml.Node, path string) { p.cpu(n, path, &pol.CPU) }},
 		{"memory", func(n *yaml.Node, path string) { p.memory(n, path, &pol.Memory) }},
 		{"kill", func(n *yaml.Node, path string) { p.kill(n, path, &pol.Kill) }},
-		{"llc", func(n *yaml.Node, path string) { p.llc(n, path, &pol.LLC) }},
+		{"rdt", func(n *yaml.Node, path string) { p.rdt(n, path, &pol.RDT) }},
+		{"llc", func(n *yaml.Node, path string) { p.llc(n, path, pol) }},
 		{"network", func(n *yaml.Node, path string) { p.network(n, path, &pol.Network) }},
 	})
 	if !versionSet {
@@ -453,15 +456,6 @@ func (p *policyParser) kill(n *yaml.Node, path string, k *KillPolicy) {
 	})
 }
 
-func (p *policyParser) llc(n *yaml.Node, path string, l *LLCPolicy) {
-	p.mapping(n, path, fieldSet{
-		{"offlineWaysMax", func(n *yaml.Node, path string) { p.percentIn(n, path, &l.OfflineWaysMax, false) }},
-		{"offlineMemBandwidthMax", func(n *yaml.Node, path string) {
-			p.percentIn(n, path, &l.OfflineMemBandwidthMax, false)
-		}},
-	})
-}
-
 func (p *policyParser) network(n *yaml.Node, path string, nw *NetworkPolicy) {
 	p.mapping(n, path, fieldSet{
 		{"devices", func(n *yaml.Node, path string) { nw.Devices = p.devices(n, path) }},
@@ -552,6 +546,7 @@ func (p *policyParser) crossCheck(pol *Policy) {
 				"%s is not below the lendable span %s (highWater - offlineFloor)", formatPercent(sec.band), formatPercent(span))
 		}
 	}
+	p.rdtCrossCheck(pol.RDT, line)
 	nw := pol.Network
 	if len(nw.Devices) > 0 {
 		for _, r := range []struct {

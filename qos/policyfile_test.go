@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/rdt"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata")
@@ -65,7 +67,14 @@ func TestParsePolicyFull(t *testing.T) {
 			HighWater: 0.9, OfflineFloor: 0, RampPerSecond: 0.01, DeadBand: 0, GrowHold: 0,
 		},
 		Kill: KillPolicy{Grace: 0, CoolDown: time.Minute + 30*time.Second},
-		LLC:  LLCPolicy{OfflineWaysMax: 0.25, OfflineMemBandwidthMax: 1},
+		RDT: rdt.Policy{
+			Enabled: true, OnlineLatencyTarget: 2 * time.Millisecond, CalmBelow: 0.7, SuspectShare: 0.2,
+			OfflinePriorityGroups: true,
+			Online:                rdt.ClassPolicy{WaysFloor: rdt.Ways{Count: 4}, WaysCeiling: rdt.Ways{Share: 1}, MBFloor: 0.5, MBCeiling: 1},
+			Offline:               rdt.ClassPolicy{WaysFloor: rdt.Ways{Count: 2}, WaysCeiling: rdt.Ways{Count: 6}, MBFloor: 0.2, MBCeiling: 0.6},
+			System:                &rdt.ClassPolicy{WaysFloor: rdt.Ways{Count: 1}, WaysCeiling: rdt.Ways{Share: 0.75}, MBFloor: 1, MBCeiling: 1},
+			Ramp:                  rdt.Ramp{Ways: 2, MB: 0.05, Every: 500 * time.Millisecond, Hold: 10 * time.Second},
+		},
 		Network: NetworkPolicy{
 			Devices:            []string{"eth0", "bond0.100"},
 			LinkRateBitsPerSec: 10_000_000_000, GoldRateBitsPerSec: 200_000_000,
@@ -145,8 +154,8 @@ func TestParsePolicyReportsEveryProblemWithLine(t *testing.T) {
 		"  rampPerSecond: fast\n" + // 4
 		"sampling:\n" + // 5
 		"  psiWindow: 20s\n" + // 6
-		"llc:\n" + // 7
-		"  offlineWaysMax: 0%\n" + // 8
+		"rdt:\n" + // 7
+		"  calmBelow: 0%\n" + // 8
 		"bogus: 1\n" // 9
 	_, err := ParsePolicy("policy.yaml", []byte(data))
 	var pe *PolicyError
@@ -157,8 +166,8 @@ func TestParsePolicyReportsEveryProblemWithLine(t *testing.T) {
 		{3, "cpu.highWater", "130% is above 100%"},
 		{4, "cpu.rampPerSecond", `"fast" is not a percentage (want e.g. "70%")`},
 		{6, "sampling.psiWindow", "20s is above 10s"},
-		{8, "llc.offlineWaysMax", "0% must be above 0%"},
-		{9, "bogus", "unknown field (want one of version, dryRun, offlineParent, onStop, rules, sampling, cpu, memory, kill, llc, network)"},
+		{8, "rdt.calmBelow", "0% must be above 0%"},
+		{9, "bogus", "unknown field (want one of version, dryRun, offlineParent, onStop, rules, sampling, cpu, memory, kill, rdt, llc, network)"},
 	}
 	if !reflect.DeepEqual(pe.Problems, want) {
 		t.Errorf("problems:\n got %+v\nwant %+v", pe.Problems, want)
@@ -266,8 +275,11 @@ func checkPolicyInvariants(t *testing.T, p Policy) {
 	in01("memory.highWater", p.Memory.HighWater, false)
 	in01("memory.offlineFloor", p.Memory.OfflineFloor, true)
 	in01("memory.rampPerSecond", p.Memory.RampPerSecond, false)
-	in01("llc.offlineWaysMax", p.LLC.OfflineWaysMax, false)
-	in01("llc.offlineMemBandwidthMax", p.LLC.OfflineMemBandwidthMax, false)
+	in01("rdt.offline.mbCeiling", p.RDT.Offline.MBCeiling, false)
+	in01("rdt.offline.mbFloor", p.RDT.Offline.MBFloor, false)
+	if p.RDT.Offline.MBFloor > p.RDT.Offline.MBCeiling || p.RDT.Online.MBFloor > p.RDT.Online.MBCeiling {
+		t.Errorf("rdt MB floor above ceiling: %+v", p.RDT)
+	}
 	if p.Version != PolicyVersion {
 		t.Errorf("version %d", p.Version)
 	}
@@ -352,13 +364,12 @@ func TestNotEnforcedNamesSectionsThatAskForSomething(t *testing.T) {
 		file string
 		want []string
 	}{
-		{"defaults cap the cache", "version: 1\n", []string{"llc"}},
-		{"caps at 100% ask for nothing", "version: 1\nllc: {offlineWaysMax: 100%, offlineMemBandwidthMax: 100%}\n", nil},
-		{"one cap is enough", "version: 1\nllc: {offlineWaysMax: 100%, offlineMemBandwidthMax: 40%}\n", []string{"llc"}},
-		{"network with devices", "version: 1\nllc: {offlineWaysMax: 100%, offlineMemBandwidthMax: 100%}\n" +
+		{"rdt is on by default", "version: 1\n", []string{"rdt"}},
+		{"rdt off asks for nothing", "version: 1\nrdt: {enabled: false}\n", nil},
+		{"network with devices", "version: 1\nrdt: {enabled: false}\n" +
 			"network: {devices: [eth0], goldRate: 1Mbit, silverRate: 1Mbit, headroom: 1Mbit}\n", []string{"network"}},
 		{"both", "version: 1\nnetwork: {devices: [eth0], goldRate: 1Mbit, silverRate: 1Mbit, headroom: 1Mbit}\n",
-			[]string{"llc", "network"}},
+			[]string{"rdt", "network"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pol, err := ParsePolicy(tc.name, []byte(tc.file))
@@ -370,7 +381,7 @@ func TestNotEnforcedNamesSectionsThatAskForSomething(t *testing.T) {
 			}
 		})
 	}
-	if got := DefaultPolicy().NotEnforced(); !reflect.DeepEqual(got, []string{"llc"}) {
-		t.Errorf("default policy: NotEnforced() = %q, want [llc]", got)
+	if got := DefaultPolicy().NotEnforced(); !reflect.DeepEqual(got, []string{"rdt"}) {
+		t.Errorf("default policy: NotEnforced() = %q, want [rdt]", got)
 	}
 }

@@ -48,13 +48,13 @@ func TestPolicyCheck(t *testing.T) {
 		}
 	}
 	// Sections that parse but that nothing enforces are named, per file:
-	// the default policy caps the cache; a file that also lists network
+	// the default policy partitions the cache; a file that also lists network
 	// devices asks for shaping too; one asking for neither gets no note.
 	shaped := filepath.Join(dir, "shaped.yaml")
 	quiet := filepath.Join(dir, "quiet.yaml")
 	for name, body := range map[string]string{
 		shaped: "version: 1\nnetwork: {devices: [eth0], goldRate: 1Mbit, silverRate: 1Mbit, headroom: 1Mbit}\n",
-		quiet:  "version: 1\nllc: {offlineWaysMax: 100%, offlineMemBandwidthMax: 100%}\n",
+		quiet:  "version: 1\nrdt: {enabled: false}\n",
 	} {
 		if err := os.WriteFile(name, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
@@ -64,7 +64,7 @@ func TestPolicyCheck(t *testing.T) {
 	if code != 0 {
 		t.Errorf("check good, shaped, quiet: code %d err %q", code, errs)
 	}
-	for _, want := range []string{"good.yaml: not enforced yet: llc (", "shaped.yaml: not enforced yet: llc, network ("} {
+	for _, want := range []string{"good.yaml: not enforced yet: rdt (", "shaped.yaml: not enforced yet: rdt, network ("} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout %q lacks %q", out, want)
 		}
@@ -100,7 +100,7 @@ func TestStatusTable(t *testing.T) {
 			{Kind: qos.IntentKill, Target: "batch", Value: "SIGKILL", Reason: "offline memory above its limit for 5s"},
 		},
 		Results: []qos.IntentResult{{Intent: qos.IntentOfflineMemory, Target: "/sluice/offline", Status: qos.ResultFailed, Err: "write memory.limit_in_bytes: device or resource busy"}},
-		Policy:  agent.PolicyInfo{Source: "/etc/sluice/policy.yaml", LastError: "policy.yaml:3: cpu.highWater: 130% is above 100%", NotEnforced: []string{"llc", "network"}},
+		Policy:  agent.PolicyInfo{Source: "/etc/sluice/policy.yaml", LastError: "policy.yaml:3: cpu.highWater: 130% is above 100%", NotEnforced: []string{"rdt", "network"}},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/state" {
@@ -116,7 +116,7 @@ func TestStatusTable(t *testing.T) {
 		t.Fatalf("status: exit %d: %s", code, errs)
 	}
 	for _, want := range []string{
-		"enforcing", "4.50 / 8.00 cores", "REJECTED", "130% is above 100%", "not enforced yet: llc, network",
+		"enforcing", "4.50 / 8.00 cores", "REJECTED", "130% is above 100%", "not enforced yet: rdt, network",
 		"online   1", "offline  2", "3.00", // class table
 		"offline-cpu", "1100m", "kill", "batch", // pending actions with reasons
 		"/sluice/offline/batch", "FAILED LAST ITERATION", "device or resource busy",
