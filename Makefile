@@ -53,9 +53,11 @@ bench-colo: build
 
 generate:
 	./ebpf/generate.sh
+	./netqos/classify/generate.sh
 
 verify-generate:
 	./ebpf/generate.sh --verify
+	./netqos/classify/generate.sh --verify
 
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,224 @@
+package classify
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	sebpf "github.com/sluicehq/sluice/ebpf"
+	"github.com/sluicehq/sluice/netqos"
+)
+
+// ErrNotSupported marks a program type or attach point the kernel lacks.
+var ErrNotSupported = ebpf.ErrNotSupported
+
+// DefaultMarkMask is the skb mark bits Sluice uses to carry a container's
+// tier from its host-side veth to the uplink. It avoids the bits
+// kube-proxy (0x4000, 0x8000) and Cilium (0x0f00, 0xf000...) use; set
+// Config.MarkMask where another agent claims these.
+const DefaultMarkMask uint32 = 0x0e000000
+
+// dscpKeep tells the uplink program to leave a tier's DSCP alone.
+const dscpKeep = 0xff
+
+// Config sets up a Classifier.
+type Config struct {
+	// MarkMask is the skb mark bits used for the tier (at least two
+	// contiguous bits); 0 means DefaultMarkMask.
+	MarkMask uint32
+}
+
+// Classifier holds the loaded programs, their maps and their attachments.
+// Methods are safe for concurrent use.
+type Classifier struct {
+	objs     netclassObjects
+	mu       sync.Mutex
+	links    []link.Link
+	settings netclassSettings
+}
+
+// Load loads the programs and maps (nothing is attached yet).
+func Load(cfg Config) (*Classifier, error) {
+	mask := cfg.MarkMask
+	if mask == 0 {
+		mask = DefaultMarkMask
+	}
+	shift := bits.TrailingZeros32(mask)
+	if mask>>shift&(mask>>shift+1) != 0 || bits.OnesCount32(mask) < 2 {
+		return nil, fmt.Errorf("netqos/classify: mark mask %#x: want at least two contiguous bits", mask)
+	}
+	c := &Classifier{}
+	if err := loadNetclassObjects(&c.objs, nil); err != nil {
+		return nil, fmt.Errorf("netqos/classify: load programs: %w", err)
+	}
+	c.settings.MarkMask = mask
+	for _, t := range netqos.Tiers {
+		c.settings.Classid[t] = netqos.ClassID(t)
+		c.settings.Mark[t] = (uint32(t) + 1) << shift
+		c.settings.Dscp[t] = dscpKeep
+	}
+	if err := c.writeSettings(); err != nil {
+		c.objs.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Classifier) writeSettings() error {
+	if err := c.objs.TierSettings.Update(uint32(0), &c.settings, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("netqos/classify: write settings: %w", err)
+	}
+	return nil
+}
+
+// Close detaches every program and frees the maps.
+func (c *Classifier) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, l := range c.links {
+		errs = append(errs, l.Close())
+	}
+	c.links = nil
+	errs = append(errs, c.objs.Close())
+	return errors.Join(errs...)
+}
+
+func (c *Classifier) keep(l link.Link, err error, what string) error {
+	if err != nil {
+		return fmt.Errorf("netqos/classify: attach %s: %w", what, err)
+	}
+	c.mu.Lock()
+	c.links = append(c.links, l)
+	c.mu.Unlock()
+	return nil
+}
+
+// AttachCgroup attaches the socket program (and the ingress policer when
+// ingress is set) to the v2 cgroup directory dir: every socket created
+// below it is classified. dir is normally the v2 root
+// (/sys/fs/cgroup/unified on hybrid hosts, /sys/fs/cgroup on v2 hosts).
+func (c *Classifier) AttachCgroup(dir string, ingress bool) error {
+	l, err := link.AttachCgroup(link.CgroupOptions{Path: dir, Attach: ebpf.AttachCGroupInetSockCreate, Program: c.objs.SockCreate})
+	if err := c.keep(l, err, "cgroup/sock_create to "+dir); err != nil {
+		return err
+	}
+	if !ingress {
+		return nil
+	}
+	l, err = link.AttachCgroup(link.CgroupOptions{Path: dir, Attach: ebpf.AttachCGroupInetIngress, Program: c.objs.PoliceIngress})
+	return c.keep(l, err, "cgroup_skb/ingress to "+dir)
+}
+
+// AttachVeth attaches the mark stamping program to the tc ingress (TCX) of
+// a container's host-side veth, ifindex in the caller's network namespace.
+func (c *Classifier) AttachVeth(ifindex int) error {
+	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: c.objs.StampVeth, Attach: ebpf.AttachTCXIngress})
+	return c.keep(l, err, fmt.Sprintf("tcx ingress to ifindex %d", ifindex))
+}
+
+// AttachUplink attaches the mark-to-class and DSCP program to the tc
+// egress (TCX) of a shaped device, ifindex in the caller's namespace.
+func (c *Classifier) AttachUplink(ifindex int) error {
+	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: c.objs.StampUplink, Attach: ebpf.AttachTCXEgress})
+	return c.keep(l, err, fmt.Sprintf("tcx egress to ifindex %d", ifindex))
+}
+
+// SetTier puts the v2 cgroup directory dir (and every cgroup below it that
+// has no tier of its own) into tier t. Sockets created afterwards follow.
+func (c *Classifier) SetTier(dir string, t netqos.Tier) error {
+	if t >= netqos.NumTiers {
+		return fmt.Errorf("netqos/classify: cgroup %s: unknown %s", dir, t)
+	}
+	id, err := sebpf.CgroupID(dir)
+	if err != nil {
+		return fmt.Errorf("netqos/classify: %w", err)
+	}
+	if err := c.objs.CgroupTiers.Update(id, uint32(t), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("netqos/classify: cgroup %s: set tier %s: %w", dir, t, err)
+	}
+	return nil
+}
+
+// ForgetID removes a cgroup (by its v2 id) from the tier map, for a
+// cgroup that is gone.
+func (c *Classifier) ForgetID(id uint64) error {
+	if err := c.objs.CgroupTiers.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("netqos/classify: forget cgroup %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetDSCP sets the DSCP the uplink program stamps per tier; tiers absent
+// from m keep what the sender set.
+func (c *Classifier) SetDSCP(m map[netqos.Tier]uint8) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range netqos.Tiers {
+		c.settings.Dscp[t] = dscpKeep
+		if v, ok := m[t]; ok {
+			if v > netqos.MaxDSCP {
+				return fmt.Errorf("netqos/classify: dscp %d for %s is above %d", v, t, netqos.MaxDSCP)
+			}
+			c.settings.Dscp[t] = v
+		}
+	}
+	return c.writeSettings()
+}
+
+// SetIngressBudget sets bronze's ingress budget (0 stops policing). The
+// bucket holds 100 ms of the budget, at least 64 KiB, so TCP windows are
+// not cut short.
+func (c *Classifier) SetIngressBudget(bitsPerSec uint64) error {
+	var p netclassPolice
+	if err := c.objs.IngressPolice.LookupWithFlags(uint32(0), &p, ebpf.LookupLock); err != nil {
+		return fmt.Errorf("netqos/classify: read ingress budget: %w", err)
+	}
+	rate := bitsPerSec / 8
+	if p.RateBytesPerSec == rate {
+		return nil
+	}
+	p.RateBytesPerSec = rate
+	p.BurstBytes = max(rate/10, 64<<10)
+	p.Tokens = min(p.Tokens, p.BurstBytes)
+	if err := c.objs.IngressPolice.Update(uint32(0), &p, ebpf.UpdateLock); err != nil {
+		return fmt.Errorf("netqos/classify: write ingress budget: %w", err)
+	}
+	return nil
+}
+
+// IngressBudget returns bronze's ingress budget the kernel holds (0: none).
+func (c *Classifier) IngressBudget() (uint64, error) {
+	var p netclassPolice
+	if err := c.objs.IngressPolice.LookupWithFlags(uint32(0), &p, ebpf.LookupLock); err != nil {
+		return 0, fmt.Errorf("netqos/classify: read ingress budget: %w", err)
+	}
+	return p.RateBytesPerSec * 8, nil
+}
+
+// RxCounter is what one tier's sockets received (bytes, packets) and
+// what the policer dropped.
+type RxCounter struct {
+	Bytes, Packets, Drops uint64
+}
+
+// Rx sums the per-CPU receive counters per tier.
+func (c *Classifier) Rx() ([netqos.NumTiers]RxCounter, error) {
+	var out [netqos.NumTiers]RxCounter
+	for _, t := range netqos.Tiers {
+		var per []netclassTierCounter
+		if err := c.objs.RxCounters.Lookup(uint32(t), &per); err != nil {
+			return out, fmt.Errorf("netqos/classify: read rx counters: %w", err)
+		}
+		for _, v := range per {
+			out[t].Bytes += v.Bytes
+			out[t].Packets += v.Packets
+			out[t].Drops += v.Drops
+		}
+	}
+	return out, nil
+}

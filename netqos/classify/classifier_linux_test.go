@@ -1,0 +1,298 @@
+package classify
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	cebpf "github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
+	"golang.org/x/sys/unix"
+
+	"github.com/sluicehq/sluice/netqos"
+	"github.com/sluicehq/sluice/netqos/internal/nstest"
+	"github.com/sluicehq/sluice/netqos/tc"
+	"github.com/sluicehq/sluice/test/kerneltest"
+)
+
+const mbit = 1_000_000
+
+// topo is a "host" namespace whose uplink up0 is shaped towards a "remote"
+// namespace, with a "container" namespace routed through the host by a
+// veth pair (ctr0 inside, hveth0 on the host side), and a v2 cgroup parent
+// with a silver and a bronze child.
+type topo struct {
+	host, remote, ctr *nstest.NS
+	e                 *tc.Enforcer
+	links             []netqos.Link
+	cg                string // v2 parent directory
+	c                 *Classifier
+	sinkAddr          string
+}
+
+func requireClassify(t *testing.T) string {
+	t.Helper()
+	v2 := kerneltest.RequireCgroupV2(t)
+	kerneltest.RequireBinary(t, kerneltest.FeatureRoot, "nsenter")
+	kerneltest.RequireBinary(t, kerneltest.FeatureRoot, "bash")
+	for _, pt := range []cebpf.ProgramType{cebpf.CGroupSock, cebpf.CGroupSKB, cebpf.SchedCLS} {
+		if err := features.HaveProgramType(pt); err != nil {
+			kerneltest.Missing(t, kerneltest.FeatureBPF, "program type %s: %v", pt, err)
+		}
+	}
+	return v2
+}
+
+func newTopo(t *testing.T) *topo {
+	t.Helper()
+	v2 := requireClassify(t)
+	tp := &topo{host: nstest.New(t), remote: nstest.New(t), ctr: nstest.New(t)}
+	nstest.Veth(t, tp.host, "up0", "10.211.0.1/24", tp.remote, "down0", "10.211.0.2/24")
+	nstest.Veth(t, tp.host, "hveth0", "10.212.0.1/24", tp.ctr, "ctr0", "10.212.0.2/24")
+	tp.ctr.Run(t, "ip", "route", "add", "default", "via", "10.212.0.1")
+	tp.remote.Run(t, "ip", "route", "add", "10.212.0.0/24", "via", "10.211.0.1")
+	tp.host.Run(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+	var err error
+	if tp.e, err = tc.New(tc.Config{Handle: tp.host.Handle}); err != nil {
+		t.Fatal(err)
+	}
+	pol := netqos.Policy{Devices: []string{"up0"}, LinkRateBitsPerSec: 100 * mbit,
+		GoldRateBitsPerSec: 5 * mbit, SilverRateBitsPerSec: 80 * mbit, HeadroomBitsPerSec: 5 * mbit}
+	if tp.links, err = tp.e.Links(pol); err != nil {
+		t.Fatal(err)
+	}
+	tree, _ := netqos.Desire(pol, tp.links[0], 100*mbit)
+	for _, r := range tp.e.Apply(context.Background(), netqos.Plan{Devices: []netqos.DevicePlan{{Device: "up0", Tree: tree}}}) {
+		if r.Err != nil && r.Part == "tree" {
+			t.Fatalf("install tree: %v", r.Err)
+		}
+	}
+
+	rel := "/" + kerneltest.UniqueName("sluice-netclass")
+	tp.cg = kerneltest.MakeCgroup(t, rel, v2)[0]
+	kerneltest.MakeCgroup(t, rel+"/silver", v2)
+	kerneltest.MakeCgroup(t, rel+"/bronze", v2)
+	kerneltest.MakeCgroup(t, rel+"/bronze/job", v2)
+
+	if tp.c, err = Load(Config{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tp.c.Close() })
+	if err := tp.c.SetTier(filepath.Join(tp.cg, "silver"), netqos.Silver); err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.c.SetTier(filepath.Join(tp.cg, "bronze"), netqos.Bronze); err != nil {
+		t.Fatal(err)
+	}
+
+	ln := tp.remote.Listen(t, "10.211.0.2:0")
+	tp.sinkAddr = ln.Addr().String()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	return tp
+}
+
+// send runs bash in cgroup dir and namespace ns, writing n KiB to addr over
+// one TCP connection bash itself opens (so the socket is created in dir).
+func send(t *testing.T, dir string, ns *nstest.NS, addr string, kib int) {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	script := fmt.Sprintf(`echo $$ > %s/cgroup.procs && exec nsenter --net=%s bash -c 'dd if=/dev/zero bs=1k count=%d status=none > /dev/tcp/%s/%s'`,
+		dir, ns.Path, kib, host, port)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "bash", "-c", script).CombinedOutput(); err != nil {
+		t.Fatalf("send from %s: %v: %s", dir, err, out)
+	}
+}
+
+func (tp *topo) classBytes(t *testing.T) [netqos.NumTiers]uint64 {
+	t.Helper()
+	sig, _, err := tp.e.Read(tp.links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig[0].TxBytes
+}
+
+// settled reads the class counters once they stop growing: a sender exits
+// with data still queued, and its tail must not count for the next one.
+func (tp *topo) settled(t *testing.T) [netqos.NumTiers]uint64 {
+	t.Helper()
+	prev := tp.classBytes(t)
+	for range 100 {
+		time.Sleep(50 * time.Millisecond)
+		cur := tp.classBytes(t)
+		if cur == prev {
+			return cur
+		}
+		prev = cur
+	}
+	t.Fatalf("class counters still growing after 5 s: %v", prev)
+	return prev
+}
+
+// landed sends kib KiB from dir in ns and returns the tier whose class
+// counter grew by at least that much; it fails if none or several did.
+func (tp *topo) landed(t *testing.T, dir string, ns *nstest.NS, kib int) netqos.Tier {
+	t.Helper()
+	before := tp.settled(t)
+	send(t, dir, ns, tp.sinkAddr, kib)
+	after := tp.settled(t)
+	var got []netqos.Tier
+	for _, tier := range netqos.Tiers {
+		if after[tier]-before[tier] >= uint64(kib)<<10 {
+			got = append(got, tier)
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d KiB from %s: class byte growth %v, want exactly one class with all of it", kib, dir, sub(after, before))
+	}
+	return got[0]
+}
+
+func sub(a, b [netqos.NumTiers]uint64) (d [netqos.NumTiers]uint64) {
+	for i := range a {
+		d[i] = a[i] - b[i]
+	}
+	return d
+}
+
+// TestHostAndContainerTrafficLandInTheirTier: a host-network process in a
+// bronze cgroup (and in a cgroup below it) lands in bronze's class, one in
+// a silver cgroup in silver's; a container-like process (own namespace,
+// veth, routed through the host) lands in its tier only with the veth and
+// uplink programs attached, because the socket priority does not survive
+// the namespace crossing.
+func TestHostAndContainerTrafficLandInTheirTier(t *testing.T) {
+	tp := newTopo(t)
+	const kib = 2048
+	bronze, silver := filepath.Join(tp.cg, "bronze"), filepath.Join(tp.cg, "silver")
+	if got := tp.landed(t, bronze, tp.host, kib); got != netqos.Gold {
+		t.Fatalf("before attaching, bronze cgroup traffic landed in %s, want gold (the default class)", got)
+	}
+	if err := tp.c.AttachCgroup(tp.cg, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		dir  string
+		want netqos.Tier
+	}{{bronze, netqos.Bronze}, {filepath.Join(bronze, "job"), netqos.Bronze}, {silver, netqos.Silver}, {tp.cg, netqos.Gold}} {
+		if got := tp.landed(t, c.dir, tp.host, kib); got != c.want {
+			t.Errorf("host process in %s landed in %s, want %s", c.dir, got, c.want)
+		}
+	}
+	// Container: the priority set at socket creation is lost at the veth.
+	if got := tp.landed(t, bronze, tp.ctr, kib); got != netqos.Gold {
+		t.Errorf("container traffic with the socket program only landed in %s, want gold (priority lost at the veth)", got)
+	}
+	var err error
+	if e := tp.host.Do(func() error {
+		hv, err := tp.host.Handle.LinkByName("hveth0")
+		if err != nil {
+			return err
+		}
+		up, err := tp.host.Handle.LinkByName("up0")
+		if err != nil {
+			return err
+		}
+		if err := tp.c.AttachVeth(hv.Attrs().Index); err != nil {
+			return err
+		}
+		return tp.c.AttachUplink(up.Attrs().Index)
+	}); e != nil {
+		err = e
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		dir  string
+		want netqos.Tier
+	}{{bronze, netqos.Bronze}, {silver, netqos.Silver}, {tp.cg, netqos.Gold}} {
+		if got := tp.landed(t, c.dir, tp.ctr, kib); got != c.want {
+			t.Errorf("container process in %s landed in %s, want %s", c.dir, got, c.want)
+		}
+	}
+	// Host processes still land right with the uplink program attached.
+	if got := tp.landed(t, bronze, tp.host, kib); got != netqos.Bronze {
+		t.Errorf("host bronze with uplink program: %s", got)
+	}
+}
+
+// TestDSCPMarking: with DSCP set for bronze, the uplink program rewrites
+// the TOS of bronze packets; a packet socket at the receiver reads the
+// DSCP of what arrives (and the IPv4 checksum the kernel accepted).
+func TestDSCPMarking(t *testing.T) {
+	tp := newTopo(t)
+	if err := tp.c.AttachCgroup(tp.cg, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.host.Do(func() error {
+		up, err := tp.host.Handle.LinkByName("up0")
+		if err != nil {
+			return err
+		}
+		return tp.c.AttachUplink(up.Attrs().Index)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.c.SetDSCP(map[netqos.Tier]uint8{netqos.Bronze: 8, netqos.Silver: 46}); err != nil {
+		t.Fatal(err)
+	}
+	var fd int
+	if err := tp.remote.Do(func() (err error) {
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM, int(htons(unix.ETH_P_IP)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	tv := unix.Timeval{Usec: 200000}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		t.Fatal(err)
+	}
+	count := make(chan map[uint8]int)
+	go func() {
+		seen := map[uint8]int{}
+		buf := make([]byte, 128)
+		for misses := 0; misses < 10; {
+			n, _, err := unix.Recvfrom(fd, buf, unix.MSG_TRUNC)
+			if err != nil {
+				misses++
+				continue
+			}
+			misses = 0
+			if n >= 20 && buf[9] == unix.IPPROTO_TCP && net.IP(buf[12:16]).Equal(net.IPv4(10, 211, 0, 1)) {
+				seen[buf[1]>>2]++
+			}
+		}
+		count <- seen
+	}()
+	send(t, filepath.Join(tp.cg, "bronze"), tp.host, tp.sinkAddr, 256)
+	send(t, filepath.Join(tp.cg, "silver"), tp.host, tp.sinkAddr, 256)
+	send(t, tp.cg, tp.host, tp.sinkAddr, 256)
+	seen := <-count
+	t.Logf("packets by DSCP: %v", seen)
+	for _, d := range []uint8{8, 46, 0} {
+		// 256 KiB is a few dozen TSO segments on a veth.
+		if seen[d] < 5 {
+			t.Errorf("%d packets with DSCP %d, want a flow's worth (>= 5): %v", seen[d], d, seen)
+		}
+	}
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
