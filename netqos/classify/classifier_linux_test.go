@@ -296,3 +296,86 @@ func TestDSCPMarking(t *testing.T) {
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// receive starts busybox nc listening on port in cgroup dir (host
+// namespace), discarding what it gets from one connection.
+func (tp *topo) receive(t *testing.T, dir string, port int) {
+	t.Helper()
+	bb := kerneltest.RequireBinary(t, kerneltest.FeatureRoot, "busybox")
+	script := fmt.Sprintf(`echo $$ > %s/cgroup.procs && exec nsenter --net=%s %s nc -l -p %d > /dev/null`, dir, tp.host.Path, bb, port)
+	cmd := exec.Command("bash", "-c", script)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+}
+
+// floodFor sends from the remote namespace to addr for d.
+func (tp *topo) floodFor(t *testing.T, addr string, d time.Duration) {
+	t.Helper()
+	var c net.Conn
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		err := tp.remote.Do(func() (err error) { c, err = net.Dial("tcp", addr); return })
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dial %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	defer c.Close()
+	buf := make([]byte, 64<<10)
+	_ = c.SetWriteDeadline(time.Now().Add(d))
+	for {
+		if _, err := c.Write(buf); err != nil {
+			return
+		}
+	}
+}
+
+// TestIngressPolicesBronze: a bronze receiver gets far less of the same
+// flood once bronze's ingress budget is set, and the policer's drop
+// counter says why; silver is never policed.
+func TestIngressPolicesBronze(t *testing.T) {
+	tp := newTopo(t)
+	if err := tp.c.AttachCgroup(tp.cg, true); err != nil {
+		t.Fatal(err)
+	}
+	bronze := filepath.Join(tp.cg, "bronze")
+	run := func(dir string, port int) RxCounter {
+		t.Helper()
+		before, err := tp.c.Rx()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp.receive(t, dir, port)
+		tp.floodFor(t, fmt.Sprintf("10.211.0.1:%d", port), 1500*time.Millisecond)
+		after, _ := tp.c.Rx()
+		tier := netqos.Bronze
+		if dir != bronze {
+			tier = netqos.Silver
+		}
+		return RxCounter{Bytes: after[tier].Bytes - before[tier].Bytes, Drops: after[tier].Drops - before[tier].Drops}
+	}
+	free := run(bronze, 17001)
+	if err := tp.c.SetIngressBudget(8 * mbit); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := tp.c.IngressBudget(); err != nil || b != 8*mbit {
+		t.Fatalf("budget read back %d, %v", b, err)
+	}
+	policed := run(bronze, 17002)
+	silver := run(filepath.Join(tp.cg, "silver"), 17003)
+	t.Logf("bronze unpoliced %d bytes (%d drops), policed %d bytes (%d drops), silver %d bytes (%d drops)",
+		free.Bytes, free.Drops, policed.Bytes, policed.Drops, silver.Bytes, silver.Drops)
+	if free.Drops != 0 || free.Bytes == 0 {
+		t.Errorf("unpoliced bronze: %+v", free)
+	}
+	if policed.Drops == 0 || policed.Bytes == 0 || policed.Bytes*4 > free.Bytes {
+		t.Errorf("policed bronze %+v vs unpoliced %+v: want drops and under a quarter of the bytes", policed, free)
+	}
+	if silver.Drops != 0 || silver.Bytes*4 < free.Bytes {
+		t.Errorf("silver %+v: want it unpoliced", silver)
+	}
+}
