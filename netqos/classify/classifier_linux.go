@@ -37,7 +37,7 @@ type Config struct {
 type Classifier struct {
 	objs     netclassObjects
 	mu       sync.Mutex
-	links    []link.Link
+	links    map[string]link.Link // by attach point
 	settings netclassSettings
 }
 
@@ -51,7 +51,7 @@ func Load(cfg Config) (*Classifier, error) {
 	if mask>>shift&(mask>>shift+1) != 0 || bits.OnesCount32(mask) < 2 {
 		return nil, fmt.Errorf("netqos/classify: mark mask %#x: want at least two contiguous bits", mask)
 	}
-	c := &Classifier{}
+	c := &Classifier{links: map[string]link.Link{}}
 	if err := loadNetclassObjects(&c.objs, nil); err != nil {
 		return nil, fmt.Errorf("netqos/classify: load programs: %w", err)
 	}
@@ -83,49 +83,80 @@ func (c *Classifier) Close() error {
 	for _, l := range c.links {
 		errs = append(errs, l.Close())
 	}
-	c.links = nil
+	clear(c.links)
 	errs = append(errs, c.objs.Close())
 	return errors.Join(errs...)
 }
 
-func (c *Classifier) keep(l link.Link, err error, what string) error {
-	if err != nil {
-		return fmt.Errorf("netqos/classify: attach %s: %w", what, err)
-	}
+// attach attaches once per point: a second call for the same point is a
+// no-op, so callers can be level-triggered.
+func (c *Classifier) attach(point string, f func() (link.Link, error)) error {
 	c.mu.Lock()
-	c.links = append(c.links, l)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if _, ok := c.links[point]; ok {
+		return nil
+	}
+	l, err := f()
+	if err != nil {
+		return fmt.Errorf("netqos/classify: attach %s: %w", point, err)
+	}
+	c.links[point] = l
 	return nil
 }
 
-// AttachCgroup attaches the socket program (and the ingress policer when
-// ingress is set) to the v2 cgroup directory dir: every socket created
-// below it is classified. dir is normally the v2 root
-// (/sys/fs/cgroup/unified on hybrid hosts, /sys/fs/cgroup on v2 hosts).
-func (c *Classifier) AttachCgroup(dir string, ingress bool) error {
-	l, err := link.AttachCgroup(link.CgroupOptions{Path: dir, Attach: ebpf.AttachCGroupInetSockCreate, Program: c.objs.SockCreate})
-	if err := c.keep(l, err, "cgroup/sock_create to "+dir); err != nil {
-		return err
-	}
-	if !ingress {
+// detach closes the attachment at point, if any.
+func (c *Classifier) detach(point string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.links[point]
+	if !ok {
 		return nil
 	}
-	l, err = link.AttachCgroup(link.CgroupOptions{Path: dir, Attach: ebpf.AttachCGroupInetIngress, Program: c.objs.PoliceIngress})
-	return c.keep(l, err, "cgroup_skb/ingress to "+dir)
+	delete(c.links, point)
+	if err := l.Close(); err != nil {
+		return fmt.Errorf("netqos/classify: detach %s: %w", point, err)
+	}
+	return nil
+}
+
+// AttachSockets attaches the socket program to the v2 cgroup directory
+// dir: every socket created below it gets its tier's priority. dir is
+// normally the v2 root (/sys/fs/cgroup/unified on hybrid hosts,
+// /sys/fs/cgroup on v2 hosts).
+func (c *Classifier) AttachSockets(dir string) error {
+	return c.attach("cgroup/sock_create "+dir, func() (link.Link, error) {
+		return link.AttachCgroup(link.CgroupOptions{Path: dir, Attach: ebpf.AttachCGroupInetSockCreate, Program: c.objs.SockCreate})
+	})
+}
+
+// AttachIngress attaches the ingress counter and bronze policer to the v2
+// cgroup directory dir.
+func (c *Classifier) AttachIngress(dir string) error {
+	return c.attach("cgroup_skb/ingress "+dir, func() (link.Link, error) {
+		return link.AttachCgroup(link.CgroupOptions{Path: dir, Attach: ebpf.AttachCGroupInetIngress, Program: c.objs.PoliceIngress})
+	})
 }
 
 // AttachVeth attaches the mark stamping program to the tc ingress (TCX) of
 // a container's host-side veth, ifindex in the caller's network namespace.
 func (c *Classifier) AttachVeth(ifindex int) error {
-	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: c.objs.StampVeth, Attach: ebpf.AttachTCXIngress})
-	return c.keep(l, err, fmt.Sprintf("tcx ingress to ifindex %d", ifindex))
+	return c.attach(fmt.Sprintf("tcx ingress %d", ifindex), func() (link.Link, error) {
+		return link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: c.objs.StampVeth, Attach: ebpf.AttachTCXIngress})
+	})
+}
+
+// DetachVeth forgets the attachment of a veth that is gone (the kernel
+// detached it with the device; this frees the link).
+func (c *Classifier) DetachVeth(ifindex int) error {
+	return c.detach(fmt.Sprintf("tcx ingress %d", ifindex))
 }
 
 // AttachUplink attaches the mark-to-class and DSCP program to the tc
 // egress (TCX) of a shaped device, ifindex in the caller's namespace.
 func (c *Classifier) AttachUplink(ifindex int) error {
-	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: c.objs.StampUplink, Attach: ebpf.AttachTCXEgress})
-	return c.keep(l, err, fmt.Sprintf("tcx egress to ifindex %d", ifindex))
+	return c.attach(fmt.Sprintf("tcx egress %d", ifindex), func() (link.Link, error) {
+		return link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: c.objs.StampUplink, Attach: ebpf.AttachTCXEgress})
+	})
 }
 
 // SetTier puts the v2 cgroup directory dir (and every cgroup below it that

@@ -3,7 +3,6 @@ package classify
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -51,13 +50,8 @@ func requireClassify(t *testing.T) string {
 func newTopo(t *testing.T) *topo {
 	t.Helper()
 	v2 := requireClassify(t)
-	tp := &topo{host: nstest.New(t), remote: nstest.New(t), ctr: nstest.New(t)}
-	nstest.Veth(t, tp.host, "up0", "10.211.0.1/24", tp.remote, "down0", "10.211.0.2/24")
-	nstest.Veth(t, tp.host, "hveth0", "10.212.0.1/24", tp.ctr, "ctr0", "10.212.0.2/24")
-	tp.ctr.Run(t, "ip", "route", "add", "default", "via", "10.212.0.1")
-	tp.remote.Run(t, "ip", "route", "add", "10.212.0.0/24", "via", "10.211.0.1")
-	tp.host.Run(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-
+	nt := nstest.NewTopo(t)
+	tp := &topo{host: nt.Host, remote: nt.Remote, ctr: nt.Ctr, sinkAddr: nt.Sink}
 	var err error
 	if tp.e, err = tc.New(tc.Config{Handle: tp.host.Handle}); err != nil {
 		t.Fatal(err)
@@ -91,17 +85,6 @@ func newTopo(t *testing.T) *topo {
 		t.Fatal(err)
 	}
 
-	ln := tp.remote.Listen(t, "10.211.0.2:0")
-	tp.sinkAddr = ln.Addr().String()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
 	return tp
 }
 
@@ -184,7 +167,7 @@ func TestHostAndContainerTrafficLandInTheirTier(t *testing.T) {
 	if got := tp.landed(t, bronze, tp.host, kib); got != netqos.Gold {
 		t.Fatalf("before attaching, bronze cgroup traffic landed in %s, want gold (the default class)", got)
 	}
-	if err := tp.c.AttachCgroup(tp.cg, false); err != nil {
+	if err := tp.c.AttachSockets(tp.cg); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -238,7 +221,7 @@ func TestHostAndContainerTrafficLandInTheirTier(t *testing.T) {
 // DSCP of what arrives (and the IPv4 checksum the kernel accepted).
 func TestDSCPMarking(t *testing.T) {
 	tp := newTopo(t)
-	if err := tp.c.AttachCgroup(tp.cg, false); err != nil {
+	if err := tp.c.AttachSockets(tp.cg); err != nil {
 		t.Fatal(err)
 	}
 	if err := tp.host.Do(func() error {
@@ -339,7 +322,7 @@ func (tp *topo) floodFor(t *testing.T, addr string, d time.Duration) {
 // counter says why; silver is never policed.
 func TestIngressPolicesBronze(t *testing.T) {
 	tp := newTopo(t)
-	if err := tp.c.AttachCgroup(tp.cg, true); err != nil {
+	if err := tp.c.AttachIngress(tp.cg); err != nil {
 		t.Fatal(err)
 	}
 	bronze := filepath.Join(tp.cg, "bronze")

@@ -3,7 +3,6 @@ package tc
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -35,15 +34,7 @@ func newPair(t *testing.T) *pair {
 	}
 	ln := p.rx.Listen(t, "10.201.0.2:0")
 	p.dst = ln.Addr().String()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
+	go nstest.Discard(ln)
 	return p
 }
 
