@@ -13,7 +13,7 @@ TESTFLAGS ?= -count=1 -timeout 30m -p 1
 # brain's replay tests read it from here.
 export SLUICE_OPENB_DATA ?= $(wildcard $(abspath ../shared/data/openb))
 
-.PHONY: all build run test test-unit test-kernel test-vm lint bench bench-colo generate verify-generate fuzz clean
+.PHONY: all build run test test-unit test-kernel test-vm lint bench bench-colo bench-net generate verify-generate fuzz clean
 
 all: build
 
@@ -50,6 +50,9 @@ bench:
 
 bench-colo: build
 	./test/colo/bench.sh
+
+bench-net:
+	./test/netbench/bench.sh $(BENCH_NET_ARGS)
 
 generate:
 	./ebpf/generate.sh
