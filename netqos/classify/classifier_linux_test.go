@@ -142,16 +142,9 @@ func (tp *topo) landed(t *testing.T, dir string, ns *nstest.NS, kib int) netqos.
 		}
 	}
 	if len(got) != 1 {
-		t.Fatalf("%d KiB from %s: class byte growth %v, want exactly one class with all of it", kib, dir, sub(after, before))
+		t.Fatalf("%d KiB from %s: class byte growth %v, want exactly one class with all of it", kib, dir, nstest.Delta(after, before))
 	}
 	return got[0]
-}
-
-func sub(a, b [netqos.NumTiers]uint64) (d [netqos.NumTiers]uint64) {
-	for i := range a {
-		d[i] = a[i] - b[i]
-	}
-	return d
 }
 
 // TestHostAndContainerTrafficLandInTheirTier: a host-network process in a

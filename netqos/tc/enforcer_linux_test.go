@@ -225,13 +225,6 @@ func tierBytes(t *testing.T, e *Enforcer, links []netqos.Link) [netqos.NumTiers]
 	return sig[0].TxBytes
 }
 
-func sub(a, b [netqos.NumTiers]uint64) (d [netqos.NumTiers]uint64) {
-	for i := range a {
-		d[i] = a[i] - b[i]
-	}
-	return d
-}
-
 // TestTiersShareTheLink floods silver and bronze together, then bronze
 // alone, and checks the class counters the kernel reports: packets land
 // in the class their socket priority names, silver gets far more than
@@ -256,7 +249,7 @@ func TestTiersShareTheLink(t *testing.T) {
 		time.Sleep(300 * time.Millisecond) // let TCP reach the shaped rate
 		before := tierBytes(t, p.e, links)
 		time.Sleep(1500 * time.Millisecond)
-		d := sub(tierBytes(t, p.e, links), before)
+		d := nstest.Delta(tierBytes(t, p.e, links), before)
 		close(stop)
 		time.Sleep(200 * time.Millisecond)
 		return d

@@ -13,7 +13,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/sluicehq/sluice/netqos"
 	"github.com/sluicehq/sluice/netqos/tc"
+	"github.com/sluicehq/sluice/test/kerneltest"
 )
 
 type config struct {
@@ -134,23 +134,7 @@ func (n *ns) ip(args ...string) error {
 }
 
 // do runs f on a thread inside the namespace.
-func (n *ns) do(f func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	if err := netns.Set(n.h); err != nil {
-		return err
-	}
-	ferr := f()
-	if err := netns.Set(orig); err != nil {
-		panic(err)
-	}
-	return ferr
-}
+func (n *ns) do(f func() error) error { return kerneltest.InNetns(n.h, f) }
 
 type env struct {
 	host, remote *ns

@@ -8,10 +8,8 @@ package nstest
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -67,24 +65,7 @@ func New(t testing.TB) *NS {
 
 // Do runs f on a thread switched into the namespace; sockets f creates
 // stay in the namespace afterwards.
-func (n *NS) Do(f func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	if err := netns.Set(n.ns); err != nil {
-		return err
-	}
-	ferr := f()
-	if err := netns.Set(orig); err != nil {
-		// The thread is in the wrong namespace: let it die with the goroutine.
-		panic(fmt.Sprintf("nstest: switch back from %s: %v", n.Name, err))
-	}
-	return ferr
-}
+func (n *NS) Do(f func() error) error { return kerneltest.InNetns(n.ns, f) }
 
 // Command runs a program inside the namespace (nsenter, which leaves /sys
 // and the cgroup mounts alone, unlike ip netns exec).

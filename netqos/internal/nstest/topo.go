@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"testing"
+
+	"github.com/sluicehq/sluice/netqos"
 )
 
 // Topo is a "host" namespace whose uplink up0 (10.211.0.1) leads to a
@@ -43,4 +45,12 @@ func Discard(ln net.Listener) {
 		}
 		go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
 	}
+}
+
+// Delta is after - before per tier, for counters that only grow.
+func Delta(after, before [netqos.NumTiers]uint64) (d [netqos.NumTiers]uint64) {
+	for i := range after {
+		d[i] = after[i] - before[i]
+	}
+	return d
 }
