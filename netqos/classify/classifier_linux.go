@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -30,12 +33,20 @@ type Config struct {
 	// MarkMask is the skb mark bits used for the tier (at least two
 	// contiguous bits); 0 means DefaultMarkMask.
 	MarkMask uint32
+	// PinDir is a directory on a bpf file system (e.g.
+	// /sys/fs/bpf/sluice/netqos) where the maps and attachments are
+	// pinned, so that classification goes on while the agent restarts and
+	// the next agent adopts them: its programs replace the old ones in the
+	// same attachments, and the tier map and ingress budget carry over.
+	// Empty: nothing is pinned and Close detaches everything.
+	PinDir string
 }
 
 // Classifier holds the loaded programs, their maps and their attachments.
 // Methods are safe for concurrent use.
 type Classifier struct {
 	objs     netclassObjects
+	pinDir   string
 	mu       sync.Mutex
 	links    map[string]link.Link // by attach point
 	settings netclassSettings
@@ -51,8 +62,22 @@ func Load(cfg Config) (*Classifier, error) {
 	if mask>>shift&(mask>>shift+1) != 0 || bits.OnesCount32(mask) < 2 {
 		return nil, fmt.Errorf("netqos/classify: mark mask %#x: want at least two contiguous bits", mask)
 	}
-	c := &Classifier{links: map[string]link.Link{}}
-	if err := loadNetclassObjects(&c.objs, nil); err != nil {
+	c := &Classifier{links: map[string]link.Link{}, pinDir: cfg.PinDir}
+	spec, err := loadNetclass()
+	if err != nil {
+		return nil, fmt.Errorf("netqos/classify: %w", err)
+	}
+	var opts *ebpf.CollectionOptions
+	if cfg.PinDir != "" {
+		if err := os.MkdirAll(cfg.PinDir, 0o700); err != nil {
+			return nil, fmt.Errorf("netqos/classify: pin directory: %w", err)
+		}
+		for _, m := range spec.Maps {
+			m.Pinning = ebpf.PinByName
+		}
+		opts = &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: cfg.PinDir}}
+	}
+	if err := spec.LoadAndAssign(&c.objs, opts); err != nil {
 		return nil, fmt.Errorf("netqos/classify: load programs: %w", err)
 	}
 	c.settings.MarkMask = mask
@@ -60,6 +85,11 @@ func Load(cfg Config) (*Classifier, error) {
 		c.settings.Classid[t] = netqos.ClassID(t)
 		c.settings.Mark[t] = (uint32(t) + 1) << shift
 		c.settings.Dscp[t] = dscpKeep
+	}
+	// An adopted settings map keeps its DSCP until the next plan says.
+	var old netclassSettings
+	if err := c.objs.TierSettings.Lookup(uint32(0), &old); err == nil && old.MarkMask == mask {
+		c.settings.Dscp = old.Dscp
 	}
 	if err := c.writeSettings(); err != nil {
 		c.objs.Close()
@@ -75,7 +105,9 @@ func (c *Classifier) writeSettings() error {
 	return nil
 }
 
-// Close detaches every program and frees the maps.
+// Close releases the classifier. Without a PinDir that detaches every
+// program; with one, pinned attachments and maps stay in the kernel (and
+// classification goes on) for the next agent to adopt.
 func (c *Classifier) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -88,17 +120,59 @@ func (c *Classifier) Close() error {
 	return errors.Join(errs...)
 }
 
+// Remove detaches everything and removes the pins: network classification
+// off until the next Load.
+func (c *Classifier) Remove() error {
+	c.mu.Lock()
+	var errs []error
+	for _, l := range c.links {
+		if c.pinDir != "" {
+			errs = append(errs, l.Unpin())
+		}
+	}
+	if c.pinDir != "" {
+		for _, m := range []*ebpf.Map{c.objs.CgroupTiers, c.objs.IngressPolice, c.objs.RxCounters, c.objs.TierSettings} {
+			errs = append(errs, m.Unpin())
+		}
+	}
+	c.mu.Unlock()
+	errs = append(errs, c.Close())
+	return errors.Join(errs...)
+}
+
+func (c *Classifier) pinPath(point string) string {
+	return filepath.Join(c.pinDir, "link-"+strings.NewReplacer("/", "_", " ", "-").Replace(point))
+}
+
 // attach attaches once per point: a second call for the same point is a
 // no-op, so callers can be level-triggered.
-func (c *Classifier) attach(point string, f func() (link.Link, error)) error {
+func (c *Classifier) attach(point string, prog *ebpf.Program, f func() (link.Link, error)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.links[point]; ok {
 		return nil
 	}
+	if c.pinDir != "" {
+		// Adopt an attachment a previous agent pinned: swap in this
+		// agent's program, with no moment without one.
+		if l, err := link.LoadPinnedLink(c.pinPath(point), nil); err == nil {
+			if err := l.Update(prog); err == nil {
+				c.links[point] = l
+				return nil
+			}
+			_ = l.Unpin()
+			_ = l.Close()
+		}
+	}
 	l, err := f()
 	if err != nil {
 		return fmt.Errorf("netqos/classify: attach %s: %w", point, err)
+	}
+	if c.pinDir != "" {
+		if err := l.Pin(c.pinPath(point)); err != nil {
+			_ = l.Close()
+			return fmt.Errorf("netqos/classify: pin %s: %w", point, err)
+		}
 	}
 	c.links[point] = l
 	return nil
@@ -113,6 +187,9 @@ func (c *Classifier) detach(point string) error {
 		return nil
 	}
 	delete(c.links, point)
+	if c.pinDir != "" {
+		_ = l.Unpin()
+	}
 	if err := l.Close(); err != nil {
 		return fmt.Errorf("netqos/classify: detach %s: %w", point, err)
 	}
@@ -124,7 +201,7 @@ func (c *Classifier) detach(point string) error {
 // normally the v2 root (/sys/fs/cgroup/unified on hybrid hosts,
 // /sys/fs/cgroup on v2 hosts).
 func (c *Classifier) AttachSockets(dir string) error {
-	return c.attach("cgroup/sock_create "+dir, func() (link.Link, error) {
+	return c.attach("cgroup/sock_create "+dir, c.objs.SockCreate, func() (link.Link, error) {
 		return link.AttachCgroup(link.CgroupOptions{Path: dir, Attach: ebpf.AttachCGroupInetSockCreate, Program: c.objs.SockCreate})
 	})
 }
@@ -132,7 +209,7 @@ func (c *Classifier) AttachSockets(dir string) error {
 // AttachIngress attaches the ingress counter and bronze policer to the v2
 // cgroup directory dir.
 func (c *Classifier) AttachIngress(dir string) error {
-	return c.attach("cgroup_skb/ingress "+dir, func() (link.Link, error) {
+	return c.attach("cgroup_skb/ingress "+dir, c.objs.PoliceIngress, func() (link.Link, error) {
 		return link.AttachCgroup(link.CgroupOptions{Path: dir, Attach: ebpf.AttachCGroupInetIngress, Program: c.objs.PoliceIngress})
 	})
 }
@@ -140,7 +217,7 @@ func (c *Classifier) AttachIngress(dir string) error {
 // AttachVeth attaches the mark stamping program to the tc ingress (TCX) of
 // a container's host-side veth, ifindex in the caller's network namespace.
 func (c *Classifier) AttachVeth(ifindex int) error {
-	return c.attach(fmt.Sprintf("tcx ingress %d", ifindex), func() (link.Link, error) {
+	return c.attach(fmt.Sprintf("tcx ingress %d", ifindex), c.objs.StampVeth, func() (link.Link, error) {
 		return link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: c.objs.StampVeth, Attach: ebpf.AttachTCXIngress})
 	})
 }
@@ -154,7 +231,7 @@ func (c *Classifier) DetachVeth(ifindex int) error {
 // AttachUplink attaches the mark-to-class and DSCP program to the tc
 // egress (TCX) of a shaped device, ifindex in the caller's namespace.
 func (c *Classifier) AttachUplink(ifindex int) error {
-	return c.attach(fmt.Sprintf("tcx egress %d", ifindex), func() (link.Link, error) {
+	return c.attach(fmt.Sprintf("tcx egress %d", ifindex), c.objs.StampUplink, func() (link.Link, error) {
 		return link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: c.objs.StampUplink, Attach: ebpf.AttachTCXEgress})
 	})
 }

@@ -24,7 +24,9 @@ type Config struct {
 	// root (/sys/fs/cgroup/unified on hybrid hosts, /sys/fs/cgroup on v2
 	// hosts). Empty leaves traffic unclassified (everything is gold).
 	CgroupV2Dir string
-	// Classifier settings (mark bits).
+	// Classifier settings: mark bits, and PinDir (e.g.
+	// /sys/fs/bpf/sluice/netqos) so that classification survives an agent
+	// restart and the next agent adopts it.
 	Classify classify.Config
 	// TC settings (sysfs root, leaf qdisc); Handle and Log are filled in.
 	TC tc.Config
@@ -78,7 +80,8 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// Close detaches the classifier.
+// Close releases the node. The HTB trees stay (the next agent adopts
+// them); the classifier's attachments stay too when they are pinned.
 func (n *Node) Close() error {
 	if n.cls != nil {
 		return n.cls.Close()
