@@ -1,16 +1,23 @@
 package classify
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	cebpf "github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/sluicehq/sluice/netqos"
@@ -37,8 +44,6 @@ type topo struct {
 func requireClassify(t *testing.T) string {
 	t.Helper()
 	v2 := kerneltest.RequireCgroupV2(t)
-	kerneltest.RequireBinary(t, kerneltest.FeatureRoot, "nsenter")
-	kerneltest.RequireBinary(t, kerneltest.FeatureRoot, "bash")
 	for _, pt := range []cebpf.ProgramType{cebpf.CGroupSock, cebpf.CGroupSKB, cebpf.SchedCLS} {
 		if err := features.HaveProgramType(pt); err != nil {
 			kerneltest.Missing(t, kerneltest.FeatureBPF, "program type %s: %v", pt, err)
@@ -88,17 +93,79 @@ func newTopo(t *testing.T) *topo {
 	return tp
 }
 
-// send runs bash in cgroup dir and namespace ns, writing n KiB to addr over
-// one TCP connection bash itself opens (so the socket is created in dir).
+// senderEnv makes the test binary a sender (see TestMain): "NSPATH ADDR KIB".
+const senderEnv = "SLUICE_NETQOS_SENDER"
+
+func TestMain(m *testing.M) {
+	if spec, ok := os.LookupEnv(senderEnv); ok {
+		if err := sender(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "sender:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// sender waits for a line on stdin (its parent moves it into its cgroup
+// first), enters the network namespace, and writes KIB KiB to ADDR over
+// one TCP connection it opens there.
+func sender(spec string) error {
+	var nsPath, addr string
+	var kib int
+	if _, err := fmt.Sscan(spec, &nsPath, &addr, &kib); err != nil {
+		return fmt.Errorf("%s=%q: %w", senderEnv, spec, err)
+	}
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		return err
+	}
+	runtime.LockOSThread()
+	h, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return err
+	}
+	if err := netns.Set(h); err != nil {
+		return err
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1024)
+	for range kib {
+		if _, err := c.Write(buf); err != nil {
+			return err
+		}
+	}
+	return c.Close()
+}
+
+// send runs the test binary as a sender in cgroup dir and namespace ns,
+// writing kib KiB to addr over one TCP connection it opens itself (so the
+// socket is created in dir). No shell or nsenter: the VM lane has none.
 func send(t *testing.T, dir string, ns *nstest.NS, addr string, kib int) {
 	t.Helper()
-	host, port, _ := net.SplitHostPort(addr)
-	script := fmt.Sprintf(`echo $$ > %s/cgroup.procs && exec nsenter --net=%s bash -c 'dd if=/dev/zero bs=1k count=%d status=none > /dev/tcp/%s/%s'`,
-		dir, ns.Path, kib, host, port)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, "bash", "-c", script).CombinedOutput(); err != nil {
-		t.Fatalf("send from %s: %v: %s", dir, err, out)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", senderEnv, ns.Path, addr, kib))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("move sender into %s: %v", dir, err)
+	}
+	_, _ = io.WriteString(in, "go\n")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("send from %s: %v: %s", dir, err, out.String())
 	}
 }
 
@@ -153,7 +220,7 @@ func (tp *topo) landed(t *testing.T, dir string, ns *nstest.NS, kib int) netqos.
 // veth, routed through the host) lands in its tier only with the veth and
 // uplink programs attached, because the socket priority does not survive
 // the namespace crossing.
-func TestHostAndContainerTrafficLandInTheirTier(t *testing.T) {
+func TestHostAndContainerTrafficLandInTheirTierVM(t *testing.T) {
 	tp := newTopo(t)
 	const kib = 2048
 	bronze, silver := filepath.Join(tp.cg, "bronze"), filepath.Join(tp.cg, "silver")
@@ -278,6 +345,8 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 func (tp *topo) receive(t *testing.T, dir string, port int) {
 	t.Helper()
 	bb := kerneltest.RequireBinary(t, kerneltest.FeatureRoot, "busybox")
+	kerneltest.RequireBinary(t, kerneltest.FeatureRoot, "nsenter")
+	kerneltest.RequireBinary(t, kerneltest.FeatureRoot, "bash")
 	script := fmt.Sprintf(`echo $$ > %s/cgroup.procs && exec nsenter --net=%s %s nc -l -p %d > /dev/null`, dir, tp.host.Path, bb, port)
 	cmd := exec.Command("bash", "-c", script)
 	if err := cmd.Start(); err != nil {

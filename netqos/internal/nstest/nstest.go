@@ -8,8 +8,11 @@ package nstest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -34,21 +37,22 @@ func Suffix() string {
 	return hex.EncodeToString(b)
 }
 
-// New creates a namespace with its loopback up.
+// New creates a namespace (through netlink and a bind mount under
+// /run/netns, no ip binary: the VM lane has none) with its loopback up.
 func New(t testing.TB) *NS {
 	t.Helper()
 	kerneltest.RequireRoot(t)
 	name := "sltest-" + Suffix()
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		kerneltest.Missing(t, kerneltest.FeatureRoot, "ip netns add: %v: %s", err, out)
-	}
 	n := &NS{Name: name, Path: "/run/netns/" + name}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
 	var err error
-	if n.ns, err = netns.GetFromName(name); err != nil {
-		t.Fatalf("netns %s: %v", name, err)
+	n.ns, err = newNamed(name)
+	if err != nil {
+		kerneltest.Missing(t, kerneltest.FeatureRoot, "new network namespace: %v", err)
 	}
-	t.Cleanup(func() { n.ns.Close() })
+	t.Cleanup(func() {
+		n.ns.Close()
+		_ = netns.DeleteNamed(name)
+	})
 	if n.Handle, err = netlink.NewHandleAt(n.ns); err != nil {
 		t.Fatalf("netlink handle in %s: %v", name, err)
 	}
@@ -61,6 +65,50 @@ func New(t testing.TB) *NS {
 		t.Fatalf("%s: lo up: %v", name, err)
 	}
 	return n
+}
+
+// newNamed creates a named namespace without leaving the calling thread
+// in it.
+func newNamed(name string) (netns.NsHandle, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return netns.None(), err
+	}
+	defer orig.Close()
+	h, err := netns.NewNamed(name)
+	if serr := netns.Set(orig); serr != nil {
+		panic(fmt.Sprintf("nstest: switch back from %s: %v", name, serr))
+	}
+	return h, err
+}
+
+// Route adds a route to dst (CIDR, or "default") via gw.
+func (n *NS) Route(t testing.TB, dst, gw string) {
+	t.Helper()
+	r := netlink.Route{Gw: net.ParseIP(gw)}
+	if dst != "default" {
+		_, ipn, err := net.ParseCIDR(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Dst = ipn
+	}
+	if err := n.Handle.RouteAdd(&r); err != nil {
+		t.Fatalf("%s: route %s via %s: %v", n.Name, dst, gw, err)
+	}
+}
+
+// Sysctl writes a /proc/sys value (path relative to /proc/sys) in the
+// namespace.
+func (n *NS) Sysctl(t testing.TB, key, value string) {
+	t.Helper()
+	if err := n.Do(func() error {
+		return os.WriteFile("/proc/sys/"+key, []byte(value), 0o644)
+	}); err != nil {
+		t.Fatalf("%s: sysctl %s=%s: %v", n.Name, key, value, err)
+	}
 }
 
 // Do runs f on a thread switched into the namespace; sockets f creates

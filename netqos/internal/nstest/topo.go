@@ -27,9 +27,9 @@ func NewTopo(t testing.TB) *Topo {
 	tp := &Topo{Host: New(t), Remote: New(t), Ctr: New(t)}
 	Veth(t, tp.Host, "up0", "10.211.0.1/24", tp.Remote, "down0", "10.211.0.2/24")
 	Veth(t, tp.Host, "hveth0", "10.212.0.1/24", tp.Ctr, "ctr0", "10.212.0.2/24")
-	tp.Ctr.Run(t, "ip", "route", "add", "default", "via", "10.212.0.1")
-	tp.Remote.Run(t, "ip", "route", "add", "10.212.0.0/24", "via", "10.211.0.1")
-	tp.Host.Run(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	tp.Ctr.Route(t, "default", "10.212.0.1")
+	tp.Remote.Route(t, "10.212.0.0/24", "10.211.0.1")
+	tp.Host.Sysctl(t, "net/ipv4/ip_forward", "1")
 	ln := tp.Remote.Listen(t, "10.211.0.2:0")
 	tp.Sink = ln.Addr().String()
 	go Discard(ln)
