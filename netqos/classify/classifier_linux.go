@@ -48,7 +48,7 @@ type Classifier struct {
 	objs     netclassObjects
 	pinDir   string
 	mu       sync.Mutex
-	links    map[string]link.Link // by attach point
+	links    map[string]attachment // by attach point
 	settings netclassSettings
 }
 
@@ -62,7 +62,7 @@ func Load(cfg Config) (*Classifier, error) {
 	if mask>>shift&(mask>>shift+1) != 0 || bits.OnesCount32(mask) < 2 {
 		return nil, fmt.Errorf("netqos/classify: mark mask %#x: want at least two contiguous bits", mask)
 	}
-	c := &Classifier{links: map[string]link.Link{}, pinDir: cfg.PinDir}
+	c := &Classifier{links: map[string]attachment{}, pinDir: cfg.PinDir}
 	spec, err := loadNetclass()
 	if err != nil {
 		return nil, fmt.Errorf("netqos/classify: %w", err)
@@ -144,9 +144,18 @@ func (c *Classifier) pinPath(point string) string {
 	return filepath.Join(c.pinDir, "link-"+strings.NewReplacer("/", "_", " ", "-").Replace(point))
 }
 
+// attachment is a program's attachment: a bpf link (cgroup, TCX) or a
+// clsact filter on kernels without TCX.
+type attachment interface {
+	Update(*ebpf.Program) error
+	Pin(string) error
+	Unpin() error
+	Close() error
+}
+
 // attach attaches once per point: a second call for the same point is a
 // no-op, so callers can be level-triggered.
-func (c *Classifier) attach(point string, prog *ebpf.Program, f func() (link.Link, error)) error {
+func (c *Classifier) attach(point string, prog *ebpf.Program, f func() (attachment, error)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.links[point]; ok {
@@ -201,7 +210,7 @@ func (c *Classifier) detach(point string) error {
 // normally the v2 root (/sys/fs/cgroup/unified on hybrid hosts,
 // /sys/fs/cgroup on v2 hosts).
 func (c *Classifier) AttachSockets(dir string) error {
-	return c.attach("cgroup/sock_create "+dir, c.objs.SockCreate, func() (link.Link, error) {
+	return c.attach("cgroup/sock_create "+dir, c.objs.SockCreate, func() (attachment, error) {
 		return link.AttachCgroup(link.CgroupOptions{Path: dir, Attach: ebpf.AttachCGroupInetSockCreate, Program: c.objs.SockCreate})
 	})
 }
@@ -209,30 +218,32 @@ func (c *Classifier) AttachSockets(dir string) error {
 // AttachIngress attaches the ingress counter and bronze policer to the v2
 // cgroup directory dir.
 func (c *Classifier) AttachIngress(dir string) error {
-	return c.attach("cgroup_skb/ingress "+dir, c.objs.PoliceIngress, func() (link.Link, error) {
+	return c.attach("cgroup_skb/ingress "+dir, c.objs.PoliceIngress, func() (attachment, error) {
 		return link.AttachCgroup(link.CgroupOptions{Path: dir, Attach: ebpf.AttachCGroupInetIngress, Program: c.objs.PoliceIngress})
 	})
 }
 
-// AttachVeth attaches the mark stamping program to the tc ingress (TCX) of
-// a container's host-side veth, ifindex in the caller's network namespace.
+// AttachVeth attaches the mark stamping program to the tc ingress of a
+// container's host-side veth (TCX, or a clsact filter before 6.6), ifindex
+// in the caller's network namespace.
 func (c *Classifier) AttachVeth(ifindex int) error {
-	return c.attach(fmt.Sprintf("tcx ingress %d", ifindex), c.objs.StampVeth, func() (link.Link, error) {
-		return link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: c.objs.StampVeth, Attach: ebpf.AttachTCXIngress})
+	return c.attach(fmt.Sprintf("tc ingress %d", ifindex), c.objs.StampVeth, func() (attachment, error) {
+		return attachTC(ifindex, c.objs.StampVeth, hookIngress)
 	})
 }
 
 // DetachVeth forgets the attachment of a veth that is gone (the kernel
 // detached it with the device; this frees the link).
 func (c *Classifier) DetachVeth(ifindex int) error {
-	return c.detach(fmt.Sprintf("tcx ingress %d", ifindex))
+	return c.detach(fmt.Sprintf("tc ingress %d", ifindex))
 }
 
 // AttachUplink attaches the mark-to-class and DSCP program to the tc
-// egress (TCX) of a shaped device, ifindex in the caller's namespace.
+// egress of a shaped device (TCX, or a clsact filter before 6.6), ifindex
+// in the caller's namespace.
 func (c *Classifier) AttachUplink(ifindex int) error {
-	return c.attach(fmt.Sprintf("tcx egress %d", ifindex), c.objs.StampUplink, func() (link.Link, error) {
-		return link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: c.objs.StampUplink, Attach: ebpf.AttachTCXEgress})
+	return c.attach(fmt.Sprintf("tc egress %d", ifindex), c.objs.StampUplink, func() (attachment, error) {
+		return attachTC(ifindex, c.objs.StampUplink, hookEgress)
 	})
 }
 

@@ -3,6 +3,7 @@ package classify
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -422,5 +423,48 @@ func TestIngressPolicesBronze(t *testing.T) {
 	}
 	if silver.Drops != 0 || silver.Bytes*4 < free.Bytes {
 		t.Errorf("silver %+v: want it unpoliced", silver)
+	}
+}
+
+// TestClsactFallback: the tc programs attached as clsact cls_bpf filters
+// (what kernels before 6.6, without TCX, get) classify a container's
+// traffic the same way, and closing an unpinned filter removes it.
+func TestClsactFallback(t *testing.T) {
+	tp := newTopo(t)
+	if err := tp.c.AttachSockets(tp.cg); err != nil {
+		t.Fatal(err)
+	}
+	var filters []*clsactFilter
+	if err := tp.host.Do(func() error {
+		for _, a := range []struct {
+			dev  string
+			prog *cebpf.Program
+			hook tcHook
+		}{{"hveth0", tp.c.objs.StampVeth, hookIngress}, {"up0", tp.c.objs.StampUplink, hookEgress}} {
+			l, err := tp.host.Handle.LinkByName(a.dev)
+			if err != nil {
+				return err
+			}
+			f, err := newClsactFilter(l.Attrs().Index, a.prog, a.hook)
+			if err != nil {
+				return err
+			}
+			filters = append(filters, f)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bronze := filepath.Join(tp.cg, "bronze")
+	if got := tp.landed(t, bronze, tp.ctr, 1024); got != netqos.Bronze {
+		t.Fatalf("container bronze through clsact filters landed in %s", got)
+	}
+	if err := tp.host.Do(func() error {
+		return errors.Join(filters[0].Close(), filters[1].Close())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := tp.landed(t, bronze, tp.ctr, 1024); got != netqos.Gold {
+		t.Errorf("after the filters closed, container bronze landed in %s, want gold", got)
 	}
 }

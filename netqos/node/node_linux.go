@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/sluicehq/sluice/netqos"
 	"github.com/sluicehq/sluice/netqos/classify"
@@ -66,7 +67,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	h := cfg.Handle
 	if h == nil {
-		if h, err = netlink.NewHandle(); err != nil {
+		if h, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil { // route only: kernels without xfrm refuse the default set
 			return nil, fmt.Errorf("netqos: netlink handle: %w", err)
 		}
 	}

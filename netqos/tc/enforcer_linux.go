@@ -59,7 +59,7 @@ func New(cfg Config) (*Enforcer, error) {
 	h := cfg.Handle
 	if h == nil {
 		var err error
-		if h, err = netlink.NewHandle(); err != nil {
+		if h, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil { // route only: kernels without xfrm refuse the default set
 			return nil, fmt.Errorf("netqos/tc: netlink handle: %w", err)
 		}
 	}

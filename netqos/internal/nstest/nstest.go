@@ -18,6 +18,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
@@ -53,7 +54,7 @@ func New(t testing.TB) *NS {
 		n.ns.Close()
 		_ = netns.DeleteNamed(name)
 	})
-	if n.Handle, err = netlink.NewHandleAt(n.ns); err != nil {
+	if n.Handle, err = netlink.NewHandleAt(n.ns, unix.NETLINK_ROUTE); err != nil {
 		t.Fatalf("netlink handle in %s: %v", name, err)
 	}
 	t.Cleanup(n.Handle.Close)
