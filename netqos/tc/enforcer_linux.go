@@ -46,12 +46,11 @@ type Config struct {
 // safe for use by one goroutine at a time per method; Apply is
 // level-triggered and idempotent.
 type Enforcer struct {
-	h       *netlink.Handle
-	log     *slog.Logger
-	sysNet  string
-	mu      sync.Mutex
-	leaf    string // "" once the kernel refused it
-	refused map[string]bool
+	h      *netlink.Handle
+	log    *slog.Logger
+	sysNet string
+	mu     sync.Mutex
+	leaf   string // "" once the kernel refused it
 }
 
 // New builds an Enforcer.
@@ -67,7 +66,7 @@ func New(cfg Config) (*Enforcer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Enforcer{h: h, log: log.With("component", "netqos"), sysNet: cfg.SysClassNet, leaf: cfg.LeafQdisc, refused: map[string]bool{}}
+	e := &Enforcer{h: h, log: log.With("component", "netqos"), sysNet: cfg.SysClassNet, leaf: cfg.LeafQdisc}
 	if e.sysNet == "" {
 		e.sysNet = "/sys/class/net"
 	}
