@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,6 +44,7 @@ type Node struct {
 	cg  string
 
 	attachedVeth map[int]bool // veth ifindex -> attached
+	shaped       map[string]bool
 
 	mu    sync.Mutex
 	stats []tc.DeviceStats
@@ -71,7 +73,15 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("netqos: netlink handle: %w", err)
 		}
 	}
-	n := &Node{log: log, h: h, tc: e, cg: cfg.CgroupV2Dir, attachedVeth: map[int]bool{}}
+	n := &Node{log: log, h: h, tc: e, cg: cfg.CgroupV2Dir, attachedVeth: map[int]bool{}, shaped: map[string]bool{}}
+	// Trees an earlier agent left are Sluice's to keep up or remove.
+	if devs, err := e.Shaped(); err != nil {
+		log.Warn("cannot list shaped devices", "err", err)
+	} else {
+		for _, d := range devs {
+			n.shaped[d] = true
+		}
+	}
 	if cfg.CgroupV2Dir != "" {
 		if n.cls, err = classify.Load(cfg.Classify); err != nil {
 			log.Warn("network classification off: all traffic is gold", "err", err)
@@ -127,7 +137,29 @@ func (n *Node) Signals(pol netqos.Policy, at time.Time) (netqos.Signals, error) 
 // classifier's attachments, DSCP and ingress budget. Parts fail
 // independently; the results say which.
 func (n *Node) Apply(ctx context.Context, p netqos.Plan) []tc.Result {
-	res := n.tc.Apply(ctx, p)
+	// A device shaped before and absent from the plan now (the policy
+	// stopped naming it, or shaping is off) loses Sluice's tree.
+	inPlan := map[string]bool{}
+	for _, dp := range p.Devices {
+		inPlan[dp.Device] = true
+	}
+	all := p
+	all.Devices = slices.Clone(p.Devices)
+	for d := range n.shaped {
+		if !inPlan[d] {
+			all.Devices = append(all.Devices, netqos.DevicePlan{Device: d})
+		}
+	}
+	res := n.tc.Apply(ctx, all)
+	for _, r := range res {
+		if r.Part == "tree" && r.Err == nil {
+			if inPlan[r.Device] {
+				n.shaped[r.Device] = true
+			} else {
+				delete(n.shaped, r.Device)
+			}
+		}
+	}
 	n.mu.Lock()
 	n.plan = p
 	n.mu.Unlock()

@@ -145,4 +145,46 @@ func TestLoopMovesBronzeCeiling(t *testing.T) {
 	if err := testutil.CollectAndCompare(n.Collector(), strings.NewReader(exp), "sluice_net_tier_ceil_bits"); err != nil {
 		t.Error(err)
 	}
+	// Shaping turned off: the tree goes.
+	pol = netqos.Policy{}
+	off := func() {
+		if err := tp.Host.Do(func() error {
+			plan, _ := netqos.Decide(netqos.Signals{At: time.Now()}, pol, st)
+			for _, r := range n.Apply(context.Background(), plan) {
+				if r.Err != nil {
+					return r.Err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	off()
+	if o, err := n.tc.Observe("up0"); err != nil || o.Root != nil {
+		t.Errorf("after shaping was turned off: root %+v, %v", o.Root, err)
+	}
+	off() // nothing left to remove
+
+	// A new agent finds and removes a tree an earlier one left.
+	mustInstall := func() {
+		links, _ := n.tc.Links(netqos.Policy{Devices: []string{"up0"}, LinkRateBitsPerSec: 100 * mbit, GoldRateBitsPerSec: mbit, SilverRateBitsPerSec: mbit})
+		tree, _ := netqos.Desire(netqos.Policy{GoldRateBitsPerSec: mbit, SilverRateBitsPerSec: mbit}, links[0], 0)
+		for _, r := range n.tc.Apply(context.Background(), netqos.Plan{Devices: []netqos.DevicePlan{{Device: "up0", Tree: tree}}}) {
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+	}
+	mustInstall()
+	n2, err := New(Config{Handle: tp.Host.Handle, TC: tc.Config{LeafQdisc: "-"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = n.Close()
+	n = n2
+	off()
+	if o, err := n.tc.Observe("up0"); err != nil || o.Root != nil {
+		t.Errorf("a new agent with shaping off left the old tree: root %+v, %v", o.Root, err)
+	}
 }

@@ -259,6 +259,28 @@ func (e *Enforcer) Read(links []netqos.Link) ([]netqos.DeviceSignal, []DeviceSta
 	return sig, stats, errors.Join(errs...)
 }
 
+// Shaped lists the devices whose root qdisc is Sluice's: what an agent
+// that starts finds of an earlier one's work.
+func (e *Enforcer) Shaped() ([]string, error) {
+	links, err := e.h.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	var out []string
+	for _, l := range links {
+		qs, err := e.h.QdiscList(l)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		for _, q := range qs {
+			if a := q.Attrs(); a.Parent == netlink.HANDLE_ROOT && a.LinkIndex == l.Attrs().Index && netqos.Owned(a.Handle) {
+				out = append(out, l.Attrs().Name)
+			}
+		}
+	}
+	return out, nil
+}
+
 // Observe reads what the diff needs of one device.
 func (e *Enforcer) Observe(dev string) (netqos.Observed, error) {
 	link, err := e.h.LinkByName(dev)
