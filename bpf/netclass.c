@@ -27,9 +27,10 @@
  *   stamp_uplink  (tc egress of the shaped device): turns a Sluice mark into
  *                 the tier's class id in skb->priority before the qdisc,
  *                 and rewrites the DSCP of the tier if the policy asks.
- *   police_ingress (cgroup_skb/ingress): counts received bytes per tier and
- *                 drops bronze packets above bronze's ingress budget (a
- *                 token bucket), where the receiving socket is known.
+ *   police_ingress (cgroup_skb/ingress): counts received bytes per tier
+ *                 (unclassified sockets as gold) and drops bronze packets
+ *                 above bronze's ingress budget (a token bucket), where the
+ *                 receiving socket is known.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -38,6 +39,7 @@
 #include <bpf/bpf_endian.h>
 
 #define NUM_TIERS 3
+#define GOLD 0
 #define BRONZE 2
 #define MAX_LEVEL 15 /* deepest cgroup nesting level looked up */
 #define DSCP_KEEP 0xff
@@ -225,8 +227,10 @@ int police_ingress(struct __sk_buff *skb)
 	int t = tier_of_skb(skb);
 	int pass = 1;
 
+	/* Unclassified sockets count as gold, as their egress goes to gold's
+	 * class: gold used is all that is not online or offline. */
 	if (t < 0 || t >= NUM_TIERS)
-		return 1;
+		t = GOLD;
 	key = t;
 	if (t == BRONZE) {
 		p = bpf_map_lookup_elem(&ingress_police, &zero);
