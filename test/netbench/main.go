@@ -261,7 +261,6 @@ type result struct {
 	bulkBits float64
 	onlBits  float64
 	requests int
-	late     int
 }
 
 func run(c config) error {
