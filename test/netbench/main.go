@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -41,7 +43,21 @@ type config struct {
 	conns        int
 }
 
+// Child roles: the bulk flow runs in processes of its own, so that its
+// CPU and garbage do not stall the online driver's runtime.
+const (
+	roleEnv  = "NETBENCH_ROLE" // "sink" or "bulk"
+	nsEnv    = "NETBENCH_NETNS"
+	addrEnv  = "NETBENCH_ADDR"
+	prioEnv  = "NETBENCH_PRIO"
+	roleSink = "sink"
+	roleBulk = "bulk"
+)
+
 func main() {
+	if role := os.Getenv(roleEnv); role != "" {
+		fail(child(role)) // runs until killed
+	}
 	var c config
 	var link, gold, silver, head, ramp string
 	short := flag.Bool("short", false, "a quick check that the driver works: 2 rounds of 3 s")
@@ -73,6 +89,89 @@ func main() {
 	if err := run(c); err != nil {
 		fail(err)
 	}
+}
+
+// child runs a role inside the namespace named by NETBENCH_NETNS until
+// killed: the sink prints the bytes it received so far every 100 ms; the
+// bulk sender writes as fast as it can with its socket priority. It
+// returns only on failure.
+func child(role string) error {
+	runtime.LockOSThread() // the main goroutine stays on the switched thread
+	h, err := netns.GetFromName(os.Getenv(nsEnv))
+	if err != nil {
+		return err
+	}
+	if err := netns.Set(h); err != nil {
+		return err
+	}
+	addr := os.Getenv(addrEnv)
+	switch role {
+	case roleSink:
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		var total atomic.Uint64
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					buf := make([]byte, 256<<10)
+					for {
+						n, err := c.Read(buf)
+						total.Add(uint64(n))
+						if err != nil {
+							c.Close()
+							return
+						}
+					}
+				}()
+			}
+		}()
+		for {
+			fmt.Println(total.Load())
+			time.Sleep(100 * time.Millisecond)
+		}
+	case roleBulk:
+		var prio int
+		if _, err := fmt.Sscan(os.Getenv(prioEnv), &prio); err != nil {
+			return fmt.Errorf("%s: %w", prioEnv, err)
+		}
+		c, err := dialPrio(addr, uint32(prio))
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, 256<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				return err
+			}
+		}
+	}
+	return fmt.Errorf("unknown role %q", role)
+}
+
+func startChild(role string, n *ns, addr string, prio uint32) (*exec.Cmd, io.ReadCloser, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), roleEnv+"="+role, nsEnv+"="+n.name, addrEnv+"="+addr, fmt.Sprintf("%s=%d", prioEnv, prio))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	return cmd, out, cmd.Start()
+}
+
+func stopChild(cmd *exec.Cmd) {
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
 }
 
 func fail(err error) {
@@ -302,19 +401,20 @@ func run(c config) error {
 }
 
 type servers struct {
-	online, bulk net.Listener
-	bulkBytes    atomic.Uint64
+	online    net.Listener
+	sink      *exec.Cmd
+	bulkBytes atomic.Uint64
 }
 
-func (s *servers) close() { s.online.Close(); s.bulk.Close() }
+func (s *servers) close() {
+	s.online.Close()
+	stopChild(s.sink)
+}
 
 func startServers(en *env) (*servers, error) {
 	s := &servers{}
 	err := en.remote.do(func() (err error) {
-		if s.online, err = net.Listen("tcp", "10.231.0.2:7001"); err != nil {
-			return err
-		}
-		s.bulk, err = net.Listen("tcp", "10.231.0.2:7002")
+		s.online, err = net.Listen("tcp", "10.231.0.2:7001")
 		return err
 	})
 	if err != nil {
@@ -329,23 +429,23 @@ func startServers(en *env) (*servers, error) {
 			go serveOnline(c)
 		}
 	}()
+	sink, out, err := startChild(roleSink, en.remote, "10.231.0.2:7002", 0)
+	if err != nil {
+		s.online.Close()
+		return nil, fmt.Errorf("bulk sink: %w", err)
+	}
+	s.sink = sink
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() {
+		s.close()
+		return nil, errors.New("bulk sink did not start")
+	}
 	go func() {
-		for {
-			c, err := s.bulk.Accept()
-			if err != nil {
-				return
+		for lines.Scan() {
+			var n uint64
+			if _, err := fmt.Sscan(lines.Text(), &n); err == nil {
+				s.bulkBytes.Store(n)
 			}
-			go func() {
-				buf := make([]byte, 256<<10)
-				for {
-					n, err := c.Read(buf)
-					s.bulkBytes.Add(uint64(n))
-					if err != nil {
-						c.Close()
-						return
-					}
-				}
-			}()
 		}
 	}()
 	return s, nil
@@ -376,21 +476,26 @@ func serveOnline(c net.Conn) {
 
 func dial(en *env, addr string, prio uint32) (net.Conn, error) {
 	var c net.Conn
-	err := en.host.do(func() error {
-		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_PRIORITY, int(prio))
-			}); err != nil {
-				return err
-			}
-			return serr
-		}}
-		var err error
-		c, err = d.Dial("tcp", addr)
+	err := en.host.do(func() (err error) {
+		c, err = dialPrio(addr, prio)
 		return err
 	})
 	return c, err
+}
+
+// dialPrio connects from the calling thread's namespace with the socket
+// priority prio (the tier's class, as the classifier stamps it).
+func dialPrio(addr string, prio uint32) (net.Conn, error) {
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_PRIORITY, int(prio))
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	return d.Dial("tcp", addr)
 }
 
 func runCondition(c config, en *env, srv *servers, cond condition) (result, error) {
@@ -405,22 +510,12 @@ func runCondition(c config, en *env, srv *servers, cond condition) (result, erro
 		wg.Add(1)
 		go func() { defer wg.Done(); loopErr <- cond.loop(ctx, en) }()
 	}
-	var bulk net.Conn
+	var bulk *exec.Cmd
 	if cond.bulk {
 		var err error
-		if bulk, err = dial(en, "10.231.0.2:7002", netqos.ClassID(netqos.Bronze)); err != nil {
-			return result{}, err
+		if bulk, _, err = startChild(roleBulk, en.host, "10.231.0.2:7002", netqos.ClassID(netqos.Bronze)); err != nil {
+			return result{}, fmt.Errorf("bulk sender: %w", err)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 256<<10)
-			for ctx.Err() == nil {
-				if _, err := bulk.Write(buf); err != nil {
-					return
-				}
-			}
-		}()
 	}
 	// Warm up: let the bulk flow fill its queue and the controller settle.
 	time.Sleep(time.Second)
@@ -430,7 +525,7 @@ func runCondition(c config, en *env, srv *servers, cond condition) (result, erro
 	bulkBits := float64(srv.bulkBytes.Load()-bulkStart) * 8 / time.Since(t0).Seconds()
 	cancel()
 	if bulk != nil {
-		bulk.Close()
+		stopChild(bulk)
 	}
 	wg.Wait()
 	select {
