@@ -44,10 +44,11 @@
 //     gold (tested).
 //   - skb->mark does not survive the veth either: skb_scrub_packet clears
 //     it between namespaces. A mark set inside the container is lost.
-//   - the socket does survive the veth (skb->sk is kept since 5.8 for TCP
-//     small queues), up to ip_rcv in the host namespace, which orphans it.
-//     So a tc program on the host-side veth's ingress still sees the
-//     sending socket's cgroup (bpf_skb_ancestor_cgroup_id).
+//   - the socket does survive the veth (skb_scrub_packet keeps skb->sk on
+//     current kernels; measured on 6.18 and Debian's 6.1), up to ip_rcv in
+//     the host namespace, which orphans it. So a tc program on the
+//     host-side veth's ingress still sees the sending socket's cgroup
+//     (bpf_skb_ancestor_cgroup_id).
 //   - a mark set in the host namespace survives routing to the uplink.
 //
 // Hence three programs: sock_create (priority, host processes), stamp_veth
@@ -55,7 +56,10 @@
 // Sluice's mark bits, DefaultMarkMask 0x0e000000, configurable), and
 // stamp_uplink on the shaped device's egress before the qdisc (a Sluice
 // mark into the tier's class priority, and the tier's DSCP if the policy
-// sets one). Tier lookup is by v2 cgroup id, deepest listed ancestor
+// sets one). The tc programs attach through TCX where the kernel has it
+// (6.6+) and as clsact cls_bpf filters of Sluice's own priority before
+// that (the VM lane's 6.1 kernel runs the classification tests this way).
+// Tier lookup is by v2 cgroup id, deepest listed ancestor
 // first, so the agent lists tier parents (the offline parent) or single
 // containers; on cgroup v1 hosts the same cgroups exist in the v2
 // hierarchy at /sys/fs/cgroup/unified, where the programs attach. The DSCP
@@ -66,7 +70,8 @@
 //
 // At an ifb device there is no socket left to classify by, so bronze's
 // incoming traffic is policed where the receiving socket is known: a
-// cgroup_skb/ingress program counts bytes per tier and drops bronze
+// cgroup_skb/ingress program counts bytes per tier (unclassified sockets
+// as gold, like their egress) and drops bronze
 // packets above bronze's ingress budget (a token bucket of 100 ms of the
 // budget). The budget follows the same rule as the egress ceiling, against
 // the sum of the shaped links and the per-tier received bytes. Dropping at
