@@ -188,3 +188,39 @@ func TestLoopMovesBronzeCeiling(t *testing.T) {
 		t.Errorf("a new agent with shaping off left the old tree: root %+v, %v", o.Root, err)
 	}
 }
+
+// TestAttachFailureKeepsShaping: a classifier that cannot attach (here: a
+// cgroup directory that does not exist) is reported in its own result;
+// the tree is still installed.
+func TestAttachFailureKeepsShaping(t *testing.T) {
+	kerneltest.RequireCgroupV2(t)
+	tp := nstest.NewTopo(t)
+	n, err := New(Config{Handle: tp.Host.Handle, CgroupV2Dir: filepath.Join(t.TempDir(), "no-such-cgroup"), TC: tc.Config{LeafQdisc: "-"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	if n.cls == nil {
+		kerneltest.Missing(t, kerneltest.FeatureBPF, "classifier did not load")
+	}
+	pol := netqos.Policy{Devices: []string{"up0"}, LinkRateBitsPerSec: 100 * mbit, GoldRateBitsPerSec: mbit, SilverRateBitsPerSec: mbit}
+	sig, err := n.Signals(pol, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, _ := netqos.Decide(sig, pol, netqos.State{})
+	var res []tc.Result
+	_ = tp.Host.Do(func() error { res = n.Apply(context.Background(), plan); return nil })
+	var treeOK, classifyErr bool
+	for _, r := range res {
+		switch r.Part {
+		case "tree":
+			treeOK = r.Err == nil && len(r.Changes) > 0
+		case "classify":
+			classifyErr = r.Err != nil && strings.Contains(r.Err.Error(), "no-such-cgroup")
+		}
+	}
+	if !treeOK || !classifyErr {
+		t.Errorf("results %+v: want the tree installed and the attach failure reported", res)
+	}
+}
