@@ -1,6 +1,7 @@
 package netqos
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -208,5 +209,19 @@ func TestDiff(t *testing.T) {
 	}
 	if ch, _ := Diff(Tree{}, foreign, false); len(ch) != 0 {
 		t.Errorf("off diff on foreign = %v", ch)
+	}
+}
+
+func TestTierJSON(t *testing.T) {
+	b, err := json.Marshal(map[Tier]uint8{Bronze: 8, Silver: 26})
+	if err != nil || string(b) != `{"bronze":8,"silver":26}` {
+		t.Fatalf("json = %s, %v", b, err)
+	}
+	var back map[Tier]uint8
+	if err := json.Unmarshal(b, &back); err != nil || back[Bronze] != 8 || back[Silver] != 26 {
+		t.Errorf("round trip = %v, %v", back, err)
+	}
+	if err := json.Unmarshal([]byte(`{"platinum":1}`), &back); err == nil {
+		t.Error("unknown tier accepted")
 	}
 }

@@ -90,3 +90,21 @@ func TierOfClass(id uint32) (Tier, bool) {
 	}
 	return 0, false
 }
+
+// MarshalText writes the tier's name, so JSON and YAML show "bronze", not 2.
+func (t Tier) MarshalText() ([]byte, error) {
+	if t >= NumTiers {
+		return nil, fmt.Errorf("unknown %s", t)
+	}
+	return []byte(t.String()), nil
+}
+
+// UnmarshalText reads a tier name.
+func (t *Tier) UnmarshalText(b []byte) error {
+	v, err := ParseTier(string(b))
+	if err != nil {
+		return err
+	}
+	*t = v
+	return nil
+}
