@@ -52,7 +52,7 @@ bench-colo: build
 	./test/colo/bench.sh
 
 bench-net:
-	./test/netbench/bench.sh $(BENCH_NET_ARGS)
+	./test/netbench/bench.sh $(ARGS)
 
 generate:
 	./ebpf/generate.sh
