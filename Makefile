@@ -14,7 +14,7 @@ TESTFLAGS ?= -count=1 -timeout 30m -p 1
 # SLUICE_OPENB_DATA first when it is set.
 export SLUICE_OPENB_DATA ?= $(wildcard $(abspath ../shared/data/openb))
 
-.PHONY: all build run test test-unit test-kernel test-vm lint bench bench-colo bench-rdt generate verify-generate fuzz clean
+.PHONY: all build run test test-unit test-kernel test-vm lint bench bench-colo bench-rdt bench-net generate verify-generate fuzz clean
 
 all: build
 
@@ -64,11 +64,16 @@ bench-colo: build
 bench-rdt:
 	$(GO) run ./test/rdtbench $(ARGS)
 
+bench-net:
+	./test/netbench/bench.sh $(ARGS)
+
 generate:
 	./ebpf/generate.sh
+	./netqos/classify/generate.sh
 
 verify-generate:
 	./ebpf/generate.sh --verify
+	./netqos/classify/generate.sh --verify
 
 clean:
 	rm -rf $(BIN)

@@ -3,6 +3,7 @@ package qos
 import (
 	"time"
 
+	"github.com/sluicehq/sluice/netqos"
 	"github.com/sluicehq/sluice/rdt"
 )
 
@@ -101,17 +102,10 @@ type KillPolicy struct {
 	CoolDown time.Duration
 }
 
-// NetworkPolicy is validated now and enforced by the netqos package later.
-type NetworkPolicy struct {
-	// Devices lists the egress devices to shape; empty turns network QoS off.
-	Devices []string
-	// LinkRateBitsPerSec is the link rate to share out; 0 means the agent
-	// uses each device's reported speed (and checks Fits against it).
-	LinkRateBitsPerSec   uint64
-	GoldRateBitsPerSec   uint64
-	SilverRateBitsPerSec uint64
-	HeadroomBitsPerSec   uint64
-}
+// NetworkPolicy is the network section: the policy model of package
+// netqos (devices, gold and silver guarantees, headroom, ramp, ingress,
+// DSCP), which enforces it.
+type NetworkPolicy = netqos.Policy
 
 // StopBehaviour is what the agent does to the offline caps when it stops.
 type StopBehaviour string

@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/sluicehq/sluice/netqos"
 	"github.com/sluicehq/sluice/rdt"
 )
 
@@ -463,7 +464,33 @@ func (p *policyParser) network(n *yaml.Node, path string, nw *NetworkPolicy) {
 		{"goldRate", func(n *yaml.Node, path string) { p.rate(n, path, &nw.GoldRateBitsPerSec) }},
 		{"silverRate", func(n *yaml.Node, path string) { p.rate(n, path, &nw.SilverRateBitsPerSec) }},
 		{"headroom", func(n *yaml.Node, path string) { p.rate(n, path, &nw.HeadroomBitsPerSec) }},
+		{"ramp", func(n *yaml.Node, path string) { p.rate(n, path, &nw.RampBitsPerSecPerSec) }},
+		{"ingress", func(n *yaml.Node, path string) { p.bool(n, path, &nw.Ingress) }},
+		{"dscp", func(n *yaml.Node, path string) { nw.DSCP = p.dscp(n, path) }},
+		{"replaceForeignRoot", func(n *yaml.Node, path string) { p.bool(n, path, &nw.ReplaceForeignRoot) }},
 	})
+}
+
+// dscp reads {gold: 46, silver: 26, bronze: 8}: a DSCP code point per tier.
+func (p *policyParser) dscp(n *yaml.Node, path string) map[netqos.Tier]uint8 {
+	out := map[netqos.Tier]uint8{}
+	var fs fieldSet
+	for _, t := range netqos.Tiers {
+		fs = append(fs, field{t.String(), func(n *yaml.Node, path string) {
+			if v, ok := p.int(n, path); ok {
+				if v < 0 || v > netqos.MaxDSCP {
+					p.addf(n.Line, path, "%d is not a DSCP code point (0..%d)", v, netqos.MaxDSCP)
+					return
+				}
+				out[t] = uint8(v)
+			}
+		}})
+	}
+	p.mapping(n, path, fs)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 func (p *policyParser) devices(n *yaml.Node, path string) []string {
@@ -562,31 +589,8 @@ func (p *policyParser) crossCheck(pol *Policy) {
 		if err := nw.Fits(nw.LinkRateBitsPerSec); err != nil {
 			p.addf(line("network.linkRate", "network.goldRate", "network.silverRate", "network.headroom"), "network", "%v", err)
 		}
-	} else if _, over := sumRates(nw); over {
+	} else if _, over := nw.Guaranteed(); over {
 		p.addf(line("network.goldRate", "network.silverRate", "network.headroom"), "network",
 			"goldRate + silverRate + headroom overflows")
 	}
-}
-
-// Fits checks that the gold and silver guarantees plus headroom leave the
-// bronze (offline) class some of a link of linkBitsPerSec.
-func (n NetworkPolicy) Fits(linkBitsPerSec uint64) error {
-	sum, over := sumRates(n)
-	if over || sum >= linkBitsPerSec {
-		return fmt.Errorf("goldRate %s + silverRate %s + headroom %s = %s leaves nothing of link rate %s",
-			formatRate(n.GoldRateBitsPerSec), formatRate(n.SilverRateBitsPerSec), formatRate(n.HeadroomBitsPerSec),
-			formatRate(sum), formatRate(linkBitsPerSec))
-	}
-	return nil
-}
-
-func sumRates(n NetworkPolicy) (uint64, bool) {
-	var sum uint64
-	for _, v := range []uint64{n.GoldRateBitsPerSec, n.SilverRateBitsPerSec, n.HeadroomBitsPerSec} {
-		if sum+v < sum {
-			return 0, true
-		}
-		sum += v
-	}
-	return sum, false
 }

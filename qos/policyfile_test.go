@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/netqos"
 	"github.com/sluicehq/sluice/rdt"
 )
 
@@ -79,6 +80,8 @@ func TestParsePolicyFull(t *testing.T) {
 			Devices:            []string{"eth0", "bond0.100"},
 			LinkRateBitsPerSec: 10_000_000_000, GoldRateBitsPerSec: 200_000_000,
 			SilverRateBitsPerSec: 7_500_000_000, HeadroomBitsPerSec: 500_000,
+			RampBitsPerSecPerSec: 2_000_000_000, Ingress: true,
+			DSCP: map[netqos.Tier]uint8{netqos.Silver: 26, netqos.Bronze: 8}, ReplaceForeignRoot: true,
 		},
 	}
 	if !reflect.DeepEqual(got, want) {
