@@ -13,7 +13,7 @@ TESTFLAGS ?= -count=1 -timeout 30m -p 1
 # brain's replay tests read it from here.
 export SLUICE_OPENB_DATA ?= $(wildcard $(abspath ../shared/data/openb))
 
-.PHONY: all build run test test-unit test-kernel test-vm lint bench bench-colo generate verify-generate fuzz clean
+.PHONY: all build run test test-unit test-kernel test-vm lint bench bench-colo generate generate-proto verify-generate fuzz clean
 
 all: build
 
@@ -51,11 +51,17 @@ bench:
 bench-colo: build
 	./test/colo/bench.sh
 
-generate:
+generate: generate-proto
 	./ebpf/generate.sh
+
+# The brain's protobuf and Connect stubs (brain/api/gen), with the
+# generators pinned in go.mod's tool block.
+generate-proto:
+	./brain/api/generate.sh
 
 verify-generate:
 	./ebpf/generate.sh --verify
+	./brain/api/generate.sh --verify
 
 clean:
 	rm -rf $(BIN)
