@@ -323,4 +323,3 @@ func overridesPB(o *store.Overrides) *brainv1.QoSOverrides {
 		OfflineCpuCapMilli: o.OfflineCPUCapMilli, OfflineMemoryCapBytes: o.OfflineMemoryCapBytes,
 	}
 }
-

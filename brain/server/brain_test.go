@@ -85,6 +85,13 @@ func agentsAgree(t *testing.T, tb *testBrain, agents []*simAgent) {
 			if v != tg.Version || len(ids) != len(tg.Containers) {
 				return false
 			}
+			// ... and the brain has their acknowledgements.
+			tb.brain.mu.Lock()
+			acked := tb.brain.live[a.name] != nil && tb.brain.live[a.name].applied == tg.Version
+			tb.brain.mu.Unlock()
+			if !acked && tg.Version > 0 {
+				return false
+			}
 			for _, c := range tg.Containers {
 				if !ids[c.ID] {
 					return false

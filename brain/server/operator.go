@@ -226,4 +226,3 @@ func (b *Brain) Explain(ctx context.Context, req *connect.Request[brainv1.Explai
 	}
 	return connect.NewResponse(out), nil
 }
-
