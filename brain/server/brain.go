@@ -23,6 +23,10 @@ type Config struct {
 	// Now reads the clock; default time.Now.
 	Now      func() time.Time
 	Liveness Liveness
+	// SampleFeasible bounds the hosts scored per placement (place.Profile's
+	// SampleFeasible: visited in a seeded random order, scoring stops
+	// after this many feasible ones); 0 scores every host. Default 128.
+	SampleFeasible int
 	// HistoryPerHost is how many target deltas are kept per host for
 	// agents that reconnect a few versions behind; older gaps get a full
 	// document. Default 16.
@@ -69,6 +73,8 @@ type Brain struct {
 	live map[string]*hostLive
 	// queued changes for the next pass.
 	pending []*change
+	// byJob indexes the cache's placements by job, sorted by index.
+	byJob map[string][]store.Placement
 	// pendingReason explains why a job's replicas are not all placed.
 	pendingReason map[string]string
 	kick          chan struct{}
@@ -94,6 +100,12 @@ func New(ctx context.Context, cfg Config) (*Brain, error) {
 	if cfg.Liveness == (Liveness{}) {
 		cfg.Liveness = DefaultLiveness()
 	}
+	if cfg.SampleFeasible == 0 {
+		cfg.SampleFeasible = 128
+	}
+	if cfg.SampleFeasible < 0 {
+		cfg.SampleFeasible = 0
+	}
 	if cfg.HistoryPerHost <= 0 {
 		cfg.HistoryPerHost = 16
 	}
@@ -107,6 +119,7 @@ func New(ctx context.Context, cfg Config) (*Brain, error) {
 		kick: make(chan struct{}, 1), ready: make(chan struct{}),
 	}
 	b.started = b.now()
+	b.indexJobs()
 	for name := range st.Hosts {
 		b.live[name] = b.newLive()
 	}
@@ -207,15 +220,17 @@ func hostState(h store.Host) string {
 }
 
 // placementsOf lists a job's placements by index; caller holds mu.
-func (b *Brain) placementsOf(job string) []store.Placement {
-	var out []store.Placement
+func (b *Brain) placementsOf(job string) []store.Placement { return b.byJob[job] }
+
+// indexJobs rebuilds byJob from the cache; caller holds mu.
+func (b *Brain) indexJobs() {
+	b.byJob = map[string][]store.Placement{}
 	for _, p := range b.st.Placements {
-		if p.Job == job {
-			out = append(out, p)
-		}
+		b.byJob[p.Job] = append(b.byJob[p.Job], p)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
-	return out
+	for _, ps := range b.byJob {
+		sort.Slice(ps, func(i, j int) bool { return ps[i].Index < ps[j].Index })
+	}
 }
 
 // jobsSorted lists jobs by name; caller holds mu.

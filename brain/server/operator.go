@@ -190,7 +190,7 @@ func (b *Brain) Explain(ctx context.Context, req *connect.Request[brainv1.Explai
 	if err != nil {
 		return nil, err
 	}
-	w := &work{hosts: b.st.Hosts, jobs: b.st.Jobs, placements: maps.Clone(b.st.Placements)}
+	w := &work{hosts: b.st.Hosts, jobs: b.st.Jobs, placements: maps.Clone(b.st.Placements), live: b.liveSnapshot()}
 	index := 0
 	have := map[int]bool{}
 	for _, p := range b.placementsOf(j.Name) {

@@ -70,6 +70,7 @@ type work struct {
 	done       []*change
 	requeue    []*change
 	reasons    map[string]string
+	live       map[string]seen
 	placed     int
 	failed     int
 	preempted  int
@@ -93,9 +94,15 @@ func (w *work) putPlacement(p store.Placement) {
 
 // pass runs one reconcile pass; more reports work left for another pass.
 func (b *Brain) pass(ctx context.Context) (more bool, err error) {
+	// Only this goroutine writes the cache (in apply, under mu), so the
+	// plan reads it without the lock; what handlers write (the queue,
+	// liveness) is copied under the lock first.
 	b.mu.Lock()
-	w := b.plan()
+	pending := b.pending
+	b.pending = nil
+	seen := b.liveSnapshot()
 	b.mu.Unlock()
+	w := b.plan(pending, seen)
 	if len(w.batch.Puts)+len(w.batch.Deletes) == 0 {
 		b.mu.Lock()
 		b.pendingReason = w.reasons
@@ -156,6 +163,7 @@ func (b *Brain) reload(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.st = st
+	b.indexJobs()
 	for name := range st.Hosts {
 		if b.live[name] == nil {
 			b.live[name] = b.newLive()
@@ -173,13 +181,31 @@ func (b *Brain) reload(ctx context.Context) error {
 	return nil
 }
 
-// plan computes one pass; caller holds mu. It reads the cache and
-// returns the batch to commit without touching the cache.
-func (b *Brain) plan() *work {
+// seen is a host's liveness as a pass sees it.
+type seen struct {
+	lastSeen        time.Time
+	lentCPUMilli    int64
+	lentMemoryBytes int64
+	reportedLend    bool
+}
+
+// liveSnapshot copies what handlers write about hosts; caller holds mu.
+func (b *Brain) liveSnapshot() map[string]seen {
+	out := make(map[string]seen, len(b.live))
+	for name, l := range b.live {
+		out[name] = seen{l.lastSeen, l.lentCPUMilli, l.lentMemoryBytes, l.reportedLend}
+	}
+	return out
+}
+
+// plan computes one pass from the cache, the queued changes and the hosts'
+// liveness, and returns the batch to commit without touching the cache.
+// Only the reconcile goroutine calls it.
+func (b *Brain) plan(pending []*change, live map[string]seen) *work {
 	w := &work{
 		hosts: maps.Clone(b.st.Hosts), jobs: maps.Clone(b.st.Jobs), placements: maps.Clone(b.st.Placements),
 		dirty: map[string]bool{}, dirtyHosts: map[string]bool{}, targets: map[string]store.Target{},
-		deltas: map[string]delta{}, reasons: map[string]string{},
+		deltas: map[string]delta{}, reasons: map[string]string{}, live: live,
 	}
 	budget := b.cfg.Store.MaxOps()
 	if budget <= 0 {
@@ -187,8 +213,6 @@ func (b *Brain) plan() *work {
 	}
 	// Leave room for the placements and target bumps of the changes taken.
 	changeBudget := budget / 4
-	pending := b.pending
-	b.pending = nil
 	used := 0
 	for i, c := range pending {
 		if used >= changeBudget {
@@ -261,8 +285,8 @@ func (b *Brain) markDown(w *work) {
 	now := b.now()
 	ttl := b.ttl()
 	for name, h := range w.hosts {
-		l := b.live[name]
-		if h.Down || l == nil || now.Sub(l.lastSeen) <= ttl {
+		l, ok := w.live[name]
+		if h.Down || !ok || now.Sub(l.lastSeen) <= ttl {
 			continue
 		}
 		h.Down = true
@@ -383,7 +407,7 @@ func rejectionText(dec place.Decision) string {
 // clusters builds the two placement views: online and system jobs against
 // capacity, offline jobs against what hosts lend.
 func (b *Brain) clusters(w *work) (online, offline *place.Cluster, err error) {
-	prof := place.Profile{}
+	prof := place.Profile{SampleFeasible: b.cfg.SampleFeasible}
 	curveSet := false
 	for _, name := range slices.Sorted(maps.Keys(w.jobs)) {
 		j := w.jobs[name]
@@ -424,7 +448,7 @@ func (b *Brain) clusters(w *work) (online, offline *place.Cluster, err error) {
 		off := ph
 		off.Capacity = place.Resources(maps.Clone(h.Capacity))
 		var lentCPU, lentMem int64
-		if l := b.live[name]; l != nil && l.reportedLend {
+		if l := w.live[name]; l.reportedLend {
 			lentCPU, lentMem = l.lentCPUMilli, l.lentMemoryBytes
 		}
 		// Offline work fits in what the host lends now; what already runs
@@ -545,6 +569,7 @@ func sameContainer(a, b store.Container) bool {
 // apply makes a committed pass the cache; caller holds mu.
 func (b *Brain) apply(w *work, rev int64) {
 	b.st.Hosts, b.st.Jobs, b.st.Placements = w.hosts, w.jobs, w.placements
+	b.indexJobs()
 	for key := range w.batch.Puts {
 		b.st.Revs[key] = rev
 	}
