@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -365,5 +366,31 @@ func TestCheckLoopback(t *testing.T) {
 		if err := CheckLoopback(bad); err == nil || !strings.Contains(err.Error(), "loopback") && !errors.Is(err, err) {
 			t.Errorf("%s accepted: %v", bad, err)
 		}
+	}
+}
+
+func TestUnreachableEtcdIsAClearErrorAndLosesNothingCommitted(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBrain(t, dir, newClock(), testLiveness)
+	fleet(t, tb, 1)
+	submit(t, tb, []byte("version: 1\napps:\n  - {name: kept, cpu: 1, memory: 1Gi, image: busybox}\nrequests:\n  - {app: kept, count: 1}\n"))
+	tb.etcd.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := tb.operator().SubmitJobs(ctx, connect.NewRequest(&brainv1.SubmitJobsRequest{
+		File: []byte("version: 1\napps:\n  - {name: lost, cpu: 1, memory: 1Gi, image: busybox}\nrequests:\n  - {app: lost, count: 1}\n")}))
+	if connect.CodeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), "commit") {
+		t.Fatalf("submit with etcd gone: %v", err)
+	}
+	resp, err := http.Get(tb.url + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/healthz with etcd gone: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	tb.stop()
+	tb2 := startBrain(t, dir, newClock(), testLiveness)
+	p, st := stored(t, tb2)
+	if p["kept-0"] == "" || len(st.Jobs) != 1 {
+		t.Fatalf("after the outage: placements %v, jobs %v", p, st.Jobs)
 	}
 }

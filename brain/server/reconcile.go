@@ -127,8 +127,15 @@ func (b *Brain) pass(ctx context.Context) (more bool, err error) {
 		}
 		return true, err
 	default:
+		// etcd unreachable, or the batch refused: the callers whose
+		// changes rode in it hear so (nothing of it was committed) rather
+		// than wait on a change that may never commit and would block
+		// every later one.
 		b.m.txnSeconds.WithLabelValues("error").Observe(lat)
-		b.requeue(append(w.done, w.requeue...))
+		for _, c := range w.done {
+			c.finish(fmt.Errorf("commit: %w", err))
+		}
+		b.requeue(w.requeue)
 		return true, err
 	}
 	b.mu.Lock()

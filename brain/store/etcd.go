@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -27,6 +28,7 @@ const DefaultMaxTxnOps = 128
 type Embedded struct {
 	etcd   *embed.Etcd
 	Client *clientv3.Client
+	once   sync.Once
 }
 
 // Start runs a single-member etcd with its data in dir, listening on
@@ -75,10 +77,12 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Embedded, error)
 	return &Embedded{etcd: e, Client: v3client.New(e.Server)}, nil
 }
 
-// Close stops the member.
+// Close stops the member; later calls do nothing.
 func (e *Embedded) Close() {
-	e.Client.Close()
-	e.etcd.Close()
+	e.once.Do(func() {
+		e.Client.Close()
+		e.etcd.Close()
+	})
 }
 
 // Dial connects to an external etcd cluster.

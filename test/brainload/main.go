@@ -51,6 +51,7 @@ type options struct {
 	clients   int
 	heartbeat time.Duration
 	idle      time.Duration
+	trickle   int
 }
 
 func main() {
@@ -61,6 +62,7 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 1000, "concurrent submitting clients")
 	flag.DurationVar(&o.heartbeat, "heartbeat", time.Second, "heartbeat interval forced on agents")
 	flag.DurationVar(&o.idle, "idle", 30*time.Second, "how long to measure CPU and RSS with the fleet heartbeating")
+	flag.IntVar(&o.trickle, "trickle", 200, "jobs submitted one at a time to measure propagation alone")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintf(os.Stderr, "brainload: %v\n", err)
@@ -172,8 +174,35 @@ func run(o options) error {
 	}
 	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
 	if len(lags) > 0 {
-		fmt.Printf("propagation (submission return -> agent ack), %d replicas: p50 %v p99 %v max %v\n",
+		fmt.Printf("propagation under the submission flood (submission return -> agent ack), %d replicas: p50 %v p99 %v max %v\n",
 			len(lags), q(lags, 0.5), q(lags, 0.99), lags[len(lags)-1])
+	}
+	// Propagation alone: one submission at a time, so the push path is
+	// not queued behind the flood above.
+	var trickle []time.Duration
+	for i := range o.trickle {
+		n := o.jobs + i
+		file := fmt.Sprintf("version: 1\napps:\n  - {name: j%d, cpu: 100m, memory: 64Mi, image: busybox}\nrequests:\n  - {app: j%d, count: 1}\n", n, n)
+		if _, err := op.SubmitJobs(ctx, connect.NewRequest(&brainv1.SubmitJobsRequest{File: []byte(file)})); err != nil {
+			return fmt.Errorf("trickle submit: %w", err)
+		}
+		c := time.Now()
+		id := fmt.Sprintf("j%d-0", n)
+		for {
+			if a, ok := fleet.ackAt(id); ok {
+				trickle = append(trickle, max(0, a.Sub(c)))
+				break
+			}
+			if time.Since(c) > 10*time.Second {
+				return fmt.Errorf("trickle: %s not acknowledged after 10s", id)
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}
+	sort.Slice(trickle, func(i, j int) bool { return trickle[i] < trickle[j] })
+	if len(trickle) > 0 {
+		fmt.Printf("propagation one at a time (submission return -> agent ack), %d replicas: p50 %v p99 %v max %v\n",
+			len(trickle), q(trickle, 0.5), q(trickle, 0.99), trickle[len(trickle)-1])
 	}
 	m, err := scrape(hc, url)
 	if err == nil {
