@@ -369,7 +369,7 @@ func (b *Brain) placeMissing(w *work, budget int) {
 			continue
 		}
 		if !dec.Placed {
-			w.reasons[r.job.Name] = rejectionText(dec)
+			w.reasons[r.job.Name] = rejectionText(dec, r.job.App.Class.Or())
 			w.failed++
 			continue
 		}
@@ -397,9 +397,12 @@ func placementKeyOfID(w *work, id string) (string, bool) {
 	return "", false
 }
 
-func rejectionText(dec place.Decision) string {
-	if len(dec.Rejections) == 0 {
-		return "no host"
+func rejectionText(dec place.Decision, class trace.Class) string {
+	if dec.Considered == 0 && (len(dec.Rejections) == 0 || dec.Rejections[0].Hosts == 0) {
+		if class == trace.ClassOffline {
+			return "no host is up and lending to offline work"
+		}
+		return "no host is up (registered, heartbeating, not drained)"
 	}
 	s := fmt.Sprintf("no host fits: %d considered", dec.Considered)
 	for i, r := range dec.Rejections {
