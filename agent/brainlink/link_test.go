@@ -2,48 +2,19 @@ package brainlink
 
 import (
 	"context"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/prometheus/client_golang/prometheus"
 
 	brainv1 "github.com/sluicehq/sluice/brain/api/gen/v1"
 	"github.com/sluicehq/sluice/brain/api/gen/v1/brainv1connect"
-	"github.com/sluicehq/sluice/brain/server"
-	"github.com/sluicehq/sluice/brain/store"
+	"github.com/sluicehq/sluice/brain/server/servertest"
 )
-
-func startBrain(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	e, err := store.Start(ctx, t.TempDir(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	b, err := server.New(ctx, server.Config{Store: store.New(e.Client, "", store.EmbeddedMaxTxnOps), Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); b.Run(ctx) }()
-	go func() { defer wg.Done(); server.Serve(ctx, l, b.Handler(reg)) }()
-	t.Cleanup(func() { cancel(); wg.Wait(); e.Close() })
-	return "http://" + l.Addr().String()
-}
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -57,7 +28,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestLinkFollowsPersistsAndAcknowledges(t *testing.T) {
-	url := startBrain(t)
+	url := servertest.Start(t)
 	dir := t.TempDir()
 	cfg := Config{
 		BrainURL: url, StateDir: dir, HostName: "edge-1",

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,37 +11,18 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
-	"github.com/prometheus/client_golang/prometheus"
 
 	brainv1 "github.com/sluicehq/sluice/brain/api/gen/v1"
 	"github.com/sluicehq/sluice/brain/api/gen/v1/brainv1connect"
-	"github.com/sluicehq/sluice/brain/server"
-	"github.com/sluicehq/sluice/brain/store"
+	"github.com/sluicehq/sluice/brain/server/servertest"
 )
 
 // startBrain runs a real brain on an embedded etcd with two registered
 // hosts lending half their size, and returns its URL.
 func startBrain(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	e, err := store.Start(ctx, t.TempDir(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	b, err := server.New(ctx, server.Config{Store: store.New(e.Client, "", store.EmbeddedMaxTxnOps), Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{}, 2)
-	go func() { b.Run(ctx); done <- struct{}{} }()
-	go func() { server.Serve(ctx, l, b.Handler(reg)); done <- struct{}{} }()
-	t.Cleanup(func() { cancel(); <-done; <-done; e.Close() })
-	url := "http://" + l.Addr().String()
+	ctx := context.Background()
+	url := servertest.Start(t)
 	agent := brainv1connect.NewAgentServiceClient(http.DefaultClient, url)
 	for _, name := range []string{"node-a", "node-b"} {
 		_, err := agent.Register(ctx, connect.NewRequest(&brainv1.RegisterRequest{NodeId: "id-" + name, Name: name,
