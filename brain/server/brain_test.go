@@ -394,3 +394,60 @@ func TestUnreachableEtcdIsAClearErrorAndLosesNothingCommitted(t *testing.T) {
 		t.Fatalf("after the outage: placements %v, jobs %v", p, st.Jobs)
 	}
 }
+
+func TestLivenessGrowsWithFleet(t *testing.T) {
+	l := DefaultLiveness()
+	if l.TTL(10) != 20*time.Second || l.Interval(10) != 10*time.Second/3 {
+		t.Fatalf("small fleet: ttl %v interval %v", l.TTL(10), l.Interval(10))
+	}
+	// 5,000 hosts at 50 heartbeats/s: 100 s, plus grace.
+	if l.TTL(5000) != 110*time.Second || l.Interval(5000) <= l.Interval(10) {
+		t.Fatalf("large fleet: ttl %v interval %v", l.TTL(5000), l.Interval(5000))
+	}
+	l.FixedInterval = time.Second
+	if l.Interval(5000) != time.Second || l.TTL(5000) != 110*time.Second {
+		t.Fatalf("fixed interval: %v %v", l.Interval(5000), l.TTL(5000))
+	}
+}
+
+func TestResubmitScalesAndUpdates(t *testing.T) {
+	tb := startBrain(t, t.TempDir(), newClock(), testLiveness)
+	agents := fleet(t, tb, 2)
+	job := "version: 1\napps:\n  - {name: api, cpu: 1, memory: 1Gi, image: %s}\nrequests:\n  - {app: api, count: %d}\n"
+	submit(t, tb, []byte(fmt.Sprintf(job, "busybox:1", 3)))
+	submit(t, tb, []byte(fmt.Sprintf(job, "busybox:2", 1)))
+	p, st := stored(t, tb)
+	if len(p) != 1 || p["api-0"] == "" {
+		t.Fatalf("scaled to 1: %v", p)
+	}
+	for _, tg := range st.Targets {
+		for _, c := range tg.Containers {
+			if c.Image != "busybox:2" {
+				t.Fatalf("container %s still runs %s", c.ID, c.Image)
+			}
+		}
+	}
+	agentsAgree(t, tb, agents)
+}
+
+func TestPreemptionRemovesVictimsFromTargets(t *testing.T) {
+	tb := startBrain(t, t.TempDir(), newClock(), testLiveness)
+	agents := fleet(t, tb, 1) // 8 CPUs
+	submit(t, tb, []byte("version: 1\napps:\n  - {name: low, cpu: 3, memory: 1Gi, image: b}\nrequests:\n  - {app: low, count: 2, priority: 1}\n"))
+	submit(t, tb, []byte("version: 1\napps:\n  - {name: high, cpu: 4, memory: 1Gi, image: b}\nrequests:\n  - {app: high, count: 1, priority: 100, preempt: true}\n"))
+	p, st := stored(t, tb)
+	if p["high-0"] != "host-0" || len(p) != 2 {
+		t.Fatalf("placements after preemption: %v", p)
+	}
+	if n := len(st.Targets["host-0"].Containers); n != 2 {
+		t.Fatalf("target holds %d containers, want high-0 and one low", n)
+	}
+	agentsAgree(t, tb, agents)
+	j, err := tb.operator().GetJob(context.Background(), connect.NewRequest(&brainv1.GetJobRequest{Name: "low"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Msg.GetJob().GetPendingReason() == "" {
+		t.Fatalf("the preempted job does not say why a replica is pending: %+v", j.Msg.GetJob())
+	}
+}

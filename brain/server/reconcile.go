@@ -376,6 +376,7 @@ func (b *Brain) placeMissing(w *work, budget int) {
 		for _, v := range dec.Victims {
 			key, ok := placementKeyOfID(w, v.ID)
 			if ok {
+				w.reasons[w.placements[key].Job] = fmt.Sprintf("%s preempted by %s (priority %d)", v.ID, req.ID, req.Priority)
 				w.delPlacement(key)
 				w.preempted++
 			}

@@ -51,51 +51,51 @@ type GenericHost struct {
 // GenericApp is what one instance of an app needs and the rules its
 // instances follow.
 type GenericApp struct {
-	Name     string           `yaml:"name"`
-	CPU      MilliCPU         `yaml:"cpu"`
-	Memory   Bytes            `yaml:"memory"`
-	Disk     Bytes            `yaml:"disk,omitempty"`
-	Extended map[string]int64 `yaml:"extended,omitempty"`
-	GPU      *GenericGPU      `yaml:"gpu,omitempty"`
+	Name     string           `yaml:"name" json:"name"`
+	CPU      MilliCPU         `yaml:"cpu" json:"cpu"`
+	Memory   Bytes            `yaml:"memory" json:"memory"`
+	Disk     Bytes            `yaml:"disk,omitempty" json:"disk,omitempty"`
+	Extended map[string]int64 `yaml:"extended,omitempty" json:"extended,omitempty"`
+	GPU      *GenericGPU      `yaml:"gpu,omitempty" json:"gpu,omitempty"`
 	// Curves maps "cpu" or "memory" to curve_points fractions in [0,1] of
 	// the app's peak; a point's demand is round(fraction x peak).
-	Curves       map[string][]float64  `yaml:"curves,omitempty"`
-	Selector     map[string]string     `yaml:"selector,omitempty"`
-	AntiAffinity []GenericAntiAffinity `yaml:"anti_affinity,omitempty"`
+	Curves       map[string][]float64  `yaml:"curves,omitempty" json:"curves,omitempty"`
+	Selector     map[string]string     `yaml:"selector,omitempty" json:"selector,omitempty"`
+	AntiAffinity []GenericAntiAffinity `yaml:"anti_affinity,omitempty" json:"anti_affinity,omitempty"`
 	// MaxPerHost caps the app's instances per host (0 = no cap).
-	MaxPerHost int            `yaml:"max_per_host,omitempty"`
-	Spread     *GenericSpread `yaml:"spread,omitempty"`
+	MaxPerHost int            `yaml:"max_per_host,omitempty" json:"max_per_host,omitempty"`
+	Spread     *GenericSpread `yaml:"spread,omitempty" json:"spread,omitempty"`
 	// Class is the QoS class every instance runs in: system, online or
 	// offline (default online). The brain places offline instances against
 	// what hosts lend, the others against their requests.
-	Class Class `yaml:"class,omitempty"`
+	Class Class `yaml:"class,omitempty" json:"class,omitempty"`
 	// What only a running instance needs; the simulator ignores it, the
 	// brain requires Image.
-	Image   string            `yaml:"image,omitempty"`
-	Command []string          `yaml:"command,omitempty"`
-	Env     map[string]string `yaml:"env,omitempty"`
-	Restart RestartPolicy     `yaml:"restart,omitempty"`
+	Image   string            `yaml:"image,omitempty" json:"image,omitempty"`
+	Command []string          `yaml:"command,omitempty" json:"command,omitempty"`
+	Env     map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	Restart RestartPolicy     `yaml:"restart,omitempty" json:"restart,omitempty"`
 }
 
 // GenericGPU is either whole devices or a shared fraction of one.
 type GenericGPU struct {
-	Count       int      `yaml:"count,omitempty"`
-	SharedMilli int64    `yaml:"shared_milli,omitempty"`
-	Models      []string `yaml:"models,omitempty"`
+	Count       int      `yaml:"count,omitempty" json:"count,omitempty"`
+	SharedMilli int64    `yaml:"shared_milli,omitempty" json:"shared_milli,omitempty"`
+	Models      []string `yaml:"models,omitempty" json:"models,omitempty"`
 }
 
 // GenericAntiAffinity: on a host running this app, at most MaxTogether
 // instances of App.
 type GenericAntiAffinity struct {
-	App         string `yaml:"app"`
-	MaxTogether int    `yaml:"max_together"`
+	App         string `yaml:"app" json:"app"`
+	MaxTogether int    `yaml:"max_together" json:"max_together"`
 }
 
 // GenericSpread balances the app's instances across failure domains.
 type GenericSpread struct {
 	// DomainLabel defaults to the file's domain_label.
-	DomainLabel string `yaml:"domain_label,omitempty"`
-	MaxSkew     int    `yaml:"max_skew"`
+	DomainLabel string `yaml:"domain_label,omitempty" json:"domain_label,omitempty"`
+	MaxSkew     int    `yaml:"max_skew" json:"max_skew"`
 }
 
 // GenericRequest asks for Count instances of App.
