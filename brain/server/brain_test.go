@@ -451,3 +451,29 @@ func TestPreemptionRemovesVictimsFromTargets(t *testing.T) {
 		t.Fatalf("the preempted job does not say why a replica is pending: %+v", j.Msg.GetJob())
 	}
 }
+
+// Heartbeats are liveness in memory: a hundred of them write nothing.
+func TestHeartbeatsWriteNothing(t *testing.T) {
+	tb := startBrain(t, t.TempDir(), newClock(), testLiveness)
+	agents := fleet(t, tb, 2)
+	agentsAgree(t, tb, agents)
+	_, before := stored(t, tb)
+	for range 50 {
+		for _, a := range agents {
+			if err := a.heartbeat(context.Background(), 3000, 4*gib); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	_, after := stored(t, tb)
+	if after.Revision != before.Revision {
+		t.Fatalf("100 heartbeats moved etcd from revision %d to %d", before.Revision, after.Revision)
+	}
+	hosts, err := tb.operator().ListHosts(context.Background(), connect.NewRequest(&brainv1.ListHostsRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lent := hosts.Msg.GetHosts()[0].GetLent().GetAmounts(); lent["cpu"] != 3000 {
+		t.Fatalf("the last heartbeat's lent cpu is not what the brain shows: %v", lent)
+	}
+}
