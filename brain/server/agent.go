@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -79,7 +80,7 @@ func (b *Brain) Register(ctx context.Context, req *connect.Request[brainv1.Regis
 	b.mu.Unlock()
 	if !same {
 		if err := b.enqueue(ctx, &change{kind: changeRegister, host: h}); err != nil {
-			return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("register %s: %w", h.Name, err))
+			return nil, unavailable(fmt.Errorf("register %s: %w", h.Name, err))
 		}
 	}
 	b.mu.Lock()
@@ -137,6 +138,17 @@ func checkIdentity(nodeID, name string) error {
 	return nil
 }
 
+// unavailable reports a change that did not commit: a refusal the loop
+// gave (already a Connect error) keeps its code, anything else (etcd
+// unreachable, the brain stopping) is Unavailable.
+func unavailable(err error) error {
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return connect.NewError(connect.CodeUnavailable, err)
+}
+
 func invalid(field, msg string) error {
 	return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s: %s", field, msg))
 }
@@ -178,7 +190,7 @@ func (b *Brain) Heartbeat(ctx context.Context, req *connect.Request[brainv1.Hear
 	b.mu.Unlock()
 	if down {
 		if err := b.enqueue(ctx, &change{kind: changeUp, name: h.Name}); err != nil {
-			return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("heartbeat %s: mark up: %w", h.Name, err))
+			return nil, unavailable(fmt.Errorf("heartbeat %s: mark up: %w", h.Name, err))
 		}
 	}
 	return connect.NewResponse(resp), nil

@@ -477,3 +477,28 @@ func TestHeartbeatsWriteNothing(t *testing.T) {
 		t.Fatalf("the last heartbeat's lent cpu is not what the brain shows: %v", lent)
 	}
 }
+
+// Nodes racing for one new name: exactly one wins, the others hear who.
+func TestRacingRegistrationsOneWins(t *testing.T) {
+	tb := startBrain(t, t.TempDir(), newClock(), testLiveness)
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			errs <- newSimAgent(t, tb.url, "contested", fmt.Sprintf("node-%d", i), nil).register(context.Background(), 1000, gib, "")
+		}()
+	}
+	wins := 0
+	for range n {
+		err := <-errs
+		switch {
+		case err == nil:
+			wins++
+		case connect.CodeOf(err) != connect.CodeAlreadyExists:
+			t.Errorf("loser got %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d registrations won the name, want 1", wins)
+	}
+}

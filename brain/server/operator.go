@@ -78,7 +78,7 @@ func (b *Brain) cordon(ctx context.Context, name string, kind changeKind) (*brai
 		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("host %q: unknown", name))
 	}
 	if err := b.enqueue(ctx, &change{kind: kind, name: name}); err != nil {
-		return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("host %s: %w", name, err))
+		return nil, unavailable(fmt.Errorf("host %s: %w", name, err))
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -98,7 +98,7 @@ func (b *Brain) SubmitJobs(ctx context.Context, req *connect.Request[brainv1.Sub
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("submit: %w", err))
 	}
 	if err := b.enqueue(ctx, &change{kind: changeSubmit, jobs: jobs}); err != nil {
-		return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("submit: %w", err))
+		return nil, unavailable(fmt.Errorf("submit: %w", err))
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -175,7 +175,7 @@ func (b *Brain) DeleteJob(ctx context.Context, req *connect.Request[brainv1.Dele
 		return nil, err
 	}
 	if err := b.enqueue(ctx, &change{kind: changeDelete, name: req.Msg.GetName()}); err != nil {
-		return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("delete %s: %w", req.Msg.GetName(), err))
+		return nil, unavailable(fmt.Errorf("delete %s: %w", req.Msg.GetName(), err))
 	}
 	return connect.NewResponse(&brainv1.DeleteJobResponse{}), nil
 }

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/sluicehq/sluice/brain/place"
 	"github.com/sluicehq/sluice/brain/store"
 	"github.com/sluicehq/sluice/brain/trace"
@@ -226,7 +228,12 @@ func (b *Brain) plan(pending []*change, live map[string]seen) *work {
 			w.requeue = append(w.requeue, pending[i:]...)
 			break
 		}
-		used += b.applyChange(w, c)
+		n, err := b.applyChange(w, c)
+		if err != nil {
+			c.finish(err)
+			continue
+		}
+		used += n
 		w.done = append(w.done, c)
 	}
 	b.markDown(w)
@@ -248,29 +255,39 @@ func (b *Brain) plan(pending []*change, live map[string]seen) *work {
 	return w
 }
 
-// applyChange folds one queued change into w and returns its op estimate.
-func (b *Brain) applyChange(w *work, c *change) int {
+// applyChange folds one queued change into w and returns its op
+// estimate, or why the change cannot be made.
+func (b *Brain) applyChange(w *work, c *change) (int, error) {
 	switch c.kind {
 	case changeSubmit:
 		for _, j := range c.jobs {
 			w.jobs[j.Name] = j
 			w.dirty[store.JobKey(j.Name)] = true
 		}
-		return 2 * len(c.jobs)
+		return 2 * len(c.jobs), nil
 	case changeDelete:
 		if _, ok := w.jobs[c.name]; ok {
 			delete(w.jobs, c.name)
 			w.dirty[store.JobKey(c.name)] = true
 		}
-		return 2
+		return 2, nil
 	case changeRegister:
+		// Two nodes may race for one name past the handler's check: the
+		// first one committed wins.
+		if old, ok := w.hosts[c.host.Name]; ok && old.NodeID != c.host.NodeID {
+			l, seen := w.live[old.Name]
+			live := seen && !old.Down && b.now().Sub(l.lastSeen) <= b.ttl()
+			if live || w.dirty[store.HostKey(old.Name)] {
+				return 0, connect.NewError(connect.CodeAlreadyExists, fmt.Errorf("register %s: the name is held by live node %s", old.Name, old.NodeID))
+			}
+		}
 		w.hosts[c.host.Name] = c.host
 		w.dirty[store.HostKey(c.host.Name)] = true
-		return 2
+		return 2, nil
 	case changeCordon, changeUncordon, changeUp:
 		h, ok := w.hosts[c.name]
 		if !ok {
-			return 0
+			return 0, connect.NewError(connect.CodeNotFound, fmt.Errorf("host %q: unknown", c.name))
 		}
 		switch c.kind {
 		case changeCordon:
@@ -282,9 +299,9 @@ func (b *Brain) applyChange(w *work, c *change) int {
 		}
 		w.hosts[c.name] = h
 		w.dirty[store.HostKey(c.name)] = true
-		return 2
+		return 2, nil
 	}
-	return 0
+	return 0, fmt.Errorf("unknown change kind %d", c.kind)
 }
 
 // markDown marks hosts silent for longer than their TTL down.
