@@ -83,6 +83,15 @@ func TestLinkFollowsPersistsAndAcknowledges(t *testing.T) {
 	if h := hosts.Msg.GetHosts()[0]; h.GetName() != "edge-1" || h.GetAppliedVersion() != tg.Version || h.GetNodeId() != link.NodeID() {
 		t.Fatalf("brain sees %+v, want applied %d", h, tg.Version)
 	}
+	// A host override reaches the link's effective target.
+	level := 0.7
+	if _, err := op.SetHostOverrides(ctx, connect.NewRequest(&brainv1.SetHostOverridesRequest{Name: "edge-1", Overrides: &brainv1.QoSOverrides{CpuWaterLevel: &level}})); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the override arrives", func() bool {
+		o := link.Effective().Overrides
+		return o != nil && o.CPUWaterLevel != nil && *o.CPUWaterLevel == 0.7
+	})
 	// Deleting a job reaches the link as a delta.
 	if _, err := op.DeleteJob(ctx, connect.NewRequest(&brainv1.DeleteJobRequest{Name: "crunch-nightly"})); err != nil {
 		t.Fatal(err)

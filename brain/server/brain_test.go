@@ -502,3 +502,46 @@ func TestRacingRegistrationsOneWins(t *testing.T) {
 		t.Fatalf("%d registrations won the name, want 1", wins)
 	}
 }
+
+func TestHostOverridesReachTheAgent(t *testing.T) {
+	tb := startBrain(t, t.TempDir(), newClock(), testLiveness)
+	agents := fleet(t, tb, 1)
+	op := tb.operator()
+	level, capMilli := 0.6, int64(2000)
+	resp, err := op.SetHostOverrides(context.Background(), connect.NewRequest(&brainv1.SetHostOverridesRequest{
+		Name: "host-0", Overrides: &brainv1.QoSOverrides{CpuWaterLevel: &level, OfflineCpuCapMilli: &capMilli}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Msg.GetHost().GetOverrides().GetCpuWaterLevel() != 0.6 {
+		t.Fatalf("host shows %v", resp.Msg.GetHost().GetOverrides())
+	}
+	agentsAgree(t, tb, agents)
+	a := agents[0]
+	a.mu.Lock()
+	got := a.overrides
+	a.mu.Unlock()
+	if got.GetCpuWaterLevel() != 0.6 || got.GetOfflineCpuCapMilli() != 2000 || got.MemoryWaterLevel != nil {
+		t.Fatalf("agent got overrides %v", got)
+	}
+	_, st := stored(t, tb)
+	if o := st.Targets["host-0"].Overrides; o == nil || *o.CPUWaterLevel != 0.6 {
+		t.Fatalf("stored target overrides %+v", o)
+	}
+	bad := 1.5
+	_, err = op.SetHostOverrides(context.Background(), connect.NewRequest(&brainv1.SetHostOverridesRequest{
+		Name: "host-0", Overrides: &brainv1.QoSOverrides{MemoryWaterLevel: &bad}}))
+	if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "overrides.memory_water_level: 1.5 is outside (0, 1]") {
+		t.Fatalf("bad override: %v", err)
+	}
+	// Clearing them is a new version without overrides.
+	if _, err := op.SetHostOverrides(context.Background(), connect.NewRequest(&brainv1.SetHostOverridesRequest{Name: "host-0"})); err != nil {
+		t.Fatal(err)
+	}
+	agentsAgree(t, tb, agents)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.overrides != nil {
+		t.Fatalf("cleared overrides still reach the agent: %v", a.overrides)
+	}
+}

@@ -100,18 +100,19 @@ func (tb *testBrain) operator() brainv1connect.OperatorServiceClient {
 // simAgent speaks the agent protocol like a real agent would, keeping the
 // target it was sent.
 type simAgent struct {
-	t       testing.TB
-	name    string
-	nodeID  string
-	client  brainv1connect.AgentServiceClient
-	mu      sync.Mutex
-	version uint64
-	fulls   int
-	deltas  int
-	running map[string]*brainv1.Container
-	updates chan uint64
-	cancel  context.CancelFunc
-	done    chan struct{}
+	t         testing.TB
+	name      string
+	nodeID    string
+	client    brainv1connect.AgentServiceClient
+	mu        sync.Mutex
+	version   uint64
+	fulls     int
+	deltas    int
+	running   map[string]*brainv1.Container
+	overrides *brainv1.QoSOverrides
+	updates   chan uint64
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 func newSimAgent(t testing.TB, url, name, nodeID string, hc *http.Client) *simAgent {
@@ -200,6 +201,7 @@ func (a *simAgent) apply(u *brainv1.TargetsResponse) error {
 		a.running[c.GetId()] = c
 	}
 	a.version = u.GetVersion()
+	a.overrides = u.GetOverrides()
 	return nil
 }
 

@@ -40,6 +40,7 @@ func (b *Brain) hostPB(name string) *brainv1.Host {
 	out := &brainv1.Host{
 		Name: h.Name, NodeId: h.NodeID, State: hostState(h), Capacity: &brainv1.Resources{Amounts: h.Capacity},
 		Used: &brainv1.Resources{Amounts: used}, TargetVersion: t.Version, Labels: h.Labels, Containers: int32(len(t.Containers)),
+		Overrides: overridesPB(t.Overrides),
 	}
 	if l := b.live[name]; l != nil {
 		out.LastHeartbeatUnixMs = l.lastSeen.UnixMilli()
@@ -83,6 +84,50 @@ func (b *Brain) cordon(ctx context.Context, name string, kind changeKind) (*brai
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.hostPB(name), nil
+}
+
+// SetHostOverrides replaces a host's QoS overrides; the change reaches
+// its agent as a new target version.
+func (b *Brain) SetHostOverrides(ctx context.Context, req *connect.Request[brainv1.SetHostOverridesRequest]) (*connect.Response[brainv1.SetHostOverridesResponse], error) {
+	name := req.Msg.GetName()
+	o, err := overridesOf(req.Msg.GetOverrides())
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	_, ok := b.st.Hosts[name]
+	b.mu.Unlock()
+	if !ok {
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("host %q: unknown", name))
+	}
+	if err := b.enqueue(ctx, &change{kind: changeOverrides, name: name, overrides: o}); err != nil {
+		return nil, unavailable(fmt.Errorf("host %s: overrides: %w", name, err))
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return connect.NewResponse(&brainv1.SetHostOverridesResponse{Host: b.hostPB(name)}), nil
+}
+
+// overridesOf checks overrides from the API: water levels in (0, 1],
+// caps not negative; none set is nil.
+func overridesOf(o *brainv1.QoSOverrides) (*store.Overrides, error) {
+	if o == nil || (o.CpuWaterLevel == nil && o.MemoryWaterLevel == nil && o.OfflineCpuCapMilli == nil && o.OfflineMemoryCapBytes == nil) {
+		return nil, nil
+	}
+	for field, v := range map[string]*float64{"overrides.cpu_water_level": o.CpuWaterLevel, "overrides.memory_water_level": o.MemoryWaterLevel} {
+		if v != nil && (!(*v > 0) || *v > 1) {
+			return nil, invalid(field, fmt.Sprintf("%v is outside (0, 1]", *v))
+		}
+	}
+	for field, v := range map[string]*int64{"overrides.offline_cpu_cap_milli": o.OfflineCpuCapMilli, "overrides.offline_memory_cap_bytes": o.OfflineMemoryCapBytes} {
+		if v != nil && *v < 0 {
+			return nil, invalid(field, "negative")
+		}
+	}
+	return &store.Overrides{
+		CPUWaterLevel: o.CpuWaterLevel, MemoryWaterLevel: o.MemoryWaterLevel,
+		OfflineCPUCapMilli: o.OfflineCpuCapMilli, OfflineMemoryCapBytes: o.OfflineMemoryCapBytes,
+	}, nil
 }
 
 // SubmitJobs decodes a job file strictly and commits its jobs (a job of an

@@ -25,15 +25,17 @@ const (
 	changeCordon
 	changeUncordon
 	changeUp
+	changeOverrides
 )
 
 // change is one queued request; done receives its outcome once.
 type change struct {
-	kind changeKind
-	jobs []trace.Job
-	name string
-	host store.Host
-	done chan error
+	kind      changeKind
+	jobs      []trace.Job
+	name      string
+	host      store.Host
+	overrides *store.Overrides
+	done      chan error
 }
 
 func (c *change) finish(err error) {
@@ -73,11 +75,13 @@ type work struct {
 	requeue    []*change
 	reasons    map[string]string
 	live       map[string]seen
-	placed     int
-	failed     int
-	preempted  int
-	evicted    int
-	more       bool
+	// overrides holds hosts' new QoS overrides (nil clears).
+	overrides map[string]*store.Overrides
+	placed    int
+	failed    int
+	preempted int
+	evicted   int
+	more      bool
 }
 
 func (w *work) delPlacement(key string) {
@@ -214,7 +218,7 @@ func (b *Brain) plan(pending []*change, live map[string]seen) *work {
 	w := &work{
 		hosts: maps.Clone(b.st.Hosts), jobs: maps.Clone(b.st.Jobs), placements: maps.Clone(b.st.Placements),
 		dirty: map[string]bool{}, dirtyHosts: map[string]bool{}, targets: map[string]store.Target{},
-		deltas: map[string]delta{}, reasons: map[string]string{}, live: live,
+		deltas: map[string]delta{}, reasons: map[string]string{}, live: live, overrides: map[string]*store.Overrides{},
 	}
 	budget := b.cfg.Store.MaxOps()
 	if budget <= 0 {
@@ -283,6 +287,13 @@ func (b *Brain) applyChange(w *work, c *change) (int, error) {
 		}
 		w.hosts[c.host.Name] = c.host
 		w.dirty[store.HostKey(c.host.Name)] = true
+		return 2, nil
+	case changeOverrides:
+		if _, ok := w.hosts[c.name]; !ok {
+			return 0, connect.NewError(connect.CodeNotFound, fmt.Errorf("host %q: unknown", c.name))
+		}
+		w.overrides[c.name] = c.overrides
+		w.dirtyHosts[c.name] = true
 		return 2, nil
 	case changeCordon, changeUncordon, changeUp:
 		h, ok := w.hosts[c.name]
@@ -539,10 +550,14 @@ func (b *Brain) buildBatch(w *work) {
 		sort.Slice(cs, func(i, j int) bool { return cs[i].ID < cs[j].ID })
 		old := b.st.Targets[host]
 		d := diffTargets(old.Containers, cs)
-		if len(d.Upsert) == 0 && len(d.Remove) == 0 && old.Version > 0 {
+		overrides, changed := w.overrides[host]
+		if !changed {
+			overrides = old.Overrides
+		}
+		if len(d.Upsert) == 0 && len(d.Remove) == 0 && old.Version > 0 && !changed {
 			continue
 		}
-		t := store.Target{Host: host, Version: old.Version + 1, Containers: cs, Overrides: old.Overrides}
+		t := store.Target{Host: host, Version: old.Version + 1, Containers: cs, Overrides: overrides}
 		d.From, d.To = old.Version, t.Version
 		key := store.TargetKey(host)
 		w.batch.Guard(key, revs[key])

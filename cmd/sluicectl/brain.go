@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -101,6 +102,19 @@ func (c brainClient) do(ctx context.Context, cmd, sub string, args []string) err
 			h, msg = r.Msg.GetHost(), r.Msg
 		}
 		return c.print(msg, func(w io.Writer) { printHosts(w, []*brainv1.Host{h}) })
+	case "hosts override":
+		if len(args) < 1 {
+			return usagef("want HOST [cpu-water-level=F] [memory-water-level=F] [offline-cpu-cap=MILLI] [offline-memory-cap=BYTES]")
+		}
+		o, err := parseOverrides(args[1:])
+		if err != nil {
+			return err
+		}
+		r, err := c.op.SetHostOverrides(ctx, connect.NewRequest(&brainv1.SetHostOverridesRequest{Name: args[0], Overrides: o}))
+		if err != nil {
+			return err
+		}
+		return c.print(r.Msg, func(w io.Writer) { printHosts(w, []*brainv1.Host{r.Msg.GetHost()}) })
 	case "jobs submit":
 		file, err := oneArg(args, "FILE")
 		if err != nil {
@@ -155,6 +169,44 @@ func (c brainClient) do(ctx context.Context, cmd, sub string, args []string) err
 	return usagef("unknown command %q (sluicectl help)", strings.TrimSpace(cmd+" "+sub))
 }
 
+// parseOverrides reads key=value overrides; none clears them.
+func parseOverrides(args []string) (*brainv1.QoSOverrides, error) {
+	o := &brainv1.QoSOverrides{}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			return nil, usagef("override %q: want key=value", a)
+		}
+		var err error
+		switch k {
+		case "cpu-water-level", "memory-water-level":
+			var f float64
+			if f, err = strconv.ParseFloat(v, 64); err == nil {
+				if k == "cpu-water-level" {
+					o.CpuWaterLevel = &f
+				} else {
+					o.MemoryWaterLevel = &f
+				}
+			}
+		case "offline-cpu-cap", "offline-memory-cap":
+			var n int64
+			if n, err = strconv.ParseInt(v, 10, 64); err == nil {
+				if k == "offline-cpu-cap" {
+					o.OfflineCpuCapMilli = &n
+				} else {
+					o.OfflineMemoryCapBytes = &n
+				}
+			}
+		default:
+			return nil, usagef("override %q: unknown key (cpu-water-level, memory-water-level, offline-cpu-cap, offline-memory-cap)", k)
+		}
+		if err != nil {
+			return nil, usagef("override %s: %v", k, err)
+		}
+	}
+	return o, nil
+}
+
 func readBounded(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -207,15 +259,38 @@ func humanBytes(b int64) string {
 }
 
 func printHosts(w io.Writer, hosts []*brainv1.Host) {
-	fmt.Fprintln(w, "HOST\tSTATE\tCAPACITY cpu/mem\tUSED\tLENT\tCONTAINERS\tLAST HEARTBEAT\tTARGET sent/applied")
+	fmt.Fprintln(w, "HOST\tSTATE\tCAPACITY cpu/mem\tUSED\tLENT\tCONTAINERS\tLAST HEARTBEAT\tTARGET sent/applied\tOVERRIDES")
 	for _, h := range hosts {
 		last := "-"
 		if ms := h.GetLastHeartbeatUnixMs(); ms > 0 {
 			last = time.UnixMilli(ms).UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d/%d\n", h.GetName(), h.GetState(), cpuMem(h.GetCapacity()),
-			cpuMem(h.GetUsed()), cpuMem(h.GetLent()), h.GetContainers(), last, h.GetTargetVersion(), h.GetAppliedVersion())
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d/%d\t%s\n", h.GetName(), h.GetState(), cpuMem(h.GetCapacity()),
+			cpuMem(h.GetUsed()), cpuMem(h.GetLent()), h.GetContainers(), last, h.GetTargetVersion(), h.GetAppliedVersion(), overridesText(h.GetOverrides()))
 	}
+}
+
+func overridesText(o *brainv1.QoSOverrides) string {
+	if o == nil {
+		return "-"
+	}
+	var parts []string
+	if o.CpuWaterLevel != nil {
+		parts = append(parts, fmt.Sprintf("cpu-water-level=%g", o.GetCpuWaterLevel()))
+	}
+	if o.MemoryWaterLevel != nil {
+		parts = append(parts, fmt.Sprintf("memory-water-level=%g", o.GetMemoryWaterLevel()))
+	}
+	if o.OfflineCpuCapMilli != nil {
+		parts = append(parts, fmt.Sprintf("offline-cpu-cap=%d", o.GetOfflineCpuCapMilli()))
+	}
+	if o.OfflineMemoryCapBytes != nil {
+		parts = append(parts, fmt.Sprintf("offline-memory-cap=%d", o.GetOfflineMemoryCapBytes()))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ",")
 }
 
 func placedCount(j *brainv1.Job) int {

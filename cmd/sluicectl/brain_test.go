@@ -90,6 +90,16 @@ func TestBrainCommands(t *testing.T) {
 	if _, errOut, code = ctl(t, "--brain", url, "hosts", "uncordon", "node-a"); code != 0 {
 		t.Fatalf("uncordon: %s", errOut)
 	}
+	out, errOut, code = ctl(t, "--brain", url, "hosts", "override", "node-b", "cpu-water-level=0.6", "offline-cpu-cap=2000")
+	if code != 0 || !strings.Contains(out, "cpu-water-level=0.6,offline-cpu-cap=2000") {
+		t.Fatalf("override (%d): %s %s", code, out, errOut)
+	}
+	if _, errOut, code = ctl(t, "--brain", url, "hosts", "override", "node-b", "cpu-water-level=2"); code != 1 || !strings.Contains(errOut, "outside (0, 1]") {
+		t.Fatalf("bad override (%d): %s", code, errOut)
+	}
+	if _, errOut, code = ctl(t, "--brain", url, "hosts", "override", "node-b", "colour=red"); code != 2 || !strings.Contains(errOut, "unknown key") {
+		t.Fatalf("unknown override key (%d): %s", code, errOut)
+	}
 	if _, errOut, code = ctl(t, "--brain", url, "jobs", "delete", "web"); code != 0 {
 		t.Fatalf("delete: %s", errOut)
 	}

@@ -35,6 +35,8 @@ brain commands (sluicectl [--brain URL] COMMAND [-o table|json] ...; default URL
   hosts                  hosts with capacity, used, lent, state, last heartbeat, target version sent/applied
   hosts drain HOST       move a host's replicas elsewhere and place nothing new there
   hosts uncordon HOST    let placements land on a drained host again
+  hosts override HOST [cpu-water-level=F memory-water-level=F offline-cpu-cap=MILLI offline-memory-cap=BYTES]
+                         set (or, with none, clear) a host's QoS overrides; its agent bounds them by local policy
   jobs submit FILE       submit a job file (brain/examples/jobs.yaml)
   jobs list              jobs with replicas placed / asked
   jobs get NAME          one job, its replicas and hosts

@@ -35,6 +35,7 @@ type Host struct {
 	AppliedVersion      uint64            `protobuf:"varint,9,opt,name=applied_version,json=appliedVersion,proto3" json:"applied_version,omitempty"`
 	Labels              map[string]string `protobuf:"bytes,10,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Containers          int32             `protobuf:"varint,11,opt,name=containers,proto3" json:"containers,omitempty"`
+	Overrides           *QoSOverrides     `protobuf:"bytes,12,opt,name=overrides,proto3" json:"overrides,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -144,6 +145,13 @@ func (x *Host) GetContainers() int32 {
 		return x.Containers
 	}
 	return 0
+}
+
+func (x *Host) GetOverrides() *QoSOverrides {
+	if x != nil {
+		return x.Overrides
+	}
+	return nil
 }
 
 type ListHostsRequest struct {
@@ -402,6 +410,102 @@ func (x *UncordonHostResponse) GetHost() *Host {
 	return nil
 }
 
+type SetHostOverridesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Overrides     *QoSOverrides          `protobuf:"bytes,2,opt,name=overrides,proto3" json:"overrides,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetHostOverridesRequest) Reset() {
+	*x = SetHostOverridesRequest{}
+	mi := &file_v1_operator_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetHostOverridesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetHostOverridesRequest) ProtoMessage() {}
+
+func (x *SetHostOverridesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_operator_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetHostOverridesRequest.ProtoReflect.Descriptor instead.
+func (*SetHostOverridesRequest) Descriptor() ([]byte, []int) {
+	return file_v1_operator_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SetHostOverridesRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetHostOverridesRequest) GetOverrides() *QoSOverrides {
+	if x != nil {
+		return x.Overrides
+	}
+	return nil
+}
+
+type SetHostOverridesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          *Host                  `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetHostOverridesResponse) Reset() {
+	*x = SetHostOverridesResponse{}
+	mi := &file_v1_operator_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetHostOverridesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetHostOverridesResponse) ProtoMessage() {}
+
+func (x *SetHostOverridesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_operator_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetHostOverridesResponse.ProtoReflect.Descriptor instead.
+func (*SetHostOverridesResponse) Descriptor() ([]byte, []int) {
+	return file_v1_operator_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SetHostOverridesResponse) GetHost() *Host {
+	if x != nil {
+		return x.Host
+	}
+	return nil
+}
+
 type SubmitJobsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// file is the job file's text; file_name names it in errors.
@@ -413,7 +517,7 @@ type SubmitJobsRequest struct {
 
 func (x *SubmitJobsRequest) Reset() {
 	*x = SubmitJobsRequest{}
-	mi := &file_v1_operator_proto_msgTypes[7]
+	mi := &file_v1_operator_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -425,7 +529,7 @@ func (x *SubmitJobsRequest) String() string {
 func (*SubmitJobsRequest) ProtoMessage() {}
 
 func (x *SubmitJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[7]
+	mi := &file_v1_operator_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -438,7 +542,7 @@ func (x *SubmitJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobsRequest.ProtoReflect.Descriptor instead.
 func (*SubmitJobsRequest) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{7}
+	return file_v1_operator_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SubmitJobsRequest) GetFile() []byte {
@@ -466,7 +570,7 @@ type Replica struct {
 
 func (x *Replica) Reset() {
 	*x = Replica{}
-	mi := &file_v1_operator_proto_msgTypes[8]
+	mi := &file_v1_operator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -478,7 +582,7 @@ func (x *Replica) String() string {
 func (*Replica) ProtoMessage() {}
 
 func (x *Replica) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[8]
+	mi := &file_v1_operator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -491,7 +595,7 @@ func (x *Replica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replica.ProtoReflect.Descriptor instead.
 func (*Replica) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{8}
+	return file_v1_operator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Replica) GetId() string {
@@ -527,7 +631,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_v1_operator_proto_msgTypes[9]
+	mi := &file_v1_operator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +643,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[9]
+	mi := &file_v1_operator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +656,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{9}
+	return file_v1_operator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Job) GetName() string {
@@ -627,7 +731,7 @@ type SubmitJobsResponse struct {
 
 func (x *SubmitJobsResponse) Reset() {
 	*x = SubmitJobsResponse{}
-	mi := &file_v1_operator_proto_msgTypes[10]
+	mi := &file_v1_operator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -639,7 +743,7 @@ func (x *SubmitJobsResponse) String() string {
 func (*SubmitJobsResponse) ProtoMessage() {}
 
 func (x *SubmitJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[10]
+	mi := &file_v1_operator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -652,7 +756,7 @@ func (x *SubmitJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobsResponse.ProtoReflect.Descriptor instead.
 func (*SubmitJobsResponse) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{10}
+	return file_v1_operator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SubmitJobsResponse) GetJobs() []*Job {
@@ -670,7 +774,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_v1_operator_proto_msgTypes[11]
+	mi := &file_v1_operator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +786,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[11]
+	mi := &file_v1_operator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +799,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{11}
+	return file_v1_operator_proto_rawDescGZIP(), []int{13}
 }
 
 type ListJobsResponse struct {
@@ -707,7 +811,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_v1_operator_proto_msgTypes[12]
+	mi := &file_v1_operator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +823,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[12]
+	mi := &file_v1_operator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +836,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{12}
+	return file_v1_operator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -751,7 +855,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_v1_operator_proto_msgTypes[13]
+	mi := &file_v1_operator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +867,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[13]
+	mi := &file_v1_operator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +880,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{13}
+	return file_v1_operator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetJobRequest) GetName() string {
@@ -795,7 +899,7 @@ type GetJobResponse struct {
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_v1_operator_proto_msgTypes[14]
+	mi := &file_v1_operator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +911,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[14]
+	mi := &file_v1_operator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +924,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{14}
+	return file_v1_operator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetJobResponse) GetJob() *Job {
@@ -839,7 +943,7 @@ type DeleteJobRequest struct {
 
 func (x *DeleteJobRequest) Reset() {
 	*x = DeleteJobRequest{}
-	mi := &file_v1_operator_proto_msgTypes[15]
+	mi := &file_v1_operator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +955,7 @@ func (x *DeleteJobRequest) String() string {
 func (*DeleteJobRequest) ProtoMessage() {}
 
 func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[15]
+	mi := &file_v1_operator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +968,7 @@ func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobRequest.ProtoReflect.Descriptor instead.
 func (*DeleteJobRequest) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{15}
+	return file_v1_operator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteJobRequest) GetName() string {
@@ -882,7 +986,7 @@ type DeleteJobResponse struct {
 
 func (x *DeleteJobResponse) Reset() {
 	*x = DeleteJobResponse{}
-	mi := &file_v1_operator_proto_msgTypes[16]
+	mi := &file_v1_operator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -894,7 +998,7 @@ func (x *DeleteJobResponse) String() string {
 func (*DeleteJobResponse) ProtoMessage() {}
 
 func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[16]
+	mi := &file_v1_operator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -907,7 +1011,7 @@ func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobResponse.ProtoReflect.Descriptor instead.
 func (*DeleteJobResponse) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{16}
+	return file_v1_operator_proto_rawDescGZIP(), []int{18}
 }
 
 type ExplainRequest struct {
@@ -919,7 +1023,7 @@ type ExplainRequest struct {
 
 func (x *ExplainRequest) Reset() {
 	*x = ExplainRequest{}
-	mi := &file_v1_operator_proto_msgTypes[17]
+	mi := &file_v1_operator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +1035,7 @@ func (x *ExplainRequest) String() string {
 func (*ExplainRequest) ProtoMessage() {}
 
 func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[17]
+	mi := &file_v1_operator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +1048,7 @@ func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRequest.ProtoReflect.Descriptor instead.
 func (*ExplainRequest) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{17}
+	return file_v1_operator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ExplainRequest) GetName() string {
@@ -967,7 +1071,7 @@ type HostVerdict struct {
 
 func (x *HostVerdict) Reset() {
 	*x = HostVerdict{}
-	mi := &file_v1_operator_proto_msgTypes[18]
+	mi := &file_v1_operator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1083,7 @@ func (x *HostVerdict) String() string {
 func (*HostVerdict) ProtoMessage() {}
 
 func (x *HostVerdict) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[18]
+	mi := &file_v1_operator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1096,7 @@ func (x *HostVerdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostVerdict.ProtoReflect.Descriptor instead.
 func (*HostVerdict) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{18}
+	return file_v1_operator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *HostVerdict) GetHost() string {
@@ -1045,7 +1149,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_v1_operator_proto_msgTypes[19]
+	mi := &file_v1_operator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1161,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[19]
+	mi := &file_v1_operator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1174,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{19}
+	return file_v1_operator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ExplainResponse) GetJob() string {
@@ -1112,7 +1216,7 @@ var File_v1_operator_proto protoreflect.FileDescriptor
 
 const file_v1_operator_proto_rawDesc = "" +
 	"\n" +
-	"\x11v1/operator.proto\x12\x0fsluice.brain.v1\x1a\x0ev1/agent.proto\"\xfc\x03\n" +
+	"\x11v1/operator.proto\x12\x0fsluice.brain.v1\x1a\x0ev1/agent.proto\"\xb9\x04\n" +
 	"\x04Host\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x14\n" +
@@ -1127,7 +1231,8 @@ const file_v1_operator_proto_rawDesc = "" +
 	" \x03(\v2!.sluice.brain.v1.Host.LabelsEntryR\x06labels\x12\x1e\n" +
 	"\n" +
 	"containers\x18\v \x01(\x05R\n" +
-	"containers\x1a9\n" +
+	"containers\x12;\n" +
+	"\toverrides\x18\f \x01(\v2\x1d.sluice.brain.v1.QoSOverridesR\toverrides\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x12\n" +
@@ -1141,6 +1246,11 @@ const file_v1_operator_proto_rawDesc = "" +
 	"\x13UncordonHostRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"A\n" +
 	"\x14UncordonHostResponse\x12)\n" +
+	"\x04host\x18\x01 \x01(\v2\x15.sluice.brain.v1.HostR\x04host\"j\n" +
+	"\x17SetHostOverridesRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12;\n" +
+	"\toverrides\x18\x02 \x01(\v2\x1d.sluice.brain.v1.QoSOverridesR\toverrides\"E\n" +
+	"\x18SetHostOverridesResponse\x12)\n" +
 	"\x04host\x18\x01 \x01(\v2\x15.sluice.brain.v1.HostR\x04host\"D\n" +
 	"\x11SubmitJobsRequest\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\fR\x04file\x12\x1b\n" +
@@ -1184,11 +1294,12 @@ const file_v1_operator_proto_rawDesc = "" +
 	"\tplaceable\x18\x03 \x01(\bR\tplaceable\x12\x1f\n" +
 	"\vchosen_host\x18\x04 \x01(\tR\n" +
 	"chosenHost\x122\n" +
-	"\x05hosts\x18\x05 \x03(\v2\x1c.sluice.brain.v1.HostVerdictR\x05hosts2\xab\x05\n" +
+	"\x05hosts\x18\x05 \x03(\v2\x1c.sluice.brain.v1.HostVerdictR\x05hosts2\x94\x06\n" +
 	"\x0fOperatorService\x12R\n" +
 	"\tListHosts\x12!.sluice.brain.v1.ListHostsRequest\x1a\".sluice.brain.v1.ListHostsResponse\x12R\n" +
 	"\tDrainHost\x12!.sluice.brain.v1.DrainHostRequest\x1a\".sluice.brain.v1.DrainHostResponse\x12[\n" +
-	"\fUncordonHost\x12$.sluice.brain.v1.UncordonHostRequest\x1a%.sluice.brain.v1.UncordonHostResponse\x12U\n" +
+	"\fUncordonHost\x12$.sluice.brain.v1.UncordonHostRequest\x1a%.sluice.brain.v1.UncordonHostResponse\x12g\n" +
+	"\x10SetHostOverrides\x12(.sluice.brain.v1.SetHostOverridesRequest\x1a).sluice.brain.v1.SetHostOverridesResponse\x12U\n" +
 	"\n" +
 	"SubmitJobs\x12\".sluice.brain.v1.SubmitJobsRequest\x1a#.sluice.brain.v1.SubmitJobsResponse\x12O\n" +
 	"\bListJobs\x12 .sluice.brain.v1.ListJobsRequest\x1a!.sluice.brain.v1.ListJobsResponse\x12I\n" +
@@ -1208,65 +1319,73 @@ func file_v1_operator_proto_rawDescGZIP() []byte {
 	return file_v1_operator_proto_rawDescData
 }
 
-var file_v1_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_v1_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_v1_operator_proto_goTypes = []any{
-	(*Host)(nil),                 // 0: sluice.brain.v1.Host
-	(*ListHostsRequest)(nil),     // 1: sluice.brain.v1.ListHostsRequest
-	(*ListHostsResponse)(nil),    // 2: sluice.brain.v1.ListHostsResponse
-	(*DrainHostRequest)(nil),     // 3: sluice.brain.v1.DrainHostRequest
-	(*DrainHostResponse)(nil),    // 4: sluice.brain.v1.DrainHostResponse
-	(*UncordonHostRequest)(nil),  // 5: sluice.brain.v1.UncordonHostRequest
-	(*UncordonHostResponse)(nil), // 6: sluice.brain.v1.UncordonHostResponse
-	(*SubmitJobsRequest)(nil),    // 7: sluice.brain.v1.SubmitJobsRequest
-	(*Replica)(nil),              // 8: sluice.brain.v1.Replica
-	(*Job)(nil),                  // 9: sluice.brain.v1.Job
-	(*SubmitJobsResponse)(nil),   // 10: sluice.brain.v1.SubmitJobsResponse
-	(*ListJobsRequest)(nil),      // 11: sluice.brain.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),     // 12: sluice.brain.v1.ListJobsResponse
-	(*GetJobRequest)(nil),        // 13: sluice.brain.v1.GetJobRequest
-	(*GetJobResponse)(nil),       // 14: sluice.brain.v1.GetJobResponse
-	(*DeleteJobRequest)(nil),     // 15: sluice.brain.v1.DeleteJobRequest
-	(*DeleteJobResponse)(nil),    // 16: sluice.brain.v1.DeleteJobResponse
-	(*ExplainRequest)(nil),       // 17: sluice.brain.v1.ExplainRequest
-	(*HostVerdict)(nil),          // 18: sluice.brain.v1.HostVerdict
-	(*ExplainResponse)(nil),      // 19: sluice.brain.v1.ExplainResponse
-	nil,                          // 20: sluice.brain.v1.Host.LabelsEntry
-	(*Resources)(nil),            // 21: sluice.brain.v1.Resources
+	(*Host)(nil),                     // 0: sluice.brain.v1.Host
+	(*ListHostsRequest)(nil),         // 1: sluice.brain.v1.ListHostsRequest
+	(*ListHostsResponse)(nil),        // 2: sluice.brain.v1.ListHostsResponse
+	(*DrainHostRequest)(nil),         // 3: sluice.brain.v1.DrainHostRequest
+	(*DrainHostResponse)(nil),        // 4: sluice.brain.v1.DrainHostResponse
+	(*UncordonHostRequest)(nil),      // 5: sluice.brain.v1.UncordonHostRequest
+	(*UncordonHostResponse)(nil),     // 6: sluice.brain.v1.UncordonHostResponse
+	(*SetHostOverridesRequest)(nil),  // 7: sluice.brain.v1.SetHostOverridesRequest
+	(*SetHostOverridesResponse)(nil), // 8: sluice.brain.v1.SetHostOverridesResponse
+	(*SubmitJobsRequest)(nil),        // 9: sluice.brain.v1.SubmitJobsRequest
+	(*Replica)(nil),                  // 10: sluice.brain.v1.Replica
+	(*Job)(nil),                      // 11: sluice.brain.v1.Job
+	(*SubmitJobsResponse)(nil),       // 12: sluice.brain.v1.SubmitJobsResponse
+	(*ListJobsRequest)(nil),          // 13: sluice.brain.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),         // 14: sluice.brain.v1.ListJobsResponse
+	(*GetJobRequest)(nil),            // 15: sluice.brain.v1.GetJobRequest
+	(*GetJobResponse)(nil),           // 16: sluice.brain.v1.GetJobResponse
+	(*DeleteJobRequest)(nil),         // 17: sluice.brain.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),        // 18: sluice.brain.v1.DeleteJobResponse
+	(*ExplainRequest)(nil),           // 19: sluice.brain.v1.ExplainRequest
+	(*HostVerdict)(nil),              // 20: sluice.brain.v1.HostVerdict
+	(*ExplainResponse)(nil),          // 21: sluice.brain.v1.ExplainResponse
+	nil,                              // 22: sluice.brain.v1.Host.LabelsEntry
+	(*Resources)(nil),                // 23: sluice.brain.v1.Resources
+	(*QoSOverrides)(nil),             // 24: sluice.brain.v1.QoSOverrides
 }
 var file_v1_operator_proto_depIdxs = []int32{
-	21, // 0: sluice.brain.v1.Host.capacity:type_name -> sluice.brain.v1.Resources
-	21, // 1: sluice.brain.v1.Host.used:type_name -> sluice.brain.v1.Resources
-	21, // 2: sluice.brain.v1.Host.lent:type_name -> sluice.brain.v1.Resources
-	20, // 3: sluice.brain.v1.Host.labels:type_name -> sluice.brain.v1.Host.LabelsEntry
-	0,  // 4: sluice.brain.v1.ListHostsResponse.hosts:type_name -> sluice.brain.v1.Host
-	0,  // 5: sluice.brain.v1.DrainHostResponse.host:type_name -> sluice.brain.v1.Host
-	0,  // 6: sluice.brain.v1.UncordonHostResponse.host:type_name -> sluice.brain.v1.Host
-	8,  // 7: sluice.brain.v1.Job.replicas:type_name -> sluice.brain.v1.Replica
-	9,  // 8: sluice.brain.v1.SubmitJobsResponse.jobs:type_name -> sluice.brain.v1.Job
-	9,  // 9: sluice.brain.v1.ListJobsResponse.jobs:type_name -> sluice.brain.v1.Job
-	9,  // 10: sluice.brain.v1.GetJobResponse.job:type_name -> sluice.brain.v1.Job
-	18, // 11: sluice.brain.v1.ExplainResponse.hosts:type_name -> sluice.brain.v1.HostVerdict
-	1,  // 12: sluice.brain.v1.OperatorService.ListHosts:input_type -> sluice.brain.v1.ListHostsRequest
-	3,  // 13: sluice.brain.v1.OperatorService.DrainHost:input_type -> sluice.brain.v1.DrainHostRequest
-	5,  // 14: sluice.brain.v1.OperatorService.UncordonHost:input_type -> sluice.brain.v1.UncordonHostRequest
-	7,  // 15: sluice.brain.v1.OperatorService.SubmitJobs:input_type -> sluice.brain.v1.SubmitJobsRequest
-	11, // 16: sluice.brain.v1.OperatorService.ListJobs:input_type -> sluice.brain.v1.ListJobsRequest
-	13, // 17: sluice.brain.v1.OperatorService.GetJob:input_type -> sluice.brain.v1.GetJobRequest
-	15, // 18: sluice.brain.v1.OperatorService.DeleteJob:input_type -> sluice.brain.v1.DeleteJobRequest
-	17, // 19: sluice.brain.v1.OperatorService.Explain:input_type -> sluice.brain.v1.ExplainRequest
-	2,  // 20: sluice.brain.v1.OperatorService.ListHosts:output_type -> sluice.brain.v1.ListHostsResponse
-	4,  // 21: sluice.brain.v1.OperatorService.DrainHost:output_type -> sluice.brain.v1.DrainHostResponse
-	6,  // 22: sluice.brain.v1.OperatorService.UncordonHost:output_type -> sluice.brain.v1.UncordonHostResponse
-	10, // 23: sluice.brain.v1.OperatorService.SubmitJobs:output_type -> sluice.brain.v1.SubmitJobsResponse
-	12, // 24: sluice.brain.v1.OperatorService.ListJobs:output_type -> sluice.brain.v1.ListJobsResponse
-	14, // 25: sluice.brain.v1.OperatorService.GetJob:output_type -> sluice.brain.v1.GetJobResponse
-	16, // 26: sluice.brain.v1.OperatorService.DeleteJob:output_type -> sluice.brain.v1.DeleteJobResponse
-	19, // 27: sluice.brain.v1.OperatorService.Explain:output_type -> sluice.brain.v1.ExplainResponse
-	20, // [20:28] is the sub-list for method output_type
-	12, // [12:20] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	23, // 0: sluice.brain.v1.Host.capacity:type_name -> sluice.brain.v1.Resources
+	23, // 1: sluice.brain.v1.Host.used:type_name -> sluice.brain.v1.Resources
+	23, // 2: sluice.brain.v1.Host.lent:type_name -> sluice.brain.v1.Resources
+	22, // 3: sluice.brain.v1.Host.labels:type_name -> sluice.brain.v1.Host.LabelsEntry
+	24, // 4: sluice.brain.v1.Host.overrides:type_name -> sluice.brain.v1.QoSOverrides
+	0,  // 5: sluice.brain.v1.ListHostsResponse.hosts:type_name -> sluice.brain.v1.Host
+	0,  // 6: sluice.brain.v1.DrainHostResponse.host:type_name -> sluice.brain.v1.Host
+	0,  // 7: sluice.brain.v1.UncordonHostResponse.host:type_name -> sluice.brain.v1.Host
+	24, // 8: sluice.brain.v1.SetHostOverridesRequest.overrides:type_name -> sluice.brain.v1.QoSOverrides
+	0,  // 9: sluice.brain.v1.SetHostOverridesResponse.host:type_name -> sluice.brain.v1.Host
+	10, // 10: sluice.brain.v1.Job.replicas:type_name -> sluice.brain.v1.Replica
+	11, // 11: sluice.brain.v1.SubmitJobsResponse.jobs:type_name -> sluice.brain.v1.Job
+	11, // 12: sluice.brain.v1.ListJobsResponse.jobs:type_name -> sluice.brain.v1.Job
+	11, // 13: sluice.brain.v1.GetJobResponse.job:type_name -> sluice.brain.v1.Job
+	20, // 14: sluice.brain.v1.ExplainResponse.hosts:type_name -> sluice.brain.v1.HostVerdict
+	1,  // 15: sluice.brain.v1.OperatorService.ListHosts:input_type -> sluice.brain.v1.ListHostsRequest
+	3,  // 16: sluice.brain.v1.OperatorService.DrainHost:input_type -> sluice.brain.v1.DrainHostRequest
+	5,  // 17: sluice.brain.v1.OperatorService.UncordonHost:input_type -> sluice.brain.v1.UncordonHostRequest
+	7,  // 18: sluice.brain.v1.OperatorService.SetHostOverrides:input_type -> sluice.brain.v1.SetHostOverridesRequest
+	9,  // 19: sluice.brain.v1.OperatorService.SubmitJobs:input_type -> sluice.brain.v1.SubmitJobsRequest
+	13, // 20: sluice.brain.v1.OperatorService.ListJobs:input_type -> sluice.brain.v1.ListJobsRequest
+	15, // 21: sluice.brain.v1.OperatorService.GetJob:input_type -> sluice.brain.v1.GetJobRequest
+	17, // 22: sluice.brain.v1.OperatorService.DeleteJob:input_type -> sluice.brain.v1.DeleteJobRequest
+	19, // 23: sluice.brain.v1.OperatorService.Explain:input_type -> sluice.brain.v1.ExplainRequest
+	2,  // 24: sluice.brain.v1.OperatorService.ListHosts:output_type -> sluice.brain.v1.ListHostsResponse
+	4,  // 25: sluice.brain.v1.OperatorService.DrainHost:output_type -> sluice.brain.v1.DrainHostResponse
+	6,  // 26: sluice.brain.v1.OperatorService.UncordonHost:output_type -> sluice.brain.v1.UncordonHostResponse
+	8,  // 27: sluice.brain.v1.OperatorService.SetHostOverrides:output_type -> sluice.brain.v1.SetHostOverridesResponse
+	12, // 28: sluice.brain.v1.OperatorService.SubmitJobs:output_type -> sluice.brain.v1.SubmitJobsResponse
+	14, // 29: sluice.brain.v1.OperatorService.ListJobs:output_type -> sluice.brain.v1.ListJobsResponse
+	16, // 30: sluice.brain.v1.OperatorService.GetJob:output_type -> sluice.brain.v1.GetJobResponse
+	18, // 31: sluice.brain.v1.OperatorService.DeleteJob:output_type -> sluice.brain.v1.DeleteJobResponse
+	21, // 32: sluice.brain.v1.OperatorService.Explain:output_type -> sluice.brain.v1.ExplainResponse
+	24, // [24:33] is the sub-list for method output_type
+	15, // [15:24] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_v1_operator_proto_init() }
@@ -1281,7 +1400,7 @@ func file_v1_operator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_v1_operator_proto_rawDesc), len(file_v1_operator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

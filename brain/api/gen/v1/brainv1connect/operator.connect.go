@@ -42,6 +42,9 @@ const (
 	// OperatorServiceUncordonHostProcedure is the fully-qualified name of the OperatorService's
 	// UncordonHost RPC.
 	OperatorServiceUncordonHostProcedure = "/sluice.brain.v1.OperatorService/UncordonHost"
+	// OperatorServiceSetHostOverridesProcedure is the fully-qualified name of the OperatorService's
+	// SetHostOverrides RPC.
+	OperatorServiceSetHostOverridesProcedure = "/sluice.brain.v1.OperatorService/SetHostOverrides"
 	// OperatorServiceSubmitJobsProcedure is the fully-qualified name of the OperatorService's
 	// SubmitJobs RPC.
 	OperatorServiceSubmitJobsProcedure = "/sluice.brain.v1.OperatorService/SubmitJobs"
@@ -62,6 +65,10 @@ type OperatorServiceClient interface {
 	ListHosts(context.Context, *connect.Request[v1.ListHostsRequest]) (*connect.Response[v1.ListHostsResponse], error)
 	DrainHost(context.Context, *connect.Request[v1.DrainHostRequest]) (*connect.Response[v1.DrainHostResponse], error)
 	UncordonHost(context.Context, *connect.Request[v1.UncordonHostRequest]) (*connect.Response[v1.UncordonHostResponse], error)
+	// SetHostOverrides replaces a host's QoS overrides (no fields set clears
+	// them); they reach the agent in its target, bounded there by the local
+	// policy's hard limits.
+	SetHostOverrides(context.Context, *connect.Request[v1.SetHostOverridesRequest]) (*connect.Response[v1.SetHostOverridesResponse], error)
 	// SubmitJobs decodes a job file (YAML, brain/trace's job vocabulary) and
 	// returns once every job's replicas are placed or found unplaceable.
 	SubmitJobs(context.Context, *connect.Request[v1.SubmitJobsRequest]) (*connect.Response[v1.SubmitJobsResponse], error)
@@ -100,6 +107,12 @@ func NewOperatorServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(operatorServiceMethods.ByName("UncordonHost")),
 			connect.WithClientOptions(opts...),
 		),
+		setHostOverrides: connect.NewClient[v1.SetHostOverridesRequest, v1.SetHostOverridesResponse](
+			httpClient,
+			baseURL+OperatorServiceSetHostOverridesProcedure,
+			connect.WithSchema(operatorServiceMethods.ByName("SetHostOverrides")),
+			connect.WithClientOptions(opts...),
+		),
 		submitJobs: connect.NewClient[v1.SubmitJobsRequest, v1.SubmitJobsResponse](
 			httpClient,
 			baseURL+OperatorServiceSubmitJobsProcedure,
@@ -135,14 +148,15 @@ func NewOperatorServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 
 // operatorServiceClient implements OperatorServiceClient.
 type operatorServiceClient struct {
-	listHosts    *connect.Client[v1.ListHostsRequest, v1.ListHostsResponse]
-	drainHost    *connect.Client[v1.DrainHostRequest, v1.DrainHostResponse]
-	uncordonHost *connect.Client[v1.UncordonHostRequest, v1.UncordonHostResponse]
-	submitJobs   *connect.Client[v1.SubmitJobsRequest, v1.SubmitJobsResponse]
-	listJobs     *connect.Client[v1.ListJobsRequest, v1.ListJobsResponse]
-	getJob       *connect.Client[v1.GetJobRequest, v1.GetJobResponse]
-	deleteJob    *connect.Client[v1.DeleteJobRequest, v1.DeleteJobResponse]
-	explain      *connect.Client[v1.ExplainRequest, v1.ExplainResponse]
+	listHosts        *connect.Client[v1.ListHostsRequest, v1.ListHostsResponse]
+	drainHost        *connect.Client[v1.DrainHostRequest, v1.DrainHostResponse]
+	uncordonHost     *connect.Client[v1.UncordonHostRequest, v1.UncordonHostResponse]
+	setHostOverrides *connect.Client[v1.SetHostOverridesRequest, v1.SetHostOverridesResponse]
+	submitJobs       *connect.Client[v1.SubmitJobsRequest, v1.SubmitJobsResponse]
+	listJobs         *connect.Client[v1.ListJobsRequest, v1.ListJobsResponse]
+	getJob           *connect.Client[v1.GetJobRequest, v1.GetJobResponse]
+	deleteJob        *connect.Client[v1.DeleteJobRequest, v1.DeleteJobResponse]
+	explain          *connect.Client[v1.ExplainRequest, v1.ExplainResponse]
 }
 
 // ListHosts calls sluice.brain.v1.OperatorService.ListHosts.
@@ -158,6 +172,11 @@ func (c *operatorServiceClient) DrainHost(ctx context.Context, req *connect.Requ
 // UncordonHost calls sluice.brain.v1.OperatorService.UncordonHost.
 func (c *operatorServiceClient) UncordonHost(ctx context.Context, req *connect.Request[v1.UncordonHostRequest]) (*connect.Response[v1.UncordonHostResponse], error) {
 	return c.uncordonHost.CallUnary(ctx, req)
+}
+
+// SetHostOverrides calls sluice.brain.v1.OperatorService.SetHostOverrides.
+func (c *operatorServiceClient) SetHostOverrides(ctx context.Context, req *connect.Request[v1.SetHostOverridesRequest]) (*connect.Response[v1.SetHostOverridesResponse], error) {
+	return c.setHostOverrides.CallUnary(ctx, req)
 }
 
 // SubmitJobs calls sluice.brain.v1.OperatorService.SubmitJobs.
@@ -190,6 +209,10 @@ type OperatorServiceHandler interface {
 	ListHosts(context.Context, *connect.Request[v1.ListHostsRequest]) (*connect.Response[v1.ListHostsResponse], error)
 	DrainHost(context.Context, *connect.Request[v1.DrainHostRequest]) (*connect.Response[v1.DrainHostResponse], error)
 	UncordonHost(context.Context, *connect.Request[v1.UncordonHostRequest]) (*connect.Response[v1.UncordonHostResponse], error)
+	// SetHostOverrides replaces a host's QoS overrides (no fields set clears
+	// them); they reach the agent in its target, bounded there by the local
+	// policy's hard limits.
+	SetHostOverrides(context.Context, *connect.Request[v1.SetHostOverridesRequest]) (*connect.Response[v1.SetHostOverridesResponse], error)
 	// SubmitJobs decodes a job file (YAML, brain/trace's job vocabulary) and
 	// returns once every job's replicas are placed or found unplaceable.
 	SubmitJobs(context.Context, *connect.Request[v1.SubmitJobsRequest]) (*connect.Response[v1.SubmitJobsResponse], error)
@@ -222,6 +245,12 @@ func NewOperatorServiceHandler(svc OperatorServiceHandler, opts ...connect.Handl
 		OperatorServiceUncordonHostProcedure,
 		svc.UncordonHost,
 		connect.WithSchema(operatorServiceMethods.ByName("UncordonHost")),
+		connect.WithHandlerOptions(opts...),
+	)
+	operatorServiceSetHostOverridesHandler := connect.NewUnaryHandler(
+		OperatorServiceSetHostOverridesProcedure,
+		svc.SetHostOverrides,
+		connect.WithSchema(operatorServiceMethods.ByName("SetHostOverrides")),
 		connect.WithHandlerOptions(opts...),
 	)
 	operatorServiceSubmitJobsHandler := connect.NewUnaryHandler(
@@ -262,6 +291,8 @@ func NewOperatorServiceHandler(svc OperatorServiceHandler, opts ...connect.Handl
 			operatorServiceDrainHostHandler.ServeHTTP(w, r)
 		case OperatorServiceUncordonHostProcedure:
 			operatorServiceUncordonHostHandler.ServeHTTP(w, r)
+		case OperatorServiceSetHostOverridesProcedure:
+			operatorServiceSetHostOverridesHandler.ServeHTTP(w, r)
 		case OperatorServiceSubmitJobsProcedure:
 			operatorServiceSubmitJobsHandler.ServeHTTP(w, r)
 		case OperatorServiceListJobsProcedure:
@@ -291,6 +322,10 @@ func (UnimplementedOperatorServiceHandler) DrainHost(context.Context, *connect.R
 
 func (UnimplementedOperatorServiceHandler) UncordonHost(context.Context, *connect.Request[v1.UncordonHostRequest]) (*connect.Response[v1.UncordonHostResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sluice.brain.v1.OperatorService.UncordonHost is not implemented"))
+}
+
+func (UnimplementedOperatorServiceHandler) SetHostOverrides(context.Context, *connect.Request[v1.SetHostOverridesRequest]) (*connect.Response[v1.SetHostOverridesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sluice.brain.v1.OperatorService.SetHostOverrides is not implemented"))
 }
 
 func (UnimplementedOperatorServiceHandler) SubmitJobs(context.Context, *connect.Request[v1.SubmitJobsRequest]) (*connect.Response[v1.SubmitJobsResponse], error) {
