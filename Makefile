@@ -14,7 +14,7 @@ TESTFLAGS ?= -count=1 -timeout 30m -p 1
 # SLUICE_OPENB_DATA first when it is set.
 export SLUICE_OPENB_DATA ?= $(wildcard $(abspath ../shared/data/openb))
 
-.PHONY: all build run test test-unit test-kernel test-vm lint bench bench-colo bench-rdt bench-net generate verify-generate fuzz clean
+.PHONY: all build run test test-unit test-kernel test-vm lint bench bench-colo bench-rdt bench-net generate generate-proto verify-generate fuzz clean
 
 all: build
 
@@ -67,13 +67,19 @@ bench-rdt:
 bench-net:
 	./test/netbench/bench.sh $(ARGS)
 
-generate:
+generate: generate-proto
 	./ebpf/generate.sh
 	./netqos/classify/generate.sh
+
+# The brain's protobuf and Connect stubs (brain/api/gen), with the
+# generators pinned in go.mod's tool block.
+generate-proto:
+	./brain/api/generate.sh
 
 verify-generate:
 	./ebpf/generate.sh --verify
 	./netqos/classify/generate.sh --verify
+	./brain/api/generate.sh --verify
 
 clean:
 	rm -rf $(BIN)

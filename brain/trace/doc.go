@@ -54,10 +54,25 @@
 //	      - {app: db, max_together: 0}
 //	    max_per_host: 1        # at most one web per host
 //	    spread: {max_skew: 1}  # balance across failure domains (domain_label optional)
+//	    class: online          # system, online (default) or offline
+//	    image: busybox:latest  # what a running instance needs (the simulator ignores it)
+//	    command: [httpd, -f]
+//	    env: {MODE: fast}
+//	    restart: always        # always (default), on-failure or never
 //	requests:
 //	  - {app: web, count: 10, priority: 100, group: team-a, preempt: false}
+//	  - {name: web-canary, app: web, count: 1}   # name: the job's name when submitted
 //	quotas:                    # a field left out (or 0) is not capped
 //	  - {group: team-a, cpu: 200, memory: 1Ti, gpu_milli: 4000}
 //
 // testdata/example.yaml is a complete example.
+//
+// # Jobs
+//
+// A job file is a generic file submitted to a brain: every request becomes
+// a job named by the request's name (default its app's), which must be a
+// DNS label, and its app must name an image. Hosts are optional there and
+// only used when the same file is simulated. DecodeJobs reads at most
+// MaxJobFileBytes; DecodeGeneric at most MaxGenericBytes.
+// ../examples/jobs.yaml is a complete job file.
 package trace

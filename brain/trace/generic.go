@@ -51,45 +51,58 @@ type GenericHost struct {
 // GenericApp is what one instance of an app needs and the rules its
 // instances follow.
 type GenericApp struct {
-	Name     string           `yaml:"name"`
-	CPU      MilliCPU         `yaml:"cpu"`
-	Memory   Bytes            `yaml:"memory"`
-	Disk     Bytes            `yaml:"disk,omitempty"`
-	Extended map[string]int64 `yaml:"extended,omitempty"`
-	GPU      *GenericGPU      `yaml:"gpu,omitempty"`
+	Name     string           `yaml:"name" json:"name"`
+	CPU      MilliCPU         `yaml:"cpu" json:"cpu"`
+	Memory   Bytes            `yaml:"memory" json:"memory"`
+	Disk     Bytes            `yaml:"disk,omitempty" json:"disk,omitempty"`
+	Extended map[string]int64 `yaml:"extended,omitempty" json:"extended,omitempty"`
+	GPU      *GenericGPU      `yaml:"gpu,omitempty" json:"gpu,omitempty"`
 	// Curves maps "cpu" or "memory" to curve_points fractions in [0,1] of
 	// the app's peak; a point's demand is round(fraction x peak).
-	Curves       map[string][]float64  `yaml:"curves,omitempty"`
-	Selector     map[string]string     `yaml:"selector,omitempty"`
-	AntiAffinity []GenericAntiAffinity `yaml:"anti_affinity,omitempty"`
+	Curves       map[string][]float64  `yaml:"curves,omitempty" json:"curves,omitempty"`
+	Selector     map[string]string     `yaml:"selector,omitempty" json:"selector,omitempty"`
+	AntiAffinity []GenericAntiAffinity `yaml:"anti_affinity,omitempty" json:"anti_affinity,omitempty"`
 	// MaxPerHost caps the app's instances per host (0 = no cap).
-	MaxPerHost int            `yaml:"max_per_host,omitempty"`
-	Spread     *GenericSpread `yaml:"spread,omitempty"`
+	MaxPerHost int            `yaml:"max_per_host,omitempty" json:"max_per_host,omitempty"`
+	Spread     *GenericSpread `yaml:"spread,omitempty" json:"spread,omitempty"`
+	// Class is the QoS class every instance runs in: system, online or
+	// offline (default online). The brain places offline instances against
+	// what hosts lend, the others against their requests.
+	Class Class `yaml:"class,omitempty" json:"class,omitempty"`
+	// What only a running instance needs; the simulator ignores it, the
+	// brain requires Image.
+	Image   string            `yaml:"image,omitempty" json:"image,omitempty"`
+	Command []string          `yaml:"command,omitempty" json:"command,omitempty"`
+	Env     map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	Restart RestartPolicy     `yaml:"restart,omitempty" json:"restart,omitempty"`
 }
 
 // GenericGPU is either whole devices or a shared fraction of one.
 type GenericGPU struct {
-	Count       int      `yaml:"count,omitempty"`
-	SharedMilli int64    `yaml:"shared_milli,omitempty"`
-	Models      []string `yaml:"models,omitempty"`
+	Count       int      `yaml:"count,omitempty" json:"count,omitempty"`
+	SharedMilli int64    `yaml:"shared_milli,omitempty" json:"shared_milli,omitempty"`
+	Models      []string `yaml:"models,omitempty" json:"models,omitempty"`
 }
 
 // GenericAntiAffinity: on a host running this app, at most MaxTogether
 // instances of App.
 type GenericAntiAffinity struct {
-	App         string `yaml:"app"`
-	MaxTogether int    `yaml:"max_together"`
+	App         string `yaml:"app" json:"app"`
+	MaxTogether int    `yaml:"max_together" json:"max_together"`
 }
 
 // GenericSpread balances the app's instances across failure domains.
 type GenericSpread struct {
 	// DomainLabel defaults to the file's domain_label.
-	DomainLabel string `yaml:"domain_label,omitempty"`
-	MaxSkew     int    `yaml:"max_skew"`
+	DomainLabel string `yaml:"domain_label,omitempty" json:"domain_label,omitempty"`
+	MaxSkew     int    `yaml:"max_skew" json:"max_skew"`
 }
 
 // GenericRequest asks for Count instances of App.
 type GenericRequest struct {
+	// Name names the job the request becomes when submitted to a brain;
+	// default the app's name.
+	Name     string `yaml:"name,omitempty"`
 	App      string `yaml:"app"`
 	Count    int    `yaml:"count"`
 	Priority int    `yaml:"priority,omitempty"`
@@ -130,9 +143,22 @@ var ErrInvalid = errors.New("invalid generic trace")
 // mismatches and invalid values are errors; every validation problem is
 // reported at once, each with its path and line. file names the source.
 func DecodeGeneric(r io.Reader, file string) (*Generic, error) {
-	data, err := io.ReadAll(r)
+	return decodeGeneric(r, file, MaxGenericBytes, true, nil)
+}
+
+// MaxGenericBytes bounds a generic file the simulator reads (curves of a
+// few thousand apps fit).
+const MaxGenericBytes = 64 << 20
+
+// decodeGeneric decodes and validates; then, on a valid file, runs check,
+// whose problems get lines too.
+func decodeGeneric(r io.Reader, file string, maxBytes int64, needHosts bool, check func(*Generic) []FieldError) (*Generic, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", file, err)
+	}
+	if int64(len(data)) > maxBytes {
+		return nil, fmt.Errorf("%s: %w: larger than %d bytes", file, ErrInvalid, maxBytes)
 	}
 	var g Generic
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -152,14 +178,12 @@ func DecodeGeneric(r io.Reader, file string) (*Generic, error) {
 	// The strict decode succeeded, so the node parse cannot fail; the
 	// nodes only give validation errors their lines.
 	_ = yaml.Unmarshal(data, &root)
-	if errs := g.validate(); len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i := range errs {
-			errs[i].File = file
-			errs[i].Line = lineOf(&root, errs[i].Path)
-			msgs[i] = errs[i].Error()
-		}
-		return nil, fmt.Errorf("%w:\n%s", ErrInvalid, strings.Join(msgs, "\n"))
+	errs := g.validate(needHosts)
+	if len(errs) == 0 && check != nil {
+		errs = check(&g)
+	}
+	if len(errs) > 0 {
+		return nil, fieldErrors(errs, file, func(path string) int { return lineOf(&root, path) })
 	}
 	return &g, nil
 }
@@ -195,6 +219,8 @@ func (g *Generic) normalize() {
 			a.Curves[k] = nilIfEmpty(v)
 		}
 		a.AntiAffinity = nilIfEmpty(a.AntiAffinity)
+		a.Command = nilIfEmpty(a.Command)
+		a.Env = nilIfEmptyMap(a.Env)
 		if a.GPU != nil {
 			a.GPU.Models = nilIfEmpty(a.GPU.Models)
 		}
@@ -223,51 +249,26 @@ func (g *Generic) Domain() string {
 	return g.DomainLabel
 }
 
-func (g *Generic) validate() []FieldError {
-	var errs []FieldError
-	bad := func(path, format string, args ...any) {
-		errs = append(errs, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
-	}
+// problems collects validation errors, each at its path.
+type problems []FieldError
+
+func (ps *problems) add(path, format string, args ...any) {
+	*ps = append(*ps, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// validate checks the whole file; needHosts is false for a file submitted
+// to a brain, whose hosts are the registered ones.
+func (g *Generic) validate(needHosts bool) []FieldError {
+	var ps problems
 	if g.Version != GenericVersion {
-		bad("version", "got %d, want %d", g.Version, GenericVersion)
+		ps.add("version", "got %d, want %d", g.Version, GenericVersion)
 	}
 	if g.CurvePoints < 0 {
-		bad("curve_points", "negative")
+		ps.add("curve_points", "negative")
 	}
-	hostNames := map[string]bool{}
-	for i, h := range g.Hosts {
-		p := fmt.Sprintf("hosts[%d]", i)
-		if h.Name == "" {
-			bad(p+".name", "empty")
-		}
-		if h.Count < 0 {
-			bad(p+".count", "negative")
-		}
-		for _, n := range h.Names() {
-			if hostNames[n] {
-				bad(p+".name", "duplicate host %q", n)
-			}
-			hostNames[n] = true
-		}
-		if h.CPU <= 0 {
-			bad(p+".cpu", "must be positive")
-		}
-		if h.Memory <= 0 {
-			bad(p+".memory", "must be positive")
-		}
-		if h.GPUs < 0 {
-			bad(p+".gpus", "negative")
-		}
-		if h.GPUs > 0 && h.GPUModel == "" {
-			bad(p+".gpu_model", "empty for a host with gpus")
-		}
-		badExtended(p, h.Extended, bad)
-		if _, ok := h.Labels[g.Domain()]; ok && h.FailureDomain != "" {
-			bad(p+".labels", "label %q and failure_domain both set", g.Domain())
-		}
-	}
-	if len(g.Hosts) == 0 {
-		bad("hosts", "no hosts")
+	g.validateHosts(&ps)
+	if needHosts && len(g.Hosts) == 0 {
+		ps.add("hosts", "no hosts")
 	}
 	apps := map[string]bool{}
 	for _, a := range g.Apps {
@@ -278,93 +279,159 @@ func (g *Generic) validate() []FieldError {
 		p := fmt.Sprintf("apps[%d]", i)
 		switch {
 		case a.Name == "":
-			bad(p+".name", "empty")
+			ps.add(p+".name", "empty")
 		case seenApp[a.Name]:
-			bad(p+".name", "duplicate app %q", a.Name)
+			ps.add(p+".name", "duplicate app %q", a.Name)
 		}
 		seenApp[a.Name] = true
-		if a.CPU < 0 {
-			bad(p+".cpu", "negative")
+		a.validate(&ps, p, g.CurvePoints, apps)
+	}
+	g.validateRequests(&ps, apps)
+	g.validateQuotas(&ps)
+	return ps
+}
+
+func (g *Generic) validateHosts(ps *problems) {
+	hostNames := map[string]bool{}
+	for i, h := range g.Hosts {
+		p := fmt.Sprintf("hosts[%d]", i)
+		if h.Name == "" {
+			ps.add(p+".name", "empty")
 		}
-		badExtended(p, a.Extended, bad)
-		if gpu := a.GPU; gpu != nil {
-			switch {
-			case gpu.Count < 0:
-				bad(p+".gpu.count", "negative")
-			case gpu.SharedMilli < 0 || gpu.SharedMilli >= 1000:
-				bad(p+".gpu.shared_milli", "%d is outside 1..999", gpu.SharedMilli)
-			case gpu.Count > 0 && gpu.SharedMilli > 0:
-				bad(p+".gpu", "count and shared_milli both set")
-			}
+		if h.Count < 0 {
+			ps.add(p+".count", "negative")
 		}
-		for _, dim := range sortedKeys(a.Curves) {
-			pts := a.Curves[dim]
-			cp := p + ".curves." + dim
-			if dim != "cpu" && dim != "memory" {
-				bad(cp, "curves are for cpu or memory only")
-				continue
+		for _, n := range h.Names() {
+			if hostNames[n] {
+				ps.add(p+".name", "duplicate host %q", n)
 			}
-			if len(pts) != g.CurvePoints {
-				bad(cp, "has %d points, curve_points is %d", len(pts), g.CurvePoints)
-			}
-			for k, f := range pts {
-				if math.IsNaN(f) || f < 0 || f > 1 {
-					bad(fmt.Sprintf("%s[%d]", cp, k), "%v is outside [0,1]", f)
-				}
-			}
+			hostNames[n] = true
 		}
-		for k, aa := range a.AntiAffinity {
-			ap := fmt.Sprintf("%s.anti_affinity[%d]", p, k)
-			if !apps[aa.App] {
-				bad(ap+".app", "unknown app %q", aa.App)
-			}
-			if aa.MaxTogether < 0 {
-				bad(ap+".max_together", "negative")
-			}
+		if h.CPU <= 0 {
+			ps.add(p+".cpu", "must be positive")
 		}
-		if a.MaxPerHost < 0 {
-			bad(p+".max_per_host", "negative")
+		if h.Memory <= 0 {
+			ps.add(p+".memory", "must be positive")
 		}
-		if a.Spread != nil && a.Spread.MaxSkew < 1 {
-			bad(p+".spread.max_skew", "must be at least 1, got %d", a.Spread.MaxSkew)
+		if h.GPUs < 0 {
+			ps.add(p+".gpus", "negative")
+		}
+		if h.GPUs > 0 && h.GPUModel == "" {
+			ps.add(p+".gpu_model", "empty for a host with gpus")
+		}
+		badExtended(ps, p, h.Extended)
+		if _, ok := h.Labels[g.Domain()]; ok && h.FailureDomain != "" {
+			ps.add(p+".labels", "label %q and failure_domain both set", g.Domain())
 		}
 	}
+}
+
+// validate checks one app at path p; apps names every app in the file.
+func (a GenericApp) validate(ps *problems, p string, curvePoints int, apps map[string]bool) {
+	if a.CPU < 0 {
+		ps.add(p+".cpu", "negative")
+	}
+	if a.Memory < 0 {
+		ps.add(p+".memory", "negative")
+	}
+	badExtended(ps, p, a.Extended)
+	if gpu := a.GPU; gpu != nil {
+		switch {
+		case gpu.Count < 0:
+			ps.add(p+".gpu.count", "negative")
+		case gpu.SharedMilli < 0 || gpu.SharedMilli >= 1000:
+			ps.add(p+".gpu.shared_milli", "%d is outside 1..999", gpu.SharedMilli)
+		case gpu.Count > 0 && gpu.SharedMilli > 0:
+			ps.add(p+".gpu", "count and shared_milli both set")
+		}
+	}
+	a.validateCurves(ps, p, curvePoints)
+	for k, aa := range a.AntiAffinity {
+		ap := fmt.Sprintf("%s.anti_affinity[%d]", p, k)
+		if !apps[aa.App] {
+			ps.add(ap+".app", "unknown app %q", aa.App)
+		}
+		if aa.MaxTogether < 0 {
+			ps.add(ap+".max_together", "negative")
+		}
+	}
+	if a.MaxPerHost < 0 {
+		ps.add(p+".max_per_host", "negative")
+	}
+	if a.Spread != nil && a.Spread.MaxSkew < 1 {
+		ps.add(p+".spread.max_skew", "must be at least 1, got %d", a.Spread.MaxSkew)
+	}
+	a.validateRun(ps, p)
+}
+
+func (a GenericApp) validateCurves(ps *problems, p string, curvePoints int) {
+	for _, dim := range sortedKeys(a.Curves) {
+		pts := a.Curves[dim]
+		cp := p + ".curves." + dim
+		if dim != "cpu" && dim != "memory" {
+			ps.add(cp, "curves are for cpu or memory only")
+			continue
+		}
+		if len(pts) != curvePoints {
+			ps.add(cp, "has %d points, curve_points is %d", len(pts), curvePoints)
+		}
+		for k, f := range pts {
+			if math.IsNaN(f) || f < 0 || f > 1 {
+				ps.add(fmt.Sprintf("%s[%d]", cp, k), "%v is outside [0,1]", f)
+			}
+		}
+	}
+}
+
+func (g *Generic) validateRequests(ps *problems, apps map[string]bool) {
+	names := map[string]bool{}
 	for i, r := range g.Requests {
 		p := fmt.Sprintf("requests[%d]", i)
 		if !apps[r.App] {
-			bad(p+".app", "unknown app %q", r.App)
+			ps.add(p+".app", "unknown app %q", r.App)
 		}
 		if r.Count < 1 {
-			bad(p+".count", "must be at least 1, got %d", r.Count)
+			ps.add(p+".count", "must be at least 1, got %d", r.Count)
+		}
+		if r.Name != "" {
+			if err := ValidName(r.Name); err != nil {
+				ps.add(p+".name", "%v", err)
+			}
+			if names[r.Name] {
+				ps.add(p+".name", "duplicate request name %q", r.Name)
+			}
+			names[r.Name] = true
 		}
 	}
+}
+
+func (g *Generic) validateQuotas(ps *problems) {
 	groups := map[string]bool{}
 	for i, q := range g.Quotas {
 		p := fmt.Sprintf("quotas[%d]", i)
 		switch {
 		case q.Group == "":
-			bad(p+".group", "empty")
+			ps.add(p+".group", "empty")
 		case groups[q.Group]:
-			bad(p+".group", "duplicate group %q", q.Group)
+			ps.add(p+".group", "duplicate group %q", q.Group)
 		}
 		groups[q.Group] = true
 		if q.CPU < 0 {
-			bad(p+".cpu", "negative")
+			ps.add(p+".cpu", "negative")
 		}
 		if q.GPUMilli < 0 {
-			bad(p+".gpu_milli", "negative")
+			ps.add(p+".gpu_milli", "negative")
 		}
 	}
-	return errs
 }
 
-func badExtended(p string, ext map[string]int64, bad func(string, string, ...any)) {
+func badExtended(ps *problems, p string, ext map[string]int64) {
 	for _, k := range sortedKeys(ext) {
 		switch {
 		case k == "cpu" || k == "memory" || k == "disk":
-			bad(p+".extended."+k, "is a well-known dimension; use the field %s", k)
+			ps.add(p+".extended."+k, "is a well-known dimension; use the field %s", k)
 		case ext[k] < 0:
-			bad(p+".extended."+k, "negative")
+			ps.add(p+".extended."+k, "negative")
 		}
 	}
 }

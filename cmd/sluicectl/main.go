@@ -3,6 +3,7 @@
 //	sluicectl policy check FILE...   validate policy files (exit 1 on any error)
 //	sluicectl status [-addr ADDR]    a host's classes, usage, budgets and pending actions
 //	sluicectl simulate MODE ...      replay cluster data against placement strategies
+//	sluicectl [--brain URL] hosts|jobs|explain ...   a brain's hosts and jobs
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -28,6 +30,18 @@ commands:
   policy default         print the embedded default policy
   status [-addr ADDR]    show a host agent's classes, usage, budgets and pending actions
   simulate MODE [ARGS]   replay cluster data against placement strategies (sluicectl simulate -h)
+
+brain commands (sluicectl [--brain URL] COMMAND [-o table|json] ...; default URL ` + defaultBrainURL + `):
+  hosts                  hosts with capacity, used, lent, state, last heartbeat, target version sent/applied
+  hosts drain HOST       move a host's replicas elsewhere and place nothing new there
+  hosts uncordon HOST    let placements land on a drained host again
+  hosts override HOST [cpu-water-level=F memory-water-level=F offline-cpu-cap=MILLI offline-memory-cap=BYTES]
+                         set (or, with none, clear) a host's QoS overrides; its agent bounds them by local policy
+  jobs submit FILE       submit a job file (brain/examples/jobs.yaml)
+  jobs list              jobs with replicas placed / asked
+  jobs get NAME          one job, its replicas and hosts
+  jobs delete NAME       delete a job; its containers leave their hosts
+  explain NAME           per host, why the job's next replica is rejected or how it scores
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -35,7 +49,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	brainURL := defaultBrainURL
+	switch {
+	case args[0] == "--brain" || args[0] == "-brain":
+		if len(args) < 2 {
+			fmt.Fprintf(stderr, "sluicectl: --brain needs a URL\n%s", usage)
+			return 2
+		}
+		brainURL, args = args[1], args[2:]
+	case strings.HasPrefix(args[0], "--brain="):
+		brainURL, args = strings.TrimPrefix(args[0], "--brain="), args[1:]
+	}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
 	switch args[0] {
+	case "hosts", "jobs", "explain":
+		return runBrain(ctx, brainURL, args, stdout, stderr)
 	case "policy":
 		return runPolicy(args[1:], stdout, stderr)
 	case "status":

@@ -1,0 +1,105 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+	"go.uber.org/zap"
+)
+
+// EmbeddedMaxTxnOps is the embedded member's transaction limit: large
+// enough to batch a few hundred placements with their target bumps.
+const EmbeddedMaxTxnOps = 4096
+
+// DefaultMaxTxnOps is etcd's default limit, assumed for external clusters.
+const DefaultMaxTxnOps = 128
+
+// Embedded is a single-member etcd running in this process.
+type Embedded struct {
+	etcd   *embed.Etcd
+	Client *clientv3.Client
+	once   sync.Once
+}
+
+// Start runs a single-member etcd with its data in dir, listening on
+// loopback only (peer and client ports picked free), and returns it once
+// it serves. The member's client is in-process (no network hop).
+func Start(ctx context.Context, dir string, log *slog.Logger) (*Embedded, error) {
+	cfg := embed.NewConfig()
+	cfg.Name = "sluice-brain"
+	cfg.Dir = filepath.Join(dir, "etcd")
+	// etcd logs through zap; the brain reports etcd failures through the
+	// client's errors instead, so the member's own log stays quiet.
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	cfg.MaxTxnOps = EmbeddedMaxTxnOps
+	cfg.MaxRequestBytes = 16 << 20
+	peer, err := freeLoopbackURL()
+	if err != nil {
+		return nil, fmt.Errorf("embedded etcd: %w", err)
+	}
+	client, err := freeLoopbackURL()
+	if err != nil {
+		return nil, fmt.Errorf("embedded etcd: %w", err)
+	}
+	cfg.ListenPeerUrls = []url.URL{peer}
+	cfg.AdvertisePeerUrls = []url.URL{peer}
+	cfg.ListenClientUrls = []url.URL{client}
+	cfg.AdvertiseClientUrls = []url.URL{client}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("embedded etcd in %s: %w", cfg.Dir, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd in %s: %w", cfg.Dir, err)
+	case <-time.After(60 * time.Second):
+		e.Server.Stop()
+		e.Close()
+		return nil, errors.New("embedded etcd: not ready after 60s")
+	case <-ctx.Done():
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd: %w", ctx.Err())
+	}
+	log.Info("embedded etcd ready", "dir", cfg.Dir, "client", client.String())
+	return &Embedded{etcd: e, Client: v3client.New(e.Server)}, nil
+}
+
+// Close stops the member; later calls do nothing.
+func (e *Embedded) Close() {
+	e.once.Do(func() {
+		e.Client.Close()
+		e.etcd.Close()
+	})
+}
+
+// Dial connects to an external etcd cluster.
+func Dial(endpoints []string) (*clientv3.Client, error) {
+	c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("etcd %v: %w", endpoints, err)
+	}
+	return c, nil
+}
+
+func freeLoopbackURL() (url.URL, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return url.URL{}, fmt.Errorf("pick a loopback port: %w", err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return url.URL{Scheme: "http", Host: addr}, nil
+}

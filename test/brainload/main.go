@@ -1,0 +1,313 @@
+// Command brainload measures sluice-brain under a fleet of protocol-level
+// simulated agents on loopback. It starts the brain binary as its own
+// process (so its CPU and RSS are its own) on an embedded etcd in a temp
+// dir, then:
+//
+//  1. registers -agents hosts, each heartbeating at the interval the
+//     brain hands out (forced with -heartbeat) and following its target;
+//
+//  2. idles -idle long and reads the brain's CPU time and RSS from /proc;
+//
+//  3. submits -jobs one-replica jobs from -clients concurrent clients and
+//     reports persisted placements per second (each submission returns
+//     once its placement is committed);
+//
+//  4. reports target propagation: from each submission's return (its
+//     commit) to the agent's acknowledgement, p50/p99, and the brain's
+//     own commit-to-ack histogram.
+//
+//     go run ./test/brainload -brain bin/sluice-brain -agents 1000 -jobs 2000
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+
+	brainv1 "github.com/sluicehq/sluice/brain/api/gen/v1"
+	"github.com/sluicehq/sluice/brain/api/gen/v1/brainv1connect"
+)
+
+type options struct {
+	brain     string
+	agents    int
+	jobs      int
+	clients   int
+	heartbeat time.Duration
+	idle      time.Duration
+	trickle   int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.brain, "brain", "bin/sluice-brain", "sluice-brain binary")
+	flag.IntVar(&o.agents, "agents", 1000, "simulated agents")
+	flag.IntVar(&o.jobs, "jobs", 2000, "one-replica jobs to submit")
+	flag.IntVar(&o.clients, "clients", 1000, "concurrent submitting clients")
+	flag.DurationVar(&o.heartbeat, "heartbeat", time.Second, "heartbeat interval forced on agents")
+	flag.DurationVar(&o.idle, "idle", 30*time.Second, "how long to measure CPU and RSS with the fleet heartbeating")
+	flag.IntVar(&o.trickle, "trickle", 200, "jobs submitted one at a time to measure propagation alone")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintf(os.Stderr, "brainload: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func run(o options) error {
+	dir, err := os.MkdirTemp("", "brainload-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	addr, err := freePort()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(o.brain, "--data-dir", dir, "--listen", addr, "--heartbeat-interval", o.heartbeat.String(), "--log-level", "warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start brain: %w", err)
+	}
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	url := "http://" + addr
+	tr := &http.Transport{MaxIdleConns: 4 * o.agents, MaxIdleConnsPerHost: 4 * o.agents, IdleConnTimeout: time.Minute}
+	hc := &http.Client{Transport: tr}
+	if err := waitHealthy(hc, url); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	fleet := newFleet(hc, url, o.agents)
+	t0 := time.Now()
+	if err := fleet.register(ctx); err != nil {
+		return err
+	}
+	fmt.Printf("registered %d agents in %v\n", o.agents, time.Since(t0).Round(time.Millisecond))
+	fleet.start(ctx)
+
+	// Phase 2: the fleet heartbeating, nothing else.
+	time.Sleep(3 * time.Second)
+	cpu0, err := procCPU(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	hb0 := fleet.heartbeats.Load()
+	w0 := time.Now()
+	time.Sleep(o.idle)
+	cpu1, _ := procCPU(cmd.Process.Pid)
+	wall := time.Since(w0)
+	rss, _ := procRSS(cmd.Process.Pid)
+	hbs := fleet.heartbeats.Load() - hb0
+	fmt.Printf("idle fleet: %d agents, %.0f heartbeats/s: brain CPU %.3f cores, RSS %.1f MB (over %v); heartbeat errors %d\n",
+		o.agents, float64(hbs)/wall.Seconds(), (cpu1-cpu0).Seconds()/wall.Seconds(), float64(rss)/(1<<20), wall.Round(time.Second), fleet.errors.Load())
+
+	// Phase 3: concurrent submissions.
+	op := brainv1connect.NewOperatorServiceClient(hc, url)
+	commits := make([]time.Time, o.jobs)
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	s0 := time.Now()
+	for range o.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				file := fmt.Sprintf("version: 1\napps:\n  - {name: j%d, cpu: 100m, memory: 64Mi, image: busybox}\nrequests:\n  - {app: j%d, count: 1}\n", i, i)
+				_, err := op.SubmitJobs(ctx, connect.NewRequest(&brainv1.SubmitJobsRequest{File: []byte(file)}))
+				if err != nil {
+					failed.Add(1)
+					fmt.Fprintf(os.Stderr, "submit j%d: %v\n", i, err)
+					continue
+				}
+				commits[i] = time.Now()
+			}
+		}()
+	}
+	for i := range o.jobs {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	el := time.Since(s0)
+	fmt.Printf("submissions: %d jobs from %d concurrent clients in %v: %.0f persisted placements/s (%d failed)\n",
+		o.jobs, o.clients, el.Round(time.Millisecond), float64(o.jobs-int(failed.Load()))/el.Seconds(), failed.Load())
+
+	// Phase 4: propagation, from each commit (submission return) to the ack.
+	deadline := time.Now().Add(time.Minute)
+	for fleet.acked() < o.jobs-int(failed.Load()) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	var lags []time.Duration
+	for i, c := range commits {
+		a, ok := fleet.ackAt(fmt.Sprintf("j%d-0", i))
+		if ok && !c.IsZero() {
+			lags = append(lags, max(0, a.Sub(c)))
+		}
+	}
+	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+	if len(lags) > 0 {
+		fmt.Printf("propagation under the submission flood (submission return -> agent ack), %d replicas: p50 %v p99 %v max %v\n",
+			len(lags), q(lags, 0.5), q(lags, 0.99), lags[len(lags)-1])
+	}
+	// Propagation alone: one submission at a time, so the push path is
+	// not queued behind the flood above.
+	var trickle []time.Duration
+	for i := range o.trickle {
+		n := o.jobs + i
+		file := fmt.Sprintf("version: 1\napps:\n  - {name: j%d, cpu: 100m, memory: 64Mi, image: busybox}\nrequests:\n  - {app: j%d, count: 1}\n", n, n)
+		if _, err := op.SubmitJobs(ctx, connect.NewRequest(&brainv1.SubmitJobsRequest{File: []byte(file)})); err != nil {
+			return fmt.Errorf("trickle submit: %w", err)
+		}
+		c := time.Now()
+		id := fmt.Sprintf("j%d-0", n)
+		for {
+			if a, ok := fleet.ackAt(id); ok {
+				trickle = append(trickle, max(0, a.Sub(c)))
+				break
+			}
+			if time.Since(c) > 10*time.Second {
+				return fmt.Errorf("trickle: %s not acknowledged after 10s", id)
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}
+	sort.Slice(trickle, func(i, j int) bool { return trickle[i] < trickle[j] })
+	if len(trickle) > 0 {
+		fmt.Printf("propagation one at a time (submission return -> agent ack), %d replicas: p50 %v p99 %v max %v\n",
+			len(trickle), q(trickle, 0.5), q(trickle, 0.99), trickle[len(trickle)-1])
+	}
+	m, err := scrape(hc, url)
+	if err == nil {
+		fmt.Printf("brain histogram commit -> ack: p50 <= %s, p99 <= %s (bucket bounds)\n", m.quantile(0.5), m.quantile(0.99))
+	}
+	rss, _ = procRSS(cmd.Process.Pid)
+	fmt.Printf("brain RSS after submissions: %.1f MB\n", float64(rss)/(1<<20))
+	return nil
+}
+
+func q(s []time.Duration, p float64) time.Duration {
+	return s[min(len(s)-1, int(p*float64(len(s))))].Round(100 * time.Microsecond)
+}
+
+func waitHealthy(hc *http.Client, url string) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		resp, err := hc.Get(url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return errors.New("brain not healthy after 2 minutes")
+}
+
+// procCPU is the process's user+system CPU time.
+func procCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may hold spaces) start after ')'.
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const ticksPerSec = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticksPerSec, nil
+}
+
+func procRSS(pid int) (int64, error) {
+	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+type histogram struct {
+	bounds []float64
+	counts []float64
+}
+
+func (h histogram) quantile(p float64) string {
+	if len(h.counts) == 0 || h.counts[len(h.counts)-1] == 0 {
+		return "n/a"
+	}
+	total := h.counts[len(h.counts)-1]
+	for i, c := range h.counts {
+		if c >= p*total {
+			if i < len(h.bounds) {
+				return (time.Duration(h.bounds[i] * float64(time.Second))).String()
+			}
+			return "+Inf"
+		}
+	}
+	return "+Inf"
+}
+
+// scrape reads the brain's push-lag histogram from /metrics.
+func scrape(hc *http.Client, url string) (histogram, error) {
+	resp, err := hc.Get(url + "/metrics")
+	if err != nil {
+		return histogram{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return histogram{}, err
+	}
+	var h histogram
+	for _, line := range strings.Split(string(body), "\n") {
+		rest, ok := strings.CutPrefix(line, `sluice_brain_target_push_lag_seconds_bucket{le="`)
+		if !ok {
+			continue
+		}
+		le, val, _ := strings.Cut(rest, `"} `)
+		c, _ := strconv.ParseFloat(val, 64)
+		if le != "+Inf" {
+			b, _ := strconv.ParseFloat(le, 64)
+			h.bounds = append(h.bounds, b)
+		}
+		h.counts = append(h.counts, c)
+	}
+	return h, nil
+}
