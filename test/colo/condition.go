@@ -1,5 +1,10 @@
 package main
 
+import (
+	"fmt"
+	"strings"
+)
+
 // condition is what runs beside the online service while it is measured.
 type condition int
 
@@ -50,3 +55,34 @@ func levelOrder(levels []int, r int) []int {
 	}
 	return out
 }
+
+// parseConditions reads -conditions: names as String prints them, comma
+// separated; empty means all.
+func parseConditions(s string) (map[condition]bool, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[condition]bool{}
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		k := condition(0)
+		for ; k < numConditions && k.String() != name; k++ {
+		}
+		if k == numConditions {
+			return nil, fmt.Errorf("unknown condition %q (want %s)", name, strings.Join(conditionNames(), ", "))
+		}
+		out[k] = true
+	}
+	return out, nil
+}
+
+func conditionNames() []string {
+	var out []string
+	for k := range numConditions {
+		out = append(out, k.String())
+	}
+	return out
+}
+
+// runs reports whether condition k is to run.
+func (o options) runs(k condition) bool { return o.only == nil || o.only[k] }

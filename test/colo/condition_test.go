@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -34,5 +35,18 @@ func TestConditionOrderInterleaves(t *testing.T) {
 	}
 	if got := levelOrder([]int{20, 40, 60}, 1); !slices.Equal(got, []int{60, 40, 20}) {
 		t.Errorf("levelOrder odd round = %v", got)
+	}
+}
+
+func TestParseConditions(t *testing.T) {
+	got, err := parseConditions(" alone, sluice,cpu-idle-only")
+	if err != nil || len(got) != 3 || !got[condAlone] || !got[condSluice] || !got[condCPUIdle] {
+		t.Errorf("parseConditions = %v, %v", got, err)
+	}
+	if all, err := parseConditions(""); all != nil || err != nil {
+		t.Errorf("empty: %v, %v; want every condition (nil)", all, err)
+	}
+	if _, err := parseConditions("alone,sluce"); err == nil || !strings.Contains(err.Error(), `"sluce"`) {
+		t.Errorf("unknown name: %v", err)
 	}
 }

@@ -40,8 +40,10 @@ type options struct {
 	httpWorkRnds int
 	maxLag       time.Duration
 	policyExtra  string
-	keep         bool
-	quick        bool
+	// only, when set, lists the conditions to run; nil runs all.
+	only  map[condition]bool
+	keep  bool
+	quick bool
 }
 
 func main() {
@@ -127,7 +129,7 @@ func parseLevels(s string) ([]int, error) {
 
 func parseOptions(args []string) (options, error) {
 	var o options
-	var levels, httpLevels string
+	var levels, httpLevels, conds string
 	fs := flag.NewFlagSet("colo", flag.ContinueOnError)
 	fs.StringVar(&o.agentBin, "agent", "bin/sluice-agent", "sluice-agent binary (make build)")
 	fs.StringVar(&o.cgroupRoot, "cgroup-root", "/sys/fs/cgroup", "cgroup mount root (v1 cpu, cpuacct, memory below it)")
@@ -146,6 +148,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.httpWorkRnds, "http-work-rounds", 4, "cpu service: encode+decode+hash rounds per request")
 	fs.DurationVar(&o.maxLag, "max-lag", 5*time.Millisecond, "discard a window whose dispatcher lag p99 exceeds this (the load generator was starved)")
 	fs.StringVar(&o.policyExtra, "policy-extra", "", "YAML lines appended to the agent's policy (default: none, the default policy)")
+	fs.StringVar(&conds, "conditions", "", "comma-separated conditions to run (default: all six; a subset is for exploring, not for the report's goal verdicts)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (agent logs, policies, stress-ng output)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -176,6 +179,9 @@ func parseOptions(args []string) (options, error) {
 	}
 	if o.httpLevels, err = parseLevels(httpLevels); err != nil {
 		return o, fmt.Errorf("-http-levels: %w", err)
+	}
+	if o.only, err = parseConditions(conds); err != nil {
+		return o, fmt.Errorf("-conditions: %w", err)
 	}
 	o.httpRounds = min(o.httpRounds, o.rounds)
 	if o.rounds < 1 || o.httpRounds < 0 || o.duration < time.Second || o.warmup < 0 || o.levelWarmup < 0 || o.redisConns < 1 || o.httpConns < 1 {
@@ -265,6 +271,9 @@ func run(ctx context.Context, o options, log *slog.Logger) (err error) {
 	var cells []cell
 	for round := range o.rounds {
 		for _, k := range conditionOrder(round) {
+			if !o.runs(k) {
+				continue
+			}
 			cs, err := b.runCondition(ctx, k, round)
 			cells = append(cells, cs...)
 			if err != nil {
