@@ -476,6 +476,24 @@ func TestHeartbeatsWriteNothing(t *testing.T) {
 	if lent := hosts.Msg.GetHosts()[0].GetLent().GetAmounts(); lent["cpu"] != 3000 {
 		t.Fatalf("the last heartbeat's lent cpu is not what the brain shows: %v", lent)
 	}
+	// The rest of a heartbeat's report shows too, still without a write.
+	_, err = agents[0].client.Heartbeat(context.Background(), connect.NewRequest(&brainv1.HeartbeatRequest{
+		NodeId: agents[0].nodeID, Name: agents[0].name, OnlineRunqLatencyP99Us: 250, CpuPressureSomeAvg10: 1.5,
+		Usage:      []*brainv1.ClassUsage{{Class: "online", CpuMilli: 1200, MemoryBytes: gib}, {Class: "offline", CpuMilli: 800}},
+		Kills:      []*brainv1.Kill{{Container: "x", Reason: "memory over the offline limit"}},
+		Containers: []*brainv1.ContainerState{{Id: "a", State: "running"}, {Id: "b", State: "exited"}},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, _ = tb.operator().ListHosts(context.Background(), connect.NewRequest(&brainv1.ListHostsRequest{}))
+	h := hosts.Msg.GetHosts()[0]
+	if h.GetReportedUsage().GetAmounts()["cpu"] != 2000 || h.GetOnlineRunqLatencyP99Us() != 250 || h.GetKills() != 1 || h.GetContainersRunning() != 1 {
+		t.Fatalf("report not shown: %v", h)
+	}
+	if _, final := stored(t, tb); final.Revision != before.Revision {
+		t.Fatalf("a heartbeat's report wrote to etcd")
+	}
 }
 
 // Nodes racing for one new name: exactly one wins, the others hear who.
