@@ -13,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 
 	brainv1 "github.com/sluicehq/sluice/brain/api/gen/v1"
+	"github.com/sluicehq/sluice/brain/api/gen/v1/brainv1connect"
 	"github.com/sluicehq/sluice/brain/store"
 )
 
@@ -561,5 +562,22 @@ func TestHostOverridesReachTheAgent(t *testing.T) {
 	defer a.mu.Unlock()
 	if a.overrides != nil {
 		t.Fatalf("cleared overrides still reach the agent: %v", a.overrides)
+	}
+}
+
+// gRPC clients (HTTP/2 without TLS) reach the same API.
+func TestGRPCClientsWork(t *testing.T) {
+	tb := startBrain(t, t.TempDir(), newClock(), testLiveness)
+	fleet(t, tb, 1)
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	hc := &http.Client{Transport: &http.Transport{Protocols: &protocols}}
+	op := brainv1connect.NewOperatorServiceClient(hc, tb.url, connect.WithGRPC())
+	resp, err := op.ListHosts(context.Background(), connect.NewRequest(&brainv1.ListHostsRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Msg.GetHosts()) != 1 || resp.Msg.GetHosts()[0].GetName() != "host-0" {
+		t.Fatalf("hosts over gRPC: %v", resp.Msg.GetHosts())
 	}
 }
