@@ -581,3 +581,82 @@ func TestGRPCClientsWork(t *testing.T) {
 		t.Fatalf("hosts over gRPC: %v", resp.Msg.GetHosts())
 	}
 }
+
+// Two brains writing to one etcd (what leader election will prevent, and
+// what the revision guards must survive): every replica ends placed once,
+// and every target holds exactly the placements on its host.
+func TestTwoWritersNeverPlaceAReplicaTwice(t *testing.T) {
+	tb := startBrain(t, t.TempDir(), newClock(), testLiveness)
+	fleet(t, tb, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	other, err := New(ctx, Config{Store: tb.store, Liveness: testLiveness, Now: newClock().Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { other.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	errs := make(chan error, 40)
+	for i := range 20 {
+		for k, b := range []*Brain{tb.brain, other} {
+			go func() {
+				file := fmt.Sprintf("version: 1\napps:\n  - {name: w%d, cpu: 100m, memory: 64Mi, image: b}\nrequests:\n  - {app: w%d, count: 3}\n", i, i)
+				if k == 1 {
+					// The same jobs from the second writer, with another count.
+					file = strings.Replace(file, "count: 3", "count: 2", 1)
+				}
+				_, err := b.SubmitJobs(ctx, connect.NewRequest(&brainv1.SubmitJobsRequest{File: []byte(file)}))
+				errs <- err
+			}()
+		}
+	}
+	for range 40 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Let both loops settle, then check what etcd holds.
+	eventually(t, "every job's replicas placed once per its stored count", func() bool {
+		tb.brain.poke()
+		other.poke()
+		p, st := stored(t, tb)
+		want := 0
+		for _, j := range st.Jobs {
+			want += j.Count
+		}
+		return len(p) == want && len(st.Jobs) == 20
+	})
+	if mfs, err := tb.reg.Gather(); err == nil {
+		for _, mf := range mfs {
+			if mf.GetName() == "sluice_brain_etcd_txn_seconds" {
+				for _, m := range mf.GetMetric() {
+					t.Logf("first writer's transactions %s: %d", m.GetLabel()[0].GetValue(), m.GetHistogram().GetSampleCount())
+				}
+			}
+		}
+	}
+	_, st := stored(t, tb)
+	byHost := map[string]map[string]bool{}
+	for _, p := range st.Placements {
+		if j := st.Jobs[p.Job]; p.Index >= j.Count {
+			t.Fatalf("placement %s beyond its job's count %d", p.ID(), j.Count)
+		}
+		if byHost[p.Host] == nil {
+			byHost[p.Host] = map[string]bool{}
+		}
+		byHost[p.Host][p.ID()] = true
+	}
+	for host, tg := range st.Targets {
+		seen := map[string]bool{}
+		for _, c := range tg.Containers {
+			if seen[c.ID] || !byHost[host][c.ID] {
+				t.Fatalf("target %s holds %s twice or without a placement", host, c.ID)
+			}
+			seen[c.ID] = true
+		}
+		if len(seen) != len(byHost[host]) {
+			t.Fatalf("target %s holds %d containers, %d placed there", host, len(seen), len(byHost[host]))
+		}
+	}
+}
