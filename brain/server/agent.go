@@ -184,6 +184,14 @@ func (b *Brain) Heartbeat(ctx context.Context, req *connect.Request[brainv1.Hear
 		mem += u.GetMemoryBytes()
 	}
 	l.usage[place.DimCPU], l.usage[place.DimMemory] = cpu, mem
+	l.runqP99Us, l.cpuPSI, l.memPSI = m.GetOnlineRunqLatencyP99Us(), m.GetCpuPressureSomeAvg10(), m.GetMemoryPressureSomeAvg10()
+	l.kills += int64(len(m.GetKills()))
+	l.running = 0
+	for _, c := range m.GetContainers() {
+		if c.GetState() == "running" {
+			l.running++
+		}
+	}
 	b.noteApplied(l, m.GetAppliedVersion())
 	down := h.Down
 	resp := &brainv1.HeartbeatResponse{HeartbeatIntervalMs: b.interval().Milliseconds(), TargetVersion: cur}

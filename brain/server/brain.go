@@ -41,6 +41,10 @@ type hostLive struct {
 	lentMemoryBytes int64
 	reportedLend    bool
 	usage           map[string]int64
+	runqP99Us       float64
+	cpuPSI, memPSI  float64
+	running         int
+	kills           int64
 	applied         uint64
 	results         int
 	// changed is closed and replaced when the host's target changes.

@@ -13,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 
 	brainv1 "github.com/sluicehq/sluice/brain/api/gen/v1"
+	"github.com/sluicehq/sluice/brain/api/gen/v1/brainv1connect"
 	"github.com/sluicehq/sluice/brain/store"
 )
 
@@ -476,6 +477,24 @@ func TestHeartbeatsWriteNothing(t *testing.T) {
 	if lent := hosts.Msg.GetHosts()[0].GetLent().GetAmounts(); lent["cpu"] != 3000 {
 		t.Fatalf("the last heartbeat's lent cpu is not what the brain shows: %v", lent)
 	}
+	// The rest of a heartbeat's report shows too, still without a write.
+	_, err = agents[0].client.Heartbeat(context.Background(), connect.NewRequest(&brainv1.HeartbeatRequest{
+		NodeId: agents[0].nodeID, Name: agents[0].name, OnlineRunqLatencyP99Us: 250, CpuPressureSomeAvg10: 1.5,
+		Usage:      []*brainv1.ClassUsage{{Class: "online", CpuMilli: 1200, MemoryBytes: gib}, {Class: "offline", CpuMilli: 800}},
+		Kills:      []*brainv1.Kill{{Container: "x", Reason: "memory over the offline limit"}},
+		Containers: []*brainv1.ContainerState{{Id: "a", State: "running"}, {Id: "b", State: "exited"}},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, _ = tb.operator().ListHosts(context.Background(), connect.NewRequest(&brainv1.ListHostsRequest{}))
+	h := hosts.Msg.GetHosts()[0]
+	if h.GetReportedUsage().GetAmounts()["cpu"] != 2000 || h.GetOnlineRunqLatencyP99Us() != 250 || h.GetKills() != 1 || h.GetContainersRunning() != 1 {
+		t.Fatalf("report not shown: %v", h)
+	}
+	if _, final := stored(t, tb); final.Revision != before.Revision {
+		t.Fatalf("a heartbeat's report wrote to etcd")
+	}
 }
 
 // Nodes racing for one new name: exactly one wins, the others hear who.
@@ -543,5 +562,101 @@ func TestHostOverridesReachTheAgent(t *testing.T) {
 	defer a.mu.Unlock()
 	if a.overrides != nil {
 		t.Fatalf("cleared overrides still reach the agent: %v", a.overrides)
+	}
+}
+
+// gRPC clients (HTTP/2 without TLS) reach the same API.
+func TestGRPCClientsWork(t *testing.T) {
+	tb := startBrain(t, t.TempDir(), newClock(), testLiveness)
+	fleet(t, tb, 1)
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	hc := &http.Client{Transport: &http.Transport{Protocols: &protocols}}
+	op := brainv1connect.NewOperatorServiceClient(hc, tb.url, connect.WithGRPC())
+	resp, err := op.ListHosts(context.Background(), connect.NewRequest(&brainv1.ListHostsRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Msg.GetHosts()) != 1 || resp.Msg.GetHosts()[0].GetName() != "host-0" {
+		t.Fatalf("hosts over gRPC: %v", resp.Msg.GetHosts())
+	}
+}
+
+// Two brains writing to one etcd (what leader election will prevent, and
+// what the revision guards must survive): every replica ends placed once,
+// and every target holds exactly the placements on its host.
+func TestTwoWritersNeverPlaceAReplicaTwice(t *testing.T) {
+	tb := startBrain(t, t.TempDir(), newClock(), testLiveness)
+	fleet(t, tb, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	other, err := New(ctx, Config{Store: tb.store, Liveness: testLiveness, Now: newClock().Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { other.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	errs := make(chan error, 40)
+	for i := range 20 {
+		for k, b := range []*Brain{tb.brain, other} {
+			go func() {
+				file := fmt.Sprintf("version: 1\napps:\n  - {name: w%d, cpu: 100m, memory: 64Mi, image: b}\nrequests:\n  - {app: w%d, count: 3}\n", i, i)
+				if k == 1 {
+					// The same jobs from the second writer, with another count.
+					file = strings.Replace(file, "count: 3", "count: 2", 1)
+				}
+				_, err := b.SubmitJobs(ctx, connect.NewRequest(&brainv1.SubmitJobsRequest{File: []byte(file)}))
+				errs <- err
+			}()
+		}
+	}
+	for range 40 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Let both loops settle, then check what etcd holds.
+	eventually(t, "every job's replicas placed once per its stored count", func() bool {
+		tb.brain.poke()
+		other.poke()
+		p, st := stored(t, tb)
+		want := 0
+		for _, j := range st.Jobs {
+			want += j.Count
+		}
+		return len(p) == want && len(st.Jobs) == 20
+	})
+	if mfs, err := tb.reg.Gather(); err == nil {
+		for _, mf := range mfs {
+			if mf.GetName() == "sluice_brain_etcd_txn_seconds" {
+				for _, m := range mf.GetMetric() {
+					t.Logf("first writer's transactions %s: %d", m.GetLabel()[0].GetValue(), m.GetHistogram().GetSampleCount())
+				}
+			}
+		}
+	}
+	_, st := stored(t, tb)
+	byHost := map[string]map[string]bool{}
+	for _, p := range st.Placements {
+		if j := st.Jobs[p.Job]; p.Index >= j.Count {
+			t.Fatalf("placement %s beyond its job's count %d", p.ID(), j.Count)
+		}
+		if byHost[p.Host] == nil {
+			byHost[p.Host] = map[string]bool{}
+		}
+		byHost[p.Host][p.ID()] = true
+	}
+	for host, tg := range st.Targets {
+		seen := map[string]bool{}
+		for _, c := range tg.Containers {
+			if seen[c.ID] || !byHost[host][c.ID] {
+				t.Fatalf("target %s holds %s twice or without a placement", host, c.ID)
+			}
+			seen[c.ID] = true
+		}
+		if len(seen) != len(byHost[host]) {
+			t.Fatalf("target %s holds %d containers, %d placed there", host, len(seen), len(byHost[host]))
+		}
 	}
 }

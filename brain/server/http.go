@@ -58,10 +58,14 @@ func CheckLoopback(addr string) error {
 // Ready is closed once Run has started.
 func (b *Brain) Ready() <-chan struct{} { return b.ready }
 
-// Serve is a convenience for tests and the main: listen on addr (loopback
-// only) and serve h until ctx ends.
+// Serve serves h on l until ctx ends.
 func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// HTTP/1.1 for Connect and JSON (curl), and HTTP/2 without TLS (h2c)
+	// for gRPC clients such as grpcurl -plaintext.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, Protocols: &protocols}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -48,6 +48,11 @@ func (b *Brain) hostPB(name string) *brainv1.Host {
 		if l.reportedLend {
 			out.Lent = &brainv1.Resources{Amounts: map[string]int64{place.DimCPU: l.lentCPUMilli, place.DimMemory: l.lentMemoryBytes}}
 		}
+		if l.usage != nil {
+			out.ReportedUsage = &brainv1.Resources{Amounts: maps.Clone(l.usage)}
+		}
+		out.OnlineRunqLatencyP99Us, out.CpuPressureSomeAvg10, out.MemoryPressureSomeAvg10 = l.runqP99Us, l.cpuPSI, l.memPSI
+		out.ContainersRunning, out.Kills = int32(l.running), l.kills
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -520,21 +521,22 @@ func (b *Brain) buildBatch(w *work) {
 	revs := b.st.Revs
 	for key := range w.dirty {
 		w.batch.Guard(key, revs[key])
-		switch {
-		case len(key) > 6 && key[:6] == "hosts/":
-			w.batch.Put(key, w.hosts[key[6:]])
-		case len(key) > 5 && key[:5] == "jobs/":
-			if j, ok := w.jobs[key[5:]]; ok {
+		if name, ok := strings.CutPrefix(key, store.HostKey("")); ok {
+			w.batch.Put(key, w.hosts[name])
+			continue
+		}
+		if name, ok := strings.CutPrefix(key, store.JobKey("")); ok {
+			if j, ok := w.jobs[name]; ok {
 				w.batch.Put(key, j)
 			} else {
 				w.batch.Deletes = append(w.batch.Deletes, key)
 			}
-		default:
-			if p, ok := w.placements[key]; ok {
-				w.batch.Put(key, p)
-			} else {
-				w.batch.Deletes = append(w.batch.Deletes, key)
-			}
+			continue
+		}
+		if p, ok := w.placements[key]; ok {
+			w.batch.Put(key, p)
+		} else {
+			w.batch.Deletes = append(w.batch.Deletes, key)
 		}
 	}
 	byHost := map[string][]store.Container{}

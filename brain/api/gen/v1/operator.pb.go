@@ -36,8 +36,16 @@ type Host struct {
 	Labels              map[string]string `protobuf:"bytes,10,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Containers          int32             `protobuf:"varint,11,opt,name=containers,proto3" json:"containers,omitempty"`
 	Overrides           *QoSOverrides     `protobuf:"bytes,12,opt,name=overrides,proto3" json:"overrides,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// What the agent reported in its last heartbeat: use over all classes,
+	// interference signals, containers running, kills since the brain started.
+	ReportedUsage           *Resources `protobuf:"bytes,13,opt,name=reported_usage,json=reportedUsage,proto3" json:"reported_usage,omitempty"`
+	OnlineRunqLatencyP99Us  float64    `protobuf:"fixed64,14,opt,name=online_runq_latency_p99_us,json=onlineRunqLatencyP99Us,proto3" json:"online_runq_latency_p99_us,omitempty"`
+	CpuPressureSomeAvg10    float64    `protobuf:"fixed64,15,opt,name=cpu_pressure_some_avg10,json=cpuPressureSomeAvg10,proto3" json:"cpu_pressure_some_avg10,omitempty"`
+	MemoryPressureSomeAvg10 float64    `protobuf:"fixed64,16,opt,name=memory_pressure_some_avg10,json=memoryPressureSomeAvg10,proto3" json:"memory_pressure_some_avg10,omitempty"`
+	ContainersRunning       int32      `protobuf:"varint,17,opt,name=containers_running,json=containersRunning,proto3" json:"containers_running,omitempty"`
+	Kills                   int64      `protobuf:"varint,18,opt,name=kills,proto3" json:"kills,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *Host) Reset() {
@@ -152,6 +160,48 @@ func (x *Host) GetOverrides() *QoSOverrides {
 		return x.Overrides
 	}
 	return nil
+}
+
+func (x *Host) GetReportedUsage() *Resources {
+	if x != nil {
+		return x.ReportedUsage
+	}
+	return nil
+}
+
+func (x *Host) GetOnlineRunqLatencyP99Us() float64 {
+	if x != nil {
+		return x.OnlineRunqLatencyP99Us
+	}
+	return 0
+}
+
+func (x *Host) GetCpuPressureSomeAvg10() float64 {
+	if x != nil {
+		return x.CpuPressureSomeAvg10
+	}
+	return 0
+}
+
+func (x *Host) GetMemoryPressureSomeAvg10() float64 {
+	if x != nil {
+		return x.MemoryPressureSomeAvg10
+	}
+	return 0
+}
+
+func (x *Host) GetContainersRunning() int32 {
+	if x != nil {
+		return x.ContainersRunning
+	}
+	return 0
+}
+
+func (x *Host) GetKills() int64 {
+	if x != nil {
+		return x.Kills
+	}
+	return 0
 }
 
 type ListHostsRequest struct {
@@ -1216,7 +1266,7 @@ var File_v1_operator_proto protoreflect.FileDescriptor
 
 const file_v1_operator_proto_rawDesc = "" +
 	"\n" +
-	"\x11v1/operator.proto\x12\x0fsluice.brain.v1\x1a\x0ev1/agent.proto\"\xb9\x04\n" +
+	"\x11v1/operator.proto\x12\x0fsluice.brain.v1\x1a\x0ev1/agent.proto\"\xf1\x06\n" +
 	"\x04Host\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x14\n" +
@@ -1232,7 +1282,13 @@ const file_v1_operator_proto_rawDesc = "" +
 	"\n" +
 	"containers\x18\v \x01(\x05R\n" +
 	"containers\x12;\n" +
-	"\toverrides\x18\f \x01(\v2\x1d.sluice.brain.v1.QoSOverridesR\toverrides\x1a9\n" +
+	"\toverrides\x18\f \x01(\v2\x1d.sluice.brain.v1.QoSOverridesR\toverrides\x12A\n" +
+	"\x0ereported_usage\x18\r \x01(\v2\x1a.sluice.brain.v1.ResourcesR\rreportedUsage\x12:\n" +
+	"\x1aonline_runq_latency_p99_us\x18\x0e \x01(\x01R\x16onlineRunqLatencyP99Us\x125\n" +
+	"\x17cpu_pressure_some_avg10\x18\x0f \x01(\x01R\x14cpuPressureSomeAvg10\x12;\n" +
+	"\x1amemory_pressure_some_avg10\x18\x10 \x01(\x01R\x17memoryPressureSomeAvg10\x12-\n" +
+	"\x12containers_running\x18\x11 \x01(\x05R\x11containersRunning\x12\x14\n" +
+	"\x05kills\x18\x12 \x01(\x03R\x05kills\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x12\n" +
@@ -1353,39 +1409,40 @@ var file_v1_operator_proto_depIdxs = []int32{
 	23, // 2: sluice.brain.v1.Host.lent:type_name -> sluice.brain.v1.Resources
 	22, // 3: sluice.brain.v1.Host.labels:type_name -> sluice.brain.v1.Host.LabelsEntry
 	24, // 4: sluice.brain.v1.Host.overrides:type_name -> sluice.brain.v1.QoSOverrides
-	0,  // 5: sluice.brain.v1.ListHostsResponse.hosts:type_name -> sluice.brain.v1.Host
-	0,  // 6: sluice.brain.v1.DrainHostResponse.host:type_name -> sluice.brain.v1.Host
-	0,  // 7: sluice.brain.v1.UncordonHostResponse.host:type_name -> sluice.brain.v1.Host
-	24, // 8: sluice.brain.v1.SetHostOverridesRequest.overrides:type_name -> sluice.brain.v1.QoSOverrides
-	0,  // 9: sluice.brain.v1.SetHostOverridesResponse.host:type_name -> sluice.brain.v1.Host
-	10, // 10: sluice.brain.v1.Job.replicas:type_name -> sluice.brain.v1.Replica
-	11, // 11: sluice.brain.v1.SubmitJobsResponse.jobs:type_name -> sluice.brain.v1.Job
-	11, // 12: sluice.brain.v1.ListJobsResponse.jobs:type_name -> sluice.brain.v1.Job
-	11, // 13: sluice.brain.v1.GetJobResponse.job:type_name -> sluice.brain.v1.Job
-	20, // 14: sluice.brain.v1.ExplainResponse.hosts:type_name -> sluice.brain.v1.HostVerdict
-	1,  // 15: sluice.brain.v1.OperatorService.ListHosts:input_type -> sluice.brain.v1.ListHostsRequest
-	3,  // 16: sluice.brain.v1.OperatorService.DrainHost:input_type -> sluice.brain.v1.DrainHostRequest
-	5,  // 17: sluice.brain.v1.OperatorService.UncordonHost:input_type -> sluice.brain.v1.UncordonHostRequest
-	7,  // 18: sluice.brain.v1.OperatorService.SetHostOverrides:input_type -> sluice.brain.v1.SetHostOverridesRequest
-	9,  // 19: sluice.brain.v1.OperatorService.SubmitJobs:input_type -> sluice.brain.v1.SubmitJobsRequest
-	13, // 20: sluice.brain.v1.OperatorService.ListJobs:input_type -> sluice.brain.v1.ListJobsRequest
-	15, // 21: sluice.brain.v1.OperatorService.GetJob:input_type -> sluice.brain.v1.GetJobRequest
-	17, // 22: sluice.brain.v1.OperatorService.DeleteJob:input_type -> sluice.brain.v1.DeleteJobRequest
-	19, // 23: sluice.brain.v1.OperatorService.Explain:input_type -> sluice.brain.v1.ExplainRequest
-	2,  // 24: sluice.brain.v1.OperatorService.ListHosts:output_type -> sluice.brain.v1.ListHostsResponse
-	4,  // 25: sluice.brain.v1.OperatorService.DrainHost:output_type -> sluice.brain.v1.DrainHostResponse
-	6,  // 26: sluice.brain.v1.OperatorService.UncordonHost:output_type -> sluice.brain.v1.UncordonHostResponse
-	8,  // 27: sluice.brain.v1.OperatorService.SetHostOverrides:output_type -> sluice.brain.v1.SetHostOverridesResponse
-	12, // 28: sluice.brain.v1.OperatorService.SubmitJobs:output_type -> sluice.brain.v1.SubmitJobsResponse
-	14, // 29: sluice.brain.v1.OperatorService.ListJobs:output_type -> sluice.brain.v1.ListJobsResponse
-	16, // 30: sluice.brain.v1.OperatorService.GetJob:output_type -> sluice.brain.v1.GetJobResponse
-	18, // 31: sluice.brain.v1.OperatorService.DeleteJob:output_type -> sluice.brain.v1.DeleteJobResponse
-	21, // 32: sluice.brain.v1.OperatorService.Explain:output_type -> sluice.brain.v1.ExplainResponse
-	24, // [24:33] is the sub-list for method output_type
-	15, // [15:24] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	23, // 5: sluice.brain.v1.Host.reported_usage:type_name -> sluice.brain.v1.Resources
+	0,  // 6: sluice.brain.v1.ListHostsResponse.hosts:type_name -> sluice.brain.v1.Host
+	0,  // 7: sluice.brain.v1.DrainHostResponse.host:type_name -> sluice.brain.v1.Host
+	0,  // 8: sluice.brain.v1.UncordonHostResponse.host:type_name -> sluice.brain.v1.Host
+	24, // 9: sluice.brain.v1.SetHostOverridesRequest.overrides:type_name -> sluice.brain.v1.QoSOverrides
+	0,  // 10: sluice.brain.v1.SetHostOverridesResponse.host:type_name -> sluice.brain.v1.Host
+	10, // 11: sluice.brain.v1.Job.replicas:type_name -> sluice.brain.v1.Replica
+	11, // 12: sluice.brain.v1.SubmitJobsResponse.jobs:type_name -> sluice.brain.v1.Job
+	11, // 13: sluice.brain.v1.ListJobsResponse.jobs:type_name -> sluice.brain.v1.Job
+	11, // 14: sluice.brain.v1.GetJobResponse.job:type_name -> sluice.brain.v1.Job
+	20, // 15: sluice.brain.v1.ExplainResponse.hosts:type_name -> sluice.brain.v1.HostVerdict
+	1,  // 16: sluice.brain.v1.OperatorService.ListHosts:input_type -> sluice.brain.v1.ListHostsRequest
+	3,  // 17: sluice.brain.v1.OperatorService.DrainHost:input_type -> sluice.brain.v1.DrainHostRequest
+	5,  // 18: sluice.brain.v1.OperatorService.UncordonHost:input_type -> sluice.brain.v1.UncordonHostRequest
+	7,  // 19: sluice.brain.v1.OperatorService.SetHostOverrides:input_type -> sluice.brain.v1.SetHostOverridesRequest
+	9,  // 20: sluice.brain.v1.OperatorService.SubmitJobs:input_type -> sluice.brain.v1.SubmitJobsRequest
+	13, // 21: sluice.brain.v1.OperatorService.ListJobs:input_type -> sluice.brain.v1.ListJobsRequest
+	15, // 22: sluice.brain.v1.OperatorService.GetJob:input_type -> sluice.brain.v1.GetJobRequest
+	17, // 23: sluice.brain.v1.OperatorService.DeleteJob:input_type -> sluice.brain.v1.DeleteJobRequest
+	19, // 24: sluice.brain.v1.OperatorService.Explain:input_type -> sluice.brain.v1.ExplainRequest
+	2,  // 25: sluice.brain.v1.OperatorService.ListHosts:output_type -> sluice.brain.v1.ListHostsResponse
+	4,  // 26: sluice.brain.v1.OperatorService.DrainHost:output_type -> sluice.brain.v1.DrainHostResponse
+	6,  // 27: sluice.brain.v1.OperatorService.UncordonHost:output_type -> sluice.brain.v1.UncordonHostResponse
+	8,  // 28: sluice.brain.v1.OperatorService.SetHostOverrides:output_type -> sluice.brain.v1.SetHostOverridesResponse
+	12, // 29: sluice.brain.v1.OperatorService.SubmitJobs:output_type -> sluice.brain.v1.SubmitJobsResponse
+	14, // 30: sluice.brain.v1.OperatorService.ListJobs:output_type -> sluice.brain.v1.ListJobsResponse
+	16, // 31: sluice.brain.v1.OperatorService.GetJob:output_type -> sluice.brain.v1.GetJobResponse
+	18, // 32: sluice.brain.v1.OperatorService.DeleteJob:output_type -> sluice.brain.v1.DeleteJobResponse
+	21, // 33: sluice.brain.v1.OperatorService.Explain:output_type -> sluice.brain.v1.ExplainResponse
+	25, // [25:34] is the sub-list for method output_type
+	16, // [16:25] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_v1_operator_proto_init() }
