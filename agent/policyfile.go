@@ -47,6 +47,9 @@ func (a *Agent) policyLoaded(p qos.Policy, source string) PolicyInfo {
 func (a *Agent) ReloadPolicy(path string) error {
 	p, err := LoadPolicyFile(path)
 	if err == nil {
+		err = checkCachePolicy(a.cfg.Cache, p)
+	}
+	if err == nil {
 		if rerr := a.cfg.Workloads.SetRules(p.Rules); rerr != nil {
 			err = fmt.Errorf("%w: %w", ErrPolicyInvalid, rerr)
 		}
