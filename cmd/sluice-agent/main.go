@@ -33,6 +33,7 @@ import (
 	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/qos/cgroup"
 	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
+	"github.com/sluicehq/sluice/rdt/resctrl"
 )
 
 type options struct {
@@ -45,6 +46,7 @@ type options struct {
 	logLevel   string
 	noEBPF     bool
 	pprof      bool
+	resctrl    string
 }
 
 func main() {
@@ -57,6 +59,7 @@ func main() {
 	flag.StringVar(&o.containerd, "containerd", "/run/containerd/containerd.sock", "containerd socket; empty disables container discovery")
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.BoolVar(&o.noEBPF, "no-ebpf", false, "do not load the eBPF scheduler sampler (run-queue latency)")
+	flag.StringVar(&o.resctrl, "resctrl-root", "/sys/fs/resctrl", "where resctrl is, or is mounted when the kernel has it (cache and memory-bandwidth isolation)")
 	flag.BoolVar(&o.pprof, "pprof", false, "serve Go runtime profiles under /debug/pprof/ on the -listen address (e.g. curl --unix-socket SOCK 'http://agent/debug/pprof/profile?seconds=30')")
 	flag.Parse()
 
@@ -82,7 +85,7 @@ func preflight(ctx context.Context, o options) (capability.Capabilities, error) 
 	if os.Geteuid() != 0 {
 		return capability.Capabilities{}, fmt.Errorf("must run as root (euid %d): it reads every cgroup and, unless in dry-run, writes their limits", os.Geteuid())
 	}
-	caps := capability.Probe(ctx, capability.Roots{Cgroup: o.cgroupRoot, Proc: o.procRoot})
+	caps := capability.Probe(ctx, capability.Roots{Cgroup: o.cgroupRoot, Proc: o.procRoot, Resctrl: o.resctrl})
 	if caps.CgroupErr != "" {
 		return caps, fmt.Errorf("no usable cgroup hierarchy at %s: %s", o.cgroupRoot, caps.CgroupErr)
 	}
@@ -127,6 +130,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 			return err
 		}
 	}
+	cacheIsolation(o, caps, pol, log.With("component", "resctrl"), &cfg)
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
@@ -317,6 +321,59 @@ func enforcers(ctx context.Context, layout cgroupfs.Layout, o options, pol qos.P
 		{Name: "killer", Enforcer: k},
 	}
 	return enf, nil
+}
+
+// cacheIsolation sets up resctrl into cfg when the capability probe found
+// it: mounted when the kernel has it but nothing mounted it (not under
+// -dry-run, which changes nothing on the host), probed, read every tick
+// (cfg.Cache) and, unless -dry-run, enforced in its own worker (moving
+// tasks is slow; it never delays the CPU and memory caps). Anything
+// missing is logged once and shown on /state; the rest of the agent runs.
+func cacheIsolation(o options, caps capability.Capabilities, pol qos.Policy, log *slog.Logger, cfg *agent.Config) {
+	rc, err := newResctrl(o, caps, pol, log)
+	if err != nil {
+		cfg.CacheErr = err.Error()
+		log.Warn("cache and memory-bandwidth isolation off; everything else runs", "err", err)
+		return
+	}
+	cfg.Cache = rc
+	if !o.dryRun {
+		cfg.Enforcers = append(cfg.Enforcers, agent.Enforcement{Name: "resctrl", Enforcer: rc})
+	}
+	onPolicy := cfg.OnPolicy
+	cfg.OnPolicy = func(p qos.Policy) {
+		rc.SetPolicy(p.RDT)
+		if onPolicy != nil {
+			onPolicy(p)
+		}
+	}
+	log.Info("cache and memory-bandwidth isolation on", "root", caps.Resctrl.Root, "hardware", rc.Hardware())
+}
+
+func newResctrl(o options, caps capability.Capabilities, pol qos.Policy, log *slog.Logger) (*agent.Resctrl, error) {
+	root := caps.Resctrl.Root
+	switch {
+	case !caps.Resctrl.Supported:
+		return nil, fmt.Errorf("resctrl: kernel has no resctrl file system (CONFIG_X86_CPU_RESCTRL and a CPU with RDT; not in %s/filesystems): %w",
+			o.procRoot, resctrl.ErrNotSupported)
+	case !caps.Resctrl.Mounted && o.dryRun:
+		return nil, fmt.Errorf("resctrl: not mounted at %s, and -dry-run mounts nothing", root)
+	case !caps.Resctrl.Mounted:
+		if err := resctrl.Mount(root, o.procRoot); err != nil {
+			return nil, err
+		}
+		log.Info("resctrl mounted", "root", root)
+	}
+	fsys := resctrl.Dir(root)
+	hw, err := resctrl.Probe(fsys)
+	if err != nil {
+		return nil, err
+	}
+	tasks, err := agent.ResctrlTasks(caps.Cgroup)
+	if err != nil {
+		return nil, err
+	}
+	return agent.NewResctrl(agent.ResctrlConfig{FS: fsys, Hardware: hw, Tasks: tasks, Log: log}, pol.RDT)
 }
 
 // psiWake turns PSI trigger events into loop wake-ups. A host without PSI,
