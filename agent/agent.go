@@ -623,6 +623,9 @@ func (a *Agent) enforce(ctx context.Context, plan qos.Plan, now time.Time) (resu
 		for _, k := range plan.Kills {
 			rs = append(rs, qos.IntentResult{Intent: qos.IntentKill, Target: k.ID, Status: qos.ResultDryRun, At: now})
 		}
+		for _, g := range plan.Cache.Groups {
+			rs = append(rs, qos.IntentResult{Intent: qos.IntentCacheGroup, Target: g.Group, Status: qos.ResultDryRun, At: now})
+		}
 		return rs, true
 	}
 	if a.applied != nil && len(plan.Kills) == 0 && a.applied.Equal(plan) && !anyFailed(a.results) &&

@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/agent/sample"
 	"github.com/sluicehq/sluice/ebpf"
 	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 	"github.com/sluicehq/sluice/rdt"
 	"github.com/sluicehq/sluice/rdt/resctrl"
 	"github.com/sluicehq/sluice/rdt/resctrltest"
@@ -331,5 +332,70 @@ func TestAgentWithoutResctrl(t *testing.T) {
 	}
 	if len(s.Plan.Cache.Groups) != 0 || s.Plan.OfflineCPU.BudgetMilli == 0 {
 		t.Errorf("plan %+v: want CPU lending and no cache groups", s.Plan)
+	}
+}
+
+// A dry-run policy plans the cache groups, reports them as dry-run and
+// writes nothing to resctrl.
+func TestCacheDryRunWritesNothing(t *testing.T) {
+	pol := qos.DefaultPolicy()
+	pol.DryRun = true
+	r := newCacheRig(t, pol)
+	r.step(t, time.Millisecond, 1e9, 1e9)
+	if w := r.fake.Writes(); len(w) != 0 {
+		t.Errorf("dry-run wrote %+v", w)
+	}
+	if names, _ := r.fake.ReadDir(""); slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, rdt.GroupPrefix) }) {
+		t.Errorf("dry-run made groups: %q", names)
+	}
+	snap := r.a.Snapshot()
+	if len(snap.Plan.Cache.Groups) == 0 || !slices.ContainsFunc(snap.Results, func(res qos.IntentResult) bool {
+		return res.Intent == qos.IntentCacheGroup && res.Target == rdt.GroupOffline && res.Status == qos.ResultDryRun
+	}) {
+		t.Errorf("dry-run plan %+v results %+v, want the offline group reported dry-run", snap.Plan.Cache, snap.Results)
+	}
+}
+
+// On this host's real cgroup layout, the thread list resctrl moves from
+// is the cpu hierarchy's, and it holds this test's own main thread.
+func TestResctrlTasksReadsTheLayoutsThreads(t *testing.T) {
+	l, err := cgroupfs.Detect("/sys/fs/cgroup")
+	if err != nil {
+		t.Skipf("no cgroup layout here: %v", err)
+	}
+	tasks, err := ResctrlTasks(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFile := "tasks"
+	if l.Mode() == cgroupfs.ModeV2 {
+		wantFile = "cgroup.threads"
+	}
+	if tasks.File != wantFile || tasks.Root != l.Hierarchy(cgroupfs.CPU) {
+		t.Fatalf("ResctrlTasks = %+v on a %s layout, want %s under %s", tasks, l.Mode(), wantFile, l.Hierarchy(cgroupfs.CPU))
+	}
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var path string
+	for line := range strings.SplitSeq(strings.TrimSpace(string(self)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) == 3 && (l.Mode() == cgroupfs.ModeV2 && f[0] == "0" || slices.Contains(strings.Split(f[1], ","), "cpu")) {
+			path = f[2]
+		}
+	}
+	if path == "" {
+		t.Skipf("no cpu cgroup in /proc/self/cgroup:\n%s", self)
+	}
+	tids, err := tasks.Threads(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(tids, os.Getpid()) {
+		t.Errorf("threads of %s %v lack this process's main thread %d", path, tids, os.Getpid())
+	}
+	if _, err := ResctrlTasks(cgroupfs.Layout{}); err == nil {
+		t.Error("ResctrlTasks on an empty layout: no error")
 	}
 }
