@@ -55,6 +55,9 @@ type ResctrlConfig struct {
 	// time.Now).
 	Reconcile time.Duration
 	Now       func() time.Time
+	// Policy is the rdt policy in force at start (for GroupFor);
+	// SetPolicy follows reloads.
+	Policy rdt.Policy
 }
 
 // Resctrl is the agent's cache and memory-bandwidth isolation: an
@@ -85,9 +88,8 @@ type Resctrl struct {
 
 // NewResctrl builds the enforcer and monitor over cfg.FS and reads the
 // offline allocation the kernel holds, so the first decision resumes
-// from it (a restarted agent adopts its groups without a gap). pol is
-// the rdt policy in force; SetPolicy follows reloads.
-func NewResctrl(cfg ResctrlConfig, pol rdt.Policy) (*Resctrl, error) {
+// from it (a restarted agent adopts its groups without a gap).
+func NewResctrl(cfg ResctrlConfig) (*Resctrl, error) {
 	if cfg.Log == nil {
 		return nil, errors.New("resctrl: no logger")
 	}
@@ -99,7 +101,7 @@ func NewResctrl(cfg ResctrlConfig, pol rdt.Policy) (*Resctrl, error) {
 		return nil, err
 	}
 	r := &Resctrl{hw: cfg.Hardware, mon: resctrl.NewMonitor(cfg.FS, cfg.Hardware), log: cfg.Log, enf: enf}
-	r.SetPolicy(pol)
+	r.SetPolicy(cfg.Policy)
 	if r.current, err = enf.Current(); err != nil {
 		cfg.Log.Warn("could not read the offline cache allocation in force; starting from the policy", "err", err)
 	}
@@ -157,6 +159,8 @@ func (r *Resctrl) GroupFor(class qos.Class, priority int) string {
 
 // checkCachePolicy checks p's rdt section against the host's hardware: a
 // policy impossible here is invalid like any other (ErrPolicyInvalid).
+// Policy files are checked with their lines when loaded
+// (LoadPolicyFileFor); this catches a policy built any other way.
 func checkCachePolicy(src CacheSource, p qos.Policy) error {
 	if src == nil {
 		return nil

@@ -71,8 +71,8 @@ func newCacheRig(t *testing.T, pol qos.Policy) *cacheRig {
 	}
 	rc, err := NewResctrl(ResctrlConfig{
 		FS: r.fake, Hardware: resctrltest.IntelL3MB(), Tasks: resctrl.CgroupTasks{Root: cgroups, File: "tasks"},
-		Log: slog.New(slog.DiscardHandler), Now: r.clk.now,
-	}, pol.RDT)
+		Log: slog.New(slog.DiscardHandler), Now: r.clk.now, Policy: pol.RDT,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestAgentResumesCacheAllocationAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc, err := NewResctrl(ResctrlConfig{FS: fake, Hardware: resctrltest.IntelL3MB(), Tasks: resctrl.CgroupTasks{Root: t.TempDir(), File: "tasks"},
-		Log: slog.New(slog.DiscardHandler)}, pol.RDT)
+		Log: slog.New(slog.DiscardHandler), Policy: pol.RDT})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestAgentResumesCacheAllocationAfterRestart(t *testing.T) {
 func TestCachePolicyCheckedAgainstHardware(t *testing.T) {
 	hw := resctrltest.IntelTwoSocket() // min_cbm_bits 2
 	rc, err := NewResctrl(ResctrlConfig{FS: resctrltest.New(hw), Hardware: hw, Tasks: resctrl.CgroupTasks{Root: t.TempDir(), File: "tasks"},
-		Log: slog.New(slog.DiscardHandler)}, qos.DefaultPolicy().RDT)
+		Log: slog.New(slog.DiscardHandler), Policy: qos.DefaultPolicy().RDT})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,8 +299,9 @@ func TestCachePolicyCheckedAgainstHardware(t *testing.T) {
 	if err := os.WriteFile(path, []byte("version: 1\nrdt:\n  offline: {waysFloor: 1}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.ReloadPolicy(path); !errors.Is(err, ErrPolicyInvalid) || !strings.Contains(err.Error(), "min_cbm_bits 2") {
-		t.Errorf("reload: err %v, want ErrPolicyInvalid naming min_cbm_bits 2", err)
+	if err := a.ReloadPolicy(path); !errors.Is(err, ErrPolicyInvalid) || !strings.Contains(err.Error(), "policy.yaml:3: rdt.offline.waysFloor:") ||
+		!strings.Contains(err.Error(), "min_cbm_bits 2") {
+		t.Errorf("reload: err %v, want ErrPolicyInvalid naming min_cbm_bits 2 on line 3", err)
 	}
 	if info := a.Snapshot().Policy; info.Source != "test" || !strings.Contains(info.LastError, "rdt.offline.waysFloor") {
 		t.Errorf("policy info %+v, want the start policy in force and the rejection shown", info)

@@ -1,6 +1,7 @@
 package qos
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,44 @@ func TestPlanEqualComparesCache(t *testing.T) {
 	static.OfflineCPU, static.OfflineMemory = harmed.OfflineCPU, harmed.OfflineMemory
 	if harmed.Equal(static) {
 		t.Error("plans that differ only in offline's cache ways are Equal")
+	}
+}
+
+// A policy impossible on the host's resctrl hardware is a policy error
+// with lines: the field's own line, the llc alias's line, the rdt
+// section's line for a default value, no line when nothing was written.
+func TestParsePolicyForChecksResctrlHardware(t *testing.T) {
+	twoBits := resctrltest.IntelTwoSocket() // min_cbm_bits 2
+	minMB20 := resctrltest.IntelL3MB()
+	minMB20.MB.Min = 20
+	for _, tc := range []struct {
+		name string
+		hw   rdt.Hardware
+		file string
+		want string
+	}{
+		{"field line", twoBits, "version: 1\nrdt:\n  offline:\n    waysFloor: 1\n",
+			"f.yaml:4: rdt.offline.waysFloor: 1 ways is 1 ways, fewer than the hardware's min_cbm_bits 2 (on this host's resctrl hardware)"},
+		{"default under the section", minMB20, "version: 1\nrdt:\n  enabled: true\n",
+			"f.yaml:2: rdt.offline.mbFloor: 10% is 10, below the hardware's min_bandwidth 20 (on this host's resctrl hardware)"},
+		{"default, no section", minMB20, "version: 1\n",
+			"f.yaml: rdt.offline.mbFloor: 10% is 10, below the hardware's min_bandwidth 20 (on this host's resctrl hardware)"},
+		{"llc alias", resctrltest.IntelL3(), "version: 1\nllc:\n  offlineWaysMax: 60%\n",
+			"f.yaml:3: rdt.offline.waysCeiling: 60% of ways (6 ways) plus online.waysFloor 50% of ways (6 ways) is more than the cache's 11 ways (on this host's resctrl hardware)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := ParsePolicy("f.yaml", []byte(tc.file)); err != nil {
+				t.Fatalf("without hardware: %v", err)
+			}
+			_, err := ParsePolicyFor("f.yaml", []byte(tc.file), &tc.hw)
+			var pe *PolicyError
+			if !errors.As(err, &pe) || err.Error() != tc.want {
+				t.Errorf("err %v, want the policy error %q", err, tc.want)
+			}
+		})
+	}
+	hw := resctrltest.IntelL3MB()
+	if _, err := ParsePolicyFor("f.yaml", DefaultPolicyYAML, &hw); err != nil {
+		t.Errorf("the default policy on an Intel L3+MB host: %v", err)
 	}
 }

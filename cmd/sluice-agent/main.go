@@ -33,6 +33,7 @@ import (
 	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/qos/cgroup"
 	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
+	"github.com/sluicehq/sluice/rdt"
 	"github.com/sluicehq/sluice/rdt/resctrl"
 )
 
@@ -98,7 +99,15 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	layout := caps.Cgroup
-	pol, err := agent.LoadPolicyFile(o.policyPath)
+	// resctrl comes before the policy, so the policy is checked against
+	// the cache hardware with its lines, like any other problem.
+	rc, cacheErr := newResctrl(o, caps, log.With("component", "resctrl"))
+	var hw *rdt.Hardware
+	if rc != nil {
+		h := rc.Hardware()
+		hw = &h
+	}
+	pol, err := agent.LoadPolicyFileFor(o.policyPath, hw)
 	if err != nil {
 		return err
 	}
@@ -130,7 +139,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 			return err
 		}
 	}
-	cacheIsolation(o, caps, pol, log.With("component", "resctrl"), &cfg)
+	cacheIsolation(o, rc, cacheErr, pol, log.With("component", "resctrl"), &cfg)
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
@@ -323,19 +332,17 @@ func enforcers(ctx context.Context, layout cgroupfs.Layout, o options, pol qos.P
 	return enf, nil
 }
 
-// cacheIsolation sets up resctrl into cfg when the capability probe found
-// it: mounted when the kernel has it but nothing mounted it (not under
-// -dry-run, which changes nothing on the host), probed, read every tick
+// cacheIsolation wires resctrl (newResctrl) into cfg: read every tick
 // (cfg.Cache) and, unless -dry-run, enforced in its own worker (moving
-// tasks is slow; it never delays the CPU and memory caps). Anything
-// missing is logged once and shown on /state; the rest of the agent runs.
-func cacheIsolation(o options, caps capability.Capabilities, pol qos.Policy, log *slog.Logger, cfg *agent.Config) {
-	rc, err := newResctrl(o, caps, pol, log)
-	if err != nil {
-		cfg.CacheErr = err.Error()
-		log.Warn("cache and memory-bandwidth isolation off; everything else runs", "err", err)
+// tasks is slow; it never delays the CPU and memory caps). Without it,
+// why is logged once and shown on /state; the rest of the agent runs.
+func cacheIsolation(o options, rc *agent.Resctrl, cacheErr error, pol qos.Policy, log *slog.Logger, cfg *agent.Config) {
+	if rc == nil {
+		cfg.CacheErr = cacheErr.Error()
+		log.Warn("cache and memory-bandwidth isolation off; everything else runs", "err", cacheErr)
 		return
 	}
+	rc.SetPolicy(pol.RDT)
 	cfg.Cache = rc
 	if !o.dryRun {
 		cfg.Enforcers = append(cfg.Enforcers, agent.Enforcement{Name: "resctrl", Enforcer: rc})
@@ -347,10 +354,14 @@ func cacheIsolation(o options, caps capability.Capabilities, pol qos.Policy, log
 			onPolicy(p)
 		}
 	}
-	log.Info("cache and memory-bandwidth isolation on", "root", caps.Resctrl.Root, "hardware", rc.Hardware())
+	log.Info("cache and memory-bandwidth isolation on", "root", o.resctrl, "hardware", rc.Hardware())
 }
 
-func newResctrl(o options, caps capability.Capabilities, pol qos.Policy, log *slog.Logger) (*agent.Resctrl, error) {
+// newResctrl sets up resctrl when the capability probe found it: mounted
+// when the kernel has it but nothing mounted it (not under -dry-run,
+// which changes nothing on the host), probed once, tasks listed from the
+// Layout's cpu hierarchy.
+func newResctrl(o options, caps capability.Capabilities, log *slog.Logger) (*agent.Resctrl, error) {
 	root := caps.Resctrl.Root
 	switch {
 	case !caps.Resctrl.Supported:
@@ -373,7 +384,7 @@ func newResctrl(o options, caps capability.Capabilities, pol qos.Policy, log *sl
 	if err != nil {
 		return nil, err
 	}
-	return agent.NewResctrl(agent.ResctrlConfig{FS: fsys, Hardware: hw, Tasks: tasks, Log: log}, pol.RDT)
+	return agent.NewResctrl(agent.ResctrlConfig{FS: fsys, Hardware: hw, Tasks: tasks, Log: log})
 }
 
 // psiWake turns PSI trigger events into loop wake-ups. A host without PSI,
