@@ -1,7 +1,9 @@
 package qos
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +172,34 @@ func TestParsePolicyForChecksResctrlHardware(t *testing.T) {
 	hw := resctrltest.IntelL3MB()
 	if _, err := ParsePolicyFor("f.yaml", DefaultPolicyYAML, &hw); err != nil {
 		t.Errorf("the default policy on an Intel L3+MB host: %v", err)
+	}
+}
+
+// A plan with cache groups survives the /state round trip (sluicectl
+// decodes it): schemata text reads back to the same values.
+func TestCachePlanJSONRoundTrip(t *testing.T) {
+	plan, st := Decide(cacheObs(0, 9*time.Millisecond), cachePolicy(), Targets{}, State{})
+	data, err := json.Marshal(struct {
+		Plan  Plan  `json:"plan"`
+		State State `json:"state"`
+	}{plan, st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"schemata":"L3:0=3\nMB:0=10\n"`) {
+		t.Errorf("JSON lacks offline's schemata text: %.600s", data)
+	}
+	var back struct {
+		Plan  Plan  `json:"plan"`
+		State State `json:"state"`
+	}
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !back.Plan.Equal(plan) || !reflect.DeepEqual(back.Plan.Intents(), plan.Intents()) {
+		t.Errorf("cache plan changed in the round trip:\n%+v\nwant\n%+v", back.Plan.Cache, plan.Cache)
+	}
+	if !reflect.DeepEqual(back.State.Cache.Offline, st.Cache.Offline) {
+		t.Errorf("cache state %+v after the round trip, want %+v", back.State.Cache.Offline, st.Cache.Offline)
 	}
 }
