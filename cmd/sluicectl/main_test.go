@@ -98,10 +98,12 @@ func TestStatusTable(t *testing.T) {
 		},
 		Intents: []qos.IntentSummary{
 			{Kind: qos.IntentOfflineCPU, Target: "/sluice/offline", Value: "1100m", Reason: "offline cpu budget 1100m: 8000m x 70% - online 3000m - system 500m"},
+			{Kind: qos.IntentCacheGroup, Target: "sluice-offline", Value: "L3:0=3; MB:0=10", Reason: "offline (sluice-offline): online harmed"},
 			{Kind: qos.IntentKill, Target: "batch", Value: "SIGKILL", Reason: "offline memory above its limit for 5s"},
 		},
 		Results: []qos.IntentResult{{Intent: qos.IntentOfflineMemory, Target: "/sluice/offline", Status: qos.ResultFailed, Err: "write memory.limit_in_bytes: device or resource busy"}},
 		Policy:  agent.PolicyInfo{Source: "/etc/sluice/policy.yaml", LastError: "policy.yaml:3: cpu.highWater: 130% is above 100%", NotEnforced: []string{"network"}},
+		Cache:   agent.CacheStatus{Error: "resctrl: kernel has no resctrl file system: not supported"},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/state" {
@@ -120,6 +122,7 @@ func TestStatusTable(t *testing.T) {
 		"enforcing", "4.50 / 8.00 cores", "REJECTED", "130% is above 100%", "not enforced yet: network",
 		"online   1", "offline  2", "3.00", // class table
 		"offline-cpu", "1100m", "kill", "batch", // pending actions with reasons
+		"rdt-group", "L3:0=3; MB:0=10", "cache isolation off: resctrl: kernel has no resctrl file system: not supported",
 		"/sluice/offline/batch", "FAILED LAST ITERATION", "device or resource busy",
 	} {
 		if !strings.Contains(out, want) {
