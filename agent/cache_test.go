@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -46,47 +47,70 @@ const (
 	batchTid = 201
 )
 
+// cacheWorkload is a discovered workload and the threads its cgroup lists.
+type cacheWorkload struct {
+	discovery.Workload
+	tids []int
+}
+
+// webAndBatch are an online service with two threads and an offline job.
+func webAndBatch(pol qos.Policy) []cacheWorkload {
+	return []cacheWorkload{
+		{discovery.Workload{ID: "web", Name: "web", Class: qos.ClassOnline, Priority: 5, CgroupPath: "/online/web"}, []int{webTid, webTid2}},
+		{discovery.Workload{ID: "batch-a", Name: "batch-a", Class: qos.ClassOffline, Priority: 1, CgroupPath: pol.OfflineParent + "/a"}, []int{batchTid}},
+	}
+}
+
 func newCacheRig(t *testing.T, pol qos.Policy) *cacheRig {
+	return newCacheRigOn(t, pol, resctrltest.New(resctrltest.IntelL3MB()), webAndBatch(pol))
+}
+
+func newCacheRigOn(t *testing.T, pol qos.Policy, fake *resctrltest.Fake, workloads []cacheWorkload) *cacheRig {
 	t.Helper()
 	r := &cacheRig{
-		fake:    resctrltest.New(resctrltest.IntelL3MB()),
+		fake:    fake,
 		clk:     &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
 		reg:     prometheus.NewRegistry(),
 		done:    make(chan string, 4),
 		traffic: map[string]uint64{},
 	}
-	for _, tid := range []int{webTid, webTid2, batchTid} {
-		r.fake.AddTask(tid)
+	hw, err := resctrl.Probe(fake)
+	if err != nil {
+		t.Fatal(err)
 	}
 	// A v1 cpu hierarchy's "tasks" files, as ResctrlTasks reads them.
 	cgroups := t.TempDir()
-	for cg, tids := range map[string]string{"/online/web": "101\n102\n", pol.OfflineParent + "/a": "201\n"} {
-		dir := filepath.Join(cgroups, cg)
+	r.rq = &fakeRunq{ids: map[string]uint64{}, next: map[uint64]ebpf.CgroupStats{}}
+	usage := &fakeCgroups{u: map[string]sample.CgroupUsage{}}
+	var ws []discovery.Workload
+	for i, w := range workloads {
+		var tids strings.Builder
+		for _, tid := range w.tids {
+			r.fake.AddTask(tid)
+			fmt.Fprintln(&tids, tid)
+		}
+		dir := filepath.Join(cgroups, w.CgroupPath)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte(tids), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte(tids.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		r.rq.ids[w.CgroupPath] = uint64(11 + i)
+		usage.add(w.CgroupPath, time.Second, 1<<30)
+		ws = append(ws, w.Workload)
 	}
 	rc, err := NewResctrl(ResctrlConfig{
-		FS: r.fake, Hardware: resctrltest.IntelL3MB(), Tasks: resctrl.CgroupTasks{Root: cgroups, File: "tasks"},
+		FS: r.fake, Hardware: hw, Tasks: resctrl.CgroupTasks{Root: cgroups, File: "tasks"},
 		Log: slog.New(slog.DiscardHandler), Now: r.clk.now, Policy: pol.RDT,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.rq = &fakeRunq{ids: map[string]uint64{"/online/web": 11, pol.OfflineParent + "/a": 22}, next: map[uint64]ebpf.CgroupStats{}}
-	cg := &fakeCgroups{u: map[string]sample.CgroupUsage{}}
-	cg.add("/online/web", time.Second, 1<<30)
-	cg.add(pol.OfflineParent+"/a", time.Second, 1<<30)
 	r.a, err = New(Config{
-		Host:  &fakeHost{s: qos.HostSample{CPUCapacityMilli: 8000, CPUUsedMilli: 3000, MemTotalBytes: 16 << 30, MemAvailableBytes: 8 << 30}},
-		Usage: cg,
-		Workloads: &fakeWorkloads{ws: []discovery.Workload{
-			{ID: "web", Name: "web", Class: qos.ClassOnline, Priority: 5, CgroupPath: "/online/web"},
-			{ID: "batch-a", Name: "batch-a", Class: qos.ClassOffline, Priority: 1, CgroupPath: pol.OfflineParent + "/a"},
-		}},
+		Host:      &fakeHost{s: qos.HostSample{CPUCapacityMilli: 8000, CPUUsedMilli: 3000, MemTotalBytes: 16 << 30, MemAvailableBytes: 8 << 30}},
+		Usage:     usage,
+		Workloads: &fakeWorkloads{ws: ws},
 		Enforcers: []Enforcement{{Name: "resctrl", Enforcer: rc}},
 		Runq:      r.rq,
 		Cache:     rc,
@@ -116,7 +140,7 @@ func (r *cacheRig) step(t *testing.T, runq time.Duration, offlineBps, onlineBps 
 		r.fake.SetCounters(g, 0, rdt.RawCounters{TotalBytes: v, HasTotal: true, OccupancyBytes: 1 << 20, HasOccupancy: true})
 	}
 	r.rq.mu.Lock()
-	r.rq.next = map[uint64]ebpf.CgroupStats{11: waits(1000, runq, 100*time.Millisecond)}
+	r.rq.next = map[uint64]ebpf.CgroupStats{r.rq.ids["/online/web"]: waits(1000, runq, 100*time.Millisecond)}
 	r.rq.mu.Unlock()
 	r.a.SampleWorkloads(r.clk.t)
 	r.a.Iterate(context.Background(), "test")
@@ -398,5 +422,52 @@ func TestResctrlTasksReadsTheLayoutsThreads(t *testing.T) {
 	}
 	if _, err := ResctrlTasks(cgroupfs.Layout{}); err == nil {
 		t.Error("ResctrlTasks on an empty layout: no error")
+	}
+}
+
+// Out of CLOSIDs (another tool's group holds one), the enforcer merges
+// offline priorities into one group; the next Observation says so, and
+// the agent plans one offline group from then on. The other tool's group
+// is left alone.
+func TestAgentMergesOfflinePrioritiesOutOfCLOSIDs(t *testing.T) {
+	hw := resctrltest.IntelL3()
+	hw.Caches[0].NumCLOSIDs = 4 // default, the other tool's, online, and one more
+	fake := resctrltest.New(hw)
+	if err := fake.Mkdir("other-tool"); err != nil {
+		t.Fatal(err)
+	}
+	pol := qos.DefaultPolicy()
+	pol.RDT.OfflinePriorityGroups = true
+	ws := append(webAndBatch(pol), cacheWorkload{
+		discovery.Workload{ID: "batch-b", Name: "batch-b", Class: qos.ClassOffline, Priority: 2, CgroupPath: pol.OfflineParent + "/b"}, []int{202}})
+	r := newCacheRigOn(t, pol, fake, ws)
+
+	r.step(t, time.Millisecond, 1e9, 1e9)
+	r.step(t, time.Millisecond, 1e9, 1e9)
+	snap := r.a.Snapshot()
+	var offline []rdt.GroupIntent
+	for _, g := range snap.Plan.Cache.Groups {
+		if g.Class == rdt.ClassOffline {
+			offline = append(offline, g)
+		}
+	}
+	if len(offline) != 1 || !slices.Equal(offline[0].Priorities, []int{1, 2}) || !offline[0].Reason.Merged {
+		t.Errorf("offline groups planned after running out of CLOSIDs %+v, want one holding priorities 1 and 2, marked merged", offline)
+	}
+	if snap.Cache.Sample == nil || !snap.Cache.Sample.OfflineMerged {
+		t.Errorf("/state cache sample %+v, want offlineMerged", snap.Cache.Sample)
+	}
+	g1, _ := fake.GroupOf(batchTid)
+	g2, _ := fake.GroupOf(202)
+	if g1 != g2 || !strings.HasPrefix(g1, rdt.GroupOffline) {
+		t.Errorf("offline threads in groups %q and %q, want one offline group", g1, g2)
+	}
+	if names, _ := fake.ReadDir(""); !slices.Contains(names, "other-tool") {
+		t.Errorf("the other tool's group is gone: %q", names)
+	}
+	for _, w := range fake.Writes() {
+		if strings.HasPrefix(w.Name, "other-tool/") {
+			t.Errorf("wrote to the other tool's group: %+v", w)
+		}
 	}
 }
