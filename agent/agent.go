@@ -17,6 +17,7 @@ import (
 	"github.com/sluicehq/sluice/agent/sample"
 	"github.com/sluicehq/sluice/ebpf"
 	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/rdt/resctrl"
 )
 
 // HostSampler reads host-wide load. Sample computes rates against its
@@ -127,6 +128,12 @@ type Config struct {
 	// Capabilities is what the host offers, probed once at start; shown in
 	// /state and readable by enforcers through Agent.Capabilities.
 	Capabilities capability.Capabilities
+	// Cache, when set, is resctrl (see Resctrl): its counters go into
+	// every Observation, /state and the registry, and every policy is
+	// checked against its hardware. Nil on a host without resctrl; then
+	// CacheErr says why, for /state.
+	Cache    CacheSource
+	CacheErr string
 }
 
 // AdoptedLimits are the offline caps found in the kernel at start; zero
@@ -203,6 +210,7 @@ type Snapshot struct {
 	Results   []qos.IntentResult        `json:"results"`
 	Policy    PolicyInfo                `json:"policy"`
 	Discovery discovery.DiscoveryStatus `json:"discovery"`
+	Cache     CacheStatus               `json:"cache"`
 }
 
 // PolicyInfo tells which policy is in force and how the last load went.
@@ -237,6 +245,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if err := checkCachePolicy(cfg.Cache, cfg.Policy); err != nil {
+		return nil, fmt.Errorf("agent: policy %s: %w", cfg.PolicySource, err)
+	}
 	a := &Agent{
 		cfg:     cfg,
 		log:     cfg.Log,
@@ -258,6 +269,11 @@ func New(cfg Config) (*Agent, error) {
 		a.runq = newRunqTracker(cfg.Runq)
 		if err := cfg.Registerer.Register(ebpf.NewRunqLatencyCollector(a.runq.cumulative)); err != nil {
 			return nil, fmt.Errorf("agent: register run-queue metrics: %w", err)
+		}
+	}
+	if cfg.Cache != nil {
+		if err := cfg.Registerer.Register(resctrl.NewCollector(cfg.Cache.Counters)); err != nil {
+			return nil, fmt.Errorf("agent: register resctrl metrics: %w", err)
 		}
 	}
 	for _, e := range cfg.Enforcers {
@@ -286,6 +302,7 @@ func (a *Agent) Snapshot() Snapshot {
 	}
 	s.Policy = a.polInfo
 	s.Discovery = a.cfg.Workloads.Status()
+	s.Cache.Supported, s.Cache.Error = a.cfg.Cache != nil, a.cfg.CacheErr
 	return s
 }
 
@@ -493,6 +510,14 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 		}
 		a.runq.classSummaries(obs.Classes)
 	}
+	if a.cfg.Cache != nil {
+		cs, err := a.cfg.Cache.Sample(now)
+		if err != nil {
+			a.metrics.sampleErrors.WithLabelValues("resctrl").Inc()
+			a.log.Debug("resctrl monitoring read", "err", err)
+		}
+		obs.Cache = &cs
+	}
 	obs.Host.PSI.Triggered = cause == "psi"
 	a.metrics.observe(obs)
 
@@ -526,6 +551,7 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	a.snapshot = Snapshot{
 		Time: now, Host: obs.Host, Classes: obs.Classes, CPU: obs.CPU, Workloads: obs.Workloads,
 		Plan: plan, State: state, Results: a.shownResults(results),
+		Cache: CacheStatus{Sample: obs.Cache},
 	}
 	a.mu.Unlock()
 	a.metrics.loopDuration.Observe(time.Since(start).Seconds())
@@ -596,6 +622,9 @@ func (a *Agent) enforce(ctx context.Context, plan qos.Plan, now time.Time) (resu
 		}
 		for _, k := range plan.Kills {
 			rs = append(rs, qos.IntentResult{Intent: qos.IntentKill, Target: k.ID, Status: qos.ResultDryRun, At: now})
+		}
+		for _, g := range plan.Cache.Groups {
+			rs = append(rs, qos.IntentResult{Intent: qos.IntentCacheGroup, Target: g.Group, Status: qos.ResultDryRun, At: now})
 		}
 		return rs, true
 	}

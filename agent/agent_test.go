@@ -502,11 +502,11 @@ func TestPolicyLoadsSayWhatIsNotEnforced(t *testing.T) {
 		}
 		return s.Policy
 	}
-	if got := state().NotEnforced; !slices.Equal(got, []string{"rdt"}) {
-		t.Errorf("/state policy.notEnforced = %q with the default policy, want [rdt]", got)
+	if got := state().NotEnforced; got != nil {
+		t.Errorf("/state policy.notEnforced = %q with the default policy, want none (its rdt section is enforced)", got)
 	}
-	if want := `msg="policy sections are validated but not enforced yet" policy="embedded default" sections=[rdt]`; !strings.Contains(logs.String(), want) {
-		t.Errorf("start log %q lacks %q", logs.String(), want)
+	if strings.Contains(logs.String(), "not enforced") {
+		t.Errorf("start log %q warns about the default policy, whose sections are all enforced", logs.String())
 	}
 
 	logs.Reset()
@@ -518,10 +518,10 @@ func TestPolicyLoadsSayWhatIsNotEnforced(t *testing.T) {
 	if err := a.ReloadPolicy(path); err != nil {
 		t.Fatal(err)
 	}
-	if got := state().NotEnforced; !slices.Equal(got, []string{"rdt", "network"}) {
-		t.Errorf("/state policy.notEnforced = %q after loading %s, want [rdt network]", got, path)
+	if got := state().NotEnforced; !slices.Equal(got, []string{"network"}) {
+		t.Errorf("/state policy.notEnforced = %q after loading %s, want [network]", got, path)
 	}
-	if want := "sections=\"[rdt network]\""; !strings.Contains(logs.String(), want) {
+	if want := "sections=[network]"; !strings.Contains(logs.String(), want) {
 		t.Errorf("reload log %q lacks %q", logs.String(), want)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/rdt"
 )
 
 // ErrPolicyInvalid marks a policy file that was read but failed validation
@@ -16,15 +17,26 @@ var ErrPolicyInvalid = errors.New("policy invalid")
 
 // LoadPolicyFile reads and validates a policy file. An empty path means the
 // embedded default policy.
-func LoadPolicyFile(path string) (qos.Policy, error) {
+func LoadPolicyFile(path string) (qos.Policy, error) { return LoadPolicyFileFor(path, nil) }
+
+// LoadPolicyFileFor is LoadPolicyFile that also checks the rdt section
+// against the host's resctrl hardware when hw is set: a policy impossible
+// here is invalid, each problem with its line (qos.ParsePolicyFor).
+func LoadPolicyFileFor(path string, hw *rdt.Hardware) (qos.Policy, error) {
 	if path == "" {
-		return qos.DefaultPolicy(), nil
+		p := qos.DefaultPolicy()
+		if hw != nil {
+			if err := p.RDT.Validate(*hw); err != nil {
+				return qos.Policy{}, fmt.Errorf("%w: embedded default on this host's resctrl hardware: %w", ErrPolicyInvalid, err)
+			}
+		}
+		return p, nil
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return qos.Policy{}, fmt.Errorf("read policy: %w", err)
 	}
-	p, err := qos.ParsePolicy(path, data)
+	p, err := qos.ParsePolicyFor(path, data, hw)
 	if err != nil {
 		return qos.Policy{}, fmt.Errorf("%w: %w", ErrPolicyInvalid, err)
 	}
@@ -45,7 +57,12 @@ func (a *Agent) policyLoaded(p qos.Policy, source string) PolicyInfo {
 // ReloadPolicy loads path and hands it to the agent; on failure the policy
 // in force stays, and the errors are logged and counted.
 func (a *Agent) ReloadPolicy(path string) error {
-	p, err := LoadPolicyFile(path)
+	var hw *rdt.Hardware
+	if a.cfg.Cache != nil {
+		h := a.cfg.Cache.Hardware()
+		hw = &h
+	}
+	p, err := LoadPolicyFileFor(path, hw)
 	if err == nil {
 		if rerr := a.cfg.Workloads.SetRules(p.Rules); rerr != nil {
 			err = fmt.Errorf("%w: %w", ErrPolicyInvalid, rerr)

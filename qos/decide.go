@@ -1,6 +1,10 @@
 package qos
 
-import "time"
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/rdt"
+)
 
 // Values the kernel receives for offline work that no policy changes.
 const (
@@ -29,6 +33,9 @@ type State struct {
 	Runq   RunqState   `json:"runq"`
 	Kill   KillState   `json:"kill"`
 	Cpuset CpusetState `json:"cpuset,omitempty"`
+	// Cache is the cache and bandwidth controller's memory (offline's
+	// allocation, calm and growth times).
+	Cache rdt.State `json:"cache,omitzero"`
 }
 
 // LendState is one lent resource: the offline CPU budget (milli-CPUs) or
@@ -105,6 +112,7 @@ func Decide(obs Observation, pol Policy, tgt Targets, prev State) (Plan, State) 
 	plan.OfflineCPU.YieldReason = Reason{Rule: RuleOfflineYields}
 	plan.OfflineOOMScore = OOMScoreIntent{Adj: OfflineOOMScoreAdj, Reason: Reason{Rule: RuleOfflineOOMFirst}}
 	plan.Cpusets, next.Cpuset = decideCpusets(obs, pol, prev.Cpuset)
+	plan.Cache, next.Cache = decideCache(obs, pol, prev.Cache)
 	return plan, next
 }
 

@@ -8,7 +8,7 @@ import (
 // IntentSummary is one intent in words, for sluicectl, logs and the local API.
 type IntentSummary struct {
 	// Kind is one of IntentOfflineCPU, IntentOfflineMemory,
-	// IntentOfflineOOMScore, IntentKill, IntentCpuset.
+	// IntentOfflineOOMScore, IntentKill, IntentCpuset, IntentCacheGroup.
 	Kind string `json:"kind"`
 	// Target is what the intent applies to (a cgroup path or a workload ID).
 	Target string `json:"target"`
@@ -18,7 +18,7 @@ type IntentSummary struct {
 }
 
 // Intents lists the plan's intents in enforcement order: CPU, memory,
-// OOM score, cpusets, kills. This is where reasons are worded.
+// OOM score, cpusets, cache groups, kills. This is where reasons are worded.
 func (p Plan) Intents() []IntentSummary {
 	out := []IntentSummary{
 		{Kind: IntentOfflineCPU, Target: p.OfflineParent, Value: fmt.Sprintf("%dm (quota %dus per %dus)",
@@ -37,6 +37,7 @@ func (p Plan) Intents() []IntentSummary {
 	for _, c := range p.Cpusets {
 		out = append(out, IntentSummary{Kind: IntentCpuset, Target: c.CgroupPath, Value: formatCPUList(c.CPUs), Reason: c.Reason.String()})
 	}
+	out = append(out, cacheIntents(p.Cache)...)
 	for _, k := range p.Kills {
 		out = append(out, IntentSummary{Kind: IntentKill, Target: k.ID, Value: k.CgroupPath, Reason: k.Reason.String()})
 	}

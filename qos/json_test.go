@@ -1,11 +1,14 @@
 package qos
 
 import (
+	"encoding"
 	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/sluicehq/sluice/rdt"
 )
 
 // TestJSONNamesAreCamelCase keeps the agent's /state document in one
@@ -19,10 +22,14 @@ func TestJSONNamesAreCamelCase(t *testing.T) {
 		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
 			typ = typ.Elem()
 		}
-		if typ.Kind() != reflect.Struct || typ.PkgPath() != reflect.TypeFor[Plan]().PkgPath() || seen[typ] {
+		if typ.Kind() != reflect.Struct || seen[typ] ||
+			typ.PkgPath() != reflect.TypeFor[Plan]().PkgPath() && typ.PkgPath() != reflect.TypeFor[rdt.Plan]().PkgPath() {
 			return
 		}
 		seen[typ] = true
+		if typ.Implements(reflect.TypeFor[encoding.TextMarshaler]()) {
+			return // written as text (rdt.Schemata)
+		}
 		for f := range typ.Fields() {
 			if !f.IsExported() {
 				continue

@@ -25,6 +25,9 @@ type Observation struct {
 	// enforcers running in their own workers reported since the previous
 	// observation (a slow enforcer's results arrive some decisions later).
 	Results []IntentResult `json:"results,omitempty"`
+	// Cache is resctrl's hardware and monitoring counters; nil on a host
+	// without resctrl (see CacheSample).
+	Cache *CacheSample `json:"cache,omitempty"`
 }
 
 // HostSample is host-wide load from procfs.

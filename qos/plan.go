@@ -3,6 +3,8 @@ package qos
 import (
 	"slices"
 	"time"
+
+	"github.com/sluicehq/sluice/rdt"
 )
 
 // Plan is what the decision core wants the kernel to be: every value an
@@ -36,6 +38,11 @@ type Plan struct {
 	// children). Unclassed host processes are out of its reach, so
 	// "exclusive" means exclusive among workloads.
 	Cpusets []CpusetIntent `json:"cpusets,omitempty"`
+	// Cache is the resctrl groups (cache ways and memory bandwidth per
+	// class) and the cgroups whose tasks belong in each; empty on a host
+	// without resctrl or with the rdt section disabled. Its DryRun
+	// mirrors the plan's.
+	Cache rdt.Plan `json:"cache,omitzero"`
 }
 
 // Intent kinds, as used in IntentResult.Intent and IntentSummary.Kind.
@@ -46,6 +53,7 @@ const (
 	IntentCpuset        = "cpuset"
 	// IntentOfflineOOMScore reports the oom_score_adj of offline tasks.
 	IntentOfflineOOMScore = "offline-oom-score"
+	// IntentCacheGroup (cache.go) reports one resctrl group.
 )
 
 // Equal reports whether two plans ask for the same values: the same
@@ -58,7 +66,8 @@ func (p Plan) Equal(q Plan) bool {
 		p.OfflineCPU.equal(q.OfflineCPU) && p.OfflineMemory.equal(q.OfflineMemory) &&
 		p.OfflineOOMScore.equal(q.OfflineOOMScore) &&
 		slices.EqualFunc(p.Kills, q.Kills, KillIntent.equal) &&
-		slices.EqualFunc(p.Cpusets, q.Cpusets, CpusetIntent.equal)
+		slices.EqualFunc(p.Cpusets, q.Cpusets, CpusetIntent.equal) &&
+		cacheEqual(p.Cache, q.Cache)
 }
 
 func (c CPUIntent) equal(d CPUIntent) bool {
@@ -147,12 +156,12 @@ type KillIntent struct {
 // IntentResult reports what an enforcer did with one intent.
 type IntentResult struct {
 	// Intent names the intent kind: IntentOfflineCPU, IntentOfflineMemory,
-	// IntentOfflineOOMScore, IntentKill or IntentCpuset (later enforcers
-	// add their own kinds).
+	// IntentOfflineOOMScore, IntentKill, IntentCpuset or IntentCacheGroup
+	// (later enforcers add their own kinds).
 	Intent string `json:"intent"`
 	// Target is the offline parent for CPU, memory and OOM score intents,
-	// the KillIntent.ID for kills and the CpusetIntent.CgroupPath for
-	// cpusets.
+	// the KillIntent.ID for kills, the CpusetIntent.CgroupPath for
+	// cpusets and the resctrl group's name for cache groups.
 	Target string       `json:"target"`
 	Status ResultStatus `json:"status"`
 	Err    string       `json:"error,omitempty"`

@@ -71,11 +71,22 @@ func (e *PolicyError) Error() string {
 //   - link rates are tc-style bit rates ("700Mbit", "1.5Gbit", "100kbit"),
 //     decimal (1Mbit = 1,000,000 bit/s).
 func ParsePolicy(name string, data []byte) (Policy, error) {
+	return ParsePolicyFor(name, data, nil)
+}
+
+// ParsePolicyFor is ParsePolicy that also checks a policy without other
+// problems against the host's resctrl hardware (rdt.Policy.Validate):
+// each problem on the line of the field that set the value, or of the
+// rdt section when the value is a default. A nil hw checks nothing more.
+func ParsePolicyFor(name string, data []byte, hw *rdt.Hardware) (Policy, error) {
 	p := policyParser{lines: map[string]int{}}
 	pol := builtinDefaults()
 	if root := p.document(data); root != nil {
 		p.root(root, &pol)
 		p.crossCheck(&pol)
+		if hw != nil && len(p.problems) == 0 {
+			p.rdtHardware(pol.RDT, *hw)
+		}
 	}
 	if len(p.problems) > 0 {
 		slices.SortStableFunc(p.problems, func(a, b Problem) int { return a.Line - b.Line })

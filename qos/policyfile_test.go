@@ -367,12 +367,12 @@ func TestNotEnforcedNamesSectionsThatAskForSomething(t *testing.T) {
 		file string
 		want []string
 	}{
-		{"rdt is on by default", "version: 1\n", []string{"rdt"}},
+		{"rdt is enforced (on by default)", "version: 1\n", nil},
 		{"rdt off asks for nothing", "version: 1\nrdt: {enabled: false}\n", nil},
 		{"network with devices", "version: 1\nrdt: {enabled: false}\n" +
 			"network: {devices: [eth0], goldRate: 1Mbit, silverRate: 1Mbit, headroom: 1Mbit}\n", []string{"network"}},
-		{"both", "version: 1\nnetwork: {devices: [eth0], goldRate: 1Mbit, silverRate: 1Mbit, headroom: 1Mbit}\n",
-			[]string{"rdt", "network"}},
+		{"network beside rdt", "version: 1\nnetwork: {devices: [eth0], goldRate: 1Mbit, silverRate: 1Mbit, headroom: 1Mbit}\n",
+			[]string{"network"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pol, err := ParsePolicy(tc.name, []byte(tc.file))
@@ -384,7 +384,7 @@ func TestNotEnforcedNamesSectionsThatAskForSomething(t *testing.T) {
 			}
 		})
 	}
-	if got := DefaultPolicy().NotEnforced(); !reflect.DeepEqual(got, []string{"rdt"}) {
-		t.Errorf("default policy: NotEnforced() = %q, want [rdt]", got)
+	if got := DefaultPolicy().NotEnforced(); got != nil {
+		t.Errorf("default policy: NotEnforced() = %q, want none (its rdt section is enforced)", got)
 	}
 }

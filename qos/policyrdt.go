@@ -1,6 +1,7 @@
 package qos
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -153,4 +154,25 @@ func waysText(w rdt.Ways) string {
 		return fmt.Sprintf("%d ways", w.Count)
 	}
 	return formatPercent(w.Share) + " of ways"
+}
+
+// rdtHardware reports what rdt.Policy.Validate finds wrong with r on hw,
+// each problem on the line that set the field (through the llc alias too),
+// else on the rdt section's line, else unlined (a default value).
+func (p *policyParser) rdtHardware(r rdt.Policy, hw rdt.Hardware) {
+	var ve *rdt.ValidationError
+	if !errors.As(r.Validate(hw), &ve) {
+		return
+	}
+	for _, pr := range ve.Problems {
+		path := "rdt." + pr.Path
+		line := p.lines[path]
+		if line == 0 {
+			line = p.lines["llc->"+path]
+		}
+		if line == 0 {
+			line = max(p.lines["rdt"], p.lines["llc"])
+		}
+		p.addf(line, path, "%s (on this host's resctrl hardware)", pr.Msg)
+	}
 }

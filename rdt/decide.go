@@ -57,9 +57,9 @@ type Signals struct {
 
 // Counters are one group's monitoring values in one domain.
 type Counters struct {
-	OccupancyBytes   uint64
-	TotalBytesPerSec float64
-	LocalBytesPerSec float64
+	OccupancyBytes   uint64  `json:"occupancyBytes"`
+	TotalBytesPerSec float64 `json:"totalBytesPerSec"`
+	LocalBytesPerSec float64 `json:"localBytesPerSec"`
 }
 
 // Workload is one classed cgroup.
@@ -72,28 +72,28 @@ type Workload struct {
 
 // Allocation is offline's ways and MB value per domain.
 type Allocation struct {
-	Ways map[int]int
-	MB   map[int]int
+	Ways map[int]int `json:"ways"`
+	MB   map[int]int `json:"mb"`
 }
 
 // State is what Decide carries from one decision to the next.
 type State struct {
 	// Offline is the allocation last planned for offline.
-	Offline Allocation
+	Offline Allocation `json:"offline"`
 	// CalmSince is when online latency last became calm (zero while not).
-	CalmSince time.Time
+	CalmSince time.Time `json:"calmSince,omitzero"`
 	// LastGrow is when offline last grew.
-	LastGrow time.Time
+	LastGrow time.Time `json:"lastGrow,omitzero"`
 }
 
 // Plan is the groups Sluice wants and what each holds.
 type Plan struct {
 	// DryRun: the enforcer reports what it would do and writes nothing.
 	// Decide leaves it false; the caller copies the policy's switch.
-	DryRun bool
+	DryRun bool `json:"dryRun"`
 	// Groups in the order to apply them: the class being tightened first,
 	// so online and offline never overlap on the way.
-	Groups []GroupIntent
+	Groups []GroupIntent `json:"groups,omitempty"`
 }
 
 // GroupIntent is one resctrl group: its schemata and the cgroups whose

@@ -13,6 +13,15 @@
 // been calm for Ramp.Hold they grow back one Ramp step per Ramp.Every to
 // their ceilings. Every group intent carries a structured Reason.
 //
+// Which latency judges harm: in the agent, qos.Decide passes the online
+// class's run-queue p99 (eBPF), because that is the online latency the
+// agent measures today. Run-queue latency judges CPU contention, not
+// cache contention: an offline job that thrashes the cache while online
+// never waits for a CPU leaves it calm, and offline keeps its ways. The
+// seam for an application latency signal (request p99 from the service
+// or a proxy) is qos.CacheSample.AppLatencyP99: when it is set, it
+// judges instead, and nothing here changes.
+//
 // Layout: offline takes a contiguous run of ways at the low end of the
 // mask (the high end when the low end holds the shareable_bits other
 // agents use), online the rest up to its ceiling at the other end, so the

@@ -22,35 +22,35 @@ type Hardware struct {
 	// Caches lists the cache allocation resources present, in the order
 	// info/ lists them: L3, or L3CODE and L3DATA when mounted with CDP, and
 	// L2 (which Sluice probes but does not partition).
-	Caches []CacheResource
+	Caches []CacheResource `json:"caches,omitempty"`
 	// MB is memory bandwidth allocation; nil when absent.
-	MB *MemBandwidth
+	MB *MemBandwidth `json:"mb,omitempty"`
 	// Monitoring lists the L3 monitoring events (info/L3_MON/mon_features),
 	// e.g. llc_occupancy, mbm_total_bytes, mbm_local_bytes; empty when the
 	// host cannot monitor.
-	Monitoring []string
+	Monitoring []string `json:"monitoring,omitempty"`
 	// NumRMIDs is info/L3_MON/num_rmids: how many groups can be monitored.
-	NumRMIDs int
+	NumRMIDs int `json:"numRMIDs"`
 }
 
 // CacheResource is one cache allocation resource (info/L3, info/L3CODE...).
 type CacheResource struct {
-	Name string
+	Name string `json:"name"`
 	// CBMMask is info/<res>/cbm_mask: every way set.
-	CBMMask uint64
+	CBMMask uint64 `json:"cbmMask"`
 	// MinCBMBits is the fewest ways a mask may have.
-	MinCBMBits int
+	MinCBMBits int `json:"minCBMBits"`
 	// ShareableBits are ways other agents (I/O, GPUs) may use too.
-	ShareableBits uint64
+	ShareableBits uint64 `json:"shareableBits"`
 	// NumCLOSIDs counts the control groups this resource supports,
 	// including the default group (already halved under CDP).
-	NumCLOSIDs int
+	NumCLOSIDs int `json:"numCLOSIDs"`
 	// SparseMasks is info/<res>/sparse_masks (kernel 6.8+): when false,
 	// or on older kernels without the file, masks must be contiguous.
-	SparseMasks bool
+	SparseMasks bool `json:"sparseMasks"`
 	// Domains are the cache ids as the kernel lists them in the default
 	// group's schemata; they need not be 0..n-1.
-	Domains []int
+	Domains []int `json:"domains"`
 }
 
 // Ways is the number of ways in the cache (bits in cbm_mask).
@@ -72,17 +72,17 @@ const (
 type MemBandwidth struct {
 	// Granularity is info/MB/bandwidth_gran: the kernel rounds values up
 	// to a multiple of it.
-	Granularity int
+	Granularity int `json:"granularity"`
 	// Min is info/MB/min_bandwidth: the lowest value the kernel accepts.
-	Min int
+	Min int `json:"min"`
 	// MaxValue is the unthrottled value: 100 for percent, the default
 	// group's value on absolute hosts (2048 on AMD Zen).
-	MaxValue    int
-	DelayLinear bool
-	Unit        MBUnit
-	NumCLOSIDs  int
+	MaxValue    int    `json:"maxValue"`
+	DelayLinear bool   `json:"delayLinear"`
+	Unit        MBUnit `json:"unit"`
+	NumCLOSIDs  int    `json:"numCLOSIDs"`
 	// Domains are the MB domain ids as listed in the default group's schemata.
-	Domains []int
+	Domains []int `json:"domains"`
 }
 
 // L3 returns the L3 allocation resource: L3 itself, or L3DATA under CDP

@@ -18,6 +18,16 @@ type Schemata struct {
 // MarshalText renders the schemata text, so /state shows what is written.
 func (s Schemata) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads the text back (sluicectl decodes the agent's /state).
+func (s *Schemata) UnmarshalText(b []byte) error {
+	v, err := ParseSchemata(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
 // Line is one resource's values, domains ascending.
 type Line struct {
 	Resource string

@@ -28,19 +28,7 @@ func snapshotKey(id string) string { return "sluice-" + id }
 // create creates s's container (not its task) in cgroupPath, labelled as
 // started at startedAt. ctx carries the namespace.
 func (c *Converger) create(ctx context.Context, s Spec, img containerd.Image, cgroupPath string, startedAt time.Time) (containerd.Container, error) {
-	specOpts := []oci.SpecOpts{oci.WithImageConfig(img), oci.WithHostname(s.ID), oci.WithCgroup(cgroupPath)}
-	if len(s.Command) > 0 {
-		specOpts = append(specOpts, oci.WithProcessArgs(s.Command...))
-	}
-	if len(s.Env) > 0 {
-		specOpts = append(specOpts, oci.WithEnv(s.Env))
-	}
-	if s.MemoryBytes > 0 {
-		specOpts = append(specOpts, oci.WithMemoryLimit(s.MemoryBytes))
-	}
-	if s.CPUMilli > 0 {
-		specOpts = append(specOpts, oci.WithCPUCFS(s.CPUMilli*cfsPeriodMicros/1000, cfsPeriodMicros))
-	}
+	specOpts := append([]oci.SpecOpts{oci.WithImageConfig(img)}, c.runOpts(s, cgroupPath)...)
 	snapshotter, err := c.snapshotter(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", s.ID, err)
@@ -63,6 +51,35 @@ func (c *Converger) create(ctx context.Context, s Spec, img containerd.Image, cg
 		return nil, fmt.Errorf("container %s: create: %w", s.ID, err)
 	}
 	return cont, nil
+}
+
+// runOpts are the spec options s asks for beyond its image's config: its
+// hostname, cgroup, command, environment, CPU and memory caps, and its
+// class's resctrl group when Config.RdtGroup names one.
+func (c *Converger) runOpts(s Spec, cgroupPath string) []oci.SpecOpts {
+	opts := []oci.SpecOpts{oci.WithHostname(s.ID), oci.WithCgroup(cgroupPath)}
+	if len(s.Command) > 0 {
+		opts = append(opts, oci.WithProcessArgs(s.Command...))
+	}
+	if len(s.Env) > 0 {
+		opts = append(opts, oci.WithEnv(s.Env))
+	}
+	if s.MemoryBytes > 0 {
+		opts = append(opts, oci.WithMemoryLimit(s.MemoryBytes))
+	}
+	if s.CPUMilli > 0 {
+		opts = append(opts, oci.WithCPUCFS(s.CPUMilli*cfsPeriodMicros/1000, cfsPeriodMicros))
+	}
+	if c.cfg.RdtGroup != nil {
+		// runc puts the container's first task in the group itself, so it
+		// never runs a moment in the default group. Only the group name:
+		// the schemata is Sluice's to write, and runc refuses to make a
+		// group without one.
+		if g := c.cfg.RdtGroup(s.Class, s.Priority); g != "" {
+			opts = append(opts, oci.WithRdt(g, "", ""))
+		}
+	}
+	return opts
 }
 
 // snapshotter is Config.Snapshotter, else the namespace's default (its

@@ -86,6 +86,11 @@ type Config struct {
 	Interval time.Duration
 	// Now is the clock for backoffs; default time.Now.
 	Now func() time.Time
+	// RdtGroup, when set, names the resctrl group a new container of a
+	// class and priority starts in (OCI linux.intelRdt.closID; "" leaves
+	// it unset): agent.Resctrl.GroupFor. Set it only when resctrl was
+	// probed present: runc refuses intelRdt on a host without it.
+	RdtGroup func(class qos.Class, priority int) string
 }
 
 // ContainerState is one targeted container as the agent reports it.

@@ -1,9 +1,15 @@
 package converge
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/sluicehq/sluice/qos"
 )
@@ -145,5 +151,41 @@ func TestSiblingParents(t *testing.T) {
 		if got[qos.ClassOffline] != want[0] || got[qos.ClassOnline] != want[1] || got[qos.ClassSystem] != want[2] {
 			t.Errorf("SiblingParents(%q) = %v, want %v", in, got, want)
 		}
+	}
+}
+
+// A launched container names its class's resctrl group in its spec
+// (linux.intelRdt.closID) when the agent found resctrl, and none otherwise.
+func TestRunOptsSetTheResctrlGroupOnlyWithResctrl(t *testing.T) {
+	spec := func(c *Converger, s Spec) *oci.Spec {
+		t.Helper()
+		sp := &oci.Spec{Process: &specs.Process{}, Linux: &specs.Linux{}}
+		if err := oci.ApplyOpts(context.Background(), nil, &containers.Container{ID: s.ID}, sp, c.runOpts(s, "/sluice/online/"+s.ID)...); err != nil {
+			t.Fatal(err)
+		}
+		return sp
+	}
+	without := &Converger{cfg: Config{}}
+	if sp := spec(without, validSpec()); sp.Linux.IntelRdt != nil {
+		t.Errorf("no resctrl: intelRdt %+v, want unset (runc refuses it)", sp.Linux.IntelRdt)
+	}
+	var asked []string
+	with := &Converger{cfg: Config{RdtGroup: func(class qos.Class, priority int) string {
+		asked = append(asked, fmt.Sprintf("%s/%d", class, priority))
+		if class == qos.ClassOffline {
+			return "" // its group does not exist yet
+		}
+		return "sluice-" + string(class)
+	}}}
+	if r := spec(with, validSpec()).Linux.IntelRdt; r == nil || r.ClosID != "sluice-online" || r.L3CacheSchema != "" || r.MemBwSchema != "" {
+		t.Errorf("online container: intelRdt %+v, want closID sluice-online and no schemata", r)
+	}
+	off := validSpec()
+	off.Class, off.Priority = qos.ClassOffline, 1
+	if sp := spec(with, off); sp.Linux.IntelRdt != nil {
+		t.Errorf("offline container whose group does not exist yet: intelRdt %+v, want unset", sp.Linux.IntelRdt)
+	}
+	if got := strings.Join(asked, " "); got != "online/5 offline/1" {
+		t.Errorf("asked for groups of %q, want online/5 offline/1", got)
 	}
 }

@@ -33,6 +33,8 @@ import (
 	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/qos/cgroup"
 	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
+	"github.com/sluicehq/sluice/rdt"
+	"github.com/sluicehq/sluice/rdt/resctrl"
 )
 
 type options struct {
@@ -45,6 +47,7 @@ type options struct {
 	logLevel   string
 	noEBPF     bool
 	pprof      bool
+	resctrl    string
 }
 
 func main() {
@@ -57,6 +60,7 @@ func main() {
 	flag.StringVar(&o.containerd, "containerd", "/run/containerd/containerd.sock", "containerd socket; empty disables container discovery")
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.BoolVar(&o.noEBPF, "no-ebpf", false, "do not load the eBPF scheduler sampler (run-queue latency)")
+	flag.StringVar(&o.resctrl, "resctrl-root", "/sys/fs/resctrl", "where resctrl is, or is mounted when the kernel has it (cache and memory-bandwidth isolation)")
 	flag.BoolVar(&o.pprof, "pprof", false, "serve Go runtime profiles under /debug/pprof/ on the -listen address (e.g. curl --unix-socket SOCK 'http://agent/debug/pprof/profile?seconds=30')")
 	flag.Parse()
 
@@ -82,7 +86,7 @@ func preflight(ctx context.Context, o options) (capability.Capabilities, error) 
 	if os.Geteuid() != 0 {
 		return capability.Capabilities{}, fmt.Errorf("must run as root (euid %d): it reads every cgroup and, unless in dry-run, writes their limits", os.Geteuid())
 	}
-	caps := capability.Probe(ctx, capability.Roots{Cgroup: o.cgroupRoot, Proc: o.procRoot})
+	caps := capability.Probe(ctx, capability.Roots{Cgroup: o.cgroupRoot, Proc: o.procRoot, Resctrl: o.resctrl})
 	if caps.CgroupErr != "" {
 		return caps, fmt.Errorf("no usable cgroup hierarchy at %s: %s", o.cgroupRoot, caps.CgroupErr)
 	}
@@ -95,7 +99,15 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	layout := caps.Cgroup
-	pol, err := agent.LoadPolicyFile(o.policyPath)
+	// resctrl comes before the policy, so the policy is checked against
+	// the cache hardware with its lines, like any other problem.
+	rc, cacheErr := newResctrl(o, caps, log.With("component", "resctrl"))
+	var hw *rdt.Hardware
+	if rc != nil {
+		h := rc.Hardware()
+		hw = &h
+	}
+	pol, err := agent.LoadPolicyFileFor(o.policyPath, hw)
 	if err != nil {
 		return err
 	}
@@ -127,6 +139,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 			return err
 		}
 	}
+	cacheIsolation(o, rc, cacheErr, pol, log.With("component", "resctrl"), &cfg)
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
@@ -317,6 +330,61 @@ func enforcers(ctx context.Context, layout cgroupfs.Layout, o options, pol qos.P
 		{Name: "killer", Enforcer: k},
 	}
 	return enf, nil
+}
+
+// cacheIsolation wires resctrl (newResctrl) into cfg: read every tick
+// (cfg.Cache) and, unless -dry-run, enforced in its own worker (moving
+// tasks is slow; it never delays the CPU and memory caps). Without it,
+// why is logged once and shown on /state; the rest of the agent runs.
+func cacheIsolation(o options, rc *agent.Resctrl, cacheErr error, pol qos.Policy, log *slog.Logger, cfg *agent.Config) {
+	if rc == nil {
+		cfg.CacheErr = cacheErr.Error()
+		log.Warn("cache and memory-bandwidth isolation off; everything else runs", "err", cacheErr)
+		return
+	}
+	rc.SetPolicy(pol.RDT)
+	cfg.Cache = rc
+	if !o.dryRun {
+		cfg.Enforcers = append(cfg.Enforcers, agent.Enforcement{Name: "resctrl", Enforcer: rc})
+	}
+	onPolicy := cfg.OnPolicy
+	cfg.OnPolicy = func(p qos.Policy) {
+		rc.SetPolicy(p.RDT)
+		if onPolicy != nil {
+			onPolicy(p)
+		}
+	}
+	log.Info("cache and memory-bandwidth isolation on", "root", o.resctrl, "hardware", rc.Hardware())
+}
+
+// newResctrl sets up resctrl when the capability probe found it: mounted
+// when the kernel has it but nothing mounted it (not under -dry-run,
+// which changes nothing on the host), probed once, tasks listed from the
+// Layout's cpu hierarchy.
+func newResctrl(o options, caps capability.Capabilities, log *slog.Logger) (*agent.Resctrl, error) {
+	root := caps.Resctrl.Root
+	switch {
+	case !caps.Resctrl.Supported:
+		return nil, fmt.Errorf("resctrl: kernel has no resctrl file system (CONFIG_X86_CPU_RESCTRL and a CPU with RDT; not in %s/filesystems): %w",
+			o.procRoot, resctrl.ErrNotSupported)
+	case !caps.Resctrl.Mounted && o.dryRun:
+		return nil, fmt.Errorf("resctrl: not mounted at %s, and -dry-run mounts nothing", root)
+	case !caps.Resctrl.Mounted:
+		if err := resctrl.Mount(root, o.procRoot); err != nil {
+			return nil, err
+		}
+		log.Info("resctrl mounted", "root", root)
+	}
+	fsys := resctrl.Dir(root)
+	hw, err := resctrl.Probe(fsys)
+	if err != nil {
+		return nil, err
+	}
+	tasks, err := agent.ResctrlTasks(caps.Cgroup)
+	if err != nil {
+		return nil, err
+	}
+	return agent.NewResctrl(agent.ResctrlConfig{FS: fsys, Hardware: hw, Tasks: tasks, Log: log})
 }
 
 // psiWake turns PSI trigger events into loop wake-ups. A host without PSI,

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
@@ -73,5 +78,60 @@ func TestRefusesWithoutRootOrCgroups(t *testing.T) {
 	code, stderr = exitOf(t, exec.Command(bin, "-dry-run", "-listen", "127.0.0.1:0", "-policy", bad))
 	if code != 1 || !strings.Contains(stderr, "130% is above 100%") {
 		t.Errorf("invalid policy at start: exit %d, stderr %q; want 1 and the problem", code, stderr)
+	}
+}
+
+// On a host without resctrl (this kernel has none) the agent runs, and
+// /state says why cache and memory-bandwidth isolation is off.
+func TestRunsWithoutResctrlAndSaysSo(t *testing.T) {
+	kerneltest.RequireRoot(t)
+	if data, err := os.ReadFile("/proc/filesystems"); err != nil || strings.Contains(string(data), "resctrl") {
+		t.Skip("this kernel has resctrl; the test is for hosts without it")
+	}
+	bin := buildAgent(t)
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	cmd := exec.Command(bin, "-dry-run", "-no-ebpf", "-containerd", "", "-listen", "unix:"+sock, "-resctrl-root", filepath.Join(t.TempDir(), "resctrl"))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	var state struct {
+		Time  time.Time `json:"time"`
+		Cache struct {
+			Supported bool   `json:"supported"`
+			Error     string `json:"error"`
+		} `json:"cache"`
+	}
+	// Wait for the loop's first pass (a hang guard, not a timing assertion).
+	for deadline := time.Now().Add(30 * time.Second); state.Time.IsZero(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no /state with a loop pass; agent stderr:\n%s", stderr.String())
+		}
+		resp, err := client.Get("http://agent/state")
+		if err != nil {
+			continue
+		}
+		err = json.NewDecoder(resp.Body).Decode(&state)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if state.Cache.Supported || !strings.Contains(state.Cache.Error, "not supported") {
+		t.Errorf("/state cache %+v, want unsupported with the reason", state.Cache)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("agent exit: %v\n%s", err, stderr.String())
+	}
+	if n := strings.Count(stderr.String(), "cache and memory-bandwidth isolation off"); n != 1 {
+		t.Errorf("the missing resctrl logged %d times, want once:\n%s", n, stderr.String())
 	}
 }

@@ -101,6 +101,9 @@ func printStatus(w io.Writer, s agent.Snapshot) {
 	if len(s.Policy.NotEnforced) > 0 {
 		fmt.Fprintf(w, "policy sections not enforced yet: %s\n", strings.Join(s.Policy.NotEnforced, ", "))
 	}
+	if !s.Cache.Supported && s.Cache.Error != "" {
+		fmt.Fprintf(w, "cache isolation off: %s\n", s.Cache.Error)
+	}
 	h := s.Host
 	fmt.Fprintf(w, "cpu %s / %s cores   memory available %s of %s   psi cpu %.1f%% mem %.1f%% io %.1f%%\n\n",
 		cores(h.CPUUsedMilli), cores(h.CPUCapacityMilli), bytesIEC(h.MemAvailableBytes), bytesIEC(h.MemTotalBytes),

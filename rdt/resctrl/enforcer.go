@@ -24,7 +24,7 @@ var ErrNotSupported = ebpf.ErrNotSupported
 
 // IntentGroup is the IntentResult.Intent of a resctrl group intent; the
 // Target is the group's directory name ("" for the default group).
-const IntentGroup = "rdt-group"
+const IntentGroup = qos.IntentCacheGroup
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
