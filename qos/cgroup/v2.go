@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -141,17 +140,8 @@ func (e *v2) cpuSteps(ctx context.Context, o *outcome, cpu qos.CPUIntent) {
 func (e *v2) memorySteps(ctx context.Context, o *outcome, high, max uint64) {
 	parent := e.cfg.OfflineParent
 	// memory.high first: reclaim starts before the hard limit bites.
-	o.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.high",
-		want: v2Limit(high, e.cfg.PageSize), same: sameLimit(high, e.cfg.PageSize)})
-	o.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.max",
-		want: v2Limit(max, e.cfg.PageSize), same: sameLimit(max, e.cfg.PageSize)})
-}
-
-func v2Limit(b uint64, pageSize int) string {
-	if b == 0 {
-		return "max"
-	}
-	return strconv.FormatUint(pageFloor(b, pageSize), 10)
+	o.run(ctx, limitStep(e.fs, parent, "memory.high", high, e.cfg.PageSize, v2Unlimited))
+	o.run(ctx, limitStep(e.fs, parent, "memory.max", max, e.cfg.PageSize, v2Unlimited))
 }
 
 func (e *v2) Current(ctx context.Context) (Settings, error) {
@@ -181,18 +171,7 @@ func (e *v2) Current(ctx context.Context) (Settings, error) {
 			}
 		}
 	}
-	for _, f := range []struct {
-		name string
-		into *uint64
-	}{{"memory.high", &s.MemoryHighBytes}, {"memory.max", &s.MemoryMaxBytes}} {
-		if b := read(f.name); b != nil {
-			v, err := cgroupfs.ParseLimit(b)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("cgroup %s: %w", parent, err))
-			}
-			*f.into = v
-		}
-	}
+	errs = append(errs, readLimits(e.fs, parent, &s, "memory.high", "memory.max")...)
 	s.CPUIdle, _ = e.idle.read(e.fs, parent, e.cfg)
 	return s, errors.Join(errs...)
 }
