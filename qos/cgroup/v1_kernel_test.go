@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -425,12 +424,7 @@ func cgroupCPUs(root string) ([]int, error) {
 // every plan applying cleanly and exactly checks the enforcer's ordering.
 func TestRealV1CpusetRandomTransitions(t *testing.T) {
 	cpuRoot, memRoot, csRoot, all := cpusetHost(t)
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SLUICE_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (rerun with SLUICE_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, seed))
+	rng := seededRand(t)
 	top := kerneltest.UniqueCgroup(t, "sluice-test", cpuRoot, memRoot, csRoot)
 	offline := top + "/offline"
 	e, err := cgroup.NewV1(cgroup.Config{OfflineParent: offline},

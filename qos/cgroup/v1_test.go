@@ -57,6 +57,18 @@ func writeLog(ws []cgrouptest.Write, filter string) string {
 	return strings.Join(out, "\n")
 }
 
+// seededRand returns a generator seeded from the clock, or from
+// SLUICE_SEED to replay a logged failure; the seed is logged.
+func seededRand(t *testing.T) *rand.Rand {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("SLUICE_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("seed %d (rerun with SLUICE_SEED=%d)", seed, seed)
+	return rand.New(rand.NewPCG(seed, seed))
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -221,12 +233,7 @@ func TestV1MemoryBelowUsageIsEBUSY(t *testing.T) {
 // (intents shuffled) to fake v1 hierarchies that reject wrong orders, with
 // unplanned children holding quotas and CPUs of their own.
 func TestV1RandomTransitions(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SLUICE_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (rerun with SLUICE_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, seed))
+	rng := seededRand(t)
 	f := newFakeV1(t)
 	ctx := context.Background()
 	p := plan(2000, 0, 1<<30)
