@@ -184,13 +184,7 @@ func startStoppedSpinners(t *testing.T, n int) []int {
 	var pids []int
 	for range n {
 		cmd := exec.Command("/bin/sh", "-c", "while :; do :; done")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
+		kerneltest.StartCmd(t, cmd)
 		pids = append(pids, cmd.Process.Pid)
 	}
 	stopAll(t, pids)
@@ -481,13 +475,7 @@ func TestBPFCountsNewTasksFromFork(t *testing.T) {
 	dir, id := cgroupWithID(t, v2Root)
 	s := loadForTest(t, Options{KeyMode: KeyCgroupV2})
 	cmd := exec.Command("/bin/sh", "-c", "kill -STOP $$; i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	kerneltest.StartCmd(t, cmd)
 	runUntil(t, "the shell to stop itself", func() bool { return procState(t, cmd.Process.Pid) == 'T' })
 	kerneltest.WriteCgroupFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(cmd.Process.Pid))
 	usageBefore := cpuStatUsage(t, dir)

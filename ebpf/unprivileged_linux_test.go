@@ -25,14 +25,7 @@ func TestBPFUnprivilegedIsNotSupported(t *testing.T) {
 	kerneltest.RequireBPF(t)
 	// The go test binary sits in a root-only temp dir: copy it where
 	// nobody can execute it.
-	dir, err := os.MkdirTemp("", "sluice-ebpf-unpriv-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := kerneltest.SharedTempDir(t, "sluice-ebpf-unpriv-")
 	bin := filepath.Join(dir, "ebpf.test")
 	copyFile(t, os.Args[0], bin)
 	cmd := exec.Command(bin, "-test.run=^TestHelperUnprivileged$", "-test.v")

@@ -97,13 +97,7 @@ func TestVMSamplerLoadsAndCounts(t *testing.T) {
 
 			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperSpin$")
 			cmd.Env = append(os.Environ(), spinEnv+"=1", "GOMAXPROCS=1")
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			})
+			kerneltest.StartCmd(t, cmd)
 			pids := []int{cmd.Process.Pid}
 			stopAll(t, pids)
 			kerneltest.WriteCgroupFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(pids[0]))

@@ -112,10 +112,7 @@ func TestRealV2MemoryMaxKillsHog(t *testing.T) {
 	cmd := kerneltest.ChildCommand(kerneltest.WorkloadHogPrefix + "128")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	kerneltest.StartCmd(t, cmd)
 	kerneltest.WriteCgroupFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(cmd.Process.Pid))
 	_, _ = io.WriteString(stdin, "go\n")
 	line, _ := bufio.NewReader(stdout).ReadString('\n')

@@ -172,10 +172,7 @@ func benchAgentOverhead(b *testing.B, variant string, enforce bool, extra ...str
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	kerneltest.StartCmd(b, cmd)
 
 	// Wait until the agent lists all 100 workloads and, when enforcing,
 	// has capped the offline parent.

@@ -133,3 +133,35 @@ func StartChild(t testing.TB, workload string, dirs ...string) *Child {
 	}
 	return c
 }
+
+// StartCmd starts cmd, failing the test if it cannot, and registers a
+// t.Cleanup that kills and reaps it: for a helper process that is not a
+// kerneltest child (a shell loop, a re-executed test binary with its own
+// role, a built binary).
+func StartCmd(t testing.TB, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", strings.Join(cmd.Args, " "), err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+}
+
+// SharedTempDir returns a new temporary directory that any user may enter
+// and read (mode 0755), removed when the test ends: for binaries a test
+// runs as an unprivileged user, which cannot reach into t.TempDir's
+// private parent.
+func SharedTempDir(t testing.TB, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
