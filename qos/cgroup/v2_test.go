@@ -47,15 +47,7 @@ func plan(budgetMilli int64, high, limit uint64) qos.Plan {
 var pooled = qos.Reason{Rule: qos.RuleCpusetSharedPool}
 
 func statuses(rs []qos.IntentResult) string {
-	var b []string
-	for _, r := range rs {
-		s := r.Intent + "=" + string(r.Status)
-		if r.Err != "" {
-			s += "(" + r.Err + ")"
-		}
-		b = append(b, s)
-	}
-	return strings.Join(b, " ")
+	return cgrouptest.Results(rs, func(r qos.IntentResult) string { return r.Intent })
 }
 
 func TestV2ApplyWritesExactText(t *testing.T) {
