@@ -53,6 +53,19 @@ func makeCgroup(t *testing.T, dir string) string {
 	return kerneltest.MakeCgroup(t, kerneltest.UniqueName("sluice-ebpf-test"), dir)[0]
 }
 
+// spinIn moves a stopped busy loop into the cgroup dir, lets it run until
+// the cgroup has used 50 ms of CPU and stops it again; it returns the
+// loop's pid (as startStoppedSpinners does) for the test to run it again.
+func spinIn(t *testing.T, dir string) []int {
+	t.Helper()
+	pids := startStoppedSpinners(t, 1)
+	kerneltest.WriteCgroupFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(pids[0]))
+	contAll(t, pids)
+	runUntil(t, "the busy loop to run", func() bool { return cpuStatUsage(t, dir) >= 50*time.Millisecond })
+	stopAll(t, pids)
+	return pids
+}
+
 // cgroupWithID is makeCgroup that also returns the cgroup's id.
 func cgroupWithID(t *testing.T, root string) (dir string, id uint64) {
 	t.Helper()
@@ -416,11 +429,7 @@ func TestBPFForget(t *testing.T) {
 	v2Root := kerneltest.RequireCgroupV2(t)
 	dir, id := cgroupWithID(t, v2Root)
 	s := loadForTest(t, Options{KeyMode: KeyCgroupV2})
-	pids := startStoppedSpinners(t, 1)
-	kerneltest.WriteCgroupFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(pids[0]))
-	contAll(t, pids)
-	runUntil(t, "the busy loop to run", func() bool { return cpuStatUsage(t, dir) >= 50*time.Millisecond })
-	stopAll(t, pids)
+	pids := spinIn(t, dir)
 	w := readWindow(t, s)
 	if w[id].OnCPU == 0 {
 		t.Fatalf("cgroup %d: no on-CPU time after running a busy loop in it (window %v)", id, w[id])
@@ -500,11 +509,7 @@ func TestBPFCgroupsBounded(t *testing.T) {
 	v2Root := kerneltest.RequireCgroupV2(t)
 	dir := makeCgroup(t, v2Root)
 	s := loadForTest(t, Options{KeyMode: KeyCgroupV2, MaxCgroups: 1})
-	pids := startStoppedSpinners(t, 1)
-	kerneltest.WriteCgroupFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(pids[0]))
-	contAll(t, pids)
-	runUntil(t, "the busy loop to run", func() bool { return cpuStatUsage(t, dir) >= 50*time.Millisecond })
-	stopAll(t, pids)
+	spinIn(t, dir)
 	w := readWindow(t, s)
 	if len(w) != 1 {
 		t.Errorf("Read() has %d cgroups, want the one that fits", len(w))
