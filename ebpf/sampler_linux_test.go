@@ -32,17 +32,11 @@ const (
 	minTaskDelay = time.Second
 )
 
-// runUntil polls done until it holds; the deadline only stops a test
-// whose processes cannot run at all.
+// runUntil polls done until it holds; the bound only stops a test whose
+// processes cannot run at all.
 func runUntil(t *testing.T, what string, done func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !done() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	kerneltest.WaitFor(t, what, 2*time.Minute, done)
 }
 
 // makeCgroup creates a uniquely named cgroup directly under hierarchy dir

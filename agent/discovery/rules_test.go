@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/test/kerneltest"
 )
 
 // fakeCgroupTree makes directories (with a cgroup.procs file, like a real
@@ -183,13 +184,7 @@ func runDiscoverer(t *testing.T, d *Discoverer) (ctx context.Context, stop func(
 // only bounds a hang, it decides nothing when cond holds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	kerneltest.WaitFor(t, what, 30*time.Second, cond)
 }
 
 func TestDiscovererRulesOnlyHotReload(t *testing.T) {

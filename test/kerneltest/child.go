@@ -165,3 +165,18 @@ func SharedTempDir(t testing.TB, prefix string) string {
 	}
 	return dir
 }
+
+// WaitFor polls cond every 20 ms until it holds, failing the test with
+// what it waited for once bound has passed. bound only stops a test whose
+// processes cannot make progress at all: it decides nothing when cond
+// holds, so make it generous.
+func WaitFor(t testing.TB, what string, bound time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", bound, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

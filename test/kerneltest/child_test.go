@@ -101,3 +101,16 @@ func TestChildRejectsUnknownWorkload(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitFor(t *testing.T) {
+	n := 0
+	WaitFor(t, "the third poll", time.Minute, func() bool { n++; return n == 3 })
+	if n != 3 {
+		t.Errorf("WaitFor returned after %d polls, want 3", n)
+	}
+	r := &recorder{TB: t}
+	r.record(func(tb testing.TB) { WaitFor(tb, "never", 0, func() bool { return false }) })
+	if len(r.errs) != 1 || !strings.Contains(r.errs[0], "waiting for never") {
+		t.Errorf("WaitFor past its bound: errors %q, want one naming what it waited for", r.errs)
+	}
+}
