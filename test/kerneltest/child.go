@@ -166,6 +166,21 @@ func SharedTempDir(t testing.TB, prefix string) string {
 	return dir
 }
 
+// CopyExecutable copies the binary from to to with mode 0755, replacing a
+// file already at to (removed first, so a copy still running from an
+// earlier test keeps its own).
+func CopyExecutable(t testing.TB, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(to)
+	if err := os.WriteFile(to, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // WaitFor polls cond every 20 ms until it holds, failing the test with
 // what it waited for once bound has passed. bound only stops a test whose
 // processes cannot make progress at all: it decides nothing when cond

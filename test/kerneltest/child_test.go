@@ -114,3 +114,19 @@ func TestWaitFor(t *testing.T) {
 		t.Errorf("WaitFor past its bound: errors %q, want one naming what it waited for", r.errs)
 	}
 }
+
+func TestCopyExecutableReplaces(t *testing.T) {
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "from"), filepath.Join(dir, "to")
+	if err := os.WriteFile(from, []byte("#!/bin/sh\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, []byte("an earlier, longer copy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	CopyExecutable(t, from, to)
+	st, err := os.Stat(to)
+	if err != nil || st.Mode().Perm() != 0o755 || ReadCgroupFile(t, to) != "#!/bin/sh" {
+		t.Errorf("copy: %v, %v, %q; want mode 0755 and the new content", st, err, ReadCgroupFile(t, to))
+	}
+}
