@@ -91,6 +91,17 @@ func parentIntents(plan qos.Plan, parent string, at time.Time, cpuErr, memErr er
 	return res
 }
 
+// releaseIntents lifts the offline parent's caps: the CPU cap (cpu), the
+// memory limits (memory) and the cpuset, each reported as its own intent.
+func releaseIntents(ctx context.Context, parent string, at time.Time, cpusets cpusetWriter,
+	cpu, memory func(o *outcome)) []qos.IntentResult {
+	var c, m outcome
+	cpu(&c)
+	memory(&m)
+	return append([]qos.IntentResult{c.result(qos.IntentOfflineCPU, parent, at), m.result(qos.IntentOfflineMemory, parent, at)},
+		cpusets.release(ctx, parent, at)...)
+}
+
 func errZeroMemory(parent string) error {
 	return fmt.Errorf("cgroup %s: refusing memory limit 0 bytes: it would OOM-kill all offline work at once (the decision core must floor the limit)", parent)
 }

@@ -328,13 +328,11 @@ func (e *v1) Current(ctx context.Context) (Settings, error) {
 func (e *v1) Release(ctx context.Context) []qos.IntentResult {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	at := e.cfg.Now()
 	parent := e.cfg.OfflineParent
-	cpu := outcome{}
-	e.setQuota(ctx, &cpu, cfs{-1, e.cfg.CPUPeriod.Microseconds()})
-	mem := outcome{}
-	mem.run(ctx, limitStep(e.mem, parent, "memory.limit_in_bytes", 0, e.cfg.PageSize, v1Unlimited))
-	mem.run(ctx, limitStep(e.mem, parent, "memory.soft_limit_in_bytes", 0, e.cfg.PageSize, v1Unlimited))
-	return append([]qos.IntentResult{cpu.result(qos.IntentOfflineCPU, parent, at), mem.result(qos.IntentOfflineMemory, parent, at)},
-		e.cpusets.release(ctx, parent, at)...)
+	return releaseIntents(ctx, parent, e.cfg.Now(), e.cpusets, func(o *outcome) {
+		e.setQuota(ctx, o, cfs{-1, e.cfg.CPUPeriod.Microseconds()})
+	}, func(o *outcome) {
+		o.run(ctx, limitStep(e.mem, parent, "memory.limit_in_bytes", 0, e.cfg.PageSize, v1Unlimited))
+		o.run(ctx, limitStep(e.mem, parent, "memory.soft_limit_in_bytes", 0, e.cfg.PageSize, v1Unlimited))
+	})
 }

@@ -179,21 +179,18 @@ func (e *v2) Current(ctx context.Context) (Settings, error) {
 func (e *v2) Release(ctx context.Context) []qos.IntentResult {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	at := e.cfg.Now()
 	parent := e.cfg.OfflineParent
-	period := e.cfg.CPUPeriod.Microseconds()
-	uperiod := uint64(period)
-	cpu := outcome{}
-	cpu.run(ctx, step{fs: e.fs, cgroup: parent, file: "cpu.max",
-		want: string(cgroup2.NewCPUMax(nil, &uperiod)),
-		same: func(cur []byte) bool {
-			q, _, err := parseCPUMax(cur)
-			return err == nil && q == -1
-		}})
-	mem := outcome{}
-	// Loosen the hard limit first so memory.high never sits above it.
-	mem.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.max", want: "max", same: sameText("max")})
-	mem.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.high", want: "max", same: sameText("max")})
-	return append([]qos.IntentResult{cpu.result(qos.IntentOfflineCPU, parent, at), mem.result(qos.IntentOfflineMemory, parent, at)},
-		e.cpusets.release(ctx, parent, at)...)
+	return releaseIntents(ctx, parent, e.cfg.Now(), e.cpusets, func(o *outcome) {
+		uperiod := uint64(e.cfg.CPUPeriod.Microseconds())
+		o.run(ctx, step{fs: e.fs, cgroup: parent, file: "cpu.max",
+			want: string(cgroup2.NewCPUMax(nil, &uperiod)),
+			same: func(cur []byte) bool {
+				q, _, err := parseCPUMax(cur)
+				return err == nil && q == -1
+			}})
+	}, func(o *outcome) {
+		// Loosen the hard limit first so memory.high never sits above it.
+		o.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.max", want: "max", same: sameText("max")})
+		o.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.high", want: "max", same: sameText("max")})
+	})
 }
