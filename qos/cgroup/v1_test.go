@@ -69,6 +69,15 @@ func seededRand(t *testing.T) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, seed))
 }
 
+// checkWrites compares the writes whose path contains filter, one a line,
+// with the want lines.
+func checkWrites(t *testing.T, what string, ws []cgrouptest.Write, filter string, want ...string) {
+	t.Helper()
+	if got, w := writeLog(ws, filter), strings.Join(want, "\n"); got != w {
+		t.Errorf("%s:\n%s\nwant:\n%s", what, got, w)
+	}
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -91,9 +100,7 @@ func TestV1WritesThePlansWeightAndPeriod(t *testing.T) {
 		`/sluice/offline/cpu.cfs_quota_us <- "75000"`,
 		`/sluice/offline/cpu.shares <- "1286"`,
 	}, "\n")
-	if l := writeLog(f.cpu.Writes(), ""); l != want {
-		t.Errorf("cpu writes:\n%s\nwant:\n%s", l, want)
-	}
+	checkWrites(t, "cpu writes", f.cpu.Writes(), "", want)
 }
 
 func TestV1WritesExactValues(t *testing.T) {
@@ -107,13 +114,9 @@ func TestV1WritesExactValues(t *testing.T) {
 		`/sluice/offline/cpu.shares <- "2"`,
 		`/sluice/offline/cpu.idle <- "1"`,
 	}, "\n")
-	if l := writeLog(f.cpu.Writes(), ""); l != wantCPU {
-		t.Errorf("cpu writes:\n%s\nwant:\n%s", l, wantCPU)
-	}
+	checkWrites(t, "cpu writes", f.cpu.Writes(), "", wantCPU)
 	wantMem := `/sluice/offline/memory.soft_limit_in_bytes <- "1073741824"` + "\n" + `/sluice/offline/memory.limit_in_bytes <- "1342177280"`
-	if l := writeLog(f.mem.Writes(), ""); l != wantMem {
-		t.Errorf("memory writes:\n%s\nwant:\n%s", l, wantMem)
-	}
+	checkWrites(t, "memory writes", f.mem.Writes(), "", wantMem)
 	f.cpu.ResetWrites()
 	f.mem.ResetWrites()
 	if s := statuses(f.e.Apply(context.Background(), plan(1500, 1<<30, 1<<30+1<<28+123))); s != "offline-cpu=unchanged offline-memory=unchanged" {
@@ -145,9 +148,7 @@ func TestV1QuotaOrder(t *testing.T) {
 		`/sluice/offline/job/cpu.cfs_quota_us <- "20000"`,
 		`/sluice/offline/cpu.cfs_quota_us <- "20000"`,
 	}, "\n")
-	if l := writeLog(f.cpu.Writes(), "quota"); l != want {
-		t.Errorf("tighten writes:\n%s\nwant:\n%s", l, want)
-	}
+	checkWrites(t, "tighten writes", f.cpu.Writes(), "quota", want)
 	f.cpu.ResetWrites()
 	if s := statuses(f.e.Apply(ctx, plan(700, 0, 1<<30))); s != "offline-cpu=applied offline-memory=unchanged" {
 		t.Fatalf("loosen: %s", s)
@@ -157,9 +158,7 @@ func TestV1QuotaOrder(t *testing.T) {
 		`/sluice/offline/job/cpu.cfs_quota_us <- "70000"`,
 		`/sluice/offline/job/task/cpu.cfs_quota_us <- "50000"`,
 	}, "\n")
-	if l := writeLog(f.cpu.Writes(), "quota"); l != want {
-		t.Errorf("loosen writes:\n%s\nwant:\n%s", l, want)
-	}
+	checkWrites(t, "loosen writes", f.cpu.Writes(), "quota", want)
 }
 
 // TestV1ClampSurvivesRestart: a child clamped by one enforcer gets its own

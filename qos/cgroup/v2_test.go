@@ -88,8 +88,7 @@ func TestV2ApplyWritesExactText(t *testing.T) {
 	if r := tree.Render(); r != want {
 		t.Errorf("tree:\n%s\nwant:\n%s", r, want)
 	}
-	log := writeLog(tree.Writes(), "")
-	wantLog := []string{
+	checkWrites(t, "writes", tree.Writes(), "",
 		`/cgroup.subtree_control <- "+cpu +memory"`,
 		`/sluice/cgroup.subtree_control <- "+cpu +memory"`,
 		`/sluice/offline/cpu.max <- "150000 100000"`,
@@ -97,10 +96,7 @@ func TestV2ApplyWritesExactText(t *testing.T) {
 		`/sluice/offline/cpu.idle <- "1"`,
 		`/sluice/offline/memory.high <- "1073741824"`,
 		`/sluice/offline/memory.max <- "1342177280"`,
-	}
-	if log != strings.Join(wantLog, "\n") {
-		t.Errorf("writes:\n%s\nwant:\n%s", log, strings.Join(wantLog, "\n"))
-	}
+	)
 }
 
 // The enforcer writes the plan's values, not its own: a plan that takes
@@ -118,15 +114,11 @@ func TestV2ApplyWritesThePlansValues(t *testing.T) {
 	if got := statuses(e.Apply(ctx, p)); got != "offline-cpu=applied offline-memory=unchanged offline-oom-score=unchanged" {
 		t.Fatalf("results %s", got)
 	}
-	log := writeLog(tree.Writes(), "")
-	wantLog := []string{
+	checkWrites(t, "writes", tree.Writes(), "",
 		`/sluice/offline/cpu.max <- "25000 50000"`,
 		`/sluice/offline/cpu.idle <- "0"`,
 		`/sluice/offline/cpu.weight <- "50"`,
-	}
-	if log != strings.Join(wantLog, "\n") {
-		t.Errorf("writes:\n%s\nwant:\n%s", log, strings.Join(wantLog, "\n"))
-	}
+	)
 }
 
 func TestV2ApplyTwiceWritesNothing(t *testing.T) {
@@ -321,9 +313,7 @@ func TestV2CpusetWidensParentsFirstAndSkipsVanished(t *testing.T) {
 		t.Fatalf("cpuset results: %s", s)
 	}
 	want := `/online/cpuset.cpus <- "0-3"` + "\n" + `/online/web/cpuset.cpus <- "1-3"`
-	if log := writeLog(tree.Writes(), "cpuset"); log != want {
-		t.Errorf("cpuset writes:\n%s\nwant:\n%s", log, want)
-	}
+	checkWrites(t, "cpuset writes", tree.Writes(), "cpuset", want)
 	tree.ResetWrites()
 	e.Apply(ctx, p)
 	for _, w := range tree.Writes() {
