@@ -37,13 +37,20 @@ func newV1Host(t *testing.T) *v1Host {
 	}
 	h.top = kerneltest.UniqueCgroup(t, "sluice-test", h.cpu, h.cpuacct, h.mem)
 	h.offline = h.top + "/offline"
+	h.e = h.newEnforcer(t)
+	return h
+}
+
+// newEnforcer is a v1 enforcer over the host's cpu and memory
+// hierarchies; a second one stands for a restarted agent.
+func (h *v1Host) newEnforcer(t *testing.T) cgroup.Enforcer {
+	t.Helper()
 	e, err := cgroup.NewV1(cgroup.Config{OfflineParent: h.offline, Proc: cgroup.Dir("/proc")},
 		cgroup.V1Roots{CPU: cgroup.Dir(h.cpu), Memory: cgroup.Dir(h.mem)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.e = e
-	return h
+	return e
 }
 
 func (h *v1Host) apply(t *testing.T, p qos.Plan, want string) []qos.IntentResult {
@@ -228,11 +235,7 @@ func TestRealV1ClampSurvivesRestart(t *testing.T) {
 		t.Fatalf("clamp note on the child: %q, %v", note, err)
 	}
 
-	restarted, err := cgroup.NewV1(cgroup.Config{OfflineParent: h.offline, Proc: cgroup.Dir("/proc")},
-		cgroup.V1Roots{CPU: cgroup.Dir(h.cpu), Memory: cgroup.Dir(h.mem)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	restarted := h.newEnforcer(t)
 	if s := statuses(restarted.Apply(context.Background(), plan(1800, 0, 512<<20))); !strings.HasPrefix(s, "offline-cpu=applied") {
 		t.Fatalf("loosen after restart: %s", s)
 	}

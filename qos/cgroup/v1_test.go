@@ -29,13 +29,20 @@ func newFakeV1(t testing.TB) *fakeV1 {
 		mem: cgrouptest.NewV1(t, "memory", cgrouptest.Options{}),
 		cs:  cgrouptest.NewV1(t, "cpuset", cgrouptest.Options{CPUs: 4}),
 	}
+	f.e = f.newEnforcer(t)
+	return f
+}
+
+// newEnforcer is a v1 enforcer over the fake hierarchies; a second one
+// stands for a restarted agent.
+func (f *fakeV1) newEnforcer(t testing.TB) cgroup.Enforcer {
+	t.Helper()
 	e, err := cgroup.NewV1(cgroup.Config{OfflineParent: "/sluice/offline", PageSize: 4096, Now: func() time.Time { return t0 }},
 		cgroup.V1Roots{CPU: f.cpu, Memory: f.mem, Cpuset: f.cs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.e = e
-	return f
+	return e
 }
 
 func readFile(t *testing.T, fsys cgroup.FS, name string) string {
@@ -175,9 +182,7 @@ func TestV1ClampSurvivesRestart(t *testing.T) {
 		t.Fatalf("note on the clamped child: %q %v, want \"150000 100000\"", n, ok)
 	}
 
-	restarted, err := cgroup.NewV1(cgroup.Config{OfflineParent: "/sluice/offline", PageSize: 4096, Now: func() time.Time { return t0 }},
-		cgroup.V1Roots{CPU: f.cpu, Memory: f.mem, Cpuset: f.cs})
-	must(t, err)
+	restarted := f.newEnforcer(t)
 	// Tightening further must not take the clamped value for the child's own.
 	restarted.Apply(ctx, plan(200, 0, 1<<30))
 	restarted.Apply(ctx, plan(1000, 0, 1<<30))
