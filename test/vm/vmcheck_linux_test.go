@@ -188,7 +188,13 @@ func startHelper(t *testing.T, cg, role string) *exec.Cmd {
 	cmd.Env = append(os.Environ(), helperEnv+"="+role)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(fd.Fd())}
-	kerneltest.StartCmd(t, cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s helper in %s: %v", role, cg, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
 	return cmd
 }
 
