@@ -1,7 +1,6 @@
 package ebpf
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -33,17 +32,11 @@ const (
 	minTaskDelay = time.Second
 )
 
-// runUntil polls done until it holds; the deadline only stops a test
-// whose processes cannot run at all.
+// runUntil polls done until it holds; the bound only stops a test whose
+// processes cannot run at all.
 func runUntil(t *testing.T, what string, done func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !done() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	kerneltest.WaitFor(t, what, 2*time.Minute, done)
 }
 
 // makeCgroup creates a uniquely named cgroup directly under hierarchy dir
@@ -51,66 +44,47 @@ func runUntil(t *testing.T, what string, done func() bool) {
 // cleanups were registered later and so run first).
 func makeCgroup(t *testing.T, dir string) string {
 	t.Helper()
-	name := fmt.Sprintf("sluice-ebpf-test-%d-%d", os.Getpid(), time.Now().UnixNano())
-	path := filepath.Join(dir, name)
-	if err := os.Mkdir(path, 0o755); err != nil {
-		t.Fatalf("create cgroup: %v", err)
-	}
-	t.Cleanup(func() {
-		// rmdir fails with EBUSY while the last killed task is being
-		// reaped; retry briefly.
-		var err error
-		for range 100 {
-			if err = os.Remove(path); err == nil || errors.Is(err, os.ErrNotExist) {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Errorf("remove cgroup %s: %v", path, err)
-	})
-	return path
+	return kerneltest.MakeCgroup(t, kerneltest.UniqueName("sluice-ebpf-test"), dir)[0]
 }
 
-func writeFile(t *testing.T, path, value string) {
+// spinIn moves a stopped busy loop into the cgroup dir, lets it run until
+// the cgroup has used 50 ms of CPU and stops it again; it returns the
+// loop's pid (as startStoppedSpinners does) for the test to run it again.
+func spinIn(t *testing.T, dir string) []int {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
-		t.Fatalf("write %s: %v", path, err)
-	}
+	pids := startStoppedSpinners(t, 1)
+	kerneltest.WriteCgroupFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(pids[0]))
+	contAll(t, pids)
+	runUntil(t, "the busy loop to run", func() bool { return cpuStatUsage(t, dir) >= 50*time.Millisecond })
+	stopAll(t, pids)
+	return pids
 }
 
-func readUint(t *testing.T, path string) uint64 {
+// cgroupWithID is makeCgroup that also returns the cgroup's id.
+func cgroupWithID(t *testing.T, root string) (dir string, id uint64) {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	dir = makeCgroup(t, root)
+	id, err := CgroupID(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return dir, id
+}
+
+// readWindow reads the sampler, failing the test on an error.
+func readWindow(t *testing.T, s *Sampler) map[uint64]CgroupStats {
+	t.Helper()
+	w, err := s.Read()
 	if err != nil {
-		t.Fatalf("%s: %v", path, err)
+		t.Fatal(err)
 	}
-	return v
+	return w
 }
 
 // cpuStatUsage reads usage_usec from a v2 cpu.stat.
 func cpuStatUsage(t *testing.T, dir string) time.Duration {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "cpu.stat"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "usage_usec "); ok {
-			n, err := strconv.ParseUint(v, 10, 64)
-			if err != nil {
-				t.Fatalf("cpu.stat usage_usec %q: %v", v, err)
-			}
-			return time.Duration(n) * time.Microsecond
-		}
-	}
-	t.Fatalf("%s/cpu.stat: no usage_usec", dir)
-	return 0
+	return time.Duration(kerneltest.ReadCgroupKey(t, filepath.Join(dir, "cpu.stat"), "usage_usec")) * time.Microsecond
 }
 
 // schedInfo is /proc/<pid>/schedstat: time on CPU, time waiting on a run
@@ -217,13 +191,7 @@ func startStoppedSpinners(t *testing.T, n int) []int {
 	var pids []int
 	for range n {
 		cmd := exec.Command("/bin/sh", "-c", "while :; do :; done")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
+		kerneltest.StartCmd(t, cmd)
 		pids = append(pids, cmd.Process.Pid)
 	}
 	stopAll(t, pids)
@@ -279,8 +247,8 @@ func TestBPFCgroupV1CPUAccounting(t *testing.T) {
 		t.Run(attach.String(), func(t *testing.T) {
 			cpuDir := makeCgroup(t, cpuRoot)
 			acctDir := makeCgroup(t, acctRoot)
-			writeFile(t, filepath.Join(cpuDir, "cpu.cfs_period_us"), "100000")
-			writeFile(t, filepath.Join(cpuDir, "cpu.cfs_quota_us"), "50000")
+			kerneltest.WriteCgroupFile(t, filepath.Join(cpuDir, "cpu.cfs_period_us"), "100000")
+			kerneltest.WriteCgroupFile(t, filepath.Join(cpuDir, "cpu.cfs_quota_us"), "50000")
 			id, err := CgroupIDFor(KeyCgroupV1CPU, hostLayout(t), filepath.Base(cpuDir))
 			if err != nil {
 				t.Fatal(err)
@@ -293,16 +261,14 @@ func TestBPFCgroupV1CPUAccounting(t *testing.T) {
 			pids := startStoppedSpinners(t, spinners)
 			before := map[int]schedInfo{}
 			for _, pid := range pids {
-				writeFile(t, filepath.Join(cpuDir, "cgroup.procs"), strconv.Itoa(pid))
-				writeFile(t, filepath.Join(acctDir, "cgroup.procs"), strconv.Itoa(pid))
+				kerneltest.WriteCgroupFile(t, filepath.Join(cpuDir, "cgroup.procs"), strconv.Itoa(pid))
+				kerneltest.WriteCgroupFile(t, filepath.Join(acctDir, "cgroup.procs"), strconv.Itoa(pid))
 				before[pid] = schedstat(t, pid)
 			}
-			if _, err := s.Read(); err != nil { // start a window here
-				t.Fatal(err)
-			}
+			readWindow(t, s) // start a window here
 			contAll(t, pids)
 			runUntil(t, "the busy loops to run and wait", func() bool {
-				if time.Duration(readUint(t, filepath.Join(acctDir, "cpuacct.usage"))) < minCgroupCPU {
+				if time.Duration(kerneltest.ReadCgroupInt(t, filepath.Join(acctDir, "cpuacct.usage"))) < minCgroupCPU {
 					return false
 				}
 				for _, pid := range pids {
@@ -314,12 +280,9 @@ func TestBPFCgroupV1CPUAccounting(t *testing.T) {
 			})
 			stopAll(t, pids)
 
-			window, err := s.Read()
-			if err != nil {
-				t.Fatal(err)
-			}
+			window := readWindow(t, s)
 			got := window[id]
-			acct := time.Duration(readUint(t, filepath.Join(acctDir, "cpuacct.usage")))
+			acct := time.Duration(kerneltest.ReadCgroupInt(t, filepath.Join(acctDir, "cpuacct.usage")))
 			t.Logf("cgroup %d: eBPF on-CPU %v, cpuacct.usage %v; waits %d, delay %v, preemptions %d, %+v",
 				id, got.OnCPU, acct, got.RunqCount(), got.RunqDelayTotal, got.Preemptions, Summarize(&got.RunqHist))
 			if !within(got.OnCPU, acct, 0.05) {
@@ -378,11 +341,7 @@ func TestBPFCgroupV2Accounting(t *testing.T) {
 	v2Root := kerneltest.RequireCgroupV2(t)
 	for _, attach := range attachModes() {
 		t.Run(attach.String(), func(t *testing.T) {
-			dir := makeCgroup(t, v2Root)
-			id, err := CgroupID(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			dir, id := cgroupWithID(t, v2Root)
 			if l := hostLayout(t); l.Unified() == v2Root {
 				viaRel, err := CgroupIDFor(KeyCgroupV2, l, filepath.Base(dir))
 				if err != nil || viaRel != id {
@@ -394,13 +353,11 @@ func TestBPFCgroupV2Accounting(t *testing.T) {
 			pids := startStoppedSpinners(t, spinners)
 			var delayBefore time.Duration
 			for _, pid := range pids {
-				writeFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(pid))
+				kerneltest.WriteCgroupFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(pid))
 				delayBefore += schedstat(t, pid).runDelay
 			}
 			usageBefore := cpuStatUsage(t, dir)
-			if _, err := s.Read(); err != nil {
-				t.Fatal(err)
-			}
+			readWindow(t, s)
 			sumDelay := func() time.Duration {
 				var delay time.Duration
 				for _, pid := range pids {
@@ -414,10 +371,7 @@ func TestBPFCgroupV2Accounting(t *testing.T) {
 			})
 			stopAll(t, pids)
 
-			window, err := s.Read()
-			if err != nil {
-				t.Fatal(err)
-			}
+			window := readWindow(t, s)
 			got := window[id]
 			usage := cpuStatUsage(t, dir) - usageBefore
 			delay := sumDelay()
@@ -467,21 +421,10 @@ func TestProbe(t *testing.T) {
 func TestBPFForget(t *testing.T) {
 	kerneltest.RequireBPF(t)
 	v2Root := kerneltest.RequireCgroupV2(t)
-	dir := makeCgroup(t, v2Root)
-	id, err := CgroupID(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, id := cgroupWithID(t, v2Root)
 	s := loadForTest(t, Options{KeyMode: KeyCgroupV2})
-	pids := startStoppedSpinners(t, 1)
-	writeFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(pids[0]))
-	contAll(t, pids)
-	runUntil(t, "the busy loop to run", func() bool { return cpuStatUsage(t, dir) >= 50*time.Millisecond })
-	stopAll(t, pids)
-	w, err := s.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	pids := spinIn(t, dir)
+	w := readWindow(t, s)
 	if w[id].OnCPU == 0 {
 		t.Fatalf("cgroup %d: no on-CPU time after running a busy loop in it (window %v)", id, w[id])
 	}
@@ -506,10 +449,7 @@ func TestBPFForget(t *testing.T) {
 	if err := s.forget(id); err != nil {
 		t.Fatalf("second Forget: %v", err)
 	}
-	w, err = s.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	w = readWindow(t, s)
 	if st, ok := w[id]; ok {
 		t.Errorf("cgroup %d still read after Forget: %+v", id, st)
 	}
@@ -521,10 +461,7 @@ func TestBPFForget(t *testing.T) {
 	contAll(t, pids)
 	runUntil(t, "the busy loop to run again", func() bool { return cpuStatUsage(t, dir)-usageBefore >= 200*time.Millisecond })
 	stopAll(t, pids)
-	w, err = s.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	w = readWindow(t, s)
 	usage := cpuStatUsage(t, dir) - usageBefore
 	if !within(w[id].OnCPU, usage, 0.05) {
 		t.Errorf("cgroup %d after Forget: eBPF on-CPU %v vs cpu.stat usage since %v: more than 5%% apart", id, w[id].OnCPU, usage)
@@ -538,34 +475,19 @@ func TestBPFForget(t *testing.T) {
 func TestBPFCountsNewTasksFromFork(t *testing.T) {
 	kerneltest.RequireBPF(t)
 	v2Root := kerneltest.RequireCgroupV2(t)
-	dir := makeCgroup(t, v2Root)
-	id, err := CgroupID(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, id := cgroupWithID(t, v2Root)
 	s := loadForTest(t, Options{KeyMode: KeyCgroupV2})
 	cmd := exec.Command("/bin/sh", "-c", "kill -STOP $$; i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	kerneltest.StartCmd(t, cmd)
 	runUntil(t, "the shell to stop itself", func() bool { return procState(t, cmd.Process.Pid) == 'T' })
-	writeFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(cmd.Process.Pid))
+	kerneltest.WriteCgroupFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(cmd.Process.Pid))
 	usageBefore := cpuStatUsage(t, dir)
-	if _, err := s.Read(); err != nil {
-		t.Fatal(err)
-	}
+	readWindow(t, s)
 	contAll(t, []int{cmd.Process.Pid})
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("shell: %v", err)
 	}
-	w, err := s.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := readWindow(t, s)
 	usage := cpuStatUsage(t, dir) - usageBefore
 	t.Logf("cgroup %d: eBPF on-CPU %v, cpu.stat usage %v; %d waits", id, w[id].OnCPU, usage, w[id].RunqCount())
 	if !within(w[id].OnCPU, usage, 0.05) {
@@ -581,15 +503,8 @@ func TestBPFCgroupsBounded(t *testing.T) {
 	v2Root := kerneltest.RequireCgroupV2(t)
 	dir := makeCgroup(t, v2Root)
 	s := loadForTest(t, Options{KeyMode: KeyCgroupV2, MaxCgroups: 1})
-	pids := startStoppedSpinners(t, 1)
-	writeFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(pids[0]))
-	contAll(t, pids)
-	runUntil(t, "the busy loop to run", func() bool { return cpuStatUsage(t, dir) >= 50*time.Millisecond })
-	stopAll(t, pids)
-	w, err := s.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	spinIn(t, dir)
+	w := readWindow(t, s)
 	if len(w) != 1 {
 		t.Errorf("Read() has %d cgroups, want the one that fits", len(w))
 	}
@@ -608,7 +523,9 @@ func TestCgroupIDErrors(t *testing.T) {
 		t.Errorf("missing dir: %v, want ErrNotExist naming the path", err)
 	}
 	file := filepath.Join(dir, "f")
-	writeFile(t, file, "x")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := CgroupID(file); err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Errorf("file: %v, want not a directory", err)
 	}

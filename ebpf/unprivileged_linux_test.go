@@ -2,7 +2,6 @@ package ebpf
 
 import (
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,16 +24,9 @@ func TestBPFUnprivilegedIsNotSupported(t *testing.T) {
 	kerneltest.RequireBPF(t)
 	// The go test binary sits in a root-only temp dir: copy it where
 	// nobody can execute it.
-	dir, err := os.MkdirTemp("", "sluice-ebpf-unpriv-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := kerneltest.SharedTempDir(t, "sluice-ebpf-unpriv-")
 	bin := filepath.Join(dir, "ebpf.test")
-	copyFile(t, os.Args[0], bin)
+	kerneltest.CopyExecutable(t, os.Args[0], bin)
 	cmd := exec.Command(bin, "-test.run=^TestHelperUnprivileged$", "-test.v")
 	cmd.Env = append(os.Environ(), unprivilegedEnv+"=1")
 	cmd.Dir = dir
@@ -69,23 +61,4 @@ func TestHelperUnprivileged(t *testing.T) {
 		t.Errorf("Load as uid %d: %v, want ErrNotSupported wrapping EPERM and naming CAP_BPF", os.Geteuid(), err)
 	}
 	t.Logf("Load: %v", err)
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	src, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -80,12 +80,8 @@ func TestVMSamplerLoadsAndCounts(t *testing.T) {
 	root := kerneltest.RequireCgroupV2Controllers(t, "cpu")
 	for _, attach := range attachModes() {
 		t.Run(attach.String(), func(t *testing.T) {
-			dir := makeCgroup(t, root)
-			writeFile(t, filepath.Join(dir, "cpu.max"), "50000 100000")
-			id, err := CgroupID(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			dir, id := cgroupWithID(t, root)
+			kerneltest.WriteCgroupFile(t, filepath.Join(dir, "cpu.max"), "50000 100000")
 			s, err := Load(Options{Attach: attach, KeyMode: KeyCgroupV2})
 			if err != nil {
 				kerneltest.Missing(t, kerneltest.FeatureBPF, "load %v: %s", attach, verifierTail(err, 12))
@@ -101,21 +97,13 @@ func TestVMSamplerLoadsAndCounts(t *testing.T) {
 
 			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperSpin$")
 			cmd.Env = append(os.Environ(), spinEnv+"=1", "GOMAXPROCS=1")
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			})
+			kerneltest.StartCmd(t, cmd)
 			pids := []int{cmd.Process.Pid}
 			stopAll(t, pids)
-			writeFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(pids[0]))
+			kerneltest.WriteCgroupFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(pids[0]))
 			before := threadsSchedstat(t, dir)
 			usageBefore := cpuStatUsage(t, dir)
-			if _, err := s.Read(); err != nil { // start a window here
-				t.Fatal(err)
-			}
+			readWindow(t, s) // start a window here
 			contAll(t, pids)
 			// At half a CPU the child waits 50 ms of each 100 ms period
 			// throttled, which the kernel counts as run delay.
@@ -125,10 +113,7 @@ func TestVMSamplerLoadsAndCounts(t *testing.T) {
 			})
 			stopAll(t, pids)
 
-			window, err := s.Read()
-			if err != nil {
-				t.Fatal(err)
-			}
+			window := readWindow(t, s)
 			got := window[id]
 			usage := cpuStatUsage(t, dir) - usageBefore
 			after := threadsSchedstat(t, dir)

@@ -51,11 +51,11 @@ func TestBPFWakes(t *testing.T) {
 
 			off := startStoppedSpinners(t, spinners)
 			for _, pid := range off {
-				writeFile(t, filepath.Join(offDir, "cgroup.procs"), strconv.Itoa(pid))
+				kerneltest.WriteCgroupFile(t, filepath.Join(offDir, "cgroup.procs"), strconv.Itoa(pid))
 			}
 			contAll(t, off)
 			on := startStoppedSpinners(t, 1)
-			writeFile(t, filepath.Join(onDir, "cgroup.procs"), strconv.Itoa(on[0]))
+			kerneltest.WriteCgroupFile(t, filepath.Join(onDir, "cgroup.procs"), strconv.Itoa(on[0]))
 			contAll(t, on)
 
 			seen := map[WakeKind]int{}

@@ -118,13 +118,7 @@ func applyUntilSettled(t *testing.T, c *converge.Converger, specs []converge.Spe
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second) // liveness bound, not a speed check
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	kerneltest.WaitFor(t, what, 60*time.Second, cond) // liveness bound, not a speed check
 }
 
 func nctx() context.Context { return namespaces.WithNamespace(context.Background(), ns) }

@@ -2,12 +2,8 @@ package discovery
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,27 +21,8 @@ import (
 func hostCgroup(t *testing.T, leaf string) (root, parent string) {
 	t.Helper()
 	root = kerneltest.RequireCgroupV1Controller(t, "cpu")
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	parent = "/sluicehost-" + hex.EncodeToString(b)
-	if err := os.Mkdir(filepath.Join(root, parent), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Rmdir(filepath.Join(root, parent)); err != nil && !errors.Is(err, syscall.ENOENT) {
-			t.Errorf("remove host cgroup: %v", err)
-		}
-	})
-	if err := os.Mkdir(filepath.Join(root, parent, leaf), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Rmdir(filepath.Join(root, parent, leaf)); err != nil && !errors.Is(err, syscall.ENOENT) {
-			t.Errorf("remove host cgroup: %v", err)
-		}
-	})
+	parent = "/" + kerneltest.UniqueName("sluicehost")
+	kerneltest.MakeCgroup(t, parent+"/"+leaf, root)
 	return root, parent
 }
 

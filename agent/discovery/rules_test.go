@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/test/kerneltest"
 )
 
 // fakeCgroupTree makes directories (with a cgroup.procs file, like a real
@@ -158,17 +159,32 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// runDiscoverer runs d until stop is called or the test ends. stop
+// cancels Run's context (ctx), waits for Run to return and closes d; it
+// may be called more than once.
+func runDiscoverer(t *testing.T, d *Discoverer) (ctx context.Context, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+			d.Close()
+		}
+	}
+	t.Cleanup(stop)
+	return ctx, stop
+}
+
 // waitFor polls cond until it holds or the deadline passes; the deadline
 // only bounds a hang, it decides nothing when cond holds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	kerneltest.WaitFor(t, what, 30*time.Second, cond)
 }
 
 func TestDiscovererRulesOnlyHotReload(t *testing.T) {
@@ -181,14 +197,7 @@ func TestDiscovererRulesOnlyHotReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		d.Close()
-	})
+	runDiscoverer(t, d)
 
 	waitFor(t, "the daemons rule workload", func() bool {
 		return reflect.DeepEqual(paths(d.Workloads()), []string{"/system.slice/a.service"})
@@ -228,19 +237,7 @@ func TestDiscovererWithoutContainerdKeepsRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-			d.Close()
-		}
-	}
-	t.Cleanup(stop)
+	ctx, stop := runDiscoverer(t, d)
 	waitFor(t, "the rule workload", func() bool { return len(d.Workloads()) == 1 })
 	waitFor(t, "a connection error in Status", func() bool {
 		return strings.HasPrefix(d.Status().LastError, "connect ")

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -65,15 +64,7 @@ func newTree(t *testing.T) *cgrouptest.V2 {
 }
 
 func status(rs []qos.IntentResult) string {
-	var out []string
-	for _, r := range rs {
-		s := r.Target + "=" + string(r.Status)
-		if r.Err != "" {
-			s += "(" + r.Err + ")"
-		}
-		out = append(out, s)
-	}
-	return strings.Join(out, " ")
+	return cgrouptest.Results(rs, func(r qos.IntentResult) string { return r.Target })
 }
 
 func TestKillRefusesNonOffline(t *testing.T) {

@@ -3,7 +3,6 @@ package sample
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
 
@@ -36,19 +35,7 @@ func BenchmarkCgroupReaderReal(b *testing.B) {
 		kerneltest.Missing(b, kerneltest.FeatureCgroupV1, "cgroup layout %v, %v", layout, err)
 	}
 	paths := realTree(b)
-	b.Run("sluice-v1-100", func(b *testing.B) {
-		r, err := NewCgroupReader(layout)
-		if err != nil {
-			b.Fatal(err)
-		}
-		m := NewCPUMeter()
-		at := time.Unix(0, 0)
-		b.ReportAllocs()
-		for b.Loop() {
-			at = at.Add(time.Second)
-			sampleAll(b, r, m, paths, at)
-		}
-	})
+	b.Run("sluice-v1-100", func(b *testing.B) { benchCgroupReader(b, layout, paths) })
 	b.Run("containerd-cgroup1-stat-100", func(b *testing.B) {
 		var cgs []cgroup1.Cgroup
 		for _, p := range paths {

@@ -49,7 +49,7 @@ func TestRealCgroupV1CPUAccuracy(t *testing.T) {
 		return at, milli, ok
 	}
 
-	acct0 := readUint(t, filepath.Join(acctDir, "cpuacct.usage"))
+	acct0 := uint64(kerneltest.ReadCgroupInt(t, filepath.Join(acctDir, "cpuacct.usage")))
 	proc0 := procCPUTime(t, pid)
 	start, _, ok := observe()
 	if ok {
@@ -71,7 +71,7 @@ func TestRealCgroupV1CPUAccuracy(t *testing.T) {
 		weighted += float64(milli) * at.Sub(end).Seconds()
 		end = at
 	}
-	acct1 := readUint(t, filepath.Join(acctDir, "cpuacct.usage"))
+	acct1 := uint64(kerneltest.ReadCgroupInt(t, filepath.Join(acctDir, "cpuacct.usage")))
 	proc1 := procCPUTime(t, pid)
 
 	wall := end.Sub(start).Seconds()

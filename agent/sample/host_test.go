@@ -17,6 +17,17 @@ import (
 
 // copyTree copies a fixture directory into a fresh temp dir so a test can
 // advance it (replace /proc/stat) without touching testdata.
+// newTestHost is NewHost over the proc root, without a logger, failing
+// the test on an error.
+func newTestHost(t *testing.T, root string) *Host {
+	t.Helper()
+	h, err := NewHost(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 func copyTree(t *testing.T, src string) string {
 	t.Helper()
 	dst := t.TempDir()
@@ -158,21 +169,15 @@ func TestHostBadInput(t *testing.T) {
 			}
 		}
 		os.WriteFile(filepath.Join(root, "meminfo"), []byte(strings.Join(kept, "\n")), 0o644)
-		h, err := NewHost(root, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = h.Sample()
+		h := newTestHost(t, root)
+		_, err := h.Sample()
 		if err == nil || !strings.Contains(err.Error(), "meminfo: field MemAvailable missing") {
 			t.Fatalf("Sample = %v, want an error naming meminfo and MemAvailable", err)
 		}
 	})
 	t.Run("garbled pressure file", func(t *testing.T) {
 		root := copyTree(t, "testdata/proc/t0")
-		h, err := NewHost(root, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := newTestHost(t, root)
 		os.WriteFile(filepath.Join(root, "pressure", "io"), []byte("some avg10=x\n"), 0o644)
 		if _, err := h.Sample(); err == nil {
 			t.Fatal("Sample with a garbled pressure/io: want error")
@@ -184,10 +189,7 @@ func TestHostReal(t *testing.T) {
 	if _, err := os.Stat("/proc/stat"); err != nil {
 		t.Skipf("no /proc: %v", err)
 	}
-	h, err := NewHost("/proc", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newTestHost(t, "/proc")
 	s, err := h.Sample()
 	if err != nil {
 		t.Fatal(err)
@@ -243,10 +245,7 @@ func writeCPULine(t *testing.T, root, line string) {
 // after, repeating the last figures in between.
 func TestHostReadPSIEvery(t *testing.T) {
 	root := copyTree(t, "testdata/proc/t0")
-	h, err := NewHost(root, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newTestHost(t, root)
 	h.ReadPSIEvery(3)
 	cpuPressure := func(avg10 string) {
 		t.Helper()
@@ -274,10 +273,7 @@ func TestHostReadPSIEvery(t *testing.T) {
 // every call.
 func TestHostReadMemoryEvery(t *testing.T) {
 	root := copyTree(t, "testdata/proc/t0")
-	h, err := NewHost(root, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newTestHost(t, root)
 	h.ReadMemoryEvery(2)
 	var avail []uint64
 	var cpus []int64

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
 
@@ -16,19 +15,6 @@ import (
 func TestMain(m *testing.M) {
 	kerneltest.RunChild()
 	os.Exit(m.Run())
-}
-
-func readUint(t *testing.T, path string) uint64 {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := cgroupfs.ParseUint(b)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return v
 }
 
 // procCPUTime is a task's user+system time from /proc/<pid>/stat, in

@@ -28,11 +28,7 @@ func parseProcStat(data []byte, cpus []int) (cpuTicks, []int, error) {
 	cpus = cpus[:0]
 	for lineNo := 1; len(data) > 0; lineNo++ {
 		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
-		}
+		line, data, _ = bytes.Cut(data, []byte("\n"))
 		name, rest, _ := bytes.Cut(line, []byte(" "))
 		if !bytes.HasPrefix(name, []byte("cpu")) {
 			if seenTotal {
@@ -114,11 +110,7 @@ func parseMeminfo(data []byte) (meminfoFields, error) {
 	left := len(want)
 	for lineNo := 1; len(data) > 0 && left > 0; lineNo++ {
 		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
-		}
+		line, data, _ = bytes.Cut(data, []byte("\n"))
 		name, rest, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			continue
@@ -167,11 +159,7 @@ func parsePSI(data []byte) (psiAvg10, error) {
 	var p psiAvg10
 	for lineNo := 1; len(data) > 0; lineNo++ {
 		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
-		}
+		line, data, _ = bytes.Cut(data, []byte("\n"))
 		kind, rest, _ := bytes.Cut(line, []byte(" "))
 		var into *float64
 		var seen *bool

@@ -21,14 +21,7 @@ func buildAgent(t *testing.T) string {
 	t.Helper()
 	// Not t.TempDir: its parent is private, and an unprivileged user must
 	// be able to execute the binary.
-	dir, err := os.MkdirTemp("", "sluice-agent-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := kerneltest.SharedTempDir(t, "sluice-agent-test-")
 	bin := filepath.Join(dir, "sluice-agent")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

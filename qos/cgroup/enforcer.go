@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -88,6 +89,17 @@ func parentIntents(plan qos.Plan, parent string, at time.Time, cpuErr, memErr er
 		res = append(res, o.result(qos.IntentOfflineMemory, parent, at))
 	}
 	return res
+}
+
+// releaseIntents lifts the offline parent's caps: the CPU cap (cpu), the
+// memory limits (memory) and the cpuset, each reported as its own intent.
+func releaseIntents(ctx context.Context, parent string, at time.Time, cpusets cpusetWriter,
+	cpu, memory func(o *outcome)) []qos.IntentResult {
+	var c, m outcome
+	cpu(&c)
+	memory(&m)
+	return append([]qos.IntentResult{c.result(qos.IntentOfflineCPU, parent, at), m.result(qos.IntentOfflineMemory, parent, at)},
+		cpusets.release(ctx, parent, at)...)
 }
 
 func errZeroMemory(parent string) error {
@@ -316,6 +328,42 @@ func sameLimit(want uint64, pageSize int) func([]byte) bool {
 		v, err := cgroupfs.ParseLimit(cur)
 		return err == nil && pageFloor(v, pageSize) == want
 	}
+}
+
+// How each version writes "no memory limit".
+const (
+	v1Unlimited = "-1"
+	v2Unlimited = "max"
+)
+
+// limitStep holds a memory limit file of cg at b bytes, page-floored as the
+// kernel stores it, or at unlimited for 0 (no limit in Sluice's types).
+func limitStep(fsys FS, cg, file string, b uint64, pageSize int, unlimited string) step {
+	want := unlimited
+	if b != 0 {
+		want = strconv.FormatUint(pageFloor(b, pageSize), 10)
+	}
+	return step{fs: fsys, cgroup: cg, file: file, want: want, same: sameLimit(b, pageSize)}
+}
+
+// readLimits reads cg's soft (highFile) and hard (maxFile) memory limits
+// into s, returning every read or parse failure.
+func readLimits(fsys FS, cg string, s *Settings, highFile, maxFile string) []error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		into *uint64
+	}{{highFile, &s.MemoryHighBytes}, {maxFile, &s.MemoryMaxBytes}} {
+		b, err := fsys.ReadFile(path.Join(cg, f.name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cgroup %s: read %s: %w", cg, f.name, cgroupfs.ErrnoOf(err)))
+			continue
+		}
+		if *f.into, err = cgroupfs.ParseLimit(b); err != nil {
+			errs = append(errs, fmt.Errorf("cgroup %s: %w", cg, err))
+		}
+	}
+	return errs
 }
 
 // ensureDirs creates every component of p in fsys, top down.

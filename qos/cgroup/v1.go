@@ -291,11 +291,9 @@ func (e *v1) restoreChildren(ctx context.Context, o *outcome, limit cfs) {
 
 func (e *v1) memorySteps(ctx context.Context, o *outcome, high, max uint64) {
 	parent := e.cfg.OfflineParent
-	o.run(ctx, step{fs: e.mem, cgroup: parent, file: "memory.soft_limit_in_bytes",
-		want: v1Limit(high, e.cfg.PageSize), same: sameLimit(high, e.cfg.PageSize)})
+	o.run(ctx, limitStep(e.mem, parent, "memory.soft_limit_in_bytes", high, e.cfg.PageSize, v1Unlimited))
 	n := len(o.errs)
-	o.run(ctx, step{fs: e.mem, cgroup: parent, file: "memory.limit_in_bytes",
-		want: v1Limit(max, e.cfg.PageSize), same: sameLimit(max, e.cfg.PageSize)})
+	o.run(ctx, limitStep(e.mem, parent, "memory.limit_in_bytes", max, e.cfg.PageSize, v1Unlimited))
 	if len(o.errs) > n && errors.Is(o.errs[n], syscall.EBUSY) {
 		// v1 refuses a limit below usage after failing to reclaim down to
 		// it. Report it as is: the limit stays where it was, usage stays
@@ -303,13 +301,6 @@ func (e *v1) memorySteps(ctx context.Context, o *outcome, high, max uint64) {
 		// then picks a victim.
 		o.errs[n] = fmt.Errorf("%w (usage is above the new limit and reclaim could not bring it down; offline work must shrink or be killed)", o.errs[n])
 	}
-}
-
-func v1Limit(b uint64, pageSize int) string {
-	if b == 0 {
-		return "-1"
-	}
-	return strconv.FormatUint(pageFloor(b, pageSize), 10)
 }
 
 func (e *v1) Current(ctx context.Context) (Settings, error) {
@@ -329,19 +320,7 @@ func (e *v1) Current(ctx context.Context) (Settings, error) {
 			s.CPUBudgetMilli = budgetMilli(c.quota, c.period)
 		}
 	}
-	for _, f := range []struct {
-		name string
-		into *uint64
-	}{{"memory.soft_limit_in_bytes", &s.MemoryHighBytes}, {"memory.limit_in_bytes", &s.MemoryMaxBytes}} {
-		b, err := e.mem.ReadFile(path.Join(parent, f.name))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cgroup %s: read %s: %w", parent, f.name, cgroupfs.ErrnoOf(err)))
-			continue
-		}
-		if *f.into, err = cgroupfs.ParseLimit(b); err != nil {
-			errs = append(errs, fmt.Errorf("cgroup %s: %w", parent, err))
-		}
-	}
+	errs = append(errs, readLimits(e.mem, parent, &s, "memory.soft_limit_in_bytes", "memory.limit_in_bytes")...)
 	s.CPUIdle, _ = e.idle.read(e.cpu, parent, e.cfg)
 	return s, errors.Join(errs...)
 }
@@ -349,13 +328,11 @@ func (e *v1) Current(ctx context.Context) (Settings, error) {
 func (e *v1) Release(ctx context.Context) []qos.IntentResult {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	at := e.cfg.Now()
 	parent := e.cfg.OfflineParent
-	cpu := outcome{}
-	e.setQuota(ctx, &cpu, cfs{-1, e.cfg.CPUPeriod.Microseconds()})
-	mem := outcome{}
-	mem.run(ctx, step{fs: e.mem, cgroup: parent, file: "memory.limit_in_bytes", want: "-1", same: sameLimit(0, e.cfg.PageSize)})
-	mem.run(ctx, step{fs: e.mem, cgroup: parent, file: "memory.soft_limit_in_bytes", want: "-1", same: sameLimit(0, e.cfg.PageSize)})
-	return append([]qos.IntentResult{cpu.result(qos.IntentOfflineCPU, parent, at), mem.result(qos.IntentOfflineMemory, parent, at)},
-		e.cpusets.release(ctx, parent, at)...)
+	return releaseIntents(ctx, parent, e.cfg.Now(), e.cpusets, func(o *outcome) {
+		e.setQuota(ctx, o, cfs{-1, e.cfg.CPUPeriod.Microseconds()})
+	}, func(o *outcome) {
+		o.run(ctx, limitStep(e.mem, parent, "memory.limit_in_bytes", 0, e.cfg.PageSize, v1Unlimited))
+		o.run(ctx, limitStep(e.mem, parent, "memory.soft_limit_in_bytes", 0, e.cfg.PageSize, v1Unlimited))
+	})
 }

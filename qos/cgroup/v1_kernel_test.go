@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,13 +37,20 @@ func newV1Host(t *testing.T) *v1Host {
 	}
 	h.top = kerneltest.UniqueCgroup(t, "sluice-test", h.cpu, h.cpuacct, h.mem)
 	h.offline = h.top + "/offline"
+	h.e = h.newEnforcer(t)
+	return h
+}
+
+// newEnforcer is a v1 enforcer over the host's cpu and memory
+// hierarchies; a second one stands for a restarted agent.
+func (h *v1Host) newEnforcer(t *testing.T) cgroup.Enforcer {
+	t.Helper()
 	e, err := cgroup.NewV1(cgroup.Config{OfflineParent: h.offline, Proc: cgroup.Dir("/proc")},
 		cgroup.V1Roots{CPU: cgroup.Dir(h.cpu), Memory: cgroup.Dir(h.mem)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.e = e
-	return h
+	return e
 }
 
 func (h *v1Host) apply(t *testing.T, p qos.Plan, want string) []qos.IntentResult {
@@ -94,7 +100,7 @@ func TestRealV1OfflineHeldToBudgetAndReleased(t *testing.T) {
 		t.Errorf("offline used %dm under a 300m budget", rate)
 	}
 	statFile := filepath.Join(h.cpu, h.offline, "cpu.stat")
-	if cpuStatField(t, statFile, "nr_throttled") == 0 {
+	if kerneltest.ReadCgroupKey(t, statFile, "nr_throttled") == 0 {
 		t.Error("busy loops under a 300m cap were never throttled")
 	}
 	// Budget above what the loops can use (2 CPUs): the cap is released,
@@ -104,9 +110,9 @@ func TestRealV1OfflineHeldToBudgetAndReleased(t *testing.T) {
 		t.Fatalf("cfs_quota_us %s, want 400000", got)
 	}
 	time.Sleep(300 * time.Millisecond) // let the current period end
-	n0 := cpuStatField(t, statFile, "nr_throttled")
+	n0 := kerneltest.ReadCgroupKey(t, statFile, "nr_throttled")
 	time.Sleep(time.Second)
-	if n1 := cpuStatField(t, statFile, "nr_throttled"); n1 != n0 {
+	if n1 := kerneltest.ReadCgroupKey(t, statFile, "nr_throttled"); n1 != n0 {
 		t.Errorf("still throttled after the budget grew: nr_throttled %d -> %d", n0, n1)
 	}
 }
@@ -229,11 +235,7 @@ func TestRealV1ClampSurvivesRestart(t *testing.T) {
 		t.Fatalf("clamp note on the child: %q, %v", note, err)
 	}
 
-	restarted, err := cgroup.NewV1(cgroup.Config{OfflineParent: h.offline, Proc: cgroup.Dir("/proc")},
-		cgroup.V1Roots{CPU: cgroup.Dir(h.cpu), Memory: cgroup.Dir(h.mem)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	restarted := h.newEnforcer(t)
 	if s := statuses(restarted.Apply(context.Background(), plan(1800, 0, 512<<20))); !strings.HasPrefix(s, "offline-cpu=applied") {
 		t.Fatalf("loosen after restart: %s", s)
 	}
@@ -425,12 +427,7 @@ func cgroupCPUs(root string) ([]int, error) {
 // every plan applying cleanly and exactly checks the enforcer's ordering.
 func TestRealV1CpusetRandomTransitions(t *testing.T) {
 	cpuRoot, memRoot, csRoot, all := cpusetHost(t)
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SLUICE_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (rerun with SLUICE_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, seed))
+	rng := seededRand(t)
 	top := kerneltest.UniqueCgroup(t, "sluice-test", cpuRoot, memRoot, csRoot)
 	offline := top + "/offline"
 	e, err := cgroup.NewV1(cgroup.Config{OfflineParent: offline},

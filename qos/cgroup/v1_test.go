@@ -29,13 +29,20 @@ func newFakeV1(t testing.TB) *fakeV1 {
 		mem: cgrouptest.NewV1(t, "memory", cgrouptest.Options{}),
 		cs:  cgrouptest.NewV1(t, "cpuset", cgrouptest.Options{CPUs: 4}),
 	}
+	f.e = f.newEnforcer(t)
+	return f
+}
+
+// newEnforcer is a v1 enforcer over the fake hierarchies; a second one
+// stands for a restarted agent.
+func (f *fakeV1) newEnforcer(t testing.TB) cgroup.Enforcer {
+	t.Helper()
 	e, err := cgroup.NewV1(cgroup.Config{OfflineParent: "/sluice/offline", PageSize: 4096, Now: func() time.Time { return t0 }},
 		cgroup.V1Roots{CPU: f.cpu, Memory: f.mem, Cpuset: f.cs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.e = e
-	return f
+	return e
 }
 
 func readFile(t *testing.T, fsys cgroup.FS, name string) string {
@@ -55,6 +62,27 @@ func writeLog(ws []cgrouptest.Write, filter string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// seededRand returns a generator seeded from the clock, or from
+// SLUICE_SEED to replay a logged failure; the seed is logged.
+func seededRand(t *testing.T) *rand.Rand {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("SLUICE_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("seed %d (rerun with SLUICE_SEED=%d)", seed, seed)
+	return rand.New(rand.NewPCG(seed, seed))
+}
+
+// checkWrites compares the writes whose path contains filter, one a line,
+// with the want lines.
+func checkWrites(t *testing.T, what string, ws []cgrouptest.Write, filter string, want ...string) {
+	t.Helper()
+	if got, w := writeLog(ws, filter), strings.Join(want, "\n"); got != w {
+		t.Errorf("%s:\n%s\nwant:\n%s", what, got, w)
+	}
 }
 
 func must(t *testing.T, err error) {
@@ -79,9 +107,7 @@ func TestV1WritesThePlansWeightAndPeriod(t *testing.T) {
 		`/sluice/offline/cpu.cfs_quota_us <- "75000"`,
 		`/sluice/offline/cpu.shares <- "1286"`,
 	}, "\n")
-	if l := writeLog(f.cpu.Writes(), ""); l != want {
-		t.Errorf("cpu writes:\n%s\nwant:\n%s", l, want)
-	}
+	checkWrites(t, "cpu writes", f.cpu.Writes(), "", want)
 }
 
 func TestV1WritesExactValues(t *testing.T) {
@@ -95,13 +121,9 @@ func TestV1WritesExactValues(t *testing.T) {
 		`/sluice/offline/cpu.shares <- "2"`,
 		`/sluice/offline/cpu.idle <- "1"`,
 	}, "\n")
-	if l := writeLog(f.cpu.Writes(), ""); l != wantCPU {
-		t.Errorf("cpu writes:\n%s\nwant:\n%s", l, wantCPU)
-	}
+	checkWrites(t, "cpu writes", f.cpu.Writes(), "", wantCPU)
 	wantMem := `/sluice/offline/memory.soft_limit_in_bytes <- "1073741824"` + "\n" + `/sluice/offline/memory.limit_in_bytes <- "1342177280"`
-	if l := writeLog(f.mem.Writes(), ""); l != wantMem {
-		t.Errorf("memory writes:\n%s\nwant:\n%s", l, wantMem)
-	}
+	checkWrites(t, "memory writes", f.mem.Writes(), "", wantMem)
 	f.cpu.ResetWrites()
 	f.mem.ResetWrites()
 	if s := statuses(f.e.Apply(context.Background(), plan(1500, 1<<30, 1<<30+1<<28+123))); s != "offline-cpu=unchanged offline-memory=unchanged" {
@@ -133,9 +155,7 @@ func TestV1QuotaOrder(t *testing.T) {
 		`/sluice/offline/job/cpu.cfs_quota_us <- "20000"`,
 		`/sluice/offline/cpu.cfs_quota_us <- "20000"`,
 	}, "\n")
-	if l := writeLog(f.cpu.Writes(), "quota"); l != want {
-		t.Errorf("tighten writes:\n%s\nwant:\n%s", l, want)
-	}
+	checkWrites(t, "tighten writes", f.cpu.Writes(), "quota", want)
 	f.cpu.ResetWrites()
 	if s := statuses(f.e.Apply(ctx, plan(700, 0, 1<<30))); s != "offline-cpu=applied offline-memory=unchanged" {
 		t.Fatalf("loosen: %s", s)
@@ -145,9 +165,7 @@ func TestV1QuotaOrder(t *testing.T) {
 		`/sluice/offline/job/cpu.cfs_quota_us <- "70000"`,
 		`/sluice/offline/job/task/cpu.cfs_quota_us <- "50000"`,
 	}, "\n")
-	if l := writeLog(f.cpu.Writes(), "quota"); l != want {
-		t.Errorf("loosen writes:\n%s\nwant:\n%s", l, want)
-	}
+	checkWrites(t, "loosen writes", f.cpu.Writes(), "quota", want)
 }
 
 // TestV1ClampSurvivesRestart: a child clamped by one enforcer gets its own
@@ -164,9 +182,7 @@ func TestV1ClampSurvivesRestart(t *testing.T) {
 		t.Fatalf("note on the clamped child: %q %v, want \"150000 100000\"", n, ok)
 	}
 
-	restarted, err := cgroup.NewV1(cgroup.Config{OfflineParent: "/sluice/offline", PageSize: 4096, Now: func() time.Time { return t0 }},
-		cgroup.V1Roots{CPU: f.cpu, Memory: f.mem, Cpuset: f.cs})
-	must(t, err)
+	restarted := f.newEnforcer(t)
 	// Tightening further must not take the clamped value for the child's own.
 	restarted.Apply(ctx, plan(200, 0, 1<<30))
 	restarted.Apply(ctx, plan(1000, 0, 1<<30))
@@ -221,12 +237,7 @@ func TestV1MemoryBelowUsageIsEBUSY(t *testing.T) {
 // (intents shuffled) to fake v1 hierarchies that reject wrong orders, with
 // unplanned children holding quotas and CPUs of their own.
 func TestV1RandomTransitions(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SLUICE_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (rerun with SLUICE_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, seed))
+	rng := seededRand(t)
 	f := newFakeV1(t)
 	ctx := context.Background()
 	p := plan(2000, 0, 1<<30)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -141,17 +140,8 @@ func (e *v2) cpuSteps(ctx context.Context, o *outcome, cpu qos.CPUIntent) {
 func (e *v2) memorySteps(ctx context.Context, o *outcome, high, max uint64) {
 	parent := e.cfg.OfflineParent
 	// memory.high first: reclaim starts before the hard limit bites.
-	o.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.high",
-		want: v2Limit(high, e.cfg.PageSize), same: sameLimit(high, e.cfg.PageSize)})
-	o.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.max",
-		want: v2Limit(max, e.cfg.PageSize), same: sameLimit(max, e.cfg.PageSize)})
-}
-
-func v2Limit(b uint64, pageSize int) string {
-	if b == 0 {
-		return "max"
-	}
-	return strconv.FormatUint(pageFloor(b, pageSize), 10)
+	o.run(ctx, limitStep(e.fs, parent, "memory.high", high, e.cfg.PageSize, v2Unlimited))
+	o.run(ctx, limitStep(e.fs, parent, "memory.max", max, e.cfg.PageSize, v2Unlimited))
 }
 
 func (e *v2) Current(ctx context.Context) (Settings, error) {
@@ -181,18 +171,7 @@ func (e *v2) Current(ctx context.Context) (Settings, error) {
 			}
 		}
 	}
-	for _, f := range []struct {
-		name string
-		into *uint64
-	}{{"memory.high", &s.MemoryHighBytes}, {"memory.max", &s.MemoryMaxBytes}} {
-		if b := read(f.name); b != nil {
-			v, err := cgroupfs.ParseLimit(b)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("cgroup %s: %w", parent, err))
-			}
-			*f.into = v
-		}
-	}
+	errs = append(errs, readLimits(e.fs, parent, &s, "memory.high", "memory.max")...)
 	s.CPUIdle, _ = e.idle.read(e.fs, parent, e.cfg)
 	return s, errors.Join(errs...)
 }
@@ -200,21 +179,18 @@ func (e *v2) Current(ctx context.Context) (Settings, error) {
 func (e *v2) Release(ctx context.Context) []qos.IntentResult {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	at := e.cfg.Now()
 	parent := e.cfg.OfflineParent
-	period := e.cfg.CPUPeriod.Microseconds()
-	uperiod := uint64(period)
-	cpu := outcome{}
-	cpu.run(ctx, step{fs: e.fs, cgroup: parent, file: "cpu.max",
-		want: string(cgroup2.NewCPUMax(nil, &uperiod)),
-		same: func(cur []byte) bool {
-			q, _, err := parseCPUMax(cur)
-			return err == nil && q == -1
-		}})
-	mem := outcome{}
-	// Loosen the hard limit first so memory.high never sits above it.
-	mem.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.max", want: "max", same: sameText("max")})
-	mem.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.high", want: "max", same: sameText("max")})
-	return append([]qos.IntentResult{cpu.result(qos.IntentOfflineCPU, parent, at), mem.result(qos.IntentOfflineMemory, parent, at)},
-		e.cpusets.release(ctx, parent, at)...)
+	return releaseIntents(ctx, parent, e.cfg.Now(), e.cpusets, func(o *outcome) {
+		uperiod := uint64(e.cfg.CPUPeriod.Microseconds())
+		o.run(ctx, step{fs: e.fs, cgroup: parent, file: "cpu.max",
+			want: string(cgroup2.NewCPUMax(nil, &uperiod)),
+			same: func(cur []byte) bool {
+				q, _, err := parseCPUMax(cur)
+				return err == nil && q == -1
+			}})
+	}, func(o *outcome) {
+		// Loosen the hard limit first so memory.high never sits above it.
+		o.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.max", want: "max", same: sameText("max")})
+		o.run(ctx, step{fs: e.fs, cgroup: parent, file: "memory.high", want: "max", same: sameText("max")})
+	})
 }

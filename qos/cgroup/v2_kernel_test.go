@@ -71,24 +71,24 @@ func TestRealV2OfflineCapHeldAndReleased(t *testing.T) {
 		t.Fatalf("steady state: %s, writes %v", s, fsys.writes)
 	}
 	stat := filepath.Join(dir, "cpu.stat")
-	u0, w0 := cpuStatField(t, stat, "usage_usec"), time.Now()
+	u0, w0 := kerneltest.ReadCgroupKey(t, stat, "usage_usec"), time.Now()
 	time.Sleep(2 * time.Second)
-	u1, w1 := cpuStatField(t, stat, "usage_usec"), time.Now()
+	u1, w1 := kerneltest.ReadCgroupKey(t, stat, "usage_usec"), time.Now()
 	rate := (u1 - u0) * 1000 / w1.Sub(w0).Microseconds()
 	t.Logf("two busy loops under a 300m budget used %dm", rate)
 	if rate > 300*5/4+50 {
 		t.Errorf("offline used %dm under a 300m budget", rate)
 	}
-	if cpuStatField(t, stat, "nr_throttled") == 0 {
+	if kerneltest.ReadCgroupKey(t, stat, "nr_throttled") == 0 {
 		t.Error("never throttled under a 300m budget")
 	}
 	if s := statuses(e.Apply(ctx, plan(4000, 48<<20, 64<<20))); s != "offline-cpu=applied offline-memory=unchanged offline-oom-score=unchanged" {
 		t.Fatalf("release apply: %s", s)
 	}
 	time.Sleep(300 * time.Millisecond)
-	n0 := cpuStatField(t, stat, "nr_throttled")
+	n0 := kerneltest.ReadCgroupKey(t, stat, "nr_throttled")
 	time.Sleep(time.Second)
-	if n1 := cpuStatField(t, stat, "nr_throttled"); n1 != n0 {
+	if n1 := kerneltest.ReadCgroupKey(t, stat, "nr_throttled"); n1 != n0 {
 		t.Errorf("still throttled after the budget grew past demand: %d -> %d", n0, n1)
 	}
 	s, err := e.Current(ctx)
@@ -112,10 +112,7 @@ func TestRealV2MemoryMaxKillsHog(t *testing.T) {
 	cmd := kerneltest.ChildCommand(kerneltest.WorkloadHogPrefix + "128")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	kerneltest.StartCmd(t, cmd)
 	kerneltest.WriteCgroupFile(t, filepath.Join(dir, "cgroup.procs"), strconv.Itoa(cmd.Process.Pid))
 	_, _ = io.WriteString(stdin, "go\n")
 	line, _ := bufio.NewReader(stdout).ReadString('\n')
@@ -123,7 +120,7 @@ func TestRealV2MemoryMaxKillsHog(t *testing.T) {
 	if line == "ready\n" || err == nil {
 		t.Fatalf("hog of 128 MiB survived memory.max 32 MiB (%q, %v)", line, err)
 	}
-	if n := cpuStatField(t, filepath.Join(dir, "memory.events"), "oom_kill"); n < 1 {
+	if n := kerneltest.ReadCgroupKey(t, filepath.Join(dir, "memory.events"), "oom_kill"); n < 1 {
 		t.Errorf("memory.events oom_kill = %d, want >= 1", n)
 	}
 }

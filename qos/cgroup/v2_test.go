@@ -3,8 +3,6 @@ package cgroup_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,15 +47,7 @@ func plan(budgetMilli int64, high, limit uint64) qos.Plan {
 var pooled = qos.Reason{Rule: qos.RuleCpusetSharedPool}
 
 func statuses(rs []qos.IntentResult) string {
-	var b []string
-	for _, r := range rs {
-		s := r.Intent + "=" + string(r.Status)
-		if r.Err != "" {
-			s += "(" + r.Err + ")"
-		}
-		b = append(b, s)
-	}
-	return strings.Join(b, " ")
+	return cgrouptest.Results(rs, func(r qos.IntentResult) string { return r.Intent })
 }
 
 func TestV2ApplyWritesExactText(t *testing.T) {
@@ -98,11 +88,7 @@ func TestV2ApplyWritesExactText(t *testing.T) {
 	if r := tree.Render(); r != want {
 		t.Errorf("tree:\n%s\nwant:\n%s", r, want)
 	}
-	var log []string
-	for _, w := range tree.Writes() {
-		log = append(log, w.String())
-	}
-	wantLog := []string{
+	checkWrites(t, "writes", tree.Writes(), "",
 		`/cgroup.subtree_control <- "+cpu +memory"`,
 		`/sluice/cgroup.subtree_control <- "+cpu +memory"`,
 		`/sluice/offline/cpu.max <- "150000 100000"`,
@@ -110,10 +96,7 @@ func TestV2ApplyWritesExactText(t *testing.T) {
 		`/sluice/offline/cpu.idle <- "1"`,
 		`/sluice/offline/memory.high <- "1073741824"`,
 		`/sluice/offline/memory.max <- "1342177280"`,
-	}
-	if strings.Join(log, "\n") != strings.Join(wantLog, "\n") {
-		t.Errorf("writes:\n%s\nwant:\n%s", strings.Join(log, "\n"), strings.Join(wantLog, "\n"))
-	}
+	)
 }
 
 // The enforcer writes the plan's values, not its own: a plan that takes
@@ -131,18 +114,11 @@ func TestV2ApplyWritesThePlansValues(t *testing.T) {
 	if got := statuses(e.Apply(ctx, p)); got != "offline-cpu=applied offline-memory=unchanged offline-oom-score=unchanged" {
 		t.Fatalf("results %s", got)
 	}
-	var log []string
-	for _, w := range tree.Writes() {
-		log = append(log, w.String())
-	}
-	wantLog := []string{
+	checkWrites(t, "writes", tree.Writes(), "",
 		`/sluice/offline/cpu.max <- "25000 50000"`,
 		`/sluice/offline/cpu.idle <- "0"`,
 		`/sluice/offline/cpu.weight <- "50"`,
-	}
-	if strings.Join(log, "\n") != strings.Join(wantLog, "\n") {
-		t.Errorf("writes:\n%s\nwant:\n%s", strings.Join(log, "\n"), strings.Join(wantLog, "\n"))
-	}
+	)
 }
 
 func TestV2ApplyTwiceWritesNothing(t *testing.T) {
@@ -336,16 +312,8 @@ func TestV2CpusetWidensParentsFirstAndSkipsVanished(t *testing.T) {
 	if s := statuses(got[len(got)-2:]); s != "cpuset=applied cpuset=unchanged" {
 		t.Fatalf("cpuset results: %s", s)
 	}
-	var log []string
-	for _, w := range tree.Writes() {
-		if strings.Contains(w.Path, "cpuset") {
-			log = append(log, w.String())
-		}
-	}
 	want := `/online/cpuset.cpus <- "0-3"` + "\n" + `/online/web/cpuset.cpus <- "1-3"`
-	if strings.Join(log, "\n") != want {
-		t.Errorf("cpuset writes:\n%s\nwant:\n%s", strings.Join(log, "\n"), want)
-	}
+	checkWrites(t, "cpuset writes", tree.Writes(), "cpuset", want)
 	tree.ResetWrites()
 	e.Apply(ctx, p)
 	for _, w := range tree.Writes() {
@@ -360,12 +328,7 @@ func TestV2CpusetWidensParentsFirstAndSkipsVanished(t *testing.T) {
 // the plan asks (an oracle independent of the enforcer's diffing) and that
 // repeating the plan writes nothing.
 func TestV2RandomTransitions(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SLUICE_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (rerun with SLUICE_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, seed))
+	rng := seededRand(t)
 	tree, e := newFakeV2(t, cgrouptest.Options{})
 	ctx := context.Background()
 	budgets := []int64{0, 5, 10, 250, 1000, 1999, 4000}

@@ -29,13 +29,7 @@ func hostCgroup(t testing.TB, rel string, args ...string) {
 	}
 	dirs := kerneltest.MakeCgroup(t, rel, roots...)
 	cmd := exec.Command(args[0], args[1:]...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	kerneltest.StartCmd(t, cmd)
 	for _, d := range dirs {
 		kerneltest.WriteCgroupFile(t, filepath.Join(d, "cgroup.procs"), strconv.Itoa(cmd.Process.Pid))
 	}

@@ -168,14 +168,11 @@ func benchAgentOverhead(b *testing.B, variant string, enforce bool, extra ...str
 	args := append([]string{"-policy", policy, "-containerd", "", "-listen", addr, "-log-level", "warn"}, extra...)
 	if *agentProfile != "" {
 		args = append(args, "-pprof")
-		copyFile(b, bin, *agentProfile+"-sluice-agent")
+		kerneltest.CopyExecutable(b, bin, *agentProfile+"-sluice-agent")
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	kerneltest.StartCmd(b, cmd)
 
 	// Wait until the agent lists all 100 workloads and, when enforcing,
 	// has capped the offline parent.
@@ -245,18 +242,6 @@ func saveProfile(tb testing.TB, addr string, d time.Duration, file string) {
 	}
 	defer out.Close()
 	if _, err := io.Copy(out, resp.Body); err != nil {
-		tb.Fatal(err)
-	}
-}
-
-func copyFile(tb testing.TB, from, to string) {
-	tb.Helper()
-	data, err := os.ReadFile(from)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	_ = os.Remove(to) // the binary of an earlier run
-	if err := os.WriteFile(to, data, 0o755); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -122,13 +122,7 @@ func benchReaction(b *testing.B, runq, withEBPF bool) {
 	kerneltest.RequireCgroupV1Controller(b, "cpuacct")
 	kerneltest.RequireCgroupV1Controller(b, "cpu")
 	kerneltest.RequireCgroupV1Controller(b, "memory")
-	online, offline := colo(b)
-	offBusy := busyIn(b, offline, 2)
-	b.Cleanup(func() { stop(offBusy) })
-
-	pol := qos.DefaultPolicy()
-	pol.DryRun = false
-	pol.OfflineParent = offline
+	online, offline, pol := colo(b)
 	// Fast regrowth between bursts keeps the benchmark short; the cut, which
 	// is what is measured, does not depend on these.
 	pol.CPU.GrowHold = 500 * time.Millisecond

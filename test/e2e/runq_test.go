@@ -16,8 +16,9 @@ import (
 // colo sets up an online and an offline cgroup under a unique parent in the
 // cpu, cpuacct and memory v1 hierarchies; they, and the parent's tree in
 // the cpuset hierarchy (where the enforcer may pin the offline parent), go
-// at cleanup.
-func colo(tb testing.TB) (online, offline string) {
+// at cleanup. Two busy loops keep the offline budget in use until the
+// test ends; pol is the default policy, enforcing, on that offline parent.
+func colo(tb testing.TB) (online, offline string, pol qos.Policy) {
 	tb.Helper()
 	var roots []string
 	for _, ctrl := range []string{"cpu", "cpuacct", "memory"} {
@@ -27,7 +28,12 @@ func colo(tb testing.TB) (online, offline string) {
 	online, offline = base+"/online", base+"/offline"
 	kerneltest.MakeCgroup(tb, online, roots...)
 	kerneltest.MakeCgroup(tb, offline, roots...)
-	return online, offline
+	offBusy := busyIn(tb, offline, 2)
+	tb.Cleanup(func() { stop(offBusy) })
+	pol = qos.DefaultPolicy()
+	pol.DryRun = false
+	pol.OfflineParent = offline
+	return online, offline, pol
 }
 
 // runColoAgent runs an agent built from cfg on the online and offline
@@ -62,15 +68,10 @@ func runColoAgent(tb testing.TB, cfg agent.Config, online, offline string) *agen
 func TestAgentRunqLatencySqueezesOfflineReal(t *testing.T) {
 	kerneltest.RequireBPF(t)
 	kerneltest.RequireCgroupV1Controller(t, "cpuacct")
-	online, offline := colo(t)
-	offBusy := busyIn(t, offline, 2)
-	t.Cleanup(func() { stop(offBusy) })
+	online, offline, pol := colo(t)
 	onBusy := busyIn(t, online, 3)
 	t.Cleanup(func() { stop(onBusy) })
 
-	pol := qos.DefaultPolicy()
-	pol.DryRun = false
-	pol.OfflineParent = offline
 	pol.CPU.OnlineRunqLatencyP99 = 500 * time.Microsecond
 	// A high water level: without the latency signal offline would keep a
 	// large budget, so only the run-queue squeeze explains a cut to the floor.

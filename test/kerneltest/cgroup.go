@@ -146,6 +146,24 @@ func ReadCgroupInt(t testing.TB, path string) int64 {
 	return n
 }
 
+// ReadCgroupKey reads key's integer value from a flat keyed cgroup file
+// ("key value" lines: cpu.stat, memory.events...), failing the test on a
+// read error, a missing key or a value that is not an integer.
+func ReadCgroupKey(t testing.TB, path, key string) int64 {
+	t.Helper()
+	for _, line := range strings.Split(ReadCgroupFile(t, path), "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok && k == key {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("%s: %s %q: %v", path, key, v, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("%s: no %s", path, key)
+	return 0
+}
+
 // WriteCgroupFile writes value to a cgroup file in one write (cgroup files
 // take one value a write), failing the test with the file and value on error.
 func WriteCgroupFile(t testing.TB, path, value string) {

@@ -206,6 +206,21 @@ func TestReadWriteCgroupFileName(t *testing.T) {
 	}
 }
 
+func TestReadCgroupKey(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "cpu.stat")
+	WriteCgroupFile(t, p, "usage_usec 1200\nnr_throttled 3\nbad x\n")
+	if got := ReadCgroupKey(t, p, "nr_throttled"); got != 3 {
+		t.Errorf("ReadCgroupKey(nr_throttled) = %d, want 3", got)
+	}
+	for _, key := range []string{"bad", "nr_periods", "usage"} {
+		r := &recorder{TB: t}
+		r.record(func(tb testing.TB) { ReadCgroupKey(tb, p, key) })
+		if len(r.errs) != 1 || !strings.Contains(r.errs[0], p) || !strings.Contains(r.errs[0], key) {
+			t.Errorf("ReadCgroupKey(%s): errors %q, want one naming the file and key", key, r.errs)
+		}
+	}
+}
+
 // TestRealUniqueCgroupCleansWhatOthersCreate: UniqueCgroup creates nothing,
 // and its cleanup removes what was created inside the name under each root.
 func TestRealUniqueCgroupCleansWhatOthersCreate(t *testing.T) {

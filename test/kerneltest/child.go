@@ -133,3 +133,65 @@ func StartChild(t testing.TB, workload string, dirs ...string) *Child {
 	}
 	return c
 }
+
+// StartCmd starts cmd, failing the test if it cannot, and registers a
+// t.Cleanup that kills and reaps it: for a helper process that is not a
+// kerneltest child (a shell loop, a re-executed test binary with its own
+// role, a built binary).
+func StartCmd(t testing.TB, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", strings.Join(cmd.Args, " "), err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+}
+
+// SharedTempDir returns a new temporary directory that any user may enter
+// and read (mode 0755), removed when the test ends: for binaries a test
+// runs as an unprivileged user, which cannot reach into t.TempDir's
+// private parent.
+func SharedTempDir(t testing.TB, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// CopyExecutable copies the binary from to to with mode 0755, replacing a
+// file already at to (removed first, so a copy still running from an
+// earlier test keeps its own).
+func CopyExecutable(t testing.TB, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(to)
+	if err := os.WriteFile(to, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WaitFor polls cond every 20 ms until it holds, failing the test with
+// what it waited for once bound has passed. bound only stops a test whose
+// processes cannot make progress at all: it decides nothing when cond
+// holds, so make it generous.
+func WaitFor(t testing.TB, what string, bound time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", bound, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

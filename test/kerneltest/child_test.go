@@ -2,6 +2,7 @@ package kerneltest
 
 import (
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -43,17 +44,41 @@ func TestRealStartChildJoinsCgroupsBeforeRunning(t *testing.T) {
 
 func usage(t *testing.T, dir string) int64 {
 	t.Helper()
-	for _, line := range strings.Split(ReadCgroupFile(t, filepath.Join(dir, "cpu.stat")), "\n") {
-		if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
+	return ReadCgroupKey(t, filepath.Join(dir, "cpu.stat"), "usage_usec")
+}
+
+// TestStartCmdKillsAtCleanup: the started command runs until its test's
+// cleanup, which leaves it killed and reaped.
+func TestStartCmdKillsAtCleanup(t *testing.T) {
+	cmd := exec.Command("sleep", "3600")
+	t.Run("cmd", func(t *testing.T) {
+		StartCmd(t, cmd)
+		if cmd.Process == nil || cmd.ProcessState != nil {
+			t.Fatalf("sleep not running: %v", cmd.ProcessState)
 		}
+	})
+	if cmd.ProcessState == nil || cmd.ProcessState.Exited() {
+		t.Errorf("after cleanup: state %v, want reaped after a kill signal", cmd.ProcessState)
 	}
-	t.Fatal("cpu.stat has no usage_usec")
-	return 0
+	r := &recorder{TB: t}
+	r.record(func(tb testing.TB) { StartCmd(tb, exec.Command(filepath.Join(t.TempDir(), "missing"))) })
+	if len(r.errs) != 1 || !strings.Contains(r.errs[0], "missing") {
+		t.Errorf("StartCmd of a missing binary: errors %q, want one naming it", r.errs)
+	}
+}
+
+func TestSharedTempDirIsOpenAndRemoved(t *testing.T) {
+	var dir string
+	t.Run("dir", func(t *testing.T) {
+		dir = SharedTempDir(t, "sluice-kerneltest-")
+		st, err := os.Stat(dir)
+		if err != nil || st.Mode().Perm() != 0o755 {
+			t.Fatalf("stat %s: %v, %v; want mode 0755", dir, st, err)
+		}
+	})
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s after its test: %v, want removed", dir, err)
+	}
 }
 
 func TestStartChildHogIsReady(t *testing.T) {
@@ -74,5 +99,34 @@ func TestChildRejectsUnknownWorkload(t *testing.T) {
 		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), strconv.Quote(w)) {
 			t.Errorf("workload %q: %v, %q; want exit 2 naming it", w, err, out)
 		}
+	}
+}
+
+func TestWaitFor(t *testing.T) {
+	n := 0
+	WaitFor(t, "the third poll", time.Minute, func() bool { n++; return n == 3 })
+	if n != 3 {
+		t.Errorf("WaitFor returned after %d polls, want 3", n)
+	}
+	r := &recorder{TB: t}
+	r.record(func(tb testing.TB) { WaitFor(tb, "never", 0, func() bool { return false }) })
+	if len(r.errs) != 1 || !strings.Contains(r.errs[0], "waiting for never") {
+		t.Errorf("WaitFor past its bound: errors %q, want one naming what it waited for", r.errs)
+	}
+}
+
+func TestCopyExecutableReplaces(t *testing.T) {
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "from"), filepath.Join(dir, "to")
+	if err := os.WriteFile(from, []byte("#!/bin/sh\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, []byte("an earlier, longer copy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	CopyExecutable(t, from, to)
+	st, err := os.Stat(to)
+	if err != nil || st.Mode().Perm() != 0o755 || ReadCgroupFile(t, to) != "#!/bin/sh" {
+		t.Errorf("copy: %v, %v, %q; want mode 0755 and the new content", st, err, ReadCgroupFile(t, to))
 	}
 }

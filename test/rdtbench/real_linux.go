@@ -21,81 +21,133 @@ import (
 
 // runReal runs the three phases on a host with resctrl, or refuses.
 func runReal(ctx context.Context, cfg realConfig) error {
-	if err := resctrl.Mount(cfg.Root, "/proc"); err != nil {
-		if errors.Is(err, resctrl.ErrNotSupported) {
-			return fmt.Errorf("refusing the real benchmark: %w\n"+
-				"it needs a CPU with Intel RDT (CAT, MBA, MBM) or AMD PQoS and a kernel with resctrl; "+
-				"`go run ./test/rdtbench -fake` runs the same path on a fake resctrl mount", err)
-		}
-		return err
-	}
-	for _, tool := range []string{"redis-server", "redis-benchmark", "stress-ng"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not found (Debian packages redis-server, redis-tools, stress-ng): %w", tool, err)
-		}
-	}
-	fsys := resctrl.Dir(cfg.Root)
-	hw, err := resctrl.Probe(fsys)
+	host, err := prepareReal(cfg)
 	if err != nil {
 		return err
-	}
-	pol := rdt.DefaultPolicy()
-	pol.OnlineLatencyTarget = cfg.Target
-	if err := pol.Validate(hw); err != nil {
-		return fmt.Errorf("default rdt policy on this host: %w", err)
 	}
 	cg, err := newCgroups()
 	if err != nil {
 		return err
 	}
 	defer cg.remove()
-
 	port := 16379 + os.Getpid()%1000
-	redis := cg.start(ctx, "online", "redis-server", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no")
-	if err := redis.Start(); err != nil {
-		return fmt.Errorf("start redis-server: %w", err)
+	redis, err := startRedis(ctx, cg, port)
+	if err != nil {
+		return err
 	}
 	defer stopProc(redis)
+	b := &realBench{cfg: cfg, cg: cg, port: port}
+
+	alone, err := b.phase(ctx, "alone", nil)
+	if err != nil {
+		return err
+	}
+	unpartitioned, err := b.withStress(ctx, "stress-ng, no partitioning", nil)
+	if err != nil {
+		return err
+	}
+	partitioned, decisions, err := b.partitioned(ctx, host)
+	if err != nil {
+		return err
+	}
+	printReal(cfg, alone, unpartitioned, partitioned, decisions)
+	return nil
+}
+
+// prepareReal mounts resctrl (or refuses with what the real benchmark
+// needs), checks the load tools are installed, probes the hardware and
+// checks the default policy against it.
+func prepareReal(cfg realConfig) (realHost, error) {
+	if err := resctrl.Mount(cfg.Root, "/proc"); err != nil {
+		if errors.Is(err, resctrl.ErrNotSupported) {
+			return realHost{}, fmt.Errorf("refusing the real benchmark: %w\n"+
+				"it needs a CPU with Intel RDT (CAT, MBA, MBM) or AMD PQoS and a kernel with resctrl; "+
+				"`go run ./test/rdtbench -fake` runs the same path on a fake resctrl mount", err)
+		}
+		return realHost{}, err
+	}
+	for _, tool := range []string{"redis-server", "redis-benchmark", "stress-ng"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return realHost{}, fmt.Errorf("%s not found (Debian packages redis-server, redis-tools, stress-ng): %w", tool, err)
+		}
+	}
+	fsys := resctrl.Dir(cfg.Root)
+	hw, err := resctrl.Probe(fsys)
+	if err != nil {
+		return realHost{}, err
+	}
+	pol := rdt.DefaultPolicy()
+	pol.OnlineLatencyTarget = cfg.Target
+	if err := pol.Validate(hw); err != nil {
+		return realHost{}, fmt.Errorf("default rdt policy on this host: %w", err)
+	}
+	return realHost{fs: fsys, hw: hw, pol: pol}, nil
+}
+
+// realHost is the resctrl mount, its hardware and the policy checked
+// against it.
+type realHost struct {
+	fs  resctrl.FS
+	hw  rdt.Hardware
+	pol rdt.Policy
+}
+
+// startRedis starts the online workload in its cgroup, listening on port.
+func startRedis(ctx context.Context, cg *cgroups, port int) (*exec.Cmd, error) {
+	redis := cg.start(ctx, "online", "redis-server", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no")
+	if err := redis.Start(); err != nil {
+		return nil, fmt.Errorf("start redis-server: %w", err)
+	}
 	time.Sleep(500 * time.Millisecond) // redis binds its port
+	return redis, nil
+}
 
-	phase := func(name string, step func(p99 time.Duration)) ([]time.Duration, error) {
-		var p99s []time.Duration
-		for range cfg.Slices {
-			if ctx.Err() != nil {
-				return p99s, ctx.Err()
-			}
-			p, err := redisP99(ctx, port, cfg.Requests)
-			if err != nil {
-				return p99s, fmt.Errorf("phase %s: %w", name, err)
-			}
-			p99s = append(p99s, p)
-			if step != nil {
-				step(p)
-			}
-		}
-		return p99s, nil
-	}
-	withStress := func(name string, step func(time.Duration)) ([]time.Duration, error) {
-		stress := cg.start(ctx, "offline", "stress-ng", append(strings.Fields(cfg.Stress), "--timeout", "0")...)
-		if err := stress.Start(); err != nil {
-			return nil, fmt.Errorf("start stress-ng: %w", err)
-		}
-		defer cg.kill("offline", stress)
-		time.Sleep(time.Second)
-		return phase(name, step)
-	}
+// realBench measures the online redis p99 in slices.
+type realBench struct {
+	cfg  realConfig
+	cg   *cgroups
+	port int
+}
 
-	alone, err := phase("alone", nil)
-	if err != nil {
-		return err
+// phase measures cfg.Slices p99s, calling step (when set) after each.
+func (b *realBench) phase(ctx context.Context, name string, step func(p99 time.Duration)) ([]time.Duration, error) {
+	var p99s []time.Duration
+	for range b.cfg.Slices {
+		if ctx.Err() != nil {
+			return p99s, ctx.Err()
+		}
+		p, err := redisP99(ctx, b.port, b.cfg.Requests)
+		if err != nil {
+			return p99s, fmt.Errorf("phase %s: %w", name, err)
+		}
+		p99s = append(p99s, p)
+		if step != nil {
+			step(p)
+		}
 	}
-	unpartitioned, err := withStress("stress-ng, no partitioning", nil)
-	if err != nil {
-		return err
+	return p99s, nil
+}
+
+// withStress runs a phase with stress-ng loading the offline cgroup.
+func (b *realBench) withStress(ctx context.Context, name string, step func(time.Duration)) ([]time.Duration, error) {
+	stress := b.cg.start(ctx, "offline", "stress-ng", append(strings.Fields(b.cfg.Stress), "--timeout", "0")...)
+	if err := stress.Start(); err != nil {
+		return nil, fmt.Errorf("start stress-ng: %w", err)
 	}
+	defer b.cg.kill("offline", stress)
+	time.Sleep(time.Second)
+	return b.phase(ctx, name, step)
+}
+
+// partitioned runs the stressed phase with Sluice deciding and applying
+// the resctrl plan after every slice, and returns the p99s and how long
+// each decision (read, decide, apply) took.
+func (b *realBench) partitioned(ctx context.Context, host realHost) ([]time.Duration, []time.Duration, error) {
+	cfg, cg := b.cfg, b.cg
+	fsys, hw, pol := host.fs, host.hw, host.pol
 	enf, err := resctrl.New(resctrl.Config{FS: fsys, Hardware: hw, Tasks: resctrl.CgroupTasks{Root: cg.root, File: cg.threads}, Log: cfg.Log})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	defer enf.Apply(context.Background(), rdt.Plan{}) // removes Sluice's groups: tasks return to the default group
 	mon := resctrl.NewMonitor(fsys, hw)
@@ -106,7 +158,7 @@ func runReal(ctx context.Context, cfg realConfig) error {
 	plan, st := rdt.Decide(rdt.Signals{Now: time.Now(), Workloads: wl}, pol, hw, st)
 	enf.Apply(ctx, plan)
 	var decisions []time.Duration
-	partitioned, err := withStress("stress-ng, Sluice dynamic partitioning", func(p99 time.Duration) {
+	p99s, err := b.withStress(ctx, "stress-ng, Sluice dynamic partitioning", func(p99 time.Duration) {
 		began := time.Now()
 		cur, err := mon.Read(began)
 		if err != nil {
@@ -126,9 +178,12 @@ func runReal(ctx context.Context, cfg realConfig) error {
 			}
 		}
 	})
-	if err != nil {
-		return err
-	}
+	return p99s, decisions, err
+}
+
+// printReal prints each phase's median and worst p99 and the decision
+// latency.
+func printReal(cfg realConfig, alone, unpartitioned, partitioned, decisions []time.Duration) {
 	fmt.Printf("online p99 (median of %d redis-benchmark runs, worst in brackets), target %v\n", cfg.Slices, cfg.Target)
 	for _, ph := range []struct {
 		name string
@@ -142,7 +197,6 @@ func runReal(ctx context.Context, cfg realConfig) error {
 		slices.Sort(decisions)
 		fmt.Printf("decision latency: p50 %v max %v\n", decisions[len(decisions)/2], decisions[len(decisions)-1])
 	}
-	return nil
 }
 
 // redisP99 runs one redis-benchmark GET run and returns its p99.

@@ -1,6 +1,7 @@
 package cgrouptest
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -95,6 +96,30 @@ func (f *files) mkdir(cg string) (created bool, err error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// render prints every cgroup and its files but those hidden names as
+// text, sorted, one "  file: value" line per file with the value's
+// newlines folded. The caller holds the lock.
+func (f *files) render(hidden func(file string) bool) string {
+	var b strings.Builder
+	_ = filepath.WalkDir(f.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(f.dir, p)
+		cg := path.Clean("/" + filepath.ToSlash(rel))
+		fmt.Fprintf(&b, "%s\n", cg)
+		ents, _ := os.ReadDir(p)
+		for _, e := range ents {
+			if e.IsDir() || hidden(e.Name()) {
+				continue
+			}
+			fmt.Fprintf(&b, "  %s: %s\n", e.Name(), strings.ReplaceAll(f.get(path.Join(cg, e.Name())), "\n", " "))
+		}
+		return nil
+	})
+	return b.String()
 }
 
 func (f *files) host(name string) string {

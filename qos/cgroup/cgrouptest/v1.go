@@ -2,11 +2,8 @@ package cgrouptest
 
 import (
 	"fmt"
-	"io/fs"
 	"math/bits"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -398,21 +395,5 @@ func subset(a, b []int) bool {
 func (f *V1) Render() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var b strings.Builder
-	_ = filepath.WalkDir(f.dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return nil
-		}
-		rel, _ := filepath.Rel(f.dir, p)
-		cg := path.Clean("/" + filepath.ToSlash(rel))
-		fmt.Fprintf(&b, "%s\n", cg)
-		ents, _ := os.ReadDir(p)
-		for _, e := range ents {
-			if !e.IsDir() {
-				fmt.Fprintf(&b, "  %s: %s\n", e.Name(), strings.ReplaceAll(f.get(path.Join(cg, e.Name())), "\n", " "))
-			}
-		}
-		return nil
-	})
-	return b.String()
+	return f.render(func(string) bool { return false })
 }

@@ -426,24 +426,9 @@ func (f *V2) writeCpus(cg, v string) error {
 func (f *V2) Render() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var b strings.Builder
-	_ = filepath.WalkDir(f.dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return nil
-		}
-		rel, _ := filepath.Rel(f.dir, p)
-		cg := path.Clean("/" + filepath.ToSlash(rel))
-		fmt.Fprintf(&b, "%s\n", cg)
-		ents, _ := os.ReadDir(p)
-		for _, e := range ents {
-			if e.IsDir() || e.Name() == "cgroup.kill" || (readOnly[e.Name()] && e.Name() != "cgroup.controllers") {
-				continue
-			}
-			fmt.Fprintf(&b, "  %s: %s\n", e.Name(), strings.ReplaceAll(f.get(path.Join(cg, e.Name())), "\n", " "))
-		}
-		return nil
+	return f.render(func(name string) bool {
+		return name == "cgroup.kill" || (readOnly[name] && name != "cgroup.controllers")
 	})
-	return b.String()
 }
 
 // Proc returns the fake /proc holding the fake processes' oom_score_adj.
