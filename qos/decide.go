@@ -1,6 +1,10 @@
 package qos
 
-import "time"
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/netqos"
+)
 
 // Values the kernel receives for offline work that no policy changes.
 const (
@@ -29,6 +33,9 @@ type State struct {
 	Runq   RunqState   `json:"runq"`
 	Kill   KillState   `json:"kill"`
 	Cpuset CpusetState `json:"cpuset,omitempty"`
+	// Network is the network tiers' controller state (bronze's ceilings
+	// and the counters they were computed from).
+	Network netqos.State `json:"network,omitzero"`
 }
 
 // LendState is one lent resource: the offline CPU budget (milli-CPUs) or
@@ -105,6 +112,7 @@ func Decide(obs Observation, pol Policy, tgt Targets, prev State) (Plan, State) 
 	plan.OfflineCPU.YieldReason = Reason{Rule: RuleOfflineYields}
 	plan.OfflineOOMScore = OOMScoreIntent{Adj: OfflineOOMScoreAdj, Reason: Reason{Rule: RuleOfflineOOMFirst}}
 	plan.Cpusets, next.Cpuset = decideCpusets(obs, pol, prev.Cpuset)
+	plan.Network, next.Network = decideNetwork(obs, pol, prev.Network)
 	return plan, next
 }
 

@@ -1,6 +1,10 @@
 package qos
 
-import "time"
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/netqos"
+)
 
 // Observation is an immutable picture of the host at one instant, built by
 // the agent's samplers. Rates (CPU) are averaged over the sampler's last
@@ -25,6 +29,11 @@ type Observation struct {
 	// enforcers running in their own workers reported since the previous
 	// observation (a slow enforcer's results arrive some decisions later).
 	Results []IntentResult `json:"results,omitempty"`
+	// Network is what the network tiers' controller reads: per shaped
+	// device its rate and class byte counters, and the bronze ceilings
+	// the kernel holds (adopted by a restarted agent); zero while the
+	// policy names no devices.
+	Network netqos.Signals `json:"network,omitzero"`
 }
 
 // HostSample is host-wide load from procfs.

@@ -36,6 +36,9 @@ type Plan struct {
 	// children). Unclassed host processes are out of its reach, so
 	// "exclusive" means exclusive among workloads.
 	Cpusets []CpusetIntent `json:"cpusets,omitempty"`
+	// Network is the network tiers: trees, bronze's ceilings, classified
+	// cgroups (see NetworkIntent).
+	Network NetworkIntent `json:"network,omitzero"`
 }
 
 // Intent kinds, as used in IntentResult.Intent and IntentSummary.Kind.
@@ -58,7 +61,8 @@ func (p Plan) Equal(q Plan) bool {
 		p.OfflineCPU.equal(q.OfflineCPU) && p.OfflineMemory.equal(q.OfflineMemory) &&
 		p.OfflineOOMScore.equal(q.OfflineOOMScore) &&
 		slices.EqualFunc(p.Kills, q.Kills, KillIntent.equal) &&
-		slices.EqualFunc(p.Cpusets, q.Cpusets, CpusetIntent.equal)
+		slices.EqualFunc(p.Cpusets, q.Cpusets, CpusetIntent.equal) &&
+		p.Network.equal(q.Network)
 }
 
 func (c CPUIntent) equal(d CPUIntent) bool {
