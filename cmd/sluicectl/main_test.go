@@ -49,7 +49,8 @@ func TestPolicyCheck(t *testing.T) {
 	}
 	// Sections that parse but that nothing enforces are named, per file:
 	// the default policy partitions the cache; a file that also lists network
-	// devices asks for shaping too; one asking for neither gets no note.
+	// devices is named for rdt only (shaping is enforced); one asking for
+	// neither gets no note.
 	shaped := filepath.Join(dir, "shaped.yaml")
 	quiet := filepath.Join(dir, "quiet.yaml")
 	for name, body := range map[string]string{
@@ -64,10 +65,13 @@ func TestPolicyCheck(t *testing.T) {
 	if code != 0 {
 		t.Errorf("check good, shaped, quiet: code %d err %q", code, errs)
 	}
-	for _, want := range []string{"good.yaml: not enforced yet: rdt (", "shaped.yaml: not enforced yet: rdt, network ("} {
+	for _, want := range []string{"good.yaml: not enforced yet: rdt (", "shaped.yaml: not enforced yet: rdt ("} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout %q lacks %q", out, want)
 		}
+	}
+	if strings.Contains(out, "network") {
+		t.Errorf("stdout %q names the network section, which is enforced", out)
 	}
 	if strings.Contains(out, "quiet.yaml: not enforced") || !strings.Contains(out, "quiet.yaml: ok") {
 		t.Errorf("stdout %q: quiet.yaml asks for nothing unenforced and should only be ok", out)
@@ -98,9 +102,11 @@ func TestStatusTable(t *testing.T) {
 		Intents: []qos.IntentSummary{
 			{Kind: qos.IntentOfflineCPU, Target: "/sluice/offline", Value: "1100m", Reason: "offline cpu budget 1100m: 8000m x 70% - online 3000m - system 500m"},
 			{Kind: qos.IntentKill, Target: "batch", Value: "SIGKILL", Reason: "offline memory above its limit for 5s"},
+			{Kind: qos.IntentNetwork, Target: "eth0", Value: "bronze ceil 600Mbit", Reason: "eth0 egress: bronze ceil cut 900Mbit -> 600Mbit"},
+			{Kind: qos.IntentNetworkTier, Target: "/sluice/offline", Value: "bronze", Reason: "offline parent /sluice/offline: its traffic is bronze"},
 		},
 		Results: []qos.IntentResult{{Intent: qos.IntentOfflineMemory, Target: "/sluice/offline", Status: qos.ResultFailed, Err: "write memory.limit_in_bytes: device or resource busy"}},
-		Policy:  agent.PolicyInfo{Source: "/etc/sluice/policy.yaml", LastError: "policy.yaml:3: cpu.highWater: 130% is above 100%", NotEnforced: []string{"rdt", "network"}},
+		Policy:  agent.PolicyInfo{Source: "/etc/sluice/policy.yaml", LastError: "policy.yaml:3: cpu.highWater: 130% is above 100%", NotEnforced: []string{"rdt"}},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/state" {
@@ -116,9 +122,10 @@ func TestStatusTable(t *testing.T) {
 		t.Fatalf("status: exit %d: %s", code, errs)
 	}
 	for _, want := range []string{
-		"enforcing", "4.50 / 8.00 cores", "REJECTED", "130% is above 100%", "not enforced yet: rdt, network",
+		"enforcing", "4.50 / 8.00 cores", "REJECTED", "130% is above 100%", "not enforced yet: rdt\n",
 		"online   1", "offline  2", "3.00", // class table
 		"offline-cpu", "1100m", "kill", "batch", // pending actions with reasons
+		"network", "eth0", "bronze ceil 600Mbit", "network-tier", "its traffic is bronze",
 		"/sluice/offline/batch", "FAILED LAST ITERATION", "device or resource busy",
 	} {
 		if !strings.Contains(out, want) {
