@@ -69,11 +69,9 @@ bench-net:
 
 generate:
 	./ebpf/generate.sh
-	./netqos/classify/generate.sh
 
 verify-generate:
 	./ebpf/generate.sh --verify
-	./netqos/classify/generate.sh --verify
 
 clean:
 	rm -rf $(BIN)
