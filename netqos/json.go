@@ -3,6 +3,7 @@ package netqos
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -75,31 +76,10 @@ func (k ReasonKind) MarshalText() ([]byte, error) { return []byte(k.String()), n
 
 // UnmarshalText reads a kind name.
 func (k *ReasonKind) UnmarshalText(b []byte) error {
-	for i, n := range reasonKinds {
-		if n == string(b) {
-			*k = ReasonKind(i)
-			return nil
-		}
+	i := slices.Index(reasonKinds[:], string(b))
+	if i < 0 {
+		return fmt.Errorf("unknown reason kind %q", b)
 	}
-	return fmt.Errorf("unknown reason kind %q", b)
-}
-
-// MarshalJSON writes the structured reason with its wording as "text".
-func (r Reason) MarshalJSON() ([]byte, error) {
-	type plain Reason
-	return json.Marshal(struct {
-		plain
-		Text string `json:"text"`
-	}{plain(r), r.String()})
-}
-
-// UnmarshalJSON reads what MarshalJSON wrote; the text is derived.
-func (r *Reason) UnmarshalJSON(b []byte) error {
-	type plain Reason
-	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
-		return err
-	}
-	*r = Reason(p)
+	*k = ReasonKind(i)
 	return nil
 }

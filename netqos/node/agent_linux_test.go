@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,24 +25,6 @@ import (
 	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
-
-// syncBuffer is the agent's stderr, read while it writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // eventually polls cond until it holds or the deadline passes; the
 // deadline is a bound on a hung agent, not the measurement: what is
@@ -148,18 +128,22 @@ network:
 	}
 	writePolicy("[up0]")
 	sock := filepath.Join(dir, "agent.sock")
-	var logs syncBuffer
+	logs, err := os.Create(filepath.Join(dir, "agent.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
 	agent := exec.Command("nsenter", "--net="+tp.Host.Path, bin, "-policy", policy, "-containerd", "",
 		"-listen", "unix:"+sock, "-no-ebpf", "-net-pin-dir", "", "-log-level", "debug")
-	agent.Stdout, agent.Stderr = &logs, &logs
+	agent.Stdout, agent.Stderr = logs, logs
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_ = agent.Process.Signal(syscall.SIGTERM)
 		_ = agent.Wait()
-		if t.Failed() {
-			t.Logf("agent log:\n%s", logs.String())
+		if b, _ := os.ReadFile(logs.Name()); t.Failed() {
+			t.Logf("agent log:\n%s", b)
 		}
 	})
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
