@@ -16,7 +16,6 @@ import (
 	"github.com/sluicehq/sluice/agent/discovery"
 	"github.com/sluicehq/sluice/agent/sample"
 	"github.com/sluicehq/sluice/ebpf"
-	"github.com/sluicehq/sluice/netqos"
 	"github.com/sluicehq/sluice/qos"
 )
 
@@ -55,7 +54,7 @@ type WorkloadSource interface {
 // and the bronze ceiling the kernel holds. With pol naming no devices it
 // returns empty signals and reads nothing. Called from the loop only.
 type NetworkSource interface {
-	Signals(pol netqos.Policy, at time.Time) (netqos.Signals, error)
+	Signals(pol qos.NetworkPolicy, at time.Time) (qos.NetworkSignals, error)
 }
 
 // Enforcer turns the plan's intents of its group (offline CPU and memory,
@@ -505,6 +504,8 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 		}
 		a.runq.classSummaries(obs.Classes)
 	}
+	obs.Host.PSI.Triggered = cause == "psi"
+	a.metrics.observe(obs)
 	if a.cfg.Network != nil {
 		sig, err := a.cfg.Network.Signals(a.policy.Network, now)
 		if err != nil {
@@ -513,8 +514,6 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 		}
 		obs.Network = sig
 	}
-	obs.Host.PSI.Triggered = cause == "psi"
-	a.metrics.observe(obs)
 
 	if a.cfg.Adopt != nil && a.state.Time.IsZero() {
 		a.adopt(*a.cfg.Adopt, host)

@@ -8,6 +8,13 @@ import (
 	"github.com/sluicehq/sluice/netqos"
 )
 
+// NetworkSignals is what the network tiers' controller observes each
+// tick, NetworkState what it carries between ticks (netqos.Decide).
+type (
+	NetworkSignals = netqos.Signals
+	NetworkState   = netqos.State
+)
+
 // IntentNetwork reports a device's tree and bronze ceiling (Target: the
 // device), IntentNetworkIngress bronze's host-wide ingress budget and
 // IntentNetworkTier a cgroup's network tier (Target: its cgroup path).

@@ -1,10 +1,6 @@
 package qos
 
-import (
-	"time"
-
-	"github.com/sluicehq/sluice/netqos"
-)
+import "time"
 
 // Observation is an immutable picture of the host at one instant, built by
 // the agent's samplers. Rates (CPU) are averaged over the sampler's last
@@ -24,16 +20,16 @@ type Observation struct {
 	// from here. Host usage that belongs to no classed workload is counted
 	// as system (conservative: it protects online work).
 	Classes map[Class]ClassUsage `json:"classes,omitempty"`
+	// Network is what the network tiers' controller reads: per shaped
+	// device its rate and class byte counters, and the bronze ceilings
+	// the kernel holds (adopted by a restarted agent); zero while the
+	// policy names no devices.
+	Network NetworkSignals `json:"network,omitzero"`
 	// Results reports what the enforcers did with earlier plans: the
 	// inline enforcers' results of the last pass, and whatever the
 	// enforcers running in their own workers reported since the previous
 	// observation (a slow enforcer's results arrive some decisions later).
 	Results []IntentResult `json:"results,omitempty"`
-	// Network is what the network tiers' controller reads: per shaped
-	// device its rate and class byte counters, and the bronze ceilings
-	// the kernel holds (adopted by a restarted agent); zero while the
-	// policy names no devices.
-	Network netqos.Signals `json:"network,omitzero"`
 }
 
 // HostSample is host-wide load from procfs.

@@ -49,8 +49,8 @@ type options struct {
 	containerd string
 	logLevel   string
 	noEBPF     bool
-	pprof      bool
 	netPinDir  string
+	pprof      bool
 }
 
 func main() {
@@ -61,9 +61,9 @@ func main() {
 	flag.StringVar(&o.procRoot, "proc", "/proc", "procfs mount")
 	flag.StringVar(&o.cgroupRoot, "cgroup-root", "/sys/fs/cgroup", "cgroup mount root")
 	flag.StringVar(&o.containerd, "containerd", "/run/containerd/containerd.sock", "containerd socket; empty disables container discovery")
+	flag.StringVar(&o.netPinDir, "net-pin-dir", "/sys/fs/bpf/sluice/netqos", "where the network classifier pins its maps and attachments on the bpf file system, so classification survives an agent restart; without a bpf file system mounted there it is not pinned")
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.BoolVar(&o.noEBPF, "no-ebpf", false, "do not load the eBPF scheduler sampler (run-queue latency)")
-	flag.StringVar(&o.netPinDir, "net-pin-dir", "/sys/fs/bpf/sluice/netqos", "where the network classifier pins its maps and attachments on the bpf file system, so classification survives an agent restart; without a bpf file system mounted there it is not pinned")
 	flag.BoolVar(&o.pprof, "pprof", false, "serve Go runtime profiles under /debug/pprof/ on the -listen address (e.g. curl --unix-socket SOCK 'http://agent/debug/pprof/profile?seconds=30')")
 	flag.Parse()
 
@@ -135,10 +135,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	// on, and dry-run plans write nothing anyway.
 	var enf cgroup.Enforcer
 	if !o.dryRun {
-		if enf, err = enforcers(ctx, layout, o, pol, disc, log, &cfg); err != nil {
+		if enf, err = enforcers(ctx, layout, o, pol, disc, netEnf, log, &cfg); err != nil {
 			return err
 		}
-		cfg.Enforcers = append(cfg.Enforcers, agent.Enforcement{Name: "network", Enforcer: netEnf})
 	}
 	a, err := agent.New(cfg)
 	if err != nil {
@@ -332,7 +331,7 @@ func listen(addr string) (net.Listener, error) {
 // enforcers builds the cgroup enforcer and the killer into cfg, and adopts
 // the caps the kernel has (a restarted agent resumes without releasing
 // them).
-func enforcers(ctx context.Context, layout cgroupfs.Layout, o options, pol qos.Policy, disc *discovery.Discoverer, log *slog.Logger, cfg *agent.Config) (cgroup.Enforcer, error) {
+func enforcers(ctx context.Context, layout cgroupfs.Layout, o options, pol qos.Policy, disc *discovery.Discoverer, network agent.Enforcer, log *slog.Logger, cfg *agent.Config) (cgroup.Enforcer, error) {
 	enf, err := cgroup.New(cgroup.Config{
 		OfflineParent: pol.OfflineParent,
 		Proc:          cgroup.Dir(o.procRoot),
@@ -370,6 +369,7 @@ func enforcers(ctx context.Context, layout cgroupfs.Layout, o options, pol qos.P
 	cfg.Enforcers = []agent.Enforcement{
 		{Name: "cgroup", Enforcer: enf, Inline: true},
 		{Name: "killer", Enforcer: k},
+		{Name: "network", Enforcer: network},
 	}
 	return enf, nil
 }
