@@ -189,11 +189,20 @@ network:
 			return false, err.Error()
 		}
 		var s struct {
-			Plan    qos.Plan           `json:"plan"`
-			Results []qos.IntentResult `json:"results"`
+			Plan         qos.Plan           `json:"plan"`
+			Results      []qos.IntentResult `json:"results"`
+			Capabilities struct {
+				TC struct {
+					Probed bool     `json:"probed"`
+					Qdiscs []string `json:"qdiscs"`
+				} `json:"tc"`
+			} `json:"capabilities"`
 		}
 		if err := json.Unmarshal([]byte(body), &s); err != nil {
 			return false, err.Error()
+		}
+		if tc := s.Capabilities.TC; !tc.Probed || !slices.Contains(tc.Qdiscs, "htb") {
+			return false, fmt.Sprintf("capabilities.tc %+v", tc)
 		}
 		want := []qos.NetworkTierIntent{
 			{CgroupPath: rel + "/offline", Tier: netqos.Bronze, Reason: qos.TierOfflineParent},
