@@ -69,7 +69,6 @@ bench-net:
 
 generate: generate-proto
 	./ebpf/generate.sh
-	./netqos/classify/generate.sh
 
 # The brain's protobuf and Connect stubs (brain/api/gen), with the
 # generators pinned in go.mod's tool block.
@@ -78,7 +77,6 @@ generate-proto:
 
 verify-generate:
 	./ebpf/generate.sh --verify
-	./netqos/classify/generate.sh --verify
 	./brain/api/generate.sh --verify
 
 clean:

@@ -50,6 +50,14 @@ type WorkloadSource interface {
 	Status() discovery.DiscoveryStatus
 }
 
+// NetworkSource reads what the network tiers' controller needs each tick
+// (netqos/node.Enforcer): per device of pol its rate, class byte counters
+// and the bronze ceiling the kernel holds. With pol naming no devices it
+// returns empty signals and reads nothing. Called from the loop only.
+type NetworkSource interface {
+	Signals(pol qos.NetworkPolicy, at time.Time) (qos.NetworkSignals, error)
+}
+
 // Enforcer turns the plan's intents of its group (offline CPU and memory,
 // kills, and later cache, network, containers) into kernel or runtime
 // state and reports what it did.
@@ -105,6 +113,9 @@ type Config struct {
 	// comes into force after start (hot reload), for the parts the loop
 	// does not own, such as PSI triggers.
 	OnPolicy func(qos.Policy)
+	// Network, when set, samples the network tiers' signals; nil leaves
+	// them empty (a policy naming devices then plans no tree).
+	Network NetworkSource
 	// Wake delivers early wake-ups (PSI triggers, eBPF events). May be nil.
 	Wake <-chan string
 	// ForceDryRun keeps enforcement off whatever the policy says.
@@ -520,6 +531,14 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	}
 	obs.Host.PSI.Triggered = cause == "psi"
 	a.metrics.observe(obs)
+	if a.cfg.Network != nil {
+		sig, err := a.cfg.Network.Signals(a.policy.Network, now)
+		if err != nil {
+			a.metrics.sampleErrors.WithLabelValues("network").Inc()
+			a.warnOnce("network:"+err.Error(), "network signals incomplete; affected devices are not shaped", "err", err)
+		}
+		obs.Network = sig
+	}
 
 	if a.cfg.Adopt != nil && a.state.Time.IsZero() {
 		a.adopt(*a.cfg.Adopt, host)

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-//go:generate ./generate.sh
+//go:generate ./generate.sh runq
 
 // ErrNotSupported is cilium/ebpf's capability sentinel, re-exported so
 // callers can match this package's errors without importing cilium/ebpf.

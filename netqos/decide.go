@@ -3,6 +3,7 @@ package netqos
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 )
 
@@ -93,21 +94,8 @@ const (
 )
 
 func (k ReasonKind) String() string {
-	switch k {
-	case ReasonStart:
-		return "start"
-	case ReasonAdopt:
-		return "adopt"
-	case ReasonHold:
-		return "hold"
-	case ReasonCut:
-		return "cut"
-	case ReasonRamp:
-		return "ramp"
-	case ReasonNoLink:
-		return "no-link-rate"
-	case ReasonBadPolicy:
-		return "bad-policy"
+	if int(k) < len(reasonKinds) {
+		return reasonKinds[k]
 	}
 	return fmt.Sprintf("reason(%d)", uint8(k))
 }
@@ -277,4 +265,24 @@ func quantize(v, floor, link uint64) uint64 {
 		return floor
 	}
 	return floor + (v-floor)/step*step
+}
+
+// Equal reports whether two plans ask the kernel for the same values:
+// the same trees, bronze ceilings, ingress budget and DSCP. Reasons are
+// not compared beyond their kind: their figures change every tick while
+// what is written does not.
+func (p Plan) Equal(q Plan) bool {
+	if (p.Ingress == nil) != (q.Ingress == nil) || !maps.Equal(p.DSCP, q.DSCP) {
+		return false
+	}
+	if p.Ingress != nil && p.Ingress.BitsPerSec != q.Ingress.BitsPerSec {
+		return false
+	}
+	return slices.EqualFunc(p.Devices, q.Devices, DevicePlan.equal)
+}
+
+func (d DevicePlan) equal(e DevicePlan) bool {
+	return d.Device == e.Device && d.ReplaceForeignRoot == e.ReplaceForeignRoot &&
+		d.Ceil.BitsPerSec == e.Ceil.BitsPerSec && d.Ceil.Reason.Kind == e.Ceil.Reason.Kind &&
+		d.Tree.Root == e.Tree.Root && slices.Equal(d.Tree.Classes, e.Tree.Classes) && slices.Equal(d.Tree.Leaves, e.Tree.Leaves)
 }

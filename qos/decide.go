@@ -26,6 +26,10 @@ const (
 // before the first decision. It is plain data (JSON-serialisable) so the
 // agent can show it and a test can write one down.
 type State struct {
+	// Network is the network tiers' controller state (bronze's ceilings
+	// and the counters they were computed from).
+	Network NetworkState `json:"network,omitzero"`
+
 	// Time is the observation time of the decision that produced this state.
 	Time   time.Time   `json:"time"`
 	CPU    LendState   `json:"cpu"`
@@ -108,6 +112,7 @@ func Decide(obs Observation, pol Policy, tgt Targets, prev State) (Plan, State) 
 	plan.OfflineCPU, next.CPU, next.Runq = decideCPU(obs, pol, tgt, prev.CPU, prev.Runq, elapsed)
 	plan.OfflineMemory, next.Memory = decideMemory(obs, pol, tgt, prev.Memory, elapsed)
 	plan.Kills, next.Kill = decideKills(obs, pol, plan.OfflineMemory, prev.Kill)
+	plan.Network, next.Network = decideNetwork(obs, pol, prev.Network)
 	plan.OfflineCPU.Weight, plan.OfflineCPU.Idle = OfflineCPUWeight, true
 	plan.OfflineCPU.YieldReason = Reason{Rule: RuleOfflineYields}
 	plan.OfflineOOMScore = OOMScoreIntent{Adj: OfflineOOMScoreAdj, Reason: Reason{Rule: RuleOfflineOOMFirst}}

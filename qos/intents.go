@@ -41,7 +41,7 @@ func (p Plan) Intents() []IntentSummary {
 	for _, k := range p.Kills {
 		out = append(out, IntentSummary{Kind: IntentKill, Target: k.ID, Value: k.CgroupPath, Reason: k.Reason.String()})
 	}
-	return out
+	return append(out, p.Network.intents()...)
 }
 
 // formatBytes prints a size in binary units with two decimals ("1.50GiB").

@@ -20,6 +20,11 @@ type Observation struct {
 	// from here. Host usage that belongs to no classed workload is counted
 	// as system (conservative: it protects online work).
 	Classes map[Class]ClassUsage `json:"classes,omitempty"`
+	// Network is what the network tiers' controller reads: per shaped
+	// device its rate and class byte counters, and the bronze ceilings
+	// the kernel holds (adopted by a restarted agent); zero while the
+	// policy names no devices.
+	Network NetworkSignals `json:"network,omitzero"`
 	// Results reports what the enforcers did with earlier plans: the
 	// inline enforcers' results of the last pass, and whatever the
 	// enforcers running in their own workers reported since the previous

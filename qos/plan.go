@@ -27,6 +27,9 @@ type Plan struct {
 	// OfflineOOMScore is the oom_score_adj of every task below the offline
 	// parent.
 	OfflineOOMScore OOMScoreIntent `json:"offlineOOMScore"`
+	// Network is the network tiers: trees, bronze's ceilings, classified
+	// cgroups (see NetworkIntent).
+	Network NetworkIntent `json:"network,omitzero"`
 	// Kills lists offline victims in the order they should die. At most one
 	// kill per cool-down window is planned.
 	Kills []KillIntent `json:"kills,omitempty"`
@@ -62,7 +65,7 @@ const (
 // intent group adds its comparison here (the agent skips enforcing a plan
 // equal to the last one).
 func (p Plan) Equal(q Plan) bool {
-	return p.DryRun == q.DryRun && p.OfflineParent == q.OfflineParent &&
+	return p.DryRun == q.DryRun && p.OfflineParent == q.OfflineParent && p.Network.equal(q.Network) &&
 		p.OfflineCPU.equal(q.OfflineCPU) && p.OfflineMemory.equal(q.OfflineMemory) &&
 		p.OfflineOOMScore.equal(q.OfflineOOMScore) &&
 		slices.EqualFunc(p.Kills, q.Kills, KillIntent.equal) &&

@@ -369,10 +369,9 @@ func TestNotEnforcedNamesSectionsThatAskForSomething(t *testing.T) {
 	}{
 		{"rdt is enforced (on by default)", "version: 1\n", nil},
 		{"rdt off asks for nothing", "version: 1\nrdt: {enabled: false}\n", nil},
-		{"network with devices", "version: 1\nrdt: {enabled: false}\n" +
-			"network: {devices: [eth0], goldRate: 1Mbit, silverRate: 1Mbit, headroom: 1Mbit}\n", []string{"network"}},
-		{"network beside rdt", "version: 1\nnetwork: {devices: [eth0], goldRate: 1Mbit, silverRate: 1Mbit, headroom: 1Mbit}\n",
-			[]string{"network"}},
+		{"network with devices is enforced", "version: 1\nrdt: {enabled: false}\n" +
+			"network: {devices: [eth0], goldRate: 1Mbit, silverRate: 1Mbit, headroom: 1Mbit}\n", nil},
+		{"rdt and network are enforced", "version: 1\nnetwork: {devices: [eth0], goldRate: 1Mbit, silverRate: 1Mbit, headroom: 1Mbit}\n", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pol, err := ParsePolicy(tc.name, []byte(tc.file))

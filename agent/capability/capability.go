@@ -77,9 +77,10 @@ type Resctrl struct {
 }
 
 // TC is which traffic-control qdiscs and classifiers the kernel offers.
-// Nothing probes it yet: Probed stays false (and the lists empty) until
-// the network enforcer fills it from its own netlink probe, because
-// finding out honestly means creating qdiscs on a device.
+// Probe leaves it unprobed: finding out honestly means creating qdiscs on
+// a device, which the agent does in a private network namespace
+// (netqos/tc.Probe) and fills in here; Probed stays false when that
+// failed.
 type TC struct {
 	Probed      bool     `json:"probed"`
 	Qdiscs      []string `json:"qdiscs,omitempty"`
@@ -161,6 +162,8 @@ func (c Capabilities) LogValue() slog.Value {
 		slog.Bool("resctrl.supported", c.Resctrl.Supported),
 		slog.Bool("resctrl.mounted", c.Resctrl.Mounted),
 		slog.Bool("tc.probed", c.TC.Probed),
+		slog.Any("tc.qdiscs", c.TC.Qdiscs),
+		slog.Any("tc.classifiers", c.TC.Classifiers),
 	}
 	for _, e := range []struct{ k, v string }{{"cgroupError", c.CgroupErr}, {"bpfError", c.BPFErr}, {"psiError", c.PSIErr}} {
 		if e.v != "" {

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,12 +25,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sys/unix"
 
 	"github.com/sluicehq/sluice/agent"
 	"github.com/sluicehq/sluice/agent/capability"
 	"github.com/sluicehq/sluice/agent/discovery"
 	"github.com/sluicehq/sluice/agent/killer"
 	"github.com/sluicehq/sluice/agent/sample"
+	"github.com/sluicehq/sluice/netqos/classify"
+	"github.com/sluicehq/sluice/netqos/node"
+	"github.com/sluicehq/sluice/netqos/tc"
 	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/qos/cgroup"
 	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
@@ -46,6 +51,7 @@ type options struct {
 	containerd string
 	logLevel   string
 	noEBPF     bool
+	netPinDir  string
 	pprof      bool
 	resctrl    string
 }
@@ -58,6 +64,7 @@ func main() {
 	flag.StringVar(&o.procRoot, "proc", "/proc", "procfs mount")
 	flag.StringVar(&o.cgroupRoot, "cgroup-root", "/sys/fs/cgroup", "cgroup mount root")
 	flag.StringVar(&o.containerd, "containerd", "/run/containerd/containerd.sock", "containerd socket; empty disables container discovery")
+	flag.StringVar(&o.netPinDir, "net-pin-dir", "/sys/fs/bpf/sluice/netqos", "where the network classifier pins its maps and attachments on the bpf file system, so classification survives an agent restart; without a bpf file system mounted there it is not pinned")
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.BoolVar(&o.noEBPF, "no-ebpf", false, "do not load the eBPF scheduler sampler (run-queue latency)")
 	flag.StringVar(&o.resctrl, "resctrl-root", "/sys/fs/resctrl", "where resctrl is, or is mounted when the kernel has it (cache and memory-bandwidth isolation)")
@@ -116,6 +123,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		source = "embedded default"
 	}
 	log.Info("starting", "cgroupLayout", layout, "policy", source, "dryRun", o.dryRun || pol.DryRun)
+	caps.TC = probeTC(log)
 	log.Info("host capabilities", "caps", caps)
 
 	var cleanup cleanups
@@ -130,12 +138,16 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	netEnf := networkTiers(o, caps, log)
+	cleanup.add(func() { _ = netEnf.Close() })
+	cfg.Network = netEnf
+	reg.MustRegister(netEnf.Collector())
 	// The enforcers are built whenever the -dry-run flag is off, also when
 	// the policy says dryRun: a later policy reload may switch enforcement
 	// on, and dry-run plans write nothing anyway.
 	var enf cgroup.Enforcer
 	if !o.dryRun {
-		if enf, err = enforcers(ctx, layout, o, pol, disc, log, &cfg); err != nil {
+		if enf, err = enforcers(ctx, layout, o, pol, disc, netEnf, log, &cfg); err != nil {
 			return err
 		}
 	}
@@ -165,6 +177,48 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	default:
 	}
 	return nil
+}
+
+// probeTC asks the kernel which qdiscs and classifiers it offers (in a
+// private network namespace: the host's devices are not touched).
+func probeTC(log *slog.Logger) capability.TC {
+	p, err := tc.Probe(tc.ProbeKinds())
+	if err != nil {
+		log.Warn("traffic control probe failed", "err", err)
+		return capability.TC{}
+	}
+	return capability.TC{Probed: true, Qdiscs: p.Qdiscs, Classifiers: p.Classifiers}
+}
+
+// networkTiers builds the network tiers' sampler and enforcer. Nothing is
+// loaded or shaped until the first enforcement pass (or a policy naming
+// devices); the tiers' leaf qdisc is fq_codel where the kernel has it.
+func networkTiers(o options, caps capability.Capabilities, log *slog.Logger) *node.Enforcer {
+	cfg := node.Config{Log: log, Classify: classify.Config{PinDir: o.netPinDir}}
+	if caps.TC.Probed && !slices.Contains(caps.TC.Qdiscs, "fq_codel") {
+		cfg.TC.LeafQdisc = "-"
+	}
+	if o.netPinDir != "" && !onBPFFS(o.netPinDir) {
+		log.Warn("no bpf file system for the network classifier's pins: classification restarts with the agent", "dir", o.netPinDir)
+		cfg.Classify.PinDir = ""
+	}
+	return node.NewEnforcer(cfg, caps.Cgroup)
+}
+
+// onBPFFS reports whether dir, or its closest existing ancestor (the
+// classifier makes the rest), is on a bpf file system.
+func onBPFFS(dir string) bool {
+	var st unix.Statfs_t
+	for {
+		if err := unix.Statfs(dir, &st); err == nil {
+			return st.Type == unix.BPF_FS_MAGIC
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return false
+		}
+		dir = up
+	}
 }
 
 // cleanups close what run opened, last opened first.
@@ -290,7 +344,7 @@ func listen(addr string) (net.Listener, error) {
 // enforcers builds the cgroup enforcer and the killer into cfg, and adopts
 // the caps the kernel has (a restarted agent resumes without releasing
 // them).
-func enforcers(ctx context.Context, layout cgroupfs.Layout, o options, pol qos.Policy, disc *discovery.Discoverer, log *slog.Logger, cfg *agent.Config) (cgroup.Enforcer, error) {
+func enforcers(ctx context.Context, layout cgroupfs.Layout, o options, pol qos.Policy, disc *discovery.Discoverer, network agent.Enforcer, log *slog.Logger, cfg *agent.Config) (cgroup.Enforcer, error) {
 	enf, err := cgroup.New(cgroup.Config{
 		OfflineParent: pol.OfflineParent,
 		Proc:          cgroup.Dir(o.procRoot),
@@ -328,6 +382,7 @@ func enforcers(ctx context.Context, layout cgroupfs.Layout, o options, pol qos.P
 	cfg.Enforcers = []agent.Enforcement{
 		{Name: "cgroup", Enforcer: enf, Inline: true},
 		{Name: "killer", Enforcer: k},
+		{Name: "network", Enforcer: network},
 	}
 	return enf, nil
 }

@@ -47,10 +47,9 @@ func TestPolicyCheck(t *testing.T) {
 			t.Errorf("stderr %q lacks %q", errs, want)
 		}
 	}
-	// Sections that parse but that nothing enforces are named, per file: a
-	// file that lists network devices asks for shaping, which nothing
-	// enforces yet; the default policy's cache partitioning is enforced,
-	// so neither it nor a file turning it off gets a note.
+	// Sections that parse but that nothing enforces would be named, per
+	// file; every section is enforced today (cache partitioning, network
+	// tiers), so no file gets a note.
 	shaped := filepath.Join(dir, "shaped.yaml")
 	quiet := filepath.Join(dir, "quiet.yaml")
 	for name, body := range map[string]string{
@@ -65,10 +64,7 @@ func TestPolicyCheck(t *testing.T) {
 	if code != 0 {
 		t.Errorf("check good, shaped, quiet: code %d err %q", code, errs)
 	}
-	if want := "shaped.yaml: not enforced yet: network ("; !strings.Contains(out, want) {
-		t.Errorf("stdout %q lacks %q", out, want)
-	}
-	for _, f := range []string{"good", "quiet"} {
+	for _, f := range []string{"good", "shaped", "quiet"} {
 		if strings.Contains(out, f+".yaml: not enforced") || !strings.Contains(out, f+".yaml: ok") {
 			t.Errorf("stdout %q: %s.yaml asks for nothing unenforced and should only be ok", out, f)
 		}
@@ -100,9 +96,11 @@ func TestStatusTable(t *testing.T) {
 			{Kind: qos.IntentOfflineCPU, Target: "/sluice/offline", Value: "1100m", Reason: "offline cpu budget 1100m: 8000m x 70% - online 3000m - system 500m"},
 			{Kind: qos.IntentCacheGroup, Target: "sluice-offline", Value: "L3:0=3; MB:0=10", Reason: "offline (sluice-offline): online harmed"},
 			{Kind: qos.IntentKill, Target: "batch", Value: "SIGKILL", Reason: "offline memory above its limit for 5s"},
+			{Kind: qos.IntentNetwork, Target: "eth0", Value: "bronze ceil 600Mbit", Reason: "eth0 egress: bronze ceil cut 900Mbit -> 600Mbit"},
+			{Kind: qos.IntentNetworkTier, Target: "/sluice/offline", Value: "bronze", Reason: "offline parent /sluice/offline: its traffic is bronze"},
 		},
 		Results: []qos.IntentResult{{Intent: qos.IntentOfflineMemory, Target: "/sluice/offline", Status: qos.ResultFailed, Err: "write memory.limit_in_bytes: device or resource busy"}},
-		Policy:  agent.PolicyInfo{Source: "/etc/sluice/policy.yaml", LastError: "policy.yaml:3: cpu.highWater: 130% is above 100%", NotEnforced: []string{"network"}},
+		Policy:  agent.PolicyInfo{Source: "/etc/sluice/policy.yaml", LastError: "policy.yaml:3: cpu.highWater: 130% is above 100%", NotEnforced: []string{"future"}},
 		Cache:   agent.CacheStatus{Error: "resctrl: kernel has no resctrl file system: not supported"},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -119,10 +117,11 @@ func TestStatusTable(t *testing.T) {
 		t.Fatalf("status: exit %d: %s", code, errs)
 	}
 	for _, want := range []string{
-		"enforcing", "4.50 / 8.00 cores", "REJECTED", "130% is above 100%", "not enforced yet: network",
+		"enforcing", "4.50 / 8.00 cores", "REJECTED", "130% is above 100%", "not enforced yet: future\n",
 		"online   1", "offline  2", "3.00", // class table
 		"offline-cpu", "1100m", "kill", "batch", // pending actions with reasons
 		"rdt-group", "L3:0=3; MB:0=10", "cache isolation off: resctrl: kernel has no resctrl file system: not supported",
+		"network", "eth0", "bronze ceil 600Mbit", "network-tier", "its traffic is bronze",
 		"/sluice/offline/batch", "FAILED LAST ITERATION", "device or resource busy",
 	} {
 		if !strings.Contains(out, want) {

@@ -6,4 +6,4 @@
 // a socket program, a veth program and an uplink program.
 package classify
 
-//go:generate ./generate.sh
+//go:generate ../../ebpf/generate.sh netclass

@@ -10,5 +10,10 @@
 //	plan, st = netqos.Decide(sig, pol.Network, st)
 //	results := n.Apply(ctx, plan)
 //
-// and tells it which cgroups are online or offline with SetTier.
+// and tells it which cgroups are online or offline with SetTier (or
+// SetTiers, the whole set at once).
+//
+// The agent itself uses Enforcer: the same loop with the decision in
+// qos.Decide (the plan's Network group), Signals for the Observation and
+// Apply as one more agent.Enforcer, running in its own worker.
 package node

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	sebpf "github.com/sluicehq/sluice/ebpf"
 	"github.com/sluicehq/sluice/netqos"
 	"github.com/sluicehq/sluice/netqos/classify"
 	"github.com/sluicehq/sluice/netqos/tc"
@@ -45,6 +47,9 @@ type Node struct {
 
 	attachedVeth map[int]bool // veth ifindex -> attached
 	shaped       map[string]bool
+	// tiers are the cgroups SetTiers put into the tier map, by v2
+	// directory, with the id each had then.
+	tiers map[string]tierEntry
 
 	mu    sync.Mutex
 	stats []tc.DeviceStats
@@ -106,6 +111,64 @@ func (n *Node) SetTier(dir string, t netqos.Tier) error {
 		return fmt.Errorf("netqos: set tier of %s: %w", dir, classify.ErrNotSupported)
 	}
 	return n.cls.SetTier(dir, t)
+}
+
+type tierEntry struct {
+	tier netqos.Tier
+	id   uint64
+}
+
+// TierChange is what SetTiers did with one cgroup directory.
+type TierChange struct {
+	Dir     string
+	Tier    netqos.Tier
+	Changed bool // written this call (new, another tier, or re-created)
+	Err     error
+}
+
+// SetTiers makes the classifier hold exactly the given v2 cgroup
+// directories with their tiers: new or changed ones are written, and the
+// ones of an earlier call that are no longer wanted (the cgroup is gone,
+// or no longer classified) are removed by the id they had, so a cgroup
+// that was removed is forgotten too. Idempotent: a second call with the
+// same map writes nothing, unless a cgroup was re-created under the same
+// path (a new id).
+func (n *Node) SetTiers(want map[string]netqos.Tier) []TierChange {
+	if n.tiers == nil {
+		n.tiers = map[string]tierEntry{}
+	}
+	out := make([]TierChange, 0, len(want))
+	for dir, t := range want {
+		c := TierChange{Dir: dir, Tier: t}
+		id, err := sebpf.CgroupID(dir)
+		switch {
+		case n.cls == nil:
+			c.Err = fmt.Errorf("netqos: set tier of %s: %w", dir, classify.ErrNotSupported)
+		case err != nil:
+			c.Err = fmt.Errorf("netqos: set tier of %s: %w", dir, err)
+		case n.tiers[dir] == tierEntry{tier: t, id: id}:
+		default:
+			if old, ok := n.tiers[dir]; ok && old.id != id {
+				_ = n.cls.ForgetID(old.id)
+			}
+			if c.Err = n.cls.SetTier(dir, t); c.Err == nil {
+				n.tiers[dir], c.Changed = tierEntry{tier: t, id: id}, true
+			}
+		}
+		out = append(out, c)
+	}
+	for dir, e := range n.tiers {
+		if _, ok := want[dir]; ok {
+			continue
+		}
+		if err := n.cls.ForgetID(e.id); err != nil {
+			out = append(out, TierChange{Dir: dir, Err: err})
+			continue
+		}
+		delete(n.tiers, dir)
+	}
+	slices.SortFunc(out, func(a, b TierChange) int { return strings.Compare(a.Dir, b.Dir) })
+	return out
 }
 
 // Signals reads this tick's counters for pol's devices.
