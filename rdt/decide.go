@@ -1,6 +1,7 @@
 package rdt
 
 import (
+	"maps"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -121,107 +122,30 @@ func Decide(in Signals, pol Policy, hw Hardware, prev State) (Plan, State) {
 	if !pol.Enabled {
 		return Plan{}, State{}
 	}
-	l3, hasL3 := hw.L3()
-	next := State{CalmSince: prev.CalmSince, LastGrow: prev.LastGrow, Offline: Allocation{Ways: map[int]int{}, MB: map[int]int{}}}
-
-	// Bounds in kernel units.
-	var wFloor, wCeil, total int
-	if hasL3 {
-		total = l3.Ways()
-		wFloor, wCeil = clamp(pol.Offline.WaysFloor.AtLeast(total), 0, total), clamp(pol.Offline.WaysCeiling.AtMost(total), 0, total)
-		wFloor = min(max(wFloor, l3.MinCBMBits), wCeil)
-	}
-	var mFloor, mCeil, mStep int
-	if hw.MB != nil {
-		mFloor, mCeil = hw.MB.mbValue(pol.Offline.MBFloor), hw.MB.mbValue(pol.Offline.MBCeiling)
-		mFloor = min(mFloor, mCeil)
-		mStep = max(1, int(pol.Ramp.MB*float64(hw.MB.MaxValue)+0.5))
-	}
-	start := func(prev, cur map[int]int, d, ceil, floor int) int {
-		if v, ok := prev[d]; ok {
-			return clamp(v, floor, ceil)
-		}
-		if v, ok := cur[d]; ok && pol.OnlineLatencyTarget > 0 {
-			return clamp(v, floor, ceil)
-		}
-		return ceil
-	}
-	var curWays, curMB map[int]int
-	if in.Current != nil {
-		curWays, curMB = in.Current.Ways, in.Current.MB
-	}
-
+	next := State{LastGrow: prev.LastGrow, Offline: Allocation{Ways: map[int]int{}, MB: map[int]int{}}}
 	r := Reason{Latency: in.OnlineLatencyP99, Target: pol.OnlineLatencyTarget}
-	target := pol.OnlineLatencyTarget
-	calm := false
-	switch {
-	case target <= 0:
-		r.Kind = ReasonStatic
-		next.CalmSince = time.Time{}
-	case in.OnlineLatencyP99 <= 0:
-		r.Kind = ReasonNoSignal
-		next.CalmSince = time.Time{}
-	case in.OnlineLatencyP99 > target:
-		r.Kind = ReasonHarm
-		next.CalmSince = time.Time{}
-	case float64(in.OnlineLatencyP99) < pol.CalmBelow*float64(target):
-		calm = true
-		if next.CalmSince.IsZero() {
-			next.CalmSince = in.Now
-		}
-		r.Kind = ReasonCalmHold
-	default:
-		r.Kind = ReasonWarm
-		next.CalmSince = time.Time{}
-	}
+	var calm bool
+	r.Kind, calm, next.CalmSince = judgeLatency(in, pol, prev.CalmSince)
 	growNow := calm && in.Now.Sub(next.CalmSince) >= pol.Ramp.Hold &&
 		(prev.LastGrow.IsZero() || in.Now.Sub(prev.LastGrow) >= pol.Ramp.Every)
 
-	domains := domainUnion(l3.Domains, hasL3, hw.MB)
+	step := offlineStep{pol: pol, hw: hw, bounds: offlineBoundsFor(pol, hw), prev: prev.Offline, kind: r.Kind, growNow: growNow}
+	if in.Current != nil {
+		step.current = *in.Current
+	}
+	l3, hasL3 := hw.L3()
 	grew, anySuspect := false, false
-	for _, d := range domains {
-		dc := DomainChange{Domain: d, FromWays: -1, ToWays: -1, FromMB: -1, ToMB: -1}
-		dc.Suspect, dc.MBMShare, dc.OccupancyShare, dc.Measured = suspect(in.Domains[d], pol.SuspectShare)
-		inL3 := hasL3 && slices.Contains(l3.Domains, d)
-		inMB := hw.MB != nil && slices.Contains(hw.MB.Domains, d)
-		var w, m int
-		if inL3 {
-			w = start(prev.Offline.Ways, curWays, d, wCeil, wFloor)
-			dc.FromWays = w
-		}
-		if inMB {
-			m = start(prev.Offline.MB, curMB, d, mCeil, mFloor)
-			dc.FromMB = m
-		}
-		switch {
-		case r.Kind == ReasonStatic:
-			w, m = wCeil, mCeil
-		case r.Kind == ReasonHarm && dc.Suspect:
-			anySuspect = true
-			w, m = wFloor, mFloor
-		case growNow:
-			w = min(w+pol.Ramp.Ways, wCeil)
-			if inMB {
-				m = min(hw.MB.RoundMB(m+mStep), mCeil)
-			}
-		}
-		if inL3 {
-			dc.ToWays = w
-			dc.OnlineWays = onlineWays(pol, l3, w)
-			next.Offline.Ways[d] = w
-			grew = grew || w > dc.FromWays
-		}
-		if inMB {
-			dc.ToMB = m
-			next.Offline.MB[d] = m
-			grew = grew || m > dc.FromMB
-		}
+	for _, d := range domainUnion(l3.Domains, hasL3, hw.MB) {
+		dc, dGrew := step.moveDomain(d, in.Domains[d], next.Offline)
+		grew = grew || dGrew
+		anySuspect = anySuspect || (r.Kind == ReasonHarm && dc.Suspect)
 		r.Domains = append(r.Domains, dc)
 	}
+
 	if r.Kind == ReasonHarm && !anySuspect {
 		r.Kind = ReasonHarmNotCache
 	}
-	if calm && growNow {
+	if growNow {
 		r.Kind = ReasonCalmGrow
 		if grew {
 			next.LastGrow = in.Now
@@ -229,8 +153,122 @@ func Decide(in Signals, pol Policy, hw Hardware, prev State) (Plan, State) {
 			r.Kind = ReasonAtCeiling
 		}
 	}
-
 	return buildPlan(in, pol, hw, next.Offline, r, grew), next
+}
+
+// judgeLatency reads online latency against the target: the verdict
+// before any domain is looked at, whether online is calm, and since when
+// (zero while it is not).
+func judgeLatency(in Signals, pol Policy, calmSince time.Time) (ReasonKind, bool, time.Time) {
+	target := pol.OnlineLatencyTarget
+	switch {
+	case target <= 0:
+		return ReasonStatic, false, time.Time{}
+	case in.OnlineLatencyP99 <= 0:
+		return ReasonNoSignal, false, time.Time{}
+	case in.OnlineLatencyP99 > target:
+		return ReasonHarm, false, time.Time{}
+	case float64(in.OnlineLatencyP99) < pol.CalmBelow*float64(target):
+		if calmSince.IsZero() {
+			calmSince = in.Now
+		}
+		return ReasonCalmHold, true, calmSince
+	}
+	return ReasonWarm, false, time.Time{}
+}
+
+// offlineBounds are offline's floors and ceilings in kernel units (ways
+// of the L3 mask, MB schemata values) and one MB ramp step; zero for a
+// resource the host lacks.
+type offlineBounds struct {
+	waysFloor, waysCeil     int
+	mbFloor, mbCeil, mbStep int
+}
+
+func offlineBoundsFor(pol Policy, hw Hardware) offlineBounds {
+	var b offlineBounds
+	if l3, ok := hw.L3(); ok {
+		total := l3.Ways()
+		b.waysFloor = clamp(pol.Offline.WaysFloor.AtLeast(total), 0, total)
+		b.waysCeil = clamp(pol.Offline.WaysCeiling.AtMost(total), 0, total)
+		b.waysFloor = min(max(b.waysFloor, l3.MinCBMBits), b.waysCeil)
+	}
+	if hw.MB != nil {
+		b.mbFloor, b.mbCeil = hw.MB.mbValue(pol.Offline.MBFloor), hw.MB.mbValue(pol.Offline.MBCeiling)
+		b.mbFloor = min(b.mbFloor, b.mbCeil)
+		b.mbStep = max(1, int(pol.Ramp.MB*float64(hw.MB.MaxValue)+0.5))
+	}
+	return b
+}
+
+// offlineStep moves offline's allocation one domain at a time, as the
+// latency verdict asks.
+type offlineStep struct {
+	pol    Policy
+	hw     Hardware
+	bounds offlineBounds
+	// prev is the allocation last planned; current is what the kernel
+	// holds now (empty when the enforcer could not read it).
+	prev, current Allocation
+	kind          ReasonKind
+	growNow       bool
+}
+
+// moveDomain decides offline's ways and MB in domain d, records them in
+// next, and says what changed and whether offline grew there.
+func (s offlineStep) moveDomain(d int, counters map[string]Counters, next Allocation) (DomainChange, bool) {
+	dc := DomainChange{Domain: d, FromWays: -1, ToWays: -1, FromMB: -1, ToMB: -1}
+	dc.Suspect, dc.MBMShare, dc.OccupancyShare, dc.Measured = suspect(counters, s.pol.SuspectShare)
+	l3, hasL3 := s.hw.L3()
+	inL3 := hasL3 && slices.Contains(l3.Domains, d)
+	inMB := s.hw.MB != nil && slices.Contains(s.hw.MB.Domains, d)
+	b := s.bounds
+	var w, m int
+	if inL3 {
+		w = s.start(s.prev.Ways, s.current.Ways, d, b.waysCeil, b.waysFloor)
+		dc.FromWays = w
+	}
+	if inMB {
+		m = s.start(s.prev.MB, s.current.MB, d, b.mbCeil, b.mbFloor)
+		dc.FromMB = m
+	}
+	switch {
+	case s.kind == ReasonStatic:
+		w, m = b.waysCeil, b.mbCeil
+	case s.kind == ReasonHarm && dc.Suspect:
+		w, m = b.waysFloor, b.mbFloor
+	case s.growNow:
+		w = min(w+s.pol.Ramp.Ways, b.waysCeil)
+		if inMB {
+			m = min(s.hw.MB.RoundMB(m+b.mbStep), b.mbCeil)
+		}
+	}
+	grew := false
+	if inL3 {
+		dc.ToWays = w
+		dc.OnlineWays = onlineWays(s.pol, l3, w)
+		next.Ways[d] = w
+		grew = w > dc.FromWays
+	}
+	if inMB {
+		dc.ToMB = m
+		next.MB[d] = m
+		grew = grew || m > dc.FromMB
+	}
+	return dc, grew
+}
+
+// start is where a domain's value moves from: the last plan's, else the
+// kernel's when a latency target is set (a restarted agent resumes
+// instead of jumping), else the ceiling; within floor and ceiling.
+func (s offlineStep) start(prev, cur map[int]int, d, ceil, floor int) int {
+	if v, ok := prev[d]; ok {
+		return clamp(v, floor, ceil)
+	}
+	if v, ok := cur[d]; ok && s.pol.OnlineLatencyTarget > 0 {
+		return clamp(v, floor, ceil)
+	}
+	return ceil
 }
 
 // onlineWays is how many ways online holds beside offline's w: the rest
@@ -294,149 +332,203 @@ func clamp(v, lo, hi int) int { return max(lo, min(v, hi)) }
 
 // buildPlan lays the allocation out as masks and assigns workloads.
 func buildPlan(in Signals, pol Policy, hw Hardware, off Allocation, r Reason, offlineGrew bool) Plan {
-	l3, hasL3 := hw.L3()
-	var offLo, onLo, sysLo int
-	var onWays, sysWays int
-	base := 0
-	if hasL3 {
-		base = bits.TrailingZeros64(l3.CBMMask)
-	}
-	total := l3.Ways()
-	// Offline takes the low end of the mask unless that overlaps the
-	// shareable ways (used by I/O agents) and the high end does not;
-	// online and system take the other end.
-	offAtTop := false
-	if hasL3 && l3.ShareableBits != 0 {
-		maxOff := 0
-		for _, w := range off.Ways {
-			maxOff = max(maxOff, w)
-		}
-		if wayMask(base, maxOff)&l3.ShareableBits != 0 && wayMask(base+total-maxOff, maxOff)&l3.ShareableBits == 0 {
-			offAtTop = true
-		}
-	}
-	schemata := func(class Class) Schemata {
-		var s Schemata
-		if hasL3 {
-			for _, d := range l3.Domains {
-				w := off.Ways[d]
-				var mask uint64
-				switch class {
-				case ClassOffline:
-					offLo = base
-					if offAtTop {
-						offLo = base + total - w
-					}
-					mask = wayMask(offLo, w)
-				case ClassOnline:
-					onWays = onlineWays(pol, l3, w)
-					onLo = base + total - onWays
-					if offAtTop {
-						onLo = base
-					}
-					mask = wayMask(onLo, onWays)
-				case ClassSystem:
-					sysWays = clamp(pol.System.WaysCeiling.AtMost(total), l3.MinCBMBits, total)
-					sysLo = base + total - sysWays
-					if offAtTop {
-						sysLo = base
-					}
-					mask = wayMask(sysLo, sysWays)
-				}
-				for _, name := range hw.l3Names() {
-					s.Set(name, d, mask)
-				}
-			}
-		}
-		if mb := hw.MB; mb != nil {
-			for _, d := range mb.Domains {
-				var v int
-				switch class {
-				case ClassOffline:
-					v = off.MB[d]
-				case ClassOnline:
-					v = mb.mbValue(pol.Online.MBCeiling)
-				case ClassSystem:
-					v = mb.mbValue(pol.System.MBCeiling)
-				}
-				s.Set(ResourceMB, d, uint64(v))
-			}
-		}
-		return s
-	}
-
-	byGroup := map[string]*GroupIntent{}
-	var order []string
-	group := func(name string, class Class) *GroupIntent {
-		if g, ok := byGroup[name]; ok {
-			return g
-		}
-		g := &GroupIntent{Group: name, Class: class}
-		if name != GroupDefault {
-			g.Schemata = schemata(class)
-		}
-		byGroup[name] = g
-		order = append(order, name)
-		return g
-	}
+	gs := groupSet{masks: newMasks(pol, hw, off), byName: map[string]*GroupIntent{}}
 	// Every managed group exists even before it has workloads, so a
 	// workload's first tasks land in a group that already holds the
 	// right schemata.
-	group(GroupOnline, ClassOnline)
+	gs.group(GroupOnline, ClassOnline)
 	if pol.System != nil {
-		group(GroupSystem, ClassSystem)
+		gs.group(GroupSystem, ClassSystem)
 	}
-	offlinePrios := map[int]bool{}
-	for _, w := range in.Workloads {
-		if w.Class == ClassOffline {
-			offlinePrios[w.Priority] = true
-		}
-	}
+	prios := offlinePriorities(in.Workloads)
 	perPriority := pol.OfflinePriorityGroups && !in.OfflineMerged
-	if perPriority && hw.NumCLOSIDs() > 0 && 1+len(byGroup)+len(offlinePrios) > hw.NumCLOSIDs() {
+	// One CLOSID each for the default group, the groups above and every
+	// offline priority; short of that, offline priorities share a group.
+	if perPriority && hw.NumCLOSIDs() > 0 && 1+len(gs.byName)+prios > hw.NumCLOSIDs() {
 		perPriority = false
 		r.Merged = true
 	}
 	if in.OfflineMerged {
 		r.Merged = true
 	}
-	if !perPriority || len(offlinePrios) == 0 {
-		group(GroupOffline, ClassOffline)
+	if !perPriority || prios == 0 {
+		gs.group(GroupOffline, ClassOffline)
 	}
-	for _, w := range in.Workloads {
+	gs.assign(in.Workloads, pol.System != nil, perPriority)
+	return gs.plan(r, offlineGrew)
+}
+
+// offlinePriorities counts the distinct priorities of offline workloads.
+func offlinePriorities(ws []Workload) int {
+	prios := map[int]bool{}
+	for _, w := range ws {
+		if w.Class == ClassOffline {
+			prios[w.Priority] = true
+		}
+	}
+	return len(prios)
+}
+
+// masks lays offline's allocation out as each class's schemata.
+type masks struct {
+	pol   Policy
+	hw    Hardware
+	off   Allocation
+	l3    CacheResource
+	hasL3 bool
+	// base is the lowest bit of the L3 mask, total its ways.
+	base, total int
+	// offAtTop: offline takes the high end of the mask and online and
+	// system the low end, instead of the other way round.
+	offAtTop bool
+}
+
+func newMasks(pol Policy, hw Hardware, off Allocation) masks {
+	m := masks{pol: pol, hw: hw, off: off}
+	m.l3, m.hasL3 = hw.L3()
+	if m.hasL3 {
+		m.base = bits.TrailingZeros64(m.l3.CBMMask)
+	}
+	m.total = m.l3.Ways()
+	m.offAtTop = m.hasL3 && m.offlineAtTop()
+	return m
+}
+
+// offlineAtTop: offline takes the low end of the mask unless that
+// overlaps the shareable ways (used by I/O agents) and the high end does
+// not.
+func (m masks) offlineAtTop() bool {
+	if m.l3.ShareableBits == 0 {
+		return false
+	}
+	maxOff := 0
+	for _, w := range m.off.Ways {
+		maxOff = max(maxOff, w)
+	}
+	return wayMask(m.base, maxOff)&m.l3.ShareableBits != 0 &&
+		wayMask(m.base+m.total-maxOff, maxOff)&m.l3.ShareableBits == 0
+}
+
+// schemata is class's line for every L3 and MB domain.
+func (m masks) schemata(class Class) Schemata {
+	var s Schemata
+	if m.hasL3 {
+		for _, d := range m.l3.Domains {
+			mask := m.l3Mask(class, m.off.Ways[d])
+			for _, name := range m.hw.l3Names() {
+				s.Set(name, d, mask)
+			}
+		}
+	}
+	if mb := m.hw.MB; mb != nil {
+		for _, d := range mb.Domains {
+			s.Set(ResourceMB, d, uint64(m.mbFor(class, d)))
+		}
+	}
+	return s
+}
+
+// l3Mask is class's ways in a domain where offline holds offWays.
+func (m masks) l3Mask(class Class, offWays int) uint64 {
+	switch class {
+	case ClassOffline:
+		if m.offAtTop {
+			return wayMask(m.base+m.total-offWays, offWays)
+		}
+		return wayMask(m.base, offWays)
+	case ClassOnline:
+		return m.awayFromOffline(onlineWays(m.pol, m.l3, offWays))
+	case ClassSystem:
+		return m.awayFromOffline(clamp(m.pol.System.WaysCeiling.AtMost(m.total), m.l3.MinCBMBits, m.total))
+	}
+	return 0
+}
+
+// awayFromOffline is n ways at the end of the mask offline does not start
+// from.
+func (m masks) awayFromOffline(n int) uint64 {
+	if m.offAtTop {
+		return wayMask(m.base, n)
+	}
+	return wayMask(m.base+m.total-n, n)
+}
+
+// mbFor is class's MB value in domain d.
+func (m masks) mbFor(class Class, d int) int {
+	switch class {
+	case ClassOffline:
+		return m.off.MB[d]
+	case ClassOnline:
+		return m.hw.MB.mbValue(m.pol.Online.MBCeiling)
+	case ClassSystem:
+		return m.hw.MB.mbValue(m.pol.System.MBCeiling)
+	}
+	return 0
+}
+
+// groupSet collects the plan's groups by name, each made once with its
+// class's schemata (none for the default group, which Sluice never
+// writes).
+type groupSet struct {
+	masks  masks
+	byName map[string]*GroupIntent
+}
+
+func (gs *groupSet) group(name string, class Class) *GroupIntent {
+	if g, ok := gs.byName[name]; ok {
+		return g
+	}
+	g := &GroupIntent{Group: name, Class: class}
+	if name != GroupDefault {
+		g.Schemata = gs.masks.schemata(class)
+	}
+	gs.byName[name] = g
+	return g
+}
+
+// assign puts each workload's cgroup in its class's group: offline in its
+// priority's group when perPriority, anything neither online nor offline
+// in the system group when the policy has one and in the default group
+// otherwise.
+func (gs *groupSet) assign(ws []Workload, systemGroup, perPriority bool) {
+	for _, w := range ws {
 		var g *GroupIntent
 		switch w.Class {
 		case ClassOnline:
-			g = group(GroupOnline, ClassOnline)
+			g = gs.group(GroupOnline, ClassOnline)
 		case ClassOffline:
 			if perPriority {
-				g = group(OfflinePriorityGroup(w.Priority), ClassOffline)
+				g = gs.group(OfflinePriorityGroup(w.Priority), ClassOffline)
 			} else {
-				g = group(GroupOffline, ClassOffline)
+				g = gs.group(GroupOffline, ClassOffline)
 			}
 			if !slices.Contains(g.Priorities, w.Priority) {
 				g.Priorities = append(g.Priorities, w.Priority)
 			}
 		default:
-			if pol.System != nil {
-				g = group(GroupSystem, ClassSystem)
-			} else {
-				g = group(GroupDefault, ClassSystem)
+			name := GroupDefault
+			if systemGroup {
+				name = GroupSystem
 			}
+			g = gs.group(name, ClassSystem)
 		}
 		g.Cgroups = append(g.Cgroups, w.CgroupPath)
 	}
+}
 
-	var plan Plan
-	// Tighten before loosening: when offline grows, online shrinks first.
+// plan lists the groups in the order to apply them, sorted within each
+// class, each with the decision's reason. Tighten before loosening: when
+// offline grows, online shrinks first.
+func (gs *groupSet) plan(r Reason, offlineGrew bool) Plan {
 	first := []Class{ClassOffline, ClassSystem, ClassOnline}
 	if offlineGrew {
 		first = []Class{ClassOnline, ClassSystem, ClassOffline}
 	}
-	slices.Sort(order)
+	names := slices.Sorted(maps.Keys(gs.byName))
+	var plan Plan
 	for _, class := range first {
-		for _, name := range order {
-			g := byGroup[name]
+		for _, name := range names {
+			g := gs.byName[name]
 			if g.Class != class {
 				continue
 			}

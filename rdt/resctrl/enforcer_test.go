@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/qos"
+	"github.com/sluicehq/sluice/qos/cgroup/cgrouptest"
 	"github.com/sluicehq/sluice/rdt"
 	"github.com/sluicehq/sluice/rdt/resctrl"
 	"github.com/sluicehq/sluice/rdt/resctrltest"
@@ -58,16 +59,9 @@ func writeLog(f *resctrltest.Fake) string {
 	return b.String()
 }
 
+// statuses labels each result by its group.
 func statuses(rs []qos.IntentResult) string {
-	var parts []string
-	for _, r := range rs {
-		s := r.Target + "=" + string(r.Status)
-		if r.Err != "" {
-			s += "(" + r.Err + ")"
-		}
-		parts = append(parts, s)
-	}
-	return strings.Join(parts, " ")
+	return cgrouptest.Results(rs, func(r qos.IntentResult) string { return r.Target })
 }
 
 func TestApplyWritesOnlyDifferencesAndMovesTasksOnce(t *testing.T) {

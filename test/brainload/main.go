@@ -31,7 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,26 +85,15 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	addr, err := freePort()
+	b, err := startBrain(o, dir)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(o.brain, "--data-dir", dir, "--listen", addr, "--heartbeat-interval", o.heartbeat.String(), "--log-level", "warn")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start brain: %w", err)
-	}
-	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
-	url := "http://" + addr
-	tr := &http.Transport{MaxIdleConns: 4 * o.agents, MaxIdleConnsPerHost: 4 * o.agents, IdleConnTimeout: time.Minute}
-	hc := &http.Client{Transport: tr}
-	if err := waitHealthy(hc, url); err != nil {
-		return err
-	}
+	defer b.stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	fleet := newFleet(hc, url, o.agents)
+	fleet := newFleet(b.hc, b.url, o.agents)
 	t0 := time.Now()
 	if err := fleet.register(ctx); err != nil {
 		return err
@@ -112,24 +101,85 @@ func run(o options) error {
 	fmt.Printf("registered %d agents in %v\n", o.agents, time.Since(t0).Round(time.Millisecond))
 	fleet.start(ctx)
 
-	// Phase 2: the fleet heartbeating, nothing else.
+	if err := measureIdle(o, b, fleet); err != nil {
+		return err
+	}
+	op := brainv1connect.NewOperatorServiceClient(b.hc, b.url)
+	commits, failed := submitFlood(ctx, o, op)
+	reportFloodPropagation(fleet, commits, failed)
+	if err := measureTrickle(ctx, o, op, fleet); err != nil {
+		return err
+	}
+	m, err := scrape(b.hc, b.url)
+	if err == nil {
+		fmt.Printf("brain histogram commit -> ack: p50 <= %s, p99 <= %s (bucket bounds)\n", m.quantile(0.5), m.quantile(0.99))
+	}
+	rss, _ := procRSS(b.pid())
+	fmt.Printf("brain RSS after submissions: %.1f MB\n", float64(rss)/(1<<20))
+	return nil
+}
+
+// brain is the sluice-brain process under test and a client sized for
+// the whole fleet.
+type brain struct {
+	cmd *exec.Cmd
+	url string
+	hc  *http.Client
+}
+
+// startBrain starts the brain on a free loopback port with its data in
+// dir and waits until it is healthy.
+func startBrain(o options, dir string) (*brain, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(o.brain, "--data-dir", dir, "--listen", addr, "--heartbeat-interval", o.heartbeat.String(), "--log-level", "warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start brain: %w", err)
+	}
+	tr := &http.Transport{MaxIdleConns: 4 * o.agents, MaxIdleConnsPerHost: 4 * o.agents, IdleConnTimeout: time.Minute}
+	b := &brain{cmd: cmd, url: "http://" + addr, hc: &http.Client{Transport: tr}}
+	if err := waitHealthy(b.hc, b.url); err != nil {
+		b.stop()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *brain) pid() int { return b.cmd.Process.Pid }
+
+func (b *brain) stop() {
+	b.cmd.Process.Signal(os.Interrupt)
+	b.cmd.Wait()
+}
+
+// measureIdle reports the brain's CPU and RSS with the fleet
+// heartbeating and nothing else, after a few seconds to settle.
+func measureIdle(o options, b *brain, fleet *fleet) error {
 	time.Sleep(3 * time.Second)
-	cpu0, err := procCPU(cmd.Process.Pid)
+	cpu0, err := procCPU(b.pid())
 	if err != nil {
 		return err
 	}
 	hb0 := fleet.heartbeats.Load()
 	w0 := time.Now()
 	time.Sleep(o.idle)
-	cpu1, _ := procCPU(cmd.Process.Pid)
+	cpu1, _ := procCPU(b.pid())
 	wall := time.Since(w0)
-	rss, _ := procRSS(cmd.Process.Pid)
+	rss, _ := procRSS(b.pid())
 	hbs := fleet.heartbeats.Load() - hb0
 	fmt.Printf("idle fleet: %d agents, %.0f heartbeats/s: brain CPU %.3f cores, RSS %.1f MB (over %v); heartbeat errors %d\n",
 		o.agents, float64(hbs)/wall.Seconds(), (cpu1-cpu0).Seconds()/wall.Seconds(), float64(rss)/(1<<20), wall.Round(time.Second), fleet.errors.Load())
+	return nil
+}
 
-	// Phase 3: concurrent submissions.
-	op := brainv1connect.NewOperatorServiceClient(hc, url)
+// submitFlood submits jobs 0..o.jobs-1 from o.clients concurrent clients
+// and reports persisted placements per second. It returns when each job's
+// submission returned (its commit; zero for a failed one) and how many
+// failed.
+func submitFlood(ctx context.Context, o options, op brainv1connect.OperatorServiceClient) ([]time.Time, int) {
 	commits := make([]time.Time, o.jobs)
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -140,9 +190,7 @@ func run(o options) error {
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				file := fmt.Sprintf("version: 1\napps:\n  - {name: j%d, cpu: 100m, memory: 64Mi, image: busybox}\nrequests:\n  - {app: j%d, count: 1}\n", i, i)
-				_, err := op.SubmitJobs(ctx, connect.NewRequest(&brainv1.SubmitJobsRequest{File: []byte(file)}))
-				if err != nil {
+				if err := submitJob(ctx, op, i); err != nil {
 					failed.Add(1)
 					fmt.Fprintf(os.Stderr, "submit j%d: %v\n", i, err)
 					continue
@@ -159,10 +207,22 @@ func run(o options) error {
 	el := time.Since(s0)
 	fmt.Printf("submissions: %d jobs from %d concurrent clients in %v: %.0f persisted placements/s (%d failed)\n",
 		o.jobs, o.clients, el.Round(time.Millisecond), float64(o.jobs-int(failed.Load()))/el.Seconds(), failed.Load())
+	return commits, int(failed.Load())
+}
 
-	// Phase 4: propagation, from each commit (submission return) to the ack.
+// submitJob submits job jn: one replica, jn-0.
+func submitJob(ctx context.Context, op brainv1connect.OperatorServiceClient, n int) error {
+	file := fmt.Sprintf("version: 1\napps:\n  - {name: j%d, cpu: 100m, memory: 64Mi, image: busybox}\nrequests:\n  - {app: j%d, count: 1}\n", n, n)
+	_, err := op.SubmitJobs(ctx, connect.NewRequest(&brainv1.SubmitJobsRequest{File: []byte(file)}))
+	return err
+}
+
+// reportFloodPropagation waits up to a minute for the fleet to
+// acknowledge the flood's placements and reports, per replica, the time
+// from its commit (submission return) to the agent's ack.
+func reportFloodPropagation(fleet *fleet, commits []time.Time, failed int) {
 	deadline := time.Now().Add(time.Minute)
-	for fleet.acked() < o.jobs-int(failed.Load()) && time.Now().Before(deadline) {
+	for fleet.acked() < len(commits)-failed && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	var lags []time.Duration
@@ -172,25 +232,24 @@ func run(o options) error {
 			lags = append(lags, max(0, a.Sub(c)))
 		}
 	}
-	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
-	if len(lags) > 0 {
-		fmt.Printf("propagation under the submission flood (submission return -> agent ack), %d replicas: p50 %v p99 %v max %v\n",
-			len(lags), q(lags, 0.5), q(lags, 0.99), lags[len(lags)-1])
-	}
-	// Propagation alone: one submission at a time, so the push path is
-	// not queued behind the flood above.
-	var trickle []time.Duration
+	printLags("propagation under the submission flood", lags)
+}
+
+// measureTrickle submits o.trickle more jobs one at a time, each after
+// the last was acknowledged, so the push path is not queued behind the
+// flood, and reports their propagation.
+func measureTrickle(ctx context.Context, o options, op brainv1connect.OperatorServiceClient, fleet *fleet) error {
+	var lags []time.Duration
 	for i := range o.trickle {
 		n := o.jobs + i
-		file := fmt.Sprintf("version: 1\napps:\n  - {name: j%d, cpu: 100m, memory: 64Mi, image: busybox}\nrequests:\n  - {app: j%d, count: 1}\n", n, n)
-		if _, err := op.SubmitJobs(ctx, connect.NewRequest(&brainv1.SubmitJobsRequest{File: []byte(file)})); err != nil {
+		if err := submitJob(ctx, op, n); err != nil {
 			return fmt.Errorf("trickle submit: %w", err)
 		}
 		c := time.Now()
 		id := fmt.Sprintf("j%d-0", n)
 		for {
 			if a, ok := fleet.ackAt(id); ok {
-				trickle = append(trickle, max(0, a.Sub(c)))
+				lags = append(lags, max(0, a.Sub(c)))
 				break
 			}
 			if time.Since(c) > 10*time.Second {
@@ -199,18 +258,19 @@ func run(o options) error {
 			time.Sleep(200 * time.Microsecond)
 		}
 	}
-	sort.Slice(trickle, func(i, j int) bool { return trickle[i] < trickle[j] })
-	if len(trickle) > 0 {
-		fmt.Printf("propagation one at a time (submission return -> agent ack), %d replicas: p50 %v p99 %v max %v\n",
-			len(trickle), q(trickle, 0.5), q(trickle, 0.99), trickle[len(trickle)-1])
-	}
-	m, err := scrape(hc, url)
-	if err == nil {
-		fmt.Printf("brain histogram commit -> ack: p50 <= %s, p99 <= %s (bucket bounds)\n", m.quantile(0.5), m.quantile(0.99))
-	}
-	rss, _ = procRSS(cmd.Process.Pid)
-	fmt.Printf("brain RSS after submissions: %.1f MB\n", float64(rss)/(1<<20))
+	printLags("propagation one at a time", lags)
 	return nil
+}
+
+// printLags sorts lags and prints their p50, p99 and max; nothing when
+// there are none.
+func printLags(what string, lags []time.Duration) {
+	if len(lags) == 0 {
+		return
+	}
+	slices.Sort(lags)
+	fmt.Printf("%s (submission return -> agent ack), %d replicas: p50 %v p99 %v max %v\n",
+		what, len(lags), q(lags, 0.5), q(lags, 0.99), lags[len(lags)-1])
 }
 
 func q(s []time.Duration, p float64) time.Duration {
