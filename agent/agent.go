@@ -12,9 +12,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/agent/brainlink"
 	"github.com/sluicehq/sluice/agent/capability"
 	"github.com/sluicehq/sluice/agent/discovery"
 	"github.com/sluicehq/sluice/agent/sample"
+	"github.com/sluicehq/sluice/agent/target"
 	"github.com/sluicehq/sluice/ebpf"
 	"github.com/sluicehq/sluice/qos"
 )
@@ -127,6 +129,9 @@ type Config struct {
 	// Capabilities is what the host offers, probed once at start; shown in
 	// /state and readable by enforcers through Agent.Capabilities.
 	Capabilities capability.Capabilities
+	// Brain, when set, is the link to the central brain: its QoS
+	// overrides go to qos.Decide and its status to /state.
+	Brain Brain
 }
 
 // AdoptedLimits are the offline caps found in the kernel at start; zero
@@ -186,6 +191,8 @@ type Agent struct {
 	mu       sync.Mutex
 	snapshot Snapshot
 	polInfo  PolicyInfo
+	// kills wait for the next brain heartbeat (BrainReport).
+	kills []brainlink.Kill
 }
 
 // Snapshot is what the agent shows on GET /state.
@@ -203,6 +210,10 @@ type Snapshot struct {
 	Results   []qos.IntentResult        `json:"results"`
 	Policy    PolicyInfo                `json:"policy"`
 	Discovery discovery.DiscoveryStatus `json:"discovery"`
+	// Targets are the brain's overrides the plan was decided with.
+	Targets qos.Targets `json:"targets,omitzero"`
+	// Brain is the brain connection and its containers (nil without one).
+	Brain *target.Status `json:"brain,omitempty"`
 }
 
 // PolicyInfo tells which policy is in force and how the last load went.
@@ -286,6 +297,10 @@ func (a *Agent) Snapshot() Snapshot {
 	}
 	s.Policy = a.polInfo
 	s.Discovery = a.cfg.Workloads.Status()
+	if a.cfg.Brain != nil {
+		b := a.cfg.Brain.Status()
+		s.Brain = &b
+	}
 	return s
 }
 
@@ -495,6 +510,7 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	}
 	obs.Host.PSI.Triggered = cause == "psi"
 	a.metrics.observe(obs)
+	a.noteKills(obs.Results, a.prevPlan)
 
 	if a.cfg.Adopt != nil && a.state.Time.IsZero() {
 		a.adopt(*a.cfg.Adopt, host)
@@ -503,7 +519,11 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	pol := a.policy
 	pol.DryRun = a.dryRun(pol)
 	t0 := time.Now()
-	plan, state := qos.Decide(obs, pol, qos.Targets{}, a.state)
+	var tgt qos.Targets
+	if a.cfg.Brain != nil {
+		tgt = a.cfg.Brain.Targets()
+	}
+	plan, state := qos.Decide(obs, pol, tgt, a.state)
 	a.metrics.decisionDuration.Observe(time.Since(t0).Seconds())
 	a.metrics.decisions.Inc()
 	a.metrics.plan(plan)
@@ -525,7 +545,7 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	// Intents are worded when someone asks (Snapshot), not on every tick.
 	a.snapshot = Snapshot{
 		Time: now, Host: obs.Host, Classes: obs.Classes, CPU: obs.CPU, Workloads: obs.Workloads,
-		Plan: plan, State: state, Results: a.shownResults(results),
+		Plan: plan, State: state, Results: a.shownResults(results), Targets: tgt,
 	}
 	a.mu.Unlock()
 	a.metrics.loopDuration.Observe(time.Since(start).Seconds())
