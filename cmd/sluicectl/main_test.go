@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/agent"
+	"github.com/sluicehq/sluice/agent/converge"
+	"github.com/sluicehq/sluice/agent/target"
 	"github.com/sluicehq/sluice/qos"
 )
 
@@ -101,6 +103,10 @@ func TestStatusTable(t *testing.T) {
 		},
 		Results: []qos.IntentResult{{Intent: qos.IntentOfflineMemory, Target: "/sluice/offline", Status: qos.ResultFailed, Err: "write memory.limit_in_bytes: device or resource busy"}},
 		Policy:  agent.PolicyInfo{Source: "/etc/sluice/policy.yaml", LastError: "policy.yaml:3: cpu.highWater: 130% is above 100%", NotEnforced: []string{"rdt", "network"}},
+		Brain: &target.Status{
+			NodeID: "n-1", Registered: true, Stale: true, TargetVersion: 7, AppliedVersion: 6,
+			Containers: []converge.ContainerState{{ID: "web-0", Job: "web", Class: qos.ClassOnline, Phase: converge.PhaseRunning, Restarts: 2}},
+		},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/state" {
@@ -120,6 +126,7 @@ func TestStatusTable(t *testing.T) {
 		"online   1", "offline  2", "3.00", // class table
 		"offline-cpu", "1100m", "kill", "batch", // pending actions with reasons
 		"/sluice/offline/batch", "FAILED LAST ITERATION", "device or resource busy",
+		"brain: STALE", "v7 held, v6 applied", "web-0", "running", // the brain's connection and containers
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
