@@ -25,12 +25,14 @@ type Link interface {
 	Applied(ctx context.Context, v uint64, results []brainlink.ItemResult) error
 }
 
-// Converger runs containers (agent/converge.Converger). Apply converges
+// Converger runs containers (Containerd). Apply converges
 // once and never waits for image pulls; it is never called concurrently
 // with itself.
 type Converger interface {
 	Apply(ctx context.Context, specs []converge.Spec) []qos.IntentResult
 	States() []converge.ContainerState
+	// KubeletManaged: kubelet owns the host's containers; none launched.
+	KubeletManaged() bool
 }
 
 // Config wires a Runner.
@@ -39,10 +41,8 @@ type Config struct {
 	// Converger runs the target's containers; nil when the host has no
 	// containerd: the containers are then acknowledged as unsupported.
 	Converger Converger
-	// DryRun and KubeletManaged are shown in the status (the converger
-	// was built with them).
-	DryRun         bool
-	KubeletManaged bool
+	// DryRun is shown in the status (the converger was built with it).
+	DryRun bool
 	// Interval is how often the containers are converged without a new
 	// target (restarts, backoffs, image fetches that finished). Default 1s.
 	Interval time.Duration
@@ -172,10 +172,10 @@ func (r *Runner) Status() Status {
 	s := Status{
 		NodeID: ls.NodeID, Registered: ls.Registered, Connected: connected(ls), LastContact: ls.LastContact,
 		Stale: ls.Stale, TargetVersion: ls.TargetVersion, AppliedVersion: ls.AppliedVersion, LastError: ls.LastError,
-		Overrides: r.Targets(), DryRun: r.cfg.DryRun, KubeletManaged: r.cfg.KubeletManaged,
+		Overrides: r.Targets(), DryRun: r.cfg.DryRun,
 	}
 	if r.cfg.Converger != nil {
-		s.Containers = r.cfg.Converger.States()
+		s.Containers, s.KubeletManaged = r.cfg.Converger.States(), r.cfg.Converger.KubeletManaged()
 	}
 	r.mu.Lock()
 	s.ConvergedVersion, s.Results = r.converged, slices.Clone(r.results)

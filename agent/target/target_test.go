@@ -134,6 +134,8 @@ func (c *fakeConverger) Apply(_ context.Context, specs []converge.Spec) []qos.In
 
 func (c *fakeConverger) States() []converge.ContainerState { return nil }
 
+func (c *fakeConverger) KubeletManaged() bool { return false }
+
 func TestRunnerConvergesAndAcknowledges(t *testing.T) {
 	link, conv := newFakeLink(), &fakeConverger{status: map[string]qos.ResultStatus{}}
 	r := New(Config{Link: link, Converger: conv})

@@ -73,27 +73,18 @@ func attachBrain(ctx context.Context, o options, pol qos.Policy, log *slog.Logge
 	dryRun := o.dryRun || pol.DryRun
 	rc := target.Config{Link: link, DryRun: dryRun, Log: log}
 	if o.containerd != "" {
+		// The client dials lazily; a containerd that is not up yet is
+		// waited for by the converger, the agent runs meanwhile.
 		client, err := containerd.New(o.containerd)
 		if err != nil {
 			return nil, fmt.Errorf("brain: containerd %s: %w", o.containerd, err)
 		}
 		cleanup.add(func() { _ = client.Close() })
-		kube, err := converge.KubeletManaged(ctx, client)
-		if err != nil {
-			return nil, fmt.Errorf("brain: containerd %s: %w", o.containerd, err)
-		}
-		conv, err := converge.New(converge.Config{
-			Client: client, Namespace: b.namespace, Parents: converge.SiblingParents(pol.OfflineParent),
-			DryRun: dryRun, KubeletManaged: kube,
+		conv := target.NewContainerd(client, converge.Config{
+			Namespace: b.namespace, Parents: converge.SiblingParents(pol.OfflineParent), DryRun: dryRun,
 		}, log)
-		if err != nil {
-			return nil, err
-		}
 		cleanup.add(conv.Close)
-		rc.Converger, rc.KubeletManaged = conv, kube
-		if kube {
-			log.Warn("kubelet manages this host's containers: the brain's containers are not launched here")
-		}
+		rc.Converger = conv
 	} else {
 		log.Warn("no containerd (-containerd empty): the brain's containers cannot run here")
 	}

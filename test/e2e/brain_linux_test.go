@@ -141,13 +141,10 @@ func startHost(t *testing.T, ctx context.Context, inst *containerdtest.Instance,
 	if err != nil {
 		t.Fatal(err)
 	}
-	conv, err := converge.New(converge.Config{
-		Client: inst.Client, Namespace: h.namespace, Parents: h.parents, RuntimeOptions: inst.RuntimeOptions(),
+	conv := target.NewContainerd(inst.Client, converge.Config{
+		Namespace: h.namespace, Parents: h.parents, RuntimeOptions: inst.RuntimeOptions(),
 		Backoff: converge.Backoff{Min: 100 * time.Millisecond, Max: time.Second}, StopTimeout: time.Second,
 	}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(conv.Close)
 	h.runner = target.New(target.Config{Link: h.link, Converger: conv, Interval: 300 * time.Millisecond, Log: log})
 	h.agent, err = agent.New(agent.Config{Host: host, Usage: usage, Workloads: disc, Policy: pol, ForceDryRun: true, Brain: h.runner, Log: log})
