@@ -30,7 +30,7 @@ type Containerd struct {
 	mu     sync.Mutex
 	conv   *converge.Converger
 	kube   bool
-	failed string // last probe error, logged once
+	failed string // last error while failing; "" once built
 }
 
 // NewContainerd returns the converger of client; cfg is converge's, with
@@ -66,13 +66,13 @@ func (c *Containerd) get(ctx context.Context) (*converge.Converger, error) {
 	return conv, nil
 }
 
-// fail logs err unless the last attempt failed the same way. Called
-// with mu held.
+// fail logs err when the converger starts failing (not on every retry:
+// the dial errors of one outage vary). Called with mu held.
 func (c *Containerd) fail(err error) error {
-	if err.Error() != c.failed {
-		c.failed = err.Error()
-		c.log.Warn("the brain's containers cannot run until this is fixed", "err", err)
+	if c.failed == "" {
+		c.log.Warn("the brain's containers cannot run until this is fixed; retrying", "err", err)
 	}
+	c.failed = err.Error()
 	return err
 }
 

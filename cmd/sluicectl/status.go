@@ -199,5 +199,10 @@ func printBrain(w io.Writer, b target.Status) {
 		}
 		tw.Flush()
 	}
+	for _, r := range b.Results {
+		if r.Status == qos.ResultFailed {
+			fmt.Fprintf(w, "  %s %s FAILED: %s\n", r.Intent, r.Target, r.Err)
+		}
+	}
 	fmt.Fprintln(w)
 }
