@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sluicehq/sluice/agent/brainlink"
 	"github.com/sluicehq/sluice/agent/converge"
@@ -195,5 +200,31 @@ func TestItemResults(t *testing.T) {
 	}
 	if got := itemResults(rs); !reflect.DeepEqual(got, want) {
 		t.Fatalf("itemResults:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestMetricsFollowTheLink(t *testing.T) {
+	link := newFakeLink()
+	r := New(Config{Link: link, Converger: &fakeConverger{}})
+	reg := prometheus.NewPedanticRegistry()
+	for _, c := range r.Collectors(time.Now) {
+		reg.MustRegister(c)
+	}
+	link.set(brainlink.Target{Version: 5})
+	r.pass(context.Background())
+	want := `
+# HELP sluice_brain_connected 1 while the agent is registered with the brain and hearing from it.
+# TYPE sluice_brain_connected gauge
+sluice_brain_connected 1
+# HELP sluice_brain_target_version_applied Version of the brain target the agent acknowledged as applied.
+# TYPE sluice_brain_target_version_applied gauge
+sluice_brain_target_version_applied 5
+# HELP sluice_brain_target_version_held Version of the brain target the agent holds.
+# TYPE sluice_brain_target_version_held gauge
+sluice_brain_target_version_held 5
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "sluice_brain_connected",
+		"sluice_brain_target_version_applied", "sluice_brain_target_version_held"); err != nil {
+		t.Fatal(err)
 	}
 }
