@@ -126,12 +126,12 @@ type Config struct {
 	// at start. The first decision resumes from them instead of starting
 	// over, so a restarted agent never releases the caps in between.
 	Adopt *AdoptedLimits
-	// Capabilities is what the host offers, probed once at start; shown in
-	// /state and readable by enforcers through Agent.Capabilities.
-	Capabilities capability.Capabilities
 	// Brain, when set, is the link to the central brain: its QoS
 	// overrides go to qos.Decide and its status to /state.
 	Brain Brain
+	// Capabilities is what the host offers, probed once at start; shown in
+	// /state and readable by enforcers through Agent.Capabilities.
+	Capabilities capability.Capabilities
 }
 
 // AdoptedLimits are the offline caps found in the kernel at start; zero
@@ -197,6 +197,11 @@ type Agent struct {
 
 // Snapshot is what the agent shows on GET /state.
 type Snapshot struct {
+	// Targets are the brain's overrides the plan was decided with.
+	Targets qos.Targets `json:"targets,omitzero"`
+	// Brain is the brain connection and its containers (nil without one).
+	Brain *target.Status `json:"brain,omitempty"`
+
 	Time    time.Time                    `json:"time"`
 	Host    qos.HostSample               `json:"host"`
 	Classes map[qos.Class]qos.ClassUsage `json:"classes"`
@@ -210,10 +215,6 @@ type Snapshot struct {
 	Results   []qos.IntentResult        `json:"results"`
 	Policy    PolicyInfo                `json:"policy"`
 	Discovery discovery.DiscoveryStatus `json:"discovery"`
-	// Targets are the brain's overrides the plan was decided with.
-	Targets qos.Targets `json:"targets,omitzero"`
-	// Brain is the brain connection and its containers (nil without one).
-	Brain *target.Status `json:"brain,omitempty"`
 }
 
 // PolicyInfo tells which policy is in force and how the last load went.
@@ -295,12 +296,12 @@ func (a *Agent) Snapshot() Snapshot {
 	if !s.Time.IsZero() {
 		s.Intents = s.Plan.Intents()
 	}
-	s.Policy = a.polInfo
-	s.Discovery = a.cfg.Workloads.Status()
 	if a.cfg.Brain != nil {
 		b := a.cfg.Brain.Status()
 		s.Brain = &b
 	}
+	s.Policy = a.polInfo
+	s.Discovery = a.cfg.Workloads.Status()
 	return s
 }
 
@@ -510,7 +511,6 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	}
 	obs.Host.PSI.Triggered = cause == "psi"
 	a.metrics.observe(obs)
-	a.noteKills(obs.Results, a.prevPlan)
 
 	if a.cfg.Adopt != nil && a.state.Time.IsZero() {
 		a.adopt(*a.cfg.Adopt, host)
@@ -519,6 +519,7 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	pol := a.policy
 	pol.DryRun = a.dryRun(pol)
 	t0 := time.Now()
+	a.noteKills(obs.Results, a.prevPlan)
 	var tgt qos.Targets
 	if a.cfg.Brain != nil {
 		tgt = a.cfg.Brain.Targets()
@@ -544,8 +545,8 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	a.mu.Lock()
 	// Intents are worded when someone asks (Snapshot), not on every tick.
 	a.snapshot = Snapshot{
-		Time: now, Host: obs.Host, Classes: obs.Classes, CPU: obs.CPU, Workloads: obs.Workloads,
-		Plan: plan, State: state, Results: a.shownResults(results), Targets: tgt,
+		Time: now, Host: obs.Host, Classes: obs.Classes, CPU: obs.CPU, Workloads: obs.Workloads, Targets: tgt,
+		Plan: plan, State: state, Results: a.shownResults(results),
 	}
 	a.mu.Unlock()
 	a.metrics.loopDuration.Observe(time.Since(start).Seconds())

@@ -42,10 +42,10 @@ type options struct {
 	procRoot   string
 	cgroupRoot string
 	containerd string
+	brain      brainOptions
 	logLevel   string
 	noEBPF     bool
 	pprof      bool
-	brain      brainOptions
 }
 
 func main() {

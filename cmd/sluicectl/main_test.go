@@ -88,6 +88,10 @@ func TestPolicyCheck(t *testing.T) {
 func TestStatusTable(t *testing.T) {
 	snap := agent.Snapshot{
 		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Brain: &target.Status{
+			NodeID: "n-1", Registered: true, Stale: true, TargetVersion: 7, AppliedVersion: 6,
+			Containers: []converge.ContainerState{{ID: "web-0", Job: "web", Class: qos.ClassOnline, Phase: converge.PhaseRunning, Restarts: 2}},
+		},
 		Host: qos.HostSample{CPUCapacityMilli: 8000, CPUUsedMilli: 4500, MemTotalBytes: 16 << 30, MemAvailableBytes: 6 << 30},
 		Classes: map[qos.Class]qos.ClassUsage{
 			qos.ClassOnline:  {CPUUsedMilli: 3000, MemoryUsageBytes: 4 << 30, Count: 1},
@@ -103,10 +107,6 @@ func TestStatusTable(t *testing.T) {
 		},
 		Results: []qos.IntentResult{{Intent: qos.IntentOfflineMemory, Target: "/sluice/offline", Status: qos.ResultFailed, Err: "write memory.limit_in_bytes: device or resource busy"}},
 		Policy:  agent.PolicyInfo{Source: "/etc/sluice/policy.yaml", LastError: "policy.yaml:3: cpu.highWater: 130% is above 100%", NotEnforced: []string{"rdt", "network"}},
-		Brain: &target.Status{
-			NodeID: "n-1", Registered: true, Stale: true, TargetVersion: 7, AppliedVersion: 6,
-			Containers: []converge.ContainerState{{ID: "web-0", Job: "web", Class: qos.ClassOnline, Phase: converge.PhaseRunning, Restarts: 2}},
-		},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/state" {

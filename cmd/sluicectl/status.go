@@ -102,13 +102,13 @@ func printStatus(w io.Writer, s agent.Snapshot) {
 	if len(s.Policy.NotEnforced) > 0 {
 		fmt.Fprintf(w, "policy sections not enforced yet: %s\n", strings.Join(s.Policy.NotEnforced, ", "))
 	}
-	if s.Brain != nil {
-		printBrain(w, *s.Brain)
-	}
 	h := s.Host
 	fmt.Fprintf(w, "cpu %s / %s cores   memory available %s of %s   psi cpu %.1f%% mem %.1f%% io %.1f%%\n\n",
 		cores(h.CPUUsedMilli), cores(h.CPUCapacityMilli), bytesIEC(h.MemAvailableBytes), bytesIEC(h.MemTotalBytes),
 		h.PSI.CPUSomeAvg10, h.PSI.MemorySomeAvg10, h.PSI.IOSomeAvg10)
+	if s.Brain != nil {
+		printBrain(w, *s.Brain)
+	}
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLASS\tWORKLOADS\tCPU (cores)\tMEMORY\tRUNQ P99")
