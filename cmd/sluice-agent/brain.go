@@ -88,16 +88,17 @@ func attachBrain(ctx context.Context, o options, pol qos.Policy, log *slog.Logge
 	} else {
 		log.Warn("no containerd (-containerd empty): the brain's containers cannot run here")
 	}
-	// The class parents are the starting policy's: containers already
-	// launched stay where they are, so a reload that moves the offline
-	// parent is flagged rather than half-applied.
+	// The class parents are the starting policy's and running containers
+	// are never moved (a restarted agent adopts them where they are), so a
+	// reload that moves the offline parent is flagged: until a restart,
+	// new launches still go beside the old one.
 	onPolicy, parent := cfg.OnPolicy, pol.OfflineParent
 	cfg.OnPolicy = func(p qos.Policy) {
 		if onPolicy != nil {
 			onPolicy(p)
 		}
 		if p.OfflineParent != parent {
-			log.Warn("the reloaded policy moves the offline parent; the brain's containers keep the class parents of the policy the agent started with until it restarts",
+			log.Warn("the reloaded policy moves the offline parent; the brain's containers stay under the old class parents, and new ones go there too until the agent restarts",
 				"started", parent, "reloaded", p.OfflineParent)
 		}
 	}
