@@ -12,9 +12,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/agent/brainlink"
 	"github.com/sluicehq/sluice/agent/capability"
 	"github.com/sluicehq/sluice/agent/discovery"
 	"github.com/sluicehq/sluice/agent/sample"
+	"github.com/sluicehq/sluice/agent/target"
 	"github.com/sluicehq/sluice/ebpf"
 	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/rdt/resctrl"
@@ -136,6 +138,9 @@ type Config struct {
 	// at start. The first decision resumes from them instead of starting
 	// over, so a restarted agent never releases the caps in between.
 	Adopt *AdoptedLimits
+	// Brain, when set, is the link to the central brain: its QoS
+	// overrides go to qos.Decide and its status to /state.
+	Brain Brain
 	// Capabilities is what the host offers, probed once at start; shown in
 	// /state and readable by enforcers through Agent.Capabilities.
 	Capabilities capability.Capabilities
@@ -204,10 +209,17 @@ type Agent struct {
 	mu       sync.Mutex
 	snapshot Snapshot
 	polInfo  PolicyInfo
+	// kills wait for the next brain heartbeat (BrainReport).
+	kills []brainlink.Kill
 }
 
 // Snapshot is what the agent shows on GET /state.
 type Snapshot struct {
+	// Targets are the brain's overrides the plan was decided with.
+	Targets qos.Targets `json:"targets,omitzero"`
+	// Brain is the brain connection and its containers (nil without one).
+	Brain *target.Status `json:"brain,omitempty"`
+
 	Time    time.Time                    `json:"time"`
 	Host    qos.HostSample               `json:"host"`
 	Classes map[qos.Class]qos.ClassUsage `json:"classes"`
@@ -310,6 +322,10 @@ func (a *Agent) Snapshot() Snapshot {
 	s := a.snapshot
 	if !s.Time.IsZero() {
 		s.Intents = s.Plan.Intents()
+	}
+	if a.cfg.Brain != nil {
+		b := a.cfg.Brain.Status()
+		s.Brain = &b
 	}
 	s.Policy = a.polInfo
 	s.Discovery = a.cfg.Workloads.Status()
@@ -547,7 +563,12 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	pol := a.policy
 	pol.DryRun = a.dryRun(pol)
 	t0 := time.Now()
-	plan, state := qos.Decide(obs, pol, qos.Targets{}, a.state)
+	a.noteKills(obs.Results, a.prevPlan)
+	var tgt qos.Targets
+	if a.cfg.Brain != nil {
+		tgt = a.cfg.Brain.Targets()
+	}
+	plan, state := qos.Decide(obs, pol, tgt, a.state)
 	a.metrics.decisionDuration.Observe(time.Since(t0).Seconds())
 	a.metrics.decisions.Inc()
 	a.metrics.plan(plan)
@@ -568,7 +589,7 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	a.mu.Lock()
 	// Intents are worded when someone asks (Snapshot), not on every tick.
 	a.snapshot = Snapshot{
-		Time: now, Host: obs.Host, Classes: obs.Classes, CPU: obs.CPU, Workloads: obs.Workloads,
+		Time: now, Host: obs.Host, Classes: obs.Classes, CPU: obs.CPU, Workloads: obs.Workloads, Targets: tgt,
 		Plan: plan, State: state, Results: a.shownResults(results),
 		Cache: CacheStatus{Sample: obs.Cache},
 	}

@@ -305,6 +305,19 @@ func TestEnforcerResultsReachTheNextObservation(t *testing.T) {
 			t.Errorf("results %+v lack %+v", res, want)
 		}
 	}
+	// The next heartbeat reports the kill once, with the plan's reason,
+	// and what the host lends offline work now.
+	rep := r.a.BrainReport()
+	if len(rep.Kills) != 1 || rep.Kills[0].Container != "batch-a" || !strings.Contains(rep.Kills[0].Reason, "above its limit") {
+		t.Errorf("heartbeat kills %+v, want batch-a with the plan's reason", rep.Kills)
+	}
+	snap := r.a.Snapshot()
+	if rep.LentCPUMilli != snap.Plan.OfflineCPU.BudgetMilli || rep.LentMemoryBytes != int64(snap.Plan.OfflineMemory.MaxBytes) || len(rep.Usage) != 3 {
+		t.Errorf("heartbeat %+v: want the plan's budget %dm and limit %d and the three classes", rep, snap.Plan.OfflineCPU.BudgetMilli, snap.Plan.OfflineMemory.MaxBytes)
+	}
+	if again := r.a.BrainReport(); len(again.Kills) != 0 {
+		t.Errorf("a kill reported twice: %+v", again.Kills)
+	}
 }
 
 func hasKilled(k qos.KillState, id string) bool {

@@ -23,7 +23,8 @@ func decideCPU(obs Observation, pol Policy, tgt Targets, prev LendState, prevRun
 			Lend: &LendFigures{Capacity: capacity, Value: prev.Value}}), prev, prevRunq
 	}
 	online, system, offline := obs.Class(ClassOnline), obs.Class(ClassSystem), obs.Class(ClassOffline)
-	level, fromTarget := waterLevel(pol.CPU.HighWater, tgt.CPUWaterLevelPercent)
+	level, tgtWhy := override(pol.CPU.HighWater, tgt.CPUWaterLevelPercent, tgt.OfflineCPUCapMilli,
+		scale(capacity, pol.CPU.OfflineFloor), tgt.Version)
 	runq, runqWhy := squeeze(obs, pol, prevRunq)
 
 	next, out := lend(lendInput{
@@ -37,8 +38,8 @@ func decideCPU(obs Observation, pol Policy, tgt Targets, prev LendState, prevRun
 		bandShare:   pol.CPU.DeadBand,
 		hold:        pol.CPU.GrowHold,
 		keep:        1 - runq.Cut,
+		target:      tgtWhy,
 	}, prev, obs.Time, elapsed)
-	out.FromTarget = fromTarget
 	why := Reason{Rule: RuleCPULend, Lend: &out}
 	if runqWhy.Action != RunqOff {
 		why.Runq = &runqWhy

@@ -133,10 +133,27 @@ func stepElapsed(prev, now time.Time, pol Policy) time.Duration {
 	return min(now.Sub(prev), limit)
 }
 
-// waterLevel is the brain's target when set, the policy's otherwise.
-func waterLevel(policy, targetPercent float64) (level float64, fromTarget bool) {
-	if targetPercent > 0 {
-		return min(targetPercent/100, 1), true
+// override bounds the brain's water level (percent, 0 = none) and offline
+// cap (nil = none) by the policy: the level never above the policy's, the
+// cap never below the floor. It returns the level in force and the
+// override's figures (nil when the brain overrides nothing here).
+func override(policyLevel, targetPercent float64, capValue *int64, floor int64, version uint64) (float64, *TargetOverride) {
+	if targetPercent <= 0 && capValue == nil {
+		return policyLevel, nil
 	}
-	return policy, false
+	o := &TargetOverride{Version: version}
+	level := policyLevel
+	if targetPercent > 0 {
+		o.Level = targetPercent / 100
+		if o.Level > policyLevel {
+			o.LevelBounded = true
+		} else {
+			level = o.Level
+		}
+	}
+	if capValue != nil {
+		o.Cap, o.CapSet = *capValue, true
+		o.CapBounded = *capValue < floor
+	}
+	return level, o
 }

@@ -521,3 +521,40 @@ func TestLendProperties(t *testing.T) {
 		}
 	}
 }
+
+// A brain target tightens what the policy allows and never loosens it, and
+// every override is named in the reason, bounded or not.
+func TestTargetsBoundedByPolicy(t *testing.T) {
+	pol := DefaultPolicy() // CPU: water level 70%, floor 5%
+	classes := map[Class]ClassUsage{
+		ClassOnline:  {CPUUsedMilli: 400},
+		ClassOffline: {CPUUsedMilli: 2000},
+	}
+	capOf := func(v int64) *int64 { return &v }
+	for _, tc := range []struct {
+		name   string
+		tgt    Targets
+		budget int64
+		reason string
+	}{
+		{"no target: policy", Targets{}, 1000, "2000m x 70% - online"},
+		{"lower water level tightens", Targets{CPUWaterLevelPercent: 50, Version: 3}, 600, "brain target v3 overrides water level 50%"},
+		{"higher water level is held at the policy's", Targets{CPUWaterLevelPercent: 95}, 1000,
+			"water level 95% (above the policy's 70%: the policy's holds)"},
+		{"cap tightens", Targets{OfflineCPUCapMilli: capOf(300)}, 300, "brain target overrides offline cap 300m"},
+		{"cap above the computed value changes nothing", Targets{OfflineCPUCapMilli: capOf(1500)}, 1000, "offline cap 1500m"},
+		{"cap below the floor is held at the floor", Targets{OfflineCPUCapMilli: capOf(0)}, 100,
+			"offline cap 0m (below the policy's floor: the floor 100m holds)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan, _ := Decide(hostObs(0, 2000, 8<<30, classes), pol, tc.tgt, State{})
+			why := plan.OfflineCPU.Reason.String()
+			if plan.OfflineCPU.BudgetMilli != tc.budget || !strings.Contains(why, tc.reason) {
+				t.Errorf("budget %d, want %d; reason %q lacks %q", plan.OfflineCPU.BudgetMilli, tc.budget, why, tc.reason)
+			}
+			if got := plan.OfflineCPU.Reason.Lend.Target != nil; got != !tc.tgt.IsZero() {
+				t.Errorf("structured reason names the override: %v, want %v", got, !tc.tgt.IsZero())
+			}
+		})
+	}
+}

@@ -21,6 +21,9 @@ type lendInput struct {
 	// keep is the share of the span above the floor that offline may have
 	// (1 - the run-queue squeeze); 1 for memory.
 	keep float64
+	// target is the brain's bounded override (nil: none); its cap bounds
+	// the desired value from above, never below the floor.
+	target *TargetOverride
 }
 
 // lend is the hysteresis shared by CPU and memory lending.
@@ -59,6 +62,13 @@ func lend(in lendInput, prev LendState, now time.Time, elapsed time.Duration) (L
 	}
 	span := max(out.Raw, out.Floor) - out.Floor
 	out.Desired = out.Floor + int64(math.Round(float64(span)*clamp01(in.keep)))
+	if t := in.target; t != nil {
+		out.Target = t
+		out.FromTarget = t.Level > 0 && !t.LevelBounded
+		if t.CapSet {
+			out.Desired = min(out.Desired, max(t.Cap, out.Floor))
+		}
+	}
 	band := out.Band
 	next := LendState{Set: true, Capacity: in.capacity}
 

@@ -15,7 +15,8 @@ func decideMemory(obs Observation, pol Policy, tgt Targets, prev LendState, elap
 		return memoryIntent(prev.Value, Reason{Rule: RuleMemoryCapacityUnknown, Lend: &LendFigures{Value: prev.Value}}), prev
 	}
 	online, system, offline := obs.Class(ClassOnline), obs.Class(ClassSystem), obs.Class(ClassOffline)
-	level, fromTarget := waterLevel(pol.Memory.HighWater, tgt.MemoryWaterLevelPercent)
+	level, tgtWhy := override(pol.Memory.HighWater, tgt.MemoryWaterLevelPercent, tgt.OfflineMemoryCapBytes,
+		scale(capacity, pol.Memory.OfflineFloor), tgt.Version)
 	next, out := lend(lendInput{
 		capacity:    capacity,
 		level:       level,
@@ -27,8 +28,8 @@ func decideMemory(obs Observation, pol Policy, tgt Targets, prev LendState, elap
 		bandShare:   pol.Memory.DeadBand,
 		hold:        pol.Memory.GrowHold,
 		keep:        1,
+		target:      tgtWhy,
 	}, prev, obs.Time, elapsed)
-	out.FromTarget = fromTarget
 	in := memoryIntent(out.Value, Reason{Rule: RuleMemoryLend})
 	out.HighBytes = satInt64(in.HighBytes)
 	in.Reason.Lend = &out

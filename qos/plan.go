@@ -184,9 +184,28 @@ const (
 
 // Targets is what the brain wants this host to be. Empty until the brain
 // pushes targets; the local policy alone decides then.
+//
+// Targets tighten the policy, never loosen it: a water level above the
+// policy's is held at the policy's, and an offline cap below the policy's
+// floor is held at the floor (the floor is what the SRE promised offline
+// work). Every override in force is named in the lend reason
+// (LendFigures.Target), bounded or not.
 type Targets struct {
 	// CPUWaterLevelPercent overrides the policy's CPU water level when > 0.
 	CPUWaterLevelPercent float64 `json:"cpuWaterLevelPercent"`
 	// MemoryWaterLevelPercent overrides the policy's memory water level when > 0.
 	MemoryWaterLevelPercent float64 `json:"memoryWaterLevelPercent"`
+	// OfflineCPUCapMilli, when set, caps the offline CPU budget.
+	OfflineCPUCapMilli *int64 `json:"offlineCPUCapMilli,omitempty"`
+	// OfflineMemoryCapBytes, when set, caps the offline memory limit.
+	OfflineMemoryCapBytes *int64 `json:"offlineMemoryCapBytes,omitempty"`
+	// Version is the brain's target version the overrides came from, for
+	// the reasons; 0 when unknown.
+	Version uint64 `json:"version,omitempty"`
+}
+
+// IsZero reports targets that override nothing.
+func (t Targets) IsZero() bool {
+	return t.CPUWaterLevelPercent <= 0 && t.MemoryWaterLevelPercent <= 0 &&
+		t.OfflineCPUCapMilli == nil && t.OfflineMemoryCapBytes == nil
 }

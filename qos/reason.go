@@ -138,6 +138,49 @@ type LendFigures struct {
 	Band      int64   `json:"band,omitempty"`
 	// HighBytes is the reclaim line of a memory limit.
 	HighBytes int64 `json:"highBytes,omitempty"`
+	// Target is the brain's override of this resource, as bounded by the
+	// policy; nil when the brain overrides nothing here.
+	Target *TargetOverride `json:"target,omitempty"`
+}
+
+// TargetOverride is one resource's override from the brain's target and
+// how the local policy bounded it (see Targets).
+type TargetOverride struct {
+	// Version is the brain target's version (0: unknown).
+	Version uint64 `json:"version,omitempty"`
+	// Level is the water level the brain asked for (0..1); 0: none.
+	Level float64 `json:"level,omitempty"`
+	// LevelBounded: Level was above the policy's, which stays in force.
+	LevelBounded bool `json:"levelBounded,omitempty"`
+	// Cap is the offline cap the brain asked for, when CapSet.
+	Cap    int64 `json:"cap,omitempty"`
+	CapSet bool  `json:"capSet,omitempty"`
+	// CapBounded: Cap was below the policy's floor, which holds instead.
+	CapBounded bool `json:"capBounded,omitempty"`
+}
+
+// words names the override for people; f formats the resource's unit.
+func (o TargetOverride) words(policyLevel float64, floor int64, f func(int64) string) string {
+	var parts []string
+	if o.Level > 0 {
+		w := "water level " + formatPercent(o.Level)
+		if o.LevelBounded {
+			w += fmt.Sprintf(" (above the policy's %s: the policy's holds)", formatPercent(policyLevel))
+		}
+		parts = append(parts, w)
+	}
+	if o.CapSet {
+		w := "offline cap " + f(o.Cap)
+		if o.CapBounded {
+			w += fmt.Sprintf(" (below the policy's floor: the floor %s holds)", f(floor))
+		}
+		parts = append(parts, w)
+	}
+	v := ""
+	if o.Version > 0 {
+		v = fmt.Sprintf(" v%d", o.Version)
+	}
+	return fmt.Sprintf("brain target%s overrides %s", v, strings.Join(parts, ", "))
 }
 
 // RunqAction says what the run-queue latency squeeze did.
@@ -277,6 +320,7 @@ func (r Reason) writeCPU(b *strings.Builder) {
 		b.WriteString("; ")
 		b.WriteString(note)
 	}
+	l.writeTarget(b, milli)
 	b.WriteString("; ")
 	b.WriteString(l.describe(milli))
 }
@@ -294,11 +338,22 @@ func (r Reason) writeMemory(b *strings.Builder) {
 	} else {
 		fmt.Fprintf(b, ", floor %s", formatBytes(l.Floor))
 	}
+	l.writeTarget(b, formatBytes)
 	b.WriteString("; ")
 	b.WriteString(l.describe(formatBytes))
 }
 
 // describe says what the hysteresis did, with its figures.
+// writeTarget names the brain's override, if any.
+func (l LendFigures) writeTarget(b *strings.Builder, f func(int64) string) {
+	if l.Target == nil {
+		return
+	}
+	b.WriteString("; ")
+	// The policy's level is the one in force when the asked one was bounded.
+	b.WriteString(l.Target.words(l.Level, l.Floor, f))
+}
+
 func (l LendFigures) describe(f func(int64) string) string {
 	switch l.Action {
 	case LendStart:

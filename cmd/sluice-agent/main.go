@@ -49,6 +49,7 @@ type options struct {
 	procRoot   string
 	cgroupRoot string
 	containerd string
+	brain      brainOptions
 	logLevel   string
 	noEBPF     bool
 	netPinDir  string
@@ -69,6 +70,13 @@ func main() {
 	flag.BoolVar(&o.noEBPF, "no-ebpf", false, "do not load the eBPF scheduler sampler (run-queue latency)")
 	flag.StringVar(&o.resctrl, "resctrl-root", "/sys/fs/resctrl", "where resctrl is, or is mounted when the kernel has it (cache and memory-bandwidth isolation)")
 	flag.BoolVar(&o.pprof, "pprof", false, "serve Go runtime profiles under /debug/pprof/ on the -listen address (e.g. curl --unix-socket SOCK 'http://agent/debug/pprof/profile?seconds=30')")
+	flag.StringVar(&o.brain.url, "brain", "", "central brain URL (e.g. http://127.0.0.1:9480): register, heartbeat, run its targets; empty runs on local policy alone")
+	flag.StringVar(&o.brain.hostName, "host-name", "", "this host's name at the brain (default: the machine's hostname)")
+	flag.StringVar(&o.brain.stateDir, "state-dir", "/var/lib/sluice/agent", "keeps the node ID and the last brain target across restarts")
+	flag.StringVar(&o.brain.namespace, "containerd-namespace", "sluice", "containerd namespace of the containers the brain targets here")
+	flag.StringVar(&o.brain.labels, "host-labels", "", "host labels for placement, key=value,key=value")
+	flag.StringVar(&o.brain.failureDomain, "failure-domain", "", "host failure domain for spreading (e.g. a rack)")
+	flag.DurationVar(&o.brain.staleness, "brain-staleness", 2*time.Minute, "after this long without the brain, its QoS overrides fall back to local policy (containers stay)")
 	flag.Parse()
 
 	var level slog.Level
@@ -152,6 +160,10 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		}
 	}
 	cacheIsolation(o, rc, cacheErr, pol, log.With("component", "resctrl"), &cfg)
+	br, err := attachBrain(ctx, o, pol, log, &cfg, reg, &cleanup)
+	if err != nil {
+		return err
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
@@ -160,6 +172,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	br.run(ctx, a, log)
 	watchPolicy(ctx, o.policyPath, a, log)
 
 	runErr := a.Run(ctx)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/agent"
+	"github.com/sluicehq/sluice/agent/converge"
+	"github.com/sluicehq/sluice/agent/target"
 	"github.com/sluicehq/sluice/qos"
 )
 
@@ -83,6 +85,10 @@ func TestPolicyCheck(t *testing.T) {
 func TestStatusTable(t *testing.T) {
 	snap := agent.Snapshot{
 		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Brain: &target.Status{
+			NodeID: "n-1", Registered: true, Stale: true, TargetVersion: 7, AppliedVersion: 6,
+			Containers: []converge.ContainerState{{ID: "web-0", Job: "web", Class: qos.ClassOnline, Phase: converge.PhaseRunning, Restarts: 2}},
+		},
 		Host: qos.HostSample{CPUCapacityMilli: 8000, CPUUsedMilli: 4500, MemTotalBytes: 16 << 30, MemAvailableBytes: 6 << 30},
 		Classes: map[qos.Class]qos.ClassUsage{
 			qos.ClassOnline:  {CPUUsedMilli: 3000, MemoryUsageBytes: 4 << 30, Count: 1},
@@ -123,6 +129,7 @@ func TestStatusTable(t *testing.T) {
 		"rdt-group", "L3:0=3; MB:0=10", "cache isolation off: resctrl: kernel has no resctrl file system: not supported",
 		"network", "eth0", "bronze ceil 600Mbit", "network-tier", "its traffic is bronze",
 		"/sluice/offline/batch", "FAILED LAST ITERATION", "device or resource busy",
+		"brain: STALE", "v7 held, v6 applied", "web-0", "running", // the brain's connection and containers
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)

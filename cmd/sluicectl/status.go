@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/agent"
+	"github.com/sluicehq/sluice/agent/target"
 	"github.com/sluicehq/sluice/qos"
 )
 
@@ -108,6 +109,9 @@ func printStatus(w io.Writer, s agent.Snapshot) {
 	fmt.Fprintf(w, "cpu %s / %s cores   memory available %s of %s   psi cpu %.1f%% mem %.1f%% io %.1f%%\n\n",
 		cores(h.CPUUsedMilli), cores(h.CPUCapacityMilli), bytesIEC(h.MemAvailableBytes), bytesIEC(h.MemTotalBytes),
 		h.PSI.CPUSomeAvg10, h.PSI.MemorySomeAvg10, h.PSI.IOSomeAvg10)
+	if s.Brain != nil {
+		printBrain(w, *s.Brain)
+	}
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLASS\tWORKLOADS\tCPU (cores)\tMEMORY\tRUNQ P99")
@@ -157,4 +161,51 @@ func printStatus(w io.Writer, s agent.Snapshot) {
 			fmt.Fprintf(w, "  %s %s: %s\n", r.Intent, r.Target, r.Err)
 		}
 	}
+}
+
+// printBrain shows the brain connection, the target held and applied, the
+// overrides in force and the targeted containers.
+func printBrain(w io.Writer, b target.Status) {
+	state := "connected"
+	switch {
+	case !b.Registered:
+		state = "not registered"
+	case b.Stale:
+		state = "STALE (overrides fell back to local policy)"
+	case b.LastError != "":
+		state = "reconnecting"
+	}
+	contact := "never"
+	if !b.LastContact.IsZero() {
+		contact = b.LastContact.Format(time.RFC3339)
+	}
+	fmt.Fprintf(w, "brain: %s, node %s, last contact %s, target v%d held, v%d applied", state, b.NodeID, contact, b.TargetVersion, b.AppliedVersion)
+	switch {
+	case b.KubeletManaged:
+		fmt.Fprint(w, " (kubelet manages containers here: none launched)")
+	case b.DryRun:
+		fmt.Fprint(w, " (dry-run: containers not launched or stopped)")
+	}
+	fmt.Fprintln(w)
+	if b.LastError != "" {
+		fmt.Fprintf(w, "  last error: %s\n", b.LastError)
+	}
+	if !b.Overrides.IsZero() {
+		raw, _ := json.Marshal(b.Overrides)
+		fmt.Fprintf(w, "  overrides in force: %s\n", raw)
+	}
+	if len(b.Containers) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  CONTAINER\tJOB\tCLASS\tPHASE\tRESTARTS\tERROR")
+		for _, c := range b.Containers {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Job, c.Class, c.Phase, c.Restarts, c.LastError)
+		}
+		tw.Flush()
+	}
+	for _, r := range b.Results {
+		if r.Status == qos.ResultFailed {
+			fmt.Fprintf(w, "  %s %s FAILED: %s\n", r.Intent, r.Target, r.Err)
+		}
+	}
+	fmt.Fprintln(w)
 }
