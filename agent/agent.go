@@ -201,6 +201,9 @@ type Agent struct {
 
 	// cpusetLooked lists the workloads whose cpusets were read for adoption.
 	cpusetLooked map[string]bool
+	// lastOnlineMilli is online use at the last decided tick, the bar a
+	// wake-up's window must clear (dismissWake).
+	lastOnlineMilli int64
 	// gate and wakes handle the eBPF wake-ups (wake.go) when the runq
 	// source offers them.
 	gate  wakeGate
@@ -520,6 +523,9 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 		host.CPUUsedMilli = fast.HostBusyMilli // the same window as the classes
 		accounting = &fast
 		a.metrics.accounting(fast)
+	}
+	if a.dismissWake(cause, accounting, host.CPUCapacityMilli) {
+		return
 	}
 	a.startWorkers(ctx)
 	obs := qos.Observation{

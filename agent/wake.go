@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/ebpf"
+	"github.com/sluicehq/sluice/qos"
 )
 
 // WakeSource is the eBPF programs' wake-ups as the loop sees them (see
@@ -29,6 +31,14 @@ const (
 	rearmAfter = time.Second
 	// wakeMinGap is the least time between two events from one CPU.
 	wakeMinGap = 10 * time.Millisecond
+	// wakeBurstShare is how far online use must have jumped over the
+	// confirm window, as a share of the host, for a wake-up to decide: an
+	// event only says an online task took a CPU, which a steady service
+	// does all the time, and online use over 20 ms swings with request
+	// clustering. Deciding on such a window would cut offline for nothing
+	// and cost it the grow hold; a real burst (a busy loop, a thread pool
+	// waking) clears the bar by far.
+	wakeBurstShare = 0.2
 )
 
 // wakeGate decides when an event is worth a decision. After acting on one
@@ -119,5 +129,24 @@ func (a *Agent) wakeEvent() bool {
 		a.log.Debug("disarm eBPF wake-ups", "err", err)
 	}
 	a.fastCPU(now, 0)
+	return true
+}
+
+// dismissWake reports whether a wake-up's decision is not worth making:
+// online use over the confirm window did not jump by wakeBurstShare of the
+// host over the last decided tick's. The counters were still read, so the
+// next tick measures from here. Other causes are never dismissed.
+func (a *Agent) dismissWake(cause string, cpu *qos.CPUAccounting, capacityMilli int64) bool {
+	if cpu == nil || !strings.HasPrefix(cause, "ebpf-") {
+		if cpu != nil {
+			a.lastOnlineMilli = cpu.OnlineMilli
+		}
+		return false
+	}
+	if float64(cpu.OnlineMilli-a.lastOnlineMilli) >= wakeBurstShare*float64(capacityMilli) {
+		a.lastOnlineMilli = cpu.OnlineMilli
+		return false
+	}
+	a.metrics.wakesDismissed.Inc()
 	return true
 }

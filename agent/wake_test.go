@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sluicehq/sluice/ebpf"
+	"github.com/sluicehq/sluice/qos"
 )
 
 func TestWakeGate(t *testing.T) {
@@ -139,5 +140,32 @@ func TestWakeUpsDriveTheLoop(t *testing.T) {
 	waitUntil("an iteration caused by the wake-up", func() bool { return woke() == 1 })
 	if cfgs := w.configs(); len(cfgs) < 2 || cfgs[1] != (ebpf.WakeConfig{}) {
 		t.Errorf("wake-up configs %+v: want the programs disarmed after the event", cfgs)
+	}
+}
+
+// A wake-up decides only when online use over its window jumped by a
+// fifth of the host over the last decided tick: a steady service taking a
+// CPU is dismissed, a burst is not; ticks are never dismissed.
+func TestDismissWake(t *testing.T) {
+	r := newRig(t) // 8000m host
+	a := r.a
+	acct := func(online int64) *qos.CPUAccounting { return &qos.CPUAccounting{OnlineMilli: online} }
+	if a.dismissWake("host", acct(500), 8000) {
+		t.Fatal("a tick was dismissed")
+	}
+	if !a.dismissWake("ebpf-online-on-idle-cpu", acct(1500), 8000) {
+		t.Error("a 1000m rise (12.5% of the host) decided")
+	}
+	if a.dismissWake("ebpf-online-preempts-offline", acct(2100), 8000) {
+		t.Error("a 1600m rise (20% of the host) was dismissed")
+	}
+	if !a.dismissWake("ebpf-online-runq-delay", acct(2200), 8000) {
+		t.Error("the bar did not move to the decided wake-up's online use")
+	}
+	if a.dismissWake("ebpf-online-on-idle-cpu", nil, 8000) {
+		t.Error("dismissed without a measurement")
+	}
+	if got := testutil.ToFloat64(a.metrics.wakesDismissed); got != 2 {
+		t.Errorf("dismissed wake-ups counted %v, want 2", got)
 	}
 }

@@ -208,6 +208,13 @@ struct {
  *     preempt at wake-up, so their run delay alone may never rise).
  *   - WAKE_RUNQ: an online task's wait, now counted, exceeded the agent's
  *     threshold (the policy's online run-queue latency target).
+ *   - WAKE_IDLE: an online task takes a CPU that was idle. With offline
+ *     work throttled by its quota there is idle CPU, and an online burst
+ *     starts there without preempting anyone; only its use shows it. The
+ *     idle task's switch-out costs nothing else, so this check (a config
+ *     load, and while armed the next task's cgroup and one lookup) is
+ *     the whole cost there; the agent keeps the programs disarmed most of
+ *     the time and dismisses wake-ups whose online use did not jump.
  * Only switch-outs that pass the cheap test (prev preempted, or a wait
  * above the threshold) look up the classes in wake_class; posting is rate
  * limited per CPU by wake_cfg.min_gap_ns, with a clock read only then.
@@ -218,6 +225,7 @@ struct {
 #define WAKE_CLASS_OFFLINE 2
 #define WAKE_PREEMPT 1
 #define WAKE_RUNQ 2
+#define WAKE_IDLE 3
 
 struct wake_config {
 	__u64 runq_threshold_ns; /* 0: no WAKE_RUNQ */
@@ -549,8 +557,17 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 	pid = direct ? prev->pid : (__u32)bpf_get_current_pid_tgid();
 	if (task_state(prev, &state, direct))
 		return 0;
-	if (!pid)
-		return 0; /* the idle task: idle time is nobody's */
+	if (!pid) {
+		/* The idle task: idle time is nobody's. */
+		wcfg = bpf_map_lookup_elem(&wake_cfg, &zero);
+		if (wcfg && wcfg->enabled && next) {
+			__u64 next_cgid = task_cgroup_id(next, direct, false);
+
+			if (wake_class_of(next_cgid) == WAKE_CLASS_ONLINE)
+				post_wake(next_cgid, 0, WAKE_IDLE, wcfg->min_gap_ns);
+		}
+		return 0;
+	}
 	seen = task_seen_get(prev, pid, direct);
 	if (!seen)
 		return 0;

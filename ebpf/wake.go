@@ -31,6 +31,9 @@ const (
 	WakePreempt WakeKind = 1
 	// WakeRunq: an online task's run-queue wait exceeded the threshold.
 	WakeRunq WakeKind = 2
+	// WakeIdle: an online task took a CPU that was idle (offline work
+	// throttled, an online burst starting beside it).
+	WakeIdle WakeKind = 3
 )
 
 func (k WakeKind) String() string {
@@ -39,6 +42,8 @@ func (k WakeKind) String() string {
 		return "online-preempts-offline"
 	case WakeRunq:
 		return "online-runq-delay"
+	case WakeIdle:
+		return "online-on-idle-cpu"
 	}
 	return fmt.Sprintf("WakeKind(%d)", uint32(k))
 }
