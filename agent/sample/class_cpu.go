@@ -29,7 +29,22 @@ type WorkloadCPU struct {
 // as arguments); not safe for concurrent use.
 type ClassCPUMeter struct {
 	m *CPUMeter
+	// last is the previous result and lastAt when its counters were read.
+	last   qos.CPUAccounting
+	lastOK bool
+	lastAt time.Time
 }
+
+// MinClassWindow is the shortest window ClassCPUMeter measures over. The
+// kernel brings a running task's CPU time into cpuacct only at a scheduler
+// tick or a switch (every 1-10 ms with HZ 100-1000), so over a window of a
+// few milliseconds one cgroup's counter may hold a tick more or less than
+// another's: rates over such a window are off by whole CPUs. The agent's
+// 100 ms and 1 s tickers fire within a millisecond of each other once a
+// second; a read that close to the previous one returns the previous
+// result instead (measured on a 2-CPU VM: "system" spiking to 1.1-1.6
+// cores at every container tick, each spike cutting offline).
+const MinClassWindow = 20 * time.Millisecond
 
 // NewClassCPUMeter returns an empty meter.
 func NewClassCPUMeter() *ClassCPUMeter { return &ClassCPUMeter{m: NewCPUMeter()} }
@@ -45,6 +60,10 @@ const (
 // the offline workloads are used) and every workload's. ok is false until
 // the host has a rate.
 func (c *ClassCPUMeter) Observe(at time.Time, host HostBusy, offline time.Duration, offlineOK bool, ws []WorkloadCPU) (out qos.CPUAccounting, ok bool) {
+	if !c.lastAt.IsZero() && at.Sub(c.lastAt) < MinClassWindow && !at.Before(c.lastAt) {
+		return c.last, c.lastOK
+	}
+	defer func() { c.last, c.lastOK, c.lastAt = out, ok, at }()
 	if host.Exact {
 		out.HostBusyMilli, ok = c.m.Observe(hostKey, host.Total, at)
 	} else {

@@ -51,3 +51,26 @@ func TestClassCPUMeterAddsUpToHostBusy(t *testing.T) {
 		t.Errorf("meter holds %d counters, want 5", n)
 	}
 }
+
+// A read within MinClassWindow of the previous one returns the previous
+// result and does not move the counters' reference points: over a window
+// of milliseconds the kernel's counters disagree by scheduler ticks.
+func TestClassCPUMeterIgnoresTinyWindows(t *testing.T) {
+	m := NewClassCPUMeter()
+	t0 := time.Unix(1000, 0)
+	on := func(total time.Duration) []WorkloadCPU {
+		return []WorkloadCPU{{CgroupPath: "/online/web", Class: qos.ClassOnline, Total: total}}
+	}
+	m.Observe(t0, HostBusy{Exact: true, Total: 0}, 0, false, on(0))
+	first, _ := m.Observe(t0.Add(100*time.Millisecond), HostBusy{Exact: true, Total: 50 * time.Millisecond}, 0, false, on(20*time.Millisecond))
+	// 1 ms later, a counter a whole 4 ms tick ahead of the root's.
+	got, ok := m.Observe(t0.Add(101*time.Millisecond), HostBusy{Exact: true, Total: 50 * time.Millisecond}, 0, false, on(24*time.Millisecond))
+	if !ok || got != first {
+		t.Errorf("1 ms window: %+v, %v; want the previous result %+v", got, ok, first)
+	}
+	// The next real window runs from the last kept reading (100 ms).
+	got, _ = m.Observe(t0.Add(200*time.Millisecond), HostBusy{Exact: true, Total: 150 * time.Millisecond}, 0, false, on(74*time.Millisecond))
+	if want := (qos.CPUAccounting{HostBusyMilli: 1000, OnlineMilli: 540, UnclassedMilli: 460}); got != want {
+		t.Errorf("after the skipped read: %+v, want %+v", got, want)
+	}
+}
