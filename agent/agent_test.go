@@ -345,7 +345,7 @@ func TestAdoptResumesFromKernelCaps(t *testing.T) {
 	r.a.cfg.Adopt = &AdoptedLimits{CPUBudgetMilli: 1234, MemoryMaxBytes: 3 << 30}
 	r.host.s.CPUUsedMilli = 1000
 	r.step(0, 0, 0)
-	r.step(time.Second, 300, 200)
+	r.step(r.a.policy.CPU.GrowHold/2, 300, 200)
 	s := r.a.Snapshot()
 	if !s.State.CPU.Set || s.Plan.OfflineCPU.BudgetMilli != 1234 {
 		t.Errorf("budget %dm after adopting 1234m (state %+v): a restart must not move the cap before the hold",

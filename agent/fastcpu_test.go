@@ -15,6 +15,9 @@ import (
 // online really uses and no phantom system spike cuts it.
 func TestFastTickFollowsExactCountersNotProcStat(t *testing.T) {
 	r := newRig(t)
+	// The lending figures the arithmetic below was written for (a 2 s hold
+	// outlasts the half-second calm between bursts).
+	r.a.policy.CPU.HighWater, r.a.policy.CPU.RampPerSecond, r.a.policy.CPU.GrowHold = 0.70, 0.10, 2*time.Second
 	pol := r.a.policy
 	const offlineMilli, unclassedMilli = 1000, 100
 	tick := func(i int, onlineMilli int64) qos.Plan {

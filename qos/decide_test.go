@@ -87,13 +87,13 @@ func TestDecideReadsClassUsage(t *testing.T) {
 		{ID: "job", Class: ClassOffline, CPUUsedMilli: 600, MemoryUsageBytes: 1 << 30},
 	}
 	obs := hostObs(0, 2000, 10<<30, nil, ws...)
-	if plan, _ := Decide(obs, DefaultPolicy(), Targets{}, State{}); plan.OfflineCPU.BudgetMilli != 100 {
+	if plan, _ := Decide(obs, lendingPolicy(), Targets{}, State{}); plan.OfflineCPU.BudgetMilli != 100 {
 		t.Errorf("without Classes: budget %d, want the floor 100 (no class usage read, offline's own use included): %s",
 			plan.OfflineCPU.BudgetMilli, plan.OfflineCPU.Reason)
 	}
 	obs.Host.MemAvailableBytes = 3 << 30 // the workloads' 7GiB is all the host uses
 	obs.Classes = AggregateClasses(obs.Host, ws, nil)
-	plan, _ := Decide(obs, DefaultPolicy(), Targets{}, State{})
+	plan, _ := Decide(obs, lendingPolicy(), Targets{}, State{})
 	// 1400 - 1200 = 200 < offline's 600: starts at 200.
 	if plan.OfflineCPU.BudgetMilli != 200 {
 		t.Errorf("budget %d, want 200: %s", plan.OfflineCPU.BudgetMilli, plan.OfflineCPU.Reason.String())
@@ -525,7 +525,7 @@ func TestLendProperties(t *testing.T) {
 // A brain target tightens what the policy allows and never loosens it, and
 // every override is named in the reason, bounded or not.
 func TestTargetsBoundedByPolicy(t *testing.T) {
-	pol := DefaultPolicy() // CPU: water level 70%, floor 5%
+	pol := lendingPolicy() // CPU: water level 70%, floor 5%
 	classes := map[Class]ClassUsage{
 		ClassOnline:  {CPUUsedMilli: 400},
 		ClassOffline: {CPUUsedMilli: 2000},
@@ -557,4 +557,13 @@ func TestTargetsBoundedByPolicy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lendingPolicy is the default policy with the CPU lending figures these
+// tests' arithmetic was written for (water level 70%, ramp 10%/s, hold
+// 2s), so they test the mechanics whatever the defaults are.
+func lendingPolicy() Policy {
+	p := DefaultPolicy()
+	p.CPU.HighWater, p.CPU.RampPerSecond, p.CPU.GrowHold = 0.70, 0.10, 2*time.Second
+	return p
 }

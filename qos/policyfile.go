@@ -110,11 +110,11 @@ func builtinDefaults() Policy {
 			PSIThreshold:      150 * time.Millisecond,
 		},
 		CPU: CPUPolicy{
-			HighWater:     0.70,
+			HighWater:     0.95,
 			OfflineFloor:  0.05,
-			RampPerSecond: 0.10,
+			RampPerSecond: 0.25,
 			DeadBand:      0.02,
-			GrowHold:      2 * time.Second,
+			GrowHold:      time.Second,
 		},
 		Memory: MemoryPolicy{
 			HighWater:     0.80,
