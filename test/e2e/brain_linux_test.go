@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,7 +17,6 @@ import (
 	"connectrpc.com/connect"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/agent"
 	"github.com/sluicehq/sluice/agent/brainlink"
@@ -29,7 +27,7 @@ import (
 	brainv1 "github.com/sluicehq/sluice/brain/api/gen/v1"
 	"github.com/sluicehq/sluice/brain/api/gen/v1/brainv1connect"
 	"github.com/sluicehq/sluice/brain/server"
-	"github.com/sluicehq/sluice/brain/store"
+	"github.com/sluicehq/sluice/brain/server/servertest"
 	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/test/containerdtest"
 	"github.com/sluicehq/sluice/test/kerneltest"
@@ -46,37 +44,8 @@ type testBrain struct {
 
 func startBrain(t *testing.T) *testBrain {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	e, err := store.Start(ctx, t.TempDir(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	b, err := server.New(ctx, server.Config{
-		Store: store.New(e.Client, "", store.EmbeddedMaxTxnOps), Registry: reg,
-		Liveness: server.Liveness{MinTTL: 3 * time.Second, Grace: 2 * time.Second},
-	})
-	if err != nil {
-		cancel()
-		e.Close()
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		e.Close()
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); b.Run(ctx) }()
-	go func() { defer wg.Done(); server.Serve(ctx, l, b.Handler(reg)) }()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); wg.Wait(); e.Close() }) }
-	t.Cleanup(stop)
-	url := "http://" + l.Addr().String()
-	return &testBrain{url: url, op: brainv1connect.NewOperatorServiceClient(http.DefaultClient, url), stop: stop}
+	b := servertest.StartWith(t, server.Liveness{MinTTL: 3 * time.Second, Grace: 2 * time.Second})
+	return &testBrain{url: b.URL, op: brainv1connect.NewOperatorServiceClient(http.DefaultClient, b.URL), stop: b.Stop}
 }
 
 // clock is the links' clock: the real one plus an offset the test moves
