@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -65,13 +66,11 @@ func parseConditions(s string) (map[condition]bool, error) {
 	out := map[condition]bool{}
 	for _, name := range strings.Split(s, ",") {
 		name = strings.TrimSpace(name)
-		k := condition(0)
-		for ; k < numConditions && k.String() != name; k++ {
-		}
-		if k == numConditions {
+		k := slices.Index(conditionNames(), name)
+		if k < 0 {
 			return nil, fmt.Errorf("unknown condition %q (want %s)", name, strings.Join(conditionNames(), ", "))
 		}
-		out[k] = true
+		out[condition(k)] = true
 	}
 	return out, nil
 }
