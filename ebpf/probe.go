@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	cebpf "github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 )
@@ -52,7 +53,7 @@ func Probe() (Capabilities, error) {
 			c.SchedInfo = true
 		}
 	}
-	errTracing := features.HaveProgramType(cebpf.Tracing)
+	errTracing := haveTpBTF()
 	c.Tracing = errTracing == nil
 	errRaw := features.HaveProgramType(cebpf.RawTracepoint)
 	c.RawTracepoint = errRaw == nil
@@ -70,6 +71,27 @@ func Probe() (Capabilities, error) {
 		return c, nil
 	}
 	return c, unsupported("probe", errors.Join(errs...))
+}
+
+// haveTpBTF loads the smallest tp_btf program on sched_switch, the attach
+// point the sampler uses. The library's generic probe for tracing programs
+// (features.HaveProgramType) loads an fentry program instead, which kernels
+// without direct-call trampolines refuse with EPERM even where tp_btf loads.
+func haveTpBTF() error {
+	prog, err := cebpf.NewProgram(&cebpf.ProgramSpec{
+		Type:       cebpf.Tracing,
+		AttachType: cebpf.AttachTraceRawTp,
+		AttachTo:   "sched_switch",
+		License:    "GPL",
+		Instructions: asm.Instructions{
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Return(),
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return prog.Close()
 }
 
 // hasSchedInfo checks in the kernel's types that tasks have the sched_info

@@ -416,6 +416,15 @@ func TestProbe(t *testing.T) {
 	if !c.Usable() || !c.KernelBTF || !c.SchedInfo {
 		t.Errorf("Probe = %+v, want usable with kernel BTF", c)
 	}
+	// What Probe says of tp_btf must be what loading the sampler's tp_btf
+	// flavour finds.
+	s, err := loadDetached(Options{KeyMode: KeyCgroupV2}, AttachTPBTF)
+	if err == nil {
+		s.Close()
+	}
+	if loads := err == nil; loads != c.Tracing {
+		t.Errorf("Probe says tp_btf usable = %v, loading the tp_btf flavour: %v", c.Tracing, err)
+	}
 }
 
 func TestBPFForget(t *testing.T) {
