@@ -31,6 +31,9 @@ type Config struct {
 	// agents that reconnect a few versions behind; older gaps get a full
 	// document. Default 16.
 	HistoryPerHost int
+	// Epoch is the leader's epoch (its election revision, see HA) that
+	// every target update and heartbeat answer carries; 0 without election.
+	Epoch uint64
 }
 
 // hostLive is what the brain knows about a host beyond its record: all of
@@ -163,6 +166,10 @@ func (b *Brain) Run(ctx context.Context) error {
 		switch {
 		case err == nil:
 			backoff = 0
+		case errors.Is(err, store.ErrFenced):
+			// Another brain leads now: stop at once, placing nothing more.
+			b.failPending(err)
+			return err
 		case errors.Is(err, store.ErrConflict):
 			backoff = 0
 			b.log.Warn("store changed under the brain; reloaded", "err", err)

@@ -28,7 +28,9 @@ const DefaultMaxTxnOps = 128
 type Embedded struct {
 	etcd   *embed.Etcd
 	Client *clientv3.Client
-	once   sync.Once
+	// ClientURL is where the member serves clients on loopback.
+	ClientURL string
+	once      sync.Once
 }
 
 // Start runs a single-member etcd with its data in dir, listening on
@@ -74,7 +76,7 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Embedded, error)
 		return nil, fmt.Errorf("embedded etcd: %w", ctx.Err())
 	}
 	log.Info("embedded etcd ready", "dir", cfg.Dir, "client", client.String())
-	return &Embedded{etcd: e, Client: v3client.New(e.Server)}, nil
+	return &Embedded{etcd: e, Client: v3client.New(e.Server), ClientURL: client.String()}, nil
 }
 
 // Close stops the member; later calls do nothing.

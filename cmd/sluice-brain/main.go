@@ -24,7 +24,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/sluicehq/sluice/brain/server"
 	"github.com/sluicehq/sluice/brain/store"
@@ -38,6 +37,8 @@ type options struct {
 	maxTxnOps     int
 	logLevel      string
 	heartbeat     time.Duration
+	advertise     string
+	leaseTTL      time.Duration
 }
 
 func main() {
@@ -48,6 +49,8 @@ func main() {
 	flag.StringVar(&o.etcdPrefix, "etcd-prefix", store.DefaultPrefix, "key prefix of the brain's state in etcd")
 	flag.IntVar(&o.maxTxnOps, "etcd-max-txn-ops", store.DefaultMaxTxnOps, "the external etcd's --max-txn-ops (transactions are batched up to it)")
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	flag.StringVar(&o.advertise, "advertise-url", "", "this brain's URL as the other brains reach it (followers forward there); default http://<listen address>")
+	flag.DurationVar(&o.leaseTTL, "lease-ttl", server.DefaultLeaseTTL, "leader lease in etcd (whole seconds): a dead leader is replaced within it")
 	flag.DurationVar(&o.heartbeat, "heartbeat-interval", 0, "hand agents this heartbeat interval instead of one that grows with the fleet (a stress setting)")
 	flag.Parse()
 
@@ -74,9 +77,9 @@ func run(ctx context.Context, o options, log *slog.Logger, ready func(addr strin
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	var kv clientv3.KV
+	endpoints := o.etcdEndpoints
 	maxOps := o.maxTxnOps
-	if o.etcdEndpoints == "" {
+	if endpoints == "" {
 		if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 			return fmt.Errorf("--data-dir: %w", err)
 		}
@@ -85,26 +88,32 @@ func run(ctx context.Context, o options, log *slog.Logger, ready func(addr strin
 			return err
 		}
 		defer e.Close()
-		kv, maxOps = e.Client, store.EmbeddedMaxTxnOps
-	} else {
-		c, err := store.Dial(strings.Split(o.etcdEndpoints, ","))
-		if err != nil {
-			return fmt.Errorf("--etcd-endpoints: %w", err)
-		}
-		defer c.Close()
-		kv = c
+		// Through the member's client URL, like any external cluster:
+		// leases, maintenance and snapshots take one path.
+		endpoints, maxOps = e.ClientURL, store.EmbeddedMaxTxnOps
 	}
+	c, err := store.Dial(strings.Split(endpoints, ","))
+	if err != nil {
+		return fmt.Errorf("--etcd-endpoints: %w", err)
+	}
+	defer c.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	live := server.DefaultLiveness()
 	live.FixedInterval = o.heartbeat
-	st := store.New(kv, o.etcdPrefix, maxOps)
 	// An unreachable etcd is an error at start, named; later outages are
 	// retried by the reconcile loop and reported by /healthz.
-	if err := st.Ping(ctx, 10*time.Second); err != nil {
+	if err := store.New(c, o.etcdPrefix, maxOps).Ping(ctx, 10*time.Second); err != nil {
 		return err
 	}
-	b, err := server.New(ctx, server.Config{Store: st, Logger: log, Registry: reg, Liveness: live})
+	advertise := o.advertise
+	if advertise == "" {
+		advertise = "http://" + l.Addr().String()
+	}
+	ha, err := server.NewHA(server.HAConfig{
+		Client: c, Prefix: o.etcdPrefix, MaxOps: maxOps, AdvertiseURL: advertise, LeaseTTL: o.leaseTTL,
+		Brain: server.Config{Logger: log, Liveness: live}, Registry: reg, Logger: log,
+	})
 	if err != nil {
 		return err
 	}
@@ -113,9 +122,9 @@ func run(ctx context.Context, o options, log *slog.Logger, ready func(addr strin
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	wg.Add(2)
-	go func() { defer wg.Done(); errs <- b.Run(ctx) }()
-	go func() { defer wg.Done(); errs <- server.Serve(ctx, l, b.Handler(reg)) }()
-	log.Info("sluice-brain serving", "listen", l.Addr().String(), "embedded_etcd", o.etcdEndpoints == "")
+	go func() { defer wg.Done(); errs <- ha.Run(ctx) }()
+	go func() { defer wg.Done(); errs <- server.Serve(ctx, l, ha.Handler(reg)) }()
+	log.Info("sluice-brain serving", "listen", l.Addr().String(), "advertise", advertise, "embedded_etcd", o.etcdEndpoints == "")
 	if ready != nil {
 		ready(l.Addr().String())
 	}
