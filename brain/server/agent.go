@@ -284,6 +284,8 @@ func (b *Brain) Targets(ctx context.Context, req *connect.Request[brainv1.Target
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-b.stopped:
+			return connect.NewError(connect.CodeUnavailable, fmt.Errorf("targets %s: this brain no longer leads", h.Name))
 		case <-wait:
 		}
 	}

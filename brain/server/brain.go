@@ -86,6 +86,9 @@ type Brain struct {
 	pendingReason map[string]string
 	kick          chan struct{}
 	ready         chan struct{}
+	// stopped is closed when Run returns: target streams end with it, so
+	// agents reconnect to whoever leads next.
+	stopped chan struct{}
 }
 
 // New loads the state from the store and returns a brain that has not
@@ -123,7 +126,7 @@ func New(ctx context.Context, cfg Config) (*Brain, error) {
 	b := &Brain{
 		cfg: cfg, log: cfg.Logger.With("component", "brain"), m: newMetrics(cfg.Registry), now: cfg.Now,
 		st: st, live: map[string]*hostLive{}, pendingReason: map[string]string{},
-		kick: make(chan struct{}, 1), ready: make(chan struct{}),
+		kick: make(chan struct{}, 1), ready: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	b.started = b.now()
 	b.indexJobs()
@@ -144,6 +147,7 @@ func (b *Brain) newLive() *hostLive {
 func (b *Brain) Run(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	defer close(b.stopped)
 	close(b.ready)
 	backoff := time.Duration(0)
 	for {
