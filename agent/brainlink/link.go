@@ -206,11 +206,17 @@ func (l *Link) Run(ctx context.Context, report Reporter) error {
 		}
 		backoff = 0
 		sctx, cancel := context.WithCancel(ctx)
-		streamDone := make(chan error, 1)
-		go func() { streamDone <- l.follow(sctx) }()
+		// streamDone is closed (not sent on) when the stream ends, so that
+		// both the heartbeat loop and this one can wait on it.
+		streamDone := make(chan struct{})
+		var streamErr error
+		go func() { streamErr = l.follow(sctx); close(streamDone) }()
 		err := l.heartbeats(sctx, report, streamDone)
 		cancel()
 		<-streamDone
+		if errors.Is(err, errStreamEnded) {
+			err = fmt.Errorf("target stream: %w", streamErr)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -250,9 +256,11 @@ func (l *Link) setInterval(ms int64) {
 	}
 }
 
+var errStreamEnded = errors.New("target stream ended")
+
 // heartbeats sends one heartbeat per interval until the stream or a
 // heartbeat fails.
-func (l *Link) heartbeats(ctx context.Context, report Reporter, streamDone <-chan error) error {
+func (l *Link) heartbeats(ctx context.Context, report Reporter, streamDone <-chan struct{}) error {
 	for {
 		if err := l.heartbeat(ctx, report()); err != nil {
 			return err
@@ -263,8 +271,8 @@ func (l *Link) heartbeats(ctx context.Context, report Reporter, streamDone <-cha
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-streamDone:
-			return fmt.Errorf("target stream: %w", err)
+		case <-streamDone:
+			return errStreamEnded
 		case <-time.After(iv):
 		}
 	}
@@ -288,7 +296,14 @@ func (l *Link) heartbeat(ctx context.Context, r Report) error {
 	for _, c := range r.Containers {
 		req.Containers = append(req.Containers, &brainv1.ContainerState{Id: c.ID, Job: c.Job, State: c.State, Restarts: int32(c.Restarts)})
 	}
-	resp, err := l.brains.client().Heartbeat(ctx, connect.NewRequest(req))
+	// A brain that stopped answering (paused, partitioned) must not hold
+	// the link: past twice the interval, try the next one.
+	l.mu.Lock()
+	timeout := max(2*l.interval, 5*time.Second)
+	l.mu.Unlock()
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := l.brains.client().Heartbeat(hctx, connect.NewRequest(req))
 	if err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}

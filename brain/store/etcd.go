@@ -38,7 +38,7 @@ type Embedded struct {
 // it serves. The member's client is in-process (no network hop).
 func Start(ctx context.Context, dir string, log *slog.Logger) (*Embedded, error) {
 	cfg := embed.NewConfig()
-	cfg.Name = "sluice-brain"
+	cfg.Name = embeddedName
 	cfg.Dir = filepath.Join(dir, "etcd")
 	// etcd logs through zap; the brain reports etcd failures through the
 	// client's errors instead, so the member's own log stays quiet.

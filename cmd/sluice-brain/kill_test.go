@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,14 +19,30 @@ import (
 
 	brainv1 "github.com/sluicehq/sluice/brain/api/gen/v1"
 	"github.com/sluicehq/sluice/brain/api/gen/v1/brainv1connect"
+	"github.com/sluicehq/sluice/brain/store"
 )
 
 // TestMain lets the test binary be the brain process (SLUICE_BRAIN_CHILD),
 // so a test can kill it with SIGKILL.
 func TestMain(m *testing.M) {
 	if os.Getenv("SLUICE_BRAIN_CHILD") == "1" {
-		o := options{listen: os.Getenv("SLUICE_BRAIN_LISTEN"), dataDir: os.Getenv("SLUICE_BRAIN_DIR"), etcdPrefix: "/sluice/"}
-		if err := run(context.Background(), o, slog.New(slog.DiscardHandler), nil); err != nil {
+		o := options{listen: os.Getenv("SLUICE_BRAIN_LISTEN"), dataDir: os.Getenv("SLUICE_BRAIN_DIR"), etcdPrefix: "/sluice/",
+			etcdEndpoints: os.Getenv("SLUICE_BRAIN_ETCD"), maxTxnOps: store.DefaultMaxTxnOps}
+		if n, err := strconv.Atoi(os.Getenv("SLUICE_BRAIN_MAX_OPS")); err == nil {
+			o.maxTxnOps = n
+		}
+		log := slog.New(slog.DiscardHandler)
+		if path := os.Getenv("SLUICE_BRAIN_LOG"); path != "" {
+			f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			log = slog.New(slog.NewTextHandler(f, nil))
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		if err := run(ctx, o, log, nil); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

@@ -4,8 +4,11 @@
 //
 // With no flags it starts an embedded single-member etcd under --data-dir
 // and serves on loopback; --etcd-endpoints points it at an external etcd
-// cluster instead. It refuses to listen anywhere but loopback until
-// agents and operators authenticate with mutual TLS.
+// cluster instead. Several brains on one etcd elect a leader; the others
+// forward to it. `sluice-brain restore --snapshot FILE --data-dir DIR`
+// rebuilds an embedded store from a snapshot. It refuses to listen
+// anywhere but loopback until agents and operators authenticate with
+// mutual TLS.
 package main
 
 import (
@@ -42,6 +45,9 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "restore" {
+		os.Exit(runRestore(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	var o options
 	flag.StringVar(&o.dataDir, "data-dir", "/var/lib/sluice-brain", "directory of the embedded etcd member (unused with --etcd-endpoints)")
 	flag.StringVar(&o.listen, "listen", "127.0.0.1:9480", "API, /metrics and /healthz address (loopback only for now)")
