@@ -65,7 +65,8 @@ func (h *HA) healthz(w http.ResponseWriter, r *http.Request) {
 
 func (h *HA) serveAPI(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
-	api, leader := h.api, h.leader
+	api := h.api
+	leader, _ := h.leaderLocked()
 	h.mu.Unlock()
 	if leader != "" {
 		w.Header().Set(LeaderHeader, leader)

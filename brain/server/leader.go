@@ -69,7 +69,8 @@ type HA struct {
 	api   http.Handler
 	reg   *prometheus.Registry
 	epoch int64
-	// leader and leaderEpoch are the leader as the election last showed.
+	// leader and leaderEpoch are the leader as the election last showed
+	// (this brain's own term included).
 	leader      string
 	leaderEpoch int64
 	health      StoreHealth
@@ -221,7 +222,6 @@ func (h *HA) setTerm(b *Brain, reg *prometheus.Registry, epoch int64) {
 	h.brain, h.reg, h.epoch, h.api = b, reg, epoch, nil
 	if b != nil {
 		h.api = b.Handler(prometheus.NewRegistry())
-		h.leader, h.leaderEpoch = h.cfg.AdvertiseURL, epoch
 		close(h.becameLead)
 		h.becameLead = make(chan struct{})
 		h.m.leader.Set(1)
@@ -248,9 +248,7 @@ func (h *HA) observe(ctx context.Context) {
 			}
 			kv := resp.Kvs[0]
 			h.mu.Lock()
-			if h.brain == nil {
-				h.leader, h.leaderEpoch = string(kv.Value), kv.CreateRevision
-			}
+			h.leader, h.leaderEpoch = string(kv.Value), kv.CreateRevision
 			h.mu.Unlock()
 		}
 		sess.Close()
@@ -276,6 +274,13 @@ func (h *HA) Leading() (bool, int64) {
 func (h *HA) Leader() (string, int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.leaderLocked()
+}
+
+func (h *HA) leaderLocked() (string, int64) {
+	if h.brain != nil {
+		return h.cfg.AdvertiseURL, h.epoch
+	}
 	return h.leader, h.leaderEpoch
 }
 

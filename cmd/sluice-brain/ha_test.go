@@ -519,13 +519,14 @@ func TestHAPausedLeaderCannotWrite(t *testing.T) {
 	if !strings.Contains(string(logText), "lost leadership") {
 		t.Errorf("the resumed brain never logged losing the lead:\n%s", logText)
 	}
-	// The writer stamp's history since the new leader's election: only
-	// the new epoch wrote.
+	// The writer stamp's history from the revision that deleted the old
+	// leader's key (its lease expired) on: only the new epoch wrote.
+	lost := deletion(ctx, t, c, oldEpoch)
 	resp, err := c.cli.Get(ctx, store.WriterKey(""))
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := c.cli.Watch(ctx, store.WriterKey(""), clientv3.WithRev(newEpoch), clientv3.WithProgressNotify())
+	w := c.cli.Watch(ctx, store.WriterKey(""), clientv3.WithRev(lost), clientv3.WithProgressNotify())
 	writes := 0
 	for wr := range w {
 		if err := wr.Err(); err != nil {
@@ -544,8 +545,25 @@ func TestHAPausedLeaderCannotWrite(t *testing.T) {
 	if writes == 0 {
 		t.Fatal("no write since the new leader's election: the test proves nothing")
 	}
-	t.Logf("%d commits since epoch %d, all by it", writes, newEpoch)
+	t.Logf("%d commits since the old leader's key went at revision %d, all by epoch %d", writes, lost, newEpoch)
 	checkExactlyOnce(t, c, s, a)
+}
+
+// deletion finds the revision that deleted the election key created at
+// epoch.
+func deletion(ctx context.Context, t *testing.T, c *haCluster, epoch int64) int64 {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for wr := range c.cli.Watch(wctx, store.ElectionPrefix(""), clientv3.WithPrefix(), clientv3.WithRev(epoch), clientv3.WithPrevKV()) {
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypeDelete && ev.PrevKv != nil && ev.PrevKv.CreateRevision == epoch {
+				return ev.Kv.ModRevision
+			}
+		}
+	}
+	t.Fatalf("the election key of epoch %d was never deleted", epoch)
+	return 0
 }
 
 // Restart every brain at once (kill -9 all three, start all three): a
