@@ -31,19 +31,31 @@ import (
 // processes (this test binary in SLUICE_BRAIN_CHILD mode) sharing it.
 type haCluster struct {
 	t      testing.TB
-	etcd   *store.Embedded
 	cli    *clientv3.Client
 	brains []*brainProc
 }
 
 type brainProc struct {
 	addr, log string
-	cmd       *exec.Cmd
-	done      chan struct{}
+	// env is the brain's own settings (etcd endpoints or its member).
+	env  []string
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 func (b *brainProc) url() string { return "http://" + b.addr }
 
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// newHACluster runs n brains on one external etcd (in the test process).
 func newHACluster(t testing.TB, n int) *haCluster {
 	t.Helper()
 	e, err := store.Start(context.Background(), t.TempDir(), slog.New(slog.DiscardHandler))
@@ -51,26 +63,48 @@ func newHACluster(t testing.TB, n int) *haCluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	cli, err := store.Dial([]string{e.ClientURL})
+	var envs [][]string
+	for range n {
+		envs = append(envs, []string{"SLUICE_BRAIN_ETCD=" + e.ClientURL, "SLUICE_BRAIN_MAX_OPS=" + strconv.Itoa(store.EmbeddedMaxTxnOps)})
+	}
+	return launch(t, []string{e.ClientURL}, envs)
+}
+
+// newEmbeddedHACluster runs n brains whose embedded etcd members form
+// one cluster (--initial-cluster): no etcd outside the brains.
+func newEmbeddedHACluster(t testing.TB, n int) *haCluster {
+	t.Helper()
+	var peers, clients, members []string
+	for i := range n {
+		peers = append(peers, "http://"+freeAddr(t))
+		clients = append(clients, "http://"+freeAddr(t))
+		members = append(members, fmt.Sprintf("b%d=%s", i, peers[i]))
+	}
+	var envs [][]string
+	for i := range n {
+		envs = append(envs, []string{"SLUICE_BRAIN_DIR=" + t.TempDir(), "SLUICE_BRAIN_NAME=" + fmt.Sprintf("b%d", i),
+			"SLUICE_BRAIN_INITIAL_CLUSTER=" + strings.Join(members, ","), "SLUICE_BRAIN_PEER_URL=" + peers[i],
+			"SLUICE_BRAIN_ETCD_CLIENT_URL=" + clients[i]})
+	}
+	return launch(t, clients, envs)
+}
+
+func launch(t testing.TB, endpoints []string, envs [][]string) *haCluster {
+	t.Helper()
+	cli, err := store.Dial(endpoints)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	c := &haCluster{t: t, etcd: e, cli: cli}
+	c := &haCluster{t: t, cli: cli}
 	logs := t.TempDir()
-	for i := range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		c.brains = append(c.brains, &brainProc{addr: addr, log: fmt.Sprintf("%s/brain-%d.log", logs, i)})
+	for i, env := range envs {
+		c.brains = append(c.brains, &brainProc{addr: freeAddr(t), log: fmt.Sprintf("%s/brain-%d.log", logs, i), env: env})
 	}
-	for i := range n {
+	for i := range envs {
 		c.start(i)
 	}
-	c.leader(time.Minute)
+	c.leader(2 * time.Minute)
 	return c
 }
 
@@ -79,8 +113,8 @@ func (c *haCluster) start(i int) {
 	c.t.Helper()
 	b := c.brains[i]
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SLUICE_BRAIN_CHILD=1", "SLUICE_BRAIN_LISTEN="+b.addr,
-		"SLUICE_BRAIN_ETCD="+c.etcd.ClientURL, "SLUICE_BRAIN_LOG="+b.log, "SLUICE_BRAIN_MAX_OPS="+strconv.Itoa(store.EmbeddedMaxTxnOps))
+	cmd.Env = append(os.Environ(), "SLUICE_BRAIN_CHILD=1", "SLUICE_BRAIN_LISTEN="+b.addr, "SLUICE_BRAIN_LOG="+b.log)
+	cmd.Env = append(cmd.Env, b.env...)
 	cmd.Stderr = os.Stderr
 	// A brain must not outlive a test that died.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -400,7 +434,36 @@ func skipShort(t *testing.T) {
 // versions that never go back.
 func TestHAKillLeaderDuringSubmissions(t *testing.T) {
 	skipShort(t)
-	c := newHACluster(t, 3)
+	killLeaderDuringSubmissions(t, newHACluster(t, 3))
+}
+
+// The same with no etcd outside the brains: their embedded members form
+// the cluster (--initial-cluster), and the killed leader takes its member
+// down with it; the two left keep a quorum. The killed brain then comes
+// back, its member rejoins, and it follows.
+func TestHAEmbeddedMembersKillLeader(t *testing.T) {
+	skipShort(t)
+	c := newEmbeddedHACluster(t, 3)
+	old := killLeaderDuringSubmissions(t, c)
+	c.start(old)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		code, body := healthz(c.brains[old].url())
+		if code == http.StatusOK && strings.HasPrefix(body, "ok follower") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted brain: %d %q", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	members, err := c.cli.MemberList(context.Background())
+	if err != nil || len(members.Members) != 3 {
+		t.Fatalf("members after the rejoin: %v %v", members, err)
+	}
+}
+
+func killLeaderDuringSubmissions(t *testing.T, c *haCluster) int {
 	a := startAgents(t, c.urls(), 3)
 	s := newSubmitter(c.urls())
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -429,6 +492,7 @@ func TestHAKillLeaderDuringSubmissions(t *testing.T) {
 		}
 	}
 	t.Logf("%d jobs, %d submission attempts", len(s.tried), s.attempts)
+	return old
 }
 
 // SIGSTOP the leader for longer than its lease, then resume it: another

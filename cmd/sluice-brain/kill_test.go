@@ -31,6 +31,8 @@ func TestMain(m *testing.M) {
 		if n, err := strconv.Atoi(os.Getenv("SLUICE_BRAIN_MAX_OPS")); err == nil {
 			o.maxTxnOps = n
 		}
+		o.name, o.initialCluster = os.Getenv("SLUICE_BRAIN_NAME"), os.Getenv("SLUICE_BRAIN_INITIAL_CLUSTER")
+		o.peerURL, o.etcdClientURL = os.Getenv("SLUICE_BRAIN_PEER_URL"), os.Getenv("SLUICE_BRAIN_ETCD_CLIENT_URL")
 		log := slog.New(slog.DiscardHandler)
 		if path := os.Getenv("SLUICE_BRAIN_LOG"); path != "" {
 			f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

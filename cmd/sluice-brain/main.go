@@ -42,6 +42,11 @@ type options struct {
 	heartbeat     time.Duration
 	advertise     string
 	leaseTTL      time.Duration
+	// Embedded cluster members (--initial-cluster).
+	name           string
+	initialCluster string
+	peerURL        string
+	etcdClientURL  string
 }
 
 func main() {
@@ -57,6 +62,10 @@ func main() {
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.StringVar(&o.advertise, "advertise-url", "", "this brain's URL as the other brains reach it (followers forward there); default http://<listen address>")
 	flag.DurationVar(&o.leaseTTL, "lease-ttl", server.DefaultLeaseTTL, "leader lease in etcd (whole seconds): a dead leader is replaced within it")
+	flag.StringVar(&o.name, "name", "", "this brain's embedded etcd member name (with --initial-cluster)")
+	flag.StringVar(&o.initialCluster, "initial-cluster", "", "name=peerURL,... of every brain's embedded etcd member: the brains form an etcd cluster among themselves (instead of --etcd-endpoints)")
+	flag.StringVar(&o.peerURL, "peer-url", "", "this member's peer URL in --initial-cluster (loopback until peer TLS lands)")
+	flag.StringVar(&o.etcdClientURL, "etcd-client-url", "", "where this member serves etcd clients (with --initial-cluster; loopback)")
 	flag.DurationVar(&o.heartbeat, "heartbeat-interval", 0, "hand agents this heartbeat interval instead of one that grows with the fleet (a stress setting)")
 	flag.Parse()
 
@@ -74,6 +83,35 @@ func main() {
 	}
 }
 
+// startEmbedded starts the brain's own etcd member: alone, or one of the
+// members --initial-cluster lists.
+func startEmbedded(ctx context.Context, o options, log *slog.Logger) (*store.Embedded, error) {
+	if o.initialCluster == "" {
+		if o.name != "" || o.peerURL != "" || o.etcdClientURL != "" {
+			return nil, errors.New("--name, --peer-url and --etcd-client-url belong with --initial-cluster")
+		}
+		return store.Start(ctx, o.dataDir, log)
+	}
+	if o.name == "" || o.peerURL == "" || o.etcdClientURL == "" {
+		return nil, errors.New("--initial-cluster needs --name, --peer-url and --etcd-client-url")
+	}
+	if !strings.Contains(","+o.initialCluster, ","+o.name+"="+o.peerURL) {
+		return nil, fmt.Errorf("--initial-cluster %q does not list --name %s at --peer-url %s", o.initialCluster, o.name, o.peerURL)
+	}
+	for flagName, u := range map[string]string{"--peer-url": o.peerURL, "--etcd-client-url": o.etcdClientURL} {
+		host, ok := strings.CutPrefix(u, "http://")
+		if !ok {
+			return nil, fmt.Errorf("%s %q: want http://host:port", flagName, u)
+		}
+		// etcd's peer and client traffic is plaintext here: loopback only,
+		// like the API.
+		if err := server.CheckLoopback(host); err != nil {
+			return nil, fmt.Errorf("%s: %w", flagName, err)
+		}
+	}
+	return store.StartMember(ctx, store.Member{Dir: o.dataDir, Name: o.name, PeerURL: o.peerURL, ClientURL: o.etcdClientURL, InitialCluster: o.initialCluster}, log)
+}
+
 // run serves until ctx ends; ready, when set, learns the address served.
 func run(ctx context.Context, o options, log *slog.Logger, ready func(addr string)) error {
 	if err := server.CheckLoopback(o.listen); err != nil {
@@ -89,7 +127,7 @@ func run(ctx context.Context, o options, log *slog.Logger, ready func(addr strin
 		if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 			return fmt.Errorf("--data-dir: %w", err)
 		}
-		e, err := store.Start(ctx, o.dataDir, log)
+		e, err := startEmbedded(ctx, o, log)
 		if err != nil {
 			return err
 		}
