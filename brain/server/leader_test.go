@@ -30,11 +30,7 @@ func testJob(name string) []byte {
 // queued fails, its loop stops at once, etcd is unchanged.
 func TestDeposedBrainStopsAtOnce(t *testing.T) {
 	ctx := context.Background()
-	e, err := store.Start(ctx, t.TempDir(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := startEtcd(t)
 	sess, err := concurrency.NewSession(e.Client, concurrency.WithTTL(5))
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +84,16 @@ func TestDeposedBrainStopsAtOnce(t *testing.T) {
 	}
 }
 
+func startEtcd(t *testing.T) *store.Embedded {
+	t.Helper()
+	e, err := store.Start(context.Background(), t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
 type haNode struct {
 	ha   *HA
 	url  string
@@ -136,11 +142,7 @@ func waitLeading(t *testing.T, n *haNode) {
 // leads at once rather than after the lease; bad settings are refused.
 func TestHAForwardsAndHandsOver(t *testing.T) {
 	ctx := context.Background()
-	e, err := store.Start(ctx, t.TempDir(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := startEtcd(t)
 	cli, err := store.Dial([]string{e.ClientURL})
 	if err != nil {
 		t.Fatal(err)

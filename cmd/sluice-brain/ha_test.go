@@ -422,6 +422,22 @@ func samePlacements(t *testing.T, before, after *store.State) {
 	}
 }
 
+// streamSubmissions starts three agents and n jobs submitted by 8
+// clients, and returns once 30 are acknowledged; done closes when all are.
+func streamSubmissions(t *testing.T, c *haCluster, prefix string, n int) (*agents, *submitter, context.Context, <-chan struct{}) {
+	t.Helper()
+	a := startAgents(t, c.urls(), 3)
+	s := newSubmitter(c.urls())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	done := make(chan struct{})
+	go func() { s.run(ctx, jobNames(prefix, n), 8); close(done) }()
+	for s.nAcked() < 30 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return a, s, ctx, done
+}
+
 func skipShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three brain processes: not in -short")
@@ -464,15 +480,7 @@ func TestHAEmbeddedMembersKillLeader(t *testing.T) {
 }
 
 func killLeaderDuringSubmissions(t *testing.T, c *haCluster) int {
-	a := startAgents(t, c.urls(), 3)
-	s := newSubmitter(c.urls())
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	done := make(chan struct{})
-	go func() { s.run(ctx, jobNames("k", 150), 8); close(done) }()
-	for s.nAcked() < 30 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	a, s, _, done := streamSubmissions(t, c, "k", 150)
 	old := c.leader(time.Second)
 	oldEpoch := c.epoch()
 	before := c.load()
@@ -636,15 +644,7 @@ func deletion(ctx context.Context, t *testing.T, c *haCluster, epoch int64) int6
 func TestHARestartAllBrains(t *testing.T) {
 	skipShort(t)
 	c := newHACluster(t, 3)
-	a := startAgents(t, c.urls(), 3)
-	s := newSubmitter(c.urls())
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	done := make(chan struct{})
-	go func() { s.run(ctx, jobNames("r", 80), 8); close(done) }()
-	for s.nAcked() < 30 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	a, s, ctx, done := streamSubmissions(t, c, "r", 80)
 	before := c.load()
 	for i := range c.brains {
 		c.brains[i].cmd.Process.Kill()

@@ -78,6 +78,19 @@ func startChild(t *testing.T, dir, addr string) *exec.Cmd {
 	}
 }
 
+// registerHosts registers hosts h0.. (nodes n0..) of 64 CPUs, 256 GiB.
+func registerHosts(t *testing.T, url string, n int) {
+	t.Helper()
+	agent := brainv1connect.NewAgentServiceClient(http.DefaultClient, url)
+	for i := range n {
+		_, err := agent.Register(context.Background(), connect.NewRequest(&brainv1.RegisterRequest{NodeId: fmt.Sprintf("n%d", i), Name: fmt.Sprintf("h%d", i),
+			Capacity: &brainv1.Resources{Amounts: map[string]int64{"cpu": 64000, "memory": 256 << 30}}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // Kill -9 the brain during a stream of submissions and restart it on the
 // same data dir: every acknowledged job is there, every job present has
 // each replica placed once, and no host is marked down.
@@ -92,14 +105,7 @@ func TestKill9MidStreamLosesNothing(t *testing.T) {
 	child := startChild(t, dir, addr)
 	url := "http://" + addr
 	ctx := context.Background()
-	agent := brainv1connect.NewAgentServiceClient(http.DefaultClient, url)
-	for i := range 3 {
-		_, err := agent.Register(ctx, connect.NewRequest(&brainv1.RegisterRequest{NodeId: fmt.Sprintf("n%d", i), Name: fmt.Sprintf("h%d", i),
-			Capacity: &brainv1.Resources{Amounts: map[string]int64{"cpu": 64000, "memory": 256 << 30}}}))
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	registerHosts(t, url, 3)
 	op := brainv1connect.NewOperatorServiceClient(http.DefaultClient, url)
 	var mu sync.Mutex
 	acked := map[string]bool{}

@@ -30,14 +30,7 @@ func TestSnapshotRestoreResumesEveryPlacement(t *testing.T) {
 	l.Close()
 	child := startChild(t, t.TempDir(), addr)
 	url := "http://" + addr
-	agent := brainv1connect.NewAgentServiceClient(http.DefaultClient, url)
-	for i := range 3 {
-		_, err := agent.Register(ctx, connect.NewRequest(&brainv1.RegisterRequest{NodeId: fmt.Sprintf("n%d", i), Name: fmt.Sprintf("h%d", i),
-			Capacity: &brainv1.Resources{Amounts: map[string]int64{"cpu": 64000, "memory": 256 << 30}}}))
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	registerHosts(t, url, 3)
 	op := brainv1connect.NewOperatorServiceClient(http.DefaultClient, url)
 	for i := range 10 {
 		if _, err := op.SubmitJobs(ctx, connect.NewRequest(&brainv1.SubmitJobsRequest{File: jobFile(fmt.Sprintf("j%d", i))})); err != nil {
