@@ -62,6 +62,10 @@ type Member struct {
 	// single member. It is read only when Dir/etcd is new: a restarted
 	// member rejoins from its data.
 	InitialCluster string
+	// QuotaBytes is the backend's size limit (etcd's --quota-backend-bytes);
+	// past it etcd raises the NOSPACE alarm and refuses writes. 0: etcd's
+	// default (2 GiB).
+	QuotaBytes int64
 }
 
 // StartMember runs one embedded member and returns it once the cluster
@@ -75,6 +79,7 @@ func StartMember(ctx context.Context, m Member, log *slog.Logger) (*Embedded, er
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cfg.MaxTxnOps = EmbeddedMaxTxnOps
 	cfg.MaxRequestBytes = 16 << 20
+	cfg.QuotaBackendBytes = m.QuotaBytes
 	peer, err := url.Parse(m.PeerURL)
 	if err != nil {
 		return nil, fmt.Errorf("embedded etcd: peer URL %q: %w", m.PeerURL, err)

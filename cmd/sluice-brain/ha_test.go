@@ -591,6 +591,17 @@ func TestHAPausedLeaderCannotWrite(t *testing.T) {
 	if !strings.Contains(string(logText), "lost leadership") {
 		t.Errorf("the resumed brain never logged losing the lead:\n%s", logText)
 	}
+	resp0, err := http.Get(p.url() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp0.Body)
+	resp0.Body.Close()
+	for _, want := range []string{"sluice_brain_leader 0", `sluice_brain_leadership_changes_total{event="lost"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("the resumed brain's /metrics lack %q", want)
+		}
+	}
 	// The writer stamp's history from the revision that deleted the old
 	// leader's key (its lease expired) on: only the new epoch wrote.
 	lost := deletion(ctx, t, c, oldEpoch)
