@@ -20,7 +20,10 @@ import (
 
 // Config wires a Link.
 type Config struct {
-	// BrainURL is the brain's base URL, e.g. http://127.0.0.1:9480.
+	// BrainURL is the brain's base URL, e.g. http://127.0.0.1:9480, or a
+	// comma-separated list of several brains' URLs: the link finds the
+	// leader among them (any brain forwards to it; a leader URL named by
+	// an answer is preferred) and moves on when one fails.
 	BrainURL string
 	// StateDir keeps the node ID and the last target.
 	StateDir string
@@ -40,7 +43,7 @@ type Config struct {
 type Link struct {
 	cfg    Config
 	log    *slog.Logger
-	client brainv1connect.AgentServiceClient
+	brains *brains
 	nodeID string
 
 	mu          sync.Mutex
@@ -51,6 +54,10 @@ type Link struct {
 	lastErr     string
 	interval    time.Duration
 	changed     chan struct{}
+	// epoch is the highest leader epoch heard (persisted with the target).
+	epoch uint64
+	// refused counts target updates refused for a stale epoch.
+	refused int
 }
 
 // New loads (or creates) the node ID and the last persisted target.
@@ -81,10 +88,15 @@ func New(cfg Config) (*Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("brainlink: %w", err)
 	}
+	bs, err := newBrains(cfg.BrainURL, func(url string) brainv1connect.AgentServiceClient {
+		return brainv1connect.NewAgentServiceClient(cfg.HTTPClient, url)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("brainlink: %w", err)
+	}
 	l := &Link{
-		cfg: cfg, log: cfg.Logger.With("component", "brainlink"), nodeID: id,
-		client: brainv1connect.NewAgentServiceClient(cfg.HTTPClient, cfg.BrainURL),
-		target: t, interval: 10 * time.Second, changed: make(chan struct{}),
+		cfg: cfg, log: cfg.Logger.With("component", "brainlink"), nodeID: id, brains: bs,
+		target: t, interval: 10 * time.Second, changed: make(chan struct{}), epoch: t.Epoch,
 	}
 	if t.Version > 0 {
 		// A restarted agent gives its persisted target a full staleness
@@ -129,6 +141,7 @@ func (l *Link) Status() Status {
 	return Status{
 		NodeID: l.nodeID, Registered: l.registered, LastContact: l.lastContact, Stale: l.staleLocked(),
 		TargetVersion: l.target.Version, AppliedVersion: l.applied, LastError: l.lastErr,
+		Brain: l.brains.current(), Epoch: l.epoch, RefusedStale: l.refused,
 	}
 }
 
@@ -148,9 +161,11 @@ func (l *Link) Applied(ctx context.Context, v uint64, results []ItemResult) erro
 	for _, r := range results {
 		req.Results = append(req.Results, &brainv1.ItemResult{Id: r.ID, Result: r.Result, Message: r.Message})
 	}
-	if _, err := l.client.Ack(ctx, connect.NewRequest(req)); err != nil {
+	resp, err := l.brains.client().Ack(ctx, connect.NewRequest(req))
+	if err != nil {
 		return fmt.Errorf("brainlink: ack %d: %w", v, err)
 	}
+	l.brains.follow(resp.Header())
 	l.contact()
 	return nil
 }
@@ -182,7 +197,8 @@ func (l *Link) Run(ctx context.Context, report Reporter) error {
 		}
 		if err := l.register(ctx); err != nil {
 			l.fail("register", err)
-			l.log.Warn("register failed", "err", err)
+			l.log.Warn("register failed", "brain", l.brains.current(), "err", err)
+			l.brains.next()
 			backoff = min(max(2*backoff, 500*time.Millisecond), 30*time.Second)
 			// A name held by another live node does not heal by retrying
 			// fast; a configuration error is reported, then retried slowly.
@@ -190,16 +206,23 @@ func (l *Link) Run(ctx context.Context, report Reporter) error {
 		}
 		backoff = 0
 		sctx, cancel := context.WithCancel(ctx)
-		streamDone := make(chan error, 1)
-		go func() { streamDone <- l.follow(sctx) }()
+		// streamDone is closed (not sent on) when the stream ends, so that
+		// both the heartbeat loop and this one can wait on it.
+		streamDone := make(chan struct{})
+		var streamErr error
+		go func() { streamErr = l.follow(sctx); close(streamDone) }()
 		err := l.heartbeats(sctx, report, streamDone)
 		cancel()
 		<-streamDone
+		if errors.Is(err, errStreamEnded) {
+			err = fmt.Errorf("target stream: %w", streamErr)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
 		l.fail("connection", err)
-		l.log.Warn("lost the brain; reconnecting", "err", err)
+		l.log.Warn("lost the brain; reconnecting", "brain", l.brains.current(), "err", err)
+		l.brains.next()
 		backoff = 500 * time.Millisecond
 	}
 	return nil
@@ -207,7 +230,7 @@ func (l *Link) Run(ctx context.Context, report Reporter) error {
 
 func (l *Link) register(ctx context.Context) error {
 	r := l.cfg.Registration
-	resp, err := l.client.Register(ctx, connect.NewRequest(&brainv1.RegisterRequest{
+	resp, err := l.brains.client().Register(ctx, connect.NewRequest(&brainv1.RegisterRequest{
 		NodeId: l.nodeID, Name: l.cfg.HostName, Capacity: &brainv1.Resources{Amounts: r.Capacity},
 		Gpus: int32(r.GPUs), GpuModel: r.GPUModel, Labels: r.Labels, FailureDomain: r.FailureDomain,
 		CgroupMode: r.CgroupMode, Capabilities: r.Capabilities,
@@ -215,6 +238,10 @@ func (l *Link) register(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := l.heardEpoch("register", resp.Msg.GetEpoch()); err != nil {
+		return err
+	}
+	l.brains.follow(resp.Header())
 	l.mu.Lock()
 	l.registered = true
 	l.setInterval(resp.Msg.GetHeartbeatIntervalMs())
@@ -229,9 +256,11 @@ func (l *Link) setInterval(ms int64) {
 	}
 }
 
+var errStreamEnded = errors.New("target stream ended")
+
 // heartbeats sends one heartbeat per interval until the stream or a
 // heartbeat fails.
-func (l *Link) heartbeats(ctx context.Context, report Reporter, streamDone <-chan error) error {
+func (l *Link) heartbeats(ctx context.Context, report Reporter, streamDone <-chan struct{}) error {
 	for {
 		if err := l.heartbeat(ctx, report()); err != nil {
 			return err
@@ -242,8 +271,8 @@ func (l *Link) heartbeats(ctx context.Context, report Reporter, streamDone <-cha
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-streamDone:
-			return fmt.Errorf("target stream: %w", err)
+		case <-streamDone:
+			return errStreamEnded
 		case <-time.After(iv):
 		}
 	}
@@ -267,9 +296,19 @@ func (l *Link) heartbeat(ctx context.Context, r Report) error {
 	for _, c := range r.Containers {
 		req.Containers = append(req.Containers, &brainv1.ContainerState{Id: c.ID, Job: c.Job, State: c.State, Restarts: int32(c.Restarts)})
 	}
-	resp, err := l.client.Heartbeat(ctx, connect.NewRequest(req))
+	// A brain that stopped answering (paused, partitioned) must not hold
+	// the link: past twice the interval, try the next one.
+	l.mu.Lock()
+	timeout := max(2*l.interval, 5*time.Second)
+	l.mu.Unlock()
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := l.brains.client().Heartbeat(hctx, connect.NewRequest(req))
 	if err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
+	}
+	if err := l.heardEpoch("heartbeat", resp.Msg.GetEpoch()); err != nil {
+		return err
 	}
 	l.mu.Lock()
 	l.setInterval(resp.Msg.GetHeartbeatIntervalMs())
@@ -283,7 +322,7 @@ func (l *Link) follow(ctx context.Context) error {
 	l.mu.Lock()
 	known := l.target.Version
 	l.mu.Unlock()
-	s, err := l.client.Targets(ctx, connect.NewRequest(&brainv1.TargetsRequest{NodeId: l.nodeID, Name: l.cfg.HostName, KnownVersion: known}))
+	s, err := l.brains.client().Targets(ctx, connect.NewRequest(&brainv1.TargetsRequest{NodeId: l.nodeID, Name: l.cfg.HostName, KnownVersion: known}))
 	if err != nil {
 		return err
 	}
@@ -299,13 +338,32 @@ func (l *Link) follow(ctx context.Context) error {
 	return errors.New("stream ended")
 }
 
+// heardEpoch notes a leader epoch from an answer; one below the highest
+// seen comes from a deposed leader, and the link leaves that brain.
+func (l *Link) heardEpoch(what string, e uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e != 0 && e < l.epoch {
+		return fmt.Errorf("%s: %w: the brain answered for epoch %d, epoch %d was seen", what, ErrStaleEpoch, e, l.epoch)
+	}
+	l.epoch = max(l.epoch, e)
+	return nil
+}
+
 // receive applies an update to the held target, persists it, then
-// exposes it.
+// exposes it. An update from a lower epoch than one seen is refused
+// (reported in Status) and the stream left.
 func (l *Link) receive(u *brainv1.TargetsResponse) error {
 	l.mu.Lock()
-	cur := l.target
+	cur, seen := l.target, l.epoch
 	l.mu.Unlock()
-	next, err := applyUpdate(cur, u)
+	next, err := applyUpdate(cur, seen, u)
+	if errors.Is(err, ErrStaleEpoch) {
+		l.mu.Lock()
+		l.refused++
+		l.mu.Unlock()
+		l.log.Warn("refused a target from a deposed leader", "version", u.GetVersion(), "epoch", u.GetEpoch(), "seen_epoch", seen)
+	}
 	if err != nil {
 		return err
 	}
@@ -314,18 +372,30 @@ func (l *Link) receive(u *brainv1.TargetsResponse) error {
 	}
 	l.mu.Lock()
 	l.target = next
+	l.epoch = max(l.epoch, next.Epoch)
 	close(l.changed)
 	l.changed = make(chan struct{})
 	l.mu.Unlock()
 	l.contact()
-	l.log.Info("target received", "version", next.Version, "full", u.GetFull(), "containers", len(next.Containers))
+	l.log.Info("target received", "version", next.Version, "epoch", u.GetEpoch(), "full", u.GetFull(), "containers", len(next.Containers))
 	return nil
 }
 
+// ErrStaleEpoch marks an answer or target from a leader older than one
+// the agent has heard from: a deposed or paused brain.
+var ErrStaleEpoch = errors.New("stale leader epoch")
+
 // applyUpdate turns cur into the update's version: a full document
-// replaces it, a delta must start at cur's version.
-func applyUpdate(cur Target, u *brainv1.TargetsResponse) (Target, error) {
-	if u.GetVersion() < cur.Version && !u.GetFull() {
+// replaces it, a delta must start at cur's version. An update from an
+// epoch below seen is refused, and versions never go backwards, except a
+// full document from a newer epoch (a leader on a store restored from a
+// snapshot). Epoch 0 is a brain that predates epochs: versions alone rule.
+func applyUpdate(cur Target, seen uint64, u *brainv1.TargetsResponse) (Target, error) {
+	e := u.GetEpoch()
+	if e != 0 && e < seen {
+		return cur, fmt.Errorf("target version %d: %w: sent at epoch %d, epoch %d was seen", u.GetVersion(), ErrStaleEpoch, e, seen)
+	}
+	if u.GetVersion() < cur.Version && !(u.GetFull() && e > seen) {
 		return cur, fmt.Errorf("target update to version %d is older than the held %d", u.GetVersion(), cur.Version)
 	}
 	byID := map[string]Container{}
@@ -346,7 +416,7 @@ func applyUpdate(cur Target, u *brainv1.TargetsResponse) (Target, error) {
 		}
 		byID[c.GetId()] = containerOf(c)
 	}
-	next := Target{Version: u.GetVersion(), Overrides: overridesOf(u.GetOverrides())}
+	next := Target{Version: u.GetVersion(), Epoch: max(e, seen), Overrides: overridesOf(u.GetOverrides())}
 	for _, id := range slices.Sorted(maps.Keys(byID)) {
 		next.Containers = append(next.Containers, byID[id])
 	}

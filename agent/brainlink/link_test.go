@@ -2,6 +2,7 @@ package brainlink
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -138,19 +139,99 @@ func TestStaleBrainDropsOverridesKeepsContainers(t *testing.T) {
 
 func TestApplyUpdate(t *testing.T) {
 	cur := Target{Version: 3, Containers: []Container{{ID: "a"}, {ID: "b"}}}
-	next, err := applyUpdate(cur, &brainv1.TargetsResponse{Version: 4, BaseVersion: 3, Upsert: []*brainv1.Container{{Id: "c"}}, Remove: []string{"a"}})
+	next, err := applyUpdate(cur, 0, &brainv1.TargetsResponse{Version: 4, BaseVersion: 3, Upsert: []*brainv1.Container{{Id: "c"}}, Remove: []string{"a"}})
 	if err != nil || next.Version != 4 || len(next.Containers) != 2 || next.Containers[0].ID != "b" || next.Containers[1].ID != "c" {
 		t.Fatalf("delta: %+v %v", next, err)
 	}
-	if _, err := applyUpdate(cur, &brainv1.TargetsResponse{Version: 5, BaseVersion: 2}); err == nil || !strings.Contains(err.Error(), "delta on version 2, the agent holds 3") {
+	if _, err := applyUpdate(cur, 0, &brainv1.TargetsResponse{Version: 5, BaseVersion: 2}); err == nil || !strings.Contains(err.Error(), "delta on version 2, the agent holds 3") {
 		t.Fatalf("gap: %v", err)
 	}
-	full, err := applyUpdate(cur, &brainv1.TargetsResponse{Version: 9, Full: true, Upsert: []*brainv1.Container{{Id: "z"}}})
+	full, err := applyUpdate(cur, 0, &brainv1.TargetsResponse{Version: 9, Full: true, Upsert: []*brainv1.Container{{Id: "z"}}})
 	if err != nil || len(full.Containers) != 1 || full.Containers[0].ID != "z" {
 		t.Fatalf("full: %+v %v", full, err)
 	}
-	if _, err := applyUpdate(cur, &brainv1.TargetsResponse{Version: 4, BaseVersion: 3, Upsert: []*brainv1.Container{{}}}); err == nil {
+	if _, err := applyUpdate(cur, 0, &brainv1.TargetsResponse{Version: 4, BaseVersion: 3, Upsert: []*brainv1.Container{{}}}); err == nil {
 		t.Fatal("accepted a container without an id")
+	}
+}
+
+// Epochs fence the agent side: an update from a lower epoch than seen is
+// refused, whatever its version; versions never go backwards within an
+// epoch (not even by a full document); a newer epoch's full document may
+// restart versions (a store restored from a snapshot); epoch 0 (a brain
+// that predates epochs) is judged by versions alone.
+func TestApplyUpdateEpochs(t *testing.T) {
+	cur := Target{Version: 10, Epoch: 50, Containers: []Container{{ID: "a"}}}
+	cases := []struct {
+		name    string
+		seen    uint64
+		u       *brainv1.TargetsResponse
+		want    uint64 // version after, 0: refused
+		wantErr string
+	}{
+		{"delta from the current epoch", 50, &brainv1.TargetsResponse{Version: 11, BaseVersion: 10, Epoch: 50}, 11, ""},
+		{"delta from a newer epoch", 50, &brainv1.TargetsResponse{Version: 11, BaseVersion: 10, Epoch: 70}, 11, ""},
+		{"deposed leader's next version", 50, &brainv1.TargetsResponse{Version: 11, BaseVersion: 10, Epoch: 40}, 0, "stale leader epoch"},
+		{"deposed leader's full document", 50, &brainv1.TargetsResponse{Version: 12, Full: true, Epoch: 40}, 0, "stale leader epoch"},
+		{"older full document, same epoch", 50, &brainv1.TargetsResponse{Version: 9, Full: true, Epoch: 50}, 0, "older than the held 10"},
+		{"older full document, newer epoch (restored store)", 50, &brainv1.TargetsResponse{Version: 3, Full: true, Epoch: 90}, 3, ""},
+		{"pre-epoch brain, newer version", 50, &brainv1.TargetsResponse{Version: 11, BaseVersion: 10}, 11, ""},
+		{"pre-epoch brain, older delta", 50, &brainv1.TargetsResponse{Version: 9, BaseVersion: 8}, 0, "older than the held 10"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			next, err := applyUpdate(cur, c.seen, c.u)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("got %+v %v, want an error with %q", next, err, c.wantErr)
+				}
+				if next.Version != cur.Version {
+					t.Fatalf("a refused update changed the target to version %d", next.Version)
+				}
+				return
+			}
+			if err != nil || next.Version != c.want {
+				t.Fatalf("got version %d, %v; want %d", next.Version, err, c.want)
+			}
+			if next.Epoch < c.seen || next.Epoch < c.u.GetEpoch() {
+				t.Fatalf("epoch after = %d, below the seen %d or the update's %d", next.Epoch, c.seen, c.u.GetEpoch())
+			}
+		})
+	}
+}
+
+// The highest epoch seen is kept with the target, so a restarted agent
+// still refuses a deposed leader.
+func TestEpochSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	if err := saveTarget(dir, Target{Version: 4, Epoch: 77}); err != nil {
+		t.Fatal(err)
+	}
+	link, err := New(Config{BrainURL: "http://127.0.0.1:1, http://127.0.0.1:2/", StateDir: dir, HostName: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := link.Status(); st.Epoch != 77 || st.Brain != "http://127.0.0.1:1" {
+		t.Fatalf("status after restart: %+v", st)
+	}
+	err = link.receive(&brainv1.TargetsResponse{Version: 5, BaseVersion: 4, Epoch: 76})
+	if err == nil || link.Status().RefusedStale != 1 || link.Effective().Version != 4 {
+		t.Fatalf("stale update after restart: err %v, status %+v", err, link.Status())
+	}
+	if err := link.receive(&brainv1.TargetsResponse{Version: 5, BaseVersion: 4, Epoch: 80}); err != nil {
+		t.Fatal(err)
+	}
+	onDisk, err := loadTarget(dir)
+	if err != nil || onDisk.Epoch != 80 || onDisk.Version != 5 {
+		t.Fatalf("persisted %+v %v", onDisk, err)
+	}
+	if err := link.heardEpoch("heartbeat", 79); !errors.Is(err, ErrStaleEpoch) {
+		t.Fatalf("heartbeat answer from a deposed leader: %v", err)
+	}
+	for _, bad := range []string{"", " , ", "127.0.0.1:9480", "ftp://x"} {
+		if _, err := New(Config{BrainURL: bad, StateDir: t.TempDir(), HostName: "h"}); err == nil {
+			t.Errorf("brain URL %q accepted", bad)
+		}
 	}
 }
 

@@ -84,6 +84,9 @@ type Overrides struct {
 // Target is the host's target at a version.
 type Target struct {
 	Version uint64 `json:"version"`
+	// Epoch is the highest leader epoch heard when the target was taken:
+	// kept on disk, so a restarted agent still refuses a deposed leader.
+	Epoch uint64 `json:"epoch,omitempty"`
 	// Containers are sorted by ID.
 	Containers []Container `json:"containers"`
 	Overrides  *Overrides  `json:"overrides,omitempty"`
@@ -107,4 +110,9 @@ type Status struct {
 	TargetVersion  uint64
 	AppliedVersion uint64
 	LastError      string
+	// Brain is the brain URL in use; Epoch the highest leader epoch heard.
+	Brain string
+	Epoch uint64
+	// RefusedStale counts target updates refused for a stale epoch.
+	RefusedStale int
 }

@@ -89,6 +89,7 @@ func (b *Brain) Register(ctx context.Context, req *connect.Request[brainv1.Regis
 	return connect.NewResponse(&brainv1.RegisterResponse{
 		HeartbeatIntervalMs: b.interval().Milliseconds(),
 		TargetVersion:       b.st.Targets[h.Name].Version,
+		Epoch:               b.cfg.Epoch,
 	}), nil
 }
 
@@ -194,7 +195,7 @@ func (b *Brain) Heartbeat(ctx context.Context, req *connect.Request[brainv1.Hear
 	}
 	b.noteApplied(l, m.GetAppliedVersion())
 	down := h.Down
-	resp := &brainv1.HeartbeatResponse{HeartbeatIntervalMs: b.interval().Milliseconds(), TargetVersion: cur}
+	resp := &brainv1.HeartbeatResponse{HeartbeatIntervalMs: b.interval().Milliseconds(), TargetVersion: cur, Epoch: b.cfg.Epoch}
 	b.mu.Unlock()
 	if down {
 		if err := b.enqueue(ctx, &change{kind: changeUp, name: h.Name}); err != nil {
@@ -283,6 +284,8 @@ func (b *Brain) Targets(ctx context.Context, req *connect.Request[brainv1.Target
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-b.stopped:
+			return connect.NewError(connect.CodeUnavailable, fmt.Errorf("targets %s: this brain no longer leads", h.Name))
 		case <-wait:
 		}
 	}
@@ -291,7 +294,7 @@ func (b *Brain) Targets(ctx context.Context, req *connect.Request[brainv1.Target
 // update builds the update from version from to t: deltas when the
 // history covers the gap, the full document otherwise; caller holds mu.
 func (b *Brain) update(l *hostLive, t store.Target, from uint64) *brainv1.TargetsResponse {
-	out := &brainv1.TargetsResponse{Version: t.Version, Overrides: overridesPB(t.Overrides)}
+	out := &brainv1.TargetsResponse{Version: t.Version, Overrides: overridesPB(t.Overrides), Epoch: b.cfg.Epoch}
 	start := -1
 	for i, d := range l.history {
 		if d.From == from {

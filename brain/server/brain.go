@@ -31,6 +31,9 @@ type Config struct {
 	// agents that reconnect a few versions behind; older gaps get a full
 	// document. Default 16.
 	HistoryPerHost int
+	// Epoch is the leader's epoch (its election revision, see HA) that
+	// every target update and heartbeat answer carries; 0 without election.
+	Epoch uint64
 }
 
 // hostLive is what the brain knows about a host beyond its record: all of
@@ -83,6 +86,9 @@ type Brain struct {
 	pendingReason map[string]string
 	kick          chan struct{}
 	ready         chan struct{}
+	// stopped is closed when Run returns: target streams end with it, so
+	// agents reconnect to whoever leads next.
+	stopped chan struct{}
 }
 
 // New loads the state from the store and returns a brain that has not
@@ -120,7 +126,7 @@ func New(ctx context.Context, cfg Config) (*Brain, error) {
 	b := &Brain{
 		cfg: cfg, log: cfg.Logger.With("component", "brain"), m: newMetrics(cfg.Registry), now: cfg.Now,
 		st: st, live: map[string]*hostLive{}, pendingReason: map[string]string{},
-		kick: make(chan struct{}, 1), ready: make(chan struct{}),
+		kick: make(chan struct{}, 1), ready: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	b.started = b.now()
 	b.indexJobs()
@@ -141,6 +147,7 @@ func (b *Brain) newLive() *hostLive {
 func (b *Brain) Run(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	defer close(b.stopped)
 	close(b.ready)
 	backoff := time.Duration(0)
 	for {
@@ -163,6 +170,10 @@ func (b *Brain) Run(ctx context.Context) error {
 		switch {
 		case err == nil:
 			backoff = 0
+		case errors.Is(err, store.ErrFenced):
+			// Another brain leads now: stop at once, placing nothing more.
+			b.failPending(err)
+			return err
 		case errors.Is(err, store.ErrConflict):
 			backoff = 0
 			b.log.Warn("store changed under the brain; reloaded", "err", err)

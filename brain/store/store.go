@@ -26,18 +26,23 @@ type Store struct {
 	// MaxOps is the most operations (guards count too) one transaction may
 	// hold; the server's --max-txn-ops.
 	maxOps int
+	// fence, when set, guards every Commit (WithFence).
+	fence *Fence
 }
 
 // New wraps an etcd client. maxOps is the etcd server's transaction limit.
 func New(kv clientv3.KV, prefix string, maxOps int) *Store {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	return &Store{kv: kv, prefix: prefix, maxOps: maxOps}
+	return &Store{kv: kv, prefix: orDefault(prefix), maxOps: maxOps}
 }
 
-// MaxOps is the most operations one Commit may carry.
-func (s *Store) MaxOps() int { return s.maxOps }
+// MaxOps is the most operations one Commit may carry (a fence's compare
+// and stamp already taken off).
+func (s *Store) MaxOps() int {
+	if s.fence != nil && s.maxOps > 0 {
+		return s.maxOps - 2
+	}
+	return s.maxOps
+}
 
 // Key kinds.
 const (
@@ -138,16 +143,20 @@ func (b *Batch) Put(key string, v any) {
 
 // Commit applies b atomically. It returns the revision the batch created
 // (every put key's new mod revision), or ErrConflict when a guard failed
-// and nothing changed.
+// and nothing changed. A fenced store (WithFence) also requires its leader
+// key, returns ErrFenced when that failed, and stamps WriterKey.
 func (s *Store) Commit(ctx context.Context, b *Batch) (int64, error) {
-	if n := b.Ops(); s.maxOps > 0 && n > s.maxOps {
+	fcmps, fops := s.fenceOps()
+	if n := b.Ops() + len(fcmps) + len(fops); s.maxOps > 0 && n > s.maxOps {
 		return 0, fmt.Errorf("store: commit: %d operations, the limit is %d", n, s.maxOps)
 	}
-	cmps := make([]clientv3.Cmp, 0, len(b.Guards))
+	cmps := make([]clientv3.Cmp, 0, len(b.Guards)+len(fcmps))
+	cmps = append(cmps, fcmps...)
 	for k, rev := range b.Guards {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(s.prefix+k), "=", rev))
 	}
-	ops := make([]clientv3.Op, 0, len(b.Puts)+len(b.Deletes))
+	ops := make([]clientv3.Op, 0, len(b.Puts)+len(b.Deletes)+len(fops))
+	ops = append(ops, fops...)
 	for k, v := range b.Puts {
 		data, err := json.Marshal(v)
 		if err != nil {
@@ -163,6 +172,9 @@ func (s *Store) Commit(ctx context.Context, b *Batch) (int64, error) {
 		return 0, fmt.Errorf("store: commit: %w", err)
 	}
 	if !resp.Succeeded {
+		if err := s.fenceHeld(ctx); err != nil {
+			return 0, err
+		}
 		return 0, ErrConflict
 	}
 	return resp.Header.Revision, nil

@@ -70,7 +70,7 @@ func main() {
 	flag.BoolVar(&o.noEBPF, "no-ebpf", false, "do not load the eBPF scheduler sampler (run-queue latency)")
 	flag.StringVar(&o.resctrl, "resctrl-root", "/sys/fs/resctrl", "where resctrl is, or is mounted when the kernel has it (cache and memory-bandwidth isolation)")
 	flag.BoolVar(&o.pprof, "pprof", false, "serve Go runtime profiles under /debug/pprof/ on the -listen address (e.g. curl --unix-socket SOCK 'http://agent/debug/pprof/profile?seconds=30')")
-	flag.StringVar(&o.brain.url, "brain", "", "central brain URL (e.g. http://127.0.0.1:9480): register, heartbeat, run its targets; empty runs on local policy alone")
+	flag.StringVar(&o.brain.url, "brain", "", "central brain URL (e.g. http://127.0.0.1:9480), or several brains comma-separated (the agent finds the leader): register, heartbeat, run its targets; empty runs on local policy alone")
 	flag.StringVar(&o.brain.hostName, "host-name", "", "this host's name at the brain (default: the machine's hostname)")
 	flag.StringVar(&o.brain.stateDir, "state-dir", "/var/lib/sluice/agent", "keeps the node ID and the last brain target across restarts")
 	flag.StringVar(&o.brain.namespace, "containerd-namespace", "sluice", "containerd namespace of the containers the brain targets here")

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,14 +19,32 @@ import (
 
 	brainv1 "github.com/sluicehq/sluice/brain/api/gen/v1"
 	"github.com/sluicehq/sluice/brain/api/gen/v1/brainv1connect"
+	"github.com/sluicehq/sluice/brain/store"
 )
 
 // TestMain lets the test binary be the brain process (SLUICE_BRAIN_CHILD),
 // so a test can kill it with SIGKILL.
 func TestMain(m *testing.M) {
 	if os.Getenv("SLUICE_BRAIN_CHILD") == "1" {
-		o := options{listen: os.Getenv("SLUICE_BRAIN_LISTEN"), dataDir: os.Getenv("SLUICE_BRAIN_DIR"), etcdPrefix: "/sluice/"}
-		if err := run(context.Background(), o, slog.New(slog.DiscardHandler), nil); err != nil {
+		o := options{listen: os.Getenv("SLUICE_BRAIN_LISTEN"), dataDir: os.Getenv("SLUICE_BRAIN_DIR"), etcdPrefix: "/sluice/",
+			etcdEndpoints: os.Getenv("SLUICE_BRAIN_ETCD"), maxTxnOps: store.DefaultMaxTxnOps}
+		if n, err := strconv.Atoi(os.Getenv("SLUICE_BRAIN_MAX_OPS")); err == nil {
+			o.maxTxnOps = n
+		}
+		o.name, o.initialCluster = os.Getenv("SLUICE_BRAIN_NAME"), os.Getenv("SLUICE_BRAIN_INITIAL_CLUSTER")
+		o.peerURL, o.etcdClientURL = os.Getenv("SLUICE_BRAIN_PEER_URL"), os.Getenv("SLUICE_BRAIN_ETCD_CLIENT_URL")
+		log := slog.New(slog.DiscardHandler)
+		if path := os.Getenv("SLUICE_BRAIN_LOG"); path != "" {
+			f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			log = slog.New(slog.NewTextHandler(f, nil))
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		if err := run(ctx, o, log, nil); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -58,6 +78,19 @@ func startChild(t *testing.T, dir, addr string) *exec.Cmd {
 	}
 }
 
+// registerHosts registers hosts h0.. (nodes n0..) of 64 CPUs, 256 GiB.
+func registerHosts(t *testing.T, url string, n int) {
+	t.Helper()
+	agent := brainv1connect.NewAgentServiceClient(http.DefaultClient, url)
+	for i := range n {
+		_, err := agent.Register(context.Background(), connect.NewRequest(&brainv1.RegisterRequest{NodeId: fmt.Sprintf("n%d", i), Name: fmt.Sprintf("h%d", i),
+			Capacity: &brainv1.Resources{Amounts: map[string]int64{"cpu": 64000, "memory": 256 << 30}}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // Kill -9 the brain during a stream of submissions and restart it on the
 // same data dir: every acknowledged job is there, every job present has
 // each replica placed once, and no host is marked down.
@@ -72,14 +105,7 @@ func TestKill9MidStreamLosesNothing(t *testing.T) {
 	child := startChild(t, dir, addr)
 	url := "http://" + addr
 	ctx := context.Background()
-	agent := brainv1connect.NewAgentServiceClient(http.DefaultClient, url)
-	for i := range 3 {
-		_, err := agent.Register(ctx, connect.NewRequest(&brainv1.RegisterRequest{NodeId: fmt.Sprintf("n%d", i), Name: fmt.Sprintf("h%d", i),
-			Capacity: &brainv1.Resources{Amounts: map[string]int64{"cpu": 64000, "memory": 256 << 30}}}))
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	registerHosts(t, url, 3)
 	op := brainv1connect.NewOperatorServiceClient(http.DefaultClient, url)
 	var mu sync.Mutex
 	acked := map[string]bool{}

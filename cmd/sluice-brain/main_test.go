@@ -43,13 +43,27 @@ func TestServesHealthAndMetricsOnEmbeddedEtcd(t *testing.T) {
 		}
 		return string(body)
 	}
-	if got := get("/healthz"); got != "ok\n" {
+	// A lone brain leads as soon as it wins the election; /healthz says
+	// unavailable until some brain leads.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := get("/healthz"); got != "ok leader\n" {
 		t.Fatalf("/healthz: %q", got)
 	}
 	// Histograms and vectors appear once observed or labelled; the hosts
 	// gauge is labelled at start.
 	metrics := get("/metrics")
-	for _, want := range []string{"sluice_brain_hosts{state=\"up\"} 0", "go_goroutines", "process_resident_memory_bytes"} {
+	for _, want := range []string{"sluice_brain_hosts{state=\"up\"} 0", "sluice_brain_leader 1", "sluice_brain_etcd_alarm{alarm=\"NOSPACE\"} 0", "go_goroutines", "process_resident_memory_bytes"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

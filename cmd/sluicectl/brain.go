@@ -26,7 +26,26 @@ import (
 // defaultBrainURL matches sluice-brain's default --listen.
 const defaultBrainURL = "http://127.0.0.1:9480"
 
-// runBrain runs one brain command: hosts, jobs or explain.
+// brainURLs splits --brain's comma-separated list of brain URLs.
+func brainURLs(list string) ([]string, error) {
+	var out []string
+	for _, u := range strings.Split(list, ",") {
+		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u == "" {
+			continue
+		}
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return nil, fmt.Errorf("%q: want http(s)://host:port", u)
+		}
+		out = append(out, u)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%q: no URL", list)
+	}
+	return out, nil
+}
+
+// runBrain runs one brain command: hosts, jobs or explain. url may list
+// several brains, comma-separated.
 func runBrain(ctx context.Context, url string, args []string, stdout, stderr io.Writer) int {
 	cmd := args[0]
 	sub := ""
@@ -46,8 +65,21 @@ func runBrain(ctx context.Context, url string, args []string, stdout, stderr io.
 		return 2
 	}
 	hc := &http.Client{Timeout: 5 * time.Minute}
-	c := brainClient{op: brainv1connect.NewOperatorServiceClient(hc, url), json: *out == "json", stdout: stdout}
-	err := c.do(ctx, cmd, sub, fs.Args())
+	urls, err := brainURLs(url)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluicectl %s: --brain: %v\n", name, err)
+		return 2
+	}
+	// Any brain forwards to the leader; one that is down or between
+	// leaders answers Unavailable (or not at all), and the next is asked.
+	// Submissions are idempotent by job name, so asking again is safe.
+	for _, u := range urls {
+		c := brainClient{op: brainv1connect.NewOperatorServiceClient(hc, u), json: *out == "json", stdout: stdout}
+		err = c.do(ctx, cmd, sub, fs.Args())
+		if connect.CodeOf(err) != connect.CodeUnavailable {
+			break
+		}
+	}
 	var usageErr usageError
 	switch {
 	case errors.As(err, &usageErr):

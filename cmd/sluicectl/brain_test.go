@@ -124,3 +124,44 @@ func TestBrainCommands(t *testing.T) {
 		t.Fatalf("unknown job (%d): %s", code, errOut)
 	}
 }
+
+// With a list of brains the first one that answers serves (a dead one is
+// skipped); brain status names the leader and its epoch; brain snapshot
+// writes the store's snapshot.
+func TestBrainListStatusAndSnapshot(t *testing.T) {
+	b := servertest.StartHA(t)
+	list := "http://127.0.0.1:1," + b.URL
+	out, errOut, code := ctl(t, "--brain", list, "jobs", "submit", "../../brain/examples/jobs.yaml")
+	if code != 0 || !strings.Contains(out, "web") {
+		t.Fatalf("submit through a list with a dead brain first (%d): %s %s", code, out, errOut)
+	}
+	out, errOut, code = ctl(t, "--brain", list, "brain", "status")
+	if code != 0 || !strings.Contains(out, "leader") || !strings.Contains(out, b.URL) || !strings.Contains(out, "alarms           none") {
+		t.Fatalf("brain status (%d):\n%s%s", code, out, errOut)
+	}
+	out, _, code = ctl(t, "--brain", b.URL, "brain", "status", "-o", "json")
+	var st struct {
+		Leader string `json:"leader"`
+		Epoch  string `json:"epoch"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Leader != b.URL || st.Epoch == "" {
+		t.Fatalf("brain status -o json (%d): %s", code, out)
+	}
+	file := filepath.Join(t.TempDir(), "brain.snap")
+	out, errOut, code = ctl(t, "--brain", list, "brain", "snapshot", file)
+	if code != 0 || !strings.Contains(out, "saved "+file) {
+		t.Fatalf("snapshot (%d): %s %s", code, out, errOut)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Size() < 4096 {
+		t.Fatalf("snapshot file: %v %v", fi, err)
+	}
+	if _, errOut, code = ctl(t, "--brain", "127.0.0.1:9480", "jobs", "list"); code != 2 || !strings.Contains(errOut, "want http(s)://host:port") {
+		t.Fatalf("URL without a scheme (%d): %s", code, errOut)
+	}
+	if _, errOut, code = ctl(t, "--brain", "http://127.0.0.1:1", "brain", "snapshot"); code != 2 {
+		t.Fatalf("snapshot without FILE (%d): %s", code, errOut)
+	}
+	if _, errOut, code = ctl(t, "--brain", "http://127.0.0.1:1", "brain", "status"); code != 1 || !strings.Contains(errOut, "unavailable") {
+		t.Fatalf("no brain reachable (%d): %s", code, errOut)
+	}
+}

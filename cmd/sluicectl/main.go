@@ -3,7 +3,8 @@
 //	sluicectl policy check FILE...   validate policy files (exit 1 on any error)
 //	sluicectl status [-addr ADDR]    a host's classes, usage, budgets and pending actions
 //	sluicectl simulate MODE ...      replay cluster data against placement strategies
-//	sluicectl [--brain URL] hosts|jobs|explain ...   a brain's hosts and jobs
+//	sluicectl [--brain URL[,URL...]] hosts|jobs|explain ...   a brain's hosts and jobs
+//	sluicectl [--brain URL[,URL...]] brain status|snapshot FILE   the brains' leader and store
 package main
 
 import (
@@ -31,7 +32,8 @@ commands:
   status [-addr ADDR]    show a host agent's classes, usage, budgets and pending actions
   simulate MODE [ARGS]   replay cluster data against placement strategies (sluicectl simulate -h)
 
-brain commands (sluicectl [--brain URL] COMMAND [-o table|json] ...; default URL ` + defaultBrainURL + `):
+brain commands (sluicectl [--brain URL[,URL...]] COMMAND [-o table|json] ...; default URL ` + defaultBrainURL + `;
+with several brains, any of them answers: followers forward to the leader):
   hosts                  hosts with capacity, used, lent, state, last heartbeat, target version sent/applied
   hosts drain HOST       move a host's replicas elsewhere and place nothing new there
   hosts uncordon HOST    let placements land on a drained host again
@@ -42,6 +44,8 @@ brain commands (sluicectl [--brain URL] COMMAND [-o table|json] ...; default URL
   jobs get NAME          one job, its replicas and hosts
   jobs delete NAME       delete a job; its containers leave their hosts
   explain NAME           per host, why the job's next replica is rejected or how it scores
+  brain status           the leading brain, its epoch, etcd's size, alarms and last compaction
+  brain snapshot FILE    save a consistent etcd snapshot of the brain's store (restore: sluice-brain restore)
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -67,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "hosts", "jobs", "explain":
 		return runBrain(ctx, brainURL, args, stdout, stderr)
+	case "brain":
+		return runMaintenance(ctx, brainURL, args[1:], stdout, stderr)
 	case "policy":
 		return runPolicy(args[1:], stdout, stderr)
 	case "status":

@@ -184,6 +184,8 @@ type RegisterResponse struct {
 	HeartbeatIntervalMs int64 `protobuf:"varint,1,opt,name=heartbeat_interval_ms,json=heartbeatIntervalMs,proto3" json:"heartbeat_interval_ms,omitempty"`
 	// target_version is the host's current target version.
 	TargetVersion uint64 `protobuf:"varint,2,opt,name=target_version,json=targetVersion,proto3" json:"target_version,omitempty"`
+	// epoch is the answering leader's epoch (see TargetsResponse.epoch).
+	Epoch         uint64 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -228,6 +230,13 @@ func (x *RegisterResponse) GetHeartbeatIntervalMs() int64 {
 func (x *RegisterResponse) GetTargetVersion() uint64 {
 	if x != nil {
 		return x.TargetVersion
+	}
+	return 0
+}
+
+func (x *RegisterResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
 	}
 	return 0
 }
@@ -544,8 +553,10 @@ type HeartbeatResponse struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	HeartbeatIntervalMs int64                  `protobuf:"varint,1,opt,name=heartbeat_interval_ms,json=heartbeatIntervalMs,proto3" json:"heartbeat_interval_ms,omitempty"`
 	TargetVersion       uint64                 `protobuf:"varint,2,opt,name=target_version,json=targetVersion,proto3" json:"target_version,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// epoch is the answering leader's epoch (see TargetsResponse.epoch).
+	Epoch         uint64 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HeartbeatResponse) Reset() {
@@ -588,6 +599,13 @@ func (x *HeartbeatResponse) GetHeartbeatIntervalMs() int64 {
 func (x *HeartbeatResponse) GetTargetVersion() uint64 {
 	if x != nil {
 		return x.TargetVersion
+	}
+	return 0
+}
+
+func (x *HeartbeatResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
 	}
 	return 0
 }
@@ -857,11 +875,16 @@ type TargetsResponse struct {
 	// full: containers is the whole target (replace); otherwise upsert holds
 	// added or changed containers and remove the IDs to drop, on top of
 	// base_version.
-	Full          bool          `protobuf:"varint,2,opt,name=full,proto3" json:"full,omitempty"`
-	BaseVersion   uint64        `protobuf:"varint,3,opt,name=base_version,json=baseVersion,proto3" json:"base_version,omitempty"`
-	Upsert        []*Container  `protobuf:"bytes,4,rep,name=upsert,proto3" json:"upsert,omitempty"`
-	Remove        []string      `protobuf:"bytes,5,rep,name=remove,proto3" json:"remove,omitempty"`
-	Overrides     *QoSOverrides `protobuf:"bytes,6,opt,name=overrides,proto3" json:"overrides,omitempty"`
+	Full        bool          `protobuf:"varint,2,opt,name=full,proto3" json:"full,omitempty"`
+	BaseVersion uint64        `protobuf:"varint,3,opt,name=base_version,json=baseVersion,proto3" json:"base_version,omitempty"`
+	Upsert      []*Container  `protobuf:"bytes,4,rep,name=upsert,proto3" json:"upsert,omitempty"`
+	Remove      []string      `protobuf:"bytes,5,rep,name=remove,proto3" json:"remove,omitempty"`
+	Overrides   *QoSOverrides `protobuf:"bytes,6,opt,name=overrides,proto3" json:"overrides,omitempty"`
+	// epoch is the leader's epoch (its election revision) when the update
+	// was sent. An agent refuses an update from a lower epoch than one it
+	// has seen, so a deposed leader cannot push through a stream it still
+	// holds. 0: a brain that predates epochs (or runs without election).
+	Epoch         uint64 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -936,6 +959,13 @@ func (x *TargetsResponse) GetOverrides() *QoSOverrides {
 		return x.Overrides
 	}
 	return nil
+}
+
+func (x *TargetsResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
 }
 
 type ItemResult struct {
@@ -1126,10 +1156,11 @@ const file_v1_agent_proto_rawDesc = "" +
 	"\fcapabilities\x18\t \x03(\tR\fcapabilities\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"m\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x83\x01\n" +
 	"\x10RegisterResponse\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x01 \x01(\x03R\x13heartbeatIntervalMs\x12%\n" +
-	"\x0etarget_version\x18\x02 \x01(\x04R\rtargetVersion\"b\n" +
+	"\x0etarget_version\x18\x02 \x01(\x04R\rtargetVersion\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\"b\n" +
 	"\n" +
 	"ClassUsage\x12\x14\n" +
 	"\x05class\x18\x01 \x01(\tR\x05class\x12\x1b\n" +
@@ -1157,10 +1188,11 @@ const file_v1_agent_proto_rawDesc = "" +
 	"containers\x18\n" +
 	" \x03(\v2\x1f.sluice.brain.v1.ContainerStateR\n" +
 	"containers\x12'\n" +
-	"\x0fapplied_version\x18\v \x01(\x04R\x0eappliedVersion\"n\n" +
+	"\x0fapplied_version\x18\v \x01(\x04R\x0eappliedVersion\"\x84\x01\n" +
 	"\x11HeartbeatResponse\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x01 \x01(\x03R\x13heartbeatIntervalMs\x12%\n" +
-	"\x0etarget_version\x18\x02 \x01(\x04R\rtargetVersion\"b\n" +
+	"\x0etarget_version\x18\x02 \x01(\x04R\rtargetVersion\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\"b\n" +
 	"\x0eTargetsRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12#\n" +
@@ -1192,14 +1224,15 @@ const file_v1_agent_proto_rawDesc = "" +
 	"\x10_cpu_water_levelB\x15\n" +
 	"\x13_memory_water_levelB\x18\n" +
 	"\x16_offline_cpu_cap_milliB\x1b\n" +
-	"\x19_offline_memory_cap_bytes\"\xeb\x01\n" +
+	"\x19_offline_memory_cap_bytes\"\x81\x02\n" +
 	"\x0fTargetsResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x12\n" +
 	"\x04full\x18\x02 \x01(\bR\x04full\x12!\n" +
 	"\fbase_version\x18\x03 \x01(\x04R\vbaseVersion\x122\n" +
 	"\x06upsert\x18\x04 \x03(\v2\x1a.sluice.brain.v1.ContainerR\x06upsert\x12\x16\n" +
 	"\x06remove\x18\x05 \x03(\tR\x06remove\x12;\n" +
-	"\toverrides\x18\x06 \x01(\v2\x1d.sluice.brain.v1.QoSOverridesR\toverrides\"N\n" +
+	"\toverrides\x18\x06 \x01(\v2\x1d.sluice.brain.v1.QoSOverridesR\toverrides\x12\x14\n" +
+	"\x05epoch\x18\a \x01(\x04R\x05epoch\"N\n" +
 	"\n" +
 	"ItemResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
