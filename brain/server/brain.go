@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/brain/safety"
 	"github.com/sluicehq/sluice/brain/store"
 	"github.com/sluicehq/sluice/brain/trace"
 )
@@ -31,6 +32,9 @@ type Config struct {
 	// agents that reconnect a few versions behind; older gaps get a full
 	// document. Default 16.
 	HistoryPerHost int
+	// Safety draws the lines of the hosts' colocation safety state;
+	// zero: safety.DefaultThresholds.
+	Safety safety.Thresholds
 }
 
 // hostLive is what the brain knows about a host beyond its record: all of
@@ -45,8 +49,12 @@ type hostLive struct {
 	cpuPSI, memPSI  float64
 	running         int
 	kills           int64
-	applied         uint64
-	results         int
+	// classUsage is the last heartbeat's usage per class; killTimes when
+	// the kills of the last hour were reported (for the safety state).
+	classUsage map[string]ClassUse
+	killTimes  []time.Time
+	applied    uint64
+	results    int
 	// changed is closed and replaced when the host's target changes.
 	changed chan struct{}
 	// history holds the deltas that led to the current version, oldest first.
@@ -83,6 +91,10 @@ type Brain struct {
 	pendingReason map[string]string
 	kick          chan struct{}
 	ready         chan struct{}
+	// events is the fleet's event stream; why explains each placement
+	// this brain made (memory only), by placement key.
+	events *Bus
+	why    map[string]string
 }
 
 // New loads the state from the store and returns a brain that has not
@@ -110,6 +122,12 @@ func New(ctx context.Context, cfg Config) (*Brain, error) {
 	if cfg.SampleFeasible < 0 {
 		cfg.SampleFeasible = 0
 	}
+	if cfg.Safety == (safety.Thresholds{}) {
+		cfg.Safety = safety.DefaultThresholds()
+	}
+	if err := cfg.Safety.Validate(); err != nil {
+		return nil, fmt.Errorf("brain: %w", err)
+	}
 	if cfg.HistoryPerHost <= 0 {
 		cfg.HistoryPerHost = 16
 	}
@@ -121,6 +139,7 @@ func New(ctx context.Context, cfg Config) (*Brain, error) {
 		cfg: cfg, log: cfg.Logger.With("component", "brain"), m: newMetrics(cfg.Registry), now: cfg.Now,
 		st: st, live: map[string]*hostLive{}, pendingReason: map[string]string{},
 		kick: make(chan struct{}, 1), ready: make(chan struct{}),
+		events: NewBus(cfg.Logger.With("component", "events"), cfg.Now, cfg.Registry), why: map[string]string{},
 	}
 	b.started = b.now()
 	b.indexJobs()
@@ -142,6 +161,7 @@ func (b *Brain) Run(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	close(b.ready)
+	defer b.events.Close()
 	backoff := time.Duration(0)
 	for {
 		select {
