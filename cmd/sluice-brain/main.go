@@ -28,6 +28,7 @@ import (
 
 	"github.com/sluicehq/sluice/brain/server"
 	"github.com/sluicehq/sluice/brain/store"
+	"github.com/sluicehq/sluice/brain/web"
 )
 
 type options struct {
@@ -43,7 +44,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.dataDir, "data-dir", "/var/lib/sluice-brain", "directory of the embedded etcd member (unused with --etcd-endpoints)")
-	flag.StringVar(&o.listen, "listen", "127.0.0.1:9480", "API, /metrics and /healthz address (loopback only for now)")
+	flag.StringVar(&o.listen, "listen", "127.0.0.1:9480", "API, fleet view (/), event stream (/v1/events), /metrics and /healthz address (loopback only for now)")
 	flag.StringVar(&o.etcdEndpoints, "etcd-endpoints", "", "comma-separated external etcd endpoints; empty runs an embedded member in --data-dir")
 	flag.StringVar(&o.etcdPrefix, "etcd-prefix", store.DefaultPrefix, "key prefix of the brain's state in etcd")
 	flag.IntVar(&o.maxTxnOps, "etcd-max-txn-ops", store.DefaultMaxTxnOps, "the external etcd's --max-txn-ops (transactions are batched up to it)")
@@ -108,13 +109,17 @@ func run(ctx context.Context, o options, log *slog.Logger, ready func(addr strin
 	if err != nil {
 		return err
 	}
+	ui, err := web.New(b, log)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	wg.Add(2)
 	go func() { defer wg.Done(); errs <- b.Run(ctx) }()
-	go func() { defer wg.Done(); errs <- server.Serve(ctx, l, b.Handler(reg)) }()
+	go func() { defer wg.Done(); errs <- server.Serve(ctx, l, ui.Handler(b.Handler(reg))) }()
 	log.Info("sluice-brain serving", "listen", l.Addr().String(), "embedded_etcd", o.etcdEndpoints == "")
 	if ready != nil {
 		ready(l.Addr().String())
