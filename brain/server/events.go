@@ -127,10 +127,20 @@ type Subscription struct {
 	err    error
 }
 
-// Subscribe starts a subscription with room for buffer events (default
-// DefaultEventBuffer). With after > 0 the kept events after that index
-// that match are delivered first (as many as the buffer holds, newest).
-func (b *Bus) Subscribe(f EventFilter, buffer int, after uint64) *Subscription {
+// Subscribe starts a subscription to the events published from now on,
+// with room for buffer events (default DefaultEventBuffer).
+func (b *Bus) Subscribe(f EventFilter, buffer int) *Subscription {
+	return b.subscribe(f, buffer, false, 0)
+}
+
+// SubscribeAfter is Subscribe, first delivering the kept events after
+// index after that match (as many as the buffer holds, newest): a reader
+// that has seen up to after misses nothing the bus still keeps.
+func (b *Bus) SubscribeAfter(f EventFilter, buffer int, after uint64) *Subscription {
+	return b.subscribe(f, buffer, true, after)
+}
+
+func (b *Bus) subscribe(f EventFilter, buffer int, replay bool, after uint64) *Subscription {
 	if buffer <= 0 {
 		buffer = DefaultEventBuffer
 	}
@@ -143,7 +153,7 @@ func (b *Bus) Subscribe(f EventFilter, buffer int, after uint64) *Subscription {
 		close(s.c)
 		return s
 	}
-	if after > 0 {
+	if replay {
 		var replay []Event
 		for _, e := range b.recent {
 			if e.Index > after && f.Match(e) {
@@ -291,7 +301,8 @@ func topicList() string {
 const sseKeepAlive = 15 * time.Second
 
 // EventsHandler serves the event stream as server-sent events (GET
-// /v1/events?topic=kill,host&host=H&job=J&index=N): each event is one SSE
+// /v1/events?topic=kill,host&host=H&job=J&index=N; with index, the kept
+// events after N come first): each event is one SSE
 // message whose id is its index, event its topic and data its JSON. A
 // subscriber that falls behind gets an "dropped" message with the reason
 // and the index to resume from, and the stream ends.
@@ -307,14 +318,21 @@ func (b *Bus) EventsHandler() http.Handler {
 			http.Error(w, "events: "+err.Error(), http.StatusBadRequest)
 			return
 		}
+		// The last index the reader has seen: a page passes the index it
+		// was rendered at; a reconnecting EventSource repeats that URL and
+		// sends the last event it got as Last-Event-ID, the later one.
+		resume := q.Has("index") || r.Header.Get("Last-Event-ID") != ""
 		var after uint64
-		if v := q.Get("index"); v != "" {
-			if after, err = strconv.ParseUint(v, 10, 64); err != nil {
-				http.Error(w, fmt.Sprintf("events: index %q: not a non-negative integer", v), http.StatusBadRequest)
+		for name, v := range map[string]string{"index": q.Get("index"), "Last-Event-ID": r.Header.Get("Last-Event-ID")} {
+			if v == "" {
+				continue
+			}
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				http.Error(w, fmt.Sprintf("events: %s %q: not a non-negative integer", name, v), http.StatusBadRequest)
 				return
 			}
-		} else if v := r.Header.Get("Last-Event-ID"); v != "" {
-			after, _ = strconv.ParseUint(v, 10, 64)
+			after = max(after, n)
 		}
 		rc := http.NewResponseController(w)
 		h := w.Header()
@@ -322,7 +340,12 @@ func (b *Bus) EventsHandler() http.Handler {
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Accel-Buffering", "no")
 		w.WriteHeader(http.StatusOK)
-		s := b.Subscribe(f, 0, after)
+		var s *Subscription
+		if resume {
+			s = b.SubscribeAfter(f, 0, after)
+		} else {
+			s = b.Subscribe(f, 0)
+		}
 		defer s.Close()
 		fmt.Fprint(w, ": sluice-brain event stream\n\n")
 		if rc.Flush() != nil {

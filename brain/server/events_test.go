@@ -26,8 +26,8 @@ func newTestBus() *Bus {
 // publisher never waits and a reading subscriber gets every event.
 func TestSlowSubscriberIsDroppedNeverBlocks(t *testing.T) {
 	b := newTestBus()
-	slow := b.Subscribe(EventFilter{}, 4, 0)
-	fast := b.Subscribe(EventFilter{}, 4, 0)
+	slow := b.Subscribe(EventFilter{}, 4)
+	fast := b.Subscribe(EventFilter{}, 4)
 	var got []uint64
 	done := make(chan struct{})
 	go func() {
@@ -71,7 +71,7 @@ func TestFilterAndResume(t *testing.T) {
 		Event{Topic: TopicKill, Type: "killed", Host: "b", Job: "batch"},
 		Event{Topic: TopicPlacement, Type: "failed", Job: "web"},
 	)
-	s := b.Subscribe(EventFilter{Topics: []Topic{TopicKill}, Host: "b"}, 0, 1)
+	s := b.SubscribeAfter(EventFilter{Topics: []Topic{TopicKill}, Host: "b"}, 0, 1)
 	b.Publish(Event{Topic: TopicKill, Type: "killed", Host: "a"}, Event{Topic: TopicKill, Type: "killed", Host: "b", Job: "x"})
 	s.Close()
 	var got []string

@@ -150,8 +150,18 @@ func (u *UI) render(w http.ResponseWriter, page string, v view) {
 
 func funcs() template.FuncMap {
 	return template.FuncMap{
-		"cores": func(milli int64) string { return fmt.Sprintf("%.1f", float64(milli)/1000) },
-		"gib":   func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<30)) },
+		"cores": func(milli int64) string {
+			if milli >= 100_000 {
+				return fmt.Sprintf("%.0f", float64(milli)/1000)
+			}
+			return fmt.Sprintf("%.1f", float64(milli)/1000)
+		},
+		"gib": func(b int64) string {
+			if b >= 100<<30 {
+				return fmt.Sprintf("%.0f", float64(b)/(1<<30))
+			}
+			return fmt.Sprintf("%.1f", float64(b)/(1<<30))
+		},
 		"share": func(part, whole int64) float64 {
 			if whole <= 0 {
 				return 0

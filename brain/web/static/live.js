@@ -50,7 +50,9 @@
   }
 
   function connect() {
-    source = new EventSource("/v1/events" + (index ? "?index=" + index : ""));
+    // From the index the page was rendered at: nothing published between
+    // the render and this subscription is missed.
+    source = new EventSource("/v1/events?index=" + index);
     source.onopen = function () { setBadge("open", "live"); };
     source.onerror = function () { setBadge("reconnecting", "reconnecting"); };
     ["host", "kill", "eviction", "placement"].forEach(function (topic) {
