@@ -4,6 +4,7 @@
 //	sluicectl status [-addr ADDR]    a host's classes, usage, budgets and pending actions
 //	sluicectl simulate MODE ...      replay cluster data against placement strategies
 //	sluicectl [--brain URL] hosts|jobs|explain ...   a brain's hosts and jobs
+//	sluicectl [--brain URL] events ...               follow the fleet's event stream
 package main
 
 import (
@@ -42,6 +43,9 @@ brain commands (sluicectl [--brain URL] COMMAND [-o table|json] ...; default URL
   jobs get NAME          one job, its replicas and hosts
   jobs delete NAME       delete a job; its containers leave their hosts
   explain NAME           per host, why the job's next replica is rejected or how it scores
+  events [-topic T,...] [-host H] [-job J] [-index N]
+                         follow the fleet's events (host up/down/draining, kills, evictions,
+                         placement failures) as they happen; -o json prints one object per line
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -67,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "hosts", "jobs", "explain":
 		return runBrain(ctx, brainURL, args, stdout, stderr)
+	case "events":
+		return runEvents(ctx, brainURL, args[1:], stdout, stderr)
 	case "policy":
 		return runPolicy(args[1:], stdout, stderr)
 	case "status":
