@@ -267,3 +267,17 @@ func TestReadEventsReportsADrop(t *testing.T) {
 		t.Fatalf("got %+v, %v", got, err)
 	}
 }
+
+// FuzzReadEvents: any stream decodes into events or ends with an error
+// that says which (a drop, or a malformed event); it never panics.
+func FuzzReadEvents(f *testing.F) {
+	f.Add("id: 1\nevent: host\ndata: {\"index\":1,\"topic\":\"host\"}\n\n")
+	f.Add("event: dropped\ndata: {\"reason\":\"x\"}\n\n")
+	f.Add(": c\n\ndata: {}\ndata: x\n\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		err := ReadEvents(strings.NewReader(s), func(Event) error { return nil })
+		if err != nil && !errors.Is(err, ErrDropped) && !strings.HasPrefix(err.Error(), "event stream: ") {
+			t.Fatalf("%q: unexplained error %v", s, err)
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/brain/server"
@@ -59,33 +60,27 @@ func New(src Source, log *slog.Logger) (*UI, error) {
 // hands every other path to api (the brain's API, /v1/events, /metrics).
 func (u *UI) Handler(api http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", u.hosts)
-	mux.HandleFunc("GET /jobs", u.jobs)
+	mux.HandleFunc("GET /{$}", u.page("hosts", "Fleet", "/", func(v *view, f server.Fleet, q Query) { v.Hosts = buildHostsPage(f, q) }))
+	mux.HandleFunc("GET /jobs", u.page("jobs", "Jobs", "/jobs", func(v *view, f server.Fleet, q Query) { v.Jobs = buildJobsPage(f, q) }))
 	mux.Handle("GET /static/", u.static)
 	mux.Handle("/", api)
 	return mux
 }
 
-func (u *UI) hosts(w http.ResponseWriter, r *http.Request) {
-	q, err := ParseQuery(r.URL.Query())
-	if err != nil {
-		http.Error(w, "fleet view: "+err.Error(), http.StatusBadRequest)
-		return
+// page serves one page: the query checked, the fleet read, fill given the
+// fleet and the query to set its part of the view.
+func (u *UI) page(name, title, path string, fill func(*view, server.Fleet, Query)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, err := ParseQuery(r.URL.Query())
+		if err != nil {
+			http.Error(w, strings.ToLower(title)+" view: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		v, f := u.snapshot(r)
+		v.Title, v.Path = title, path
+		fill(&v, f, q)
+		u.render(w, name, v)
 	}
-	v, f := u.snapshot(r)
-	v.Title, v.Path, v.Hosts = "Fleet", "/", buildHostsPage(f, q)
-	u.render(w, "hosts", v)
-}
-
-func (u *UI) jobs(w http.ResponseWriter, r *http.Request) {
-	q, err := ParseQuery(r.URL.Query())
-	if err != nil {
-		http.Error(w, "jobs view: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	v, f := u.snapshot(r)
-	v.Title, v.Path, v.Jobs = "Jobs", "/jobs", buildJobsPage(f, q)
-	u.render(w, "jobs", v)
 }
 
 // pagerView is what the pager template gets.

@@ -49,7 +49,9 @@ func TestEventsFollowsTheStream(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var jsonOut, tableOut, stderr lockedBuffer
 	codes := make(chan int, 2)
-	go func() { codes <- run(ctx, []string{"--brain", url, "events", "-o", "json", "-index", "0"}, &jsonOut, &stderr) }()
+	go func() {
+		codes <- run(ctx, []string{"--brain", url, "events", "-o", "json", "-index", "0"}, &jsonOut, &stderr)
+	}()
 	go func() {
 		codes <- run(ctx, []string{"--brain", url, "events", "-topic", "host", "-host", "node-b", "-index", "0"}, &tableOut, &stderr)
 	}()
