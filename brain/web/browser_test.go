@@ -20,7 +20,10 @@ import (
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
 
-var screenshot = flag.String("screenshot", "", "write a PNG of the fleet view (synthetic 10,000-host fleet) to this path")
+var (
+	screenshot = flag.String("screenshot", "", "write a PNG of the fleet view (synthetic 10,000-host fleet) to this path")
+	fleetURL   = flag.String("fleet-url", "", "measure the fleet page of this running brain (e.g. under test/brainload) instead of the synthetic fleet")
+)
 
 // browser starts a headless Chromium for the test; everything it does
 // must finish within limit.
@@ -135,10 +138,14 @@ func TestBrowserLoadsTenThousandHosts(t *testing.T) {
 	)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
+	base := srv.URL
+	if *fleetURL != "" {
+		base = strings.TrimSuffix(*fleetURL, "/")
+	}
 	// Started after the server, so stopped before it (cleanups run last
 	// first): the page's event stream is closed when the server closes.
 	ctx := browser(t, 60*time.Second)
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/?sort=safety"), chromedp.WaitVisible(chromedp.CSS(`#stream[data-live="open"]`))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/?sort=safety"), chromedp.WaitVisible(chromedp.CSS(`#stream[data-live="open"]`))); err != nil {
 		t.Fatal(err)
 	}
 	loadMs, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`(() => { const n = performance.getEntriesByType("navigation")[0]; return n.loadEventEnd - n.startTime })()`))
@@ -149,15 +156,19 @@ func TestBrowserLoadsTenThousandHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hosts, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector(".summary .card b").textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if rows != DefaultPerPage {
 		t.Fatalf("%d rows on the page, want %d", rows, DefaultPerPage)
 	}
-	t.Logf("fleet page of 10,000 hosts (sorted by safety) loaded in %.0f ms", loadMs)
+	t.Logf("fleet page of %s hosts (sorted by safety) loaded in %.0f ms", hosts, loadMs)
 	if *screenshot == "" {
 		return
 	}
 	// One screen of the worst hosts first.
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/?sort=safety&per_page=14"), chromedp.WaitVisible(chromedp.CSS(`#stream[data-live="open"]`))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/?sort=safety&per_page=14"), chromedp.WaitVisible(chromedp.CSS(`#stream[data-live="open"]`))); err != nil {
 		t.Fatal(err)
 	}
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
