@@ -81,12 +81,15 @@ const recentEvents = 1024
 // whose buffer is full is dropped (its channel closed, Err saying why), so
 // a slow reader cannot hold up the brain. Safe for concurrent use.
 type Bus struct {
-	log     *slog.Logger
-	now     func() time.Time
-	mu      sync.Mutex
-	next    uint64
-	subs    map[*Subscription]struct{}
-	recent  []Event // ring of the last recentEvents, oldest first
+	log  *slog.Logger
+	now  func() time.Time
+	mu   sync.Mutex
+	next uint64
+	subs map[*Subscription]struct{}
+	// recent is a ring of the last recentEvents events: once full, the
+	// oldest is at head.
+	recent  []Event
+	head    int
 	closed  bool
 	events  *prometheus.CounterVec
 	dropped prometheus.Counter
@@ -155,7 +158,7 @@ func (b *Bus) subscribe(f EventFilter, buffer int, replay bool, after uint64) *S
 	}
 	if replay {
 		var replay []Event
-		for _, e := range b.recent {
+		for _, e := range b.kept() {
 			if e.Index > after && f.Match(e) {
 				replay = append(replay, e)
 			}
@@ -219,10 +222,12 @@ func (b *Bus) Publish(evs ...Event) {
 			e.Time = now
 		}
 		b.events.WithLabelValues(string(e.Topic)).Inc()
-		if len(b.recent) == recentEvents {
-			b.recent = slices.Delete(b.recent, 0, 1)
+		if len(b.recent) < recentEvents {
+			b.recent = append(b.recent, e)
+		} else {
+			b.recent[b.head] = e
+			b.head = (b.head + 1) % recentEvents
 		}
-		b.recent = append(b.recent, e)
 		for s := range b.subs {
 			if !s.filter.Match(e) {
 				continue
@@ -238,14 +243,20 @@ func (b *Bus) Publish(evs ...Event) {
 	}
 }
 
+// kept lists the kept events, oldest first; caller holds mu.
+func (b *Bus) kept() []Event {
+	return append(slices.Clone(b.recent[b.head:]), b.recent[:b.head]...)
+}
+
 // Recent lists the kept events that match f, newest last, at most n.
 func (b *Bus) Recent(f EventFilter, n int) []Event {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []Event
-	for i := len(b.recent) - 1; i >= 0 && len(out) < n; i-- {
-		if f.Match(b.recent[i]) {
-			out = append(out, b.recent[i])
+	kept := b.kept()
+	for i := len(kept) - 1; i >= 0 && len(out) < n; i-- {
+		if f.Match(kept[i]) {
+			out = append(out, kept[i])
 		}
 	}
 	slices.Reverse(out)

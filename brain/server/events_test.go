@@ -281,3 +281,30 @@ func FuzzReadEvents(f *testing.F) {
 		}
 	})
 }
+
+// TestKeptEventsWrapAround: past its capacity the bus keeps the newest
+// events, in order, for Recent and for resuming subscribers.
+func TestKeptEventsWrapAround(t *testing.T) {
+	b := newTestBus()
+	for i := range recentEvents + 10 {
+		b.Publish(Event{Topic: TopicHost, Type: "up", Host: fmt.Sprint("h", i)})
+	}
+	r := b.Recent(EventFilter{}, recentEvents+100)
+	if len(r) != recentEvents || r[0].Index != 11 || r[len(r)-1].Index != recentEvents+10 {
+		t.Fatalf("kept %d events, %d..%d; want %d, 11..%d", len(r), r[0].Index, r[len(r)-1].Index, recentEvents, recentEvents+10)
+	}
+	for i := 1; i < len(r); i++ {
+		if r[i].Index != r[i-1].Index+1 {
+			t.Fatalf("kept events out of order at %d: %d after %d", i, r[i].Index, r[i-1].Index)
+		}
+	}
+	s := b.SubscribeAfter(EventFilter{}, 8, recentEvents+5)
+	s.Close()
+	var got []uint64
+	for e := range s.C {
+		got = append(got, e.Index)
+	}
+	if fmt.Sprint(got) != fmt.Sprint([]uint64{recentEvents + 6, recentEvents + 7, recentEvents + 8, recentEvents + 9, recentEvents + 10}) {
+		t.Fatalf("resumed after %d: %v", recentEvents+5, got)
+	}
+}
