@@ -118,36 +118,38 @@ func Assess(s Signals, t Thresholds) Verdict {
 	if !s.Reported {
 		return Verdict{State: Unknown}
 	}
-	v := Verdict{State: Safe}
 	var unsafe, squeeze []string
-	judge := func(over, at bool, why string) {
-		switch {
-		case over:
-			unsafe = append(unsafe, why+" (unsafe)")
-		case at:
-			squeeze = append(squeeze, why+" (squeezing)")
+	// judge files a signal by the line it reaches; why, given that line's
+	// severity, is only called for a signal past a line (most hosts are
+	// calm, and a fleet view judges every host).
+	judge := func(level State, why func(unsafe bool) string) {
+		switch level {
+		case Unsafe:
+			unsafe = append(unsafe, why(true)+" (unsafe)")
+		case Squeezing:
+			squeeze = append(squeeze, why(false)+" (squeezing)")
 		}
 	}
 	if r := s.OnlineRunqP99; r > 0 {
-		line := t.RunqSqueeze
-		if r >= t.RunqUnsafe {
-			line = t.RunqUnsafe
-		}
-		judge(r >= t.RunqUnsafe, r >= t.RunqSqueeze, fmt.Sprintf("online run-queue p99 %s >= %s", r, line))
+		judge(level(r >= t.RunqUnsafe, r >= t.RunqSqueeze), func(u bool) string {
+			return fmt.Sprintf("online run-queue p99 %s >= %s", r, pick(u, t.RunqUnsafe, t.RunqSqueeze))
+		})
 	}
-	judge(s.CPUPressureSomePct >= t.CPUPSIUnsafePct, s.CPUPressureSomePct >= t.CPUPSISqueezePct,
-		fmt.Sprintf("cpu psi some %.1f%% >= %g%%", s.CPUPressureSomePct, pick(s.CPUPressureSomePct >= t.CPUPSIUnsafePct, t.CPUPSIUnsafePct, t.CPUPSISqueezePct)))
-	judge(s.MemoryPressureSomePct >= t.MemPSIUnsafePct, s.MemoryPressureSomePct >= t.MemPSISqueezePct,
-		fmt.Sprintf("memory psi some %.1f%% >= %g%%", s.MemoryPressureSomePct, pick(s.MemoryPressureSomePct >= t.MemPSIUnsafePct, t.MemPSIUnsafePct, t.MemPSISqueezePct)))
-	killLine := t.KillsSqueeze
-	if s.KillsLastHour >= t.KillsUnsafe {
-		killLine = t.KillsUnsafe
-	}
-	judge(s.KillsLastHour >= t.KillsUnsafe, s.KillsLastHour >= t.KillsSqueeze,
-		fmt.Sprintf("%d offline kills in the last hour >= %d", s.KillsLastHour, killLine))
-	judge(false, s.OfflineCPUMilli > 0 && s.LentCPUShare < t.LentShareSqueeze,
-		fmt.Sprintf("lends %.1f%% of its cpu < %g%% while offline runs", 100*s.LentCPUShare, 100*t.LentShareSqueeze))
-	v.Reasons = append(unsafe, squeeze...)
+	cpu, mem := s.CPUPressureSomePct, s.MemoryPressureSomePct
+	judge(level(cpu >= t.CPUPSIUnsafePct, cpu >= t.CPUPSISqueezePct), func(u bool) string {
+		return fmt.Sprintf("cpu psi some %.1f%% >= %g%%", cpu, pick(u, t.CPUPSIUnsafePct, t.CPUPSISqueezePct))
+	})
+	judge(level(mem >= t.MemPSIUnsafePct, mem >= t.MemPSISqueezePct), func(u bool) string {
+		return fmt.Sprintf("memory psi some %.1f%% >= %g%%", mem, pick(u, t.MemPSIUnsafePct, t.MemPSISqueezePct))
+	})
+	k := s.KillsLastHour
+	judge(level(k >= t.KillsUnsafe, k >= t.KillsSqueeze), func(u bool) string {
+		return fmt.Sprintf("%d offline kills in the last hour >= %d", k, pick(u, t.KillsUnsafe, t.KillsSqueeze))
+	})
+	judge(level(false, s.OfflineCPUMilli > 0 && s.LentCPUShare < t.LentShareSqueeze), func(bool) string {
+		return fmt.Sprintf("lends %.1f%% of its cpu < %g%% while offline runs", 100*s.LentCPUShare, 100*t.LentShareSqueeze)
+	})
+	v := Verdict{State: Safe, Reasons: append(unsafe, squeeze...)}
 	switch {
 	case len(unsafe) > 0:
 		v.State = Unsafe
@@ -157,11 +159,22 @@ func Assess(s Signals, t Thresholds) Verdict {
 	return v
 }
 
-func pick(cond bool, a, b float64) float64 {
-	if cond {
-		return a
+// pick is the unsafe line when unsafe, else the squeeze line.
+func pick[T any](unsafe bool, unsafeLine, squeezeLine T) T {
+	if unsafe {
+		return unsafeLine
 	}
-	return b
+	return squeezeLine
+}
+
+func level(unsafe, squeeze bool) State {
+	switch {
+	case unsafe:
+		return Unsafe
+	case squeeze:
+		return Squeezing
+	}
+	return Safe
 }
 
 // Worse reports whether a is more severe than b (unknown counts as safe).

@@ -3,6 +3,7 @@ package server
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/brain/place"
@@ -77,23 +78,34 @@ type Fleet struct {
 }
 
 // Fleet copies the brain's view of every host and job, with each host's
-// colocation safety state.
+// colocation safety state. Only the copy holds the brain's lock (heartbeats
+// wait on it); sorting and judging safety happen after.
 func (b *Brain) Fleet() Fleet {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	now := b.now()
 	f := Fleet{At: now, Thresholds: b.cfg.Safety, TTL: b.ttl(), Hosts: make([]FleetHost, 0, len(b.st.Hosts))}
-	for _, name := range slices.Sorted(maps.Keys(b.st.Hosts)) {
-		f.Hosts = append(f.Hosts, b.fleetHost(name, now))
+	sigs := make([]safety.Signals, 0, len(b.st.Hosts))
+	for name := range b.st.Hosts {
+		h, sig := b.fleetHost(name, now)
+		f.Hosts = append(f.Hosts, h)
+		sigs = append(sigs, sig)
 	}
 	for _, j := range b.jobsSorted() {
 		f.Jobs = append(f.Jobs, b.fleetJob(j))
 	}
+	b.mu.Unlock()
+	for i := range f.Hosts {
+		h := &f.Hosts[i]
+		// A heartbeat replaces the class usage map, never writes into it.
+		h.ClassUsage = maps.Clone(h.ClassUsage)
+		h.Safety = safety.Assess(sigs[i], f.Thresholds)
+	}
+	slices.SortFunc(f.Hosts, func(a, b FleetHost) int { return strings.Compare(a.Name, b.Name) })
 	return f
 }
 
-// fleetHost describes a host; caller holds mu.
-func (b *Brain) fleetHost(name string, now time.Time) FleetHost {
+// fleetHost describes a host and its safety signals; caller holds mu.
+func (b *Brain) fleetHost(name string, now time.Time) (FleetHost, safety.Signals) {
 	h := b.st.Hosts[name]
 	t := b.st.Targets[name]
 	out := FleetHost{
@@ -111,8 +123,7 @@ func (b *Brain) fleetHost(name string, now time.Time) FleetHost {
 	}
 	l := b.live[name]
 	if l == nil || !l.reportedLend {
-		out.Safety = safety.Assess(safety.Signals{}, b.cfg.Safety)
-		return out
+		return out, safety.Signals{}
 	}
 	cut := now.Add(-time.Hour)
 	for _, k := range l.killTimes {
@@ -121,7 +132,7 @@ func (b *Brain) fleetHost(name string, now time.Time) FleetHost {
 		}
 	}
 	out.Reported, out.LastHeartbeat = true, l.lastSeen
-	out.ClassUsage = maps.Clone(l.classUsage)
+	out.ClassUsage = l.classUsage
 	out.LentCPUMilli, out.LentMemoryBytes = l.lentCPUMilli, l.lentMemoryBytes
 	out.OnlineRunqP99 = time.Duration(l.runqP99Us * float64(time.Microsecond))
 	out.CPUPressurePct, out.MemPressurePct = l.cpuPSI, l.memPSI
@@ -133,8 +144,7 @@ func (b *Brain) fleetHost(name string, now time.Time) FleetHost {
 	if c := h.Capacity[place.DimCPU]; c > 0 {
 		sig.LentCPUShare = float64(l.lentCPUMilli) / float64(c)
 	}
-	out.Safety = safety.Assess(sig, b.cfg.Safety)
-	return out
+	return out, sig
 }
 
 // fleetJob describes a job; caller holds mu.
