@@ -179,16 +179,14 @@ func (b *Brain) Heartbeat(ctx context.Context, req *connect.Request[brainv1.Hear
 		l.usage = map[string]int64{}
 	}
 	var cpu, mem int64
-	l.classUsage = map[string]ClassUse{}
 	for _, u := range m.GetUsage() {
 		cpu += u.GetCpuMilli()
 		mem += u.GetMemoryBytes()
-		l.classUsage[u.GetClass()] = ClassUse{CPUMilli: u.GetCpuMilli(), MemoryBytes: u.GetMemoryBytes()}
 	}
 	l.usage[place.DimCPU], l.usage[place.DimMemory] = cpu, mem
 	l.runqP99Us, l.cpuPSI, l.memPSI = m.GetOnlineRunqLatencyP99Us(), m.GetCpuPressureSomeAvg10(), m.GetMemoryPressureSomeAvg10()
 	l.kills += int64(len(m.GetKills()))
-	kills := b.noteKills(l, h.Name, m.GetKills())
+	b.noteSignals(l, h.Name, m)
 	l.running = 0
 	for _, c := range m.GetContainers() {
 		if c.GetState() == "running" {
@@ -199,7 +197,6 @@ func (b *Brain) Heartbeat(ctx context.Context, req *connect.Request[brainv1.Hear
 	down := h.Down
 	resp := &brainv1.HeartbeatResponse{HeartbeatIntervalMs: b.interval().Milliseconds(), TargetVersion: cur}
 	b.mu.Unlock()
-	b.events.Publish(kills...)
 	if down {
 		if err := b.enqueue(ctx, &change{kind: changeUp, name: h.Name}); err != nil {
 			return nil, unavailable(fmt.Errorf("heartbeat %s: mark up: %w", h.Name, err))

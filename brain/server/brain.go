@@ -18,6 +18,10 @@ import (
 
 // Config wires a Brain.
 type Config struct {
+	// Safety draws the lines of the hosts' colocation safety state;
+	// zero: safety.DefaultThresholds.
+	Safety safety.Thresholds
+
 	Store    *store.Store
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
@@ -32,14 +36,13 @@ type Config struct {
 	// agents that reconnect a few versions behind; older gaps get a full
 	// document. Default 16.
 	HistoryPerHost int
-	// Safety draws the lines of the hosts' colocation safety state;
-	// zero: safety.DefaultThresholds.
-	Safety safety.Thresholds
 }
 
 // hostLive is what the brain knows about a host beyond its record: all of
 // it in memory only, rebuilt from the next heartbeats.
 type hostLive struct {
+	fleetLive // what only the fleet view reads (fleet.go)
+
 	lastSeen        time.Time
 	lentCPUMilli    int64
 	lentMemoryBytes int64
@@ -49,12 +52,8 @@ type hostLive struct {
 	cpuPSI, memPSI  float64
 	running         int
 	kills           int64
-	// classUsage is the last heartbeat's usage per class; killTimes when
-	// the kills of the last hour were reported (for the safety state).
-	classUsage map[string]ClassUse
-	killTimes  []time.Time
-	applied    uint64
-	results    int
+	applied         uint64
+	results         int
 	// changed is closed and replaced when the host's target changes.
 	changed chan struct{}
 	// history holds the deltas that led to the current version, oldest first.
@@ -72,6 +71,8 @@ type delta struct {
 
 // Brain is the service. Create with New, start with Run.
 type Brain struct {
+	fleetState // the event stream and placement explanations (fleet.go)
+
 	cfg     Config
 	log     *slog.Logger
 	m       *metrics
@@ -91,10 +92,6 @@ type Brain struct {
 	pendingReason map[string]string
 	kick          chan struct{}
 	ready         chan struct{}
-	// events is the fleet's event stream; why explains each placement
-	// this brain made (memory only), by placement key.
-	events *Bus
-	why    map[string]string
 }
 
 // New loads the state from the store and returns a brain that has not
@@ -122,12 +119,6 @@ func New(ctx context.Context, cfg Config) (*Brain, error) {
 	if cfg.SampleFeasible < 0 {
 		cfg.SampleFeasible = 0
 	}
-	if cfg.Safety == (safety.Thresholds{}) {
-		cfg.Safety = safety.DefaultThresholds()
-	}
-	if err := cfg.Safety.Validate(); err != nil {
-		return nil, fmt.Errorf("brain: %w", err)
-	}
 	if cfg.HistoryPerHost <= 0 {
 		cfg.HistoryPerHost = 16
 	}
@@ -139,7 +130,6 @@ func New(ctx context.Context, cfg Config) (*Brain, error) {
 		cfg: cfg, log: cfg.Logger.With("component", "brain"), m: newMetrics(cfg.Registry), now: cfg.Now,
 		st: st, live: map[string]*hostLive{}, pendingReason: map[string]string{},
 		kick: make(chan struct{}, 1), ready: make(chan struct{}),
-		events: NewBus(cfg.Logger.With("component", "events"), cfg.Now, cfg.Registry), why: map[string]string{},
 	}
 	b.started = b.now()
 	b.indexJobs()
@@ -147,6 +137,9 @@ func New(ctx context.Context, cfg Config) (*Brain, error) {
 		b.live[name] = b.newLive()
 	}
 	b.updateHostGauge()
+	if err := b.initFleet(); err != nil {
+		return nil, fmt.Errorf("brain: %w", err)
+	}
 	b.log.Info("state loaded", "hosts", len(st.Hosts), "jobs", len(st.Jobs), "placements", len(st.Placements), "revision", st.Revision)
 	return b, nil
 }

@@ -15,11 +15,4 @@
 // system jobs against the hosts' capacity (requests). The two kinds live in
 // two place.Cluster views of the same hosts, so placement rules (anti-
 // affinity, spread, per-host caps) hold within a kind, not across kinds.
-//
-// What happens in the fleet is published on an event bus once committed
-// (events.go): hosts registering, going down, coming back, draining; kills
-// the agents report; evictions and preemptions; placement failures when
-// their reason changes. /v1/events serves it as server-sent events, and
-// Fleet copies the brain's view with each host's colocation safety state
-// (brain/safety) for the web view (brain/web).
 package server

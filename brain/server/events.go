@@ -1,5 +1,11 @@
 package server
 
+// The fleet's event stream: what happens in the fleet is published here
+// once committed (hosts registering, going down, coming back, draining;
+// kills the agents report; evictions and preemptions; placement failures
+// when their reason changes) and served at /v1/events as server-sent
+// events, in the manner of Nomad's event stream.
+
 import (
 	"bufio"
 	"encoding/json"
@@ -16,7 +22,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	brainv1 "github.com/sluicehq/sluice/brain/api/gen/v1"
 	"github.com/sluicehq/sluice/brain/place"
 	"github.com/sluicehq/sluice/brain/store"
 	"github.com/sluicehq/sluice/brain/trace"
@@ -405,6 +410,20 @@ func writeEvent(w http.ResponseWriter, e Event) {
 	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Index, e.Topic, data)
 }
 
+// workEvents is what a reconcile pass publishes once it commits, and the
+// explanations of the placements it made, by placement key.
+type workEvents struct {
+	events []Event
+	why    map[string]string
+}
+
+func (w *workEvents) explain(key, why string) {
+	if w.why == nil {
+		w.why = map[string]string{}
+	}
+	w.why[key] = why
+}
+
 // placementFailed records why replica r was not placed, and publishes it
 // when the job's reason changed since the last pass (the loop retries
 // every pass; the stream says it once). Reconcile goroutine only.
@@ -454,39 +473,6 @@ func placementText(dec place.Decision) string {
 	}
 	return sb.String()
 }
-
-// noteKills counts a heartbeat's kills into the host's last hour and
-// returns their events (the job found from the host's target); caller
-// holds mu.
-func (b *Brain) noteKills(l *hostLive, host string, kills []*brainv1.Kill) []Event {
-	now := b.now()
-	cut := now.Add(-time.Hour)
-	i := 0
-	for i < len(l.killTimes) && !l.killTimes[i].After(cut) {
-		i++
-	}
-	l.killTimes = l.killTimes[i:]
-	var evs []Event
-	for _, k := range kills {
-		l.killTimes = append(l.killTimes, now)
-		e := Event{Time: now, Topic: TopicKill, Type: "killed", Host: host, Replica: k.GetContainer(), Reason: k.GetReason()}
-		for _, c := range b.st.Targets[host].Containers {
-			if c.ID == k.GetContainer() {
-				e.Job = c.Job
-				break
-			}
-		}
-		evs = append(evs, e)
-	}
-	if n := len(l.killTimes) - maxKillTimes; n > 0 {
-		l.killTimes = l.killTimes[n:]
-	}
-	return evs
-}
-
-// maxKillTimes bounds the kill times kept per host: more than any safety
-// line needs.
-const maxKillTimes = 1024
 
 // ErrDropped is returned by ReadEvents when the brain dropped the
 // subscription (it fell behind); the error names the index to resume from.

@@ -6,11 +6,80 @@ import (
 	"strings"
 	"time"
 
+	brainv1 "github.com/sluicehq/sluice/brain/api/gen/v1"
 	"github.com/sluicehq/sluice/brain/place"
 	"github.com/sluicehq/sluice/brain/safety"
 	"github.com/sluicehq/sluice/brain/store"
 	"github.com/sluicehq/sluice/brain/trace"
 )
+
+// fleetState is what the brain keeps for the fleet view: the event stream
+// and why each placement this brain made landed where it did (memory only,
+// by placement key; written by the reconcile loop under mu).
+type fleetState struct {
+	events *Bus
+	why    map[string]string
+}
+
+// fleetLive is what the brain keeps per host for the fleet view, from the
+// heartbeats: usage per class (a heartbeat replaces the map, never writes
+// into it) and when the kills of the last hour were reported.
+type fleetLive struct {
+	classUsage map[string]ClassUse
+	killTimes  []time.Time
+}
+
+// initFleet checks the safety lines and starts the event stream.
+func (b *Brain) initFleet() error {
+	if b.cfg.Safety == (safety.Thresholds{}) {
+		b.cfg.Safety = safety.DefaultThresholds()
+	}
+	if err := b.cfg.Safety.Validate(); err != nil {
+		return err
+	}
+	b.events = NewBus(b.cfg.Logger.With("component", "events"), b.cfg.Now, b.cfg.Registry)
+	b.why = map[string]string{}
+	return nil
+}
+
+// noteSignals keeps what a heartbeat says for the fleet view: usage per
+// class, and its kills counted into the last hour and published with
+// their job (found in the host's target) and reason. Caller holds mu;
+// publishing never blocks.
+func (b *Brain) noteSignals(l *hostLive, host string, m *brainv1.HeartbeatRequest) {
+	usage := make(map[string]ClassUse, len(m.GetUsage()))
+	for _, u := range m.GetUsage() {
+		usage[u.GetClass()] = ClassUse{CPUMilli: u.GetCpuMilli(), MemoryBytes: u.GetMemoryBytes()}
+	}
+	l.classUsage = usage
+	now := b.now()
+	cut := now.Add(-time.Hour)
+	i := 0
+	for i < len(l.killTimes) && !l.killTimes[i].After(cut) {
+		i++
+	}
+	l.killTimes = l.killTimes[i:]
+	var evs []Event
+	for _, k := range m.GetKills() {
+		l.killTimes = append(l.killTimes, now)
+		e := Event{Time: now, Topic: TopicKill, Type: "killed", Host: host, Replica: k.GetContainer(), Reason: k.GetReason()}
+		for _, c := range b.st.Targets[host].Containers {
+			if c.ID == k.GetContainer() {
+				e.Job = c.Job
+				break
+			}
+		}
+		evs = append(evs, e)
+	}
+	if n := len(l.killTimes) - maxKillTimes; n > 0 {
+		l.killTimes = l.killTimes[n:]
+	}
+	b.events.Publish(evs...)
+}
+
+// maxKillTimes bounds the kill times kept per host: more than any safety
+// line needs.
+const maxKillTimes = 1024
 
 // ClassUse is one class's usage on a host.
 type ClassUse struct {

@@ -16,16 +16,19 @@ func fleetBrain(n int) *Brain {
 	b := &Brain{
 		cfg: Config{Safety: safety.DefaultThresholds(), Liveness: DefaultLiveness()}, now: func() time.Time { return now },
 		st:   &store.State{Hosts: map[string]store.Host{}, Targets: map[string]store.Target{}, Jobs: map[string]store.Job{}},
-		live: map[string]*hostLive{}, byJob: map[string][]store.Placement{}, why: map[string]string{}, pendingReason: map[string]string{},
+		live: map[string]*hostLive{}, byJob: map[string][]store.Placement{}, pendingReason: map[string]string{},
 	}
+	b.why = map[string]string{}
 	for i := range n {
 		name := fmt.Sprintf("host-%05d", i)
 		b.st.Hosts[name] = store.Host{Name: name, Capacity: map[string]int64{"cpu": 32000, "memory": 64 << 30}, Down: i%100 == 0}
 		b.st.Targets[name] = store.Target{Host: name, Version: 3, Containers: []store.Container{{ID: "a-0", Resources: map[string]int64{"cpu": 1000}}}}
 		b.live[name] = &hostLive{
 			lastSeen: now, reportedLend: true, lentCPUMilli: int64(i % 8000), runqP99Us: float64(i % 3000), cpuPSI: float64(i % 50),
-			classUsage: map[string]ClassUse{"online": {CPUMilli: 4000}, "offline": {CPUMilli: 2000}},
-			killTimes:  []time.Time{now.Add(-2 * time.Hour), now.Add(-time.Minute)},
+			fleetLive: fleetLive{
+				classUsage: map[string]ClassUse{"online": {CPUMilli: 4000}, "offline": {CPUMilli: 2000}},
+				killTimes:  []time.Time{now.Add(-2 * time.Hour), now.Add(-time.Minute)},
+			},
 		}
 	}
 	return b

@@ -26,7 +26,6 @@ func (b *Brain) Handler(gatherer prometheus.Gatherer) http.Handler {
 	opts := []connect.HandlerOption{connect.WithReadMaxBytes(MaxMessageBytes)}
 	mux.Handle(brainv1connect.NewAgentServiceHandler(b, opts...))
 	mux.Handle(brainv1connect.NewOperatorServiceHandler(b, opts...))
-	mux.Handle("/v1/events", b.events.EventsHandler())
 	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := b.cfg.Store.Ping(r.Context(), 2*time.Second); err != nil {
@@ -35,6 +34,7 @@ func (b *Brain) Handler(gatherer prometheus.Gatherer) http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	mux.Handle("/v1/events", b.events.EventsHandler())
 	return mux
 }
 

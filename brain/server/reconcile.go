@@ -64,6 +64,8 @@ func (b *Brain) enqueue(ctx context.Context, c *change) error {
 
 // work is one pass's view: the cache plus this pass's edits.
 type work struct {
+	workEvents // what the pass publishes and explains (events.go)
+
 	hosts      map[string]store.Host
 	jobs       map[string]trace.Job
 	placements map[string]store.Placement
@@ -78,10 +80,6 @@ type work struct {
 	live       map[string]seen
 	// overrides holds hosts' new QoS overrides (nil clears).
 	overrides map[string]*store.Overrides
-	// events are published once the pass commits; why explains the
-	// placements made, by placement key.
-	events    []Event
-	why       map[string]string
 	placed    int
 	failed    int
 	preempted int
@@ -226,7 +224,6 @@ func (b *Brain) plan(pending []*change, live map[string]seen) *work {
 		hosts: maps.Clone(b.st.Hosts), jobs: maps.Clone(b.st.Jobs), placements: maps.Clone(b.st.Placements),
 		dirty: map[string]bool{}, dirtyHosts: map[string]bool{}, targets: map[string]store.Target{},
 		deltas: map[string]delta{}, reasons: map[string]string{}, live: live, overrides: map[string]*store.Overrides{},
-		why: map[string]string{},
 	}
 	budget := b.cfg.Store.MaxOps()
 	if budget <= 0 {
@@ -440,7 +437,7 @@ func (b *Brain) placeMissing(w *work, budget int) {
 			Job: r.job.Name, Index: r.index, Host: dec.Placement.Host,
 			GPUIndices: dec.Placement.GPUIndices, Borrowed: dec.Placement.Borrowed,
 		})
-		w.why[store.PlacementKey(r.job.Name, r.index)] = placementText(dec)
+		w.explain(store.PlacementKey(r.job.Name, r.index), placementText(dec))
 		w.placed++
 	}
 }

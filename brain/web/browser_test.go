@@ -4,8 +4,9 @@ import (
 	"context"
 	"flag"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,22 +71,28 @@ func TestBrowserSeesHostsComeAndGo(t *testing.T) {
 	ctx := browser(t, 60*time.Second)
 	// Heartbeats every 200ms; a silent host is down after 1.5s (and the
 	// loop's next one-second pass).
-	b := servertest.StartOpts(t, servertest.Options{
-		Liveness: server.Liveness{MinTTL: time.Second, Grace: 500 * time.Millisecond, HeartbeatsPerSecond: 50, FixedInterval: 200 * time.Millisecond},
-		Wrap: func(b *server.Brain, api http.Handler) (http.Handler, error) {
-			u, err := New(b, nil)
-			if err != nil {
-				return nil, err
-			}
-			return u.Handler(api), nil
-		},
-	})
+	b := servertest.StartWith(t, server.Liveness{MinTTL: time.Second, Grace: 500 * time.Millisecond, HeartbeatsPerSecond: 50, FixedInterval: 200 * time.Millisecond})
+	// The view in front of the brain, as sluice-brain serves it: its own
+	// pages, everything else (the event stream, the API) the brain's.
+	u, err := New(b.Server, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	brainURL, err := url.Parse(b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := httptest.NewServer(u.Handler(httputil.NewSingleHostReverseProxy(brainURL)))
+	t.Cleanup(view.Close)
+	// Stopping the brain first ends the page's event stream, which the
+	// view's server waits for when it closes.
+	t.Cleanup(b.Stop)
 	stayer := brainlink.Report{LentCPUMilli: 3000, LentMemoryBytes: 4 << 30, OnlineRunqLatencyP99: 80 * time.Microsecond, CPUPressureSome10: 2,
 		Usage: []brainlink.ClassUsage{{Class: "online", CPUMilli: 3000}, {Class: "offline", CPUMilli: 2000}}}
 	agent(t, b.URL, "web-stays", stayer)
 
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate(b.URL+"/"),
+		chromedp.Navigate(view.URL+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`#stream[data-live="open"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-host="web-stays"]`)),
 	); err != nil {

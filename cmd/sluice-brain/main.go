@@ -44,7 +44,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.dataDir, "data-dir", "/var/lib/sluice-brain", "directory of the embedded etcd member (unused with --etcd-endpoints)")
-	flag.StringVar(&o.listen, "listen", "127.0.0.1:9480", "API, fleet view (/), event stream (/v1/events), /metrics and /healthz address (loopback only for now)")
+	flag.StringVar(&o.listen, "listen", "127.0.0.1:9480", "API, /metrics and /healthz address (loopback only for now)")
 	flag.StringVar(&o.etcdEndpoints, "etcd-endpoints", "", "comma-separated external etcd endpoints; empty runs an embedded member in --data-dir")
 	flag.StringVar(&o.etcdPrefix, "etcd-prefix", store.DefaultPrefix, "key prefix of the brain's state in etcd")
 	flag.IntVar(&o.maxTxnOps, "etcd-max-txn-ops", store.DefaultMaxTxnOps, "the external etcd's --max-txn-ops (transactions are batched up to it)")

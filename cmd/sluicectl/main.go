@@ -4,7 +4,6 @@
 //	sluicectl status [-addr ADDR]    a host's classes, usage, budgets and pending actions
 //	sluicectl simulate MODE ...      replay cluster data against placement strategies
 //	sluicectl [--brain URL] hosts|jobs|explain ...   a brain's hosts and jobs
-//	sluicectl [--brain URL] events ...               follow the fleet's event stream
 package main
 
 import (
@@ -33,6 +32,9 @@ commands:
   simulate MODE [ARGS]   replay cluster data against placement strategies (sluicectl simulate -h)
 
 brain commands (sluicectl [--brain URL] COMMAND [-o table|json] ...; default URL ` + defaultBrainURL + `):
+  events [-topic T,...] [-host H] [-job J] [-index N]
+                         follow the fleet's events (host up/down/draining, kills, evictions,
+                         placement failures) as they happen; -o json prints one object per line
   hosts                  hosts with capacity, used, lent, state, last heartbeat, target version sent/applied
   hosts drain HOST       move a host's replicas elsewhere and place nothing new there
   hosts uncordon HOST    let placements land on a drained host again
@@ -43,9 +45,6 @@ brain commands (sluicectl [--brain URL] COMMAND [-o table|json] ...; default URL
   jobs get NAME          one job, its replicas and hosts
   jobs delete NAME       delete a job; its containers leave their hosts
   explain NAME           per host, why the job's next replica is rejected or how it scores
-  events [-topic T,...] [-host H] [-job J] [-index N]
-                         follow the fleet's events (host up/down/draining, kills, evictions,
-                         placement failures) as they happen; -o json prints one object per line
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"testing"
 
@@ -30,6 +29,9 @@ type Brain struct {
 	// Stop stops the brain (reconcile loop, API, etcd) now; the test's
 	// cleanup calls it too, and a second call does nothing.
 	Stop func()
+	// Server is the brain itself, for views that read it in process
+	// (brain/web).
+	Server *server.Brain
 }
 
 // StartWith runs a brain with the given liveness settings (zero fields
@@ -37,21 +39,6 @@ type Brain struct {
 // heartbeats stop is marked down within seconds.
 func StartWith(t testing.TB, live server.Liveness) Brain {
 	t.Helper()
-	return StartOpts(t, Options{Liveness: live})
-}
-
-// Options set up a test brain.
-type Options struct {
-	// Liveness: zero fields take the server's defaults.
-	Liveness server.Liveness
-	// Wrap, when set, wraps the brain's handler (e.g. with the web view).
-	Wrap func(b *server.Brain, api http.Handler) (http.Handler, error)
-}
-
-// StartOpts runs a brain with o.
-func StartOpts(t testing.TB, o Options) Brain {
-	t.Helper()
-	live := o.Liveness
 	ctx, cancel := context.WithCancel(context.Background())
 	e, err := store.Start(ctx, t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -65,14 +52,6 @@ func StartOpts(t testing.TB, o Options) Brain {
 		e.Close()
 		t.Fatal(err)
 	}
-	var h http.Handler = b.Handler(reg)
-	if o.Wrap != nil {
-		if h, err = o.Wrap(b, h); err != nil {
-			cancel()
-			e.Close()
-			t.Fatal(err)
-		}
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		cancel()
@@ -82,9 +61,9 @@ func StartOpts(t testing.TB, o Options) Brain {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); b.Run(ctx) }()
-	go func() { defer wg.Done(); server.Serve(ctx, l, h) }()
+	go func() { defer wg.Done(); server.Serve(ctx, l, b.Handler(reg)) }()
 	var once sync.Once
 	stop := func() { once.Do(func() { cancel(); wg.Wait(); e.Close() }) }
 	t.Cleanup(stop)
-	return Brain{URL: "http://" + l.Addr().String(), Stop: stop}
+	return Brain{URL: "http://" + l.Addr().String(), Stop: stop, Server: b}
 }
