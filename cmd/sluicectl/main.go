@@ -32,9 +32,6 @@ commands:
   simulate MODE [ARGS]   replay cluster data against placement strategies (sluicectl simulate -h)
 
 brain commands (sluicectl [--brain URL] COMMAND [-o table|json] ...; default URL ` + defaultBrainURL + `):
-  events [-topic T,...] [-host H] [-job J] [-index N]
-                         follow the fleet's events (host up/down/draining, kills, evictions,
-                         placement failures) as they happen; -o json prints one object per line
   hosts                  hosts with capacity, used, lent, state, last heartbeat, target version sent/applied
   hosts drain HOST       move a host's replicas elsewhere and place nothing new there
   hosts uncordon HOST    let placements land on a drained host again
@@ -44,6 +41,9 @@ brain commands (sluicectl [--brain URL] COMMAND [-o table|json] ...; default URL
   jobs list              jobs with replicas placed / asked
   jobs get NAME          one job, its replicas and hosts
   jobs delete NAME       delete a job; its containers leave their hosts
+  events [-topic T,...] [-host H] [-job J] [-index N]
+                         follow the fleet's events (host up/down/draining, kills, evictions,
+                         placement failures) as they happen; -o json prints one object per line
   explain NAME           per host, why the job's next replica is rejected or how it scores
 `
 
@@ -70,14 +70,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "hosts", "jobs", "explain":
 		return runBrain(ctx, brainURL, args, stdout, stderr)
-	case "events":
-		return runEvents(ctx, brainURL, args[1:], stdout, stderr)
 	case "policy":
 		return runPolicy(args[1:], stdout, stderr)
 	case "status":
 		return runStatus(ctx, args[1:], stdout, stderr)
 	case "simulate":
 		return runSimulate(ctx, args[1:], stdout, stderr)
+	case "events":
+		return runEvents(ctx, brainURL, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
