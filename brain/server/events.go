@@ -253,6 +253,13 @@ func (b *Bus) kept() []Event {
 	return append(slices.Clone(b.recent[b.head:]), b.recent[:b.head]...)
 }
 
+// LastIndex is the index of the last event published (0: none yet).
+func (b *Bus) LastIndex() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.next
+}
+
 // Recent lists the kept events that match f, newest last, at most n.
 func (b *Bus) Recent(f EventFilter, n int) []Event {
 	b.mu.Lock()

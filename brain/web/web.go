@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/brain/server"
@@ -33,14 +34,32 @@ type UI struct {
 	log    *slog.Logger
 	pages  map[string]*template.Template
 	static http.Handler
+	// maxAge is how long a copy of the fleet serves pages while no event
+	// came: many open pages refreshing on the same event share one copy
+	// (each copy holds the brain's lock).
+	maxAge time.Duration
+	mu     sync.Mutex
+	cached cachedFleet
 }
+
+// cachedFleet is a copy of the fleet taken when the event stream was at
+// index.
+type cachedFleet struct {
+	fleet server.Fleet
+	index uint64
+	taken time.Time
+	ok    bool
+}
+
+// DefaultMaxAge bounds how stale a shared copy of the fleet may be.
+const DefaultMaxAge = time.Second
 
 // New parses the embedded templates.
 func New(src Source, log *slog.Logger) (*UI, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	u := &UI{src: src, log: log.With("component", "web"), pages: map[string]*template.Template{}}
+	u := &UI{src: src, log: log.With("component", "web"), pages: map[string]*template.Template{}, maxAge: DefaultMaxAge}
 	for _, page := range []string{"hosts", "jobs"} {
 		t, err := template.New(page).Funcs(funcs()).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
@@ -120,9 +139,30 @@ func (u *UI) snapshot(r *http.Request) (view, server.Fleet) {
 			v.LastEvent = v.Recent[n-1].Index
 		}
 	}
-	f := u.src.Fleet()
+	f := u.fleet()
 	v.At, v.TTL = f.At, f.TTL
 	return v, f
+}
+
+// fleet is a copy of the fleet that holds every change published so far:
+// the shared copy while no event came since it was taken and it is
+// younger than maxAge, else a new one. Pages only read it.
+func (u *UI) fleet() server.Fleet {
+	// The index first: a copy taken after it holds every change up to it
+	// (the brain publishes after it commits).
+	index := u.src.Events().LastIndex()
+	now := time.Now()
+	u.mu.Lock()
+	c := u.cached
+	u.mu.Unlock()
+	if c.ok && c.index == index && now.Sub(c.taken) < u.maxAge {
+		return c.fleet
+	}
+	f := u.src.Fleet()
+	u.mu.Lock()
+	u.cached = cachedFleet{fleet: f, index: index, taken: now, ok: true}
+	u.mu.Unlock()
+	return f
 }
 
 // render writes the page, or only its live part for the script's

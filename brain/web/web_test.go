@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,13 +20,15 @@ import (
 	"github.com/sluicehq/sluice/brain/server"
 )
 
-// fakeSource serves a fixed fleet and a real event bus.
+// fakeSource serves a fixed fleet and a real event bus, and counts the
+// copies taken.
 type fakeSource struct {
-	fleet server.Fleet
-	bus   *server.Bus
+	fleet  server.Fleet
+	bus    *server.Bus
+	copies atomic.Int64
 }
 
-func (f *fakeSource) Fleet() server.Fleet { return f.fleet }
+func (f *fakeSource) Fleet() server.Fleet { f.copies.Add(1); return f.fleet }
 func (f *fakeSource) Events() *server.Bus { return f.bus }
 
 var synthAt = time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
@@ -229,5 +232,34 @@ func BenchmarkFleetPage10k(b *testing.B) {
 		if code, _ := get(b, h, "/?sort=safety"); code != 200 {
 			b.Fatal(code)
 		}
+	}
+}
+
+// TestPagesShareACopyUntilAnEvent: pages rendered with no event between
+// them share one copy of the fleet; an event makes the next page copy
+// again, so a page never misses a change the stream announced.
+func TestPagesShareACopyUntilAnEvent(t *testing.T) {
+	src := &fakeSource{fleet: synthFleet(20), bus: server.NewBus(slog.New(slog.DiscardHandler), time.Now, prometheus.NewRegistry())}
+	u, err := New(src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.maxAge = time.Hour // only events invalidate here
+	h := u.Handler(http.NotFoundHandler())
+	get(t, h, "/")
+	get(t, h, "/?partial=1")
+	get(t, h, "/jobs")
+	if n := src.copies.Load(); n != 1 {
+		t.Fatalf("%d copies for three pages without an event, want 1", n)
+	}
+	src.bus.Publish(server.Event{Topic: server.TopicHost, Type: "down", Host: "host-00001"})
+	get(t, h, "/?partial=1")
+	if n := src.copies.Load(); n != 2 {
+		t.Fatalf("%d copies after an event, want 2", n)
+	}
+	u.maxAge = 0 // and age alone too
+	get(t, h, "/?partial=1")
+	if n := src.copies.Load(); n != 3 {
+		t.Fatalf("%d copies past the age limit, want 3", n)
 	}
 }

@@ -72,6 +72,10 @@
     });
   }
 
+  // Usage, lending and pressure change with every heartbeat, not with
+  // events: refresh a visible page now and then too.
+  setInterval(function () { if (!document.hidden) refresh(); }, 15000);
+
   // Newest first: the server renders the kept events oldest first.
   Array.prototype.slice.call(list.children).reverse().forEach(function (li) { list.append(li); });
   connect();
