@@ -325,10 +325,10 @@ const sseKeepAlive = 15 * time.Second
 
 // EventsHandler serves the event stream as server-sent events (GET
 // /v1/events?topic=kill,host&host=H&job=J&index=N; with index, the kept
-// events after N come first): each event is one SSE
-// message whose id is its index, event its topic and data its JSON. A
-// subscriber that falls behind gets an "dropped" message with the reason
-// and the index to resume from, and the stream ends.
+// events after N come first): each event is one SSE message whose id is its index, event its topic and data its JSON. A
+// subscriber that falls behind gets a "dropped" message with the reason
+// and the index to resume from, and the stream ends; it also ends when the
+// brain stops.
 func (b *Bus) EventsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
@@ -384,7 +384,9 @@ func (b *Bus) EventsHandler() http.Handler {
 				fmt.Fprint(w, ": keep-alive\n\n")
 			case e, ok := <-s.C:
 				if !ok {
-					if err := s.Err(); err != nil {
+					// Dropped: say why and where to resume. The brain
+					// stopping just ends the stream.
+					if err := s.Err(); err != nil && !errors.Is(err, errBusClosed) {
 						data, _ := json.Marshal(map[string]string{"reason": err.Error()})
 						fmt.Fprintf(w, "event: dropped\ndata: %s\n\n", data)
 						rc.Flush()

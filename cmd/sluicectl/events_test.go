@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/brain/server"
+	"github.com/sluicehq/sluice/brain/server/servertest"
 )
 
 // lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
@@ -94,5 +97,27 @@ func TestEventsRefusesBadFlags(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"--brain", "http://127.0.0.1:1", "events"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "events:") {
 		t.Errorf("unreachable brain: exit %d, %q", code, errb.String())
+	}
+}
+
+// TestEventsEndsWhenTheBrainStops: a stopping brain ends the stream, and
+// sluicectl events says so and exits 1 instead of waiting forever.
+func TestEventsEndsWhenTheBrainStops(t *testing.T) {
+	b := servertest.StartWith(t, server.Liveness{})
+	var out, stderr lockedBuffer
+	code := make(chan int, 1)
+	go func() { code <- run(context.Background(), []string{"--brain", b.URL, "events"}, &out, &stderr) }()
+	waitFor(t, "the brain counting the subscriber", func() bool {
+		resp, err := http.Get(b.URL + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		m, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(m), "sluice_brain_event_subscribers 1")
+	})
+	b.Stop()
+	if c := <-code; c != 1 || !strings.Contains(stderr.String(), "the brain ended the stream") {
+		t.Fatalf("exit %d, stderr %q", c, stderr.String())
 	}
 }
