@@ -93,7 +93,7 @@ type FleetHost struct {
 	State  string            `json:"state"` // up, down, draining
 	Labels map[string]string `json:"labels,omitempty"`
 	// Capacity is what the host registered; Requested what its target's
-	// containers request.
+	// containers request (nil: none).
 	Capacity  map[string]int64 `json:"capacity"`
 	Requested map[string]int64 `json:"requested"`
 	// Reported is false until the first heartbeat since this brain started;
@@ -154,8 +154,8 @@ func (b *Brain) Fleet() Fleet {
 	now := b.now()
 	f := Fleet{At: now, Thresholds: b.cfg.Safety, TTL: b.ttl(), Hosts: make([]FleetHost, 0, len(b.st.Hosts))}
 	sigs := make([]safety.Signals, 0, len(b.st.Hosts))
-	for name := range b.st.Hosts {
-		h, sig := b.fleetHost(name, now)
+	for name, host := range b.st.Hosts {
+		h, sig := b.fleetHost(name, host, now)
 		f.Hosts = append(f.Hosts, h)
 		sigs = append(sigs, sig)
 	}
@@ -174,12 +174,14 @@ func (b *Brain) Fleet() Fleet {
 }
 
 // fleetHost describes a host and its safety signals; caller holds mu.
-func (b *Brain) fleetHost(name string, now time.Time) (FleetHost, safety.Signals) {
-	h := b.st.Hosts[name]
+func (b *Brain) fleetHost(name string, h store.Host, now time.Time) (FleetHost, safety.Signals) {
 	t := b.st.Targets[name]
 	out := FleetHost{
-		Name: name, State: hostState(h), Labels: h.Labels, Capacity: h.Capacity, Requested: map[string]int64{},
+		Name: name, State: hostState(h), Labels: h.Labels, Capacity: h.Capacity,
 		Containers: len(t.Containers), TargetVersion: t.Version,
+	}
+	if len(t.Containers) > 0 {
+		out.Requested = make(map[string]int64, 2)
 	}
 	for _, c := range t.Containers {
 		for k, v := range c.Resources {
