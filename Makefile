@@ -14,7 +14,7 @@ TESTFLAGS ?= -count=1 -timeout 30m -p 1
 # SLUICE_OPENB_DATA first when it is set.
 export SLUICE_OPENB_DATA ?= $(wildcard $(abspath ../shared/data/openb))
 
-.PHONY: all build run test test-unit test-kernel test-vm lint bench bench-colo bench-rdt bench-net generate generate-proto verify-generate fuzz clean
+.PHONY: all build run test test-unit test-kernel test-vm lint bench bench-colo bench-rdt bench-net generate generate-proto verify-generate fuzz screenshot clean
 
 all: build
 
@@ -78,6 +78,11 @@ generate-proto:
 verify-generate:
 	./ebpf/generate.sh --verify
 	./brain/api/generate.sh --verify
+
+# The README's picture of the fleet view: a synthetic 10,000-host fleet in
+# headless Chromium (Debian's chromium package).
+screenshot:
+	$(GO) test -count=1 -run '^TestBrowserLoadsTenThousandHosts$$' ./brain/web -args -screenshot=$(abspath docs/fleet-view.png)
 
 clean:
 	rm -rf $(BIN)

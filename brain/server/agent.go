@@ -187,6 +187,7 @@ func (b *Brain) Heartbeat(ctx context.Context, req *connect.Request[brainv1.Hear
 	l.usage[place.DimCPU], l.usage[place.DimMemory] = cpu, mem
 	l.runqP99Us, l.cpuPSI, l.memPSI = m.GetOnlineRunqLatencyP99Us(), m.GetCpuPressureSomeAvg10(), m.GetMemoryPressureSomeAvg10()
 	l.kills += int64(len(m.GetKills()))
+	b.noteSignals(l, h.Name, m)
 	l.running = 0
 	for _, c := range m.GetContainers() {
 		if c.GetState() == "running" {

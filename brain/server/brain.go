@@ -11,12 +11,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/brain/safety"
 	"github.com/sluicehq/sluice/brain/store"
 	"github.com/sluicehq/sluice/brain/trace"
 )
 
 // Config wires a Brain.
 type Config struct {
+	// Safety draws the lines of the hosts' colocation safety state;
+	// zero: safety.DefaultThresholds.
+	Safety safety.Thresholds
+
 	Store    *store.Store
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
@@ -39,6 +44,8 @@ type Config struct {
 // hostLive is what the brain knows about a host beyond its record: all of
 // it in memory only, rebuilt from the next heartbeats.
 type hostLive struct {
+	fleetLive // what only the fleet view reads (fleet.go)
+
 	lastSeen        time.Time
 	lentCPUMilli    int64
 	lentMemoryBytes int64
@@ -67,6 +74,8 @@ type delta struct {
 
 // Brain is the service. Create with New, start with Run.
 type Brain struct {
+	fleetState // the event stream and placement explanations (fleet.go)
+
 	cfg     Config
 	log     *slog.Logger
 	m       *metrics
@@ -134,6 +143,9 @@ func New(ctx context.Context, cfg Config) (*Brain, error) {
 		b.live[name] = b.newLive()
 	}
 	b.updateHostGauge()
+	if err := b.initFleet(); err != nil {
+		return nil, fmt.Errorf("brain: %w", err)
+	}
 	b.log.Info("state loaded", "hosts", len(st.Hosts), "jobs", len(st.Jobs), "placements", len(st.Placements), "revision", st.Revision)
 	return b, nil
 }
@@ -149,6 +161,7 @@ func (b *Brain) Run(ctx context.Context) error {
 	defer tick.Stop()
 	defer close(b.stopped)
 	close(b.ready)
+	defer b.events.Close()
 	backoff := time.Duration(0)
 	for {
 		select {

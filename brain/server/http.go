@@ -25,6 +25,7 @@ func (b *Brain) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	opts := []connect.HandlerOption{connect.WithReadMaxBytes(MaxMessageBytes)}
 	mux.Handle(brainv1connect.NewAgentServiceHandler(b, opts...))
+	mux.Handle("/v1/events", b.events.EventsHandler())
 	mux.Handle(brainv1connect.NewOperatorServiceHandler(b, opts...))
 	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -52,6 +52,10 @@ type HAConfig struct {
 	Forward http.RoundTripper
 	// Maintain sets compaction and defragmentation (zero: defaults).
 	Maintain Maintenance
+	// Wrap, when set, dresses each term's API handler (the fleet view
+	// wraps it with its pages); followers forward those paths too, so the
+	// view always shows the leader's live state.
+	Wrap func(b *Brain, api http.Handler) (http.Handler, error)
 	Logger   *slog.Logger
 }
 
@@ -165,7 +169,7 @@ func (h *HA) term(ctx context.Context) error {
 	log.Info("elected leader", "key", el.Key())
 	h.m.changes.WithLabelValues("won").Inc()
 	err = h.lead(cctx, el, log)
-	h.setTerm(nil, nil, 0)
+	h.setTerm(nil, nil, nil, 0)
 	h.m.changes.WithLabelValues("lost").Inc()
 	switch {
 	case errors.Is(err, store.ErrFenced):
@@ -203,7 +207,13 @@ func (h *HA) lead(ctx context.Context, el *concurrency.Election, log *slog.Logge
 	if err != nil {
 		return fmt.Errorf("lead: %w", err)
 	}
-	h.setTerm(b, reg, epoch)
+	api := b.Handler(prometheus.NewRegistry())
+	if h.cfg.Wrap != nil {
+		if api, err = h.cfg.Wrap(b, api); err != nil {
+			return fmt.Errorf("lead: %w", err)
+		}
+	}
+	h.setTerm(b, api, reg, epoch)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	mctx, cancel := context.WithCancel(ctx)
@@ -216,12 +226,11 @@ func (h *HA) lead(ctx context.Context, el *concurrency.Election, log *slog.Logge
 	return ctx.Err()
 }
 
-func (h *HA) setTerm(b *Brain, reg *prometheus.Registry, epoch int64) {
+func (h *HA) setTerm(b *Brain, api http.Handler, reg *prometheus.Registry, epoch int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.brain, h.reg, h.epoch, h.api = b, reg, epoch, nil
+	h.brain, h.reg, h.epoch, h.api = b, reg, epoch, api
 	if b != nil {
-		h.api = b.Handler(prometheus.NewRegistry())
 		close(h.becameLead)
 		h.becameLead = make(chan struct{})
 		h.m.leader.Set(1)

@@ -64,6 +64,8 @@ func (b *Brain) enqueue(ctx context.Context, c *change) error {
 
 // work is one pass's view: the cache plus this pass's edits.
 type work struct {
+	workEvents // what the pass publishes and explains (events.go)
+
 	hosts      map[string]store.Host
 	jobs       map[string]trace.Job
 	placements map[string]store.Placement
@@ -114,6 +116,7 @@ func (b *Brain) pass(ctx context.Context) (more bool, err error) {
 		b.mu.Lock()
 		b.pendingReason = w.reasons
 		b.mu.Unlock()
+		b.events.Publish(w.events...)
 		for _, c := range w.done {
 			c.finish(nil)
 		}
@@ -148,6 +151,7 @@ func (b *Brain) pass(ctx context.Context) (more bool, err error) {
 	b.mu.Lock()
 	b.apply(w, rev)
 	b.mu.Unlock()
+	b.events.Publish(w.events...)
 	for _, c := range w.done {
 		c.finish(nil)
 	}
@@ -253,6 +257,7 @@ func (b *Brain) plan(pending []*change, live map[string]seen) *work {
 		case h.Down || h.Cordoned || h.Name == "":
 			w.delPlacement(key)
 			w.evicted++
+			w.events = append(w.events, Event{Topic: TopicEviction, Type: "evicted", Host: p.Host, Job: p.Job, Replica: p.ID(), Reason: evictionReason(h, p.Host)})
 		}
 	}
 	b.placeMissing(w, budget)
@@ -286,6 +291,13 @@ func (b *Brain) applyChange(w *work, c *change) (int, error) {
 				return 0, connect.NewError(connect.CodeAlreadyExists, fmt.Errorf("register %s: the name is held by live node %s", old.Name, old.NodeID))
 			}
 		}
+		if old, ok := w.hosts[c.host.Name]; !ok || old.Down {
+			typ, why := "registered", "new host"
+			if ok {
+				typ, why = "up", "registered again"
+			}
+			w.events = append(w.events, Event{Topic: TopicHost, Type: typ, Host: c.host.Name, Reason: why})
+		}
 		w.hosts[c.host.Name] = c.host
 		w.dirty[store.HostKey(c.host.Name)] = true
 		return 2, nil
@@ -300,6 +312,14 @@ func (b *Brain) applyChange(w *work, c *change) (int, error) {
 		h, ok := w.hosts[c.name]
 		if !ok {
 			return 0, connect.NewError(connect.CodeNotFound, fmt.Errorf("host %q: unknown", c.name))
+		}
+		switch {
+		case c.kind == changeCordon && !h.Cordoned:
+			w.events = append(w.events, Event{Topic: TopicHost, Type: "draining", Host: c.name, Reason: "drained by an operator"})
+		case c.kind == changeUncordon && h.Cordoned:
+			w.events = append(w.events, Event{Topic: TopicHost, Type: "uncordoned", Host: c.name, Reason: "uncordoned by an operator"})
+		case c.kind == changeUp && h.Down:
+			w.events = append(w.events, Event{Topic: TopicHost, Type: "up", Host: c.name, Reason: "heartbeats resumed"})
 		}
 		switch c.kind {
 		case changeCordon:
@@ -330,6 +350,8 @@ func (b *Brain) markDown(w *work) {
 		w.dirty[store.HostKey(name)] = true
 		w.dirtyHosts[name] = true
 		b.log.Warn("host down: no heartbeat within its ttl", "host", name, "ttl", ttl, "last_seen", l.lastSeen)
+		w.events = append(w.events, Event{Topic: TopicHost, Type: "down", Host: name,
+			Reason: fmt.Sprintf("no heartbeat for %s (ttl %s)", now.Sub(l.lastSeen).Round(time.Millisecond), ttl)})
 	}
 }
 
@@ -393,19 +415,20 @@ func (b *Brain) placeMissing(w *work, budget int) {
 		dec, err := c.Place(req)
 		b.m.placeSeconds.Observe(time.Since(t0).Seconds())
 		if err != nil {
-			w.reasons[r.job.Name] = err.Error()
-			w.failed++
+			b.placementFailed(w, r, err.Error())
 			continue
 		}
 		if !dec.Placed {
-			w.reasons[r.job.Name] = rejectionText(dec, r.job.App.Class.Or())
-			w.failed++
+			b.placementFailed(w, r, rejectionText(dec, r.job.App.Class.Or()))
 			continue
 		}
 		for _, v := range dec.Victims {
 			key, ok := placementKeyOfID(w, v.ID)
 			if ok {
-				w.reasons[w.placements[key].Job] = fmt.Sprintf("%s preempted by %s (priority %d)", v.ID, req.ID, req.Priority)
+				victim := w.placements[key]
+				why := fmt.Sprintf("%s preempted by %s (priority %d)", v.ID, req.ID, req.Priority)
+				w.reasons[victim.Job] = why
+				w.events = append(w.events, Event{Topic: TopicEviction, Type: "preempted", Host: victim.Host, Job: victim.Job, Replica: v.ID, Reason: why})
 				w.delPlacement(key)
 				w.preempted++
 			}
@@ -414,6 +437,7 @@ func (b *Brain) placeMissing(w *work, budget int) {
 			Job: r.job.Name, Index: r.index, Host: dec.Placement.Host,
 			GPUIndices: dec.Placement.GPUIndices, Borrowed: dec.Placement.Borrowed,
 		})
+		w.explain(store.PlacementKey(r.job.Name, r.index), placementText(dec))
 		w.placed++
 	}
 }
@@ -623,6 +647,13 @@ func (b *Brain) apply(w *work, rev int64) {
 	}
 	b.st.Revision = rev
 	b.pendingReason = w.reasons
+	for key := range w.dirty {
+		if why, ok := w.why[key]; ok {
+			b.why[key] = why
+		} else if _, ok := w.placements[key]; !ok {
+			delete(b.why, key)
+		}
+	}
 	now := b.now()
 	for name := range w.hosts {
 		if b.live[name] == nil {

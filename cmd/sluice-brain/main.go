@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/sluicehq/sluice/brain/server"
 	"github.com/sluicehq/sluice/brain/store"
+	"github.com/sluicehq/sluice/brain/web"
 )
 
 type options struct {
@@ -157,6 +159,15 @@ func run(ctx context.Context, o options, log *slog.Logger, ready func(addr strin
 	ha, err := server.NewHA(server.HAConfig{
 		Client: c, Prefix: o.etcdPrefix, MaxOps: maxOps, AdvertiseURL: advertise, LeaseTTL: o.leaseTTL,
 		Brain: server.Config{Logger: log, Liveness: live}, Registry: reg, Logger: log,
+		// The fleet view is the leader's: each term serves it over its
+		// own brain.
+		Wrap: func(b *server.Brain, api http.Handler) (http.Handler, error) {
+			ui, err := web.New(b, log)
+			if err != nil {
+				return nil, err
+			}
+			return ui.Handler(api), nil
+		},
 	})
 	if err != nil {
 		return err

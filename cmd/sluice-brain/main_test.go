@@ -68,6 +68,11 @@ func TestServesHealthAndMetricsOnEmbeddedEtcd(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	// The fleet view at the root, its assets beside it.
+	if page := get("/"); !strings.Contains(page, "<b>0</b> hosts") || !strings.Contains(page, "/static/live.js") {
+		t.Errorf("/ is not the fleet view:\n%.500s", page)
+	}
+	get("/static/live.js")
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("stop: %v", err)

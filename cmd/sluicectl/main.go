@@ -43,6 +43,9 @@ with several brains, any of them answers: followers forward to the leader):
   jobs list              jobs with replicas placed / asked
   jobs get NAME          one job, its replicas and hosts
   jobs delete NAME       delete a job; its containers leave their hosts
+  events [-topic T,...] [-host H] [-job J] [-index N]
+                         follow the fleet's events (host up/down/draining, kills, evictions,
+                         placement failures) as they happen; -o json prints one object per line
   explain NAME           per host, why the job's next replica is rejected or how it scores
   brain status           the leading brain, its epoch, etcd's size, alarms and last compaction
   brain snapshot FILE    save a consistent etcd snapshot of the brain's store (restore: sluice-brain restore)
@@ -79,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runStatus(ctx, args[1:], stdout, stderr)
 	case "simulate":
 		return runSimulate(ctx, args[1:], stdout, stderr)
+	case "events":
+		return runEvents(ctx, brainURL, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

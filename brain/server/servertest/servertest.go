@@ -29,6 +29,9 @@ type Brain struct {
 	// Stop stops the brain (reconcile loop, API, etcd) now; the test's
 	// cleanup calls it too, and a second call does nothing.
 	Stop func()
+	// Server is the brain itself, for views that read it in process
+	// (brain/web).
+	Server *server.Brain
 }
 
 // StartWith runs a brain with the given liveness settings (zero fields
@@ -62,5 +65,5 @@ func StartWith(t testing.TB, live server.Liveness) Brain {
 	var once sync.Once
 	stop := func() { once.Do(func() { cancel(); wg.Wait(); e.Close() }) }
 	t.Cleanup(stop)
-	return Brain{URL: "http://" + l.Addr().String(), Stop: stop}
+	return Brain{URL: "http://" + l.Addr().String(), Stop: stop, Server: b}
 }
