@@ -52,7 +52,7 @@ func PreAllocate(ctx context.Context, w *Workload, strategy place.Strategy, seed
 	if err := ex.search(ctx, pa); err != nil {
 		return nil, fmt.Errorf("pre-allocate: %w", err)
 	}
-	rep := &Report{Mode: "pre-allocate", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests), Runs: []*Run{run}, PreAllocation: pa}
+	rep := &Report{Mode: "pre-allocate", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests), PrePlaced: len(w.Snapshot.Placements), Runs: []*Run{run}, PreAllocation: pa}
 	rep.RunTimeMS = elapsed()
 	return rep, nil
 }

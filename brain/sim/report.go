@@ -20,7 +20,10 @@ type Report struct {
 	Workload string `json:"workload"`
 	Hosts    int    `json:"hosts"`
 	Requests int    `json:"requests"`
-	Runs     []*Run `json:"runs"`
+	// PrePlaced counts the placements the workload starts from (existing
+	// placements), which the runs did not place.
+	PrePlaced int    `json:"pre_placed,omitempty"`
+	Runs      []*Run `json:"runs"`
 	// PreAllocation is set by PreAllocate.
 	PreAllocation *PreAllocation `json:"pre_allocation,omitempty"`
 	RunTimeMS     float64        `json:"run_time_ms,omitempty"`
@@ -36,7 +39,7 @@ func Evaluate(ctx context.Context, w *Workload, strategies []place.Strategy, see
 	if len(seeds) == 0 {
 		seeds = []uint64{1}
 	}
-	rep := &Report{Mode: "evaluate", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests)}
+	rep := &Report{Mode: "evaluate", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests), PrePlaced: len(w.Snapshot.Placements)}
 	type job struct {
 		i        int
 		strategy place.Strategy
@@ -110,7 +113,11 @@ func (r *Report) Violations() int {
 // each run's failure reasons and violations.
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "mode %s, workload %s: %d hosts, %d requests\n", r.Mode, r.Workload, r.Hosts, r.Requests)
+	fmt.Fprintf(&b, "mode %s, workload %s: %d hosts, %d requests", r.Mode, r.Workload, r.Hosts, r.Requests)
+	if r.PrePlaced > 0 {
+		fmt.Fprintf(&b, " after %d pre-placed", r.PrePlaced)
+	}
+	b.WriteString("\n")
 	if r.RunTimeMS > 0 {
 		fmt.Fprintf(&b, "run time %.1f s\n", r.RunTimeMS/1000)
 	}

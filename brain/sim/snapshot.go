@@ -122,7 +122,7 @@ func Reproduce(ctx context.Context, sf *SnapshotFile, reqs []place.Request, seed
 	if err != nil {
 		return nil, fmt.Errorf("reproduce: %w", err)
 	}
-	rep := &Report{Mode: "reproduce", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests), Runs: []*Run{run}}
+	rep := &Report{Mode: "reproduce", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests), PrePlaced: len(w.Snapshot.Placements), Runs: []*Run{run}}
 	rep.RunTimeMS = elapsed()
 	return rep, nil
 }

@@ -3,7 +3,9 @@ package sim
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/sluicehq/sluice/brain/place"
 	"github.com/sluicehq/sluice/brain/trace"
@@ -85,7 +87,21 @@ func FromV2018(t *trace.V2018) (*Workload, error) {
 }
 
 // FromGeneric turns a decoded generic file into a workload. Requests are
-// expanded in file order; instance i of app a is named "a-i".
+// expanded in file order; instance i of app a is named "a-i". A request's
+// first len(On) instances are existing placements: they go into the
+// workload's snapshot, on the hosts named (GPU devices chosen first-fit),
+// and only the rest become requests. Every instance of an app shares the
+// app's demand and curves (read-only), so memory grows with apps, not
+// instances.
+//
+// Existing placements that overflow a host, take a GPU the host cannot
+// give, miss a selector or break an anti-affinity rule or a quota are an
+// error listing each problem with the request and host. They are not a
+// reported violation to carry on from: the placement core refuses a host
+// filled beyond capacity, every score and self-check of a run assumes a
+// feasible start, and a plan built from an impossible state would hide the
+// very problem the file describes. Spread is not checked on existing
+// placements (it constrains new ones only, as in Kubernetes).
 func FromGeneric(g *trace.Generic) (*Workload, error) {
 	w := &Workload{Name: "generic"}
 	w.Profile.CurvePoints = g.CurvePoints
@@ -108,22 +124,12 @@ func FromGeneric(g *trace.Generic) (*Workload, error) {
 			})
 		}
 	}
-	apps := map[string]trace.GenericApp{}
+	apps := map[string]*appTemplate{}
 	for _, a := range g.Apps {
-		apps[a.Name] = a
-		for _, aa := range a.AntiAffinity {
-			w.Profile.AntiAffinity = append(w.Profile.AntiAffinity, place.AntiAffinity{App: a.Name, Other: aa.App, MaxOther: aa.MaxTogether})
-		}
-		if a.MaxPerHost > 0 {
-			w.Profile.AntiAffinity = append(w.Profile.AntiAffinity, place.AntiAffinity{App: a.Name, Other: a.Name, MaxOther: a.MaxPerHost - 1})
-		}
-		if a.Spread != nil {
-			label := a.Spread.DomainLabel
-			if label == "" {
-				label = g.Domain()
-			}
-			w.Profile.Spreads = append(w.Profile.Spreads, place.Spread{App: a.Name, DomainLabel: label, MaxSkew: a.Spread.MaxSkew})
-		}
+		apps[a.Name] = newAppTemplate(a)
+		aas, spreads := a.Rules(g.Domain())
+		w.Profile.AntiAffinity = append(w.Profile.AntiAffinity, aas...)
+		w.Profile.Spreads = append(w.Profile.Spreads, spreads...)
 	}
 	for _, q := range g.Quotas {
 		pq := place.Quota{Group: q.Group, Limit: place.Resources{}, GPUMilli: -1}
@@ -139,45 +145,134 @@ func FromGeneric(g *trace.Generic) (*Workload, error) {
 		w.Profile.Quotas = append(w.Profile.Quotas, pq)
 	}
 	next := map[string]int{}
-	for _, r := range g.Requests {
+	var origins []string // per existing placement, its path in the file
+	for ri, r := range g.Requests {
 		a, ok := apps[r.App]
 		if !ok {
 			return nil, fmt.Errorf("generic workload: request for unknown app %q", r.App)
 		}
-		for range r.Count {
-			req := place.Request{
-				ID:       a.Name + "-" + strconv.Itoa(next[a.Name]),
-				App:      a.Name,
-				Group:    r.Group,
-				Priority: r.Priority,
-				Demand:   resources(a.CPU, a.Memory, a.Disk, a.Extended),
-				Selector: a.Selector,
-				Preempt:  r.Preempt,
-			}
-			next[a.Name]++
-			if a.GPU != nil {
-				req.GPU = place.GPURequest{Count: a.GPU.Count, SharedMilli: a.GPU.SharedMilli, Models: a.GPU.Models}
-			}
-			for dim, fracs := range a.Curves {
-				peak := req.Demand[dim]
-				pts := make([]int64, len(fracs))
-				var top int64
-				for i, f := range fracs {
-					pts[i] = int64(math.Round(f * float64(peak)))
-					top = max(top, pts[i])
-				}
-				if req.Curves == nil {
-					req.Curves = map[string][]int64{}
-				}
-				req.Curves[dim] = pts
-				// place requires a curved dimension's flat demand to be
-				// the curve's peak.
-				req.Demand[dim] = top
+		for k := range r.Count {
+			req := a.request(next[r.App], r)
+			next[r.App]++
+			if k < len(r.On) {
+				w.Snapshot.Placements = append(w.Snapshot.Placements, place.Placement{Request: req, Host: r.On[k]})
+				origins = append(origins, fmt.Sprintf("requests[%d].on[%d]", ri, k))
+				continue
 			}
 			w.Requests = append(w.Requests, req)
 		}
 	}
+	if err := checkExisting(w, origins); err != nil {
+		return nil, err
+	}
 	return w, nil
+}
+
+// appTemplate is what every instance of an app shares.
+type appTemplate struct {
+	name     string
+	demand   place.Resources
+	curves   map[string][]int64
+	gpu      place.GPURequest
+	selector map[string]string
+}
+
+func newAppTemplate(a trace.GenericApp) *appTemplate {
+	t := &appTemplate{name: a.Name, demand: a.Demand(), curves: a.CurveDemand(), gpu: a.GPURequest(), selector: a.Selector}
+	for dim, pts := range t.curves {
+		// place requires a curved dimension's flat demand to be the
+		// curve's peak.
+		t.demand[dim] = slices.Max(pts)
+	}
+	return t
+}
+
+// request is instance i of the app for request r. The maps are the
+// template's, shared: nothing downstream writes a request's maps.
+func (t *appTemplate) request(i int, r trace.GenericRequest) place.Request {
+	return place.Request{
+		ID:       t.name + "-" + strconv.Itoa(i),
+		App:      t.name,
+		Group:    r.Group,
+		Priority: r.Priority,
+		Demand:   t.demand,
+		Curves:   t.curves,
+		GPU:      t.gpu,
+		Selector: t.selector,
+		Preempt:  r.Preempt,
+	}
+}
+
+// checkExisting binds w's existing placements one by one on an empty
+// cluster, giving GPU requests their devices first-fit, and reports every
+// placement that does not fit (origins[i] names placement i in the file),
+// then the selectors, anti-affinity rules and quotas the whole existing
+// state breaks.
+func checkExisting(w *Workload, origins []string) error {
+	if len(w.Snapshot.Placements) == 0 {
+		return nil
+	}
+	c, err := place.New(place.Snapshot{Hosts: w.Snapshot.Hosts}, w.Profile)
+	if err != nil {
+		return fmt.Errorf("generic workload: %w", err)
+	}
+	hostGPUs := map[string][]int64{} // free milli-GPUs per device
+	for _, h := range w.Snapshot.Hosts {
+		if h.GPUs > 0 {
+			free := make([]int64, h.GPUs)
+			for i := range free {
+				free[i] = place.GPUMilliPerDevice
+			}
+			hostGPUs[h.Name] = free
+		}
+	}
+	var probs []string
+	kept := w.Snapshot.Placements[:0]
+	for i, p := range w.Snapshot.Placements {
+		p.GPUIndices = firstFitGPUs(hostGPUs[p.Host], p.GPU)
+		if err := c.Add(p); err != nil {
+			probs = append(probs, fmt.Sprintf("%s: %v", origins[i], err))
+			continue
+		}
+		kept = append(kept, p)
+	}
+	w.Snapshot.Placements = kept
+	for _, v := range Validate(w.Snapshot, w.Profile) {
+		switch v.Rule {
+		case "selector", "anti-affinity", "quota":
+			probs = append(probs, fmt.Sprintf("existing placements: %s", v))
+		}
+	}
+	if len(probs) > 0 {
+		return fmt.Errorf("generic workload: %w: existing placements break the cluster's limits:\n%s", trace.ErrInvalid, strings.Join(probs, "\n"))
+	}
+	return nil
+}
+
+// firstFitGPUs takes devices for g from free (milli-GPUs per device),
+// lowest index first, and returns their indices; nil when g needs none or
+// the host cannot give them (Add then reports the shortfall).
+func firstFitGPUs(free []int64, g place.GPURequest) []int {
+	want, per := g.Count, int64(place.GPUMilliPerDevice)
+	if g.SharedMilli > 0 {
+		want, per = 1, g.SharedMilli
+	}
+	if want == 0 {
+		return nil
+	}
+	var idx []int
+	for i, f := range free {
+		if f >= per && len(idx) < want {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) < want {
+		return nil
+	}
+	for _, i := range idx {
+		free[i] -= per
+	}
+	return idx
 }
 
 func resources(cpu trace.MilliCPU, mem, disk trace.Bytes, ext map[string]int64) place.Resources {
