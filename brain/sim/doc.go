@@ -7,7 +7,9 @@
 // FromGeneric, FromOpenb). Three modes use it:
 //
 //   - Evaluate replays the requests against one or more strategies and
-//     seeds and scores each run: allocation rate per dimension,
+//     seeds and scores each run: allocation per dimension (with curves,
+//     "requested" = sum of peaks, "used" = per host the peak of the summed
+//     curve, and the mean over the day; see account.go),
 //     fragmentation, failed placements and why, hosts used, constraint
 //     violations found by an independent validator (Validate), and the
 //     allocation-against-arrived-load curve.

@@ -212,41 +212,6 @@ func peak(p *place.Placement, dim string) int64 {
 	return p.Demand[dim]
 }
 
-// hostLoad is, per dimension, the peak over the day of the sum of what the
-// placements demand (flat demands are constant over the day).
-func hostLoad(ps []*place.Placement, points int) place.Resources {
-	load := place.Resources{}
-	curved := map[string][]int64{}
-	for _, p := range ps {
-		for dim, v := range p.Demand {
-			if _, ok := p.Curves[dim]; ok {
-				continue
-			}
-			load[dim] += v
-		}
-		for dim, c := range p.Curves {
-			sum := curved[dim]
-			if sum == nil {
-				sum = make([]int64, max(points, len(c)))
-				curved[dim] = sum
-			}
-			for i, v := range c {
-				if i < len(sum) {
-					sum[i] += v
-				}
-			}
-		}
-	}
-	for dim, sum := range curved {
-		var top int64
-		for _, v := range sum {
-			top = max(top, v)
-		}
-		load[dim] += top
-	}
-	return load
-}
-
 func sortedDims(r place.Resources) []string {
 	dims := make([]string, 0, len(r))
 	for d := range r {

@@ -175,3 +175,28 @@ func TestSimulateBadUsage(t *testing.T) {
 		t.Errorf("bad generic file: %d %s", code, errs)
 	}
 }
+
+// Issue 15's minimal curve file: exit 0, cpu used 50% with 100% requested.
+func TestSimulateEvaluateAccountingFile(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "accounting.yaml")
+	yaml := "version: 1\ncurve_points: 2\nhosts:\n  - {name: h, cpu: 4, memory: 4Gi}\napps:\n" +
+		"  - {name: day, cpu: 2, memory: 1Gi, curves: {cpu: [1, 0]}}\n  - {name: night, cpu: 2, memory: 1Gi, curves: {cpu: [0, 1]}}\n" +
+		"requests:\n  - {app: day, count: 1}\n  - {app: night, count: 1}\n"
+	if err := os.WriteFile(in, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	code, text, errs := simulate(t, "evaluate", "-in", in, "-strategies", "best-fit", "-out", out)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, text, errs)
+	}
+	run := readReport(t, out)["runs"].([]any)[0].(map[string]any)
+	used := run["allocation_rate"].(map[string]any)["cpu"].(float64)
+	requested := run["requested_rate"].(map[string]any)["cpu"].(float64)
+	if used != 0.5 || requested != 1 {
+		t.Fatalf("cpu used %v requested %v, want 0.5 and 1\n%s", used, requested, text)
+	}
+	if strings.Contains(text, "VIOLATION") {
+		t.Fatalf("violation reported:\n%s", text)
+	}
+}
