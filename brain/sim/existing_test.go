@@ -51,8 +51,10 @@ func TestFromGenericExistingPlacements(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("existing placements %v, want %v", got, want)
 	}
-	if len(w.Requests) != 2 || w.Requests[0].ID != "a-2" || w.Requests[1].ID != "infer-2" {
-		t.Fatalf("requests %+v, want a-2 and infer-2", w.Requests)
+	// Two 600-milli shares fill both T4s: the third infer is beyond what
+	// the cluster holds and is counted, not expanded.
+	if len(w.Requests) != 1 || w.Requests[0].ID != "a-2" || len(w.Unplaceable) != 1 || w.Unplaceable[0] != (Unplaceable{App: "infer", Count: 1, Bound: 2}) {
+		t.Fatalf("requests %+v, unplaceable %+v; want a-2, and one infer beyond a bound of 2", w.Requests, w.Unplaceable)
 	}
 	rep, err := Evaluate(context.Background(), w, []place.Strategy{place.StrategyBestFit}, nil, Options{})
 	if err != nil {
@@ -60,7 +62,7 @@ func TestFromGenericExistingPlacements(t *testing.T) {
 	}
 	run := rep.Runs[0]
 	if rep.PrePlaced != 4 || run.Placed != 1 || run.Failed != 1 || len(run.Violations) != 0 {
-		t.Fatalf("pre-placed %d, placed %d, failed %d, violations %v; want 4, 1, 1 (two 600-milli shares fill both T4s), none",
+		t.Fatalf("pre-placed %d, placed %d, failed %d, violations %v; want 4, 1, 1, none",
 			rep.PrePlaced, run.Placed, run.Failed, run.Violations)
 	}
 	var text bytes.Buffer
@@ -114,6 +116,10 @@ requests:
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Two hosts of two: the fifth cannot fit even an empty cluster.
+	if len(w.Requests) != 4 || len(w.Unplaceable) != 1 || w.Unplaceable[0] != (Unplaceable{App: "a", Count: 1, Bound: 4}) {
+		t.Fatalf("requests %d, unplaceable %+v; want 4 and one beyond the bound of 4", len(w.Requests), w.Unplaceable)
+	}
 	perHost := map[string]int{}
 	for _, p := range run.Final.Placements {
 		perHost[p.Host]++
@@ -123,7 +129,9 @@ requests:
 	}
 	// Three on one host is what the validator calls a violation.
 	snap := run.Final
-	snap.Placements = append(snap.Placements, place.Placement{Request: w.Requests[4], Host: "h-0"})
+	extra := w.Requests[3]
+	extra.ID = "a-4"
+	snap.Placements = append(snap.Placements, place.Placement{Request: extra, Host: "h-0"})
 	vs := Validate(snap, w.Profile)
 	if len(vs) != 1 || vs[0].Detail != "3 instances of a, at most 2" {
 		t.Fatalf("validator: %v", vs)

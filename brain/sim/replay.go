@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -162,10 +163,15 @@ func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", strategy, err)
 	}
-	run := &Run{Strategy: strategy, Seed: seed, Requests: len(w.Requests), Hosts: len(w.Snapshot.Hosts), Profile: prof}
+	run := &Run{Strategy: strategy, Seed: seed, Requests: len(w.Requests) + w.unplaceable(), Hosts: len(w.Snapshot.Hosts), Profile: prof}
 	acc := newReplayAccount(w.Snapshot, run)
 	runName := fmt.Sprintf("%s seed %d", strategy, seed)
 	every := max(1, len(w.Requests)/opts.curveSamples())
+	// failed is the last decision when it placed nothing: nothing has
+	// changed since, so an identical request that follows fails the same
+	// way and is counted without being tried.
+	var failed *place.Request
+	var failedDecision place.Decision
 	for i, req := range w.Requests {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -179,17 +185,31 @@ func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint
 			req.Seed = mixSeed(seed, uint64(i))
 		}
 		addDemand(acc.arrived, &req, 1)
-		d, err := c.Place(req)
-		if err != nil {
-			return nil, fmt.Errorf("replay %s: request %s: %w", strategy, req.ID, err)
+		if failed != nil && sameRequest(failed, &w.Requests[i]) {
+			acc.record(req.ID, failedDecision)
+		} else {
+			d, err := c.Place(req)
+			if err != nil {
+				return nil, fmt.Errorf("replay %s: request %s: %w", strategy, req.ID, err)
+			}
+			acc.record(req.ID, d)
+			failed, failedDecision = nil, place.Decision{}
+			if !d.Placed {
+				failed, failedDecision = &w.Requests[i], d
+			}
 		}
-		acc.record(req.ID, d)
 		if (i+1)%every == 0 || i+1 == len(w.Requests) {
 			acc.curvePoint(i + 1)
 		}
 	}
 	if opts.Progress != nil {
 		opts.Progress(runName, len(w.Requests), len(w.Requests))
+	}
+	for _, u := range w.Unplaceable {
+		run.Failed += u.Count
+		countN(acc.reasons, ReasonBeyondCapacity, u.Count)
+		countN(acc.kinds, ReasonBeyondCapacity, u.Count)
+		countN(acc.rules, ReasonBeyondCapacity, u.Count)
 	}
 	acc.finish(c, w, prof)
 	run.RunTimeMS = elapsed()
@@ -387,6 +407,25 @@ func reasonKind(r string) string {
 		return first
 	}
 	return r
+}
+
+// countN counts n failed requests for reason, rejecting no host one by
+// one (they were not tried).
+func countN(m map[string]ReasonTally, reason string, n int) {
+	t := m[reason]
+	t.Reason = reason
+	t.Requests += n
+	m[reason] = t
+}
+
+// sameRequest is true when b would meet the same fate as a on an unchanged
+// cluster: everything but the ID and seed is equal (feasibility does not
+// depend on them).
+func sameRequest(a, b *place.Request) bool {
+	return a.App == b.App && a.Group == b.Group && a.Priority == b.Priority && a.Preempt == b.Preempt &&
+		a.Strategy == b.Strategy && a.GPU.Count == b.GPU.Count && a.GPU.SharedMilli == b.GPU.SharedMilli &&
+		slices.Equal(a.GPU.Models, b.GPU.Models) && maps.Equal(a.Demand, b.Demand) && maps.Equal(a.Selector, b.Selector) &&
+		maps.EqualFunc(a.Curves, b.Curves, slices.Equal)
 }
 
 func count(m map[string]ReasonTally, reason string, hosts int) {

@@ -39,7 +39,7 @@ func Evaluate(ctx context.Context, w *Workload, strategies []place.Strategy, see
 	if len(seeds) == 0 {
 		seeds = []uint64{1}
 	}
-	rep := &Report{Mode: "evaluate", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests), PrePlaced: len(w.Snapshot.Placements)}
+	rep := &Report{Mode: "evaluate", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests) + w.unplaceable(), PrePlaced: len(w.Snapshot.Placements)}
 	type job struct {
 		i        int
 		strategy place.Strategy

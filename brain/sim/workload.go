@@ -22,6 +22,35 @@ type Workload struct {
 	// with its Strategy replaced.
 	ProfileFor func(place.Strategy) place.Profile
 	Requests   []place.Request
+	// Unplaceable counts instances asked for beyond what the cluster
+	// could hold even empty (FromGeneric's bound per app); replays count
+	// them as failed without trying them, so a request for two billion
+	// instances costs what the cluster can hold, not two billion records.
+	Unplaceable []Unplaceable
+}
+
+// Unplaceable is Count instances of App that cannot fit.
+type Unplaceable struct {
+	App   string `json:"app"`
+	Count int    `json:"count"`
+	// Bound is the most instances of App an empty cluster holds.
+	Bound int64 `json:"bound"`
+}
+
+// ReasonBeyondCapacity is the failure reason of Unplaceable instances.
+const ReasonBeyondCapacity = "beyond cluster capacity"
+
+// MaxInstances bounds the instances a generic workload expands into
+// requests and existing placements (the rest being Unplaceable): each
+// costs a few hundred bytes in every run.
+const MaxInstances = 2_000_000
+
+func (w *Workload) unplaceable() int {
+	n := 0
+	for _, u := range w.Unplaceable {
+		n += u.Count
+	}
+	return n
 }
 
 func (w *Workload) profile(s place.Strategy) place.Profile {
@@ -126,7 +155,7 @@ func FromGeneric(g *trace.Generic) (*Workload, error) {
 	}
 	apps := map[string]*appTemplate{}
 	for _, a := range g.Apps {
-		apps[a.Name] = newAppTemplate(a)
+		apps[a.Name] = newAppTemplate(a, w.Snapshot.Hosts)
 		aas, spreads := a.Rules(g.Domain())
 		w.Profile.AntiAffinity = append(w.Profile.AntiAffinity, aas...)
 		w.Profile.Spreads = append(w.Profile.Spreads, spreads...)
@@ -146,12 +175,27 @@ func FromGeneric(g *trace.Generic) (*Workload, error) {
 	}
 	next := map[string]int{}
 	var origins []string // per existing placement, its path in the file
+	expanded := 0
 	for ri, r := range g.Requests {
 		a, ok := apps[r.App]
 		if !ok {
 			return nil, fmt.Errorf("generic workload: request for unknown app %q", r.App)
 		}
-		for k := range r.Count {
+		// Instances past the app's bound cannot fit whatever happens
+		// before them: they are counted, not expanded.
+		n := r.Count
+		if a.bound >= 0 {
+			room := max(int64(len(r.On)), a.bound-int64(next[r.App]))
+			if int64(n) > room {
+				w.Unplaceable = append(w.Unplaceable, Unplaceable{App: r.App, Count: n - int(room), Bound: a.bound})
+				n = int(room)
+			}
+		}
+		if expanded += n; expanded > MaxInstances {
+			return nil, fmt.Errorf("generic workload: requests[%d]: %w: more than %d instances could fit the cluster; the simulator expands at most %d (give the app a demand or ask for fewer)",
+				ri, trace.ErrLimit, MaxInstances, MaxInstances)
+		}
+		for k := range n {
 			req := a.request(next[r.App], r)
 			next[r.App]++
 			if k < len(r.On) {
@@ -175,16 +219,73 @@ type appTemplate struct {
 	curves   map[string][]int64
 	gpu      place.GPURequest
 	selector map[string]string
+	// bound is the most instances an empty cluster holds; -1 = no bound.
+	bound int64
 }
 
-func newAppTemplate(a trace.GenericApp) *appTemplate {
+func newAppTemplate(a trace.GenericApp, hosts []place.Host) *appTemplate {
 	t := &appTemplate{name: a.Name, demand: a.Demand(), curves: a.CurveDemand(), gpu: a.GPURequest(), selector: a.Selector}
 	for dim, pts := range t.curves {
 		// place requires a curved dimension's flat demand to be the
 		// curve's peak.
 		t.demand[dim] = slices.Max(pts)
 	}
+	perHost := int64(a.MaxPerHost)
+	for _, aa := range a.AntiAffinity {
+		if aa.App == a.Name && (perHost == 0 || int64(aa.MaxTogether) < perHost) {
+			perHost = int64(aa.MaxTogether)
+		}
+	}
+	t.bound = 0
+	for i := range hosts {
+		n := t.room(&hosts[i], perHost)
+		if n < 0 {
+			t.bound = -1
+			break
+		}
+		t.bound = min(t.bound+n, math.MaxInt64/2)
+	}
 	return t
+}
+
+// room is the most instances host h holds alone, by capacity, GPUs,
+// selector and the per-host cap (0 = none); -1 when nothing bounds it.
+// Instances of one app share one curve, so n fit a dimension exactly when
+// n times the peak does.
+func (t *appTemplate) room(h *place.Host, perHost int64) int64 {
+	for k, v := range t.selector {
+		if h.Labels[k] != v {
+			return 0
+		}
+		if _, ok := h.Labels[k]; !ok {
+			return 0
+		}
+	}
+	n := int64(-1)
+	limit := func(m int64) {
+		if n < 0 || m < n {
+			n = m
+		}
+	}
+	for dim, v := range t.demand {
+		if v > 0 {
+			limit(h.Capacity[dim] / v)
+		}
+	}
+	if g := t.gpu; g.Count > 0 || g.SharedMilli > 0 {
+		if len(g.Models) > 0 && !slices.Contains(g.Models, h.GPUModel) {
+			return 0
+		}
+		if g.Count > 0 {
+			limit(int64(h.GPUs / g.Count))
+		} else {
+			limit(int64(h.GPUs) * (place.GPUMilliPerDevice / g.SharedMilli))
+		}
+	}
+	if perHost > 0 {
+		limit(perHost)
+	}
+	return n
 }
 
 // request is instance i of the app for request r. The maps are the

@@ -175,7 +175,7 @@ func decodeGeneric(r io.Reader, file string, maxBytes int64, needHosts bool, che
 		return nil, fmt.Errorf("read %s: %w", file, err)
 	}
 	if int64(len(data)) > maxBytes {
-		return nil, fmt.Errorf("%s: %w: larger than %d bytes", file, ErrInvalid, maxBytes)
+		return nil, fmt.Errorf("%s: %w: %w: larger than %d bytes", file, ErrInvalid, ErrLimit, maxBytes)
 	}
 	var g Generic
 	dec := yaml.NewDecoder(bytes.NewReader(data))
