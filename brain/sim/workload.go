@@ -153,9 +153,20 @@ func FromGeneric(g *trace.Generic) (*Workload, error) {
 			})
 		}
 	}
+	// One host per entry and its count: hosts of one entry differ only in
+	// name, so the apps' bounds are computed per entry.
+	var shapes []place.Host
+	var shapeCount []int64
+	k := 0
+	for _, h := range g.Hosts {
+		n := len(h.Names())
+		shapes = append(shapes, w.Snapshot.Hosts[k])
+		shapeCount = append(shapeCount, int64(n))
+		k += n
+	}
 	apps := map[string]*appTemplate{}
 	for _, a := range g.Apps {
-		apps[a.Name] = newAppTemplate(a, w.Snapshot.Hosts)
+		apps[a.Name] = newAppTemplate(a, shapes, shapeCount)
 		aas, spreads := a.Rules(g.Domain())
 		w.Profile.AntiAffinity = append(w.Profile.AntiAffinity, aas...)
 		w.Profile.Spreads = append(w.Profile.Spreads, spreads...)
@@ -223,7 +234,8 @@ type appTemplate struct {
 	bound int64
 }
 
-func newAppTemplate(a trace.GenericApp, hosts []place.Host) *appTemplate {
+// newAppTemplate builds a's template; hosts[i] stands for count[i] hosts.
+func newAppTemplate(a trace.GenericApp, hosts []place.Host, count []int64) *appTemplate {
 	t := &appTemplate{name: a.Name, demand: a.Demand(), curves: a.CurveDemand(), gpu: a.GPURequest(), selector: a.Selector}
 	for dim, pts := range t.curves {
 		// place requires a curved dimension's flat demand to be the
@@ -243,7 +255,7 @@ func newAppTemplate(a trace.GenericApp, hosts []place.Host) *appTemplate {
 			t.bound = -1
 			break
 		}
-		t.bound = min(t.bound+n, math.MaxInt64/2)
+		t.bound = min(t.bound+min(n, math.MaxInt32)*count[i], math.MaxInt64/2)
 	}
 	return t
 }

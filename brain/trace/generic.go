@@ -70,7 +70,7 @@ type GenericApp struct {
 	GPU      *GenericGPU      `yaml:"gpu,omitempty" json:"gpu,omitempty"`
 	// Curves maps "cpu" or "memory" to curve_points fractions in [0,1] of
 	// the app's peak; a point's demand is round(fraction x peak).
-	Curves       map[string][]float64  `yaml:"curves,omitempty" json:"curves,omitempty"`
+	Curves       map[string]Curve      `yaml:"curves,omitempty" json:"curves,omitempty"`
 	Selector     map[string]string     `yaml:"selector,omitempty" json:"selector,omitempty"`
 	AntiAffinity []GenericAntiAffinity `yaml:"anti_affinity,omitempty" json:"anti_affinity,omitempty"`
 	// MaxPerHost caps the app's instances per host (0 = no cap).
@@ -191,15 +191,16 @@ func decodeGeneric(r io.Reader, file string, maxBytes int64, needHosts bool, che
 		return nil, fmt.Errorf("%s: %w: more than one document", file, ErrInvalid)
 	}
 	g.normalize()
-	var root yaml.Node
-	// The strict decode succeeded, so the node parse cannot fail; the
-	// nodes only give validation errors their lines.
-	_ = yaml.Unmarshal(data, &root)
 	errs := g.validate(needHosts)
 	if len(errs) == 0 && check != nil {
 		errs = check(&g)
 	}
 	if len(errs) > 0 {
+		var root yaml.Node
+		// The strict decode succeeded, so the node parse cannot fail; the
+		// nodes only give errors their lines, and a large file's node tree
+		// costs hundreds of MB, so only a bad file pays for it.
+		_ = yaml.Unmarshal(data, &root)
 		return nil, fieldErrors(errs, file, func(path string) int { return lineOf(&root, path) })
 	}
 	return &g, nil

@@ -211,3 +211,29 @@ func TestGenericCostAndExistingPlacements(t *testing.T) {
 		t.Fatalf("round trip changed the trace:\n%+v\n%+v", g, g2)
 	}
 }
+
+// A curve may be one string of numbers; it decodes as the list does, and
+// long curves encode that way.
+func TestCompactCurves(t *testing.T) {
+	base := "version: 1\ncurve_points: 2\nhosts:\n  - {name: h, cpu: 8, memory: 16Gi}\napps:\n  - {name: a, cpu: 1, memory: 1Gi, curves: {cpu: CURVE}}\nrequests:\n  - {app: a, count: 1}\n"
+	list, err := DecodeGeneric(strings.NewReader(strings.Replace(base, "CURVE", "[0.5, 1]", 1)), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compact, err := DecodeGeneric(strings.NewReader(strings.Replace(base, "CURVE", `"0.5 1"`, 1)), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(list, compact) {
+		t.Fatalf("list %v, compact %v", list.Apps[0].Curves, compact.Apps[0].Curves)
+	}
+	_, err = DecodeGeneric(strings.NewReader(strings.Replace(base, "CURVE", `"0.5 x"`, 1)), "f.yaml")
+	if err == nil || !strings.Contains(err.Error(), `curve point 1: "x" is not a number`) {
+		t.Fatalf("bad point: %v", err)
+	}
+	long := make(Curve, 20)
+	out, err := long.MarshalYAML()
+	if s, ok := out.(string); err != nil || !ok || len(strings.Fields(s)) != 20 {
+		t.Fatalf("a 20-point curve encodes as %#v", out)
+	}
+}
