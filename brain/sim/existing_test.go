@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -148,4 +149,72 @@ func fmtInts(v []int) string {
 		return ""
 	}
 	return fmt.Sprint(v)
+}
+
+// Existing placements survive trace -> workload -> snapshot file -> back,
+// curves stored once per app, and a replay from the read-back snapshot
+// decides as one from the workload does.
+func TestExistingPlacementsRoundTrip(t *testing.T) {
+	g, err := GenerateCluster(ClusterConfig{Seed: 5, Hosts: 40, Apps: 30, Containers: 200, Rules: 60, CurvePoints: 24, Existing: 0.9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var yaml bytes.Buffer
+	if err := trace.EncodeGeneric(&yaml, g); err != nil {
+		t.Fatal(err)
+	}
+	g2, err := trace.DecodeGeneric(&yaml, "cluster.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := FromGeneric(g2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Snapshot.Placements) < 150 {
+		t.Fatalf("%d existing placements, want about 180", len(w.Snapshot.Placements))
+	}
+	prof := w.Profile
+	prof.Strategy = place.StrategyBestFit
+	sf := &SnapshotFile{Version: SnapshotVersion, Profile: prof, Snapshot: w.Snapshot, Requests: w.Requests}
+	var file bytes.Buffer
+	if err := WriteSnapshot(&file, sf); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(file.String(), `"cpu": [`) + strings.Count(file.String(), `"cpu":[`); n != len(g.Apps) {
+		t.Errorf("cpu curves written %d times, want once per app (%d)", n, len(g.Apps))
+	}
+	back, err := ReadSnapshot(&file, "snap.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range back.Snapshot.Hosts {
+		o := sf.Snapshot.Hosts[i]
+		if h.Name != o.Name || !maps.Equal(h.Labels, o.Labels) || !maps.Equal(h.Capacity, o.Capacity) || h.GPUs != o.GPUs {
+			t.Fatalf("host %d: %+v, wrote %+v", i, h, o)
+		}
+	}
+	if len(back.Snapshot.Placements) != len(sf.Snapshot.Placements) || len(back.Requests) != len(sf.Requests) {
+		t.Fatalf("%d placements, %d requests back; wrote %d, %d", len(back.Snapshot.Placements), len(back.Requests), len(sf.Snapshot.Placements), len(sf.Requests))
+	}
+	for i, p := range back.Snapshot.Placements {
+		q := sf.Snapshot.Placements[i]
+		if p.ID != q.ID || p.Host != q.Host || !reflect.DeepEqual(p.Curves, q.Curves) || !reflect.DeepEqual(p.Demand, q.Demand) {
+			t.Fatalf("placement %d: %+v, wrote %+v", i, p, q)
+		}
+	}
+	want, err := Replay(context.Background(), w, place.StrategyBestFit, 3, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Reproduce(context.Background(), back, nil, 3, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Runs[0].Decisions, want.Decisions) {
+		t.Fatal("replay from the read-back snapshot decided differently")
+	}
+	if got.PrePlaced != len(w.Snapshot.Placements) {
+		t.Errorf("reproduce reports %d pre-placed, want %d", got.PrePlaced, len(w.Snapshot.Placements))
+	}
 }

@@ -60,10 +60,11 @@ func ReadSnapshot(r io.Reader, name string) (*SnapshotFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read snapshot %s: %w", name, err)
 	}
-	var sf SnapshotFile
-	if err := decodeStrictJSON(data, &sf); err != nil {
+	var wire wireSnapshot
+	if err := decodeStrictJSON(data, &wire); err != nil {
 		return nil, fmt.Errorf("%s%s: %w: %w", name, jsonLine(data, err), ErrBadSnapshot, err)
 	}
+	sf := *fromWire(&wire)
 	if sf.Version != SnapshotVersion {
 		return nil, fmt.Errorf("%s: %w: version %d, want %d", name, ErrBadSnapshot, sf.Version, SnapshotVersion)
 	}
@@ -86,11 +87,15 @@ func ReadRequests(r io.Reader, name string) ([]place.Request, error) {
 	return reqs, nil
 }
 
-// WriteSnapshot writes sf as indented JSON.
+// WriteSnapshot writes sf as JSON, zero fields left out and each app's
+// shared curves once (see snapwire.go); indented when small, compact when
+// large.
 func WriteSnapshot(w io.Writer, sf *SnapshotFile) error {
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(sf); err != nil {
+	if len(sf.Snapshot.Placements)+len(sf.Requests) < 1000 {
+		enc.SetIndent("", "  ")
+	}
+	if err := enc.Encode(toWire(sf)); err != nil {
 		return fmt.Errorf("write snapshot: %w", err)
 	}
 	return nil
