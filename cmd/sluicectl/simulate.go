@@ -21,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice/brain/place"
 	"github.com/sluicehq/sluice/brain/sim"
 	"github.com/sluicehq/sluice/brain/trace"
+	"golang.org/x/term"
 )
 
 const simulateUsage = `usage: sluicectl simulate MODE [FLAGS]
@@ -636,9 +637,7 @@ type progressBar struct {
 func newProgressBar(stderr io.Writer, forced bool) *progressBar {
 	on := forced
 	if f, ok := stderr.(*os.File); ok && !forced {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			on = true
-		}
+		on = term.IsTerminal(int(f.Fd()))
 	}
 	return &progressBar{w: stderr, on: on, forced: forced, start: time.Now(), active: map[string][2]int{}}
 }
