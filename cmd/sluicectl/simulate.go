@@ -562,6 +562,25 @@ func writeOutputs(f simFlags, rep *sim.Report) error {
 			return err
 		}
 	}
+	if len(rep.Runs) > 0 && len(rep.Runs[0].Shapes) > 0 {
+		err := write("hosts-by-shape.svg", func(w io.Writer) error {
+			return sim.WriteShapesSVG(w, rep.Runs, fmt.Sprintf("%s: hosts used by shape, start and end", rep.Workload))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, r := range rep.Runs {
+		for _, d := range sortedKeys(bandDims(r)) {
+			name := fmt.Sprintf("band-%s-%s-%d.svg", d, r.Strategy, r.Seed)
+			err := write(fileSafe(name), func(w io.Writer) error {
+				return sim.WriteBandSVG(w, r, d, fmt.Sprintf("%s utilisation over the day, used hosts: %s seed %d", d, r.Strategy, r.Seed))
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
 	heatDim := place.DimCPU
 	if dims[sim.DimGPU] {
 		heatDim = sim.DimGPU
@@ -597,6 +616,15 @@ func writeOutputs(f simFlags, rep *sim.Report) error {
 		}
 	}
 	return nil
+}
+
+// bandDims are the dimensions a run has a utilisation band for.
+func bandDims(r *sim.Run) map[string]bool {
+	out := map[string]bool{}
+	for d := range r.UtilBand {
+		out[d] = true
+	}
+	return out
 }
 
 func sortedKeys(m map[string]bool) []string {

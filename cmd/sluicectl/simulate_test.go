@@ -199,4 +199,9 @@ func TestSimulateEvaluateAccountingFile(t *testing.T) {
 	if strings.Contains(text, "VIOLATION") {
 		t.Fatalf("violation reported:\n%s", text)
 	}
+	for _, name := range []string{"band-cpu-best-fit-1.svg", "band-memory-best-fit-1.svg", "hosts-by-shape.svg"} {
+		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+			t.Error(err)
+		}
+	}
 }
