@@ -38,7 +38,10 @@ func TestBandAndShapesSVG(t *testing.T) {
 	if err := WriteBandSVG(&b, run, place.DimCPU, "band"); err != nil {
 		t.Fatal(err)
 	}
-	elems := svgElements(t, b.Bytes())
+	elems := map[string]string{}
+	for _, e := range svgElements(t, b.Bytes()) {
+		elems[e.class] = e.points
+	}
 	for _, class := range []string{"band-start", "band-end"} {
 		if pts := strings.Fields(elems[class]); len(pts) != 24 {
 			t.Errorf("%s has %d points, want 24 (max there, min back)", class, len(pts))
@@ -64,10 +67,13 @@ func TestBandAndShapesSVG(t *testing.T) {
 	}
 }
 
-// svgElements maps each element's class to its points attribute.
-func svgElements(t *testing.T, data []byte) map[string]string {
+// svgElement is one element of a picture: its name, class and points.
+type svgElement struct{ name, class, points string }
+
+// svgElements lists the picture's elements in order.
+func svgElements(t *testing.T, data []byte) []svgElement {
 	t.Helper()
-	out := map[string]string{}
+	var out []svgElement
 	dec := xml.NewDecoder(bytes.NewReader(data))
 	for {
 		tok, err := dec.Token()
@@ -78,18 +84,16 @@ func svgElements(t *testing.T, data []byte) map[string]string {
 		if !ok {
 			continue
 		}
-		var class, points string
+		e := svgElement{name: el.Name.Local}
 		for _, a := range el.Attr {
 			switch a.Name.Local {
 			case "class":
-				class = a.Value
+				e.class = a.Value
 			case "points":
-				points = a.Value
+				e.points = a.Value
 			}
 		}
-		if class != "" {
-			out[class] = points
-		}
+		out = append(out, e)
 	}
 	return out
 }
