@@ -50,6 +50,7 @@
 //	    gpu: {count: 1, models: [V100]}   # or {shared_milli: 250}
 //	    curves:                # optional, per cpu/memory: curve_points fractions in [0,1] of the peak
 //	      cpu: [0.2, 0.3, ...]
+//	      memory: "0.8 0.9 ..."  # the same, compact: one string (long curves are written so)
 //	    selector: {zone: a}    # hosts must carry all these labels
 //	    anti_affinity:         # on a host running web, at most max_together db
 //	      - {app: db, max_together: 0}
