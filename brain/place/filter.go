@@ -203,6 +203,33 @@ func (st *state) prepareRules(pc *placed) {
 		add(ri, 2, st.appIDs[st.rules[ri].App], st.appIDs[app])
 	}
 	pc.rulesReady = true
+	st.markRules(pc)
+}
+
+// markRules finds, once per request, the hosts that break one of its
+// rules: only hosts running the app a rule reads can, and an app runs on
+// few hosts, so this visits far fewer hosts than the scan does. Each
+// marked host keeps the first rule (in pc.rules order) it breaks, the one
+// the per-host check would name.
+func (st *state) markRules(pc *placed) {
+	if len(pc.rules) == 0 {
+		return
+	}
+	st.markGen++
+	if st.markGen == 0 { // wrapped: old marks could match again
+		clear(st.ruleMark)
+		st.markGen = 1
+	}
+	for i := range pc.rules {
+		rc := &pc.rules[i]
+		for _, hi := range st.appHosts[rc.counts] {
+			if st.ruleMark[hi] != st.markGen && rc.broken(&st.hosts[hi]) {
+				st.ruleMark[hi] = st.markGen
+				st.markRule[hi] = int32(i)
+			}
+		}
+	}
+	pc.markedAt, pc.markGen = st.version, st.markGen
 }
 
 // rulesOK applies every anti-affinity rule that names the request's app.
@@ -211,6 +238,17 @@ func (st *state) rulesOK(hi int, pc *placed, detail bool) (bool, Reason, string)
 		st.prepareRules(pc)
 	}
 	h := &st.hosts[hi]
+	if pc.markGen != 0 && pc.markedAt == st.version && pc.markGen == st.markGen {
+		// Nothing moved since the marks: a host breaks a rule iff marked.
+		if st.ruleMark[hi] != st.markGen {
+			return true, "", ""
+		}
+		rc := &pc.rules[st.markRule[hi]]
+		if !detail {
+			return false, rc.reason, ""
+		}
+		return false, rc.reason, rc.explain(h)
+	}
 	for i := range pc.rules {
 		rc := &pc.rules[i]
 		if !rc.broken(h) {

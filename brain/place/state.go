@@ -32,12 +32,21 @@ type state struct {
 	byID map[string]int32
 
 	// appIDs numbers the apps rules name; hosts count their instances
-	// (hostState.apps).
-	appIDs  map[string]int32
-	rules   []AntiAffinity
-	ruleWhy []Reason         // per rule: "anti-affinity APP/OTHER"
-	byApp   map[string][]int // rule indexes where App == app
-	byOther map[string][]int // rule indexes where Other == app (App != Other)
+	// (hostState.apps) and appHosts[id] lists the hosts running any.
+	appIDs   map[string]int32
+	appHosts [][]int32
+	// version counts binds and unbinds: a request's precomputed rule
+	// verdicts (ruleMark) hold only while it is unchanged.
+	version uint64
+	// ruleMark[h] == markGen says host h breaks the rule markRule[h] of
+	// the request prepared last.
+	ruleMark []uint32
+	markRule []int32
+	markGen  uint32
+	rules    []AntiAffinity
+	ruleWhy  []Reason         // per rule: "anti-affinity APP/OTHER"
+	byApp    map[string][]int // rule indexes where App == app
+	byOther  map[string][]int // rule indexes where Other == app (App != Other)
 
 	spreads  []spreadState
 	bySpread map[string][]int // spread indexes per app
@@ -91,6 +100,10 @@ type placed struct {
 	rules      []ruleCheck
 	spreads    []int
 	rulesReady bool
+	// markedAt is the cluster version when the rules' verdicts per host
+	// were marked (state.ruleMark, generation markGen); 0 = never.
+	markedAt uint64
+	markGen  uint32
 }
 
 type curveDemand struct {
@@ -290,6 +303,8 @@ func (st *state) buildHosts(hosts []Host) {
 // shuffleVisit fixes the order hosts are visited in: a shuffle seeded by
 // the host count, so equal snapshots visit alike.
 func (st *state) shuffleVisit() {
+	st.ruleMark = make([]uint32, len(st.hosts))
+	st.markRule = make([]int32, len(st.hosts))
 	st.visit = make([]int32, len(st.hosts))
 	for i := range st.visit {
 		st.visit[i] = int32(i)
@@ -367,6 +382,7 @@ func (st *state) domainsOf(label string) labelDomains {
 func (st *state) trackApp(app string) {
 	if _, ok := st.appIDs[app]; !ok {
 		st.appIDs[app] = int32(len(st.appIDs))
+		st.appHosts = append(st.appHosts, nil)
 	}
 }
 
@@ -385,8 +401,10 @@ func (h *hostState) appCount(id int32) int32 {
 	return 0
 }
 
-// addApp moves app id's count on the host by sign, dropping it at zero.
-func (h *hostState) addApp(id, sign int32) {
+// addApp moves app id's count on host hi by sign, keeping the app's host
+// list: a host joins at its first instance and leaves at its last.
+func (st *state) addApp(hi int, id, sign int32) {
+	h := &st.hosts[hi]
 	for i := range h.apps {
 		if h.apps[i].app == id {
 			h.apps[i].n += sign
@@ -394,11 +412,16 @@ func (h *hostState) addApp(id, sign int32) {
 				last := len(h.apps) - 1
 				h.apps[i] = h.apps[last]
 				h.apps = h.apps[:last]
+				hosts := st.appHosts[id]
+				k := slices.Index(hosts, int32(hi))
+				hosts[k] = hosts[len(hosts)-1]
+				st.appHosts[id] = hosts[:len(hosts)-1]
 			}
 			return
 		}
 	}
 	h.apps = append(h.apps, appCount{app: id, n: sign})
+	st.appHosts[id] = append(st.appHosts[id], int32(hi))
 }
 
 func (st *state) compileQuotas(prof Profile) error {
@@ -438,6 +461,7 @@ func (st *state) bind(pc placed) int32 {
 	}
 	pc.alive = true
 	pc.rules, pc.spreads, pc.rulesReady = nil, nil, false // resolved per decision only
+	st.version++
 	st.pl[slot] = pc
 	st.byID[pc.p.ID] = slot
 	h := &st.hosts[pc.host]
@@ -449,6 +473,7 @@ func (st *state) bind(pc placed) int32 {
 
 // unbind is bind's inverse.
 func (st *state) unbind(slot int32) placed {
+	st.version++
 	pc := st.pl[slot]
 	h := &st.hosts[pc.host]
 	st.applyUsage(h, &pc, -1)
@@ -529,7 +554,7 @@ func (st *state) applyCounts(host int, pc *placed, sign int32) {
 		return
 	}
 	if id, ok := st.appIDs[app]; ok {
-		st.hosts[host].addApp(id, sign)
+		st.addApp(host, id, sign)
 	}
 	for _, si := range st.bySpread[app] {
 		s := &st.spreads[si]
