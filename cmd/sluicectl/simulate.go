@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -137,6 +138,7 @@ func simulateGenerateCluster(args []string, stdout, stderr io.Writer) error {
 		return usagef("need -out FILE and no arguments")
 	}
 	cfg.Seed = *seed
+	setGCLimit(defaultGCLimitBytes)
 	g, err := sim.GenerateCluster(cfg)
 	if err != nil {
 		return err
@@ -164,7 +166,7 @@ type simFlags struct {
 	format, in, openbTrace, strategies, seeds, out, hostType, snapshot, requests string
 	cpuProfile, memProfile                                                       string
 	sample, curveSamples, parallel                                               int
-	memoryBudget                                                                 int64
+	memoryBudget, gcLimit                                                        int64
 	progress, saveSnapshot                                                       bool
 }
 
@@ -177,6 +179,7 @@ func simulateMode(ctx context.Context, mode string, args []string, stdout, stder
 	if err != nil {
 		return err
 	}
+	setGCLimit(f.gcLimit)
 	if f.cpuProfile != "" {
 		stop, err := startCPUProfile(f.cpuProfile)
 		if err != nil {
@@ -215,6 +218,20 @@ func simulateMode(ctx context.Context, mode string, args []string, stdout, stder
 		}
 	}
 	return report(f, rep, stdout)
+}
+
+// defaultGCLimitBytes is the collector's soft limit for simulations: the
+// large planning trace keeps about 250 MB live, and with the default
+// GOGC the heap would grow to twice that before a collection; the limit
+// makes the collector run earlier instead. It is soft: a simulation
+// that needs more memory gets it.
+const defaultGCLimitBytes = 400 << 20
+
+// setGCLimit applies a soft memory limit unless GOMEMLIMIT sets one.
+func setGCLimit(bytes int64) {
+	if bytes > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(bytes)
+	}
 }
 
 func startCPUProfile(path string) (func(), error) {
@@ -274,6 +291,7 @@ func parseSimFlags(mode string, args []string, stderr io.Writer) (simFlags, erro
 	fs.IntVar(&f.curveSamples, "curve-points", 100, "points on the allocation curves")
 	fs.IntVar(&f.parallel, "parallel", runtime.GOMAXPROCS(0), "runs replayed at once (evaluate)")
 	fs.BoolVar(&f.progress, "progress", false, "show a progress bar on stderr even when it is not a terminal")
+	fs.Int64Var(&f.gcLimit, "gc-limit", defaultGCLimitBytes, "soft memory limit for the Go collector, in bytes (0 = none; GOMEMLIMIT, when set, wins)")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to this file")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write a pprof heap profile (after the runs, before the report) to this file")
 	if err := fs.Parse(args); err != nil {
