@@ -143,7 +143,7 @@ func heat(u float64) string {
 // band, the median as a line, at the start (grey) and at the end of the
 // run (colour). Runs without curves have no band; the picture says so.
 func WriteBandSVG(w io.Writer, run *Run, dim, title string) error {
-	const width, height, left, right, top, bottom = 760, 420, 70, 150, 40, 50
+	const width, height, left, right, top, bottom = 860, 420, 70, 250, 40, 50
 	pw, ph := float64(width-left-right), float64(height-top-bottom)
 	before, after := run.UtilBandBefore[dim], run.UtilBand[dim]
 	n := max(len(before), len(after))
