@@ -205,3 +205,26 @@ func TestSimulateEvaluateAccountingFile(t *testing.T) {
 		}
 	}
 }
+
+// generate writes a cluster file that evaluate reads, the same bytes for
+// the same seed.
+func TestSimulateGenerateCluster(t *testing.T) {
+	dir := t.TempDir()
+	small := []string{"-hosts", "60", "-apps", "40", "-containers", "300", "-rules", "80", "-curve-points", "24"}
+	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
+	for _, out := range []string{a, b} {
+		code, text, errs := simulate(t, append([]string{"generate", "-out", out, "-seed", "4"}, small...)...)
+		if code != 0 || !strings.Contains(text, "60 hosts, 40 apps, 300 containers (270 placed)") {
+			t.Fatalf("generate: exit %d\n%s\n%s", code, text, errs)
+		}
+	}
+	da, _ := os.ReadFile(a)
+	db, _ := os.ReadFile(b)
+	if len(da) == 0 || !bytes.Equal(da, db) {
+		t.Fatal("the same seed wrote different files")
+	}
+	code, text, errs := simulate(t, "evaluate", "-in", a, "-strategies", "best-fit,spread")
+	if code != 0 || !strings.Contains(text, "30 requests after 270 pre-placed") {
+		t.Fatalf("evaluate: exit %d\n%s\n%s", code, text, errs)
+	}
+}
