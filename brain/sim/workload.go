@@ -14,7 +14,10 @@ import (
 // Workload is what a simulation replays: the cluster as it starts, the
 // placement profile and the requests in arrival order.
 type Workload struct {
-	Name     string
+	Name string
+	// Snapshot is the cluster as it starts: its hosts and, as
+	// Snapshot.Placements, the existing placements every run starts from
+	// (a generic file's on: lists; a saved snapshot's placements).
 	Snapshot place.Snapshot
 	Profile  place.Profile
 	// ProfileFor, when set, gives the profile for a strategy (some
