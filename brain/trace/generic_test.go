@@ -118,6 +118,8 @@ func FuzzDecodeGeneric(f *testing.F) {
 	}
 	f.Add(string(data))
 	f.Add("version: 1\nhosts: [{name: h, cpu: 1, memory: 1}]\napps: []\nrequests: []\n")
+	f.Add("version: 1\ncurve_points: 16\nhosts: [{name: h, cpu: 1, memory: 1, cost: 2}]\n" +
+		"apps: [{name: a, cpu: 1, memory: 1, curves: {cpu: '1 0 .5 0 0 0 0 0 0 0 0 0 0 0 0 0'}}]\nrequests: [{app: a, count: 2, on: [h]}]\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		g, err := DecodeGeneric(strings.NewReader(in), "f")
 		if err != nil {
