@@ -55,7 +55,10 @@ func (st *state) compile(req Request) (placed, error) {
 				continue
 			}
 			pc.demand[di] = peak
-			pc.curves = append(pc.curves, curveDemand{dim: di, pts: append([]int64(nil), pts...)})
+			// The request's own slice: placements keep the request as
+			// given (Request says so), and instances of one app usually
+			// share one curve, which must not cost a copy per instance.
+			pc.curves = append(pc.curves, curveDemand{dim: di, pts: pts})
 		}
 	}
 	g := req.GPU

@@ -83,6 +83,12 @@ func (st *state) fitsResources(h *hostState, pc *placed, detail bool) (bool, Rea
 			continue
 		}
 		if pts != nil && h.curve[d] != nil {
+			// The host's peak plus the request's peak (v) within capacity
+			// fits at every point: the pointwise pass is for hosts near
+			// full.
+			if h.used[d]+v <= h.capac[d] {
+				continue
+			}
 			for t, need := range pts {
 				if h.curve[d][t]+need > h.capac[d] {
 					det := ""
@@ -135,42 +141,42 @@ func (st *state) fitsResources(h *hostState, pc *placed, detail bool) (bool, Rea
 	return true, "", ""
 }
 
-// ruleCheck is one anti-affinity rule resolved for one request: the
-// per-host counts it reads and the reason it gives, so the host loop does
-// no map lookups and builds no strings.
+// ruleCheck is one anti-affinity rule resolved for one request: the apps
+// whose per-host counts it reads and the reason it gives, so the host loop
+// builds no strings.
 type ruleCheck struct {
 	rule AntiAffinity
 	// kind: 0 = the app's own per-host cap, 1 = the request is App (reads
 	// Other's counts), 2 = the request is Other (reads App's and its own).
 	kind   int
-	counts []int32
-	own    []int32
+	counts int32 // app id whose count the rule reads
+	own    int32 // kind 2: the request's own app id
 	reason Reason
 }
 
-// broken says whether placing the request on host hi would break the rule.
-func (rc *ruleCheck) broken(hi int) bool {
+// broken says whether placing the request on host h would break the rule.
+func (rc *ruleCheck) broken(h *hostState) bool {
 	limit := int32(rc.rule.MaxOther)
 	switch rc.kind {
 	case 0: // a per-host cap of the app itself
-		return rc.counts[hi] > limit
+		return h.appCount(rc.counts) > limit
 	case 1: // the request is App: the host must not run more than MaxOther of Other
-		return rc.counts[hi] > limit
+		return h.appCount(rc.counts) > limit
 	default: // the request is Other: next to App, Other's count after placement <= MaxOther
-		return rc.counts[hi] > 0 && rc.own[hi]+1 > limit
+		return h.appCount(rc.counts) > 0 && h.appCount(rc.own)+1 > limit
 	}
 }
 
-// explain gives the numbers behind a broken rule on host hi.
-func (rc *ruleCheck) explain(hi int) string {
+// explain gives the numbers behind a broken rule on host h.
+func (rc *ruleCheck) explain(h *hostState) string {
 	r := rc.rule
 	switch rc.kind {
 	case 0:
-		return fmt.Sprintf("host runs %d of %s, cap %d", rc.counts[hi], r.App, r.MaxOther+1)
+		return fmt.Sprintf("host runs %d of %s, cap %d", h.appCount(rc.counts), r.App, r.MaxOther+1)
 	case 1:
-		return fmt.Sprintf("host runs %d of %s, at most %d may run next to %s", rc.counts[hi], r.Other, r.MaxOther, r.App)
+		return fmt.Sprintf("host runs %d of %s, at most %d may run next to %s", h.appCount(rc.counts), r.Other, r.MaxOther, r.App)
 	default:
-		return fmt.Sprintf("host runs %s and %d of %s, at most %d allowed", r.App, rc.own[hi], r.Other, r.MaxOther)
+		return fmt.Sprintf("host runs %s and %d of %s, at most %d allowed", r.App, h.appCount(rc.own), r.Other, r.MaxOther)
 	}
 }
 
@@ -183,20 +189,47 @@ func (st *state) prepareRules(pc *placed) {
 		return
 	}
 	pc.spreads = st.bySpread[app]
-	add := func(ri, kind int, counts, own []int32) {
+	add := func(ri, kind int, counts, own int32) {
 		pc.rules = append(pc.rules, ruleCheck{rule: st.rules[ri], kind: kind, counts: counts, own: own, reason: st.ruleWhy[ri]})
 	}
 	for _, ri := range st.byApp[app] {
 		if r := st.rules[ri]; r.Other == app {
-			add(ri, 0, st.appHost[app], nil)
+			add(ri, 0, st.appIDs[app], -1)
 		} else {
-			add(ri, 1, st.appHost[r.Other], nil)
+			add(ri, 1, st.appIDs[r.Other], -1)
 		}
 	}
 	for _, ri := range st.byOther[app] {
-		add(ri, 2, st.appHost[st.rules[ri].App], st.appHost[app])
+		add(ri, 2, st.appIDs[st.rules[ri].App], st.appIDs[app])
 	}
 	pc.rulesReady = true
+	st.markRules(pc)
+}
+
+// markRules finds, once per request, the hosts that break one of its
+// rules: only hosts running the app a rule reads can, and an app runs on
+// few hosts, so this visits far fewer hosts than the scan does. Each
+// marked host keeps the first rule (in pc.rules order) it breaks, the one
+// the per-host check would name.
+func (st *state) markRules(pc *placed) {
+	if len(pc.rules) == 0 {
+		return
+	}
+	st.markGen++
+	if st.markGen == 0 { // wrapped: old marks could match again
+		clear(st.ruleMark)
+		st.markGen = 1
+	}
+	for i := range pc.rules {
+		rc := &pc.rules[i]
+		for _, hi := range st.appHosts[rc.counts] {
+			if st.ruleMark[hi] != st.markGen && rc.broken(&st.hosts[hi]) {
+				st.ruleMark[hi] = st.markGen
+				st.markRule[hi] = int32(i)
+			}
+		}
+	}
+	pc.markedAt, pc.markGen = st.version, st.markGen
 }
 
 // rulesOK applies every anti-affinity rule that names the request's app.
@@ -204,15 +237,27 @@ func (st *state) rulesOK(hi int, pc *placed, detail bool) (bool, Reason, string)
 	if !pc.rulesReady {
 		st.prepareRules(pc)
 	}
+	h := &st.hosts[hi]
+	if pc.markGen != 0 && pc.markedAt == st.version && pc.markGen == st.markGen {
+		// Nothing moved since the marks: a host breaks a rule iff marked.
+		if st.ruleMark[hi] != st.markGen {
+			return true, "", ""
+		}
+		rc := &pc.rules[st.markRule[hi]]
+		if !detail {
+			return false, rc.reason, ""
+		}
+		return false, rc.reason, rc.explain(h)
+	}
 	for i := range pc.rules {
 		rc := &pc.rules[i]
-		if !rc.broken(hi) {
+		if !rc.broken(h) {
 			continue
 		}
 		if !detail {
 			return false, rc.reason, ""
 		}
-		return false, rc.reason, rc.explain(hi)
+		return false, rc.reason, rc.explain(h)
 	}
 	return true, "", ""
 }

@@ -17,7 +17,9 @@ type Request struct {
 	// a host fits when, at every point, the sum of everything on it stays
 	// within capacity. A flat demand counts as constant over the day. A
 	// Demand entry for a curved dimension must be absent or equal to the
-	// curve's peak.
+	// curve's peak. A placement keeps the request's maps and slices as
+	// given (instances of one app may share them); do not change them
+	// after Place or Add.
 	Curves map[string][]int64
 	// GPU is the request's GPU need.
 	GPU GPURequest

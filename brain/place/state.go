@@ -31,12 +31,22 @@ type state struct {
 	free []int32
 	byID map[string]int32
 
-	// per-app per-host counts, kept for apps that rules or spreads name.
-	appHost map[string][]int32
-	rules   []AntiAffinity
-	ruleWhy []Reason         // per rule: "anti-affinity APP/OTHER"
-	byApp   map[string][]int // rule indexes where App == app
-	byOther map[string][]int // rule indexes where Other == app (App != Other)
+	// appIDs numbers the apps rules name; hosts count their instances
+	// (hostState.apps) and appHosts[id] lists the hosts running any.
+	appIDs   map[string]int32
+	appHosts [][]int32
+	// version counts binds and unbinds: a request's precomputed rule
+	// verdicts (ruleMark) hold only while it is unchanged.
+	version uint64
+	// ruleMark[h] == markGen says host h breaks the rule markRule[h] of
+	// the request prepared last.
+	ruleMark []uint32
+	markRule []int32
+	markGen  uint32
+	rules    []AntiAffinity
+	ruleWhy  []Reason         // per rule: "anti-affinity APP/OTHER"
+	byApp    map[string][]int // rule indexes where App == app
+	byOther  map[string][]int // rule indexes where Other == app (App != Other)
 
 	spreads  []spreadState
 	bySpread map[string][]int // spread indexes per app
@@ -66,6 +76,10 @@ type hostState struct {
 	model int // -1 when the host has no GPUs
 	gpu   []int32
 	pods  []int32
+	// apps counts the instances of each rule-named app on the host; a
+	// host runs few distinct apps, so a short list beats a dense
+	// apps x hosts table (9,000 apps on 6,000 hosts would be 216 MB).
+	apps []appCount
 	// frag caches the host's fragmentation under the current shape mix,
 	// one entry per fragMeasure; fragGen is the mix generation each was
 	// computed for (0 = stale).
@@ -86,6 +100,10 @@ type placed struct {
 	rules      []ruleCheck
 	spreads    []int
 	rulesReady bool
+	// markedAt is the cluster version when the rules' verdicts per host
+	// were marked (state.ruleMark, generation markGen); 0 = never.
+	markedAt uint64
+	markGen  uint32
 }
 
 type curveDemand struct {
@@ -119,7 +137,7 @@ func newCluster(snap Snapshot, prof Profile) (*Cluster, error) {
 		modelIndex: map[string]int{},
 		hostIndex:  map[string]int{},
 		byID:       map[string]int32{},
-		appHost:    map[string][]int32{},
+		appIDs:     map[string]int32{},
 		byApp:      map[string][]int{},
 		byOther:    map[string][]int{},
 		bySpread:   map[string][]int{},
@@ -285,6 +303,8 @@ func (st *state) buildHosts(hosts []Host) {
 // shuffleVisit fixes the order hosts are visited in: a shuffle seeded by
 // the host count, so equal snapshots visit alike.
 func (st *state) shuffleVisit() {
+	st.ruleMark = make([]uint32, len(st.hosts))
+	st.markRule = make([]int32, len(st.hosts))
 	st.visit = make([]int32, len(st.hosts))
 	for i := range st.visit {
 		st.visit[i] = int32(i)
@@ -360,9 +380,48 @@ func (st *state) domainsOf(label string) labelDomains {
 }
 
 func (st *state) trackApp(app string) {
-	if _, ok := st.appHost[app]; !ok {
-		st.appHost[app] = make([]int32, len(st.hosts))
+	if _, ok := st.appIDs[app]; !ok {
+		st.appIDs[app] = int32(len(st.appIDs))
+		st.appHosts = append(st.appHosts, nil)
 	}
+}
+
+// appCount is one app's instances on a host.
+type appCount struct {
+	app, n int32
+}
+
+// appCount is how many instances of app id the host runs (0 for id -1).
+func (h *hostState) appCount(id int32) int32 {
+	for _, c := range h.apps {
+		if c.app == id {
+			return c.n
+		}
+	}
+	return 0
+}
+
+// addApp moves app id's count on host hi by sign, keeping the app's host
+// list: a host joins at its first instance and leaves at its last.
+func (st *state) addApp(hi int, id, sign int32) {
+	h := &st.hosts[hi]
+	for i := range h.apps {
+		if h.apps[i].app == id {
+			h.apps[i].n += sign
+			if h.apps[i].n == 0 {
+				last := len(h.apps) - 1
+				h.apps[i] = h.apps[last]
+				h.apps = h.apps[:last]
+				hosts := st.appHosts[id]
+				k := slices.Index(hosts, int32(hi))
+				hosts[k] = hosts[len(hosts)-1]
+				st.appHosts[id] = hosts[:len(hosts)-1]
+			}
+			return
+		}
+	}
+	h.apps = append(h.apps, appCount{app: id, n: sign})
+	st.appHosts[id] = append(st.appHosts[id], int32(hi))
 }
 
 func (st *state) compileQuotas(prof Profile) error {
@@ -402,6 +461,7 @@ func (st *state) bind(pc placed) int32 {
 	}
 	pc.alive = true
 	pc.rules, pc.spreads, pc.rulesReady = nil, nil, false // resolved per decision only
+	st.version++
 	st.pl[slot] = pc
 	st.byID[pc.p.ID] = slot
 	h := &st.hosts[pc.host]
@@ -413,6 +473,7 @@ func (st *state) bind(pc placed) int32 {
 
 // unbind is bind's inverse.
 func (st *state) unbind(slot int32) placed {
+	st.version++
 	pc := st.pl[slot]
 	h := &st.hosts[pc.host]
 	st.applyUsage(h, &pc, -1)
@@ -492,8 +553,8 @@ func (st *state) applyCounts(host int, pc *placed, sign int32) {
 	if app == "" {
 		return
 	}
-	if per, ok := st.appHost[app]; ok {
-		per[host] += sign
+	if id, ok := st.appIDs[app]; ok {
+		st.addApp(host, id, sign)
 	}
 	for _, si := range st.bySpread[app] {
 		s := &st.spreads[si]

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
@@ -40,6 +41,44 @@ func BenchmarkV2018FullScale(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkClusterScale is issue 15's planning goal: the generated large
+// online cluster (6,000 hosts, 9,000 apps with 98-point curves, 68,000
+// containers, 33,000 rules, 90% placed) encoded, decoded and evaluated
+// under one strategy; the goal is under 30 s and 500 MB per strategy
+// (measure RSS with /usr/bin/time -v on sluicectl simulate evaluate).
+func BenchmarkClusterScale(b *testing.B) {
+	g, err := GenerateCluster(ClusterScale(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var file bytes.Buffer
+	if err := trace.EncodeGeneric(&file, g); err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range []place.Strategy{place.StrategyBestFit, place.StrategyFGDPack} {
+		b.Run(string(s), func(b *testing.B) {
+			for b.Loop() {
+				g, err := trace.DecodeGeneric(bytes.NewReader(file.Bytes()), "cluster.yaml")
+				if err != nil {
+					b.Fatal(err)
+				}
+				w, err := FromGeneric(g)
+				if err != nil {
+					b.Fatal(err)
+				}
+				run, err := Replay(context.Background(), w, s, 1, Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(run.Violations) != 0 {
+					b.Fatalf("violations: %v", run.Violations[:min(5, len(run.Violations))])
+				}
+				b.ReportMetric(run.Allocation[place.DimCPU]*100, "cpu-used-%")
+			}
+		})
 	}
 }
 

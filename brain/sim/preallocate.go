@@ -37,6 +37,12 @@ type PreAllocation struct {
 // bound, at most one host per unplaced request, then bisects.
 func PreAllocate(ctx context.Context, w *Workload, strategy place.Strategy, seed uint64, hostType place.Host, opts Options) (*Report, error) {
 	elapsed := opts.stopwatch()
+	if n := w.unplaceable(); n > 0 {
+		// Those instances were bounded by the inventory alone; extra hosts
+		// would change the bound, so they cannot be planned here.
+		return nil, fmt.Errorf("pre-allocate: %d instances of %s ask for more than the inventory could ever hold (%d); pre-allocate plans for countable batches",
+			n, w.Unplaceable[0].App, w.Unplaceable[0].Bound)
+	}
 	run, err := Replay(ctx, w, strategy, seed, opts)
 	if err != nil {
 		return nil, fmt.Errorf("pre-allocate: %w", err)
@@ -52,7 +58,7 @@ func PreAllocate(ctx context.Context, w *Workload, strategy place.Strategy, seed
 	if err := ex.search(ctx, pa); err != nil {
 		return nil, fmt.Errorf("pre-allocate: %w", err)
 	}
-	rep := &Report{Mode: "pre-allocate", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests), Runs: []*Run{run}, PreAllocation: pa}
+	rep := &Report{Mode: "pre-allocate", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests) + w.unplaceable(), PrePlaced: len(w.Snapshot.Placements), Runs: []*Run{run}, PreAllocation: pa}
 	rep.RunTimeMS = elapsed()
 	return rep, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -70,9 +71,24 @@ type Run struct {
 	Failed   int            `json:"failed"`
 	// Evicted counts placements preempted to make room.
 	Evicted int `json:"evicted"`
-	// Allocation is, per dimension, the sum of live placements' peak
-	// demands over the cluster's capacity, at the end.
+	// Allocation is, per dimension at the end, "used": per host the peak
+	// over the day of the summed curve, summed over hosts, over the
+	// cluster's capacity (what the hosts must hold).
 	Allocation map[string]float64 `json:"allocation_rate"`
+	// Requested is, per dimension at the end, the sum of live placements'
+	// peaks over capacity; with curves it exceeds Allocation by what
+	// complementary shapes share.
+	Requested map[string]float64 `json:"requested_rate"`
+	// MeanUsed is, per dimension at the end, the summed curves' mean over
+	// the day over capacity.
+	MeanUsed map[string]float64 `json:"mean_used_rate"`
+	// UtilBand and UtilBandBefore are, for cpu and memory when the
+	// workload has curves, the min, median and max utilisation over used
+	// hosts at every curve point, at the end and at the start.
+	UtilBand       map[string][]BandPoint `json:"util_band,omitempty"`
+	UtilBandBefore map[string][]BandPoint `json:"util_band_before,omitempty"`
+	// Shapes counts hosts per shape and those used at the start and end.
+	Shapes []ShapeUse `json:"host_shapes"`
 	// Fragmentation is, per dimension, the share of free capacity that
 	// the workload's request mix cannot use: each host's free amount
 	// weighted by the share of requests (by count) that do not fit on it.
@@ -111,7 +127,8 @@ type ReasonTally struct {
 }
 
 // CurvePoint is the cluster after Requests arrivals: per dimension, the
-// demand arrived so far and the demand placed, as shares of capacity.
+// demand arrived so far and the demand placed (both sums of peaks), as
+// shares of capacity.
 type CurvePoint struct {
 	Requests  int                `json:"requests"`
 	Arrived   map[string]float64 `json:"arrived"`
@@ -146,10 +163,15 @@ func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", strategy, err)
 	}
-	run := &Run{Strategy: strategy, Seed: seed, Requests: len(w.Requests), Hosts: len(w.Snapshot.Hosts), Profile: prof}
+	run := &Run{Strategy: strategy, Seed: seed, Requests: len(w.Requests) + w.unplaceable(), Hosts: len(w.Snapshot.Hosts), Profile: prof}
 	acc := newReplayAccount(w.Snapshot, run)
 	runName := fmt.Sprintf("%s seed %d", strategy, seed)
 	every := max(1, len(w.Requests)/opts.curveSamples())
+	// failed is the last decision when it placed nothing: nothing has
+	// changed since, so an identical request that follows fails the same
+	// way and is counted without being tried.
+	var failed *place.Request
+	var failedDecision place.Decision
 	for i, req := range w.Requests {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -163,17 +185,31 @@ func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint
 			req.Seed = mixSeed(seed, uint64(i))
 		}
 		addDemand(acc.arrived, &req, 1)
-		d, err := c.Place(req)
-		if err != nil {
-			return nil, fmt.Errorf("replay %s: request %s: %w", strategy, req.ID, err)
+		if failed != nil && sameRequest(failed, &w.Requests[i]) {
+			acc.record(req.ID, failedDecision)
+		} else {
+			d, err := c.Place(req)
+			if err != nil {
+				return nil, fmt.Errorf("replay %s: request %s: %w", strategy, req.ID, err)
+			}
+			acc.record(req.ID, d)
+			failed, failedDecision = nil, place.Decision{}
+			if !d.Placed {
+				failed, failedDecision = &w.Requests[i], d
+			}
 		}
-		acc.record(req.ID, d)
 		if (i+1)%every == 0 || i+1 == len(w.Requests) {
 			acc.curvePoint(i + 1)
 		}
 	}
 	if opts.Progress != nil {
 		opts.Progress(runName, len(w.Requests), len(w.Requests))
+	}
+	for _, u := range w.Unplaceable {
+		run.Failed += u.Count
+		countN(acc.reasons, ReasonBeyondCapacity, u.Count)
+		countN(acc.kinds, ReasonBeyondCapacity, u.Count)
+		countN(acc.rules, ReasonBeyondCapacity, u.Count)
 	}
 	acc.finish(c, w, prof)
 	run.RunTimeMS = elapsed()
@@ -266,9 +302,15 @@ func (a *replayAccount) finish(c *place.Cluster, w *Workload, prof place.Profile
 		run.Violations = append(run.Violations, v)
 	}
 	usage := c.Usage()
-	run.Violations = append(run.Violations, checkAccounting(usage, a.allocated)...)
-	run.Allocation = shares(a.allocated, a.capacity)
-	run.HostUtil, run.HostsUsed = hostUtil(run.Final, prof.CurvePoints)
+	end := measure(run.Final, prof.CurvePoints)
+	run.Violations = append(run.Violations, checkAccounting(usage, a.allocated, end)...)
+	run.Requested = shares(end.requested, a.capacity)
+	run.Allocation = shares(end.used, a.capacity)
+	run.MeanUsed = sharesF(end.mean, a.capacity)
+	run.HostUtil, run.HostsUsed = end.hostUtil, end.hostsUsed
+	run.UtilBand = end.utilBand(run.Final, prof.CurvePoints)
+	run.UtilBandBefore = measure(w.Snapshot, prof.CurvePoints).utilBand(w.Snapshot, prof.CurvePoints)
+	run.Shapes = shapeUse(w.Snapshot, run.Final)
 	run.Fragmentation = fragmentation(run.Final, w.Requests, prof.CurvePoints)
 	if usage.GPUMilliCapacity > usage.GPUMilliAllocated {
 		run.Fragmentation[DimGPU] = usage.GPUMilliFragmented / float64(usage.GPUMilliCapacity-usage.GPUMilliAllocated)
@@ -340,23 +382,18 @@ func shares(v, capacity map[string]int64) map[string]float64 {
 	return out
 }
 
-func curvePoint(n int, arrived, allocated, capacity map[string]int64) CurvePoint {
-	return CurvePoint{Requests: n, Arrived: shares(arrived, capacity), Allocated: shares(allocated, capacity)}
-}
-
-// checkAccounting compares the placement core's own totals with the ones
-// the simulator kept from the decisions; they must agree.
-func checkAccounting(u place.Usage, allocated map[string]int64) []Violation {
-	var out []Violation
-	for _, d := range sortedDims(u.Allocated) {
-		if u.Allocated[d] != allocated[d] {
-			out = append(out, Violation{Rule: "accounting", Detail: fmt.Sprintf("place reports %d %s allocated, decisions add up to %d", u.Allocated[d], d, allocated[d])})
+func sharesF(v map[string]float64, capacity map[string]int64) map[string]float64 {
+	out := map[string]float64{}
+	for d, c := range capacity {
+		if c > 0 {
+			out[d] = v[d] / float64(c)
 		}
 	}
-	if u.GPUMilliAllocated != allocated[DimGPU] {
-		out = append(out, Violation{Rule: "accounting", Detail: fmt.Sprintf("place reports %d milli-GPUs allocated, decisions add up to %d", u.GPUMilliAllocated, allocated[DimGPU])})
-	}
 	return out
+}
+
+func curvePoint(n int, arrived, allocated, capacity map[string]int64) CurvePoint {
+	return CurvePoint{Requests: n, Arrived: shares(arrived, capacity), Allocated: shares(allocated, capacity)}
 }
 
 // reasonKind folds a reason to its rule where the reason names an app,
@@ -370,6 +407,25 @@ func reasonKind(r string) string {
 		return first
 	}
 	return r
+}
+
+// countN counts n failed requests for reason, rejecting no host one by
+// one (they were not tried).
+func countN(m map[string]ReasonTally, reason string, n int) {
+	t := m[reason]
+	t.Reason = reason
+	t.Requests += n
+	m[reason] = t
+}
+
+// sameRequest is true when b would meet the same fate as a on an unchanged
+// cluster: everything but the ID and seed is equal (feasibility does not
+// depend on them).
+func sameRequest(a, b *place.Request) bool {
+	return a.App == b.App && a.Group == b.Group && a.Priority == b.Priority && a.Preempt == b.Preempt &&
+		a.Strategy == b.Strategy && a.GPU.Count == b.GPU.Count && a.GPU.SharedMilli == b.GPU.SharedMilli &&
+		slices.Equal(a.GPU.Models, b.GPU.Models) && maps.Equal(a.Demand, b.Demand) && maps.Equal(a.Selector, b.Selector) &&
+		maps.EqualFunc(a.Curves, b.Curves, slices.Equal)
 }
 
 func count(m map[string]ReasonTally, reason string, hosts int) {
@@ -395,37 +451,6 @@ func tally(m map[string]ReasonTally) []ReasonTally {
 		return out[i].Reason < out[j].Reason
 	})
 	return out
-}
-
-func hostUtil(snap place.Snapshot, points int) ([]HostUtil, int) {
-	byHost := map[string][]*place.Placement{}
-	for i := range snap.Placements {
-		p := &snap.Placements[i]
-		byHost[p.Host] = append(byHost[p.Host], p)
-	}
-	out := make([]HostUtil, 0, len(snap.Hosts))
-	used := 0
-	for _, h := range snap.Hosts {
-		ps := byHost[h.Name]
-		if len(ps) > 0 {
-			used++
-		}
-		load := hostLoad(ps, points)
-		for _, p := range ps {
-			if m := p.GPU.Milli(); m > 0 {
-				load[DimGPU] += m
-			}
-		}
-		capacity := place.Resources{}
-		for d, v := range h.Capacity {
-			capacity[d] = v
-		}
-		if h.GPUs > 0 {
-			capacity[DimGPU] = int64(h.GPUs) * place.GPUMilliPerDevice
-		}
-		out = append(out, HostUtil{Host: h.Name, Util: shares(load, capacity)})
-	}
-	return out, used
 }
 
 type shape struct {
@@ -456,11 +481,7 @@ func fragmentation(snap place.Snapshot, reqs []place.Request, points int) map[st
 		}
 		mix[k].weight++
 	}
-	byHost := map[string][]*place.Placement{}
-	for i := range snap.Placements {
-		p := &snap.Placements[i]
-		byHost[p.Host] = append(byHost[p.Host], p)
-	}
+	byHost := placementsByHost(snap)
 	free := map[string]float64{}
 	frag := map[string]float64{}
 	total := float64(len(reqs))

@@ -20,7 +20,10 @@ type Report struct {
 	Workload string `json:"workload"`
 	Hosts    int    `json:"hosts"`
 	Requests int    `json:"requests"`
-	Runs     []*Run `json:"runs"`
+	// PrePlaced counts the placements the workload starts from (existing
+	// placements), which the runs did not place.
+	PrePlaced int    `json:"pre_placed,omitempty"`
+	Runs      []*Run `json:"runs"`
 	// PreAllocation is set by PreAllocate.
 	PreAllocation *PreAllocation `json:"pre_allocation,omitempty"`
 	RunTimeMS     float64        `json:"run_time_ms,omitempty"`
@@ -36,7 +39,7 @@ func Evaluate(ctx context.Context, w *Workload, strategies []place.Strategy, see
 	if len(seeds) == 0 {
 		seeds = []uint64{1}
 	}
-	rep := &Report{Mode: "evaluate", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests)}
+	rep := &Report{Mode: "evaluate", Workload: w.Name, Hosts: len(w.Snapshot.Hosts), Requests: len(w.Requests) + w.unplaceable(), PrePlaced: len(w.Snapshot.Placements)}
 	type job struct {
 		i        int
 		strategy place.Strategy
@@ -110,15 +113,27 @@ func (r *Report) Violations() int {
 // each run's failure reasons and violations.
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "mode %s, workload %s: %d hosts, %d requests\n", r.Mode, r.Workload, r.Hosts, r.Requests)
+	fmt.Fprintf(&b, "mode %s, workload %s: %d hosts, %d requests", r.Mode, r.Workload, r.Hosts, r.Requests)
+	if r.PrePlaced > 0 {
+		fmt.Fprintf(&b, " after %d pre-placed", r.PrePlaced)
+	}
+	b.WriteString("\n")
 	if r.RunTimeMS > 0 {
 		fmt.Fprintf(&b, "run time %.1f s\n", r.RunTimeMS/1000)
 	}
 	dims := reportDims(r.Runs)
+	curves := false
+	for _, run := range r.Runs {
+		curves = curves || run.Profile.CurvePoints > 0
+	}
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	hdr := []string{"strategy", "seed", "placed", "failed", "evicted", "hosts used"}
 	for _, d := range dims {
-		hdr = append(hdr, "alloc "+d)
+		if curves {
+			hdr = append(hdr, "requested "+d, "used "+d, "mean "+d)
+		} else {
+			hdr = append(hdr, "alloc "+d)
+		}
 	}
 	for _, d := range dims {
 		hdr = append(hdr, "frag "+d)
@@ -128,7 +143,13 @@ func (r *Report) WriteText(w io.Writer) error {
 	for _, run := range r.Runs {
 		row := []string{string(run.Strategy), fmt.Sprint(run.Seed), fmt.Sprint(run.Placed), fmt.Sprint(run.Failed), fmt.Sprint(run.Evicted), fmt.Sprintf("%d/%d", run.HostsUsed, run.Hosts)}
 		for _, d := range dims {
+			if curves {
+				row = append(row, pct(run.Requested, d))
+			}
 			row = append(row, pct(run.Allocation, d))
+			if curves {
+				row = append(row, pct(run.MeanUsed, d))
+			}
 		}
 		for _, d := range dims {
 			row = append(row, pct(run.Fragmentation, d))
@@ -143,6 +164,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write report text: %w", err)
 	}
+	if curves {
+		b.WriteString("requested: sum of peaks; used: peak of the summed curve, per host; mean: mean over the day (shares of capacity)\n")
+	}
+	writeShapes(&b, r.Runs)
 	for _, run := range r.Runs {
 		if len(run.FailureKinds) == 0 && len(run.Violations) == 0 {
 			continue
@@ -216,4 +241,20 @@ func reportDims(runs []*Run) []string {
 	}
 	sort.Strings(rest)
 	return append(out, rest...)
+}
+
+// writeShapes lists hosts used per shape, before and after, when the
+// cluster has more than one shape.
+func writeShapes(b *strings.Builder, runs []*Run) {
+	if len(runs) == 0 || len(runs[0].Shapes) < 2 {
+		return
+	}
+	b.WriteString("hosts used by shape (start -> end per run):\n")
+	for k, sh := range runs[0].Shapes {
+		fmt.Fprintf(b, "  %s: %d hosts, %d at start ->", sh.Shape, sh.Hosts, sh.UsedBefore)
+		for _, run := range runs {
+			fmt.Fprintf(b, " %s/%d %d", run.Strategy, run.Seed, run.Shapes[k].UsedAfter)
+		}
+		b.WriteString("\n")
+	}
 }

@@ -408,29 +408,12 @@ func TestSVGs(t *testing.T) {
 		t.Errorf("%d polylines, want one per run (3) and the ideal", c["polyline"])
 	}
 	// Each run's line has one point per curve sample, inside the plot.
-	dec := xml.NewDecoder(bytes.NewReader(b.Bytes()))
 	k := 0
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			break
-		}
-		el, ok := tok.(xml.StartElement)
-		if !ok || el.Name.Local != "polyline" {
+	for _, e := range svgElements(t, b.Bytes()) {
+		if e.name != "polyline" || e.class != "run" {
 			continue
 		}
-		var class, points string
-		for _, a := range el.Attr {
-			switch a.Name.Local {
-			case "class":
-				class = a.Value
-			case "points":
-				points = a.Value
-			}
-		}
-		if class != "run" {
-			continue
-		}
+		points := e.points
 		pts := strings.Fields(points)
 		if len(pts) != len(rep.Runs[k].Curve) {
 			t.Errorf("run %d: %d points, want %d", k, len(pts), len(rep.Runs[k].Curve))

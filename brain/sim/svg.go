@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 )
 
 // The pictures are hand-written SVG: a handful of elements, no
@@ -135,4 +136,103 @@ func heat(u float64) string {
 	f := seg - float64(i)
 	a, c := stops[i], stops[i+1]
 	return fmt.Sprintf("#%02x%02x%02x", int(a.r+(c.r-a.r)*f), int(a.g+(c.g-a.g)*f), int(a.b+(c.b-a.b)*f))
+}
+
+// WriteBandSVG draws, for dimension dim, the spread of host utilisation at
+// every curve point over the hosts that run anything: min to max as a
+// band, the median as a line, at the start (grey) and at the end of the
+// run (colour). Runs without curves have no band; the picture says so.
+func WriteBandSVG(w io.Writer, run *Run, dim, title string) error {
+	const width, height, left, right, top, bottom = 860, 420, 70, 250, 40, 50
+	pw, ph := float64(width-left-right), float64(height-top-bottom)
+	before, after := run.UtilBandBefore[dim], run.UtilBand[dim]
+	n := max(len(before), len(after))
+	x := func(i int) float64 { return float64(left) + float64(i)/float64(max(n-1, 1))*pw }
+	y := func(v float64) float64 { return float64(top) + (1-math.Min(1.2, v)/1.2)*ph }
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
+	fmt.Fprintf(&b, `<rect x="0" y="0" width="%d" height="%d" fill="white"/>`+"\n", width, height)
+	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="15">%s</text>`+"\n", left, esc(title))
+	b.WriteString(`<g class="grid" stroke="#ddd">` + "\n")
+	for i := 0; i <= 12; i += 2 {
+		v := float64(i) / 10
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f"/>`+"\n", left, y(v), width-right, y(v))
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" stroke="none" fill="#333">%d%%</text>`+"\n", left-6, y(v)+4, i*10)
+	}
+	b.WriteString("</g>\n")
+	if n == 0 {
+		fmt.Fprintf(&b, `<text x="%d" y="%d">no curves: nothing varies over the day</text>`+"\n", left+10, top+30)
+	}
+	for k, s := range []struct {
+		name, color string
+		band        []BandPoint
+	}{{"start", "#999999", before}, {"end", palette[0], after}} {
+		if len(s.band) == 0 {
+			continue
+		}
+		var area, median bytes.Buffer
+		for i, p := range s.band {
+			fmt.Fprintf(&area, "%.1f,%.1f ", x(i), y(p.Max))
+			fmt.Fprintf(&median, "%.1f,%.1f ", x(i), y(p.Median))
+		}
+		for i := len(s.band) - 1; i >= 0; i-- {
+			fmt.Fprintf(&area, "%.1f,%.1f ", x(i), y(s.band[i].Min))
+		}
+		fmt.Fprintf(&b, `<polygon class="band-%s" points="%s" fill="%s" fill-opacity="0.25" stroke="none"/>`+"\n", s.name, strings.TrimSpace(area.String()), s.color)
+		fmt.Fprintf(&b, `<polyline class="median-%s" points="%s" fill="none" stroke="%s" stroke-width="2"/>`+"\n", s.name, strings.TrimSpace(median.String()), s.color)
+		ly := top + 10 + k*18
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="20" height="10" fill="%s" fill-opacity="0.4"/>`+"\n", width-right+15, ly-5, s.color)
+		fmt.Fprintf(&b, `<text class="legend" x="%d" y="%d">%s: min-max, median</text>`+"\n", width-right+40, ly+4, s.name)
+	}
+	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">curve point (time of day)</text>`+"\n", float64(left)+pw/2, height-14)
+	fmt.Fprintf(&b, `<text transform="translate(18 %.1f) rotate(-90)" text-anchor="middle">%s utilisation of used hosts</text>`+"\n", float64(top)+ph/2, esc(dim))
+	b.WriteString("</svg>\n")
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return fmt.Errorf("write band svg: %w", err)
+	}
+	return nil
+}
+
+// WriteShapesSVG draws, per host shape, the hosts of that shape and how
+// many run anything at the start and at the end of each run.
+func WriteShapesSVG(w io.Writer, runs []*Run, title string) error {
+	if len(runs) == 0 {
+		return fmt.Errorf("write shapes svg: no runs")
+	}
+	shapes := runs[0].Shapes
+	const left, top, barH, gap = 260, 40, 14, 12
+	rowsPer := len(runs) + 2 // all hosts, start, each run's end
+	height := top + len(shapes)*(rowsPer*barH+gap) + 40
+	const width, pw = 900, 600
+	most := 1
+	for _, s := range shapes {
+		most = max(most, s.Hosts)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
+	fmt.Fprintf(&b, `<rect x="0" y="0" width="%d" height="%d" fill="white"/>`+"\n", width, height)
+	fmt.Fprintf(&b, `<text x="20" y="24" font-size="15">%s</text>`+"\n", esc(title))
+	bar := func(y int, label string, v int, color string) {
+		wd := float64(v) / float64(most) * pw
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-6, y+barH-3, esc(label))
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", left, y+1, wd, barH-2, color)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%d</text>`+"\n", float64(left)+wd+4, y+barH-3, v)
+	}
+	for k, s := range shapes {
+		y := top + k*(rowsPer*barH+gap)
+		bar(y, s.Shape+": hosts", s.Hosts, "#dddddd")
+		bar(y+barH, "used at start", s.UsedBefore, "#999999")
+		for i, r := range runs {
+			used := 0
+			if k < len(r.Shapes) {
+				used = r.Shapes[k].UsedAfter
+			}
+			bar(y+(2+i)*barH, "used after "+runLabel(r), used, palette[i%len(palette)])
+		}
+	}
+	b.WriteString("</svg>\n")
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return fmt.Errorf("write shapes svg: %w", err)
+	}
+	return nil
 }

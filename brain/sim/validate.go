@@ -44,6 +44,11 @@ func Validate(snap place.Snapshot, prof place.Profile) []Violation {
 	for i := range snap.Hosts {
 		hosts[snap.Hosts[i].Name] = &snap.Hosts[i]
 	}
+	// rulesOf lists, per app, the rules that apply on hosts running it.
+	rulesOf := map[string][]int{}
+	for i, r := range prof.AntiAffinity {
+		rulesOf[r.App] = append(rulesOf[r.App], i)
+	}
 	byHost := map[string][]*place.Placement{}
 	for i := range snap.Placements {
 		p := &snap.Placements[i]
@@ -101,7 +106,13 @@ func Validate(snap place.Snapshot, prof place.Profile) []Violation {
 				add(h.Name, "gpu", "device %d holds %d milli-GPUs", i, u)
 			}
 		}
-		for _, r := range prof.AntiAffinity {
+		var ruleIdx []int
+		for app := range counts {
+			ruleIdx = append(ruleIdx, rulesOf[app]...)
+		}
+		slices.Sort(ruleIdx)
+		for _, ri := range ruleIdx {
+			r := prof.AntiAffinity[ri]
 			if r.App == r.Other {
 				if counts[r.App] > r.MaxOther+1 {
 					add(h.Name, "anti-affinity", "%d instances of %s, at most %d", counts[r.App], r.App, r.MaxOther+1)
@@ -210,41 +221,6 @@ func peak(p *place.Placement, dim string) int64 {
 		return top
 	}
 	return p.Demand[dim]
-}
-
-// hostLoad is, per dimension, the peak over the day of the sum of what the
-// placements demand (flat demands are constant over the day).
-func hostLoad(ps []*place.Placement, points int) place.Resources {
-	load := place.Resources{}
-	curved := map[string][]int64{}
-	for _, p := range ps {
-		for dim, v := range p.Demand {
-			if _, ok := p.Curves[dim]; ok {
-				continue
-			}
-			load[dim] += v
-		}
-		for dim, c := range p.Curves {
-			sum := curved[dim]
-			if sum == nil {
-				sum = make([]int64, max(points, len(c)))
-				curved[dim] = sum
-			}
-			for i, v := range c {
-				if i < len(sum) {
-					sum[i] += v
-				}
-			}
-		}
-	}
-	for dim, sum := range curved {
-		var top int64
-		for _, v := range sum {
-			top = max(top, v)
-		}
-		load[dim] += top
-	}
-	return load
 }
 
 func sortedDims(r place.Resources) []string {

@@ -42,6 +42,7 @@
 //	    extended: {example.com/fpga: 2}
 //	    labels: {zone: a}
 //	    failure_domain: rack-1 # sets the domain_label label
+//	    cost: 2.5              # one host's cost in a planning objective (default 1)
 //	apps:
 //	  - name: web
 //	    cpu: 4
@@ -49,9 +50,11 @@
 //	    gpu: {count: 1, models: [V100]}   # or {shared_milli: 250}
 //	    curves:                # optional, per cpu/memory: curve_points fractions in [0,1] of the peak
 //	      cpu: [0.2, 0.3, ...]
+//	      memory: "0.8 0.9 ..."  # the same, compact: one string (long curves are written so)
 //	    selector: {zone: a}    # hosts must carry all these labels
 //	    anti_affinity:         # on a host running web, at most max_together db
 //	      - {app: db, max_together: 0}
+//	      - {app: web, max_together: 2}  # the app itself: at most 2 web per host, counting all
 //	    max_per_host: 1        # at most one web per host
 //	    spread: {max_skew: 1}  # balance across failure domains (domain_label optional)
 //	    class: online          # system, online (default) or offline
@@ -62,8 +65,17 @@
 //	requests:
 //	  - {app: web, count: 10, priority: 100, group: team-a, preempt: false}
 //	  - {name: web-canary, app: web, count: 1}   # name: the job's name when submitted
+//	  - {app: db, count: 3, on: [big-0, big-0]}  # existing placements (simulation only)
 //	quotas:                    # a field left out (or 0) is not capped
 //	  - {group: team-a, cpu: 200, memory: 1Ti, gpu_milli: 4000}
+//
+// on lists where the request's first instances run now (len(on) <= count,
+// hosts named by the file; a host may repeat). The simulator starts from
+// them and places the rest. Existing placements that overflow a host,
+// miss a selector, break an anti-affinity rule or a quota make the file
+// invalid, with each problem named (see brain/sim.FromGeneric for why).
+// Spread is not checked on them: like Kubernetes topology spread, it
+// constrains new placements only.
 //
 // testdata/example.yaml is a complete example.
 //

@@ -46,6 +46,17 @@ type GenericHost struct {
 	Extended      map[string]int64  `yaml:"extended,omitempty"`
 	Labels        map[string]string `yaml:"labels,omitempty"`
 	FailureDomain string            `yaml:"failure_domain,omitempty"`
+	// Cost is what one host of this shape costs in a planning objective,
+	// in any unit shared by the file's hosts; 0 means 1 (UnitCost).
+	Cost float64 `yaml:"cost,omitempty"`
+}
+
+// UnitCost is the host's cost in the objective: Cost, or 1 when unset.
+func (h GenericHost) UnitCost() float64 {
+	if h.Cost == 0 {
+		return 1
+	}
+	return h.Cost
 }
 
 // GenericApp is what one instance of an app needs and the rules its
@@ -59,7 +70,7 @@ type GenericApp struct {
 	GPU      *GenericGPU      `yaml:"gpu,omitempty" json:"gpu,omitempty"`
 	// Curves maps "cpu" or "memory" to curve_points fractions in [0,1] of
 	// the app's peak; a point's demand is round(fraction x peak).
-	Curves       map[string][]float64  `yaml:"curves,omitempty" json:"curves,omitempty"`
+	Curves       map[string]Curve      `yaml:"curves,omitempty" json:"curves,omitempty"`
 	Selector     map[string]string     `yaml:"selector,omitempty" json:"selector,omitempty"`
 	AntiAffinity []GenericAntiAffinity `yaml:"anti_affinity,omitempty" json:"anti_affinity,omitempty"`
 	// MaxPerHost caps the app's instances per host (0 = no cap).
@@ -85,7 +96,9 @@ type GenericGPU struct {
 }
 
 // GenericAntiAffinity: on a host running this app, at most MaxTogether
-// instances of App.
+// instances of App. When App is the app itself the count includes every
+// instance on the host, so max_together N caps the app at N per host (as
+// max_per_host: N does) and must be at least 1.
 type GenericAntiAffinity struct {
 	App         string `yaml:"app" json:"app"`
 	MaxTogether int    `yaml:"max_together" json:"max_together"`
@@ -108,6 +121,10 @@ type GenericRequest struct {
 	Priority int    `yaml:"priority,omitempty"`
 	Group    string `yaml:"group,omitempty"`
 	Preempt  bool   `yaml:"preempt,omitempty"`
+	// On lists existing placements: the hosts the request's first len(On)
+	// instances run on now (a host may repeat). The simulator starts from
+	// them and places the rest.
+	On []string `yaml:"on,omitempty"`
 }
 
 // GenericQuota caps a group; unset dimensions are not capped.
@@ -158,7 +175,7 @@ func decodeGeneric(r io.Reader, file string, maxBytes int64, needHosts bool, che
 		return nil, fmt.Errorf("read %s: %w", file, err)
 	}
 	if int64(len(data)) > maxBytes {
-		return nil, fmt.Errorf("%s: %w: larger than %d bytes", file, ErrInvalid, maxBytes)
+		return nil, fmt.Errorf("%s: %w: %w: larger than %d bytes", file, ErrInvalid, ErrLimit, maxBytes)
 	}
 	var g Generic
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -174,15 +191,16 @@ func decodeGeneric(r io.Reader, file string, maxBytes int64, needHosts bool, che
 		return nil, fmt.Errorf("%s: %w: more than one document", file, ErrInvalid)
 	}
 	g.normalize()
-	var root yaml.Node
-	// The strict decode succeeded, so the node parse cannot fail; the
-	// nodes only give validation errors their lines.
-	_ = yaml.Unmarshal(data, &root)
 	errs := g.validate(needHosts)
 	if len(errs) == 0 && check != nil {
 		errs = check(&g)
 	}
 	if len(errs) > 0 {
+		var root yaml.Node
+		// The strict decode succeeded, so the node parse cannot fail; the
+		// nodes only give errors their lines, and a large file's node tree
+		// costs hundreds of MB, so only a bad file pays for it.
+		_ = yaml.Unmarshal(data, &root)
 		return nil, fieldErrors(errs, file, func(path string) int { return lineOf(&root, path) })
 	}
 	return &g, nil
@@ -205,6 +223,9 @@ func (g *Generic) normalize() {
 	g.Apps = nilIfEmpty(g.Apps)
 	g.Requests = nilIfEmpty(g.Requests)
 	g.Quotas = nilIfEmpty(g.Quotas)
+	for i := range g.Requests {
+		g.Requests[i].On = nilIfEmpty(g.Requests[i].On)
+	}
 	for i := range g.Hosts {
 		h := &g.Hosts[i]
 		h.Extended = nilIfEmptyMap(h.Extended)
@@ -266,7 +287,7 @@ func (g *Generic) validate(needHosts bool) []FieldError {
 	if g.CurvePoints < 0 {
 		ps.add("curve_points", "negative")
 	}
-	g.validateHosts(&ps)
+	hostNames := g.validateHosts(&ps)
 	if needHosts && len(g.Hosts) == 0 {
 		ps.add("hosts", "no hosts")
 	}
@@ -286,12 +307,13 @@ func (g *Generic) validate(needHosts bool) []FieldError {
 		seenApp[a.Name] = true
 		a.validate(&ps, p, g.CurvePoints, apps)
 	}
-	g.validateRequests(&ps, apps)
+	g.validateRequests(&ps, apps, hostNames)
 	g.validateQuotas(&ps)
 	return ps
 }
 
-func (g *Generic) validateHosts(ps *problems) {
+// validateHosts checks the hosts and returns every host name.
+func (g *Generic) validateHosts(ps *problems) map[string]bool {
 	hostNames := map[string]bool{}
 	for i, h := range g.Hosts {
 		p := fmt.Sprintf("hosts[%d]", i)
@@ -323,7 +345,11 @@ func (g *Generic) validateHosts(ps *problems) {
 		if _, ok := h.Labels[g.Domain()]; ok && h.FailureDomain != "" {
 			ps.add(p+".labels", "label %q and failure_domain both set", g.Domain())
 		}
+		if h.Cost < 0 || math.IsNaN(h.Cost) || math.IsInf(h.Cost, 0) {
+			ps.add(p+".cost", "%v: want a finite cost >= 0 (0 means 1)", h.Cost)
+		}
 	}
+	return hostNames
 }
 
 // validate checks one app at path p; apps names every app in the file.
@@ -351,8 +377,11 @@ func (a GenericApp) validate(ps *problems, p string, curvePoints int, apps map[s
 		if !apps[aa.App] {
 			ps.add(ap+".app", "unknown app %q", aa.App)
 		}
-		if aa.MaxTogether < 0 {
+		switch {
+		case aa.MaxTogether < 0:
 			ps.add(ap+".max_together", "negative")
+		case aa.App == a.Name && aa.MaxTogether == 0:
+			ps.add(ap+".max_together", "0 for the app itself: the count includes the instance, so 0 would forbid %q everywhere (1 = one per host)", a.Name)
 		}
 	}
 	if a.MaxPerHost < 0 {
@@ -383,7 +412,11 @@ func (a GenericApp) validateCurves(ps *problems, p string, curvePoints int) {
 	}
 }
 
-func (g *Generic) validateRequests(ps *problems, apps map[string]bool) {
+// validateRequests checks requests against the file's apps and hosts.
+// Existing placements are checked for names and numbers here; whether they
+// fit their hosts and keep the rules is the simulator's check (it needs
+// the placement core's arithmetic).
+func (g *Generic) validateRequests(ps *problems, apps, hosts map[string]bool) {
 	names := map[string]bool{}
 	for i, r := range g.Requests {
 		p := fmt.Sprintf("requests[%d]", i)
@@ -392,6 +425,14 @@ func (g *Generic) validateRequests(ps *problems, apps map[string]bool) {
 		}
 		if r.Count < 1 {
 			ps.add(p+".count", "must be at least 1, got %d", r.Count)
+		}
+		if len(r.On) > r.Count && r.Count >= 1 {
+			ps.add(p+".on", "%d existing placements for a count of %d", len(r.On), r.Count)
+		}
+		for k, h := range r.On {
+			if !hosts[h] {
+				ps.add(fmt.Sprintf("%s.on[%d]", p, k), "unknown host %q", h)
+			}
 		}
 		if r.Name != "" {
 			if err := ValidName(r.Name); err != nil {

@@ -55,6 +55,10 @@ func TestGenericBadInput(t *testing.T) {
 		{strings.Replace(base, "memory: 1Gi}", "memory: 1Gi, spread: {max_skew: 0}}", 1), "apps[0].spread.max_skew: must be at least 1, got 0"},
 		{strings.Replace(base, "{name: h,", "{name: h, count: 2, gpus: 1,", 1), "f.yaml:3: hosts[0].gpu_model: empty for a host with gpus"},
 		{strings.Replace(base, "memory: 16Gi}", "memory: 16Gi}\n  - {name: h, cpu: 1, memory: 1}", 1), `f.yaml:4: hosts[1].name: duplicate host "h"`},
+		{strings.Replace(base, "memory: 16Gi}", "memory: 16Gi, cost: -1}", 1), "f.yaml:3: hosts[0].cost: -1: want a finite cost >= 0"},
+		{strings.Replace(base, "count: 1}", "count: 1, on: [nope]}", 1), `f.yaml:7: requests[0].on[0]: unknown host "nope"`},
+		{strings.Replace(base, "count: 1}", "count: 1, on: [h, h]}", 1), "f.yaml:7: requests[0].on: 2 existing placements for a count of 1"},
+		{strings.Replace(base, "memory: 1Gi}", "memory: 1Gi, anti_affinity: [{app: a, max_together: 0}]}", 1), `apps[0].anti_affinity[0].max_together: 0 for the app itself`},
 	}
 	for _, c := range cases {
 		_, err := DecodeGeneric(strings.NewReader(c.in), "f.yaml")
@@ -114,6 +118,8 @@ func FuzzDecodeGeneric(f *testing.F) {
 	}
 	f.Add(string(data))
 	f.Add("version: 1\nhosts: [{name: h, cpu: 1, memory: 1}]\napps: []\nrequests: []\n")
+	f.Add("version: 1\ncurve_points: 16\nhosts: [{name: h, cpu: 1, memory: 1, cost: 2}]\n" +
+		"apps: [{name: a, cpu: 1, memory: 1, curves: {cpu: '1 0 .5 0 0 0 0 0 0 0 0 0 0 0 0 0'}}]\nrequests: [{app: a, count: 2, on: [h]}]\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		g, err := DecodeGeneric(strings.NewReader(in), "f")
 		if err != nil {
@@ -180,5 +186,56 @@ func TestGenericJSON(t *testing.T) {
 	_, err = DecodeGeneric(strings.NewReader(strings.Replace(in, `"count": 3`, `"count": 3, "extra": true`, 1)), "c.json")
 	if err == nil || !strings.Contains(err.Error(), "line 4: field extra not found") {
 		t.Fatalf("unknown JSON field: %v", err)
+	}
+}
+
+func TestGenericCostAndExistingPlacements(t *testing.T) {
+	in := "version: 1\nhosts:\n  - {name: h, count: 2, cpu: 8, memory: 16Gi, cost: 2.5}\n  - {name: g, cpu: 8, memory: 16Gi}\napps:\n  - {name: a, cpu: 1, memory: 1Gi}\nrequests:\n  - {app: a, count: 3, on: [h-1, h-1]}\n"
+	g, err := DecodeGeneric(strings.NewReader(in), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Hosts[0].UnitCost() != 2.5 || g.Hosts[1].UnitCost() != 1 {
+		t.Errorf("unit costs %v, %v; want 2.5, 1", g.Hosts[0].UnitCost(), g.Hosts[1].UnitCost())
+	}
+	if !reflect.DeepEqual(g.Requests[0].On, []string{"h-1", "h-1"}) {
+		t.Errorf("on decoded as %v", g.Requests[0].On)
+	}
+	var buf bytes.Buffer
+	if err := EncodeGeneric(&buf, g); err != nil {
+		t.Fatal(err)
+	}
+	g2, err := DecodeGeneric(&buf, "round-trip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g, g2) {
+		t.Fatalf("round trip changed the trace:\n%+v\n%+v", g, g2)
+	}
+}
+
+// A curve may be one string of numbers; it decodes as the list does, and
+// long curves encode that way.
+func TestCompactCurves(t *testing.T) {
+	base := "version: 1\ncurve_points: 2\nhosts:\n  - {name: h, cpu: 8, memory: 16Gi}\napps:\n  - {name: a, cpu: 1, memory: 1Gi, curves: {cpu: CURVE}}\nrequests:\n  - {app: a, count: 1}\n"
+	list, err := DecodeGeneric(strings.NewReader(strings.Replace(base, "CURVE", "[0.5, 1]", 1)), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compact, err := DecodeGeneric(strings.NewReader(strings.Replace(base, "CURVE", `"0.5 1"`, 1)), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(list, compact) {
+		t.Fatalf("list %v, compact %v", list.Apps[0].Curves, compact.Apps[0].Curves)
+	}
+	_, err = DecodeGeneric(strings.NewReader(strings.Replace(base, "CURVE", `"0.5 x"`, 1)), "f.yaml")
+	if err == nil || !strings.Contains(err.Error(), `curve point 1: "x" is not a number`) {
+		t.Fatalf("bad point: %v", err)
+	}
+	long := make(Curve, 20)
+	out, err := long.MarshalYAML()
+	if s, ok := out.(string); err != nil || !ok || len(strings.Fields(s)) != 20 {
+		t.Fatalf("a 20-point curve encodes as %#v", out)
 	}
 }

@@ -164,6 +164,9 @@ func (g *Generic) Jobs() ([]Job, []FieldError) {
 		if a.Image == "" {
 			ps.add(p+".app", "app %q has no image: a submitted job needs one", r.App)
 		}
+		if len(r.On) > 0 {
+			ps.add(p+".on", "existing placements are for simulation only; a brain knows where its jobs run")
+		}
 		jobs = append(jobs, Job{
 			Name: name, App: a, Count: r.Count, Priority: r.Priority, Group: r.Group, Preempt: r.Preempt,
 			CurvePoints: g.CurvePoints, DomainLabel: g.Domain(),
@@ -255,7 +258,13 @@ func (a GenericApp) CurveDemand() map[string][]int64 {
 func (a GenericApp) Rules(domainLabel string) ([]place.AntiAffinity, []place.Spread) {
 	var aas []place.AntiAffinity
 	for _, aa := range a.AntiAffinity {
-		aas = append(aas, place.AntiAffinity{App: a.Name, Other: aa.App, MaxOther: aa.MaxTogether})
+		limit := aa.MaxTogether
+		if aa.App == a.Name {
+			// max_together counts every instance on the host; place's
+			// same-app rule counts the others next to one.
+			limit--
+		}
+		aas = append(aas, place.AntiAffinity{App: a.Name, Other: aa.App, MaxOther: limit})
 	}
 	if a.MaxPerHost > 0 {
 		aas = append(aas, place.AntiAffinity{App: a.Name, Other: a.Name, MaxOther: a.MaxPerHost - 1})

@@ -111,3 +111,11 @@ func FuzzDecodeJobs(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeJobsRefusesExistingPlacements(t *testing.T) {
+	in := "version: 1\nhosts:\n  - {name: h, cpu: 8, memory: 16Gi}\napps:\n  - {name: a, cpu: 1, memory: 1Gi, image: busybox}\nrequests:\n  - {app: a, count: 1, on: [h]}\n"
+	_, err := DecodeJobs(strings.NewReader(in), "jobs.yaml")
+	if err == nil || !strings.Contains(err.Error(), "jobs.yaml:7: requests[0].on: existing placements are for simulation only") {
+		t.Fatalf("got %v", err)
+	}
+}

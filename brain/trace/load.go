@@ -72,10 +72,13 @@ func LoadV2018(dir string, opts LoadOptions) (*V2018, error) {
 		return nil, fmt.Errorf("load v2018 trace %s: %w: files of %d bytes need about %d bytes of memory, budget is %d bytes (raise the memory budget or cut the trace)",
 			dir, ErrTooLarge, sizes[0]+sizes[1], est, budget)
 	}
+	// Stat sizes bound regular files; a device or pipe says 0, so the
+	// reads are bounded by the budget too.
+	maxRead := budget / loadBytesPerFileByte
 	t := &V2018{}
 	seenM := map[string]bool{}
 	err := readFile(mPath, func(f *os.File) error {
-		return ReadMachines(bufio.NewReaderSize(f, 1<<16), mPath, func(m Machine) error {
+		return ReadMachines(bufio.NewReaderSize(newLimitedReader(f, mPath, maxRead, 0), 1<<16), mPath, func(m Machine) error {
 			if !seenM[m.ID] {
 				seenM[m.ID] = true
 				t.Machines = append(t.Machines, m)
@@ -88,7 +91,7 @@ func LoadV2018(dir string, opts LoadOptions) (*V2018, error) {
 	}
 	seenC := map[string]bool{}
 	err = readFile(cPath, func(f *os.File) error {
-		return ReadContainers(bufio.NewReaderSize(f, 1<<16), cPath, func(c Container) error {
+		return ReadContainers(bufio.NewReaderSize(newLimitedReader(f, cPath, maxRead, 0), 1<<16), cPath, func(c Container) error {
 			if !seenC[c.ID] {
 				seenC[c.ID] = true
 				t.Containers = append(t.Containers, c)

@@ -106,3 +106,46 @@ func ParseBytes(s string) (Bytes, error) {
 	}
 	return Bytes(v * mult), nil
 }
+
+// Curve is a daily curve: fractions in [0,1] of a peak, one per curve
+// point. In YAML it is a list ([0.2, 1, 0.5]) or, compact, one string of
+// numbers separated by spaces ("0.2 1 0.5"): a list costs the decoder a
+// node per point, which for thousands of 96-point curves is hundreds of MB.
+// JSON is a plain array.
+type Curve []float64
+
+// compactCurvePoints is the length from which MarshalYAML writes a string.
+const compactCurvePoints = 16
+
+// UnmarshalYAML accepts a list of numbers or a string of them.
+func (c *Curve) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		return n.Decode((*[]float64)(c))
+	}
+	fields := strings.Fields(n.Value)
+	out := make(Curve, len(fields))
+	for i, f := range fields {
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			return fmt.Errorf("line %d: curve point %d: %q is not a number", n.Line, i, f)
+		}
+		out[i] = v
+	}
+	*c = out
+	return nil
+}
+
+// MarshalYAML writes long curves as one string, short ones as a list.
+func (c Curve) MarshalYAML() (any, error) {
+	if len(c) < compactCurvePoints {
+		return []float64(c), nil
+	}
+	var b strings.Builder
+	for i, v := range c {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+	}
+	return b.String(), nil
+}

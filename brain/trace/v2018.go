@@ -83,7 +83,7 @@ type rowReader struct {
 }
 
 func newRowReader(r io.Reader, file string, columns []string) *rowReader {
-	cr := csv.NewReader(r)
+	cr := csv.NewReader(newLimitedReader(r, file, math.MaxInt64-1, MaxRowBytes))
 	// Count columns ourselves so the message can say which are missing.
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true

@@ -2,6 +2,7 @@ package trace
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,4 +194,34 @@ func FuzzReadContainers(f *testing.F) {
 			t.Fatalf("error %v is not a ParseError", err)
 		}
 	})
+}
+
+// A row that never ends (a device, a file without newlines) stops at
+// MaxRowBytes with the limit named; so does a file larger than the budget
+// allows even when its size cannot be known before reading.
+func TestReadBoundsRowsAndFiles(t *testing.T) {
+	err := ReadMachines(io.LimitReader(zeros{}, 1<<30), "m.csv", func(Machine) error { return nil })
+	if err == nil || !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "a line longer than 65536 bytes") {
+		t.Fatalf("endless row: %v", err)
+	}
+	dir := t.TempDir()
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, MachineMetaFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ContainerMetaFile), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadV2018(dir, LoadOptions{MemoryBudgetBytes: 100 << 10})
+	if err == nil || !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "larger than 20480 bytes") {
+		t.Fatalf("endless file: %v", err)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = '0'
+	}
+	return len(p), nil
 }

@@ -140,3 +140,12 @@ func TestStatusTable(t *testing.T) {
 		t.Errorf("unreachable agent: code %d err %q", code, errs)
 	}
 }
+
+// A file that never ends (a device) is refused at the limit, not read
+// forever.
+func TestPolicyCheckEndlessFile(t *testing.T) {
+	code, _, errs := runCtl(t, "policy", "check", "/dev/urandom")
+	if code != 1 || !strings.Contains(errs, "/dev/urandom: larger than 1048576 bytes, the policy file limit") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+}

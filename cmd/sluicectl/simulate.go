@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/sluicehq/sluice/brain/place"
 	"github.com/sluicehq/sluice/brain/sim"
 	"github.com/sluicehq/sluice/brain/trace"
+	"golang.org/x/term"
 )
 
 const simulateUsage = `usage: sluicectl simulate MODE [FLAGS]
@@ -29,10 +32,12 @@ modes:
   pre-allocate    place a batch on an inventory; count the extra hosts the rest needs
   reproduce       replay requests against a saved brain snapshot (deterministic)
   generate-v2018  write a synthetic cluster-trace-v2018 (machine_meta.csv, container_meta.csv)
+  generate        write a synthetic generic file of a large online cluster (curves, rules, existing placements)
 
 Run "sluicectl simulate MODE -h" for a mode's flags. Examples:
 
   sluicectl simulate generate-v2018 -out /tmp/v2018 -seed 1
+  sluicectl simulate generate -out /tmp/cluster.yaml -seed 1
   sluicectl simulate evaluate -format v2018 -in /tmp/v2018 -strategies spread,best-fit,fgd-pack -out /tmp/report
   sluicectl simulate evaluate -format openb -in DIR -openb-trace default -strategies best-fit,fgd -seeds 1,2,3 -out /tmp/openb
   sluicectl simulate pre-allocate -in cluster.yaml -host-type big -out /tmp/plan
@@ -61,6 +66,8 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		err = simulateMode(ctx, mode, rest, stdout, stderr)
 	case "generate-v2018":
 		err = simulateGenerate(rest, stdout, stderr)
+	case "generate":
+		err = simulateGenerateCluster(rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, simulateUsage)
 		return 0
@@ -112,10 +119,54 @@ func simulateGenerate(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+func simulateGenerateCluster(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "generic file to write (required)")
+	seed := fs.Uint64("seed", 1, "generator seed; the same seed writes the same file")
+	cfg := sim.ClusterScale(0)
+	fs.IntVar(&cfg.Hosts, "hosts", cfg.Hosts, "hosts (two thirds 64-core, one third 96-core)")
+	fs.IntVar(&cfg.Apps, "apps", cfg.Apps, "apps")
+	fs.IntVar(&cfg.Containers, "containers", cfg.Containers, "containers")
+	fs.IntVar(&cfg.Rules, "rules", cfg.Rules, "anti-affinity rules")
+	fs.IntVar(&cfg.CurvePoints, "curve-points", cfg.CurvePoints, "points per daily curve")
+	fs.Float64Var(&cfg.Existing, "existing", cfg.Existing, "share of containers with existing placements")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() > 0 {
+		return usagef("need -out FILE and no arguments")
+	}
+	cfg.Seed = *seed
+	setGCLimit(defaultGCLimitBytes)
+	g, err := sim.GenerateCluster(cfg)
+	if err != nil {
+		return err
+	}
+	file, err := os.Create(*out)
+	if err != nil {
+		return err
+	}
+	if err := trace.EncodeGeneric(file, g); err != nil {
+		file.Close()
+		return err
+	}
+	if err := file.Close(); err != nil {
+		return err
+	}
+	existing := 0
+	for _, r := range g.Requests {
+		existing += len(r.On)
+	}
+	fmt.Fprintf(stdout, "wrote %d hosts, %d apps, %d containers (%d placed) to %s\n", cfg.Hosts, cfg.Apps, cfg.Containers, existing, *out)
+	return nil
+}
+
 type simFlags struct {
 	format, in, openbTrace, strategies, seeds, out, hostType, snapshot, requests string
+	cpuProfile, memProfile                                                       string
 	sample, curveSamples, parallel                                               int
-	memoryBudget                                                                 int64
+	memoryBudget, gcLimit                                                        int64
 	progress, saveSnapshot                                                       bool
 }
 
@@ -127,6 +178,14 @@ func simulateMode(ctx context.Context, mode string, args []string, stdout, stder
 	seeds, err := parseSeeds(f.seeds)
 	if err != nil {
 		return err
+	}
+	setGCLimit(f.gcLimit)
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	opts := sim.Options{SampleFeasible: f.sample, CurveSamples: f.curveSamples, Parallel: f.parallel, Now: time.Now}
 	bar := newProgressBar(stderr, f.progress)
@@ -153,7 +212,54 @@ func simulateMode(ctx context.Context, mode string, args []string, stdout, stder
 		}
 	}
 	bar.finish()
+	if f.memProfile != "" {
+		if err := writeHeapProfile(f.memProfile); err != nil {
+			return err
+		}
+	}
 	return report(f, rep, stdout)
+}
+
+// defaultGCLimitBytes is the collector's soft limit for simulations: the
+// large planning trace keeps about 250 MB live, and with the default
+// GOGC the heap would grow to twice that before a collection; the limit
+// makes the collector run earlier instead. It is soft: a simulation
+// that needs more memory gets it.
+const defaultGCLimitBytes = 400 << 20
+
+// setGCLimit applies a soft memory limit unless GOMEMLIMIT sets one.
+func setGCLimit(bytes int64) {
+	if bytes > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(bytes)
+	}
+}
+
+func startCPUProfile(path string) (func(), error) {
+	file, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(file); err != nil {
+		file.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		file.Close()
+	}, nil
+}
+
+func writeHeapProfile(path string) error {
+	file, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(file); err != nil {
+		file.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return file.Close()
 }
 
 // parseSimFlags reads mode's flags: the input ones (a trace, or for
@@ -185,6 +291,9 @@ func parseSimFlags(mode string, args []string, stderr io.Writer) (simFlags, erro
 	fs.IntVar(&f.curveSamples, "curve-points", 100, "points on the allocation curves")
 	fs.IntVar(&f.parallel, "parallel", runtime.GOMAXPROCS(0), "runs replayed at once (evaluate)")
 	fs.BoolVar(&f.progress, "progress", false, "show a progress bar on stderr even when it is not a terminal")
+	fs.Int64Var(&f.gcLimit, "gc-limit", defaultGCLimitBytes, "soft memory limit for the Go collector, in bytes (0 = none; GOMEMLIMIT, when set, wins)")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to this file")
+	fs.StringVar(&f.memProfile, "memprofile", "", "write a pprof heap profile (after the runs, before the report) to this file")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -471,6 +580,25 @@ func writeOutputs(f simFlags, rep *sim.Report) error {
 			return err
 		}
 	}
+	if len(rep.Runs) > 0 && len(rep.Runs[0].Shapes) > 0 {
+		err := write("hosts-by-shape.svg", func(w io.Writer) error {
+			return sim.WriteShapesSVG(w, rep.Runs, fmt.Sprintf("%s: hosts used by shape, start and end", rep.Workload))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, r := range rep.Runs {
+		for _, d := range sortedKeys(bandDims(r)) {
+			name := fmt.Sprintf("band-%s-%s-%d.svg", d, r.Strategy, r.Seed)
+			err := write(fileSafe(name), func(w io.Writer) error {
+				return sim.WriteBandSVG(w, r, d, fmt.Sprintf("%s utilisation over the day, used hosts: %s seed %d", d, r.Strategy, r.Seed))
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
 	heatDim := place.DimCPU
 	if dims[sim.DimGPU] {
 		heatDim = sim.DimGPU
@@ -506,6 +634,15 @@ func writeOutputs(f simFlags, rep *sim.Report) error {
 		}
 	}
 	return nil
+}
+
+// bandDims are the dimensions a run has a utilisation band for.
+func bandDims(r *sim.Run) map[string]bool {
+	out := map[string]bool{}
+	for d := range r.UtilBand {
+		out[d] = true
+	}
+	return out
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -546,9 +683,7 @@ type progressBar struct {
 func newProgressBar(stderr io.Writer, forced bool) *progressBar {
 	on := forced
 	if f, ok := stderr.(*os.File); ok && !forced {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			on = true
-		}
+		on = term.IsTerminal(int(f.Fd()))
 	}
 	return &progressBar{w: stderr, on: on, forced: forced, start: time.Now(), active: map[string][2]int{}}
 }

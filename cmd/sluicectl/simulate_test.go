@@ -175,3 +175,56 @@ func TestSimulateBadUsage(t *testing.T) {
 		t.Errorf("bad generic file: %d %s", code, errs)
 	}
 }
+
+// Issue 15's minimal curve file: exit 0, cpu used 50% with 100% requested.
+func TestSimulateEvaluateAccountingFile(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "accounting.yaml")
+	yaml := "version: 1\ncurve_points: 2\nhosts:\n  - {name: h, cpu: 4, memory: 4Gi}\napps:\n" +
+		"  - {name: day, cpu: 2, memory: 1Gi, curves: {cpu: [1, 0]}}\n  - {name: night, cpu: 2, memory: 1Gi, curves: {cpu: [0, 1]}}\n" +
+		"requests:\n  - {app: day, count: 1}\n  - {app: night, count: 1}\n"
+	if err := os.WriteFile(in, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	code, text, errs := simulate(t, "evaluate", "-in", in, "-strategies", "best-fit", "-out", out)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, text, errs)
+	}
+	run := readReport(t, out)["runs"].([]any)[0].(map[string]any)
+	used := run["allocation_rate"].(map[string]any)["cpu"].(float64)
+	requested := run["requested_rate"].(map[string]any)["cpu"].(float64)
+	if used != 0.5 || requested != 1 {
+		t.Fatalf("cpu used %v requested %v, want 0.5 and 1\n%s", used, requested, text)
+	}
+	if strings.Contains(text, "VIOLATION") {
+		t.Fatalf("violation reported:\n%s", text)
+	}
+	for _, name := range []string{"band-cpu-best-fit-1.svg", "band-memory-best-fit-1.svg", "hosts-by-shape.svg"} {
+		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// generate writes a cluster file that evaluate reads, the same bytes for
+// the same seed.
+func TestSimulateGenerateCluster(t *testing.T) {
+	dir := t.TempDir()
+	small := []string{"-hosts", "60", "-apps", "40", "-containers", "300", "-rules", "80", "-curve-points", "24"}
+	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
+	for _, out := range []string{a, b} {
+		code, text, errs := simulate(t, append([]string{"generate", "-out", out, "-seed", "4"}, small...)...)
+		if code != 0 || !strings.Contains(text, "60 hosts, 40 apps, 300 containers (270 placed)") {
+			t.Fatalf("generate: exit %d\n%s\n%s", code, text, errs)
+		}
+	}
+	da, _ := os.ReadFile(a)
+	db, _ := os.ReadFile(b)
+	if len(da) == 0 || !bytes.Equal(da, db) {
+		t.Fatal("the same seed wrote different files")
+	}
+	code, text, errs := simulate(t, "evaluate", "-in", a, "-strategies", "best-fit,spread")
+	if code != 0 || !strings.Contains(text, "30 requests after 270 pre-placed") {
+		t.Fatalf("evaluate: exit %d\n%s\n%s", code, text, errs)
+	}
+}
