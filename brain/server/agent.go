@@ -159,6 +159,14 @@ func invalid(field, msg string) error {
 // was emptied).
 func (b *Brain) Heartbeat(ctx context.Context, req *connect.Request[brainv1.HeartbeatRequest]) (*connect.Response[brainv1.HeartbeatResponse], error) {
 	m := req.Msg
+	level, done := b.shed.enter()
+	defer done()
+	if level >= shedLiveness {
+		// Overloaded: answered unrecorded, without the brain's lock
+		// (overload.go).
+		b.shed.shedLiveness(b.now())
+		return connect.NewResponse(&brainv1.HeartbeatResponse{HeartbeatIntervalMs: b.shed.interval().Milliseconds(), Epoch: b.cfg.Epoch}), nil
+	}
 	b.mu.Lock()
 	h, err := b.known(m.GetNodeId(), m.GetName())
 	if err != nil {
@@ -175,6 +183,29 @@ func (b *Brain) Heartbeat(ctx context.Context, req *connect.Request[brainv1.Hear
 		return nil, invalid("lent", "negative")
 	}
 	l := b.touch(h.Name)
+	if level >= shedDetail {
+		b.shed.shedDetail()
+	} else {
+		b.heartbeatDetail(l, h.Name, m)
+	}
+	b.noteApplied(l, m.GetAppliedVersion())
+	down := h.Down
+	iv := b.interval()
+	b.shed.setInterval(iv)
+	resp := &brainv1.HeartbeatResponse{HeartbeatIntervalMs: iv.Milliseconds(), TargetVersion: cur, Epoch: b.cfg.Epoch}
+	b.mu.Unlock()
+	if down {
+		if err := b.enqueue(ctx, &change{kind: changeUp, name: h.Name}); err != nil {
+			return nil, unavailable(fmt.Errorf("heartbeat %s: mark up: %w", h.Name, err))
+		}
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// heartbeatDetail records what a heartbeat says beyond liveness: what
+// the host lends, its use, interference signals and containers; caller
+// holds mu.
+func (b *Brain) heartbeatDetail(l *hostLive, name string, m *brainv1.HeartbeatRequest) {
 	l.lentCPUMilli, l.lentMemoryBytes, l.reportedLend = m.GetLentCpuMilli(), m.GetLentMemoryBytes(), true
 	if l.usage == nil {
 		l.usage = map[string]int64{}
@@ -187,23 +218,13 @@ func (b *Brain) Heartbeat(ctx context.Context, req *connect.Request[brainv1.Hear
 	l.usage[place.DimCPU], l.usage[place.DimMemory] = cpu, mem
 	l.runqP99Us, l.cpuPSI, l.memPSI = m.GetOnlineRunqLatencyP99Us(), m.GetCpuPressureSomeAvg10(), m.GetMemoryPressureSomeAvg10()
 	l.kills += int64(len(m.GetKills()))
-	b.noteSignals(l, h.Name, m)
+	b.noteSignals(l, name, m)
 	l.running = 0
 	for _, c := range m.GetContainers() {
 		if c.GetState() == "running" {
 			l.running++
 		}
 	}
-	b.noteApplied(l, m.GetAppliedVersion())
-	down := h.Down
-	resp := &brainv1.HeartbeatResponse{HeartbeatIntervalMs: b.interval().Milliseconds(), TargetVersion: cur, Epoch: b.cfg.Epoch}
-	b.mu.Unlock()
-	if down {
-		if err := b.enqueue(ctx, &change{kind: changeUp, name: h.Name}); err != nil {
-			return nil, unavailable(fmt.Errorf("heartbeat %s: mark up: %w", h.Name, err))
-		}
-	}
-	return connect.NewResponse(resp), nil
 }
 
 // noteApplied records an applied version and its push lag; caller holds mu.
@@ -221,6 +242,9 @@ func (b *Brain) noteApplied(l *hostLive, v uint64) {
 // Ack records what the agent applied, with per-item results.
 func (b *Brain) Ack(ctx context.Context, req *connect.Request[brainv1.AckRequest]) (*connect.Response[brainv1.AckResponse], error) {
 	m := req.Msg
+	// Acknowledgements are placement work: counted, never shed.
+	_, done := b.shed.enter()
+	defer done()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	h, err := b.known(m.GetNodeId(), m.GetName())

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/brain/auth"
 	"github.com/sluicehq/sluice/brain/safety"
 	"github.com/sluicehq/sluice/brain/store"
 	"github.com/sluicehq/sluice/brain/trace"
@@ -39,6 +41,13 @@ type Config struct {
 	// Epoch is the leader's epoch (its election revision, see HA) that
 	// every target update and heartbeat answer carries; 0 without election.
 	Epoch uint64
+	// Authenticate makes Handler authenticate every request by its
+	// verified client certificate and authorise it by identity and scope
+	// (serve it with ServeTLS). Without it the brain is plain text, for
+	// loopback only, and every caller may do everything.
+	Authenticate bool
+	// Overload sets when agent work is shed; zero takes DefaultOverload.
+	Overload Overload
 }
 
 // hostLive is what the brain knows about a host beyond its record: all of
@@ -98,6 +107,13 @@ type Brain struct {
 	// stopped is closed when Run returns: target streams end with it, so
 	// agents reconnect to whoever leads next.
 	stopped chan struct{}
+
+	// revoked refuses revoked host certificates (read by every request);
+	// revocations are the records behind it, under mu.
+	revoked     *auth.Revocations
+	revocations map[string]store.Revocation
+	access      *access
+	shed        *shedder
 }
 
 // New loads the state from the store and returns a brain that has not
@@ -138,6 +154,14 @@ func New(ctx context.Context, cfg Config) (*Brain, error) {
 		kick: make(chan struct{}, 1), ready: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	b.started = b.now()
+	b.revocations = maps.Clone(st.Revoked)
+	cutoffs := map[string]time.Time{}
+	for h, r := range st.Revoked {
+		cutoffs[h] = r.Cutoff
+	}
+	b.revoked = auth.NewRevocations(cutoffs)
+	b.access = newAccess(cfg.Registry, b.revoked, cfg.Now)
+	b.shed = newShedder(cfg.Registry, cfg.Overload)
 	b.indexJobs()
 	for name := range st.Hosts {
 		b.live[name] = b.newLive()

@@ -15,4 +15,13 @@
 // system jobs against the hosts' capacity (requests). The two kinds live in
 // two place.Cluster views of the same hosts, so placement rules (anti-
 // affinity, spread, per-host caps) hold within a kind, not across kinds.
+//
+// Served with ServeTLS and Config.Authenticate, every RPC is authorised by
+// its verified client certificate (access.go, brain/auth): agent
+// procedures only for the host the certificate names, operator procedures
+// by scope (read, submit, admin), revoked host certificates refused at
+// their next request. Serve is plain text, for loopback only.
+//
+// Under overload (overload.go) agent work is shed in a fixed order,
+// heartbeat detail before liveness, and never placement.
 package server

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,12 +18,19 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/sluicehq/sluice/brain/api/gen/v1/brainv1connect"
+	"github.com/sluicehq/sluice/brain/auth"
 	"github.com/sluicehq/sluice/brain/store"
 )
 
 // forwardedHeader marks a request a follower forwarded: the brain it
 // reaches serves it or refuses it, never forwards it again.
 const forwardedHeader = "Sluice-Forwarded-By"
+
+// CallerCertHeader carries, on a request a follower forwards over mutual
+// TLS, the client certificate (base64 DER) the follower verified at its
+// handshake: the leader authorises that caller, not the follower's brain
+// certificate, and honours the header only from a brain.
+const CallerCertHeader = "Sluice-Forwarded-Client-Cert"
 
 // LeaderHeader names the leader's URL on every API answer, so clients
 // given a list of brains learn where to go.
@@ -36,8 +44,20 @@ func (h *HA) Handler(base prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(h.Gatherer(base), promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", h.healthz)
-	mux.Handle(brainv1connect.NewMaintenanceServiceHandler(h, connect.WithReadMaxBytes(MaxMessageBytes)))
+	opts := []connect.HandlerOption{connect.WithReadMaxBytes(MaxMessageBytes)}
+	var a *access
+	if h.cfg.Brain.Authenticate {
+		// Operator scopes only (revocations name hosts, which no
+		// maintenance call admits); denials are counted by the term's
+		// brains, not here.
+		a = newAccess(prometheus.NewRegistry(), auth.NewRevocations(nil), time.Now)
+		opts = append(opts, connect.WithInterceptors(a))
+	}
+	mux.Handle(brainv1connect.NewMaintenanceServiceHandler(h, opts...))
 	mux.HandleFunc("/", h.serveAPI)
+	if a != nil {
+		return a.withPeer(mux)
+	}
 	return mux
 }
 
@@ -91,6 +111,10 @@ func (h *HA) serveAPI(w http.ResponseWriter, r *http.Request) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
 			pr.Out.Header.Set(forwardedHeader, h.cfg.AdvertiseURL)
+			pr.Out.Header.Del(CallerCertHeader)
+			if cs := pr.In.TLS; cs != nil && len(cs.VerifiedChains) > 0 && len(cs.VerifiedChains[0]) > 0 {
+				pr.Out.Header.Set(CallerCertHeader, base64.StdEncoding.EncodeToString(cs.VerifiedChains[0][0].Raw))
+			}
 		},
 		Transport: h.cfg.Forward,
 		// Target streams are flushed message by message.

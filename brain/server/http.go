@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicehq/sluice/brain/api/gen/v1/brainv1connect"
+	"github.com/sluicehq/sluice/brain/auth"
 )
 
 // MaxMessageBytes bounds every API message the brain reads: a job file
@@ -20,13 +23,18 @@ const MaxMessageBytes = 2 << 20
 
 // Handler serves the agent protocol and operator API (Connect, gRPC and
 // gRPC-Web, JSON for curl), /metrics from gatherer and /healthz (etcd
-// answering).
+// answering). With Config.Authenticate every RPC is authorised by its
+// client certificate (access.go).
 func (b *Brain) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	opts := []connect.HandlerOption{connect.WithReadMaxBytes(MaxMessageBytes)}
+	if b.cfg.Authenticate {
+		opts = append(opts, connect.WithInterceptors(b.access))
+	}
 	mux.Handle(brainv1connect.NewAgentServiceHandler(b, opts...))
 	mux.Handle("/v1/events", b.events.EventsHandler())
 	mux.Handle(brainv1connect.NewOperatorServiceHandler(b, opts...))
+	mux.Handle(brainv1connect.NewAccessServiceHandler(b, opts...))
 	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := b.cfg.Store.Ping(r.Context(), 2*time.Second); err != nil {
@@ -35,23 +43,18 @@ func (b *Brain) Handler(gatherer prometheus.Gatherer) http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	return mux
+	return b.Viewers(mux)
 }
 
-// CheckLoopback refuses a listen address that is not loopback: until
-// agents and operators authenticate (mutual TLS), targets carry commands
-// agents run as root, so anyone who can reach the brain could run them.
+// CheckLoopback refuses a plain-text listen address that is not
+// loopback: targets carry commands agents run as root, so a brain
+// reachable from elsewhere must authenticate its callers (ServeTLS).
 func CheckLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("listen %q: %w", addr, err)
 	}
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("listen %q: not a loopback address: the brain serves only loopback until mutual TLS lands, because targets carry commands agents run as root", addr)
+	if err := auth.CheckLoopback(addr); err != nil {
+		return fmt.Errorf("listen %q without TLS: %w", addr, err)
 	}
 	return nil
 }
@@ -59,14 +62,32 @@ func CheckLoopback(addr string) error {
 // Ready is closed once Run has started.
 func (b *Brain) Ready() <-chan struct{} { return b.ready }
 
-// Serve serves h on l until ctx ends.
+// Serve serves h on l in plain text until ctx ends: HTTP/1.1 for Connect
+// and JSON (curl), and HTTP/2 without TLS (h2c) for gRPC clients such as
+// grpcurl -plaintext.
 func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
-	// HTTP/1.1 for Connect and JSON (curl), and HTTP/2 without TLS (h2c)
-	// for gRPC clients such as grpcurl -plaintext.
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, Protocols: &protocols}
+	return serve(ctx, l, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, Protocols: &protocols})
+}
+
+// ServeTLS serves h on l over TLS with cfg (auth.ServerConfig: HTTP/2 and
+// HTTP/1.1, client certificates required) until ctx ends. Failed
+// handshakes (unknown CA, expired certificate...) are logged at debug
+// level with their reason: the client sees the TLS alert.
+func ServeTLS(ctx context.Context, l net.Listener, h http.Handler, cfg *tls.Config, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	srv := &http.Server{
+		Handler: h, ReadHeaderTimeout: 10 * time.Second, TLSConfig: cfg,
+		ErrorLog: slog.NewLogLogger(log.With("component", "brain-tls").Handler(), slog.LevelDebug),
+	}
+	return serve(ctx, l, srv)
+}
+
+func serve(ctx context.Context, l net.Listener, srv *http.Server) error {
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -75,7 +96,13 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
 			srv.Close()
 		}
 	}()
-	if err := srv.Serve(l); err != nil && err != http.ErrServerClosed {
+	var err error
+	if srv.TLSConfig != nil {
+		err = srv.ServeTLS(l, "", "")
+	} else {
+		err = srv.Serve(l)
+	}
+	if err != nil && err != http.ErrServerClosed {
 		return fmt.Errorf("serve %s: %w", l.Addr(), err)
 	}
 	return nil

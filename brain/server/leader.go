@@ -55,8 +55,8 @@ type HAConfig struct {
 	// Wrap, when set, dresses each term's API handler (the fleet view
 	// wraps it with its pages); followers forward those paths too, so the
 	// view always shows the leader's live state.
-	Wrap func(b *Brain, api http.Handler) (http.Handler, error)
-	Logger   *slog.Logger
+	Wrap   func(b *Brain, api http.Handler) (http.Handler, error)
+	Logger *slog.Logger
 }
 
 // HA runs a brain that leads while it holds the etcd election and

@@ -342,7 +342,7 @@ func (b *Brain) markDown(w *work) {
 	ttl := b.ttl()
 	for name, h := range w.hosts {
 		l, ok := w.live[name]
-		if h.Down || !ok || now.Sub(l.lastSeen) <= ttl {
+		if h.Down || !ok || now.Sub(b.shed.heardBy(l.lastSeen)) <= ttl {
 			continue
 		}
 		h.Down = true

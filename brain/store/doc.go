@@ -11,6 +11,7 @@
 //	jobs/<name>               Job (brain/trace's vocabulary)
 //	placements/<job>/<index>  Placement
 //	targets/<host>            Target
+//	revoked/<host>            Revocation
 //
 // Values are JSON. Start runs an embedded single-member etcd in a data
 // directory on loopback; Dial connects to an external cluster.

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"time"
+
 	"github.com/sluicehq/sluice/brain/trace"
 )
 
@@ -64,4 +66,12 @@ type Target struct {
 	// Containers are sorted by ID.
 	Containers []Container `json:"containers,omitempty"`
 	Overrides  *Overrides  `json:"overrides,omitempty"`
+}
+
+// Revocation cuts a host's certificates off: those issued up to Cutoff
+// are refused (brain/auth.Revocations).
+type Revocation struct {
+	Host   string    `json:"host"`
+	Cutoff time.Time `json:"cutoff"`
+	By     string    `json:"by,omitempty"`
 }

@@ -50,13 +50,15 @@ const (
 	kindJobs       = "jobs/"
 	kindPlacements = "placements/"
 	kindTargets    = "targets/"
+	kindRevoked    = "revoked/"
 )
 
 // HostKey, JobKey, PlacementKey and TargetKey name records (without the
 // prefix); they are what Revs and Batch use.
-func HostKey(name string) string   { return kindHosts + name }
-func JobKey(name string) string    { return kindJobs + name }
-func TargetKey(host string) string { return kindTargets + host }
+func HostKey(name string) string    { return kindHosts + name }
+func JobKey(name string) string     { return kindJobs + name }
+func TargetKey(host string) string  { return kindTargets + host }
+func RevokedKey(host string) string { return kindRevoked + host }
 func PlacementKey(job string, index int) string {
 	return kindPlacements + job + "/" + strconv.Itoa(index)
 }
@@ -65,8 +67,9 @@ func PlacementKey(job string, index int) string {
 type State struct {
 	Hosts      map[string]Host
 	Jobs       map[string]Job
-	Placements map[string]Placement // by PlacementKey
-	Targets    map[string]Target    // by host
+	Placements map[string]Placement  // by PlacementKey
+	Targets    map[string]Target     // by host
+	Revoked    map[string]Revocation // by host
 	// Revs maps every key (without prefix) to its mod revision.
 	Revs map[string]int64
 	// Revision is the store's revision at the read.
@@ -81,7 +84,7 @@ func (s *Store) Load(ctx context.Context) (*State, error) {
 	}
 	st := &State{
 		Hosts: map[string]Host{}, Jobs: map[string]Job{}, Placements: map[string]Placement{},
-		Targets: map[string]Target{}, Revs: map[string]int64{}, Revision: resp.Header.Revision,
+		Targets: map[string]Target{}, Revoked: map[string]Revocation{}, Revs: map[string]int64{}, Revision: resp.Header.Revision,
 	}
 	for _, kv := range resp.Kvs {
 		key := strings.TrimPrefix(string(kv.Key), s.prefix)
@@ -104,6 +107,10 @@ func (s *Store) Load(ctx context.Context) (*State, error) {
 			var t Target
 			err = json.Unmarshal(kv.Value, &t)
 			st.Targets[t.Host] = t
+		case strings.HasPrefix(key, kindRevoked):
+			var r Revocation
+			err = json.Unmarshal(kv.Value, &r)
+			st.Revoked[r.Host] = r
 		default:
 			err = errors.New("unknown kind of key")
 		}

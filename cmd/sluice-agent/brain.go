@@ -16,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/agent/brainlink"
 	"github.com/sluicehq/sluice/agent/converge"
 	"github.com/sluicehq/sluice/agent/target"
+	"github.com/sluicehq/sluice/brain/auth"
 	"github.com/sluicehq/sluice/qos"
 )
 
@@ -28,6 +29,9 @@ type brainOptions struct {
 	labels        string
 	failureDomain string
 	staleness     time.Duration
+	// tls are the host's certificate, its key and the cluster CA (an
+	// https -brain URL needs them; http only reaches loopback).
+	tls auth.ClientFiles
 }
 
 // brain is the wired connection: the link runs once the agent exists,
@@ -63,9 +67,20 @@ func attachBrain(ctx context.Context, o options, pol qos.Policy, log *slog.Logge
 		return nil, fmt.Errorf("brain: host capacity: %w", err)
 	}
 	regn := target.Registration(cfg.Capabilities, hs.CPUCapacityMilli, int64(min(hs.MemTotalBytes, 1<<62)), nil, labels, b.failureDomain)
+	if b.tls.Cert != "" {
+		if err := auth.CheckHostFile(b.tls.Cert, name); err != nil {
+			return nil, fmt.Errorf("-tls-cert: %w", err)
+		}
+	}
+	hc, err := auth.HTTPClient(b.url, b.tls, func(err error) {
+		log.Error("brain certificate files changed but do not load", "err", err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("-brain: %w", err)
+	}
 	link, err := brainlink.New(brainlink.Config{
 		BrainURL: b.url, StateDir: b.stateDir, HostName: name, Registration: regn,
-		Staleness: b.staleness, Logger: log,
+		Staleness: b.staleness, Logger: log, HTTPClient: hc,
 	})
 	if err != nil {
 		return nil, err

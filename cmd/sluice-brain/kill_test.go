@@ -27,7 +27,8 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("SLUICE_BRAIN_CHILD") == "1" {
 		o := options{listen: os.Getenv("SLUICE_BRAIN_LISTEN"), dataDir: os.Getenv("SLUICE_BRAIN_DIR"), etcdPrefix: "/sluice/",
-			etcdEndpoints: os.Getenv("SLUICE_BRAIN_ETCD"), maxTxnOps: store.DefaultMaxTxnOps}
+			etcdEndpoints: os.Getenv("SLUICE_BRAIN_ETCD"), maxTxnOps: store.DefaultMaxTxnOps,
+			tls: tlsOptions{insecureLoopback: true}}
 		if n, err := strconv.Atoi(os.Getenv("SLUICE_BRAIN_MAX_OPS")); err == nil {
 			o.maxTxnOps = n
 		}

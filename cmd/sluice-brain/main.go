@@ -5,10 +5,11 @@
 // With no flags it starts an embedded single-member etcd under --data-dir
 // and serves on loopback; --etcd-endpoints points it at an external etcd
 // cluster instead. Several brains on one etcd elect a leader; the others
-// forward to it. `sluice-brain restore --snapshot FILE --data-dir DIR`
-// rebuilds an embedded store from a snapshot. It refuses to listen
-// anywhere but loopback until agents and operators authenticate with
-// mutual TLS.
+// forward to it. Agents and operators authenticate with mutual TLS
+// (--tls-cert, --tls-key, --client-ca; sluicectl certs makes the files);
+// plain text needs --insecure-loopback and a loopback address.
+// `sluice-brain restore --snapshot FILE --data-dir DIR` rebuilds an
+// embedded store from a snapshot.
 package main
 
 import (
@@ -29,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sluicehq/sluice/brain/auth"
 	"github.com/sluicehq/sluice/brain/server"
 	"github.com/sluicehq/sluice/brain/store"
 	"github.com/sluicehq/sluice/brain/web"
@@ -49,6 +51,8 @@ type options struct {
 	initialCluster string
 	peerURL        string
 	etcdClientURL  string
+	tls            tlsOptions
+	overload       server.Overload
 }
 
 func main() {
@@ -57,7 +61,11 @@ func main() {
 	}
 	var o options
 	flag.StringVar(&o.dataDir, "data-dir", "/var/lib/sluice-brain", "directory of the embedded etcd member (unused with --etcd-endpoints)")
-	flag.StringVar(&o.listen, "listen", "127.0.0.1:9480", "API, /metrics and /healthz address (loopback only for now)")
+	flag.StringVar(&o.listen, "listen", "127.0.0.1:9480", "API, /metrics and /healthz address (any address with TLS, loopback only without)")
+	flag.StringVar(&o.tls.cert, "tls-cert", "", "the brain's certificate (sluicectl certs init writes brain.crt); reloaded when it changes")
+	flag.StringVar(&o.tls.key, "tls-key", "", "the brain certificate's key")
+	flag.StringVar(&o.tls.clientCA, "client-ca", "", "CA bundle agents' and operators' certificates must chain to (ca.crt)")
+	flag.BoolVar(&o.tls.insecureLoopback, "insecure-loopback", false, "serve plain text without authentication, on a loopback --listen only")
 	flag.StringVar(&o.etcdEndpoints, "etcd-endpoints", "", "comma-separated external etcd endpoints; empty runs an embedded member in --data-dir")
 	flag.StringVar(&o.etcdPrefix, "etcd-prefix", store.DefaultPrefix, "key prefix of the brain's state in etcd")
 	flag.IntVar(&o.maxTxnOps, "etcd-max-txn-ops", store.DefaultMaxTxnOps, "the external etcd's --max-txn-ops (transactions are batched up to it)")
@@ -69,6 +77,9 @@ func main() {
 	flag.StringVar(&o.peerURL, "peer-url", "", "this member's peer URL in --initial-cluster (loopback until peer TLS lands)")
 	flag.StringVar(&o.etcdClientURL, "etcd-client-url", "", "where this member serves etcd clients (with --initial-cluster; loopback)")
 	flag.DurationVar(&o.heartbeat, "heartbeat-interval", 0, "hand agents this heartbeat interval instead of one that grows with the fleet (a stress setting)")
+	def := server.DefaultOverload()
+	flag.IntVar(&o.overload.DetailInFlight, "shed-detail-in-flight", def.DetailInFlight, "agent RPCs in progress above which heartbeat detail is shed (liveness kept)")
+	flag.IntVar(&o.overload.LivenessInFlight, "shed-liveness-in-flight", def.LivenessInFlight, "agent RPCs in progress above which heartbeats are shed whole and no host is marked down")
 	flag.Parse()
 
 	var level slog.Level
@@ -116,8 +127,14 @@ func startEmbedded(ctx context.Context, o options, log *slog.Logger) (*store.Emb
 
 // run serves until ctx ends; ready, when set, learns the address served.
 func run(ctx context.Context, o options, log *slog.Logger, ready func(addr string)) error {
-	if err := server.CheckLoopback(o.listen); err != nil {
-		return fmt.Errorf("--listen: %w", err)
+	if o.overload != (server.Overload{}) {
+		if err := o.overload.Check(); err != nil {
+			return fmt.Errorf("--shed-detail-in-flight, --shed-liveness-in-flight: %w", err)
+		}
+	}
+	tlsCfg, err := listenTLS(o.listen, o.tls, log)
+	if err != nil {
+		return err
 	}
 	l, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -152,13 +169,27 @@ func run(ctx context.Context, o options, log *slog.Logger, ready func(addr strin
 	if err := store.New(c, o.etcdPrefix, maxOps).Ping(ctx, 10*time.Second); err != nil {
 		return err
 	}
+	scheme := "http://"
+	forward := http.RoundTripper(nil) // plain text: HA's default
+	if tlsCfg != nil {
+		scheme = "https://"
+		// Followers forward to the leader as brains, with this brain's
+		// own certificate; the leader authorises the caller the follower
+		// names (server.CallerCertHeader).
+		fc, err := auth.ClientConfig(auth.ClientFiles{Cert: o.tls.cert, Key: o.tls.key, CA: o.tls.clientCA}, nil)
+		if err != nil {
+			return fmt.Errorf("--tls-cert as the forwarding client: %w", err)
+		}
+		forward = auth.Transport(fc)
+	}
 	advertise := o.advertise
 	if advertise == "" {
-		advertise = "http://" + l.Addr().String()
+		advertise = scheme + l.Addr().String()
 	}
 	ha, err := server.NewHA(server.HAConfig{
 		Client: c, Prefix: o.etcdPrefix, MaxOps: maxOps, AdvertiseURL: advertise, LeaseTTL: o.leaseTTL,
-		Brain: server.Config{Logger: log, Liveness: live}, Registry: reg, Logger: log,
+		Brain:    server.Config{Logger: log, Liveness: live, Authenticate: tlsCfg != nil, Overload: o.overload},
+		Registry: reg, Logger: log, Forward: forward,
 		// The fleet view is the leader's: each term serves it over its
 		// own brain.
 		Wrap: func(b *server.Brain, api http.Handler) (http.Handler, error) {
@@ -166,7 +197,7 @@ func run(ctx context.Context, o options, log *slog.Logger, ready func(addr strin
 			if err != nil {
 				return nil, err
 			}
-			return ui.Handler(api), nil
+			return b.Viewers(ui.Handler(api)), nil
 		},
 	})
 	if err != nil {
@@ -174,12 +205,25 @@ func run(ctx context.Context, o options, log *slog.Logger, ready func(addr strin
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The embedded member's etcd_* metrics (write rate: etcd_mvcc_put_total,
+	// etcd_server_proposals_committed_total) are served beside the brain's.
+	var gatherer prometheus.Gatherer = reg
+	if o.etcdEndpoints == "" {
+		gatherer = prometheus.Gatherers{reg, etcdMetrics{prometheus.DefaultGatherer}}
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	wg.Add(2)
 	go func() { defer wg.Done(); errs <- ha.Run(ctx) }()
-	go func() { defer wg.Done(); errs <- server.Serve(ctx, l, ha.Handler(reg)) }()
-	log.Info("sluice-brain serving", "listen", l.Addr().String(), "advertise", advertise, "embedded_etcd", o.etcdEndpoints == "")
+	go func() {
+		defer wg.Done()
+		if tlsCfg != nil {
+			errs <- server.ServeTLS(ctx, l, ha.Handler(gatherer), tlsCfg, log)
+		} else {
+			errs <- server.Serve(ctx, l, ha.Handler(gatherer))
+		}
+	}()
+	log.Info("sluice-brain serving", "listen", l.Addr().String(), "advertise", advertise, "tls", tlsCfg != nil, "embedded_etcd", o.etcdEndpoints == "")
 	if ready != nil {
 		ready(l.Addr().String())
 	}

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -64,22 +63,15 @@ func runBrain(ctx context.Context, url string, args []string, stdout, stderr io.
 		fmt.Fprintf(stderr, "sluicectl %s: -o %q: want table or json\n", name, *out)
 		return 2
 	}
-	hc := &http.Client{Timeout: 5 * time.Minute}
-	urls, err := brainURLs(url)
+	hc, urls, err := brainHTTPClient(url, os.Getenv)
 	if err != nil {
-		fmt.Fprintf(stderr, "sluicectl %s: --brain: %v\n", name, err)
+		fmt.Fprintf(stderr, "sluicectl %s: %v\n", name, err)
 		return 2
 	}
-	// Any brain forwards to the leader; one that is down or between
-	// leaders answers Unavailable (or not at all), and the next is asked.
-	// Submissions are idempotent by job name, so asking again is safe.
-	for _, u := range urls {
+	err = eachBrain(urls, func(u string) error {
 		c := brainClient{op: brainv1connect.NewOperatorServiceClient(hc, u), json: *out == "json", stdout: stdout}
-		err = c.do(ctx, cmd, sub, fs.Args())
-		if connect.CodeOf(err) != connect.CodeUnavailable {
-			break
-		}
-	}
+		return c.do(ctx, cmd, sub, fs.Args())
+	})
 	var usageErr usageError
 	switch {
 	case errors.As(err, &usageErr):

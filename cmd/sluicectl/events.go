@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 
@@ -39,6 +40,15 @@ func runEvents(ctx context.Context, brainURL string, args []string, stdout, stde
 		fmt.Fprintf(stderr, "sluicectl events: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
+	hc, urls, err := brainHTTPClient(brainURL, os.Getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluicectl events: %v\n", err)
+		return 2
+	}
+	// A stream has no deadline. The first brain serves it (a follower
+	// forwards it from the leader); event indexes are the leader's, so a
+	// new leader's stream is not resumed: the command ends and says so.
+	hc.Timeout = 0
 	q := url.Values{}
 	for k, v := range map[string]string{"topic": *topics, "host": *host, "job": *job, "index": *index} {
 		if v != "" {
@@ -75,7 +85,7 @@ func runEvents(ctx context.Context, brainURL string, args []string, stdout, stde
 		fmt.Fprintf(stdout, "%-8s %-6s %-9s %-10s %-20s %-20s %s\n", "TIME", "INDEX", "TOPIC", "TYPE", "HOST", "JOB", "REASON")
 	}
 	for {
-		last, err := followEvents(ctx, brainURL, q, print)
+		last, err := followEvents(ctx, hc, urls[0], q, print)
 		switch {
 		case ctx.Err() != nil:
 			return 0
@@ -93,13 +103,13 @@ func runEvents(ctx context.Context, brainURL string, args []string, stdout, stde
 
 // followEvents reads one connection's events; it returns the index of
 // the last event printed.
-func followEvents(ctx context.Context, brainURL string, q url.Values, print func(server.Event) error) (uint64, error) {
+func followEvents(ctx context.Context, hc *http.Client, brainURL string, q url.Values, print func(server.Event) error) (uint64, error) {
 	last, _ := strconv.ParseUint(q.Get("index"), 10, 64)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, brainURL+"/v1/events?"+q.Encode(), nil)
 	if err != nil {
 		return last, fmt.Errorf("events: %w", err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return last, fmt.Errorf("events: %w", err)
 	}

@@ -5,6 +5,7 @@
 //	sluicectl simulate MODE ...      replay cluster data against placement strategies
 //	sluicectl [--brain URL[,URL...]] hosts|jobs|explain ...   a brain's hosts and jobs
 //	sluicectl [--brain URL[,URL...]] brain status|snapshot FILE   the brains' leader and store
+//	sluicectl certs init|issue|revoke ...             certificates and revocations
 package main
 
 import (
@@ -49,6 +50,10 @@ with several brains, any of them answers: followers forward to the leader):
   explain NAME           per host, why the job's next replica is rejected or how it scores
   brain status           the leading brain, its epoch, etcd's size, alarms and last compaction
   brain snapshot FILE    save a consistent etcd snapshot of the brain's store (restore: sluice-brain restore)
+  certs init|issue|revoke|revoked|whoami   the cluster CA, host and operator certificates, revocations (sluicectl certs -h)
+
+An https brain URL needs a credential: SLUICE_CERTS=DIR (ca.crt and $SLUICE_IDENTITY.crt, default
+admin) or SLUICE_TLS_CERT, SLUICE_TLS_KEY and SLUICE_CA; plain http reaches a loopback brain only.
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -76,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runBrain(ctx, brainURL, args, stdout, stderr)
 	case "brain":
 		return runMaintenance(ctx, brainURL, args[1:], stdout, stderr)
+	case "certs":
+		return runCerts(ctx, brainURL, args[1:], os.Getenv, stdout, stderr)
 	case "policy":
 		return runPolicy(args[1:], stdout, stderr)
 	case "status":

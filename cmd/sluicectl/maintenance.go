@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,12 +30,12 @@ func runMaintenance(ctx context.Context, url string, args []string, stdout, stde
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	urls, err := brainURLs(url)
+	hc, urls, err := brainHTTPClient(url, os.Getenv)
 	if err != nil {
-		fmt.Fprintf(stderr, "sluicectl brain %s: --brain: %v\n", sub, err)
+		fmt.Fprintf(stderr, "sluicectl brain %s: %v\n", sub, err)
 		return 2
 	}
-	hc := &http.Client{Timeout: 30 * time.Minute}
+	hc.Timeout = 30 * time.Minute // a snapshot of a large store
 	for _, u := range urls {
 		mc := brainv1connect.NewMaintenanceServiceClient(hc, u)
 		switch sub {

@@ -134,7 +134,7 @@ func startBrain(o options, dir string) (*brain, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(o.brain, "--data-dir", dir, "--listen", addr, "--heartbeat-interval", o.heartbeat.String(), "--log-level", "warn")
+	cmd := exec.Command(o.brain, "--data-dir", dir, "--listen", addr, "--insecure-loopback", "--heartbeat-interval", o.heartbeat.String(), "--log-level", "warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start brain: %w", err)

@@ -5,13 +5,16 @@ package servertest
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/sluicehq/sluice/brain/auth"
 	"github.com/sluicehq/sluice/brain/server"
 	"github.com/sluicehq/sluice/brain/store"
 )
@@ -32,12 +35,31 @@ type Brain struct {
 	// Server is the brain itself, for views that read it in process
 	// (brain/web).
 	Server *server.Brain
+	// Client reads the brain's etcd directly (to check what a refused
+	// request did not change).
+	Client *clientv3.Client
 }
 
 // StartWith runs a brain with the given liveness settings (zero fields
 // take the server's defaults), e.g. a short TTL so that a host whose
 // heartbeats stop is marked down within seconds.
 func StartWith(t testing.TB, live server.Liveness) Brain {
+	t.Helper()
+	return start(t, live, nil)
+}
+
+// StartTLS runs a brain that serves mutual TLS with files (auth.ServerConfig)
+// and authorises every request by its client certificate.
+func StartTLS(t testing.TB, live server.Liveness, files auth.ServerFiles) Brain {
+	t.Helper()
+	cfg, err := auth.ServerConfig(files, func(err error) { t.Logf("brain tls: %v", err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return start(t, live, cfg)
+}
+
+func start(t testing.TB, live server.Liveness, tlsCfg *tls.Config) Brain {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	e, err := store.Start(ctx, t.TempDir(), slog.New(slog.DiscardHandler))
@@ -46,7 +68,7 @@ func StartWith(t testing.TB, live server.Liveness) Brain {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	b, err := server.New(ctx, server.Config{Store: store.New(e.Client, "", store.EmbeddedMaxTxnOps), Registry: reg, Liveness: live})
+	b, err := server.New(ctx, server.Config{Store: store.New(e.Client, "", store.EmbeddedMaxTxnOps), Registry: reg, Liveness: live, Authenticate: tlsCfg != nil})
 	if err != nil {
 		cancel()
 		e.Close()
@@ -61,9 +83,15 @@ func StartWith(t testing.TB, live server.Liveness) Brain {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); b.Run(ctx) }()
-	go func() { defer wg.Done(); server.Serve(ctx, l, b.Handler(reg)) }()
+	scheme := "http://"
+	if tlsCfg != nil {
+		scheme = "https://"
+		go func() { defer wg.Done(); server.ServeTLS(ctx, l, b.Handler(reg), tlsCfg, nil) }()
+	} else {
+		go func() { defer wg.Done(); server.Serve(ctx, l, b.Handler(reg)) }()
+	}
 	var once sync.Once
 	stop := func() { once.Do(func() { cancel(); wg.Wait(); e.Close() }) }
 	t.Cleanup(stop)
-	return Brain{URL: "http://" + l.Addr().String(), Stop: stop, Server: b}
+	return Brain{URL: scheme + l.Addr().String(), Stop: stop, Server: b, Client: e.Client}
 }

@@ -183,7 +183,7 @@ func TestDashboardQueriesWhatTheBinariesExport(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	brainAddr, agentAddr := freeAddr(t), freeAddr(t)
-	brainLog := start(t, filepath.Join(bin, "sluice-brain"), "-data-dir", t.TempDir(), "-listen", brainAddr, "-log-level", "warn")
+	brainLog := start(t, filepath.Join(bin, "sluice-brain"), "-data-dir", t.TempDir(), "-listen", brainAddr, "-log-level", "warn", "-insecure-loopback")
 	waitFor(t, "the brain serving", brainLog, func() bool { return strings.Contains(get("http://"+brainAddr+"/healthz"), "ok") })
 	agentLog := start(t, filepath.Join(bin, "sluice-agent"), "-dry-run", "-containerd", "", "-listen", agentAddr,
 		"-brain", "http://"+brainAddr, "-host-name", kerneltest.UniqueName("dash"), "-state-dir", t.TempDir(), "-log-level", "error")
