@@ -37,6 +37,10 @@ type Config struct {
 	Logger     *slog.Logger
 	// Now reads the clock; default time.Now.
 	Now func() time.Time
+	// Logs reads the tail of a container's output for the brain's log
+	// requests: at most maxBytes, and whether older output was left out.
+	// nil answers every request with an error.
+	Logs func(container string, maxBytes int64) ([]byte, bool, error)
 }
 
 // Link is one agent's connection to the brain.
@@ -328,9 +332,23 @@ func (l *Link) follow(ctx context.Context) error {
 	}
 	defer s.Close()
 	for s.Receive() {
-		if err := l.receive(s.Msg()); err != nil {
+		u := s.Msg()
+		// A deposed leader's stream is left before anything it asks.
+		if err := l.heardEpoch("targets", u.GetEpoch()); err != nil {
 			return err
 		}
+		for _, r := range u.GetLogRequests() {
+			go l.answerLogs(ctx, r)
+		}
+		if len(u.GetLogRequests()) > 0 && !u.GetFull() && u.GetVersion() == known && u.GetBaseVersion() == known &&
+			len(u.GetUpsert())+len(u.GetRemove()) == 0 {
+			// Only log requests: the held target stands.
+			continue
+		}
+		if err := l.receive(u); err != nil {
+			return err
+		}
+		known = u.GetVersion()
 	}
 	if err := s.Err(); err != nil {
 		return err
@@ -348,6 +366,25 @@ func (l *Link) heardEpoch(what string, e uint64) error {
 	}
 	l.epoch = max(l.epoch, e)
 	return nil
+}
+
+// answerLogs reads what the brain asked for and sends it; a failure is
+// logged (the brain's caller sees no answer and says so).
+func (l *Link) answerLogs(ctx context.Context, r *brainv1.LogRequest) {
+	req := &brainv1.PutLogsRequest{NodeId: l.nodeID, Name: l.cfg.HostName, RequestId: r.GetRequestId()}
+	switch {
+	case l.cfg.Logs == nil:
+		req.Error = "this agent keeps no container output"
+	default:
+		data, truncated, err := l.cfg.Logs(r.GetContainer(), r.GetMaxBytes())
+		if err != nil {
+			req.Error = err.Error()
+		}
+		req.Data, req.Truncated = data, truncated
+	}
+	if _, err := l.brains.client().PutLogs(ctx, connect.NewRequest(req)); err != nil && ctx.Err() == nil {
+		l.log.Warn("container logs not sent to the brain", "container", r.GetContainer(), "err", err)
+	}
 }
 
 // receive applies an update to the held target, persists it, then

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,13 +29,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func TestLinkFollowsPersistsAndAcknowledges(t *testing.T) {
-	url := servertest.Start(t)
-	dir := t.TempDir()
-	cfg := Config{
-		BrainURL: url, StateDir: dir, HostName: "edge-1",
-		Registration: Registration{Capacity: map[string]int64{"cpu": 8000, "memory": 16 << 30}, CgroupMode: "hybrid"},
-	}
+// runLink starts a link lending half of an 8-CPU host and waits until it
+// registered; stop ends it (the test's cleanup too).
+func runLink(t *testing.T, cfg Config) (link *Link, stop func()) {
+	t.Helper()
 	link, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -44,8 +42,22 @@ func TestLinkFollowsPersistsAndAcknowledges(t *testing.T) {
 	go func() {
 		done <- link.Run(ctx, func() Report { return Report{LentCPUMilli: 4000, LentMemoryBytes: 8 << 30} })
 	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
 	waitFor(t, "registered", func() bool { return link.Status().Registered })
+	return link, stop
+}
 
+func TestLinkFollowsPersistsAndAcknowledges(t *testing.T) {
+	url := servertest.Start(t)
+	dir := t.TempDir()
+	cfg := Config{
+		BrainURL: url, StateDir: dir, HostName: "edge-1",
+		Registration: Registration{Capacity: map[string]int64{"cpu": 8000, "memory": 16 << 30}, CgroupMode: "hybrid"},
+	}
+	link, stop := runLink(t, cfg)
+	ctx := context.Background()
 	op := brainv1connect.NewOperatorServiceClient(http.DefaultClient, url)
 	file, err := os.ReadFile("../../brain/examples/jobs.yaml")
 	if err != nil {
@@ -98,8 +110,7 @@ func TestLinkFollowsPersistsAndAcknowledges(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the delete arrives", func() bool { return len(link.Effective().Containers) == 1 })
-	cancel()
-	<-done
+	stop()
 
 	// A restarted agent is the same node and starts from the persisted
 	// target; the brain accepts it at once.

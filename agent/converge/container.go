@@ -100,10 +100,15 @@ func (c *Converger) snapshotter(ctx context.Context) (string, error) {
 	return name, nil
 }
 
-// startTask creates and starts cont's task with its output discarded and
-// returns the init pid. A task that does not start is deleted again.
+// startTask creates and starts cont's task with its output kept in its
+// log (or discarded without a LogDir) and returns the init pid. A task
+// that does not start is deleted again.
 func (c *Converger) startTask(ctx context.Context, cont containerd.Container) (uint32, error) {
-	t, err := cont.NewTask(ctx, cio.NullIO)
+	stdio := cio.NullIO
+	if c.cfg.LogDir != "" {
+		stdio = cio.LogFile(c.logPath(cont.ID()))
+	}
+	t, err := cont.NewTask(ctx, stdio)
 	if err != nil {
 		return 0, fmt.Errorf("create task: %w", err)
 	}

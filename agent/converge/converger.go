@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,6 +93,14 @@ type Config struct {
 	// it unset): agent.Resctrl.GroupFor. Set it only when resctrl was
 	// probed present: runc refuses intelRdt on a host without it.
 	RdtGroup func(class qos.Class, priority int) string
+	// LogDir, an absolute directory, keeps each launched container's
+	// output in <LogDir>/<id>.log, rotated past LogMaxBytes (logs.go); ""
+	// discards it.
+	LogDir string
+	// LogMaxBytes bounds a container's live log; with the rotated one, its
+	// output takes at most about twice this on disk. Default
+	// DefaultLogMaxBytes.
+	LogMaxBytes int64
 }
 
 // ContainerState is one targeted container as the agent reports it.
@@ -196,6 +206,17 @@ func New(cfg Config, log *slog.Logger) (*Converger, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.LogDir != "" {
+		if !filepath.IsAbs(cfg.LogDir) {
+			return nil, fmt.Errorf("converge: log dir %q: not absolute (containerd's shim opens it)", cfg.LogDir)
+		}
+		if err := os.MkdirAll(cfg.LogDir, 0o750); err != nil {
+			return nil, fmt.Errorf("converge: log dir: %w", err)
+		}
+	}
+	if cfg.LogMaxBytes <= 0 {
+		cfg.LogMaxBytes = DefaultLogMaxBytes
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	c := &Converger{
@@ -389,6 +410,13 @@ func (c *Converger) Apply(ctx context.Context, specs []Spec) []qos.IntentResult 
 	}
 	defer func() {
 		c.logTransitions(ctx, results)
+		ids := make([]string, len(specs))
+		for i, s := range specs {
+			ids[i] = s.ID
+		}
+		if err := c.rotateLogs(ids); err != nil {
+			c.log.Warn("container logs not rotated", "err", err)
+		}
 		var due time.Time
 		for _, st := range states {
 			if !st.NextAttempt.IsZero() && (due.IsZero() || st.NextAttempt.Before(due)) {
@@ -470,7 +498,11 @@ func (c *Converger) stopAll(ctx context.Context, ids []string, now time.Time) []
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := c.remove(ctx, id); err != nil {
+			err := c.remove(ctx, id)
+			if err == nil {
+				err = c.removeLogs(id)
+			}
+			if err != nil {
 				out[i].Status, out[i].Err = qos.ResultFailed, err.Error()
 			}
 		}()

@@ -118,3 +118,15 @@ func (c *Containerd) Close() {
 		c.conv.Close()
 	}
 }
+
+// Logs reads the tail of a launched container's output (see
+// converge.Converger.Logs); an error while containerd has not answered.
+func (c *Containerd) Logs(id string, maxBytes int64) ([]byte, bool, error) {
+	c.mu.Lock()
+	conv := c.conv
+	c.mu.Unlock()
+	if conv == nil {
+		return nil, false, fmt.Errorf("container %s: %w: containerd has not answered the agent yet", id, converge.ErrNoLog)
+	}
+	return conv.Logs(id, maxBytes)
+}

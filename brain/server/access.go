@@ -33,11 +33,13 @@ var rules = map[string]rule{
 	brainv1connect.AgentServiceHeartbeatProcedure: {host: true},
 	brainv1connect.AgentServiceAckProcedure:       {host: true},
 	brainv1connect.AgentServiceTargetsProcedure:   {host: true},
+	brainv1connect.AgentServicePutLogsProcedure:   {host: true},
 
 	brainv1connect.OperatorServiceListHostsProcedure:        {scope: auth.ScopeRead},
 	brainv1connect.OperatorServiceListJobsProcedure:         {scope: auth.ScopeRead},
 	brainv1connect.OperatorServiceGetJobProcedure:           {scope: auth.ScopeRead},
 	brainv1connect.OperatorServiceExplainProcedure:          {scope: auth.ScopeRead},
+	brainv1connect.OperatorServiceLogsProcedure:             {scope: auth.ScopeRead},
 	brainv1connect.OperatorServiceSubmitJobsProcedure:       {scope: auth.ScopeSubmit},
 	brainv1connect.OperatorServiceDeleteJobProcedure:        {scope: auth.ScopeAdmin},
 	brainv1connect.OperatorServiceDrainHostProcedure:        {scope: auth.ScopeAdmin},

@@ -183,10 +183,11 @@ func (b *Brain) Heartbeat(ctx context.Context, req *connect.Request[brainv1.Hear
 		return nil, invalid("lent", "negative")
 	}
 	l := b.touch(h.Name)
+	rolling := false
 	if level >= shedDetail {
 		b.shed.shedDetail()
 	} else {
-		b.heartbeatDetail(l, h.Name, m)
+		rolling = b.heartbeatDetail(l, h.Name, m)
 	}
 	b.noteApplied(l, m.GetAppliedVersion())
 	down := h.Down
@@ -194,6 +195,9 @@ func (b *Brain) Heartbeat(ctx context.Context, req *connect.Request[brainv1.Hear
 	b.shed.setInterval(iv)
 	resp := &brainv1.HeartbeatResponse{HeartbeatIntervalMs: iv.Milliseconds(), TargetVersion: cur, Epoch: b.cfg.Epoch}
 	b.mu.Unlock()
+	if rolling {
+		b.poke()
+	}
 	if down {
 		if err := b.enqueue(ctx, &change{kind: changeUp, name: h.Name}); err != nil {
 			return nil, unavailable(fmt.Errorf("heartbeat %s: mark up: %w", h.Name, err))
@@ -205,7 +209,9 @@ func (b *Brain) Heartbeat(ctx context.Context, req *connect.Request[brainv1.Hear
 // heartbeatDetail records what a heartbeat says beyond liveness: what
 // the host lends, its use, interference signals and containers; caller
 // holds mu.
-func (b *Brain) heartbeatDetail(l *hostLive, name string, m *brainv1.HeartbeatRequest) {
+//
+// It reports whether a rollout waits on a container state that changed.
+func (b *Brain) heartbeatDetail(l *hostLive, name string, m *brainv1.HeartbeatRequest) (rolling bool) {
 	l.lentCPUMilli, l.lentMemoryBytes, l.reportedLend = m.GetLentCpuMilli(), m.GetLentMemoryBytes(), true
 	if l.usage == nil {
 		l.usage = map[string]int64{}
@@ -220,11 +226,17 @@ func (b *Brain) heartbeatDetail(l *hostLive, name string, m *brainv1.HeartbeatRe
 	l.kills += int64(len(m.GetKills()))
 	b.noteSignals(l, name, m)
 	l.running = 0
+	states := make(map[string]string, len(m.GetContainers()))
 	for _, c := range m.GetContainers() {
 		if c.GetState() == "running" {
 			l.running++
 		}
+		states[c.GetId()] = c.GetState()
 	}
+	// A rollout waits on these states: a change is worth a pass now.
+	rolling = len(b.rolls) > 0 && (!l.heard || !maps.Equal(states, l.states) || l.statesVersion != m.GetAppliedVersion())
+	l.heard, l.states, l.statesVersion = true, states, m.GetAppliedVersion()
+	return rolling
 }
 
 // noteApplied records an applied version and its push lag; caller holds mu.
@@ -285,9 +297,28 @@ func (b *Brain) Targets(ctx context.Context, req *connect.Request[brainv1.Target
 	}
 	b.mu.Unlock()
 	sent, first := m.GetKnownVersion(), true
+	var l *hostLive
 	for {
+		// Fast path: the delta from the version this stream sent, built
+		// when it was committed, sent without the lock.
+		if l != nil {
+			if sig := l.signal.Load(); sig != nil && sig.msg != nil && sig.msg.GetBaseVersion() == sent && !sig.msg.GetFull() {
+				if err := stream.Send(sig.msg); err != nil {
+					return fmt.Errorf("targets %s: send: %w", h.Name, err)
+				}
+				sent = sig.msg.GetVersion()
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-b.stopped:
+					return connect.NewError(connect.CodeUnavailable, fmt.Errorf("targets %s: this brain no longer leads", h.Name))
+				case <-sig.changed:
+				}
+				continue
+			}
+		}
 		b.mu.Lock()
-		l := b.live[h.Name]
+		l = b.live[h.Name]
 		if l == nil {
 			l = b.newLive()
 			b.live[h.Name] = l
@@ -296,6 +327,13 @@ func (b *Brain) Targets(ctx context.Context, req *connect.Request[brainv1.Target
 		var upd *brainv1.TargetsResponse
 		if t.Version != sent || (first && sent == 0) {
 			upd = b.update(l, t, sent)
+		}
+		if len(l.logReqs) > 0 {
+			if upd == nil {
+				// No change: the held version again, as an empty delta.
+				upd = &brainv1.TargetsResponse{Version: sent, BaseVersion: sent, Overrides: overridesPB(t.Overrides), Epoch: b.cfg.Epoch}
+			}
+			upd.LogRequests, l.logReqs = l.logReqs, nil
 		}
 		wait := l.changed
 		b.mu.Unlock()
@@ -314,6 +352,21 @@ func (b *Brain) Targets(ctx context.Context, req *connect.Request[brainv1.Target
 		case <-wait:
 		}
 	}
+}
+
+// signal is a host's wake-up: changed closes at the next one; msg, when
+// set, is the delta that led to the current version.
+type signal struct {
+	changed chan struct{}
+	msg     *brainv1.TargetsResponse
+}
+
+// wake closes the host's changed channel and publishes the next one
+// with msg; caller holds mu.
+func (l *hostLive) wake(msg *brainv1.TargetsResponse) {
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.signal.Store(&signal{changed: l.changed, msg: msg})
 }
 
 // update builds the update from version from to t: deltas when the

@@ -8,10 +8,12 @@ import (
 	"maps"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	brainv1 "github.com/sluicehq/sluice/brain/api/gen/v1"
 	"github.com/sluicehq/sluice/brain/auth"
 	"github.com/sluicehq/sluice/brain/safety"
 	"github.com/sluicehq/sluice/brain/store"
@@ -66,12 +68,24 @@ type hostLive struct {
 	kills           int64
 	applied         uint64
 	results         int
-	// changed is closed and replaced when the host's target changes.
+	// heard: a heartbeat came since the brain started; states are its
+	// containers' states by ID (replaced, never written: passes share
+	// it) at applied version statesVersion.
+	heard         bool
+	states        map[string]string
+	statesVersion uint64
+	// changed is closed and replaced when the host's target changes (or
+	// a log request waits); signal publishes the new channel with the
+	// delta that led to the new version, so the host's stream sends it
+	// without taking the brain's lock (signal).
 	changed chan struct{}
+	signal  atomic.Pointer[signal]
 	// history holds the deltas that led to the current version, oldest first.
 	history []delta
 	// committed maps recent versions to their commit time, for push lag.
 	committed map[uint64]time.Time
+	// logReqs wait for the target stream to carry them.
+	logReqs []*brainv1.LogRequest
 }
 
 // delta turns target version From into To.
@@ -102,8 +116,13 @@ type Brain struct {
 	byJob map[string][]store.Placement
 	// pendingReason explains why a job's replicas are not all placed.
 	pendingReason map[string]string
-	kick          chan struct{}
-	ready         chan struct{}
+	// rolls tracks rollouts in progress, written by the reconcile loop.
+	rolls map[string]rollTrack
+	// logWaits are Logs calls waiting for an agent's answer, by request.
+	logWaits map[string]*logWait
+	logSeq   uint64
+	kick     chan struct{}
+	ready    chan struct{}
 	// stopped is closed when Run returns: target streams end with it, so
 	// agents reconnect to whoever leads next.
 	stopped chan struct{}
@@ -150,7 +169,7 @@ func New(ctx context.Context, cfg Config) (*Brain, error) {
 	}
 	b := &Brain{
 		cfg: cfg, log: cfg.Logger.With("component", "brain"), m: newMetrics(cfg.Registry), now: cfg.Now,
-		st: st, live: map[string]*hostLive{}, pendingReason: map[string]string{},
+		st: st, live: map[string]*hostLive{}, pendingReason: map[string]string{}, rolls: map[string]rollTrack{}, logWaits: map[string]*logWait{},
 		kick: make(chan struct{}, 1), ready: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	b.started = b.now()

@@ -43,14 +43,21 @@ func fleet(t *testing.T, tb *testBrain, n int) []*simAgent {
 		if err := a.register(ctx, 8000, 16*gib, fmt.Sprintf("r%d", i%2)); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.heartbeat(ctx, 4000, 8*gib); err != nil {
-			t.Fatal(err)
-		}
-		a.follow()
-		t.Cleanup(a.stopFollowing)
-		agents = append(agents, a)
+		agents = append(agents, a.join(t))
 	}
 	return agents
+}
+
+// join heartbeats once, lending half of an 8-CPU, 16 GiB host, and
+// follows the target until the test ends.
+func (a *simAgent) join(t *testing.T) *simAgent {
+	t.Helper()
+	if err := a.heartbeat(context.Background(), 4000, 8*gib); err != nil {
+		t.Fatal(err)
+	}
+	a.follow()
+	t.Cleanup(a.stopFollowing)
+	return a
 }
 
 func submit(t *testing.T, tb *testBrain, file []byte) *brainv1.SubmitJobsResponse {

@@ -29,9 +29,11 @@ func FuzzAgentProtocol(f *testing.F) {
 		&brainv1.HeartbeatRequest{NodeId: "n1", Name: "host-0", AppliedVersion: 7},
 		&brainv1.AckRequest{NodeId: "n0", Name: "host-0", AppliedVersion: 3, Results: []*brainv1.ItemResult{{Id: "x", Result: "maybe"}}},
 		&brainv1.RegisterRequest{NodeId: "n2", Name: "host-0", Capacity: &brainv1.Resources{Amounts: map[string]int64{"cpu": -1}}},
+		&brainv1.PutLogsRequest{NodeId: "n0", Name: "host-0", RequestId: "1", Data: []byte("out")},
+		&brainv1.LogsRequest{Job: "web", Replica: "web-0", MaxBytes: 100},
 	} {
 		data, _ := proto.Marshal(m)
-		for kind := range 3 {
+		for kind := range 5 {
 			f.Add(uint8(kind), data)
 		}
 	}
@@ -39,7 +41,7 @@ func FuzzAgentProtocol(f *testing.F) {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		var err error
-		switch kind % 3 {
+		switch kind % 5 {
 		case 0:
 			m := &brainv1.RegisterRequest{}
 			if proto.Unmarshal(data, m) != nil {
@@ -58,6 +60,18 @@ func FuzzAgentProtocol(f *testing.F) {
 				return
 			}
 			_, err = tb.brain.Ack(ctx, connect.NewRequest(m))
+		case 3:
+			m := &brainv1.PutLogsRequest{}
+			if proto.Unmarshal(data, m) != nil {
+				return
+			}
+			_, err = tb.brain.PutLogs(ctx, connect.NewRequest(m))
+		case 4:
+			m := &brainv1.LogsRequest{}
+			if proto.Unmarshal(data, m) != nil {
+				return
+			}
+			_, err = tb.brain.Logs(ctx, connect.NewRequest(m))
 		}
 		if err != nil {
 			var ce *connect.Error

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 
 	brainv1 "github.com/sluicehq/sluice/brain/api/gen/v1"
 	"github.com/sluicehq/sluice/brain/api/gen/v1/brainv1connect"
@@ -100,15 +102,21 @@ func (tb *testBrain) operator() brainv1connect.OperatorServiceClient {
 // simAgent speaks the agent protocol like a real agent would, keeping the
 // target it was sent.
 type simAgent struct {
-	t         testing.TB
-	name      string
-	nodeID    string
-	client    brainv1connect.AgentServiceClient
-	mu        sync.Mutex
-	version   uint64
-	fulls     int
-	deltas    int
-	running   map[string]*brainv1.Container
+	t       testing.TB
+	name    string
+	nodeID  string
+	client  brainv1connect.AgentServiceClient
+	mu      sync.Mutex
+	version uint64
+	fulls   int
+	deltas  int
+	running map[string]*brainv1.Container
+	// started holds the containers that came up: a container the agent
+	// (re)creates starts as pending until settle, as a real one takes
+	// time to start; one of a broken image never starts.
+	started   map[string]bool
+	broken    map[string]bool
+	onApply   func()
 	overrides *brainv1.QoSOverrides
 	updates   chan uint64
 	cancel    context.CancelFunc
@@ -121,7 +129,8 @@ func newSimAgent(t testing.TB, url, name, nodeID string, hc *http.Client) *simAg
 	}
 	return &simAgent{
 		t: t, name: name, nodeID: nodeID, client: brainv1connect.NewAgentServiceClient(hc, url),
-		running: map[string]*brainv1.Container{}, updates: make(chan uint64, 1024),
+		running: map[string]*brainv1.Container{}, started: map[string]bool{}, broken: map[string]bool{},
+		updates: make(chan uint64, 1024),
 	}
 }
 
@@ -136,11 +145,46 @@ func (a *simAgent) register(ctx context.Context, cpuMilli, memBytes int64, domai
 func (a *simAgent) heartbeat(ctx context.Context, lentCPU, lentMem int64) error {
 	a.mu.Lock()
 	v := a.version
+	var states []*brainv1.ContainerState
+	for id, c := range a.running {
+		st := "pending"
+		switch {
+		case a.started[id]:
+			st = "running"
+		case a.broken[c.GetImage()]:
+			st = "exited"
+		}
+		states = append(states, &brainv1.ContainerState{Id: id, Job: c.GetJob(), State: st})
+	}
 	a.mu.Unlock()
 	_, err := a.client.Heartbeat(ctx, connect.NewRequest(&brainv1.HeartbeatRequest{
 		NodeId: a.nodeID, Name: a.name, LentCpuMilli: lentCPU, LentMemoryBytes: lentMem, AppliedVersion: v,
+		Containers: states,
 	}))
 	return err
+}
+
+// settle lets every container the agent runs come up, but those of a
+// broken image.
+func (a *simAgent) settle() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, c := range a.running {
+		a.started[id] = !a.broken[c.GetImage()]
+	}
+}
+
+// startedOf lists the containers of job that are up, with their image.
+func (a *simAgent) startedOf(job string) map[string]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string]string{}
+	for id, c := range a.running {
+		if c.GetJob() == job && a.started[id] {
+			out[id] = c.GetImage()
+		}
+	}
+	return out
 }
 
 // follow streams targets from the version the agent holds, applies each
@@ -164,6 +208,18 @@ func (a *simAgent) follow() {
 					a.t.Errorf("agent %s: %v", a.name, err)
 					return
 				}
+				if a.onApply != nil {
+					a.onApply()
+				}
+				for _, r := range s.Msg().GetLogRequests() {
+					_, err := a.client.PutLogs(ctx, connect.NewRequest(&brainv1.PutLogsRequest{
+						NodeId: a.nodeID, Name: a.name, RequestId: r.GetRequestId(),
+						Data: []byte(fmt.Sprintf("output of %s on %s\n", r.GetContainer(), a.name)),
+					}))
+					if err != nil && ctx.Err() == nil {
+						a.t.Errorf("agent %s: put logs: %v", a.name, err)
+					}
+				}
 				_, err := a.client.Ack(ctx, connect.NewRequest(&brainv1.AckRequest{NodeId: a.nodeID, Name: a.name, AppliedVersion: s.Msg().GetVersion()}))
 				if err != nil && ctx.Err() == nil {
 					a.t.Errorf("agent %s: ack: %v", a.name, err)
@@ -185,6 +241,7 @@ func (a *simAgent) follow() {
 func (a *simAgent) apply(u *brainv1.TargetsResponse) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	before := a.running
 	if u.GetFull() {
 		a.fulls++
 		a.running = map[string]*brainv1.Container{}
@@ -195,10 +252,20 @@ func (a *simAgent) apply(u *brainv1.TargetsResponse) error {
 		}
 		for _, id := range u.GetRemove() {
 			delete(a.running, id)
+			delete(a.started, id)
 		}
 	}
 	for _, c := range u.GetUpsert() {
 		a.running[c.GetId()] = c
+		// A changed container is created anew, as converge does.
+		if old, ok := before[c.GetId()]; !ok || !proto.Equal(old, c) {
+			a.started[c.GetId()] = false
+		}
+	}
+	for id := range a.started {
+		if a.running[id] == nil {
+			delete(a.started, id)
+		}
 	}
 	a.version = u.GetVersion()
 	a.overrides = u.GetOverrides()

@@ -21,13 +21,20 @@ import (
 // (trace.MaxJobFileBytes) plus its envelope.
 const MaxMessageBytes = 2 << 20
 
+// compressMinBytes is the smallest response the brain compresses when the
+// client accepts it: almost every answer (heartbeats, acknowledgements,
+// a submission, a target delta) is far smaller, and resetting a gzip
+// writer for each cost the brain more CPU under a submission flood than
+// placing the jobs (and the client as much to inflate them).
+const compressMinBytes = 4 << 10
+
 // Handler serves the agent protocol and operator API (Connect, gRPC and
 // gRPC-Web, JSON for curl), /metrics from gatherer and /healthz (etcd
 // answering). With Config.Authenticate every RPC is authorised by its
 // client certificate (access.go).
 func (b *Brain) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
-	opts := []connect.HandlerOption{connect.WithReadMaxBytes(MaxMessageBytes)}
+	opts := []connect.HandlerOption{connect.WithReadMaxBytes(MaxMessageBytes), connect.WithCompressMinBytes(compressMinBytes)}
 	if b.cfg.Authenticate {
 		opts = append(opts, connect.WithInterceptors(b.access))
 	}

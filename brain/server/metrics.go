@@ -9,6 +9,7 @@ type metrics struct {
 	pushLag      prometheus.Histogram
 	txnSeconds   *prometheus.HistogramVec
 	passes       prometheus.Counter
+	planSeconds  prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,7 +41,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "sluice_brain_reconcile_passes_total",
 			Help: "Reconcile passes that committed a change.",
 		}),
+		planSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sluice_brain_reconcile_plan_seconds",
+			Help:    "Time a reconcile pass took to plan its transaction (placement included, the etcd commit not).",
+			Buckets: prometheus.ExponentialBuckets(1e-4, 3, 12),
+		}),
 	}
-	reg.MustRegister(m.placements, m.placeSeconds, m.hosts, m.pushLag, m.txnSeconds, m.passes)
+	reg.MustRegister(m.placements, m.placeSeconds, m.hosts, m.pushLag, m.txnSeconds, m.passes, m.planSeconds)
 	return m
 }

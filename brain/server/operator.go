@@ -147,16 +147,22 @@ func (b *Brain) SubmitJobs(ctx context.Context, req *connect.Request[brainv1.Sub
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("submit: %w", err))
 	}
-	if err := b.enqueue(ctx, &change{kind: changeSubmit, jobs: jobs}); err != nil {
+	c := &change{kind: changeSubmit, jobs: jobs}
+	if err := b.enqueue(ctx, c); err != nil {
 		return nil, unavailable(fmt.Errorf("submit: %w", err))
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := &brainv1.SubmitJobsResponse{}
-	for _, j := range jobs {
-		out.Jobs = append(out.Jobs, b.jobPB(j, false))
+	if c.reply == nil {
+		// Committed by a pass with nothing to write (an unchanged job).
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, j := range jobs {
+			if cur, ok := b.st.Jobs[j.Name]; ok {
+				j = cur
+			}
+			c.reply = append(c.reply, b.jobPB(j, false))
+		}
 	}
-	return connect.NewResponse(out), nil
+	return connect.NewResponse(&brainv1.SubmitJobsResponse{Jobs: c.reply}), nil
 }
 
 // jobPB describes a job; caller holds mu.
@@ -175,6 +181,7 @@ func (b *Brain) jobPB(j trace.Job, withSpec bool) *brainv1.Job {
 	if len(placed) < j.Count {
 		out.PendingReason = b.pendingReason[j.Name]
 	}
+	out.Rollout = b.rolloutPB(j)
 	if withSpec {
 		out.Spec, _ = json.Marshal(j)
 	}

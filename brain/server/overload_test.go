@@ -57,8 +57,12 @@ func TestOverloadShedsDetailThenLivenessAndMarksNoHostDown(t *testing.T) {
 	if d, l := testutil.ToFloat64(b.shed.shed.WithLabelValues("heartbeat_detail")), testutil.ToFloat64(b.shed.shed.WithLabelValues("liveness")); d != 1 || l != 1 {
 		t.Errorf("shed detail %v, liveness %v; want 1 and 1", d, l)
 	}
+	type seen struct {
+		lastSeen     time.Time
+		lentCPUMilli int64
+	}
 	b.mu.Lock()
-	la, lb, lc := *b.live["a"], *b.live["b"], *b.live["c"]
+	la, lb, lc := seen{b.live["a"].lastSeen, b.live["a"].lentCPUMilli}, seen{b.live["b"].lastSeen, b.live["b"].lentCPUMilli}, seen{b.live["c"].lastSeen, b.live["c"].lentCPUMilli}
 	b.mu.Unlock()
 	now := clk.Now()
 	switch {

@@ -12,6 +12,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	brainv1 "github.com/sluicehq/sluice/brain/api/gen/v1"
 	"github.com/sluicehq/sluice/brain/place"
 	"github.com/sluicehq/sluice/brain/store"
 	"github.com/sluicehq/sluice/brain/trace"
@@ -37,6 +38,10 @@ type change struct {
 	host      store.Host
 	overrides *store.Overrides
 	done      chan error
+	// jobs' descriptions once committed (changeSubmit), built by the pass
+	// under the lock it holds anyway: a flood's hundreds of callers do not
+	// each queue for the lock again after their commit.
+	reply []*brainv1.Job
 }
 
 func (c *change) finish(err error) {
@@ -80,6 +85,11 @@ type work struct {
 	live       map[string]seen
 	// overrides holds hosts' new QoS overrides (nil clears).
 	overrides map[string]*store.Overrides
+	// rollouts and rolls are the rollouts' durable and in-memory state
+	// after this pass.
+	rollouts  map[string]store.Rollout
+	rolls     map[string]rollTrack
+	replaced  int
 	placed    int
 	failed    int
 	preempted int
@@ -94,8 +104,10 @@ func (w *work) delPlacement(key string) {
 	w.dirtyHosts[p.Host] = true
 }
 
+// putPlacement stages a new placement; buildBatch stamps its Version.
 func (w *work) putPlacement(p store.Placement) {
 	key := store.PlacementKey(p.Job, p.Index)
+	p.Version = 0
 	w.placements[key] = p
 	w.dirty[key] = true
 	w.dirtyHosts[p.Host] = true
@@ -111,10 +123,13 @@ func (b *Brain) pass(ctx context.Context) (more bool, err error) {
 	b.pending = nil
 	seen := b.liveSnapshot()
 	b.mu.Unlock()
+	tp := time.Now()
 	w := b.plan(pending, seen)
+	b.m.planSeconds.Observe(time.Since(tp).Seconds())
 	if len(w.batch.Puts)+len(w.batch.Deletes) == 0 {
 		b.mu.Lock()
 		b.pendingReason = w.reasons
+		b.rolls = w.rolls
 		b.mu.Unlock()
 		b.events.Publish(w.events...)
 		for _, c := range w.done {
@@ -150,6 +165,17 @@ func (b *Brain) pass(ctx context.Context) (more bool, err error) {
 	}
 	b.mu.Lock()
 	b.apply(w, rev)
+	for _, c := range w.done {
+		if c.kind == changeSubmit {
+			c.reply = make([]*brainv1.Job, 0, len(c.jobs))
+			for _, j := range c.jobs {
+				if cur, ok := b.st.Jobs[j.Name]; ok {
+					j = cur
+				}
+				c.reply = append(c.reply, b.jobPB(j, false))
+			}
+		}
+	}
 	b.mu.Unlock()
 	b.events.Publish(w.events...)
 	for _, c := range w.done {
@@ -161,6 +187,7 @@ func (b *Brain) pass(ctx context.Context) (more bool, err error) {
 	b.m.placements.WithLabelValues("unplaceable").Add(float64(w.failed))
 	b.m.placements.WithLabelValues("preempted").Add(float64(w.preempted))
 	b.m.placements.WithLabelValues("evicted").Add(float64(w.evicted))
+	b.m.placements.WithLabelValues("replaced").Add(float64(w.replaced))
 	return w.more || len(w.requeue) > 0, nil
 }
 
@@ -193,8 +220,7 @@ func (b *Brain) reload(ctx context.Context) error {
 		if _, ok := st.Hosts[name]; !ok {
 			delete(b.live, name)
 		}
-		close(l.changed)
-		l.changed = make(chan struct{})
+		l.wake(nil)
 	}
 	return nil
 }
@@ -205,13 +231,24 @@ type seen struct {
 	lentCPUMilli    int64
 	lentMemoryBytes int64
 	reportedLend    bool
+	// heard: a heartbeat came since the brain started; states are the
+	// containers' states it reported (never written, only replaced) at
+	// applied version statesVersion.
+	heard         bool
+	states        map[string]string
+	statesVersion uint64
+}
+
+// seen copies what handlers write about the host; caller holds mu.
+func (l *hostLive) seen() seen {
+	return seen{l.lastSeen, l.lentCPUMilli, l.lentMemoryBytes, l.reportedLend, l.heard, l.states, l.statesVersion}
 }
 
 // liveSnapshot copies what handlers write about hosts; caller holds mu.
 func (b *Brain) liveSnapshot() map[string]seen {
 	out := make(map[string]seen, len(b.live))
 	for name, l := range b.live {
-		out[name] = seen{l.lastSeen, l.lentCPUMilli, l.lentMemoryBytes, l.reportedLend}
+		out[name] = l.seen()
 	}
 	return out
 }
@@ -224,6 +261,7 @@ func (b *Brain) plan(pending []*change, live map[string]seen) *work {
 		hosts: maps.Clone(b.st.Hosts), jobs: maps.Clone(b.st.Jobs), placements: maps.Clone(b.st.Placements),
 		dirty: map[string]bool{}, dirtyHosts: map[string]bool{}, targets: map[string]store.Target{},
 		deltas: map[string]delta{}, reasons: map[string]string{}, live: live, overrides: map[string]*store.Overrides{},
+		rollouts: maps.Clone(b.st.Rollouts), rolls: maps.Clone(b.rolls),
 	}
 	budget := b.cfg.Store.MaxOps()
 	if budget <= 0 {
@@ -260,6 +298,7 @@ func (b *Brain) plan(pending []*change, live map[string]seen) *work {
 			w.events = append(w.events, Event{Topic: TopicEviction, Type: "evicted", Host: p.Host, Job: p.Job, Replica: p.ID(), Reason: evictionReason(h, p.Host)})
 		}
 	}
+	b.roll(w)
 	b.placeMissing(w, budget)
 	b.buildBatch(w)
 	return w
@@ -270,17 +309,26 @@ func (b *Brain) plan(pending []*change, live map[string]seen) *work {
 func (b *Brain) applyChange(w *work, c *change) (int, error) {
 	switch c.kind {
 	case changeSubmit:
+		n := 0
 		for _, j := range c.jobs {
-			w.jobs[j.Name] = j
-			w.dirty[store.JobKey(j.Name)] = true
+			if old, ok := w.jobs[j.Name]; ok {
+				// Pinning the replicas' spec writes each of them.
+				n += 2 * old.Count
+			}
+			b.submitJob(w, j)
 		}
-		return 2 * len(c.jobs), nil
+		return n + 2*len(c.jobs), nil
 	case changeDelete:
 		if _, ok := w.jobs[c.name]; ok {
 			delete(w.jobs, c.name)
 			w.dirty[store.JobKey(c.name)] = true
 		}
-		return 2, nil
+		delete(w.rolls, c.name)
+		if _, ok := w.rollouts[c.name]; ok {
+			delete(w.rollouts, c.name)
+			w.dirty[store.RolloutKey(c.name)] = true
+		}
+		return 4, nil
 	case changeRegister:
 		// Two nodes may race for one name past the handler's check: the
 		// first one committed wins.
@@ -486,7 +534,7 @@ func (b *Brain) clusters(w *work) (online, offline *place.Cluster, err error) {
 	offUsed := map[string]place.Resources{}
 	for _, key := range slices.Sorted(maps.Keys(w.placements)) {
 		p := w.placements[key]
-		j := w.jobs[p.Job]
+		j := specOf(w, p)
 		pp := place.Placement{Request: b.request(j, p.Index, prof.CurvePoints), Host: p.Host, GPUIndices: p.GPUIndices, Borrowed: p.Borrowed}
 		if j.App.Class.Or() == trace.ClassOffline {
 			offSnap.Placements = append(offSnap.Placements, pp)
@@ -543,33 +591,49 @@ func (b *Brain) request(j trace.Job, i, curvePoints int) place.Request {
 // buildBatch turns w's edits into the transaction and the new targets.
 func (b *Brain) buildBatch(w *work) {
 	revs := b.st.Revs
+	b.buildTargets(w)
 	for key := range w.dirty {
 		w.batch.Guard(key, revs[key])
 		if name, ok := strings.CutPrefix(key, store.HostKey("")); ok {
 			w.batch.Put(key, w.hosts[name])
 			continue
 		}
-		if name, ok := strings.CutPrefix(key, store.JobKey("")); ok {
-			if j, ok := w.jobs[name]; ok {
-				w.batch.Put(key, j)
-			} else {
-				w.batch.Deletes = append(w.batch.Deletes, key)
+		var rec any
+		var ok bool
+		if name, isJob := strings.CutPrefix(key, store.JobKey("")); isJob {
+			rec, ok = w.jobs[name]
+		} else if name, isRollout := strings.CutPrefix(key, store.RolloutKey("")); isRollout {
+			rec, ok = w.rollouts[name]
+		} else if p, isPlaced := w.placements[key]; isPlaced {
+			if p.Version == 0 {
+				// A new placement: the first target holding it is its
+				// host's after this batch.
+				p.Version = b.st.Targets[p.Host].Version
+				if t, bumped := w.targets[p.Host]; bumped {
+					p.Version = t.Version
+				}
+				w.placements[key] = p
 			}
-			continue
+			rec, ok = p, true
 		}
-		if p, ok := w.placements[key]; ok {
-			w.batch.Put(key, p)
+		if ok {
+			w.batch.Put(key, rec)
 		} else {
 			w.batch.Deletes = append(w.batch.Deletes, key)
 		}
 	}
+}
+
+// buildTargets rewrites the targets of the hosts w touched.
+func (b *Brain) buildTargets(w *work) {
+	revs := b.st.Revs
 	byHost := map[string][]store.Container{}
 	for host := range w.dirtyHosts {
 		byHost[host] = nil
 	}
 	for _, p := range w.placements {
 		if _, ok := byHost[p.Host]; ok {
-			byHost[p.Host] = append(byHost[p.Host], containerOf(w.jobs[p.Job], p))
+			byHost[p.Host] = append(byHost[p.Host], containerOf(specOf(w, p), p))
 		}
 	}
 	for host, cs := range byHost {
@@ -591,6 +655,15 @@ func (b *Brain) buildBatch(w *work) {
 		w.targets[host] = t
 		w.deltas[host] = d
 	}
+}
+
+// specOf is the job as replica p runs it: the spec it was placed with
+// while a rollout has not replaced it, else the job's.
+func specOf(w *work, p store.Placement) trace.Job {
+	if p.Spec != nil {
+		return *p.Spec
+	}
+	return w.jobs[p.Job]
 }
 
 // containerOf is what a host runs for replica p of job j.
@@ -637,7 +710,8 @@ func sameContainer(a, b store.Container) bool {
 
 // apply makes a committed pass the cache; caller holds mu.
 func (b *Brain) apply(w *work, rev int64) {
-	b.st.Hosts, b.st.Jobs, b.st.Placements = w.hosts, w.jobs, w.placements
+	b.st.Hosts, b.st.Jobs, b.st.Placements, b.st.Rollouts = w.hosts, w.jobs, w.placements, w.rollouts
+	b.rolls = w.rolls
 	b.indexJobs()
 	for key := range w.batch.Puts {
 		b.st.Revs[key] = rev
@@ -676,8 +750,14 @@ func (b *Brain) apply(w *work, rev int64) {
 				delete(l.committed, v)
 			}
 		}
-		close(l.changed)
-		l.changed = make(chan struct{})
+		// The delta every stream at the previous version sends, built
+		// once here rather than by each stream under the lock. A queued
+		// log request needs the slow path: it rides with the update.
+		var msg *brainv1.TargetsResponse
+		if d := w.deltas[host]; d.From > 0 && len(l.logReqs) == 0 {
+			msg = b.update(l, t, d.From)
+		}
+		l.wake(msg)
 	}
 	b.updateHostGauge()
 }

@@ -30,10 +30,26 @@ type Placement struct {
 	Host       string `json:"host"`
 	GPUIndices []int  `json:"gpu_indices,omitempty"`
 	Borrowed   bool   `json:"borrowed,omitempty"`
+	// Spec is the job as it was when the replica was placed, kept once the
+	// job's spec has changed and until a rolling update replaces the
+	// replica; nil: the job's current spec.
+	Spec *Job `json:"spec,omitempty"`
+	// Version is the version of its host's target that first carried the
+	// replica as it is: the host's agent runs it once it has applied that
+	// version and reports it running.
+	Version uint64 `json:"version,omitempty"`
 }
 
 // ID is the replica's fleet-wide ID.
 func (p Placement) ID() string { return trace.ReplicaID(p.Job, p.Index) }
+
+// Rollout is a job's rolling update where it needs to outlive the brain's
+// memory: paused, with the reason, until the job's spec changes again.
+type Rollout struct {
+	Job    string `json:"job"`
+	Paused bool   `json:"paused,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
 
 // Container is one container a host should run.
 type Container struct {

@@ -51,6 +51,7 @@ const (
 	kindPlacements = "placements/"
 	kindTargets    = "targets/"
 	kindRevoked    = "revoked/"
+	kindRollouts   = "rollouts/"
 )
 
 // HostKey, JobKey, PlacementKey and TargetKey name records (without the
@@ -59,6 +60,7 @@ func HostKey(name string) string    { return kindHosts + name }
 func JobKey(name string) string     { return kindJobs + name }
 func TargetKey(host string) string  { return kindTargets + host }
 func RevokedKey(host string) string { return kindRevoked + host }
+func RolloutKey(job string) string  { return kindRollouts + job }
 func PlacementKey(job string, index int) string {
 	return kindPlacements + job + "/" + strconv.Itoa(index)
 }
@@ -70,6 +72,7 @@ type State struct {
 	Placements map[string]Placement  // by PlacementKey
 	Targets    map[string]Target     // by host
 	Revoked    map[string]Revocation // by host
+	Rollouts   map[string]Rollout    // by job
 	// Revs maps every key (without prefix) to its mod revision.
 	Revs map[string]int64
 	// Revision is the store's revision at the read.
@@ -84,7 +87,8 @@ func (s *Store) Load(ctx context.Context) (*State, error) {
 	}
 	st := &State{
 		Hosts: map[string]Host{}, Jobs: map[string]Job{}, Placements: map[string]Placement{},
-		Targets: map[string]Target{}, Revoked: map[string]Revocation{}, Revs: map[string]int64{}, Revision: resp.Header.Revision,
+		Targets: map[string]Target{}, Revoked: map[string]Revocation{}, Rollouts: map[string]Rollout{},
+		Revs: map[string]int64{}, Revision: resp.Header.Revision,
 	}
 	for _, kv := range resp.Kvs {
 		key := strings.TrimPrefix(string(kv.Key), s.prefix)
@@ -111,6 +115,10 @@ func (s *Store) Load(ctx context.Context) (*State, error) {
 			var r Revocation
 			err = json.Unmarshal(kv.Value, &r)
 			st.Revoked[r.Host] = r
+		case strings.HasPrefix(key, kindRollouts):
+			var r Rollout
+			err = json.Unmarshal(kv.Value, &r)
+			st.Rollouts[r.Job] = r
 		default:
 			err = errors.New("unknown kind of key")
 		}

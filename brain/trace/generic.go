@@ -125,6 +125,9 @@ type GenericRequest struct {
 	// instances run on now (a host may repeat). The simulator starts from
 	// them and places the rest.
 	On []string `yaml:"on,omitempty"`
+	// Update says how a brain replaces the job's replicas when its spec
+	// changes; the simulator ignores it.
+	Update UpdatePolicy `yaml:"update,omitempty"`
 }
 
 // GenericQuota caps a group; unset dimensions are not capped.
@@ -433,6 +436,12 @@ func (g *Generic) validateRequests(ps *problems, apps, hosts map[string]bool) {
 			if !hosts[h] {
 				ps.add(fmt.Sprintf("%s.on[%d]", p, k), "unknown host %q", h)
 			}
+		}
+		if r.Update.MaxUnavailable < 0 {
+			ps.add(p+".update.max_unavailable", "negative")
+		}
+		if r.Update.Timeout < 0 {
+			ps.add(p+".update.timeout", "negative")
 		}
 		if r.Name != "" {
 			if err := ValidName(r.Name); err != nil {

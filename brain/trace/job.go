@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice/brain/place"
 )
@@ -115,6 +116,39 @@ type Job struct {
 	// and spread refer to.
 	CurvePoints int    `json:"curve_points,omitempty"`
 	DomainLabel string `json:"domain_label,omitempty"`
+	// Update says how replicas are replaced when the spec changes.
+	Update UpdatePolicy `json:"update,omitzero"`
+}
+
+// Update policy defaults.
+const (
+	DefaultMaxUnavailable = 1
+	DefaultUpdateTimeout  = 5 * time.Minute
+)
+
+// UpdatePolicy is how a brain rolls a changed job spec out: it replaces at
+// most MaxUnavailable replicas at a time and takes the next ones only once
+// the new ones are reported running; a batch not running within Timeout
+// pauses the rollout with the reason. Zero values mean the defaults.
+type UpdatePolicy struct {
+	MaxUnavailable int      `yaml:"max_unavailable,omitempty" json:"max_unavailable,omitempty"`
+	Timeout        Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+}
+
+// MaxUnavailableOr is MaxUnavailable or its default.
+func (u UpdatePolicy) MaxUnavailableOr() int {
+	if u.MaxUnavailable <= 0 {
+		return DefaultMaxUnavailable
+	}
+	return u.MaxUnavailable
+}
+
+// TimeoutOr is Timeout or its default.
+func (u UpdatePolicy) TimeoutOr() time.Duration {
+	if u.Timeout <= 0 {
+		return DefaultUpdateTimeout
+	}
+	return time.Duration(u.Timeout)
 }
 
 // DecodeJobs reads a job file: a generic file whose hosts, when present,
@@ -169,7 +203,7 @@ func (g *Generic) Jobs() ([]Job, []FieldError) {
 		}
 		jobs = append(jobs, Job{
 			Name: name, App: a, Count: r.Count, Priority: r.Priority, Group: r.Group, Preempt: r.Preempt,
-			CurvePoints: g.CurvePoints, DomainLabel: g.Domain(),
+			CurvePoints: g.CurvePoints, DomainLabel: g.Domain(), Update: r.Update,
 		})
 	}
 	return jobs, ps
@@ -190,6 +224,12 @@ func (j Job) Validate() error {
 	}
 	if j.CurvePoints < 0 {
 		ps.add("curve_points", "negative")
+	}
+	if j.Update.MaxUnavailable < 0 {
+		ps.add("update.max_unavailable", "negative")
+	}
+	if j.Update.Timeout < 0 {
+		ps.add("update.timeout", "negative")
 	}
 	// Anti-affinity may name apps of other jobs, so every name is known here.
 	all := map[string]bool{}

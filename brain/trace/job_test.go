@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDecodeJobsExample(t *testing.T) {
@@ -55,6 +56,9 @@ func TestDecodeJobsBadInput(t *testing.T) {
 		{"version: 1\napps: []\n", "requests: no requests"},
 		{base + strings.Repeat("#", MaxJobFileBytes), "larger than 1048576 bytes"},
 		{strings.Replace(base, "image: busybox", "image: busybox, memory: -1", 1), "mapping key \"memory\" already defined"},
+		{strings.Replace(base, "count: 1}", "count: 1, update: {max_unavailable: -1}}", 1), "f.yaml:5: requests[0].update.max_unavailable: negative"},
+		{strings.Replace(base, "count: 1}", "count: 1, update: {timeout: soon}}", 1), `duration "soon"`},
+		{strings.Replace(base, "count: 1}", "count: 1, update: {surge: 2}}", 1), "field surge not found"},
 	}
 	for _, c := range cases {
 		_, err := DecodeJobs(strings.NewReader(c.in), "f.yaml")
@@ -117,5 +121,19 @@ func TestDecodeJobsRefusesExistingPlacements(t *testing.T) {
 	_, err := DecodeJobs(strings.NewReader(in), "jobs.yaml")
 	if err == nil || !strings.Contains(err.Error(), "jobs.yaml:7: requests[0].on: existing placements are for simulation only") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestDecodeJobsUpdatePolicy(t *testing.T) {
+	in := "version: 1\napps:\n  - {name: a, cpu: 1, memory: 1Gi, image: b}\nrequests:\n  - {app: a, count: 4, update: {max_unavailable: 2, timeout: 90s}}\n  - {name: b, app: a, count: 1}\n"
+	jobs, err := DecodeJobs(strings.NewReader(in), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := jobs[0].Update; u.MaxUnavailableOr() != 2 || u.TimeoutOr() != 90*time.Second {
+		t.Errorf("update policy %+v", u)
+	}
+	if u := jobs[1].Update; u.MaxUnavailableOr() != DefaultMaxUnavailable || u.TimeoutOr() != DefaultUpdateTimeout {
+		t.Errorf("defaults: %+v", u)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -149,3 +150,20 @@ func (c Curve) MarshalYAML() (any, error) {
 	}
 	return b.String(), nil
 }
+
+// Duration is a span of time. In YAML it is written as Go writes
+// durations ("90s", "5m", "1h30m"); in JSON it is nanoseconds.
+type Duration time.Duration
+
+// UnmarshalYAML accepts "90s", "5m".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
+	if err != nil {
+		return fmt.Errorf("line %d: duration %q: want a number with a unit (e.g. 90s, 5m)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as Go does.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }

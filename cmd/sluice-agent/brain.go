@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -32,6 +33,11 @@ type brainOptions struct {
 	// tls are the host's certificate, its key and the cluster CA (an
 	// https -brain URL needs them; http only reaches loopback).
 	tls auth.ClientFiles
+	// extended resources ("name=amount,...") and GPUs (-1: detect) the
+	// host offers beyond CPU and memory.
+	extended string
+	gpus     int
+	gpuModel string
 }
 
 // brain is the wired connection: the link runs once the agent exists,
@@ -66,7 +72,23 @@ func attachBrain(ctx context.Context, o options, pol qos.Policy, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("brain: host capacity: %w", err)
 	}
-	regn := target.Registration(cfg.Capabilities, hs.CPUCapacityMilli, int64(min(hs.MemTotalBytes, 1<<62)), nil, labels, b.failureDomain)
+	extended, err := target.ParseExtended(b.extended)
+	if err != nil {
+		return nil, fmt.Errorf("-host-extended: %w", err)
+	}
+	regn := target.Registration(cfg.Capabilities, hs.CPUCapacityMilli, int64(min(hs.MemTotalBytes, 1<<62)), extended, labels, b.failureDomain)
+	if regn.GPUs, regn.GPUModel, err = hostGPUs(b, o.procRoot); err != nil {
+		return nil, err
+	}
+	// The converger, built below, keeps the launched containers' output
+	// that the brain asks for.
+	var conv *target.Containerd
+	logs := func(id string, maxBytes int64) ([]byte, bool, error) {
+		if conv == nil {
+			return nil, false, fmt.Errorf("container %s: %w: the agent runs no containers (no -containerd)", id, converge.ErrNoLog)
+		}
+		return conv.Logs(id, maxBytes)
+	}
 	if b.tls.Cert != "" {
 		if err := auth.CheckHostFile(b.tls.Cert, name); err != nil {
 			return nil, fmt.Errorf("-tls-cert: %w", err)
@@ -80,7 +102,7 @@ func attachBrain(ctx context.Context, o options, pol qos.Policy, log *slog.Logge
 	}
 	link, err := brainlink.New(brainlink.Config{
 		BrainURL: b.url, StateDir: b.stateDir, HostName: name, Registration: regn,
-		Staleness: b.staleness, Logger: log, HTTPClient: hc,
+		Staleness: b.staleness, Logger: log, Logs: logs, HTTPClient: hc,
 	})
 	if err != nil {
 		return nil, err
@@ -95,14 +117,18 @@ func attachBrain(ctx context.Context, o options, pol qos.Policy, log *slog.Logge
 			return nil, fmt.Errorf("brain: containerd %s: %w", o.containerd, err)
 		}
 		cleanup.add(func() { _ = client.Close() })
-		ccfg := converge.Config{Namespace: b.namespace, Parents: converge.SiblingParents(pol.OfflineParent), DryRun: dryRun}
+		logDir, err := filepath.Abs(filepath.Join(b.stateDir, "logs"))
+		if err != nil {
+			return nil, fmt.Errorf("brain: container log directory: %w", err)
+		}
+		ccfg := converge.Config{Namespace: b.namespace, Parents: converge.SiblingParents(pol.OfflineParent), DryRun: dryRun, LogDir: logDir}
 		// Launched containers start in their class's resctrl group, set in
 		// the OCI spec only when resctrl was probed present (runc refuses
 		// the field otherwise).
 		if r, ok := cfg.Cache.(*agent.Resctrl); ok && r != nil {
 			ccfg.RdtGroup = r.GroupFor
 		}
-		conv := target.NewContainerd(client, ccfg, log)
+		conv = target.NewContainerd(client, ccfg, log)
 		cleanup.add(conv.Close)
 		rc.Converger = conv
 	} else {
@@ -153,6 +179,26 @@ func (b *brain) run(ctx context.Context, a *agent.Agent, log *slog.Logger) {
 }
 
 // parseLabels reads "k=v,k=v".
+// hostGPUs is the GPU count and model registered: the flags', or what the
+// NVIDIA driver lists under procRoot.
+func hostGPUs(b brainOptions, procRoot string) (int, string, error) {
+	n, model := b.gpus, b.gpuModel
+	if n < 0 {
+		found, foundModel, err := target.DetectGPUs(procRoot)
+		if err != nil {
+			return 0, "", fmt.Errorf("brain: %w (pass -host-gpus)", err)
+		}
+		n = found
+		if model == "" {
+			model = foundModel
+		}
+	}
+	if n > 0 && model == "" {
+		return 0, "", fmt.Errorf("-host-gpus %d: -host-gpu-model is needed too (jobs select GPUs by model)", n)
+	}
+	return n, model, nil
+}
+
 func parseLabels(s string) (map[string]string, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil

@@ -80,6 +80,9 @@ func main() {
 	flag.StringVar(&o.brain.tls.Key, "tls-key", "", "the host certificate's key")
 	flag.StringVar(&o.brain.tls.CA, "ca", "", "the cluster CA the brain's certificate must chain to (ca.crt)")
 	flag.DurationVar(&o.brain.staleness, "brain-staleness", 2*time.Minute, "after this long without the brain, its QoS overrides fall back to local policy (containers stay)")
+	flag.StringVar(&o.brain.extended, "host-extended", "", "extended resources the host offers to jobs, name=amount,name=amount (e.g. fpga=2)")
+	flag.IntVar(&o.brain.gpus, "host-gpus", -1, "GPUs the host offers; -1 counts the NVIDIA driver's under /proc/driver/nvidia/gpus")
+	flag.StringVar(&o.brain.gpuModel, "host-gpu-model", "", "GPU model jobs select by (default: the driver's model name)")
 	flag.Parse()
 
 	var level slog.Level

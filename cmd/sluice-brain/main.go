@@ -53,6 +53,7 @@ type options struct {
 	etcdClientURL  string
 	tls            tlsOptions
 	overload       server.Overload
+	pprofListen    string
 }
 
 func main() {
@@ -80,6 +81,7 @@ func main() {
 	def := server.DefaultOverload()
 	flag.IntVar(&o.overload.DetailInFlight, "shed-detail-in-flight", def.DetailInFlight, "agent RPCs in progress above which heartbeat detail is shed (liveness kept)")
 	flag.IntVar(&o.overload.LivenessInFlight, "shed-liveness-in-flight", def.LivenessInFlight, "agent RPCs in progress above which heartbeats are shed whole and no host is marked down")
+	flag.StringVar(&o.pprofListen, "pprof-listen", "", "serve Go profiles (/debug/pprof/) on this loopback address; empty: off")
 	flag.Parse()
 
 	var level slog.Level
@@ -139,6 +141,11 @@ func run(ctx context.Context, o options, log *slog.Logger, ready func(addr strin
 	l, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
+	}
+	if o.pprofListen != "" {
+		if err := servePprof(ctx, o.pprofListen, log); err != nil {
+			return err
+		}
 	}
 	endpoints := o.etcdEndpoints
 	maxOps := o.maxTxnOps

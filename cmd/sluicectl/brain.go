@@ -49,13 +49,14 @@ func runBrain(ctx context.Context, url string, args []string, stdout, stderr io.
 	cmd := args[0]
 	sub := ""
 	rest := args[1:]
-	if cmd != "explain" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+	if cmd != "explain" && cmd != "logs" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		sub, rest = rest[0], rest[1:]
 	}
 	name := strings.TrimSpace(cmd + " " + sub)
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("o", "table", "output: table or json")
+	maxBytes := fs.Int64("max-bytes", 0, "logs: at most this much of each replica's output (0: the brain's default, 64 KiB)")
 	if err := fs.Parse(rest); err != nil {
 		return 2
 	}
@@ -69,7 +70,7 @@ func runBrain(ctx context.Context, url string, args []string, stdout, stderr io.
 		return 2
 	}
 	err = eachBrain(urls, func(u string) error {
-		c := brainClient{op: brainv1connect.NewOperatorServiceClient(hc, u), json: *out == "json", stdout: stdout}
+		c := brainClient{op: brainv1connect.NewOperatorServiceClient(hc, u), json: *out == "json", stdout: stdout, maxBytes: *maxBytes}
 		return c.do(ctx, cmd, sub, fs.Args())
 	})
 	var usageErr usageError
@@ -85,9 +86,10 @@ func runBrain(ctx context.Context, url string, args []string, stdout, stderr io.
 }
 
 type brainClient struct {
-	op     brainv1connect.OperatorServiceClient
-	json   bool
-	stdout io.Writer
+	op       brainv1connect.OperatorServiceClient
+	json     bool
+	stdout   io.Writer
+	maxBytes int64
 }
 
 func oneArg(args []string, what string) (string, error) {
@@ -190,7 +192,54 @@ func (c brainClient) do(ctx context.Context, cmd, sub string, args []string) err
 		}
 		return c.print(r.Msg, func(w io.Writer) { printExplain(w, r.Msg) })
 	}
+	if cmd == "logs" {
+		return c.logs(ctx, args)
+	}
 	return usagef("unknown command %q (sluicectl help)", strings.TrimSpace(cmd+" "+sub))
+}
+
+// logs prints the tail of a job's replicas' output: one replica's as it
+// is, several each under a header naming replica and host.
+func (c brainClient) logs(ctx context.Context, args []string) error {
+	if len(args) < 1 || len(args) > 2 {
+		return usagef("want NAME [REPLICA], got %d arguments", len(args))
+	}
+	req := &brainv1.LogsRequest{Job: args[0], MaxBytes: c.maxBytes}
+	if len(args) == 2 {
+		req.Replica = args[1]
+		if _, err := strconv.Atoi(args[1]); err == nil {
+			req.Replica = args[0] + "-" + args[1]
+		}
+	}
+	r, err := c.op.Logs(ctx, connect.NewRequest(req))
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.print(r.Msg, nil)
+	}
+	// As it is: a tab table would realign the output's own tabs.
+	w, logs, failed := c.stdout, r.Msg.GetLogs(), 0
+	for _, l := range logs {
+		if l.GetError() != "" {
+			failed++
+			fmt.Fprintf(w, "==> %s on %s: %s <==\n", l.GetReplica(), l.GetHost(), l.GetError())
+			continue
+		}
+		if len(logs) > 1 {
+			fmt.Fprintf(w, "==> %s on %s <==\n", l.GetReplica(), l.GetHost())
+		}
+		if l.GetTruncated() {
+			fmt.Fprintf(w, "(older output left out)\n")
+		}
+		if _, err := w.Write(l.GetData()); err != nil {
+			return err
+		}
+	}
+	if failed == len(logs) {
+		return errors.New("no replica's output could be read")
+	}
+	return nil
 }
 
 // parseOverrides reads key=value overrides; none clears them.
@@ -336,6 +385,10 @@ func printJobs(w io.Writer, jobs []*brainv1.Job) {
 
 func printJob(w io.Writer, j *brainv1.Job) {
 	printJobs(w, []*brainv1.Job{j})
+	if r := j.GetRollout(); r != nil {
+		fmt.Fprintf(w, "\nROLLOUT\tRUNNING\tOUTDATED\tMAX UNAVAILABLE\tREASON\n%s\t%d/%d\t%d\t%d\t%s\n",
+			r.GetState(), r.GetRunning(), j.GetCount(), r.GetOutdated(), r.GetMaxUnavailable(), r.GetReason())
+	}
 	fmt.Fprintln(w, "\nREPLICA\tHOST")
 	for _, r := range j.GetReplicas() {
 		host := r.GetHost()

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -57,6 +58,10 @@ func TestBrainCommands(t *testing.T) {
 	out, _, code = ctl(t, "--brain="+url, "jobs", "get", "web")
 	if code != 0 || !strings.Contains(out, "web-0") || !strings.Contains(out, "node-") {
 		t.Fatalf("jobs get (%d):\n%s", code, out)
+	}
+	// No agent reports its containers here: none is counted running.
+	if !strings.Contains(out, "ROLLOUT") || !regexp.MustCompile(`(?m)^done +0/2 +0 +1`).MatchString(out) {
+		t.Fatalf("jobs get shows no rollout state:\n%s", out)
 	}
 	out, _, code = ctl(t, "--brain", url, "hosts", "-o", "json")
 	var hosts struct {

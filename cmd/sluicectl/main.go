@@ -3,7 +3,7 @@
 //	sluicectl policy check FILE...   validate policy files (exit 1 on any error)
 //	sluicectl status [-addr ADDR]    a host's classes, usage, budgets and pending actions
 //	sluicectl simulate MODE ...      replay cluster data against placement strategies
-//	sluicectl [--brain URL[,URL...]] hosts|jobs|explain ...   a brain's hosts and jobs
+//	sluicectl [--brain URL[,URL...]] hosts|jobs|explain|logs ...   a brain's hosts and jobs
 //	sluicectl [--brain URL[,URL...]] brain status|snapshot FILE   the brains' leader and store
 //	sluicectl certs init|issue|revoke ...             certificates and revocations
 package main
@@ -48,6 +48,7 @@ with several brains, any of them answers: followers forward to the leader):
                          follow the fleet's events (host up/down/draining, kills, evictions,
                          placement failures) as they happen; -o json prints one object per line
   explain NAME           per host, why the job's next replica is rejected or how it scores
+  logs NAME [REPLICA]    the tail of a job's containers' output (REPLICA: NAME-i or i), fetched from their agents
   brain status           the leading brain, its epoch, etcd's size, alarms and last compaction
   brain snapshot FILE    save a consistent etcd snapshot of the brain's store (restore: sluice-brain restore)
   certs init|issue|revoke|revoked|whoami   the cluster CA, host and operator certificates, revocations (sluicectl certs -h)
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
-	case "hosts", "jobs", "explain":
+	case "hosts", "jobs", "explain", "logs":
 		return runBrain(ctx, brainURL, args, stdout, stderr)
 	case "brain":
 		return runMaintenance(ctx, brainURL, args[1:], stdout, stderr)

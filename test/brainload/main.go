@@ -52,6 +52,8 @@ type options struct {
 	heartbeat time.Duration
 	idle      time.Duration
 	trickle   int
+	profile   string
+	h2c       bool
 }
 
 func main() {
@@ -63,6 +65,8 @@ func main() {
 	flag.DurationVar(&o.heartbeat, "heartbeat", time.Second, "heartbeat interval forced on agents")
 	flag.DurationVar(&o.idle, "idle", 30*time.Second, "how long to measure CPU and RSS with the fleet heartbeating")
 	flag.IntVar(&o.trickle, "trickle", 200, "jobs submitted one at a time to measure propagation alone")
+	flag.StringVar(&o.profile, "cpuprofile", "", "write the brain's CPU profile over the submission flood to this file")
+	flag.BoolVar(&o.h2c, "h2c", false, "speak HTTP/2 without TLS to the brain (as agents will over TLS) instead of HTTP/1.1")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintf(os.Stderr, "brainload: %v\n", err)
@@ -105,7 +109,30 @@ func run(o options) error {
 		return err
 	}
 	op := brainv1connect.NewOperatorServiceClient(b.hc, b.url)
+	profiled := b.profile(o.profile)
+	m0, _ := scrapeSums(b.hc, b.url)
+	cpu0, _ := procCPU(b.pid())
+	self0, _ := procCPU(os.Getpid())
 	commits, failed := submitFlood(ctx, o, op)
+	cpu1, _ := procCPU(b.pid())
+	self1, _ := procCPU(os.Getpid())
+	// CPU time per placement holds still on a busy machine, where the
+	// rate swings with what else runs.
+	fmt.Printf("flood CPU: brain %.2fs (%.0fµs per placement), driver %.2fs (%.0fµs per placement)\n",
+		(cpu1 - cpu0).Seconds(), float64((cpu1-cpu0).Microseconds())/float64(o.jobs),
+		(self1 - self0).Seconds(), float64((self1-self0).Microseconds())/float64(o.jobs))
+	if m1, err := scrapeSums(b.hc, b.url); err == nil {
+		passes := m1["sluice_brain_reconcile_passes_total"] - m0["sluice_brain_reconcile_passes_total"]
+		txns := m1[`sluice_brain_etcd_txn_seconds_count{result="ok"}`] - m0[`sluice_brain_etcd_txn_seconds_count{result="ok"}`]
+		txnSec := m1[`sluice_brain_etcd_txn_seconds_sum{result="ok"}`] - m0[`sluice_brain_etcd_txn_seconds_sum{result="ok"}`]
+		plans := m1["sluice_brain_reconcile_plan_seconds_count"] - m0["sluice_brain_reconcile_plan_seconds_count"]
+		planSec := m1["sluice_brain_reconcile_plan_seconds_sum"] - m0["sluice_brain_reconcile_plan_seconds_sum"]
+		fmt.Printf("flood passes: %.0f committed, %.0f placements each; plan %.1fms (%.0f plans), etcd txn %.1fms on average\n",
+			passes, float64(o.jobs)/max(passes, 1), 1000*planSec/max(plans, 1), plans, 1000*txnSec/max(txns, 1))
+	}
+	if err := profiled(); err != nil {
+		return err
+	}
 	reportFloodPropagation(fleet, commits, failed)
 	if err := measureTrickle(ctx, o, op, fleet); err != nil {
 		return err
@@ -122,9 +149,10 @@ func run(o options) error {
 // brain is the sluice-brain process under test and a client sized for
 // the whole fleet.
 type brain struct {
-	cmd *exec.Cmd
-	url string
-	hc  *http.Client
+	cmd      *exec.Cmd
+	url      string
+	pprofURL string
+	hc       *http.Client
 }
 
 // startBrain starts the brain on a free loopback port with its data in
@@ -134,13 +162,27 @@ func startBrain(o options, dir string) (*brain, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(o.brain, "--data-dir", dir, "--listen", addr, "--insecure-loopback", "--heartbeat-interval", o.heartbeat.String(), "--log-level", "warn")
+	args := []string{"--data-dir", dir, "--listen", addr, "--insecure-loopback", "--heartbeat-interval", o.heartbeat.String(), "--log-level", "warn"}
+	var pprofAddr string
+	if o.profile != "" {
+		if pprofAddr, err = freePort(); err != nil {
+			return nil, err
+		}
+		args = append(args, "--pprof-listen", pprofAddr)
+	}
+	cmd := exec.Command(o.brain, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start brain: %w", err)
 	}
 	tr := &http.Transport{MaxIdleConns: 4 * o.agents, MaxIdleConnsPerHost: 4 * o.agents, IdleConnTimeout: time.Minute}
-	b := &brain{cmd: cmd, url: "http://" + addr, hc: &http.Client{Transport: tr}}
+	if o.h2c {
+		// HTTP/2 as agents speak it once TLS is on (ALPN), here in clear
+		// (the brain serves h2c): calls share connections.
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	}
+	b := &brain{cmd: cmd, url: "http://" + addr, pprofURL: "http://" + pprofAddr, hc: &http.Client{Transport: tr}}
 	if err := waitHealthy(b.hc, b.url); err != nil {
 		b.stop()
 		return nil, err
@@ -149,6 +191,30 @@ func startBrain(o options, dir string) (*brain, error) {
 }
 
 func (b *brain) pid() int { return b.cmd.Process.Pid }
+
+// profile starts a CPU profile of the brain long enough for the flood and
+// returns a function that waits for it and writes it to file; with no
+// file, nothing.
+func (b *brain) profile(file string) func() error {
+	if file == "" {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() {
+		resp, err := b.hc.Get(b.pprofURL + "/debug/pprof/profile?seconds=4")
+		if err != nil {
+			done <- fmt.Errorf("cpu profile: %w", err)
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(file, data, 0o644)
+		}
+		done <- err
+	}()
+	return func() error { return <-done }
+}
 
 func (b *brain) stop() {
 	b.cmd.Process.Signal(os.Interrupt)
@@ -342,6 +408,31 @@ func (h histogram) quantile(p float64) string {
 		}
 	}
 	return "+Inf"
+}
+
+// scrapeSums reads every unlabelled or labelled sample of /metrics by its
+// series name.
+func scrapeSums(hc *http.Client, url string) (map[string]float64, error) {
+	resp, err := hc.Get(url + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		series, val, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(val, 64); err == nil {
+			out[series] = v
+		}
+	}
+	return out, nil
 }
 
 // scrape reads the brain's push-lag histogram from /metrics.

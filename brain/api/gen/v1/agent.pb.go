@@ -884,7 +884,11 @@ type TargetsResponse struct {
 	// was sent. An agent refuses an update from a lower epoch than one it
 	// has seen, so a deposed leader cannot push through a stream it still
 	// holds. 0: a brain that predates epochs (or runs without election).
-	Epoch         uint64 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Epoch uint64 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// log_requests ask for containers' output, answered by PutLogs. A
+	// message carrying only requests repeats the held version as a delta
+	// with no change (base_version = version).
+	LogRequests   []*LogRequest `protobuf:"bytes,8,rep,name=log_requests,json=logRequests,proto3" json:"log_requests,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -968,6 +972,197 @@ func (x *TargetsResponse) GetEpoch() uint64 {
 	return 0
 }
 
+func (x *TargetsResponse) GetLogRequests() []*LogRequest {
+	if x != nil {
+		return x.LogRequests
+	}
+	return nil
+}
+
+// LogRequest asks the agent for the tail of a container's output.
+type LogRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Container     string                 `protobuf:"bytes,2,opt,name=container,proto3" json:"container,omitempty"`
+	MaxBytes      int64                  `protobuf:"varint,3,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogRequest) Reset() {
+	*x = LogRequest{}
+	mi := &file_v1_agent_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogRequest) ProtoMessage() {}
+
+func (x *LogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_agent_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogRequest.ProtoReflect.Descriptor instead.
+func (*LogRequest) Descriptor() ([]byte, []int) {
+	return file_v1_agent_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *LogRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *LogRequest) GetContainer() string {
+	if x != nil {
+		return x.Container
+	}
+	return ""
+}
+
+func (x *LogRequest) GetMaxBytes() int64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+type PutLogsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	NodeId    string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Name      string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	RequestId string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// data is the tail of the container's output (stdout and stderr
+	// interleaved); truncated: older output was left out.
+	Data      []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	Truncated bool   `protobuf:"varint,5,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	// error says why there is no output (none kept, unknown container).
+	Error         string `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutLogsRequest) Reset() {
+	*x = PutLogsRequest{}
+	mi := &file_v1_agent_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutLogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutLogsRequest) ProtoMessage() {}
+
+func (x *PutLogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_agent_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutLogsRequest.ProtoReflect.Descriptor instead.
+func (*PutLogsRequest) Descriptor() ([]byte, []int) {
+	return file_v1_agent_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PutLogsRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *PutLogsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PutLogsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *PutLogsRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *PutLogsRequest) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+func (x *PutLogsRequest) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type PutLogsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutLogsResponse) Reset() {
+	*x = PutLogsResponse{}
+	mi := &file_v1_agent_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutLogsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutLogsResponse) ProtoMessage() {}
+
+func (x *PutLogsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_agent_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutLogsResponse.ProtoReflect.Descriptor instead.
+func (*PutLogsResponse) Descriptor() ([]byte, []int) {
+	return file_v1_agent_proto_rawDescGZIP(), []int{14}
+}
+
 type ItemResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -980,7 +1175,7 @@ type ItemResult struct {
 
 func (x *ItemResult) Reset() {
 	*x = ItemResult{}
-	mi := &file_v1_agent_proto_msgTypes[12]
+	mi := &file_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1187,7 @@ func (x *ItemResult) String() string {
 func (*ItemResult) ProtoMessage() {}
 
 func (x *ItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_agent_proto_msgTypes[12]
+	mi := &file_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1200,7 @@ func (x *ItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemResult.ProtoReflect.Descriptor instead.
 func (*ItemResult) Descriptor() ([]byte, []int) {
-	return file_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ItemResult) GetId() string {
@@ -1041,7 +1236,7 @@ type AckRequest struct {
 
 func (x *AckRequest) Reset() {
 	*x = AckRequest{}
-	mi := &file_v1_agent_proto_msgTypes[13]
+	mi := &file_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +1248,7 @@ func (x *AckRequest) String() string {
 func (*AckRequest) ProtoMessage() {}
 
 func (x *AckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_agent_proto_msgTypes[13]
+	mi := &file_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,7 +1261,7 @@ func (x *AckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
 func (*AckRequest) Descriptor() ([]byte, []int) {
-	return file_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AckRequest) GetNodeId() string {
@@ -1105,7 +1300,7 @@ type AckResponse struct {
 
 func (x *AckResponse) Reset() {
 	*x = AckResponse{}
-	mi := &file_v1_agent_proto_msgTypes[14]
+	mi := &file_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1117,7 +1312,7 @@ func (x *AckResponse) String() string {
 func (*AckResponse) ProtoMessage() {}
 
 func (x *AckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_agent_proto_msgTypes[14]
+	mi := &file_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1130,7 +1325,7 @@ func (x *AckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckResponse.ProtoReflect.Descriptor instead.
 func (*AckResponse) Descriptor() ([]byte, []int) {
-	return file_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 var File_v1_agent_proto protoreflect.FileDescriptor
@@ -1224,7 +1419,7 @@ const file_v1_agent_proto_rawDesc = "" +
 	"\x10_cpu_water_levelB\x15\n" +
 	"\x13_memory_water_levelB\x18\n" +
 	"\x16_offline_cpu_cap_milliB\x1b\n" +
-	"\x19_offline_memory_cap_bytes\"\x81\x02\n" +
+	"\x19_offline_memory_cap_bytes\"\xc1\x02\n" +
 	"\x0fTargetsResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x12\n" +
 	"\x04full\x18\x02 \x01(\bR\x04full\x12!\n" +
@@ -1232,7 +1427,23 @@ const file_v1_agent_proto_rawDesc = "" +
 	"\x06upsert\x18\x04 \x03(\v2\x1a.sluice.brain.v1.ContainerR\x06upsert\x12\x16\n" +
 	"\x06remove\x18\x05 \x03(\tR\x06remove\x12;\n" +
 	"\toverrides\x18\x06 \x01(\v2\x1d.sluice.brain.v1.QoSOverridesR\toverrides\x12\x14\n" +
-	"\x05epoch\x18\a \x01(\x04R\x05epoch\"N\n" +
+	"\x05epoch\x18\a \x01(\x04R\x05epoch\x12>\n" +
+	"\flog_requests\x18\b \x03(\v2\x1b.sluice.brain.v1.LogRequestR\vlogRequests\"f\n" +
+	"\n" +
+	"LogRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1c\n" +
+	"\tcontainer\x18\x02 \x01(\tR\tcontainer\x12\x1b\n" +
+	"\tmax_bytes\x18\x03 \x01(\x03R\bmaxBytes\"\xa4\x01\n" +
+	"\x0ePutLogsRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12\x1c\n" +
+	"\ttruncated\x18\x05 \x01(\bR\ttruncated\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"\x11\n" +
+	"\x0fPutLogsResponse\"N\n" +
 	"\n" +
 	"ItemResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
@@ -1244,12 +1455,13 @@ const file_v1_agent_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
 	"\x0fapplied_version\x18\x03 \x01(\x04R\x0eappliedVersion\x125\n" +
 	"\aresults\x18\x04 \x03(\v2\x1b.sluice.brain.v1.ItemResultR\aresults\"\r\n" +
-	"\vAckResponse2\xc5\x02\n" +
+	"\vAckResponse2\x93\x03\n" +
 	"\fAgentService\x12O\n" +
 	"\bRegister\x12 .sluice.brain.v1.RegisterRequest\x1a!.sluice.brain.v1.RegisterResponse\x12R\n" +
 	"\tHeartbeat\x12!.sluice.brain.v1.HeartbeatRequest\x1a\".sluice.brain.v1.HeartbeatResponse\x12N\n" +
 	"\aTargets\x12\x1f.sluice.brain.v1.TargetsRequest\x1a .sluice.brain.v1.TargetsResponse0\x01\x12@\n" +
-	"\x03Ack\x12\x1b.sluice.brain.v1.AckRequest\x1a\x1c.sluice.brain.v1.AckResponseB5Z3github.com/sluicehq/sluice/brain/api/gen/v1;brainv1b\x06proto3"
+	"\x03Ack\x12\x1b.sluice.brain.v1.AckRequest\x1a\x1c.sluice.brain.v1.AckResponse\x12L\n" +
+	"\aPutLogs\x12\x1f.sluice.brain.v1.PutLogsRequest\x1a .sluice.brain.v1.PutLogsResponseB5Z3github.com/sluicehq/sluice/brain/api/gen/v1;brainv1b\x06proto3"
 
 var (
 	file_v1_agent_proto_rawDescOnce sync.Once
@@ -1263,7 +1475,7 @@ func file_v1_agent_proto_rawDescGZIP() []byte {
 	return file_v1_agent_proto_rawDescData
 }
 
-var file_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_v1_agent_proto_goTypes = []any{
 	(*Resources)(nil),         // 0: sluice.brain.v1.Resources
 	(*RegisterRequest)(nil),   // 1: sluice.brain.v1.RegisterRequest
@@ -1277,40 +1489,46 @@ var file_v1_agent_proto_goTypes = []any{
 	(*Container)(nil),         // 9: sluice.brain.v1.Container
 	(*QoSOverrides)(nil),      // 10: sluice.brain.v1.QoSOverrides
 	(*TargetsResponse)(nil),   // 11: sluice.brain.v1.TargetsResponse
-	(*ItemResult)(nil),        // 12: sluice.brain.v1.ItemResult
-	(*AckRequest)(nil),        // 13: sluice.brain.v1.AckRequest
-	(*AckResponse)(nil),       // 14: sluice.brain.v1.AckResponse
-	nil,                       // 15: sluice.brain.v1.Resources.AmountsEntry
-	nil,                       // 16: sluice.brain.v1.RegisterRequest.LabelsEntry
-	nil,                       // 17: sluice.brain.v1.Container.EnvEntry
-	nil,                       // 18: sluice.brain.v1.Container.LabelsEntry
+	(*LogRequest)(nil),        // 12: sluice.brain.v1.LogRequest
+	(*PutLogsRequest)(nil),    // 13: sluice.brain.v1.PutLogsRequest
+	(*PutLogsResponse)(nil),   // 14: sluice.brain.v1.PutLogsResponse
+	(*ItemResult)(nil),        // 15: sluice.brain.v1.ItemResult
+	(*AckRequest)(nil),        // 16: sluice.brain.v1.AckRequest
+	(*AckResponse)(nil),       // 17: sluice.brain.v1.AckResponse
+	nil,                       // 18: sluice.brain.v1.Resources.AmountsEntry
+	nil,                       // 19: sluice.brain.v1.RegisterRequest.LabelsEntry
+	nil,                       // 20: sluice.brain.v1.Container.EnvEntry
+	nil,                       // 21: sluice.brain.v1.Container.LabelsEntry
 }
 var file_v1_agent_proto_depIdxs = []int32{
-	15, // 0: sluice.brain.v1.Resources.amounts:type_name -> sluice.brain.v1.Resources.AmountsEntry
+	18, // 0: sluice.brain.v1.Resources.amounts:type_name -> sluice.brain.v1.Resources.AmountsEntry
 	0,  // 1: sluice.brain.v1.RegisterRequest.capacity:type_name -> sluice.brain.v1.Resources
-	16, // 2: sluice.brain.v1.RegisterRequest.labels:type_name -> sluice.brain.v1.RegisterRequest.LabelsEntry
+	19, // 2: sluice.brain.v1.RegisterRequest.labels:type_name -> sluice.brain.v1.RegisterRequest.LabelsEntry
 	3,  // 3: sluice.brain.v1.HeartbeatRequest.usage:type_name -> sluice.brain.v1.ClassUsage
 	4,  // 4: sluice.brain.v1.HeartbeatRequest.kills:type_name -> sluice.brain.v1.Kill
 	5,  // 5: sluice.brain.v1.HeartbeatRequest.containers:type_name -> sluice.brain.v1.ContainerState
-	17, // 6: sluice.brain.v1.Container.env:type_name -> sluice.brain.v1.Container.EnvEntry
+	20, // 6: sluice.brain.v1.Container.env:type_name -> sluice.brain.v1.Container.EnvEntry
 	0,  // 7: sluice.brain.v1.Container.resources:type_name -> sluice.brain.v1.Resources
-	18, // 8: sluice.brain.v1.Container.labels:type_name -> sluice.brain.v1.Container.LabelsEntry
+	21, // 8: sluice.brain.v1.Container.labels:type_name -> sluice.brain.v1.Container.LabelsEntry
 	9,  // 9: sluice.brain.v1.TargetsResponse.upsert:type_name -> sluice.brain.v1.Container
 	10, // 10: sluice.brain.v1.TargetsResponse.overrides:type_name -> sluice.brain.v1.QoSOverrides
-	12, // 11: sluice.brain.v1.AckRequest.results:type_name -> sluice.brain.v1.ItemResult
-	1,  // 12: sluice.brain.v1.AgentService.Register:input_type -> sluice.brain.v1.RegisterRequest
-	6,  // 13: sluice.brain.v1.AgentService.Heartbeat:input_type -> sluice.brain.v1.HeartbeatRequest
-	8,  // 14: sluice.brain.v1.AgentService.Targets:input_type -> sluice.brain.v1.TargetsRequest
-	13, // 15: sluice.brain.v1.AgentService.Ack:input_type -> sluice.brain.v1.AckRequest
-	2,  // 16: sluice.brain.v1.AgentService.Register:output_type -> sluice.brain.v1.RegisterResponse
-	7,  // 17: sluice.brain.v1.AgentService.Heartbeat:output_type -> sluice.brain.v1.HeartbeatResponse
-	11, // 18: sluice.brain.v1.AgentService.Targets:output_type -> sluice.brain.v1.TargetsResponse
-	14, // 19: sluice.brain.v1.AgentService.Ack:output_type -> sluice.brain.v1.AckResponse
-	16, // [16:20] is the sub-list for method output_type
-	12, // [12:16] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	12, // 11: sluice.brain.v1.TargetsResponse.log_requests:type_name -> sluice.brain.v1.LogRequest
+	15, // 12: sluice.brain.v1.AckRequest.results:type_name -> sluice.brain.v1.ItemResult
+	1,  // 13: sluice.brain.v1.AgentService.Register:input_type -> sluice.brain.v1.RegisterRequest
+	6,  // 14: sluice.brain.v1.AgentService.Heartbeat:input_type -> sluice.brain.v1.HeartbeatRequest
+	8,  // 15: sluice.brain.v1.AgentService.Targets:input_type -> sluice.brain.v1.TargetsRequest
+	16, // 16: sluice.brain.v1.AgentService.Ack:input_type -> sluice.brain.v1.AckRequest
+	13, // 17: sluice.brain.v1.AgentService.PutLogs:input_type -> sluice.brain.v1.PutLogsRequest
+	2,  // 18: sluice.brain.v1.AgentService.Register:output_type -> sluice.brain.v1.RegisterResponse
+	7,  // 19: sluice.brain.v1.AgentService.Heartbeat:output_type -> sluice.brain.v1.HeartbeatResponse
+	11, // 20: sluice.brain.v1.AgentService.Targets:output_type -> sluice.brain.v1.TargetsResponse
+	17, // 21: sluice.brain.v1.AgentService.Ack:output_type -> sluice.brain.v1.AckResponse
+	14, // 22: sluice.brain.v1.AgentService.PutLogs:output_type -> sluice.brain.v1.PutLogsResponse
+	18, // [18:23] is the sub-list for method output_type
+	13, // [13:18] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_v1_agent_proto_init() }
@@ -1325,7 +1543,7 @@ func file_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_v1_agent_proto_rawDesc), len(file_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -675,6 +675,8 @@ type Job struct {
 	Spec []byte `protobuf:"bytes,8,opt,name=spec,proto3" json:"spec,omitempty"`
 	// pending_reason says why replicas are not placed, when some are not.
 	PendingReason string `protobuf:"bytes,9,opt,name=pending_reason,json=pendingReason,proto3" json:"pending_reason,omitempty"`
+	// rollout is the state of replacing replicas after a spec change.
+	Rollout       *Rollout `protobuf:"bytes,10,opt,name=rollout,proto3" json:"rollout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -772,6 +774,105 @@ func (x *Job) GetPendingReason() string {
 	return ""
 }
 
+func (x *Job) GetRollout() *Rollout {
+	if x != nil {
+		return x.Rollout
+	}
+	return nil
+}
+
+// Rollout is a job's rolling update: replicas on an earlier spec are
+// replaced at most max_unavailable at a time, the next ones once the new
+// ones are reported running by their agents.
+type Rollout struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// state: done (every replica on the current spec), rolling, or paused
+	// (a batch did not come up in time; reason says which replica and why).
+	State string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	// running is how many replicas on the current spec their agents report
+	// running; outdated how many still run an earlier spec.
+	Running        int32  `protobuf:"varint,2,opt,name=running,proto3" json:"running,omitempty"`
+	Outdated       int32  `protobuf:"varint,3,opt,name=outdated,proto3" json:"outdated,omitempty"`
+	MaxUnavailable int32  `protobuf:"varint,4,opt,name=max_unavailable,json=maxUnavailable,proto3" json:"max_unavailable,omitempty"`
+	Reason         string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// last_progress_unix_ms is when a replica was last replaced or came up.
+	LastProgressUnixMs int64 `protobuf:"varint,6,opt,name=last_progress_unix_ms,json=lastProgressUnixMs,proto3" json:"last_progress_unix_ms,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *Rollout) Reset() {
+	*x = Rollout{}
+	mi := &file_v1_operator_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rollout) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rollout) ProtoMessage() {}
+
+func (x *Rollout) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_operator_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rollout.ProtoReflect.Descriptor instead.
+func (*Rollout) Descriptor() ([]byte, []int) {
+	return file_v1_operator_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Rollout) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Rollout) GetRunning() int32 {
+	if x != nil {
+		return x.Running
+	}
+	return 0
+}
+
+func (x *Rollout) GetOutdated() int32 {
+	if x != nil {
+		return x.Outdated
+	}
+	return 0
+}
+
+func (x *Rollout) GetMaxUnavailable() int32 {
+	if x != nil {
+		return x.MaxUnavailable
+	}
+	return 0
+}
+
+func (x *Rollout) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Rollout) GetLastProgressUnixMs() int64 {
+	if x != nil {
+		return x.LastProgressUnixMs
+	}
+	return 0
+}
+
 type SubmitJobsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Jobs          []*Job                 `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
@@ -781,7 +882,7 @@ type SubmitJobsResponse struct {
 
 func (x *SubmitJobsResponse) Reset() {
 	*x = SubmitJobsResponse{}
-	mi := &file_v1_operator_proto_msgTypes[12]
+	mi := &file_v1_operator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +894,7 @@ func (x *SubmitJobsResponse) String() string {
 func (*SubmitJobsResponse) ProtoMessage() {}
 
 func (x *SubmitJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[12]
+	mi := &file_v1_operator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +907,7 @@ func (x *SubmitJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobsResponse.ProtoReflect.Descriptor instead.
 func (*SubmitJobsResponse) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{12}
+	return file_v1_operator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SubmitJobsResponse) GetJobs() []*Job {
@@ -824,7 +925,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_v1_operator_proto_msgTypes[13]
+	mi := &file_v1_operator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +937,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[13]
+	mi := &file_v1_operator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +950,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{13}
+	return file_v1_operator_proto_rawDescGZIP(), []int{14}
 }
 
 type ListJobsResponse struct {
@@ -861,7 +962,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_v1_operator_proto_msgTypes[14]
+	mi := &file_v1_operator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +974,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[14]
+	mi := &file_v1_operator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +987,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{14}
+	return file_v1_operator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -905,7 +1006,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_v1_operator_proto_msgTypes[15]
+	mi := &file_v1_operator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -917,7 +1018,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[15]
+	mi := &file_v1_operator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -930,7 +1031,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{15}
+	return file_v1_operator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetJobRequest) GetName() string {
@@ -949,7 +1050,7 @@ type GetJobResponse struct {
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_v1_operator_proto_msgTypes[16]
+	mi := &file_v1_operator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -961,7 +1062,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[16]
+	mi := &file_v1_operator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -974,7 +1075,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{16}
+	return file_v1_operator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetJobResponse) GetJob() *Job {
@@ -993,7 +1094,7 @@ type DeleteJobRequest struct {
 
 func (x *DeleteJobRequest) Reset() {
 	*x = DeleteJobRequest{}
-	mi := &file_v1_operator_proto_msgTypes[17]
+	mi := &file_v1_operator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1106,7 @@ func (x *DeleteJobRequest) String() string {
 func (*DeleteJobRequest) ProtoMessage() {}
 
 func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[17]
+	mi := &file_v1_operator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1119,7 @@ func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobRequest.ProtoReflect.Descriptor instead.
 func (*DeleteJobRequest) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{17}
+	return file_v1_operator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeleteJobRequest) GetName() string {
@@ -1036,7 +1137,7 @@ type DeleteJobResponse struct {
 
 func (x *DeleteJobResponse) Reset() {
 	*x = DeleteJobResponse{}
-	mi := &file_v1_operator_proto_msgTypes[18]
+	mi := &file_v1_operator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1048,7 +1149,7 @@ func (x *DeleteJobResponse) String() string {
 func (*DeleteJobResponse) ProtoMessage() {}
 
 func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[18]
+	mi := &file_v1_operator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1061,7 +1162,7 @@ func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobResponse.ProtoReflect.Descriptor instead.
 func (*DeleteJobResponse) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{18}
+	return file_v1_operator_proto_rawDescGZIP(), []int{19}
 }
 
 type ExplainRequest struct {
@@ -1073,7 +1174,7 @@ type ExplainRequest struct {
 
 func (x *ExplainRequest) Reset() {
 	*x = ExplainRequest{}
-	mi := &file_v1_operator_proto_msgTypes[19]
+	mi := &file_v1_operator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1186,7 @@ func (x *ExplainRequest) String() string {
 func (*ExplainRequest) ProtoMessage() {}
 
 func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[19]
+	mi := &file_v1_operator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1199,7 @@ func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRequest.ProtoReflect.Descriptor instead.
 func (*ExplainRequest) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{19}
+	return file_v1_operator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExplainRequest) GetName() string {
@@ -1121,7 +1222,7 @@ type HostVerdict struct {
 
 func (x *HostVerdict) Reset() {
 	*x = HostVerdict{}
-	mi := &file_v1_operator_proto_msgTypes[20]
+	mi := &file_v1_operator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1133,7 +1234,7 @@ func (x *HostVerdict) String() string {
 func (*HostVerdict) ProtoMessage() {}
 
 func (x *HostVerdict) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[20]
+	mi := &file_v1_operator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1247,7 @@ func (x *HostVerdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostVerdict.ProtoReflect.Descriptor instead.
 func (*HostVerdict) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{20}
+	return file_v1_operator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HostVerdict) GetHost() string {
@@ -1199,7 +1300,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_v1_operator_proto_msgTypes[21]
+	mi := &file_v1_operator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1312,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_operator_proto_msgTypes[21]
+	mi := &file_v1_operator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1325,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_v1_operator_proto_rawDescGZIP(), []int{21}
+	return file_v1_operator_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ExplainResponse) GetJob() string {
@@ -1258,6 +1359,189 @@ func (x *ExplainResponse) GetChosenHost() string {
 func (x *ExplainResponse) GetHosts() []*HostVerdict {
 	if x != nil {
 		return x.Hosts
+	}
+	return nil
+}
+
+type LogsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Job   string                 `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// replica is a replica ID ("<job>-<index>"); empty: every replica.
+	Replica string `protobuf:"bytes,2,opt,name=replica,proto3" json:"replica,omitempty"`
+	// max_bytes bounds each replica's output; 0: 64 KiB; at most 1 MiB.
+	MaxBytes      int64 `protobuf:"varint,3,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogsRequest) Reset() {
+	*x = LogsRequest{}
+	mi := &file_v1_operator_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogsRequest) ProtoMessage() {}
+
+func (x *LogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_operator_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
+func (*LogsRequest) Descriptor() ([]byte, []int) {
+	return file_v1_operator_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *LogsRequest) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *LogsRequest) GetReplica() string {
+	if x != nil {
+		return x.Replica
+	}
+	return ""
+}
+
+func (x *LogsRequest) GetMaxBytes() int64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+type ReplicaLog struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Replica   string                 `protobuf:"bytes,1,opt,name=replica,proto3" json:"replica,omitempty"`
+	Host      string                 `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	Data      []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	Truncated bool                   `protobuf:"varint,4,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	// error says why this replica's output is missing.
+	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaLog) Reset() {
+	*x = ReplicaLog{}
+	mi := &file_v1_operator_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaLog) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaLog) ProtoMessage() {}
+
+func (x *ReplicaLog) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_operator_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaLog.ProtoReflect.Descriptor instead.
+func (*ReplicaLog) Descriptor() ([]byte, []int) {
+	return file_v1_operator_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ReplicaLog) GetReplica() string {
+	if x != nil {
+		return x.Replica
+	}
+	return ""
+}
+
+func (x *ReplicaLog) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *ReplicaLog) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ReplicaLog) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+func (x *ReplicaLog) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type LogsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Logs          []*ReplicaLog          `protobuf:"bytes,1,rep,name=logs,proto3" json:"logs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogsResponse) Reset() {
+	*x = LogsResponse{}
+	mi := &file_v1_operator_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogsResponse) ProtoMessage() {}
+
+func (x *LogsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_operator_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogsResponse.ProtoReflect.Descriptor instead.
+func (*LogsResponse) Descriptor() ([]byte, []int) {
+	return file_v1_operator_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *LogsResponse) GetLogs() []*ReplicaLog {
+	if x != nil {
+		return x.Logs
 	}
 	return nil
 }
@@ -1313,7 +1597,7 @@ const file_v1_operator_proto_rawDesc = "" +
 	"\tfile_name\x18\x02 \x01(\tR\bfileName\"-\n" +
 	"\aReplica\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
-	"\x04host\x18\x02 \x01(\tR\x04host\"\xfa\x01\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\"\xae\x02\n" +
 	"\x03Job\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03app\x18\x02 \x01(\tR\x03app\x12\x14\n" +
@@ -1323,7 +1607,16 @@ const file_v1_operator_proto_rawDesc = "" +
 	"\x05image\x18\x06 \x01(\tR\x05image\x124\n" +
 	"\breplicas\x18\a \x03(\v2\x18.sluice.brain.v1.ReplicaR\breplicas\x12\x12\n" +
 	"\x04spec\x18\b \x01(\fR\x04spec\x12%\n" +
-	"\x0epending_reason\x18\t \x01(\tR\rpendingReason\">\n" +
+	"\x0epending_reason\x18\t \x01(\tR\rpendingReason\x122\n" +
+	"\arollout\x18\n" +
+	" \x01(\v2\x18.sluice.brain.v1.RolloutR\arollout\"\xc9\x01\n" +
+	"\aRollout\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\x12\x18\n" +
+	"\arunning\x18\x02 \x01(\x05R\arunning\x12\x1a\n" +
+	"\boutdated\x18\x03 \x01(\x05R\boutdated\x12'\n" +
+	"\x0fmax_unavailable\x18\x04 \x01(\x05R\x0emaxUnavailable\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x121\n" +
+	"\x15last_progress_unix_ms\x18\x06 \x01(\x03R\x12lastProgressUnixMs\">\n" +
 	"\x12SubmitJobsResponse\x12(\n" +
 	"\x04jobs\x18\x01 \x03(\v2\x14.sluice.brain.v1.JobR\x04jobs\"\x11\n" +
 	"\x0fListJobsRequest\"<\n" +
@@ -1350,7 +1643,20 @@ const file_v1_operator_proto_rawDesc = "" +
 	"\tplaceable\x18\x03 \x01(\bR\tplaceable\x12\x1f\n" +
 	"\vchosen_host\x18\x04 \x01(\tR\n" +
 	"chosenHost\x122\n" +
-	"\x05hosts\x18\x05 \x03(\v2\x1c.sluice.brain.v1.HostVerdictR\x05hosts2\x94\x06\n" +
+	"\x05hosts\x18\x05 \x03(\v2\x1c.sluice.brain.v1.HostVerdictR\x05hosts\"V\n" +
+	"\vLogsRequest\x12\x10\n" +
+	"\x03job\x18\x01 \x01(\tR\x03job\x12\x18\n" +
+	"\areplica\x18\x02 \x01(\tR\areplica\x12\x1b\n" +
+	"\tmax_bytes\x18\x03 \x01(\x03R\bmaxBytes\"\x82\x01\n" +
+	"\n" +
+	"ReplicaLog\x12\x18\n" +
+	"\areplica\x18\x01 \x01(\tR\areplica\x12\x12\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12\x1c\n" +
+	"\ttruncated\x18\x04 \x01(\bR\ttruncated\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"?\n" +
+	"\fLogsResponse\x12/\n" +
+	"\x04logs\x18\x01 \x03(\v2\x1b.sluice.brain.v1.ReplicaLogR\x04logs2\xd9\x06\n" +
 	"\x0fOperatorService\x12R\n" +
 	"\tListHosts\x12!.sluice.brain.v1.ListHostsRequest\x1a\".sluice.brain.v1.ListHostsResponse\x12R\n" +
 	"\tDrainHost\x12!.sluice.brain.v1.DrainHostRequest\x1a\".sluice.brain.v1.DrainHostResponse\x12[\n" +
@@ -1361,7 +1667,8 @@ const file_v1_operator_proto_rawDesc = "" +
 	"\bListJobs\x12 .sluice.brain.v1.ListJobsRequest\x1a!.sluice.brain.v1.ListJobsResponse\x12I\n" +
 	"\x06GetJob\x12\x1e.sluice.brain.v1.GetJobRequest\x1a\x1f.sluice.brain.v1.GetJobResponse\x12R\n" +
 	"\tDeleteJob\x12!.sluice.brain.v1.DeleteJobRequest\x1a\".sluice.brain.v1.DeleteJobResponse\x12L\n" +
-	"\aExplain\x12\x1f.sluice.brain.v1.ExplainRequest\x1a .sluice.brain.v1.ExplainResponseB5Z3github.com/sluicehq/sluice/brain/api/gen/v1;brainv1b\x06proto3"
+	"\aExplain\x12\x1f.sluice.brain.v1.ExplainRequest\x1a .sluice.brain.v1.ExplainResponse\x12C\n" +
+	"\x04Logs\x12\x1c.sluice.brain.v1.LogsRequest\x1a\x1d.sluice.brain.v1.LogsResponseB5Z3github.com/sluicehq/sluice/brain/api/gen/v1;brainv1b\x06proto3"
 
 var (
 	file_v1_operator_proto_rawDescOnce sync.Once
@@ -1375,7 +1682,7 @@ func file_v1_operator_proto_rawDescGZIP() []byte {
 	return file_v1_operator_proto_rawDescData
 }
 
-var file_v1_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_v1_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_v1_operator_proto_goTypes = []any{
 	(*Host)(nil),                     // 0: sluice.brain.v1.Host
 	(*ListHostsRequest)(nil),         // 1: sluice.brain.v1.ListHostsRequest
@@ -1389,60 +1696,68 @@ var file_v1_operator_proto_goTypes = []any{
 	(*SubmitJobsRequest)(nil),        // 9: sluice.brain.v1.SubmitJobsRequest
 	(*Replica)(nil),                  // 10: sluice.brain.v1.Replica
 	(*Job)(nil),                      // 11: sluice.brain.v1.Job
-	(*SubmitJobsResponse)(nil),       // 12: sluice.brain.v1.SubmitJobsResponse
-	(*ListJobsRequest)(nil),          // 13: sluice.brain.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),         // 14: sluice.brain.v1.ListJobsResponse
-	(*GetJobRequest)(nil),            // 15: sluice.brain.v1.GetJobRequest
-	(*GetJobResponse)(nil),           // 16: sluice.brain.v1.GetJobResponse
-	(*DeleteJobRequest)(nil),         // 17: sluice.brain.v1.DeleteJobRequest
-	(*DeleteJobResponse)(nil),        // 18: sluice.brain.v1.DeleteJobResponse
-	(*ExplainRequest)(nil),           // 19: sluice.brain.v1.ExplainRequest
-	(*HostVerdict)(nil),              // 20: sluice.brain.v1.HostVerdict
-	(*ExplainResponse)(nil),          // 21: sluice.brain.v1.ExplainResponse
-	nil,                              // 22: sluice.brain.v1.Host.LabelsEntry
-	(*Resources)(nil),                // 23: sluice.brain.v1.Resources
-	(*QoSOverrides)(nil),             // 24: sluice.brain.v1.QoSOverrides
+	(*Rollout)(nil),                  // 12: sluice.brain.v1.Rollout
+	(*SubmitJobsResponse)(nil),       // 13: sluice.brain.v1.SubmitJobsResponse
+	(*ListJobsRequest)(nil),          // 14: sluice.brain.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),         // 15: sluice.brain.v1.ListJobsResponse
+	(*GetJobRequest)(nil),            // 16: sluice.brain.v1.GetJobRequest
+	(*GetJobResponse)(nil),           // 17: sluice.brain.v1.GetJobResponse
+	(*DeleteJobRequest)(nil),         // 18: sluice.brain.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),        // 19: sluice.brain.v1.DeleteJobResponse
+	(*ExplainRequest)(nil),           // 20: sluice.brain.v1.ExplainRequest
+	(*HostVerdict)(nil),              // 21: sluice.brain.v1.HostVerdict
+	(*ExplainResponse)(nil),          // 22: sluice.brain.v1.ExplainResponse
+	(*LogsRequest)(nil),              // 23: sluice.brain.v1.LogsRequest
+	(*ReplicaLog)(nil),               // 24: sluice.brain.v1.ReplicaLog
+	(*LogsResponse)(nil),             // 25: sluice.brain.v1.LogsResponse
+	nil,                              // 26: sluice.brain.v1.Host.LabelsEntry
+	(*Resources)(nil),                // 27: sluice.brain.v1.Resources
+	(*QoSOverrides)(nil),             // 28: sluice.brain.v1.QoSOverrides
 }
 var file_v1_operator_proto_depIdxs = []int32{
-	23, // 0: sluice.brain.v1.Host.capacity:type_name -> sluice.brain.v1.Resources
-	23, // 1: sluice.brain.v1.Host.used:type_name -> sluice.brain.v1.Resources
-	23, // 2: sluice.brain.v1.Host.lent:type_name -> sluice.brain.v1.Resources
-	22, // 3: sluice.brain.v1.Host.labels:type_name -> sluice.brain.v1.Host.LabelsEntry
-	24, // 4: sluice.brain.v1.Host.overrides:type_name -> sluice.brain.v1.QoSOverrides
-	23, // 5: sluice.brain.v1.Host.reported_usage:type_name -> sluice.brain.v1.Resources
+	27, // 0: sluice.brain.v1.Host.capacity:type_name -> sluice.brain.v1.Resources
+	27, // 1: sluice.brain.v1.Host.used:type_name -> sluice.brain.v1.Resources
+	27, // 2: sluice.brain.v1.Host.lent:type_name -> sluice.brain.v1.Resources
+	26, // 3: sluice.brain.v1.Host.labels:type_name -> sluice.brain.v1.Host.LabelsEntry
+	28, // 4: sluice.brain.v1.Host.overrides:type_name -> sluice.brain.v1.QoSOverrides
+	27, // 5: sluice.brain.v1.Host.reported_usage:type_name -> sluice.brain.v1.Resources
 	0,  // 6: sluice.brain.v1.ListHostsResponse.hosts:type_name -> sluice.brain.v1.Host
 	0,  // 7: sluice.brain.v1.DrainHostResponse.host:type_name -> sluice.brain.v1.Host
 	0,  // 8: sluice.brain.v1.UncordonHostResponse.host:type_name -> sluice.brain.v1.Host
-	24, // 9: sluice.brain.v1.SetHostOverridesRequest.overrides:type_name -> sluice.brain.v1.QoSOverrides
+	28, // 9: sluice.brain.v1.SetHostOverridesRequest.overrides:type_name -> sluice.brain.v1.QoSOverrides
 	0,  // 10: sluice.brain.v1.SetHostOverridesResponse.host:type_name -> sluice.brain.v1.Host
 	10, // 11: sluice.brain.v1.Job.replicas:type_name -> sluice.brain.v1.Replica
-	11, // 12: sluice.brain.v1.SubmitJobsResponse.jobs:type_name -> sluice.brain.v1.Job
-	11, // 13: sluice.brain.v1.ListJobsResponse.jobs:type_name -> sluice.brain.v1.Job
-	11, // 14: sluice.brain.v1.GetJobResponse.job:type_name -> sluice.brain.v1.Job
-	20, // 15: sluice.brain.v1.ExplainResponse.hosts:type_name -> sluice.brain.v1.HostVerdict
-	1,  // 16: sluice.brain.v1.OperatorService.ListHosts:input_type -> sluice.brain.v1.ListHostsRequest
-	3,  // 17: sluice.brain.v1.OperatorService.DrainHost:input_type -> sluice.brain.v1.DrainHostRequest
-	5,  // 18: sluice.brain.v1.OperatorService.UncordonHost:input_type -> sluice.brain.v1.UncordonHostRequest
-	7,  // 19: sluice.brain.v1.OperatorService.SetHostOverrides:input_type -> sluice.brain.v1.SetHostOverridesRequest
-	9,  // 20: sluice.brain.v1.OperatorService.SubmitJobs:input_type -> sluice.brain.v1.SubmitJobsRequest
-	13, // 21: sluice.brain.v1.OperatorService.ListJobs:input_type -> sluice.brain.v1.ListJobsRequest
-	15, // 22: sluice.brain.v1.OperatorService.GetJob:input_type -> sluice.brain.v1.GetJobRequest
-	17, // 23: sluice.brain.v1.OperatorService.DeleteJob:input_type -> sluice.brain.v1.DeleteJobRequest
-	19, // 24: sluice.brain.v1.OperatorService.Explain:input_type -> sluice.brain.v1.ExplainRequest
-	2,  // 25: sluice.brain.v1.OperatorService.ListHosts:output_type -> sluice.brain.v1.ListHostsResponse
-	4,  // 26: sluice.brain.v1.OperatorService.DrainHost:output_type -> sluice.brain.v1.DrainHostResponse
-	6,  // 27: sluice.brain.v1.OperatorService.UncordonHost:output_type -> sluice.brain.v1.UncordonHostResponse
-	8,  // 28: sluice.brain.v1.OperatorService.SetHostOverrides:output_type -> sluice.brain.v1.SetHostOverridesResponse
-	12, // 29: sluice.brain.v1.OperatorService.SubmitJobs:output_type -> sluice.brain.v1.SubmitJobsResponse
-	14, // 30: sluice.brain.v1.OperatorService.ListJobs:output_type -> sluice.brain.v1.ListJobsResponse
-	16, // 31: sluice.brain.v1.OperatorService.GetJob:output_type -> sluice.brain.v1.GetJobResponse
-	18, // 32: sluice.brain.v1.OperatorService.DeleteJob:output_type -> sluice.brain.v1.DeleteJobResponse
-	21, // 33: sluice.brain.v1.OperatorService.Explain:output_type -> sluice.brain.v1.ExplainResponse
-	25, // [25:34] is the sub-list for method output_type
-	16, // [16:25] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	12, // 12: sluice.brain.v1.Job.rollout:type_name -> sluice.brain.v1.Rollout
+	11, // 13: sluice.brain.v1.SubmitJobsResponse.jobs:type_name -> sluice.brain.v1.Job
+	11, // 14: sluice.brain.v1.ListJobsResponse.jobs:type_name -> sluice.brain.v1.Job
+	11, // 15: sluice.brain.v1.GetJobResponse.job:type_name -> sluice.brain.v1.Job
+	21, // 16: sluice.brain.v1.ExplainResponse.hosts:type_name -> sluice.brain.v1.HostVerdict
+	24, // 17: sluice.brain.v1.LogsResponse.logs:type_name -> sluice.brain.v1.ReplicaLog
+	1,  // 18: sluice.brain.v1.OperatorService.ListHosts:input_type -> sluice.brain.v1.ListHostsRequest
+	3,  // 19: sluice.brain.v1.OperatorService.DrainHost:input_type -> sluice.brain.v1.DrainHostRequest
+	5,  // 20: sluice.brain.v1.OperatorService.UncordonHost:input_type -> sluice.brain.v1.UncordonHostRequest
+	7,  // 21: sluice.brain.v1.OperatorService.SetHostOverrides:input_type -> sluice.brain.v1.SetHostOverridesRequest
+	9,  // 22: sluice.brain.v1.OperatorService.SubmitJobs:input_type -> sluice.brain.v1.SubmitJobsRequest
+	14, // 23: sluice.brain.v1.OperatorService.ListJobs:input_type -> sluice.brain.v1.ListJobsRequest
+	16, // 24: sluice.brain.v1.OperatorService.GetJob:input_type -> sluice.brain.v1.GetJobRequest
+	18, // 25: sluice.brain.v1.OperatorService.DeleteJob:input_type -> sluice.brain.v1.DeleteJobRequest
+	20, // 26: sluice.brain.v1.OperatorService.Explain:input_type -> sluice.brain.v1.ExplainRequest
+	23, // 27: sluice.brain.v1.OperatorService.Logs:input_type -> sluice.brain.v1.LogsRequest
+	2,  // 28: sluice.brain.v1.OperatorService.ListHosts:output_type -> sluice.brain.v1.ListHostsResponse
+	4,  // 29: sluice.brain.v1.OperatorService.DrainHost:output_type -> sluice.brain.v1.DrainHostResponse
+	6,  // 30: sluice.brain.v1.OperatorService.UncordonHost:output_type -> sluice.brain.v1.UncordonHostResponse
+	8,  // 31: sluice.brain.v1.OperatorService.SetHostOverrides:output_type -> sluice.brain.v1.SetHostOverridesResponse
+	13, // 32: sluice.brain.v1.OperatorService.SubmitJobs:output_type -> sluice.brain.v1.SubmitJobsResponse
+	15, // 33: sluice.brain.v1.OperatorService.ListJobs:output_type -> sluice.brain.v1.ListJobsResponse
+	17, // 34: sluice.brain.v1.OperatorService.GetJob:output_type -> sluice.brain.v1.GetJobResponse
+	19, // 35: sluice.brain.v1.OperatorService.DeleteJob:output_type -> sluice.brain.v1.DeleteJobResponse
+	22, // 36: sluice.brain.v1.OperatorService.Explain:output_type -> sluice.brain.v1.ExplainResponse
+	25, // 37: sluice.brain.v1.OperatorService.Logs:output_type -> sluice.brain.v1.LogsResponse
+	28, // [28:38] is the sub-list for method output_type
+	18, // [18:28] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_v1_operator_proto_init() }
@@ -1457,7 +1772,7 @@ func file_v1_operator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_v1_operator_proto_rawDesc), len(file_v1_operator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -41,6 +41,8 @@ const (
 	AgentServiceTargetsProcedure = "/sluice.brain.v1.AgentService/Targets"
 	// AgentServiceAckProcedure is the fully-qualified name of the AgentService's Ack RPC.
 	AgentServiceAckProcedure = "/sluice.brain.v1.AgentService/Ack"
+	// AgentServicePutLogsProcedure is the fully-qualified name of the AgentService's PutLogs RPC.
+	AgentServicePutLogsProcedure = "/sluice.brain.v1.AgentService/PutLogs"
 )
 
 // AgentServiceClient is a client for the sluice.brain.v1.AgentService service.
@@ -52,6 +54,8 @@ type AgentServiceClient interface {
 	// restart), deltas on top of the previous update after that.
 	Targets(context.Context, *connect.Request[v1.TargetsRequest]) (*connect.ServerStreamForClient[v1.TargetsResponse], error)
 	Ack(context.Context, *connect.Request[v1.AckRequest]) (*connect.Response[v1.AckResponse], error)
+	// PutLogs answers a LogRequest the target stream carried.
+	PutLogs(context.Context, *connect.Request[v1.PutLogsRequest]) (*connect.Response[v1.PutLogsResponse], error)
 }
 
 // NewAgentServiceClient constructs a client for the sluice.brain.v1.AgentService service. By
@@ -89,6 +93,12 @@ func NewAgentServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(agentServiceMethods.ByName("Ack")),
 			connect.WithClientOptions(opts...),
 		),
+		putLogs: connect.NewClient[v1.PutLogsRequest, v1.PutLogsResponse](
+			httpClient,
+			baseURL+AgentServicePutLogsProcedure,
+			connect.WithSchema(agentServiceMethods.ByName("PutLogs")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -98,6 +108,7 @@ type agentServiceClient struct {
 	heartbeat *connect.Client[v1.HeartbeatRequest, v1.HeartbeatResponse]
 	targets   *connect.Client[v1.TargetsRequest, v1.TargetsResponse]
 	ack       *connect.Client[v1.AckRequest, v1.AckResponse]
+	putLogs   *connect.Client[v1.PutLogsRequest, v1.PutLogsResponse]
 }
 
 // Register calls sluice.brain.v1.AgentService.Register.
@@ -120,6 +131,11 @@ func (c *agentServiceClient) Ack(ctx context.Context, req *connect.Request[v1.Ac
 	return c.ack.CallUnary(ctx, req)
 }
 
+// PutLogs calls sluice.brain.v1.AgentService.PutLogs.
+func (c *agentServiceClient) PutLogs(ctx context.Context, req *connect.Request[v1.PutLogsRequest]) (*connect.Response[v1.PutLogsResponse], error) {
+	return c.putLogs.CallUnary(ctx, req)
+}
+
 // AgentServiceHandler is an implementation of the sluice.brain.v1.AgentService service.
 type AgentServiceHandler interface {
 	Register(context.Context, *connect.Request[v1.RegisterRequest]) (*connect.Response[v1.RegisterResponse], error)
@@ -129,6 +145,8 @@ type AgentServiceHandler interface {
 	// restart), deltas on top of the previous update after that.
 	Targets(context.Context, *connect.Request[v1.TargetsRequest], *connect.ServerStream[v1.TargetsResponse]) error
 	Ack(context.Context, *connect.Request[v1.AckRequest]) (*connect.Response[v1.AckResponse], error)
+	// PutLogs answers a LogRequest the target stream carried.
+	PutLogs(context.Context, *connect.Request[v1.PutLogsRequest]) (*connect.Response[v1.PutLogsResponse], error)
 }
 
 // NewAgentServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -162,6 +180,12 @@ func NewAgentServiceHandler(svc AgentServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(agentServiceMethods.ByName("Ack")),
 		connect.WithHandlerOptions(opts...),
 	)
+	agentServicePutLogsHandler := connect.NewUnaryHandler(
+		AgentServicePutLogsProcedure,
+		svc.PutLogs,
+		connect.WithSchema(agentServiceMethods.ByName("PutLogs")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/sluice.brain.v1.AgentService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AgentServiceRegisterProcedure:
@@ -172,6 +196,8 @@ func NewAgentServiceHandler(svc AgentServiceHandler, opts ...connect.HandlerOpti
 			agentServiceTargetsHandler.ServeHTTP(w, r)
 		case AgentServiceAckProcedure:
 			agentServiceAckHandler.ServeHTTP(w, r)
+		case AgentServicePutLogsProcedure:
+			agentServicePutLogsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -195,4 +221,8 @@ func (UnimplementedAgentServiceHandler) Targets(context.Context, *connect.Reques
 
 func (UnimplementedAgentServiceHandler) Ack(context.Context, *connect.Request[v1.AckRequest]) (*connect.Response[v1.AckResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sluice.brain.v1.AgentService.Ack is not implemented"))
+}
+
+func (UnimplementedAgentServiceHandler) PutLogs(context.Context, *connect.Request[v1.PutLogsRequest]) (*connect.Response[v1.PutLogsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sluice.brain.v1.AgentService.PutLogs is not implemented"))
 }

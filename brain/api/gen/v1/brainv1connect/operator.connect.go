@@ -58,6 +58,8 @@ const (
 	OperatorServiceDeleteJobProcedure = "/sluice.brain.v1.OperatorService/DeleteJob"
 	// OperatorServiceExplainProcedure is the fully-qualified name of the OperatorService's Explain RPC.
 	OperatorServiceExplainProcedure = "/sluice.brain.v1.OperatorService/Explain"
+	// OperatorServiceLogsProcedure is the fully-qualified name of the OperatorService's Logs RPC.
+	OperatorServiceLogsProcedure = "/sluice.brain.v1.OperatorService/Logs"
 )
 
 // OperatorServiceClient is a client for the sluice.brain.v1.OperatorService service.
@@ -76,6 +78,9 @@ type OperatorServiceClient interface {
 	GetJob(context.Context, *connect.Request[v1.GetJobRequest]) (*connect.Response[v1.GetJobResponse], error)
 	DeleteJob(context.Context, *connect.Request[v1.DeleteJobRequest]) (*connect.Response[v1.DeleteJobResponse], error)
 	Explain(context.Context, *connect.Request[v1.ExplainRequest]) (*connect.Response[v1.ExplainResponse], error)
+	// Logs fetches the tail of a job's containers' output from their
+	// agents.
+	Logs(context.Context, *connect.Request[v1.LogsRequest]) (*connect.Response[v1.LogsResponse], error)
 }
 
 // NewOperatorServiceClient constructs a client for the sluice.brain.v1.OperatorService service. By
@@ -143,6 +148,12 @@ func NewOperatorServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(operatorServiceMethods.ByName("Explain")),
 			connect.WithClientOptions(opts...),
 		),
+		logs: connect.NewClient[v1.LogsRequest, v1.LogsResponse](
+			httpClient,
+			baseURL+OperatorServiceLogsProcedure,
+			connect.WithSchema(operatorServiceMethods.ByName("Logs")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -157,6 +168,7 @@ type operatorServiceClient struct {
 	getJob           *connect.Client[v1.GetJobRequest, v1.GetJobResponse]
 	deleteJob        *connect.Client[v1.DeleteJobRequest, v1.DeleteJobResponse]
 	explain          *connect.Client[v1.ExplainRequest, v1.ExplainResponse]
+	logs             *connect.Client[v1.LogsRequest, v1.LogsResponse]
 }
 
 // ListHosts calls sluice.brain.v1.OperatorService.ListHosts.
@@ -204,6 +216,11 @@ func (c *operatorServiceClient) Explain(ctx context.Context, req *connect.Reques
 	return c.explain.CallUnary(ctx, req)
 }
 
+// Logs calls sluice.brain.v1.OperatorService.Logs.
+func (c *operatorServiceClient) Logs(ctx context.Context, req *connect.Request[v1.LogsRequest]) (*connect.Response[v1.LogsResponse], error) {
+	return c.logs.CallUnary(ctx, req)
+}
+
 // OperatorServiceHandler is an implementation of the sluice.brain.v1.OperatorService service.
 type OperatorServiceHandler interface {
 	ListHosts(context.Context, *connect.Request[v1.ListHostsRequest]) (*connect.Response[v1.ListHostsResponse], error)
@@ -220,6 +237,9 @@ type OperatorServiceHandler interface {
 	GetJob(context.Context, *connect.Request[v1.GetJobRequest]) (*connect.Response[v1.GetJobResponse], error)
 	DeleteJob(context.Context, *connect.Request[v1.DeleteJobRequest]) (*connect.Response[v1.DeleteJobResponse], error)
 	Explain(context.Context, *connect.Request[v1.ExplainRequest]) (*connect.Response[v1.ExplainResponse], error)
+	// Logs fetches the tail of a job's containers' output from their
+	// agents.
+	Logs(context.Context, *connect.Request[v1.LogsRequest]) (*connect.Response[v1.LogsResponse], error)
 }
 
 // NewOperatorServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -283,6 +303,12 @@ func NewOperatorServiceHandler(svc OperatorServiceHandler, opts ...connect.Handl
 		connect.WithSchema(operatorServiceMethods.ByName("Explain")),
 		connect.WithHandlerOptions(opts...),
 	)
+	operatorServiceLogsHandler := connect.NewUnaryHandler(
+		OperatorServiceLogsProcedure,
+		svc.Logs,
+		connect.WithSchema(operatorServiceMethods.ByName("Logs")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/sluice.brain.v1.OperatorService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case OperatorServiceListHostsProcedure:
@@ -303,6 +329,8 @@ func NewOperatorServiceHandler(svc OperatorServiceHandler, opts ...connect.Handl
 			operatorServiceDeleteJobHandler.ServeHTTP(w, r)
 		case OperatorServiceExplainProcedure:
 			operatorServiceExplainHandler.ServeHTTP(w, r)
+		case OperatorServiceLogsProcedure:
+			operatorServiceLogsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -346,4 +374,8 @@ func (UnimplementedOperatorServiceHandler) DeleteJob(context.Context, *connect.R
 
 func (UnimplementedOperatorServiceHandler) Explain(context.Context, *connect.Request[v1.ExplainRequest]) (*connect.Response[v1.ExplainResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sluice.brain.v1.OperatorService.Explain is not implemented"))
+}
+
+func (UnimplementedOperatorServiceHandler) Logs(context.Context, *connect.Request[v1.LogsRequest]) (*connect.Response[v1.LogsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sluice.brain.v1.OperatorService.Logs is not implemented"))
 }
