@@ -29,7 +29,7 @@ func (c *Cluster) decide(req Request, commit bool) (Decision, error) {
 		strat = st.prof.Strategy
 	}
 	if strat == "" {
-		strat = StrategyDefault
+		strat = defaultStrategy(st.maxGPUs > 0)
 	}
 	if commit {
 		st.shapes.observe(st, &pc)

@@ -3,7 +3,8 @@ package place
 // Profile is the cluster-wide placement policy: default strategy, rules,
 // quotas and the expected request mix.
 type Profile struct {
-	// Strategy is the default scorer; empty means StrategyDefault.
+	// Strategy is the default scorer; empty means DefaultStrategyFor the
+	// cluster's hosts.
 	Strategy Strategy
 	// AntiAffinity rules; see AntiAffinity.
 	AntiAffinity []AntiAffinity

@@ -30,6 +30,8 @@ func (st *state) evaluate(hi int, pc *placed, strat Strategy, rng *rand.Rand, sc
 		return eval{k1: u, unit: u, gpu: st.pickGPURandom(h, pc, rng)}
 	case StrategyFGD, StrategyFGDPack:
 		return st.evalFrag(hi, pc, strat, sc)
+	case StrategyCost:
+		return st.evalCost(hi, pc)
 	}
 	e := eval{gpu: st.pickGPUBestFit(h, pc)}
 	switch strat {

@@ -39,14 +39,22 @@ const (
 	// shared request, the fuller one. On the openb replay (10 seeds) it
 	// ends above FGD's published allocation on every trace.
 	StrategyFGDPack Strategy = "fgd-pack"
-	// StrategyDefault is the strategy used when none is named.
+	// StrategyCost ranks by the rise of the cost objective (a host's
+	// cost, 1 for an empty one, plus a convex penalty above a target
+	// utilisation at every curve point), then by the rise of the host's
+	// peaks, so requests whose curves complement the host's go there. In
+	// the simulator, brain/plan places the whole batch for it.
+	StrategyCost Strategy = "cost"
+	// StrategyDefault is the strategy named when a name is needed and none
+	// is given (sluicectl's flags); placement with no strategy named takes
+	// DefaultStrategyFor the cluster instead.
 	StrategyDefault = StrategyFGDPack
 )
 
 // Strategies lists every strategy in a fixed order.
 func Strategies() []Strategy {
 	return []Strategy{StrategySpread, StrategyStack, StrategyBalanced, StrategyDotProduct,
-		StrategyBestFit, StrategyRandom, StrategyFGD, StrategyFGDPack}
+		StrategyBestFit, StrategyRandom, StrategyFGD, StrategyFGDPack, StrategyCost}
 }
 
 // ParseStrategy accepts a strategy's name; empty yields StrategyDefault.

@@ -34,6 +34,9 @@ type Options struct {
 	// Now, when set, times runs; nil leaves run times out, which keeps
 	// reports byte-for-byte reproducible.
 	Now func() time.Time
+	// Planner, when set, places whole workloads for the strategies it
+	// handles (see Planner).
+	Planner Planner
 }
 
 // profile is w's profile for strategy, with SampleFeasible applied.
@@ -163,7 +166,14 @@ func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", strategy, err)
 	}
+	placeOne, err := opts.placer(ctx, c, w, strategy, seed)
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", strategy, err)
+	}
 	run := &Run{Strategy: strategy, Seed: seed, Requests: len(w.Requests) + w.unplaceable(), Hosts: len(w.Snapshot.Hosts), Profile: prof}
+	// A whole-batch planner decided every request already: each is bound
+	// as planned, none skipped.
+	planned := opts.Planner != nil && opts.Planner.Handles(strategy)
 	acc := newReplayAccount(w.Snapshot, run)
 	runName := fmt.Sprintf("%s seed %d", strategy, seed)
 	every := max(1, len(w.Requests)/opts.curveSamples())
@@ -185,10 +195,10 @@ func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint
 			req.Seed = mixSeed(seed, uint64(i))
 		}
 		addDemand(acc.arrived, &req, 1)
-		if failed != nil && sameRequest(failed, &w.Requests[i]) {
+		if !planned && failed != nil && sameRequest(failed, &w.Requests[i]) {
 			acc.record(req.ID, failedDecision)
 		} else {
-			d, err := c.Place(req)
+			d, err := placeOne(i, req)
 			if err != nil {
 				return nil, fmt.Errorf("replay %s: request %s: %w", strategy, req.ID, err)
 			}

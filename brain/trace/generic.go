@@ -32,6 +32,7 @@ type Generic struct {
 	Apps     []GenericApp     `yaml:"apps"`
 	Requests []GenericRequest `yaml:"requests"`
 	Quotas   []GenericQuota   `yaml:"quotas,omitempty"`
+	Profile  *GenericProfile  `yaml:"profile,omitempty"`
 }
 
 // GenericHost is one host, or Count identical hosts named Name-0..Name-(Count-1).

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sluicehq/sluice/brain/openb"
 	"github.com/sluicehq/sluice/brain/place"
+	"github.com/sluicehq/sluice/brain/plan"
 	"github.com/sluicehq/sluice/brain/sim"
 	"github.com/sluicehq/sluice/brain/trace"
 	"golang.org/x/term"
@@ -68,8 +69,10 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		err = simulateGenerate(rest, stdout, stderr)
 	case "generate":
 		err = simulateGenerateCluster(rest, stdout, stderr)
+	case "plan", "bound", "reschedule", "replay-moves":
+		err = simulatePlanMode(ctx, mode, rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, simulateUsage)
+		fmt.Fprint(stdout, simulateUsage+simulatePlanUsage)
 		return 0
 	default:
 		fmt.Fprintf(stderr, "sluicectl simulate: unknown mode %q\n%s", mode, simulateUsage)
@@ -187,7 +190,7 @@ func simulateMode(ctx context.Context, mode string, args []string, stdout, stder
 		}
 		defer stop()
 	}
-	opts := sim.Options{SampleFeasible: f.sample, CurveSamples: f.curveSamples, Parallel: f.parallel, Now: time.Now}
+	opts := sim.Options{SampleFeasible: f.sample, CurveSamples: f.curveSamples, Parallel: f.parallel, Now: time.Now, Planner: plan.Planner{}}
 	bar := newProgressBar(stderr, f.progress)
 	defer bar.finish()
 
