@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"fmt"
 	"slices"
 )
 
@@ -482,20 +481,6 @@ func (s *State) Move(c, h int) bool {
 	return true
 }
 
-// moveDelta is the objective change of moving c to h and whether the move
-// is allowed.
-func (s *State) moveDelta(c, h int) (float64, bool) {
-	from := int(s.at[c])
-	if from == h {
-		return 0, false
-	}
-	add, ok := s.tryAdd(c, h, from)
-	if !ok {
-		return 0, false
-	}
-	return add + s.removeDelta(c), true
-}
-
 func (s *State) canMove(c, h int) bool {
 	_, ok := s.tryAdd(c, h, int(s.at[c]))
 	return ok
@@ -513,9 +498,4 @@ func FromExisting(m *Model) *State {
 		s.add(c, h)
 	}
 	return s
-}
-
-// String names a container for messages.
-func (m *Model) describe(c int) string {
-	return fmt.Sprintf("%s (%s)", m.ctrs[c].id, m.apps[m.kinds[m.ctrs[c].kind].app])
 }
