@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -32,7 +33,7 @@ func LoadPolicyFileFor(path string, hw *rdt.Hardware) (qos.Policy, error) {
 		}
 		return p, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := ReadPolicyFile(path)
 	if err != nil {
 		return qos.Policy{}, fmt.Errorf("read policy: %w", err)
 	}
@@ -41,6 +42,29 @@ func LoadPolicyFileFor(path string, hw *rdt.Hardware) (qos.Policy, error) {
 		return qos.Policy{}, fmt.Errorf("%w: %w", ErrPolicyInvalid, err)
 	}
 	return p, nil
+}
+
+// MaxPolicyFileBytes bounds what a policy file read takes: real policies
+// are a few KB, and a path that names a device such as /dev/urandom never
+// ends.
+const MaxPolicyFileBytes = 1 << 20
+
+// ReadPolicyFile reads a policy file of at most MaxPolicyFileBytes; a
+// larger one is an error naming the limit, not a policy.
+func ReadPolicyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxPolicyFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxPolicyFileBytes {
+		return nil, fmt.Errorf("larger than %d bytes, the policy file limit: not a policy file", MaxPolicyFileBytes)
+	}
+	return data, nil
 }
 
 // policyLoaded is what /state shows about p, in force from source as of

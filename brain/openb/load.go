@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/sluicehq/sluice/brain/trace"
 )
 
 // Node is one row of openb_node_list_*.csv.
@@ -68,6 +70,12 @@ var nodeColumns = []string{"sn", "cpu_milli", "memory_mib", "gpu", "model"}
 // gpu_spec, qos, pod_phase and the times are read when present.
 var podColumns = []string{"name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli"}
 
+// MaxListBytes bounds a node or pod list file: the published lists are
+// under 1 MB each (8,152 pods at most), so 256 MiB leaves room for traces
+// a hundred times larger and stops a wrong path (a device, a disk image)
+// with the limit named.
+const MaxListBytes = 256 << 20
+
 // LoadNodes reads a node list file.
 func LoadNodes(path string) ([]Node, error) {
 	f, err := os.Open(path)
@@ -75,7 +83,7 @@ func LoadNodes(path string) ([]Node, error) {
 		return nil, fmt.Errorf("load nodes: %w", err)
 	}
 	defer f.Close()
-	return ParseNodes(path, f)
+	return ParseNodes(path, trace.LimitReader(f, path, MaxListBytes, trace.MaxRowBytes))
 }
 
 // LoadPods reads a pod list file.
@@ -85,7 +93,7 @@ func LoadPods(path string) ([]Pod, error) {
 		return nil, fmt.Errorf("load pods: %w", err)
 	}
 	defer f.Close()
-	return ParsePods(path, f)
+	return ParsePods(path, trace.LimitReader(f, path, MaxListBytes, trace.MaxRowBytes))
 }
 
 // table reads a CSV with a header naming at least the wanted columns (in

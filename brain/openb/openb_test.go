@@ -248,3 +248,10 @@ func FuzzParseNodes(f *testing.F) {
 		}
 	})
 }
+
+// A pod list path that names an endless device stops at the limit, named.
+func TestLoadPodsBoundsWhatItReads(t *testing.T) {
+	if _, err := LoadPods("/dev/zero"); err == nil || !strings.Contains(err.Error(), "a line longer than") {
+		t.Errorf("/dev/zero: %v, want the row limit named", err)
+	}
+}

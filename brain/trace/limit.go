@@ -52,3 +52,10 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	}
 	return k, err
 }
+
+// LimitReader is r failing with ErrLimit, the limit named with what, past
+// maxBytes in all or a line longer than maxLine bytes (0: no line limit):
+// for decoders outside this package (openb's CSV lists).
+func LimitReader(r io.Reader, what string, maxBytes, maxLine int64) io.Reader {
+	return newLimitedReader(r, what, maxBytes, maxLine)
+}

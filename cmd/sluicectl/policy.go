@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
+	"github.com/sluicehq/sluice/agent"
 	"github.com/sluicehq/sluice/qos"
 )
 
@@ -27,7 +27,7 @@ func runPolicy(args []string, stdout, stderr io.Writer) int {
 		}
 		code := 0
 		for _, name := range args[1:] {
-			data, err := readPolicyFile(name)
+			data, err := agent.ReadPolicyFile(name)
 			if err != nil {
 				fmt.Fprintf(stderr, "%s: %v\n", name, err)
 				code = 1
@@ -51,24 +51,4 @@ func runPolicy(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "sluicectl policy: unknown subcommand %q\n", args[0])
 	return 2
-}
-
-// maxPolicyBytes bounds a policy file check reads: real policies are a few
-// KB, and a device such as /dev/urandom never ends.
-const maxPolicyBytes = 1 << 20
-
-func readPolicyFile(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxPolicyBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxPolicyBytes {
-		return nil, fmt.Errorf("larger than %d bytes, the policy file limit: not a policy file", maxPolicyBytes)
-	}
-	return data, nil
 }
