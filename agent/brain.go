@@ -66,6 +66,9 @@ func (a *Agent) BrainReport() brainlink.Report {
 		MemPressureSome10: s.Host.PSI.MemorySomeAvg10,
 		Kills:             kills,
 	}
+	if l := s.Plan.OfflineCPU.Reason.Lend; l != nil {
+		r.CPUWaterLevel = l.Level
+	}
 	for _, c := range qos.Classes {
 		u, ok := s.Classes[c]
 		if !ok {

@@ -315,6 +315,9 @@ func TestEnforcerResultsReachTheNextObservation(t *testing.T) {
 	if rep.LentCPUMilli != snap.Plan.OfflineCPU.BudgetMilli || rep.LentMemoryBytes != int64(snap.Plan.OfflineMemory.MaxBytes) || len(rep.Usage) != 3 {
 		t.Errorf("heartbeat %+v: want the plan's budget %dm and limit %d and the three classes", rep, snap.Plan.OfflineCPU.BudgetMilli, snap.Plan.OfflineMemory.MaxBytes)
 	}
+	if l := snap.Plan.OfflineCPU.Reason.Lend; l == nil || l.Level <= 0 || rep.CPUWaterLevel != l.Level {
+		t.Errorf("heartbeat water level %v, want the level the plan applied (%+v)", rep.CPUWaterLevel, l)
+	}
 	if again := r.a.BrainReport(); len(again.Kills) != 0 {
 		t.Errorf("a kill reported twice: %+v", again.Kills)
 	}

@@ -289,7 +289,7 @@ func (l *Link) heartbeat(ctx context.Context, r Report) error {
 	req := &brainv1.HeartbeatRequest{
 		NodeId: l.nodeID, Name: l.cfg.HostName, LentCpuMilli: r.LentCPUMilli, LentMemoryBytes: r.LentMemoryBytes,
 		OnlineRunqLatencyP99Us: float64(r.OnlineRunqLatencyP99.Microseconds()), CpuPressureSomeAvg10: r.CPUPressureSome10,
-		MemoryPressureSomeAvg10: r.MemPressureSome10, AppliedVersion: applied,
+		MemoryPressureSomeAvg10: r.MemPressureSome10, AppliedVersion: applied, CpuWaterLevel: r.CPUWaterLevel,
 	}
 	for _, u := range r.Usage {
 		req.Usage = append(req.Usage, &brainv1.ClassUsage{Class: u.Class, CpuMilli: u.CPUMilli, MemoryBytes: u.MemoryBytes})

@@ -46,8 +46,10 @@ type Report struct {
 	OnlineRunqLatencyP99 time.Duration
 	CPUPressureSome10    float64
 	MemPressureSome10    float64
-	Kills                []Kill
-	Containers           []ContainerState
+	// CPUWaterLevel is the water level the last decision applied (0..1).
+	CPUWaterLevel float64
+	Kills         []Kill
+	Containers    []ContainerState
 }
 
 // Reporter gives the report for the next heartbeat. It is called from the

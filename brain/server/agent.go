@@ -223,6 +223,7 @@ func (b *Brain) heartbeatDetail(l *hostLive, name string, m *brainv1.HeartbeatRe
 	}
 	l.usage[place.DimCPU], l.usage[place.DimMemory] = cpu, mem
 	l.runqP99Us, l.cpuPSI, l.memPSI = m.GetOnlineRunqLatencyP99Us(), m.GetCpuPressureSomeAvg10(), m.GetMemoryPressureSomeAvg10()
+	l.waterLevel = m.GetCpuWaterLevel()
 	l.kills += int64(len(m.GetKills()))
 	b.noteSignals(l, name, m)
 	l.running = 0

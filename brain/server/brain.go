@@ -64,10 +64,13 @@ type hostLive struct {
 	usage           map[string]int64
 	runqP99Us       float64
 	cpuPSI, memPSI  float64
-	running         int
-	kills           int64
-	applied         uint64
-	results         int
+	// waterLevel is the CPU water level the host's last decision applied
+	// (0: not reported).
+	waterLevel float64
+	running    int
+	kills      int64
+	applied    uint64
+	results    int
 	// heard: a heartbeat came since the brain started; states are its
 	// containers' states by ID (replaced, never written: passes share
 	// it) at applied version statesVersion.

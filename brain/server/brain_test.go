@@ -486,7 +486,7 @@ func TestHeartbeatsWriteNothing(t *testing.T) {
 	}
 	// The rest of a heartbeat's report shows too, still without a write.
 	_, err = agents[0].client.Heartbeat(context.Background(), connect.NewRequest(&brainv1.HeartbeatRequest{
-		NodeId: agents[0].nodeID, Name: agents[0].name, OnlineRunqLatencyP99Us: 250, CpuPressureSomeAvg10: 1.5,
+		NodeId: agents[0].nodeID, Name: agents[0].name, OnlineRunqLatencyP99Us: 250, CpuPressureSomeAvg10: 1.5, CpuWaterLevel: 0.9,
 		Usage:      []*brainv1.ClassUsage{{Class: "online", CpuMilli: 1200, MemoryBytes: gib}, {Class: "offline", CpuMilli: 800}},
 		Kills:      []*brainv1.Kill{{Container: "x", Reason: "memory over the offline limit"}},
 		Containers: []*brainv1.ContainerState{{Id: "a", State: "running"}, {Id: "b", State: "exited"}},
@@ -498,6 +498,9 @@ func TestHeartbeatsWriteNothing(t *testing.T) {
 	h := hosts.Msg.GetHosts()[0]
 	if h.GetReportedUsage().GetAmounts()["cpu"] != 2000 || h.GetOnlineRunqLatencyP99Us() != 250 || h.GetKills() != 1 || h.GetContainersRunning() != 1 {
 		t.Fatalf("report not shown: %v", h)
+	}
+	if fh := tb.brain.Fleet().Hosts[0]; fh.AppliedWaterLevel != 0.9 {
+		t.Fatalf("the fleet view's applied water level %v, want the heartbeat's 0.9", fh.AppliedWaterLevel)
 	}
 	if _, final := stored(t, tb); final.Revision != before.Revision {
 		t.Fatalf("a heartbeat's report wrote to etcd")

@@ -105,16 +105,19 @@ type FleetHost struct {
 	LentMemoryBytes int64               `json:"lent_memory_bytes"`
 	// CPUWaterLevel is the brain's override of the host's water level;
 	// nil: the host's local policy decides.
-	CPUWaterLevel  *float64       `json:"cpu_water_level,omitempty"`
-	OnlineRunqP99  time.Duration  `json:"online_runq_p99"`
-	CPUPressurePct float64        `json:"cpu_pressure_some_pct"`
-	MemPressurePct float64        `json:"memory_pressure_some_pct"`
-	KillsLastHour  int            `json:"kills_last_hour"`
-	Containers     int            `json:"containers"`
-	Running        int            `json:"running"`
-	TargetVersion  uint64         `json:"target_version"`
-	AppliedVersion uint64         `json:"applied_version"`
-	Safety         safety.Verdict `json:"safety"`
+	CPUWaterLevel *float64 `json:"cpu_water_level,omitempty"`
+	// AppliedWaterLevel is the water level the host's last decision
+	// applied, from its heartbeat (0: not reported).
+	AppliedWaterLevel float64        `json:"applied_cpu_water_level,omitempty"`
+	OnlineRunqP99     time.Duration  `json:"online_runq_p99"`
+	CPUPressurePct    float64        `json:"cpu_pressure_some_pct"`
+	MemPressurePct    float64        `json:"memory_pressure_some_pct"`
+	KillsLastHour     int            `json:"kills_last_hour"`
+	Containers        int            `json:"containers"`
+	Running           int            `json:"running"`
+	TargetVersion     uint64         `json:"target_version"`
+	AppliedVersion    uint64         `json:"applied_version"`
+	Safety            safety.Verdict `json:"safety"`
 }
 
 // FleetReplica is one replica of a job and why it is where it is.
@@ -207,6 +210,7 @@ func (b *Brain) fleetHost(name string, h store.Host, now time.Time) (FleetHost, 
 	out.LentCPUMilli, out.LentMemoryBytes = l.lentCPUMilli, l.lentMemoryBytes
 	out.OnlineRunqP99 = time.Duration(l.runqP99Us * float64(time.Microsecond))
 	out.CPUPressurePct, out.MemPressurePct = l.cpuPSI, l.memPSI
+	out.AppliedWaterLevel = l.waterLevel
 	out.Running, out.AppliedVersion = l.running, l.applied
 	sig := safety.Signals{
 		Reported: true, OnlineRunqP99: out.OnlineRunqP99, CPUPressureSomePct: l.cpuPSI, MemoryPressureSomePct: l.memPSI,

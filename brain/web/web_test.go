@@ -52,9 +52,11 @@ func synthFleet(n int) server.Fleet {
 			KillsLastHour: int(rng.ExpFloat64() * 0.3), Containers: rng.IntN(30), TargetVersion: uint64(rng.IntN(100) + 1),
 		}
 		h.Running, h.AppliedVersion = h.Containers, h.TargetVersion
+		h.AppliedWaterLevel = 0.95
 		if i%10 == 4 {
 			wl := 0.8
 			h.CPUWaterLevel = &wl
+			h.AppliedWaterLevel = wl
 		}
 		switch {
 		case i%997 == 3:
@@ -261,5 +263,31 @@ func TestPagesShareACopyUntilAnEvent(t *testing.T) {
 	get(t, h, "/?partial=1")
 	if n := src.copies.Load(); n != 3 {
 		t.Fatalf("%d copies past the age limit, want 3", n)
+	}
+}
+
+// The water level column shows what each host's last decision applied,
+// the brain's override named when there is one, and "local policy" for a
+// host that reported none.
+func TestWaterLevelColumn(t *testing.T) {
+	f := synthFleet(10)
+	f.Hosts[0].AppliedWaterLevel = 0
+	_, h := newTestUI(t, f)
+	code, body := get(t, h, "/?q=host-0000")
+	if code != 200 {
+		t.Fatalf("GET: %d", code)
+	}
+	cell := func(host string) string {
+		i := strings.Index(body, `data-host="`+host+`"`)
+		if i < 0 {
+			t.Fatalf("no row for %s", host)
+		}
+		row := body[i:]
+		return row[:strings.Index(row, "</tr>")]
+	}
+	for host, want := range map[string]string{"host-00000": "<td>local policy</td>", "host-00001": "<td>95%</td>", "host-00004": "<td>80% (brain 80%)</td>"} {
+		if !strings.Contains(cell(host), want) {
+			t.Errorf("%s: row lacks %q:\n%s", host, want, cell(host))
+		}
 	}
 }

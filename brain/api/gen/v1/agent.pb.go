@@ -438,8 +438,13 @@ type HeartbeatRequest struct {
 	Kills                   []*Kill           `protobuf:"bytes,9,rep,name=kills,proto3" json:"kills,omitempty"`
 	Containers              []*ContainerState `protobuf:"bytes,10,rep,name=containers,proto3" json:"containers,omitempty"`
 	AppliedVersion          uint64            `protobuf:"varint,11,opt,name=applied_version,json=appliedVersion,proto3" json:"applied_version,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// cpu_water_level is the share of host CPU (0..1) online and system
+	// work may use before offline is squeezed, as the agent's last decision
+	// applied it: the local policy's, or the brain's override when lower.
+	// 0: not reported (an agent from before this field).
+	CpuWaterLevel float64 `protobuf:"fixed64,12,opt,name=cpu_water_level,json=cpuWaterLevel,proto3" json:"cpu_water_level,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HeartbeatRequest) Reset() {
@@ -545,6 +550,13 @@ func (x *HeartbeatRequest) GetContainers() []*ContainerState {
 func (x *HeartbeatRequest) GetAppliedVersion() uint64 {
 	if x != nil {
 		return x.AppliedVersion
+	}
+	return 0
+}
+
+func (x *HeartbeatRequest) GetCpuWaterLevel() float64 {
+	if x != nil {
+		return x.CpuWaterLevel
 	}
 	return 0
 }
@@ -1368,7 +1380,7 @@ const file_v1_agent_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03job\x18\x02 \x01(\tR\x03job\x12\x14\n" +
 	"\x05state\x18\x03 \x01(\tR\x05state\x12\x1a\n" +
-	"\brestarts\x18\x04 \x01(\x05R\brestarts\"\x8b\x04\n" +
+	"\brestarts\x18\x04 \x01(\x05R\brestarts\"\xb3\x04\n" +
 	"\x10HeartbeatRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x121\n" +
@@ -1383,7 +1395,8 @@ const file_v1_agent_proto_rawDesc = "" +
 	"containers\x18\n" +
 	" \x03(\v2\x1f.sluice.brain.v1.ContainerStateR\n" +
 	"containers\x12'\n" +
-	"\x0fapplied_version\x18\v \x01(\x04R\x0eappliedVersion\"\x84\x01\n" +
+	"\x0fapplied_version\x18\v \x01(\x04R\x0eappliedVersion\x12&\n" +
+	"\x0fcpu_water_level\x18\f \x01(\x01R\rcpuWaterLevel\"\x84\x01\n" +
 	"\x11HeartbeatResponse\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x01 \x01(\x03R\x13heartbeatIntervalMs\x12%\n" +
 	"\x0etarget_version\x18\x02 \x01(\x04R\rtargetVersion\x12\x14\n" +
