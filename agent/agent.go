@@ -385,7 +385,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case ev := <-a.wakes:
-			if !a.wakeEvent() {
+			acted := a.wakeEvent()
+			a.log.Debug("ebpf wake-up", "kind", ev.Kind.String(), "acted", acted)
+			if !acted {
 				continue
 			}
 			confirm, confirmCause = time.After(confirmWait), "ebpf-"+ev.Kind.String()
@@ -578,7 +580,7 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	a.metrics.decisionDuration.Observe(time.Since(t0).Seconds())
 	a.metrics.decisions.Inc()
 	a.metrics.plan(plan)
-	a.logTransition(a.prevPlan, plan)
+	a.logTransition(a.prevPlan, plan, cause)
 
 	results, fresh := a.enforce(ctx, plan, now)
 	if fresh {
@@ -588,8 +590,8 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 		}
 	}
 	a.state, a.prevPlan, a.results = state, plan, results
-	if a.wakes != nil && a.gate.decided(now, plan.OfflineCPU.BudgetMilli) {
-		a.armWakes()
+	if a.wakes != nil && a.gate.decided(now, plan.OfflineCPU.BudgetMilli) && a.armWakes() {
+		a.log.Debug("ebpf wake-ups re-armed", "budgetMilli", plan.OfflineCPU.BudgetMilli)
 	}
 
 	a.mu.Lock()
@@ -722,7 +724,8 @@ func trendOf(prev, next int64) trend {
 
 // logTransition logs what a person would care about, not every tick: every
 // cut, the start and the end of a ramp, and every planned kill.
-func (a *Agent) logTransition(prev, next qos.Plan) {
+// cause is what woke the loop for the decision.
+func (a *Agent) logTransition(prev, next qos.Plan, cause string) {
 	changed := false
 	cpu := trendOf(prev.OfflineCPU.BudgetMilli, next.OfflineCPU.BudgetMilli)
 	if cpu != trendSteady {
@@ -730,7 +733,7 @@ func (a *Agent) logTransition(prev, next qos.Plan) {
 	}
 	if cpu == trendDown || cpu != a.cpuTrend {
 		a.log.Info("offline cpu budget", "from", fmt.Sprintf("%dm", prev.OfflineCPU.BudgetMilli),
-			"to", fmt.Sprintf("%dm", next.OfflineCPU.BudgetMilli), "reason", next.OfflineCPU.Reason.String())
+			"to", fmt.Sprintf("%dm", next.OfflineCPU.BudgetMilli), "cause", cause, "reason", next.OfflineCPU.Reason.String())
 	}
 	a.cpuTrend = cpu
 	mem := trendOf(int64(prev.OfflineMemory.MaxBytes), int64(next.OfflineMemory.MaxBytes))

@@ -148,5 +148,7 @@ func (a *Agent) dismissWake(cause string, cpu *qos.CPUAccounting, capacityMilli 
 		return false
 	}
 	a.metrics.wakesDismissed.Inc()
+	a.log.Debug("ebpf wake-up dismissed: online use did not jump", "cause", cause,
+		"onlineMilli", cpu.OnlineMilli, "lastOnlineMilli", a.lastOnlineMilli)
 	return true
 }
