@@ -33,6 +33,11 @@ type HostSampler interface {
 // (the container exited); the loop skips it quietly.
 type UsageReader interface {
 	Usage(cgroupPath string) (sample.CgroupUsage, error)
+	// UsageLazy is Usage with a working set that may subtract an inactive
+	// file count read on an earlier pass (sample.CgroupReader.UsageLazy):
+	// for cgroups not near a limit. CgroupUsage.MemoryChargedBytes is read
+	// afresh either way.
+	UsageLazy(cgroupPath string) (sample.CgroupUsage, error)
 	// CPU reads only the cumulative CPU time (the fast tick's one file).
 	CPU(cgroupPath string) (time.Duration, error)
 	// CloseUnused releases what the reader keeps for cgroups not read since
@@ -198,6 +203,11 @@ type Agent struct {
 		path  string
 		until time.Time
 	}
+
+	// lastHost is the last host sample and offlineChargedBytes the offline
+	// workloads' charged memory at the last container tick: memoryTight.
+	lastHost            qos.HostSample
+	offlineChargedBytes uint64
 
 	// cpusetLooked lists the workloads whose cpusets were read for adoption.
 	cpusetLooked map[string]bool
@@ -443,14 +453,23 @@ func (a *Agent) warnOnce(key, msg string, args ...any) {
 func (a *Agent) SampleWorkloads(now time.Time) {
 	ws := a.cfg.Workloads.Workloads()
 	out := make([]qos.WorkloadSample, 0, len(ws))
+	tight := a.memoryTight()
+	var offlineCharged uint64
 	for _, w := range ws {
-		u, err := a.cfg.Usage.Usage(w.CgroupPath)
+		read := a.cfg.Usage.UsageLazy
+		if tight.host || (tight.offline && w.Class == qos.ClassOffline) {
+			read = a.cfg.Usage.Usage
+		}
+		u, err := read(w.CgroupPath)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				a.metrics.sampleErrors.WithLabelValues("cgroup").Inc()
 				a.log.Debug("sample workload", "id", w.ID, "cgroup", w.CgroupPath, "err", err)
 			}
 			continue
+		}
+		if w.Class == qos.ClassOffline {
+			offlineCharged += u.MemoryChargedBytes
 		}
 		// Stamped at the read: 100 reads take a few milliseconds.
 		milli, _ := a.cpuMeter.Observe(w.CgroupPath, u.CPUTotal, a.now())
@@ -469,6 +488,7 @@ func (a *Agent) SampleWorkloads(now time.Time) {
 			MemoryLimitBytes: u.MemoryLimitBytes,
 		})
 	}
+	a.offlineChargedBytes = offlineCharged
 	a.cpuMeter.Prune(now)
 	a.cfg.Usage.CloseUnused()
 	if a.runq != nil {
@@ -500,6 +520,23 @@ func (a *Agent) SampleWorkloads(now time.Time) {
 	a.metrics.observeWorkloads(out)
 }
 
+// memoryTight says which workloads' working sets must come from a
+// memory.stat read now (UsageReader.Usage) rather than a recent one
+// (UsageLazy), because reclaim may be turning their inactive file pages
+// into free room without their charge moving, where the reader cannot see
+// it: every workload when the host's available memory is under an eighth
+// (global reclaim), the offline ones when their charge adds up to within
+// an eighth of the offline limit in force (the parent's limit reclaims
+// them). The kill decision works from these working sets.
+func (a *Agent) memoryTight() (t struct{ host, offline bool }) {
+	h := a.lastHost
+	t.host = h.MemTotalBytes == 0 || h.MemAvailableBytes < h.MemTotalBytes/8
+	if limit := a.prevPlan.OfflineMemory.MaxBytes; limit > 0 {
+		t.offline = a.offlineChargedBytes >= limit-limit/8
+	}
+	return t
+}
+
 func compareClass(x, y qos.Class) int {
 	return slices.Index(qos.Classes[:], x) - slices.Index(qos.Classes[:], y)
 }
@@ -517,6 +554,7 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 		a.log.Warn("host sample failed; keeping the previous plan", "err", err)
 		return
 	}
+	a.lastHost = host
 	// Every class is measured on every host tick from exact counters over
 	// one window, so an online burst or an offline change shows up within
 	// one fast tick and no class is a residual of the others.

@@ -36,6 +36,8 @@ type fakeCgroups struct {
 	mu       sync.Mutex
 	u        map[string]sample.CgroupUsage
 	cpuReads map[string]int
+	// lazyReads counts UsageLazy calls per path.
+	lazyReads map[string]int
 }
 
 func (f *fakeCgroups) Usage(path string) (sample.CgroupUsage, error) {
@@ -46,6 +48,18 @@ func (f *fakeCgroups) Usage(path string) (sample.CgroupUsage, error) {
 		return sample.CgroupUsage{}, fmt.Errorf("cgroup %s: %w", path, fs.ErrNotExist)
 	}
 	return u, nil
+}
+
+// UsageLazy has nothing to be lazy about (the fake's files cost
+// nothing), but counts that it was asked.
+func (f *fakeCgroups) UsageLazy(path string) (sample.CgroupUsage, error) {
+	f.mu.Lock()
+	if f.lazyReads == nil {
+		f.lazyReads = map[string]int{}
+	}
+	f.lazyReads[path]++
+	f.mu.Unlock()
+	return f.Usage(path)
 }
 
 func (f *fakeCgroups) CPU(path string) (time.Duration, error) {
@@ -66,7 +80,7 @@ func (f *fakeCgroups) add(path string, cpu time.Duration, mem uint64) {
 	defer f.mu.Unlock()
 	u := f.u[path]
 	u.CPUTotal += cpu
-	u.MemoryUsageBytes = mem
+	u.MemoryUsageBytes, u.MemoryChargedBytes = mem, mem
 	f.u[path] = u
 }
 
@@ -538,5 +552,50 @@ func TestPolicyLoadsSayWhatIsNotEnforced(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "not enforced") {
 		t.Errorf("reload log %q warns about a policy asking nothing unenforced", logs.String())
+	}
+}
+
+// TestSampleWorkloadsReadsMemoryStatWhenTight: workloads are read lazily
+// (an earlier memory.stat may stand in) until reclaim may be at work where
+// the reader cannot see it: offline ones once their charge nears the
+// offline limit in force, every one once the host runs short.
+func TestSampleWorkloadsReadsMemoryStatWhenTight(t *testing.T) {
+	r := newRig(t)
+	r.step(0, 0, 0)
+	r.step(time.Second, 1000, 1000)
+	batch := r.a.policy.OfflineParent + "/a"
+	lazy := func() (web, batchLazy bool) {
+		r.cg.mu.Lock()
+		r.cg.lazyReads = nil
+		r.cg.mu.Unlock()
+		r.a.SampleWorkloads(r.clk.t)
+		r.cg.mu.Lock()
+		defer r.cg.mu.Unlock()
+		return r.cg.lazyReads["/online/web"] == 1, r.cg.lazyReads[batch] == 1
+	}
+	limit := r.a.prevPlan.OfflineMemory.MaxBytes
+	if limit == 0 {
+		t.Fatal("no offline memory limit planned")
+	}
+	charge := func(b uint64) {
+		r.cg.mu.Lock()
+		u := r.cg.u[batch]
+		u.MemoryChargedBytes = b
+		r.cg.u[batch] = u
+		r.cg.mu.Unlock()
+		r.a.SampleWorkloads(r.clk.t) // learns the offline charge
+	}
+	charge(limit - limit/7)
+	if web, b := lazy(); !web || !b {
+		t.Fatalf("offline a seventh under its limit: lazy reads web %v, batch %v; want both", web, b)
+	}
+	charge(limit - limit/10)
+	if web, b := lazy(); !web || b {
+		t.Errorf("offline within a tenth of its limit: lazy reads web %v, batch %v; want web only", web, b)
+	}
+	r.host.s.MemAvailableBytes = r.host.s.MemTotalBytes / 10
+	r.a.Iterate(context.Background(), "test")
+	if web, b := lazy(); web || b {
+		t.Errorf("host short of memory: lazy reads web %v, batch %v; want none", web, b)
 	}
 }
