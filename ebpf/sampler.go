@@ -142,6 +142,10 @@ type Sampler struct {
 	batchKeys  []uint64
 	batchSlots []uint32
 	perCPU     []runqCgroupStats
+	// statKeys and statBuf receive batched reads of the stats array:
+	// statBuf holds every CPU's copy of slots 0 to the highest in use.
+	statKeys []uint32
+	statBuf  []runqCgroupStats
 
 	// wake reads wake_events; nil until Wakes is first called.
 	wake *ringbuf.Reader
@@ -355,6 +359,17 @@ func (s *Sampler) totals() (map[uint64]CgroupStats, error) {
 		return nil, fmt.Errorf("ebpf runq: read cgroup slots: %w", err)
 	}
 	out := make(map[uint64]CgroupStats, len(slots))
+	if !s.noBatch {
+		err := s.statsBatch(slots, out)
+		if err == nil {
+			return out, nil
+		}
+		if !errors.Is(err, ErrNotSupported) {
+			return nil, fmt.Errorf("ebpf runq: read stats: %w", err)
+		}
+		s.noBatch = true
+		clear(out)
+	}
 	for id, slot := range slots {
 		if err := s.maps.Stats.Lookup(slot, &s.perCPU); err != nil {
 			return nil, fmt.Errorf("ebpf runq: read stats of cgroup %d: %w", id, err)
@@ -407,6 +422,51 @@ func (s *Sampler) slotsBatch(out map[uint64]uint32) error {
 			return err
 		}
 	}
+}
+
+// statsBatch reads the stats of slots with batched lookups of the per-CPU
+// array, from slot 0 up to the highest slot in use, 128 slots per system
+// call, instead of one lookup per cgroup: the programs take slots from a
+// queue the loader filled in order, so the slots in use sit low, and the
+// read is a few calls for the few hundred cgroups a host has (the hash
+// holds every cgroup that ran a task, not only the workloads).
+func (s *Sampler) statsBatch(slots map[uint64]uint32, out map[uint64]CgroupStats) error {
+	if len(slots) == 0 {
+		return nil
+	}
+	var top uint32
+	for _, slot := range slots {
+		top = max(top, slot)
+	}
+	n, ncpu := int(top)+1, len(s.perCPU)
+	if len(s.statBuf) < n*ncpu {
+		s.statBuf = make([]runqCgroupStats, n*ncpu)
+	}
+	if s.statKeys == nil {
+		s.statKeys = make([]uint32, readBatch)
+	}
+	var cursor cebpf.MapBatchCursor
+	for start := 0; start < n; {
+		count := min(readBatch, n-start)
+		got, err := s.maps.Stats.BatchLookup(&cursor, s.statKeys[:count], s.statBuf[start*ncpu:(start+count)*ncpu], nil)
+		if got > 0 && s.statKeys[0] != uint32(start) {
+			return fmt.Errorf("batched read of slots from %d began at slot %d", start, s.statKeys[0])
+		}
+		start += got
+		if errors.Is(err, cebpf.ErrKeyNotExist) || (err == nil && got == 0) {
+			if start < n {
+				return fmt.Errorf("batched read ended at slot %d, before slot %d", start, n)
+			}
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for id, slot := range slots {
+		out[id] = sumCPUs(id, s.statBuf[int(slot)*ncpu:(int(slot)+1)*ncpu])
+	}
+	return nil
 }
 
 // sumCPUs sums the per-CPU copies of a slot that cgroup id owns (a CPU
