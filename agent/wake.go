@@ -39,6 +39,16 @@ const (
 	// and cost it the grow hold; a real burst (a busy loop, a thread pool
 	// waking) clears the bar by far.
 	wakeBurstShare = 0.2
+	// dismissRearms is how many dismissed wake-ups a second re-arm the
+	// programs at once. A dismissal decided nothing, so the gate has no
+	// reason to stay shut: shut for rearmAfter, it hid every burst that
+	// came within a second of any small online wake-up (a request, a
+	// health check, a shell joining the cgroup), which then waited for
+	// the host tick. Each dismissal costs the agent a wake-up and two
+	// reads of the fast counters; past this many a second (a steady
+	// service that wakes all the time) the gate waits for rearmAfter as
+	// after a decision.
+	dismissRearms = 4
 )
 
 // wakeGate decides when an event is worth a decision. After acting on one
@@ -51,6 +61,10 @@ type wakeGate struct {
 	// budget is the offline CPU budget the wake-up's decision planned;
 	// -1 until that decision ran.
 	budget int64
+	// dismissals counts the re-arms after dismissed wake-ups in the
+	// second from dismissSince.
+	dismissals   int
+	dismissSince time.Time
 }
 
 // event reports whether to act on an event at now, and disarms if so.
@@ -77,6 +91,25 @@ func (g *wakeGate) decided(now time.Time, budgetMilli int64) bool {
 		return true
 	}
 	return false
+}
+
+// dismissed records that the wake-up the gate let through at now was
+// dismissed (dismissWake) and reports whether the gate re-armed at once:
+// up to dismissRearms times a second. Otherwise it stays disarmed, and
+// the next decisions re-arm it as after an acted-on wake-up (decided).
+func (g *wakeGate) dismissed(now time.Time) bool {
+	if g.armed {
+		return false
+	}
+	if now.Sub(g.dismissSince) >= time.Second || now.Before(g.dismissSince) {
+		g.dismissSince, g.dismissals = now, 0
+	}
+	if g.dismissals >= dismissRearms {
+		return false
+	}
+	g.dismissals++
+	g.armed = true
+	return true
 }
 
 // startWakes turns the programs' wake-ups on and starts reading them, when

@@ -49,6 +49,46 @@ func TestWakeGate(t *testing.T) {
 	}
 }
 
+// A dismissed wake-up re-arms the gate at once, up to dismissRearms times
+// a second; past that the gate waits as after a decision.
+func TestWakeGateDismissed(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	g := wakeGate{armed: true}
+	if g.dismissed(at(0)) {
+		t.Fatal("an armed gate re-armed")
+	}
+	var d time.Duration
+	for i := range dismissRearms {
+		d = time.Duration(i) * 30 * time.Millisecond
+		if !g.event(at(d)) {
+			t.Fatalf("event %d ignored", i)
+		}
+		if !g.dismissed(at(d + confirmWait)) {
+			t.Fatalf("dismissal %d did not re-arm", i)
+		}
+	}
+	d += 30 * time.Millisecond
+	if !g.event(at(d)) {
+		t.Fatal("re-armed gate ignored an event")
+	}
+	if g.dismissed(at(d + confirmWait)) {
+		t.Fatalf("dismissal %d in a second re-armed", dismissRearms+1)
+	}
+	// The decisions that follow re-arm it as after an acted-on wake-up.
+	g.decided(at(d+100*time.Millisecond), 500)
+	if g.decided(at(d+200*time.Millisecond), 500) {
+		t.Error("re-armed with a steady budget before rearmAfter")
+	}
+	if !g.decided(at(d+rearmAfter), 500) {
+		t.Error("did not re-arm after rearmAfter")
+	}
+	// A new second brings a new allowance.
+	if !g.event(at(d+rearmAfter+time.Millisecond)) || !g.dismissed(at(d+rearmAfter+confirmWait)) {
+		t.Error("a dismissal a second later did not re-arm")
+	}
+}
+
 // fakeWakes is a runq source with wake-ups the test posts.
 type fakeWakes struct {
 	fakeRunq
@@ -140,6 +180,15 @@ func TestWakeUpsDriveTheLoop(t *testing.T) {
 	waitUntil("an iteration caused by the wake-up", func() bool { return woke() == 1 })
 	if cfgs := w.configs(); len(cfgs) < 2 || cfgs[1] != (ebpf.WakeConfig{}) {
 		t.Errorf("wake-up configs %+v: want the programs disarmed after the event", cfgs)
+	}
+	// Online use did not move (the fake's counters stand still): the
+	// wake-up is dismissed and the programs are armed again at once.
+	waitUntil("the programs re-armed after the dismissal", func() bool { return len(w.configs()) == 3 })
+	if got := testutil.ToFloat64(r.a.metrics.wakesDismissed); got != 1 {
+		t.Errorf("dismissed wake-ups %v, want 1", got)
+	}
+	if got, want := w.configs()[2], (ebpf.WakeConfig{RunqThreshold: 2 * time.Millisecond, MinGap: wakeMinGap}); got != want {
+		t.Errorf("re-armed with %+v, want %+v", got, want)
 	}
 }
 
