@@ -344,6 +344,9 @@ func (s *Sampler) Read() (map[uint64]CgroupStats, error) {
 	return out, nil
 }
 
+// errSparse: the slots in use are too spread out for a batched read.
+var errSparse = errors.New("sparse slots")
+
 // readBatch is how many cgroups one BPF_MAP_LOOKUP_BATCH call reads.
 const readBatch = 128
 
@@ -361,13 +364,14 @@ func (s *Sampler) totals() (map[uint64]CgroupStats, error) {
 	out := make(map[uint64]CgroupStats, len(slots))
 	if !s.noBatch {
 		err := s.statsBatch(slots, out)
-		if err == nil {
+		switch {
+		case err == nil:
 			return out, nil
-		}
-		if !errors.Is(err, ErrNotSupported) {
+		case errors.Is(err, ErrNotSupported):
+			s.noBatch = true
+		case !errors.Is(err, errSparse):
 			return nil, fmt.Errorf("ebpf runq: read stats: %w", err)
 		}
-		s.noBatch = true
 		clear(out)
 	}
 	for id, slot := range slots {
@@ -439,6 +443,13 @@ func (s *Sampler) statsBatch(slots map[uint64]uint32, out map[uint64]CgroupStats
 		top = max(top, slot)
 	}
 	n, ncpu := int(top)+1, len(s.perCPU)
+	if n > 2*len(slots) {
+		// Slots freed by Forget go to the back of the free queue, so
+		// after much cgroup churn the slots in use spread out; reading
+		// every slot below the highest would then copy mostly unused
+		// ones (ncpu copies each). One lookup per cgroup is cheaper.
+		return fmt.Errorf("slots in use spread over %d: %w", n, errSparse)
+	}
 	if len(s.statBuf) < n*ncpu {
 		s.statBuf = make([]runqCgroupStats, n*ncpu)
 	}
