@@ -204,6 +204,9 @@ type Agent struct {
 		until time.Time
 	}
 
+	// lastIterate is when the last Iterate started (the loop's pacing,
+	// on the monotonic clock).
+	lastIterate time.Time
 	// lastHost is the last host sample and offlineChargedBytes the offline
 	// workloads' charged memory at the last container tick: memoryTight.
 	lastHost            qos.HostSample
@@ -405,6 +408,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-confirm:
 			confirm, cause = nil, confirmCause
 		case <-hostTick.C:
+			if time.Since(a.lastIterate) < sample.MinClassWindow {
+				// The container tick (its ticker fires within a
+				// millisecond of this one once a second) or a wake-up
+				// has just decided on counters this tick would read
+				// again: nothing new to decide on.
+				a.metrics.ticksSkipped.Inc()
+				continue
+			}
 			cause = "host"
 		case <-contTick.C:
 			a.SampleWorkloads(a.now())
@@ -545,6 +556,7 @@ func compareClass(x, y qos.Class) int {
 // wake-up; tests call it directly.
 func (a *Agent) Iterate(ctx context.Context, cause string) {
 	start := time.Now()
+	a.lastIterate = start
 	now := a.now()
 	a.metrics.wakeup(cause)
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -597,5 +598,27 @@ func TestSampleWorkloadsReadsMemoryStatWhenTight(t *testing.T) {
 	r.a.Iterate(context.Background(), "test")
 	if web, b := lazy(); web || b {
 		t.Errorf("host short of memory: lazy reads web %v, batch %v; want none", web, b)
+	}
+}
+
+// A host tick that comes right after another decision (the container
+// ticker fires with it once a second) is skipped: the counters it would
+// read were just read. With both tickers at one interval they fire
+// together every time, so ticks are skipped.
+func TestHostTickRightAfterADecisionIsSkipped(t *testing.T) {
+	r := newRig(t)
+	r.a.now = time.Now
+	r.a.policy.Sampling.HostInterval = 20 * time.Millisecond
+	r.a.policy.Sampling.ContainerInterval = 20 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(30 * time.Second)
+	for testutil.ToFloat64(r.a.metrics.ticksSkipped) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no host tick skipped after %v container ticks", testutil.ToFloat64(r.a.metrics.wakeups.WithLabelValues("container")))
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
