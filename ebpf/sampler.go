@@ -87,6 +87,14 @@ type Options struct {
 	// bound. While it is full, tasks not in it are not counted (see
 	// dropCounts.TaskSlots).
 	MaxTasks uint32
+	// SlotReads is how many Reads reuse the hash from cgroup ids to
+	// counter slots read by the first of them (0 or 1: every Read reads
+	// it). Reading the hash walks all its buckets, MaxCgroups of them,
+	// whatever the number of cgroups; slots stay their cgroups' until
+	// Forget (which the Sampler sees), so reuse misses only cgroups that
+	// took a slot since: they are read from the next refresh on, counted
+	// from their first switch-out all the same (counters only grow).
+	SlotReads int
 	// trackTasksInCgroup, when non-zero, also sums run-queue delay per
 	// task (pid) for the tasks in this cgroup (an id in KeyMode), read
 	// with taskRunqDelay. Costs a hash update per switch-out of those
@@ -142,6 +150,10 @@ type Sampler struct {
 	batchKeys  []uint64
 	batchSlots []uint32
 	perCPU     []runqCgroupStats
+	// slotCache is the hash from cgroup id to slot as last read, reused
+	// for slotReads Reads (Options.SlotReads); slotAge counts them.
+	slotReads, slotAge int
+	slotCache          map[uint64]uint32
 	// statKeys and statBuf receive batched reads of the stats array:
 	// statBuf holds every CPU's copy of slots 0 to the highest in use.
 	statKeys []uint32
@@ -245,7 +257,7 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 		return nil, unsupported(fmt.Sprintf("load %s programs", attach), err)
 	}
 	defer coll.Close() // closes only what was not detached below
-	s := &Sampler{attach: attach, mode: opts.KeyMode, prev: map[uint64]CgroupStats{}}
+	s := &Sampler{attach: attach, mode: opts.KeyMode, prev: map[uint64]CgroupStats{}, slotReads: opts.SlotReads}
 	s.maps = runqMaps{
 		CgroupSlots:   coll.DetachMap(runqMapCgroupSlots),
 		Drops:         coll.DetachMap(runqMapDrops),
@@ -357,10 +369,15 @@ const readBatch = 128
 // count. Called with s.mu held: forget, the only one to free slots, takes
 // it too, so the slots read stay the cgroups'.
 func (s *Sampler) totals() (map[uint64]CgroupStats, error) {
-	slots, err := s.slots()
-	if err != nil {
-		return nil, fmt.Errorf("ebpf runq: read cgroup slots: %w", err)
+	if s.slotCache == nil || s.slotAge >= s.slotReads {
+		slots, err := s.slots()
+		if err != nil {
+			return nil, fmt.Errorf("ebpf runq: read cgroup slots: %w", err)
+		}
+		s.slotCache, s.slotAge = slots, 0
 	}
+	s.slotAge++
+	slots := s.slotCache
 	out := make(map[uint64]CgroupStats, len(slots))
 	if !s.noBatch {
 		err := s.statsBatch(slots, out)
@@ -507,6 +524,7 @@ func (s *Sampler) forget(cgroupID uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.prev, cgroupID)
+	delete(s.slotCache, cgroupID)
 	var slot uint32
 	err := s.maps.CgroupSlots.Lookup(cgroupID, &slot)
 	if errors.Is(err, cebpf.ErrKeyNotExist) {

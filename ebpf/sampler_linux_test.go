@@ -630,3 +630,53 @@ func TestBPFReadBatchedAndPerSlot(t *testing.T) {
 		t.Errorf("sparse slot read per slot: %+v, want on-CPU %v", p, want[1<<40+99].OnCPU)
 	}
 }
+
+// TestBPFReadReusesSlots: with SlotReads 3 a cgroup that takes a slot
+// after a refresh is read from the next refresh on, with everything it
+// counted meanwhile; a forgotten one is not read again.
+func TestBPFReadReusesSlots(t *testing.T) {
+	kerneltest.RequireBPF(t)
+	s := loadForTest(t, Options{KeyMode: KeyCgroupV2, SlotReads: 3})
+	perCPU := make([]runqCgroupStats, len(s.perCPU))
+	const id = 1<<40 + 7
+	if _, err := s.Read(); err != nil { // the refresh: id has no slot yet
+		t.Fatal(err)
+	}
+	var slot uint32
+	if err := s.maps.FreeSlots.LookupAndDelete(nil, &slot); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.maps.CgroupSlots.Update(uint64(id), slot, cebpf.UpdateNoExist); err != nil {
+		t.Fatal(err)
+	}
+	for i := range perCPU {
+		perCPU[i] = runqCgroupStats{CgroupId: id, OncpuNs: 1000}
+	}
+	if err := s.maps.Stats.Update(slot, perCPU, cebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i <= 3; i++ {
+		w, err := s.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := w[id]; ok {
+			t.Fatalf("read %d: the new cgroup read before the slots' refresh", i)
+		}
+	}
+	w, err := s.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Duration(1000 * len(perCPU)); w[id].OnCPU != want {
+		t.Fatalf("read 4 (refresh): new cgroup on-CPU %v, want %v", w[id].OnCPU, want)
+	}
+	if err := s.forget(id); err != nil {
+		t.Fatal(err)
+	}
+	if w, err = s.Read(); err != nil {
+		t.Fatal(err)
+	} else if st, ok := w[id]; ok {
+		t.Errorf("forgotten cgroup read from the reused slots: %+v", st)
+	}
+}
