@@ -714,6 +714,13 @@ func (a *Agent) adopt(l AdoptedLimits, host qos.HostSample) {
 // CPU cut, a memory limit, cpusets, dry-run switched off) is enforced in
 // the same iteration that planned it. A plan with kills is never skipped:
 // every kill is carried out.
+//
+// One change waits too: offline memory that only grows. A memory ramp
+// grows the limit a little on every host tick for tens of seconds (5% of
+// the host a second by default), and each of those passes cost as much as
+// any other; the kernel gets the grown limit at the next pass, at most a
+// container interval later, which only slows a loosening. A cut, or any
+// other change with it, is enforced at once.
 func (a *Agent) enforce(ctx context.Context, plan qos.Plan, now time.Time) (results []qos.IntentResult, fresh bool) {
 	if plan.DryRun || len(a.cfg.Enforcers) == 0 {
 		a.applied = nil
@@ -729,8 +736,8 @@ func (a *Agent) enforce(ctx context.Context, plan qos.Plan, now time.Time) (resu
 		}
 		return rs, true
 	}
-	if a.applied != nil && len(plan.Kills) == 0 && a.applied.Equal(plan) && !anyFailed(a.results) &&
-		now.Sub(a.appliedAt) < a.policy.Sampling.ContainerInterval && !now.Before(a.appliedAt) {
+	if a.applied != nil && len(plan.Kills) == 0 && (a.applied.Equal(plan) || memoryGrowthOnly(*a.applied, plan)) &&
+		!anyFailed(a.results) && now.Sub(a.appliedAt) < a.policy.Sampling.ContainerInterval && !now.Before(a.appliedAt) {
 		return a.results, false
 	}
 	a.applied, a.appliedAt = &plan, now
@@ -750,6 +757,17 @@ func (a *Agent) enforce(ctx context.Context, plan qos.Plan, now time.Time) (resu
 		}
 	}
 	return rs, true
+}
+
+// memoryGrowthOnly reports whether next differs from applied only by a
+// larger offline memory limit.
+func memoryGrowthOnly(applied, next qos.Plan) bool {
+	am, nm := applied.OfflineMemory, next.OfflineMemory
+	if nm.MaxBytes < am.MaxBytes || nm.HighBytes < am.HighBytes {
+		return false
+	}
+	next.OfflineMemory = am
+	return applied.Equal(next)
 }
 
 func anyFailed(rs []qos.IntentResult) bool {
