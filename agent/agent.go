@@ -408,15 +408,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-confirm:
 			confirm, cause = nil, confirmCause
 		case <-hostTick.C:
-			if time.Since(a.lastIterate) < sample.MinClassWindow {
-				// The container tick (its ticker fires within a
-				// millisecond of this one once a second) or a wake-up
-				// has just decided on counters this tick would read
-				// again: nothing new to decide on.
-				a.metrics.ticksSkipped.Inc()
+			if cause = a.hostTickCause(contTick.C); cause == "" {
 				continue
 			}
-			cause = "host"
 		case <-contTick.C:
 			a.SampleWorkloads(a.now())
 			cause = "container"
@@ -441,6 +435,25 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.Iterate(ctx, cause)
 	}
+}
+
+// hostTickCause says what a host tick does: "container" when the container
+// ticker fired with it (once a second they fire together: one pass for
+// both, its workloads sampled), "" to skip it when a pass has just read
+// the counters it would read again (within sample.MinClassWindow, under
+// which the class meter repeats the previous window), else "host".
+func (a *Agent) hostTickCause(contC <-chan time.Time) string {
+	select {
+	case <-contC:
+		a.SampleWorkloads(a.now())
+		return "container"
+	default:
+	}
+	if time.Since(a.lastIterate) < sample.MinClassWindow {
+		a.metrics.ticksSkipped.Inc()
+		return ""
+	}
+	return "host"
 }
 
 // LabelCpuset asks for a cpuset mode: "shared", "exclusive:N" or

@@ -601,24 +601,27 @@ func TestSampleWorkloadsReadsMemoryStatWhenTight(t *testing.T) {
 	}
 }
 
-// A host tick that comes right after another decision (the container
-// ticker fires with it once a second) is skipped: the counters it would
-// read were just read. With both tickers at one interval they fire
-// together every time, so ticks are skipped.
-func TestHostTickRightAfterADecisionIsSkipped(t *testing.T) {
+// A host tick that comes with the container tick makes one pass for both;
+// one that comes right after another pass is skipped: the counters it
+// would read were just read.
+func TestHostTickCause(t *testing.T) {
 	r := newRig(t)
-	r.a.now = time.Now
-	r.a.policy.Sampling.HostInterval = 20 * time.Millisecond
-	r.a.policy.Sampling.ContainerInterval = 20 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(30 * time.Second)
-	for testutil.ToFloat64(r.a.metrics.ticksSkipped) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no host tick skipped after %v container ticks", testutil.ToFloat64(r.a.metrics.wakeups.WithLabelValues("container")))
-		}
-		time.Sleep(5 * time.Millisecond)
+	r.cg.add("/online/web", 0, 0)
+	r.cg.add(r.a.policy.OfflineParent+"/a", 0, 0)
+	cont := make(chan time.Time, 1)
+	r.a.lastIterate = time.Now()
+	cont <- time.Now()
+	if got := r.a.hostTickCause(cont); got != "container" || len(r.a.workloads) != 2 {
+		t.Errorf("with the container tick pending: %q, %d workloads sampled; want container, 2", got, len(r.a.workloads))
+	}
+	if len(cont) != 0 {
+		t.Error("the container tick was not taken")
+	}
+	if got := r.a.hostTickCause(cont); got != "" || testutil.ToFloat64(r.a.metrics.ticksSkipped) != 1 {
+		t.Errorf("right after a pass: %q (skipped %v); want it skipped", got, testutil.ToFloat64(r.a.metrics.ticksSkipped))
+	}
+	r.a.lastIterate = time.Now().Add(-sample.MinClassWindow)
+	if got := r.a.hostTickCause(cont); got != "host" {
+		t.Errorf("%v after a pass: %q, want host", sample.MinClassWindow, got)
 	}
 }
