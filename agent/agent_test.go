@@ -54,27 +54,27 @@ func (f *fakeCgroups) Usage(path string) (sample.CgroupUsage, error) {
 // UsageLazy has nothing to be lazy about (the fake's files cost
 // nothing), but counts that it was asked.
 func (f *fakeCgroups) UsageLazy(path string) (sample.CgroupUsage, error) {
-	f.mu.Lock()
-	if f.lazyReads == nil {
-		f.lazyReads = map[string]int{}
-	}
-	f.lazyReads[path]++
-	f.mu.Unlock()
+	f.count(&f.lazyReads, path)
 	return f.Usage(path)
 }
 
 func (f *fakeCgroups) CPU(path string) (time.Duration, error) {
-	f.mu.Lock()
-	if f.cpuReads == nil {
-		f.cpuReads = map[string]int{}
-	}
-	f.cpuReads[path]++
-	f.mu.Unlock()
+	f.count(&f.cpuReads, path)
 	u, err := f.Usage(path)
 	return u.CPUTotal, err
 }
 
 func (f *fakeCgroups) CloseUnused() int { return 0 }
+
+// count adds a read of path to reads.
+func (f *fakeCgroups) count(reads *map[string]int, path string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if *reads == nil {
+		*reads = map[string]int{}
+	}
+	(*reads)[path]++
+}
 
 func (f *fakeCgroups) add(path string, cpu time.Duration, mem uint64) {
 	f.mu.Lock()

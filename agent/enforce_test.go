@@ -33,9 +33,16 @@ func newEnforceRig(t *testing.T, more ...Enforcement) *enforceRig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.enforceWith(t, pol, append([]Enforcement{{Name: "cgroup", Enforcer: enf, Inline: true}}, more...)...)
+	return &enforceRig{rig: r, cpu: cpu, mem: mem}
+}
+
+// enforceWith replaces r's agent by one that enforces pol with es, on the
+// web and batch-a workloads.
+func (r *rig) enforceWith(t *testing.T, pol qos.Policy, es ...Enforcement) {
+	t.Helper()
 	a, err := New(Config{
-		Host: r.host, Usage: r.cg, Policy: pol, Now: r.clk.now,
-		Enforcers: append([]Enforcement{{Name: "cgroup", Enforcer: enf, Inline: true}}, more...),
+		Host: r.host, Usage: r.cg, Policy: pol, Now: r.clk.now, Enforcers: es,
 		Workloads: &fakeWorkloads{ws: []discovery.Workload{
 			{ID: "web", Name: "web", Class: qos.ClassOnline, CgroupPath: "/online/web"},
 			{ID: "batch-a", Name: "batch-a", Class: qos.ClassOffline, CgroupPath: pol.OfflineParent + "/a"},
@@ -45,7 +52,6 @@ func newEnforceRig(t *testing.T, more ...Enforcement) *enforceRig {
 		t.Fatal(err)
 	}
 	r.a = a
-	return &enforceRig{rig: r, cpu: cpu, mem: mem}
 }
 
 // hostTick is one fast tick d after the previous one, without a container
@@ -359,18 +365,7 @@ func TestEnforceWaitsWithMemoryGrowthOnly(t *testing.T) {
 	rec := &planRecorder{}
 	pol := qos.DefaultPolicy()
 	pol.DryRun = false
-	a, err := New(Config{
-		Host: r.host, Usage: r.cg, Policy: pol, Now: r.clk.now,
-		Enforcers: []Enforcement{{Name: "recorder", Enforcer: rec, Inline: true}},
-		Workloads: &fakeWorkloads{ws: []discovery.Workload{
-			{ID: "web", Name: "web", Class: qos.ClassOnline, CgroupPath: "/online/web"},
-			{ID: "batch-a", Name: "batch-a", Class: qos.ClassOffline, CgroupPath: pol.OfflineParent + "/a"},
-		}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.a = a
+	r.enforceWith(t, pol, Enforcement{Name: "recorder", Enforcer: rec, Inline: true})
 	r.step(0, 0, 0)
 	var grew, applied int
 	prev := r.a.prevPlan.OfflineMemory.MaxBytes
