@@ -34,9 +34,9 @@ type HostSampler interface {
 type UsageReader interface {
 	Usage(cgroupPath string) (sample.CgroupUsage, error)
 	// UsageLazy is Usage with a working set that may subtract an inactive
-	// file count read on an earlier pass (sample.CgroupReader.UsageLazy):
-	// for cgroups not near a limit. CgroupUsage.MemoryChargedBytes is read
-	// afresh either way.
+	// file count read on an earlier pass, and a hard limit read with it
+	// (sample.CgroupReader.UsageLazy): for cgroups not near a limit.
+	// CPU time and CgroupUsage.MemoryChargedBytes are read afresh either way.
 	UsageLazy(cgroupPath string) (sample.CgroupUsage, error)
 	// CPU reads only the cumulative CPU time (the fast tick's one file).
 	CPU(cgroupPath string) (time.Duration, error)

@@ -146,7 +146,8 @@ func (r *CgroupReader) Usage(cgroupPath string) (CgroupUsage, error) {
 }
 
 // UsageLazy is Usage, except that the working set may subtract an inactive
-// file count read on an earlier pass instead of reading memory.stat now.
+// file count read on an earlier pass instead of reading memory.stat now,
+// and the hard limit may be the one read with it.
 // memory.stat is the one costly file of a pass: the kernel formats some
 // seventy counters into it (measured 12 us a read against 1-2 us for
 // each other file, 100 workloads a second), and only one of them is used.
@@ -236,19 +237,19 @@ func (r *CgroupReader) memory(cgroupPath string, lazy bool, u *CgroupUsage) erro
 	if err != nil {
 		return err
 	}
-	limit, err := read(limitFile, cgroupfs.ParseLimit)
-	if err != nil {
-		return err
-	}
-	inactive, age, ok := uint64(0), 0, false
+	var inactive, limit uint64
+	age, ok := 0, false
 	if lazy {
-		inactive, age, ok = r.inactive.reuse(cgroupPath, usage, limit)
+		inactive, limit, age, ok = r.inactive.reuse(cgroupPath, usage)
 	}
 	if !ok {
+		if limit, err = read(limitFile, cgroupfs.ParseLimit); err != nil {
+			return err
+		}
 		if inactive, err = read("memory.stat", func(b []byte) (uint64, error) { return cgroupfs.ParseFlatKeyed(b, inactiveKey) }); err != nil {
 			return err
 		}
-		r.inactive.store(cgroupPath, inactive, usage)
+		r.inactive.store(cgroupPath, inactive, usage, limit)
 	}
 	u.MemoryChargedBytes, u.MemoryLimitBytes, u.InactiveFromPass = usage, limit, age
 	// usage and memory.stat are read at different instants; clamp rather

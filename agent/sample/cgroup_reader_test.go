@@ -105,9 +105,10 @@ func TestCgroupReaderUsageLazy(t *testing.T) {
 			{name: "beyond 1 MiB", charged: 10*mib + 1, inactive: 2 * mib, wantWS: 8*mib + 1},
 		}},
 		{"near its own limit", []step{
-			{name: "first read", inactive: 128 * mib, wantWS: 384 * mib},
-			{name: "limit 580 MiB: charge within an eighth", limit: 580 * mib, inactive: 64 * mib, wantWS: 448 * mib},
-			{name: "limit 600 MiB: not within an eighth", limit: 600 * mib, inactive: 32 * mib, wantWS: 448 * mib, wantAge: 1},
+			{name: "first read, limit 580 MiB: charge within an eighth", limit: 580 * mib, inactive: 128 * mib, wantWS: 384 * mib},
+			{name: "read afresh while within an eighth", inactive: 64 * mib, wantWS: 448 * mib},
+			{name: "limit raised to 600 MiB: read afresh once more, limit with it", limit: 600 * mib, inactive: 32 * mib, wantWS: 480 * mib},
+			{name: "then reused", inactive: 16 * mib, wantWS: 480 * mib, wantAge: 1},
 		}},
 		{"forgotten after a pass without a read", []step{
 			{name: "first read", inactive: 128 * mib, wantWS: 384 * mib},

@@ -17,14 +17,17 @@ type inactiveCache struct {
 
 type inactiveAt struct {
 	bytes, chargedAt uint64
+	// limit is the hard limit read with the count (0: none).
+	limit uint64
 	// age is in passes; seen tells whether the cgroup was read in the
 	// current pass (an entry not read in a whole pass is dropped).
 	age  int
 	seen bool
 }
 
-// reuse returns the count to subtract from charged, and its age in passes,
-// if it may stand in for a memory.stat read now.
+// reuse returns the count to subtract from charged, the hard limit read
+// with it, and its age in passes, if they may stand in for reading
+// memory.stat and the limit now.
 //
 // Why these bounds: the working set is charged minus inactive file pages.
 // Pages enter and leave the inactive list mostly by being charged
@@ -35,29 +38,34 @@ type inactiveAt struct {
 // the working set grows), which the age bound covers, and reclaim at a
 // limit, which swaps inactive file pages for new ones at a constant
 // charge: near its own limit a cgroup is always read afresh.
-func (c *inactiveCache) reuse(cgroupPath string, charged, limit uint64) (bytes uint64, age int, ok bool) {
+//
+// The limit is reused on the same terms: it changes only when someone
+// sets it, and a limit set below the charge reclaims at once (the charge
+// moves); one set elsewhere binds nothing yet and is read within the age
+// bound.
+func (c *inactiveCache) reuse(cgroupPath string, charged uint64) (bytes, limit uint64, age int, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.m[cgroupPath]
 	if e == nil {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	e.seen = true
 	if e.age >= InactiveMaxPasses {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	if limit > 0 && charged >= limit-limit/8 {
-		return 0, 0, false
+	if e.limit > 0 && charged >= e.limit-e.limit/8 {
+		return 0, 0, 0, false
 	}
 	band := max(e.chargedAt/32, 1<<20)
 	if charged > e.chargedAt+band || charged+band < e.chargedAt {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	return e.bytes, e.age, true
+	return e.bytes, e.limit, e.age, true
 }
 
-// store records a count read now.
-func (c *inactiveCache) store(cgroupPath string, bytes, charged uint64) {
+// store records a count and a limit read now.
+func (c *inactiveCache) store(cgroupPath string, bytes, charged, limit uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
@@ -68,7 +76,7 @@ func (c *inactiveCache) store(cgroupPath string, bytes, charged uint64) {
 		e = &inactiveAt{}
 		c.m[cgroupPath] = e
 	}
-	*e = inactiveAt{bytes: bytes, chargedAt: charged, seen: true}
+	*e = inactiveAt{bytes: bytes, chargedAt: charged, limit: limit, seen: true}
 }
 
 // endPass ages every count by a pass and drops those of cgroups not read
