@@ -303,3 +303,30 @@ func TestCgroupReaderConcurrent(t *testing.T) {
 		t.Errorf("%d fixture files held open, want 0", n)
 	}
 }
+
+// Cgroups first read in the same pass are read afresh on different passes
+// after, not all together every InactiveMaxPasses.
+func TestCgroupReaderUsageLazyStaggers(t *testing.T) {
+	r, err := NewCgroupReader(layoutOf(t, "testdata/cgroup/v1-split"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{"/sluice/offline/job-1", "/sluice/online/web"}
+	fresh := map[string][]int{}
+	for pass := range 2 * InactiveMaxPasses {
+		for _, p := range paths {
+			u, err := r.UsageLazy(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.InactiveFromPass == 0 {
+				fresh[p] = append(fresh[p], pass)
+			}
+		}
+		r.CloseUnused()
+	}
+	a, b := fresh[paths[0]], fresh[paths[1]]
+	if len(a) < 2 || len(b) < 2 || a[1] == b[1] {
+		t.Errorf("passes read afresh: %s %v, %s %v; want each re-read, on different passes", paths[0], a, paths[1], b)
+	}
+}

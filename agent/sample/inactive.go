@@ -72,11 +72,17 @@ func (c *inactiveCache) store(cgroupPath string, bytes, charged, limit uint64) {
 		c.m = map[string]*inactiveAt{}
 	}
 	e := c.m[cgroupPath]
+	age := 0
 	if e == nil {
+		// A new cgroup starts part way through the age bound, by its
+		// place among the others: cgroups first read together (all of
+		// them, when the agent starts) are read again on different
+		// passes, not all on every tenth.
+		age = len(c.m) % InactiveMaxPasses
 		e = &inactiveAt{}
 		c.m[cgroupPath] = e
 	}
-	*e = inactiveAt{bytes: bytes, chargedAt: charged, limit: limit, seen: true}
+	*e = inactiveAt{bytes: bytes, chargedAt: charged, limit: limit, age: age, seen: true}
 }
 
 // endPass ages every count by a pass and drops those of cgroups not read
