@@ -52,9 +52,11 @@ const (
 )
 
 // wakeGate decides when an event is worth a decision. After acting on one
-// it disarms (the programs stop posting) until the offline CPU budget grows
-// past what that decision left — offline work can interfere again only with
-// more CPU — or rearmAfter has passed. Time comes in as arguments.
+// it disarms (the programs stop posting). A wake-up whose decision cut the
+// offline budget keeps it disarmed until the budget grows past what that
+// decision left — offline work can interfere again only with more CPU — or
+// rearmAfter has passed; one that was dismissed or cut nothing re-arms it at
+// once, up to dismissRearms times a second. Time comes in as arguments.
 type wakeGate struct {
 	armed      bool
 	disarmedAt time.Time
