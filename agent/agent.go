@@ -33,6 +33,11 @@ type HostSampler interface {
 // (the container exited); the loop skips it quietly.
 type UsageReader interface {
 	Usage(cgroupPath string) (sample.CgroupUsage, error)
+	// UsageLazy is Usage with a working set that may subtract an inactive
+	// file count read on an earlier pass, and a hard limit read with it
+	// (sample.CgroupReader.UsageLazy): for cgroups not near a limit.
+	// CPU time and CgroupUsage.MemoryChargedBytes are read afresh either way.
+	UsageLazy(cgroupPath string) (sample.CgroupUsage, error)
 	// CPU reads only the cumulative CPU time (the fast tick's one file).
 	CPU(cgroupPath string) (time.Duration, error)
 	// CloseUnused releases what the reader keeps for cgroups not read since
@@ -198,6 +203,14 @@ type Agent struct {
 		path  string
 		until time.Time
 	}
+
+	// lastIterate is when the last Iterate started (the loop's pacing,
+	// on the monotonic clock).
+	lastIterate time.Time
+	// lastHost is the last host sample and offlineChargedBytes the offline
+	// workloads' charged memory at the last container tick: memoryTight.
+	lastHost            qos.HostSample
+	offlineChargedBytes uint64
 
 	// cpusetLooked lists the workloads whose cpusets were read for adoption.
 	cpusetLooked map[string]bool
@@ -385,7 +398,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case ev := <-a.wakes:
-			if !a.wakeEvent() {
+			acted := a.wakeEvent()
+			a.log.Debug("ebpf wake-up", "kind", ev.Kind.String(), "acted", acted)
+			if !acted {
 				continue
 			}
 			confirm, confirmCause = time.After(confirmWait), "ebpf-"+ev.Kind.String()
@@ -393,7 +408,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-confirm:
 			confirm, cause = nil, confirmCause
 		case <-hostTick.C:
-			cause = "host"
+			if cause = a.hostTickCause(contTick.C); cause == "" {
+				continue
+			}
 		case <-contTick.C:
 			a.SampleWorkloads(a.now())
 			cause = "container"
@@ -420,6 +437,25 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
+// hostTickCause says what a host tick does: "container" when the container
+// ticker fired with it (once a second they fire together: one pass for
+// both, its workloads sampled), "" to skip it when a pass has just read
+// the counters it would read again (within sample.MinClassWindow, under
+// which the class meter repeats the previous window), else "host".
+func (a *Agent) hostTickCause(contC <-chan time.Time) string {
+	select {
+	case <-contC:
+		a.SampleWorkloads(a.now())
+		return "container"
+	default:
+	}
+	if time.Since(a.lastIterate) < sample.MinClassWindow {
+		a.metrics.ticksSkipped.Inc()
+		return ""
+	}
+	return "host"
+}
+
 // LabelCpuset asks for a cpuset mode: "shared", "exclusive:N" or
 // "reserved:N" (N whole CPUs). Honoured for online work only.
 const LabelCpuset = "sluice.io/cpuset"
@@ -441,14 +477,23 @@ func (a *Agent) warnOnce(key, msg string, args ...any) {
 func (a *Agent) SampleWorkloads(now time.Time) {
 	ws := a.cfg.Workloads.Workloads()
 	out := make([]qos.WorkloadSample, 0, len(ws))
+	tight := a.memoryTight()
+	var offlineCharged uint64
 	for _, w := range ws {
-		u, err := a.cfg.Usage.Usage(w.CgroupPath)
+		read := a.cfg.Usage.UsageLazy
+		if tight.host || (tight.offline && w.Class == qos.ClassOffline) {
+			read = a.cfg.Usage.Usage
+		}
+		u, err := read(w.CgroupPath)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				a.metrics.sampleErrors.WithLabelValues("cgroup").Inc()
 				a.log.Debug("sample workload", "id", w.ID, "cgroup", w.CgroupPath, "err", err)
 			}
 			continue
+		}
+		if w.Class == qos.ClassOffline {
+			offlineCharged += u.MemoryChargedBytes
 		}
 		// Stamped at the read: 100 reads take a few milliseconds.
 		milli, _ := a.cpuMeter.Observe(w.CgroupPath, u.CPUTotal, a.now())
@@ -467,6 +512,7 @@ func (a *Agent) SampleWorkloads(now time.Time) {
 			MemoryLimitBytes: u.MemoryLimitBytes,
 		})
 	}
+	a.offlineChargedBytes = offlineCharged
 	a.cpuMeter.Prune(now)
 	a.cfg.Usage.CloseUnused()
 	if a.runq != nil {
@@ -498,6 +544,23 @@ func (a *Agent) SampleWorkloads(now time.Time) {
 	a.metrics.observeWorkloads(out)
 }
 
+// memoryTight says which workloads' working sets must come from a
+// memory.stat read now (UsageReader.Usage) rather than a recent one
+// (UsageLazy), because reclaim may be turning their inactive file pages
+// into free room without their charge moving, where the reader cannot see
+// it: every workload when the host's available memory is under an eighth
+// (global reclaim), the offline ones when their charge adds up to within
+// an eighth of the offline limit in force (the parent's limit reclaims
+// them). The kill decision works from these working sets.
+func (a *Agent) memoryTight() (t struct{ host, offline bool }) {
+	h := a.lastHost
+	t.host = h.MemTotalBytes == 0 || h.MemAvailableBytes < h.MemTotalBytes/8
+	if limit := a.prevPlan.OfflineMemory.MaxBytes; limit > 0 {
+		t.offline = a.offlineChargedBytes >= limit-limit/8
+	}
+	return t
+}
+
 func compareClass(x, y qos.Class) int {
 	return slices.Index(qos.Classes[:], x) - slices.Index(qos.Classes[:], y)
 }
@@ -506,6 +569,7 @@ func compareClass(x, y qos.Class) int {
 // wake-up; tests call it directly.
 func (a *Agent) Iterate(ctx context.Context, cause string) {
 	start := time.Now()
+	a.lastIterate = start
 	now := a.now()
 	a.metrics.wakeup(cause)
 
@@ -515,6 +579,7 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 		a.log.Warn("host sample failed; keeping the previous plan", "err", err)
 		return
 	}
+	a.lastHost = host
 	// Every class is measured on every host tick from exact counters over
 	// one window, so an online burst or an offline change shows up within
 	// one fast tick and no class is a residual of the others.
@@ -525,6 +590,9 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 		a.metrics.accounting(fast)
 	}
 	if a.dismissWake(cause, accounting, host.CPUCapacityMilli) {
+		if a.wakes != nil && a.gate.dismissed(now) && a.armWakes() {
+			a.log.Debug("ebpf wake-ups re-armed after a dismissal")
+		}
 		return
 	}
 	a.startWorkers(ctx)
@@ -578,7 +646,7 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 	a.metrics.decisionDuration.Observe(time.Since(t0).Seconds())
 	a.metrics.decisions.Inc()
 	a.metrics.plan(plan)
-	a.logTransition(a.prevPlan, plan)
+	a.logTransition(a.prevPlan, plan, cause)
 
 	results, fresh := a.enforce(ctx, plan, now)
 	if fresh {
@@ -588,8 +656,8 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 		}
 	}
 	a.state, a.prevPlan, a.results = state, plan, results
-	if a.wakes != nil && a.gate.decided(now, plan.OfflineCPU.BudgetMilli) {
-		a.armWakes()
+	if a.wakes != nil && a.gate.decided(now, plan.OfflineCPU.BudgetMilli) && a.armWakes() {
+		a.log.Debug("ebpf wake-ups re-armed", "budgetMilli", plan.OfflineCPU.BudgetMilli)
 	}
 
 	a.mu.Lock()
@@ -659,6 +727,13 @@ func (a *Agent) adopt(l AdoptedLimits, host qos.HostSample) {
 // CPU cut, a memory limit, cpusets, dry-run switched off) is enforced in
 // the same iteration that planned it. A plan with kills is never skipped:
 // every kill is carried out.
+//
+// One change waits too: offline memory that only grows. A memory ramp
+// grows the limit a little on every host tick for tens of seconds (5% of
+// the host a second by default), and each of those passes cost as much as
+// any other; the kernel gets the grown limit at the next pass, at most a
+// container interval later, which only slows a loosening. A cut, or any
+// other change with it, is enforced at once.
 func (a *Agent) enforce(ctx context.Context, plan qos.Plan, now time.Time) (results []qos.IntentResult, fresh bool) {
 	if plan.DryRun || len(a.cfg.Enforcers) == 0 {
 		a.applied = nil
@@ -674,8 +749,8 @@ func (a *Agent) enforce(ctx context.Context, plan qos.Plan, now time.Time) (resu
 		}
 		return rs, true
 	}
-	if a.applied != nil && len(plan.Kills) == 0 && a.applied.Equal(plan) && !anyFailed(a.results) &&
-		now.Sub(a.appliedAt) < a.policy.Sampling.ContainerInterval && !now.Before(a.appliedAt) {
+	if a.applied != nil && len(plan.Kills) == 0 && (a.applied.Equal(plan) || memoryGrowthOnly(*a.applied, plan)) &&
+		!anyFailed(a.results) && now.Sub(a.appliedAt) < a.policy.Sampling.ContainerInterval && !now.Before(a.appliedAt) {
 		return a.results, false
 	}
 	a.applied, a.appliedAt = &plan, now
@@ -695,6 +770,17 @@ func (a *Agent) enforce(ctx context.Context, plan qos.Plan, now time.Time) (resu
 		}
 	}
 	return rs, true
+}
+
+// memoryGrowthOnly reports whether next differs from applied only by a
+// larger offline memory limit.
+func memoryGrowthOnly(applied, next qos.Plan) bool {
+	am, nm := applied.OfflineMemory, next.OfflineMemory
+	if nm.MaxBytes < am.MaxBytes || nm.HighBytes < am.HighBytes {
+		return false
+	}
+	next.OfflineMemory = am
+	return applied.Equal(next)
 }
 
 func anyFailed(rs []qos.IntentResult) bool {
@@ -722,7 +808,8 @@ func trendOf(prev, next int64) trend {
 
 // logTransition logs what a person would care about, not every tick: every
 // cut, the start and the end of a ramp, and every planned kill.
-func (a *Agent) logTransition(prev, next qos.Plan) {
+// cause is what woke the loop for the decision.
+func (a *Agent) logTransition(prev, next qos.Plan, cause string) {
 	changed := false
 	cpu := trendOf(prev.OfflineCPU.BudgetMilli, next.OfflineCPU.BudgetMilli)
 	if cpu != trendSteady {
@@ -730,7 +817,7 @@ func (a *Agent) logTransition(prev, next qos.Plan) {
 	}
 	if cpu == trendDown || cpu != a.cpuTrend {
 		a.log.Info("offline cpu budget", "from", fmt.Sprintf("%dm", prev.OfflineCPU.BudgetMilli),
-			"to", fmt.Sprintf("%dm", next.OfflineCPU.BudgetMilli), "reason", next.OfflineCPU.Reason.String())
+			"to", fmt.Sprintf("%dm", next.OfflineCPU.BudgetMilli), "cause", cause, "reason", next.OfflineCPU.Reason.String())
 	}
 	a.cpuTrend = cpu
 	mem := trendOf(int64(prev.OfflineMemory.MaxBytes), int64(next.OfflineMemory.MaxBytes))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -36,6 +37,8 @@ type fakeCgroups struct {
 	mu       sync.Mutex
 	u        map[string]sample.CgroupUsage
 	cpuReads map[string]int
+	// lazyReads counts UsageLazy calls per path.
+	lazyReads map[string]int
 }
 
 func (f *fakeCgroups) Usage(path string) (sample.CgroupUsage, error) {
@@ -48,25 +51,37 @@ func (f *fakeCgroups) Usage(path string) (sample.CgroupUsage, error) {
 	return u, nil
 }
 
+// UsageLazy has nothing to be lazy about (the fake's files cost
+// nothing), but counts that it was asked.
+func (f *fakeCgroups) UsageLazy(path string) (sample.CgroupUsage, error) {
+	f.count(&f.lazyReads, path)
+	return f.Usage(path)
+}
+
 func (f *fakeCgroups) CPU(path string) (time.Duration, error) {
-	f.mu.Lock()
-	if f.cpuReads == nil {
-		f.cpuReads = map[string]int{}
-	}
-	f.cpuReads[path]++
-	f.mu.Unlock()
+	f.count(&f.cpuReads, path)
 	u, err := f.Usage(path)
 	return u.CPUTotal, err
 }
 
 func (f *fakeCgroups) CloseUnused() int { return 0 }
 
+// count adds a read of path to reads.
+func (f *fakeCgroups) count(reads *map[string]int, path string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if *reads == nil {
+		*reads = map[string]int{}
+	}
+	(*reads)[path]++
+}
+
 func (f *fakeCgroups) add(path string, cpu time.Duration, mem uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	u := f.u[path]
 	u.CPUTotal += cpu
-	u.MemoryUsageBytes = mem
+	u.MemoryUsageBytes, u.MemoryChargedBytes = mem, mem
 	f.u[path] = u
 }
 
@@ -538,5 +553,75 @@ func TestPolicyLoadsSayWhatIsNotEnforced(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "not enforced") {
 		t.Errorf("reload log %q warns about a policy asking nothing unenforced", logs.String())
+	}
+}
+
+// TestSampleWorkloadsReadsMemoryStatWhenTight: workloads are read lazily
+// (an earlier memory.stat may stand in) until reclaim may be at work where
+// the reader cannot see it: offline ones once their charge nears the
+// offline limit in force, every one once the host runs short.
+func TestSampleWorkloadsReadsMemoryStatWhenTight(t *testing.T) {
+	r := newRig(t)
+	r.step(0, 0, 0)
+	r.step(time.Second, 1000, 1000)
+	batch := r.a.policy.OfflineParent + "/a"
+	lazy := func() (web, batchLazy bool) {
+		r.cg.mu.Lock()
+		r.cg.lazyReads = nil
+		r.cg.mu.Unlock()
+		r.a.SampleWorkloads(r.clk.t)
+		r.cg.mu.Lock()
+		defer r.cg.mu.Unlock()
+		return r.cg.lazyReads["/online/web"] == 1, r.cg.lazyReads[batch] == 1
+	}
+	limit := r.a.prevPlan.OfflineMemory.MaxBytes
+	if limit == 0 {
+		t.Fatal("no offline memory limit planned")
+	}
+	charge := func(b uint64) {
+		r.cg.mu.Lock()
+		u := r.cg.u[batch]
+		u.MemoryChargedBytes = b
+		r.cg.u[batch] = u
+		r.cg.mu.Unlock()
+		r.a.SampleWorkloads(r.clk.t) // learns the offline charge
+	}
+	charge(limit - limit/7)
+	if web, b := lazy(); !web || !b {
+		t.Fatalf("offline a seventh under its limit: lazy reads web %v, batch %v; want both", web, b)
+	}
+	charge(limit - limit/10)
+	if web, b := lazy(); !web || b {
+		t.Errorf("offline within a tenth of its limit: lazy reads web %v, batch %v; want web only", web, b)
+	}
+	r.host.s.MemAvailableBytes = r.host.s.MemTotalBytes / 10
+	r.a.Iterate(context.Background(), "test")
+	if web, b := lazy(); web || b {
+		t.Errorf("host short of memory: lazy reads web %v, batch %v; want none", web, b)
+	}
+}
+
+// A host tick that comes with the container tick makes one pass for both;
+// one that comes right after another pass is skipped: the counters it
+// would read were just read.
+func TestHostTickCause(t *testing.T) {
+	r := newRig(t)
+	r.cg.add("/online/web", 0, 0)
+	r.cg.add(r.a.policy.OfflineParent+"/a", 0, 0)
+	cont := make(chan time.Time, 1)
+	r.a.lastIterate = time.Now()
+	cont <- time.Now()
+	if got := r.a.hostTickCause(cont); got != "container" || len(r.a.workloads) != 2 {
+		t.Errorf("with the container tick pending: %q, %d workloads sampled; want container, 2", got, len(r.a.workloads))
+	}
+	if len(cont) != 0 {
+		t.Error("the container tick was not taken")
+	}
+	if got := r.a.hostTickCause(cont); got != "" || testutil.ToFloat64(r.a.metrics.ticksSkipped) != 1 {
+		t.Errorf("right after a pass: %q (skipped %v); want it skipped", got, testutil.ToFloat64(r.a.metrics.ticksSkipped))
+	}
+	r.a.lastIterate = time.Now().Add(-sample.MinClassWindow)
+	if got := r.a.hostTickCause(cont); got != "host" {
+		t.Errorf("%v after a pass: %q, want host", sample.MinClassWindow, got)
 	}
 }

@@ -33,9 +33,16 @@ func newEnforceRig(t *testing.T, more ...Enforcement) *enforceRig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.enforceWith(t, pol, append([]Enforcement{{Name: "cgroup", Enforcer: enf, Inline: true}}, more...)...)
+	return &enforceRig{rig: r, cpu: cpu, mem: mem}
+}
+
+// enforceWith replaces r's agent by one that enforces pol with es, on the
+// web and batch-a workloads.
+func (r *rig) enforceWith(t *testing.T, pol qos.Policy, es ...Enforcement) {
+	t.Helper()
 	a, err := New(Config{
-		Host: r.host, Usage: r.cg, Policy: pol, Now: r.clk.now,
-		Enforcers: append([]Enforcement{{Name: "cgroup", Enforcer: enf, Inline: true}}, more...),
+		Host: r.host, Usage: r.cg, Policy: pol, Now: r.clk.now, Enforcers: es,
 		Workloads: &fakeWorkloads{ws: []discovery.Workload{
 			{ID: "web", Name: "web", Class: qos.ClassOnline, CgroupPath: "/online/web"},
 			{ID: "batch-a", Name: "batch-a", Class: qos.ClassOffline, CgroupPath: pol.OfflineParent + "/a"},
@@ -45,7 +52,6 @@ func newEnforceRig(t *testing.T, more ...Enforcement) *enforceRig {
 		t.Fatal(err)
 	}
 	r.a = a
-	return &enforceRig{rig: r, cpu: cpu, mem: mem}
 }
 
 // hostTick is one fast tick d after the previous one, without a container
@@ -343,5 +349,66 @@ func TestMailboxKeepsLatestPlanAndCarriesKills(t *testing.T) {
 	case p := <-w.mail:
 		t.Fatalf("a second plan %+v in a one-slot mailbox", p)
 	default:
+	}
+}
+
+// planRecorder records the plans Apply was given.
+type planRecorder struct{ plans []qos.Plan }
+
+func (e *planRecorder) Apply(_ context.Context, p qos.Plan) []qos.IntentResult {
+	e.plans = append(e.plans, p)
+	return []qos.IntentResult{{Intent: qos.IntentOfflineMemory, Target: p.OfflineParent, Status: qos.ResultApplied}}
+}
+
+// While offline memory ramps up (a larger limit every host tick), the
+// enforcers get the grown limit once per container interval, not at every
+// tick; a memory cut is enforced in the tick that planned it.
+func TestEnforceWaitsWithMemoryGrowthOnly(t *testing.T) {
+	r := newRig(t)
+	rec := &planRecorder{}
+	pol := qos.DefaultPolicy()
+	pol.DryRun = false
+	r.enforceWith(t, pol, Enforcement{Name: "recorder", Enforcer: rec, Inline: true})
+	r.step(0, 0, 0)
+	var grew, applied int
+	prev := r.a.prevPlan.OfflineMemory.MaxBytes
+	for i := range 100 { // 10 s of host ticks: the grow hold, then the ramp
+		n := len(rec.plans)
+		if i%10 == 0 {
+			r.step(100*time.Millisecond, 500, 500)
+		} else {
+			r.clk.t = r.clk.t.Add(100 * time.Millisecond)
+			r.cg.add(pol.OfflineParent, 50*time.Millisecond, 1<<30)
+			r.a.Iterate(context.Background(), "host")
+		}
+		if m := r.a.prevPlan.OfflineMemory.MaxBytes; m > prev {
+			grew++
+			if len(rec.plans) > n {
+				applied++
+			}
+			prev = m
+		}
+	}
+	if grew < 20 {
+		t.Fatalf("the memory limit grew in %d ticks of 100; want a ramp of at least 20", grew)
+	}
+	if applied > grew/5 {
+		t.Errorf("%d of %d growth ticks enforced at once; want about one a second", applied, grew)
+	}
+	last := rec.plans[len(rec.plans)-1].OfflineMemory.MaxBytes
+	if last < prev-prev/5 {
+		t.Errorf("last enforced limit %d, planned %d: the kernel fell behind by more than a second of ramp", last, prev)
+	}
+	// Online takes memory: the limit is cut, and enforced at once.
+	n := len(rec.plans)
+	r.host.s.MemAvailableBytes = 2 << 30
+	r.clk.t = r.clk.t.Add(100 * time.Millisecond)
+	r.a.Iterate(context.Background(), "host")
+	cut := r.a.prevPlan.OfflineMemory.MaxBytes
+	if cut >= prev {
+		t.Fatalf("memory limit %d after online took memory, want below %d", cut, prev)
+	}
+	if len(rec.plans) != n+1 || rec.plans[n].OfflineMemory.MaxBytes != cut {
+		t.Errorf("the cut to %d was not enforced in the tick that planned it", cut)
 	}
 }

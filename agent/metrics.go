@@ -40,6 +40,7 @@ type metrics struct {
 	loopDuration     prometheus.Histogram
 	wakeups          *prometheus.CounterVec
 	wakesDismissed   prometheus.Counter
+	ticksSkipped     prometheus.Counter
 	planChanges      prometheus.Counter
 	results          *prometheus.CounterVec
 	kills            *prometheus.CounterVec
@@ -75,6 +76,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		loopDuration:        prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_loop_duration_seconds", Help: "Time of one sample-decide-enforce iteration.", Buckets: prometheus.ExponentialBuckets(1e-5, 4, 10)}),
 		wakeups:             prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_loop_wakeups_total", Help: "Loop iterations by cause."}, []string{"cause"}),
 		wakesDismissed:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_ebpf_wakeups_dismissed_total", Help: "eBPF wake-ups whose confirm window showed no online jump, so no decision was made."}),
+		ticksSkipped:        prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_host_ticks_skipped_total", Help: "Host ticks skipped because another wake-up had just decided (within the fast accounting's 20 ms minimum window)."}),
 		planChanges:         prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_plan_changes_total", Help: "Plans that differed from the previous one."}),
 		results:             prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_enforce_results_total", Help: "Enforcement results by intent and status."}, []string{"intent", "status"}),
 		kills:               prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_kills_total", Help: "Offline workloads killed, by result."}, []string{"status"}),
@@ -98,7 +100,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	reg.MustRegister(m.hostCPUCapacity, m.hostCPUUsed, m.cpuUnclassed, m.cpuSkew, m.hostMemTotal, m.hostMemAvailable, m.hostPSI,
 		m.classCPU, m.classMemory, m.classCount, m.workloadCPU, m.workloadMem,
 		m.offlineCPU, m.offlineHigh, m.offlineMax, m.pendingKills,
-		m.decisions, m.decisionDuration, m.loopDuration, m.wakeups, m.wakesDismissed, m.planChanges, m.results, m.kills, m.sampleErrors,
+		m.decisions, m.decisionDuration, m.loopDuration, m.wakeups, m.wakesDismissed, m.ticksSkipped, m.planChanges, m.results, m.kills, m.sampleErrors,
 		m.policyReloads, m.policyLastReload, m.policyValid, m.dryRun, m.containerdConnected)
 	return m
 }

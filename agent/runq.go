@@ -35,7 +35,11 @@ func (r EBPFRunq) CgroupID(cgroupPath string) (uint64, error) {
 // Any failure (no BTF, no permission, old kernel) wraps
 // ebpf.ErrNotSupported and names the missing feature.
 func LoadRunq(layout cgroupfs.Layout) (EBPFRunq, error) {
-	s, err := ebpf.Load(ebpf.Options{KeyMode: ebpf.KeyModeFor(layout)})
+	// The loop reads every host tick; its workloads change at the
+	// container tick, so the slot hash is read once a second
+	// (runqWindowTicks at the default ticks): a new cgroup's counts come
+	// in at most that late, complete.
+	s, err := ebpf.Load(ebpf.Options{KeyMode: ebpf.KeyModeFor(layout), SlotReads: runqWindowTicks})
 	if err != nil {
 		return EBPFRunq{}, err
 	}

@@ -39,26 +39,43 @@ const (
 	// and cost it the grow hold; a real burst (a busy loop, a thread pool
 	// waking) clears the bar by far.
 	wakeBurstShare = 0.2
+	// dismissRearms is how many dismissed wake-ups a second re-arm the
+	// programs at once. A dismissal decided nothing, so the gate has no
+	// reason to stay shut: shut for rearmAfter, it hid every burst that
+	// came within a second of any small online wake-up (a request, a
+	// health check, a shell joining the cgroup), which then waited for
+	// the host tick. Each dismissal costs the agent a wake-up and two
+	// reads of the fast counters; past this many a second (a steady
+	// service that wakes all the time) the gate waits for rearmAfter as
+	// after a decision.
+	dismissRearms = 4
 )
 
 // wakeGate decides when an event is worth a decision. After acting on one
-// it disarms (the programs stop posting) until the offline CPU budget grows
-// past what that decision left — offline work can interfere again only with
-// more CPU — or rearmAfter has passed. Time comes in as arguments.
+// it disarms (the programs stop posting). A wake-up whose decision cut the
+// offline budget keeps it disarmed until the budget grows past what that
+// decision left — offline work can interfere again only with more CPU — or
+// rearmAfter has passed; one that was dismissed or cut nothing re-arms it at
+// once, up to dismissRearms times a second. Time comes in as arguments.
 type wakeGate struct {
 	armed      bool
 	disarmedAt time.Time
 	// budget is the offline CPU budget the wake-up's decision planned;
-	// -1 until that decision ran.
-	budget int64
+	// -1 until that decision ran. before is the budget the wake-up found.
+	budget, before int64
+	// dismissals counts the re-arms after dismissed wake-ups in the
+	// second from dismissSince.
+	dismissals   int
+	dismissSince time.Time
 }
 
-// event reports whether to act on an event at now, and disarms if so.
-func (g *wakeGate) event(now time.Time) bool {
+// event reports whether to act on an event at now, with the offline CPU
+// budget then in force, and disarms if so.
+func (g *wakeGate) event(now time.Time, budgetMilli int64) bool {
 	if !g.armed {
 		return false
 	}
-	g.armed, g.disarmedAt, g.budget = false, now, -1
+	g.armed, g.disarmedAt, g.budget, g.before = false, now, -1, budgetMilli
 	return true
 }
 
@@ -70,6 +87,15 @@ func (g *wakeGate) decided(now time.Time, budgetMilli int64) bool {
 	}
 	if g.budget < 0 {
 		g.budget = budgetMilli // the wake-up's own decision
+		if budgetMilli >= g.before {
+			// It cut nothing (the contention was not offline's,
+			// or offline already had no more to give): nothing was
+			// done about the event, so as after a dismissal the
+			// programs may post again at once. Shut for
+			// rearmAfter, the gate hid the next burst (measured:
+			// the slowest reactions of BenchmarkReactionLatency).
+			return g.dismissed(now)
+		}
 		return false
 	}
 	if budgetMilli > g.budget || now.Sub(g.disarmedAt) >= rearmAfter || now.Before(g.disarmedAt) {
@@ -77,6 +103,25 @@ func (g *wakeGate) decided(now time.Time, budgetMilli int64) bool {
 		return true
 	}
 	return false
+}
+
+// dismissed records that the wake-up the gate let through at now was
+// dismissed (dismissWake) and reports whether the gate re-armed at once:
+// up to dismissRearms times a second. Otherwise it stays disarmed, and
+// the next decisions re-arm it as after an acted-on wake-up (decided).
+func (g *wakeGate) dismissed(now time.Time) bool {
+	if g.armed {
+		return false
+	}
+	if now.Sub(g.dismissSince) >= time.Second || now.Before(g.dismissSince) {
+		g.dismissSince, g.dismissals = now, 0
+	}
+	if g.dismissals >= dismissRearms {
+		return false
+	}
+	g.dismissals++
+	g.armed = true
+	return true
 }
 
 // startWakes turns the programs' wake-ups on and starts reading them, when
@@ -122,7 +167,7 @@ func (a *Agent) armWakes() bool {
 // starts at the event) and the caller decides after confirmWait.
 func (a *Agent) wakeEvent() bool {
 	now := a.now()
-	if !a.gate.event(now) {
+	if !a.gate.event(now, a.prevPlan.OfflineCPU.BudgetMilli) {
 		return false
 	}
 	if err := a.runq.wake.SetWakes(ebpf.WakeConfig{}); err != nil {
@@ -148,5 +193,7 @@ func (a *Agent) dismissWake(cause string, cpu *qos.CPUAccounting, capacityMilli 
 		return false
 	}
 	a.metrics.wakesDismissed.Inc()
+	a.log.Debug("ebpf wake-up dismissed: online use did not jump", "cause", cause,
+		"onlineMilli", cpu.OnlineMilli, "lastOnlineMilli", a.lastOnlineMilli)
 	return true
 }

@@ -19,10 +19,10 @@ func TestWakeGate(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	g := wakeGate{armed: true}
-	if !g.event(at(0)) {
+	if !g.event(at(0), 1000) {
 		t.Fatal("an armed gate ignored an event")
 	}
-	if g.event(at(time.Millisecond)) {
+	if g.event(at(time.Millisecond), 1000) {
 		t.Error("a second event acted on before the first's decision")
 	}
 	if g.decided(at(20*time.Millisecond), 300) {
@@ -31,13 +31,13 @@ func TestWakeGate(t *testing.T) {
 	if g.decided(at(100*time.Millisecond), 300) || g.decided(at(200*time.Millisecond), 250) {
 		t.Error("re-armed while the budget held or fell")
 	}
-	if g.event(at(300 * time.Millisecond)) {
+	if g.event(at(300 * time.Millisecond), 1000) {
 		t.Error("acted on an event while disarmed")
 	}
 	if !g.decided(at(400*time.Millisecond), 350) {
 		t.Error("did not re-arm when the budget grew")
 	}
-	if !g.event(at(500 * time.Millisecond)) {
+	if !g.event(at(500 * time.Millisecond), 1000) {
 		t.Error("re-armed gate ignored an event")
 	}
 	g.decided(at(520*time.Millisecond), 100)
@@ -45,6 +45,73 @@ func TestWakeGate(t *testing.T) {
 		t.Error("re-armed before rearmAfter with a steady budget")
 	}
 	if !g.decided(at(500*time.Millisecond+rearmAfter), 100) {
+		t.Error("did not re-arm after rearmAfter")
+	}
+}
+
+// A dismissed wake-up re-arms the gate at once, up to dismissRearms times
+// a second; past that the gate waits as after a decision.
+func TestWakeGateDismissed(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	g := wakeGate{armed: true}
+	if g.dismissed(at(0)) {
+		t.Fatal("an armed gate re-armed")
+	}
+	var d time.Duration
+	for i := range dismissRearms {
+		d = time.Duration(i) * 30 * time.Millisecond
+		if !g.event(at(d), 1000) {
+			t.Fatalf("event %d ignored", i)
+		}
+		if !g.dismissed(at(d + confirmWait)) {
+			t.Fatalf("dismissal %d did not re-arm", i)
+		}
+	}
+	d += 30 * time.Millisecond
+	if !g.event(at(d), 1000) {
+		t.Fatal("re-armed gate ignored an event")
+	}
+	if g.dismissed(at(d + confirmWait)) {
+		t.Fatalf("dismissal %d in a second re-armed", dismissRearms+1)
+	}
+	// The decisions that follow re-arm it as after an acted-on wake-up.
+	g.decided(at(d+100*time.Millisecond), 500)
+	if g.decided(at(d+200*time.Millisecond), 500) {
+		t.Error("re-armed with a steady budget before rearmAfter")
+	}
+	if !g.decided(at(d+rearmAfter), 500) {
+		t.Error("did not re-arm after rearmAfter")
+	}
+	// A new second brings a new allowance.
+	if !g.event(at(d+rearmAfter+time.Millisecond), 1000) || !g.dismissed(at(d+rearmAfter+confirmWait)) {
+		t.Error("a dismissal a second later did not re-arm")
+	}
+}
+
+// A wake-up whose decision cut nothing re-arms at once, as a dismissed one
+// does (within the same allowance); one that cut waits for growth or
+// rearmAfter.
+func TestWakeGateNoCut(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	g := wakeGate{armed: true}
+	if !g.event(at(0), 800) {
+		t.Fatal("event ignored")
+	}
+	if !g.decided(at(confirmWait), 800) || !g.armed {
+		t.Fatal("a decision that kept the budget did not re-arm")
+	}
+	if !g.event(at(100*time.Millisecond), 800) {
+		t.Fatal("re-armed gate ignored an event")
+	}
+	if g.decided(at(100*time.Millisecond+confirmWait), 300) {
+		t.Error("a decision that cut re-armed at once")
+	}
+	if g.decided(at(200*time.Millisecond), 250) {
+		t.Error("re-armed while the budget fell further")
+	}
+	if !g.decided(at(100*time.Millisecond+rearmAfter), 250) {
 		t.Error("did not re-arm after rearmAfter")
 	}
 }
@@ -140,6 +207,15 @@ func TestWakeUpsDriveTheLoop(t *testing.T) {
 	waitUntil("an iteration caused by the wake-up", func() bool { return woke() == 1 })
 	if cfgs := w.configs(); len(cfgs) < 2 || cfgs[1] != (ebpf.WakeConfig{}) {
 		t.Errorf("wake-up configs %+v: want the programs disarmed after the event", cfgs)
+	}
+	// Online use did not move (the fake's counters stand still): the
+	// wake-up is dismissed and the programs are armed again at once.
+	waitUntil("the programs re-armed after the dismissal", func() bool { return len(w.configs()) == 3 })
+	if got := testutil.ToFloat64(r.a.metrics.wakesDismissed); got != 1 {
+		t.Errorf("dismissed wake-ups %v, want 1", got)
+	}
+	if got, want := w.configs()[2], (ebpf.WakeConfig{RunqThreshold: 2 * time.Millisecond, MinGap: wakeMinGap}); got != want {
+		t.Errorf("re-armed with %+v, want %+v", got, want)
 	}
 }
 

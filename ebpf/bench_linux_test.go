@@ -2,6 +2,7 @@ package ebpf
 
 import (
 	"errors"
+	"fmt"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -18,10 +19,17 @@ import (
 
 // BenchmarkRead100Cgroups measures Sampler.Read with 100 cgroups in the
 // counter map (synthetic ids beyond the real ones the attached programs
-// add meanwhile).
+// add meanwhile), reading the slot hash at every Read and, as the agent
+// does, at every tenth.
 func BenchmarkRead100Cgroups(b *testing.B) {
+	for _, slotReads := range []int{1, 10} {
+		b.Run(fmt.Sprintf("slot-reads-%d", slotReads), func(b *testing.B) { benchRead100Cgroups(b, slotReads) })
+	}
+}
+
+func benchRead100Cgroups(b *testing.B, slotReads int) {
 	kerneltest.RequireBPF(b)
-	s, err := Load(Options{KeyMode: KeyCgroupV2})
+	s, err := Load(Options{KeyMode: KeyCgroupV2, SlotReads: slotReads})
 	if errors.Is(err, ErrNotSupported) {
 		kerneltest.Missing(b, kerneltest.FeatureBPF, "%v", err)
 	}

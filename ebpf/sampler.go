@@ -87,6 +87,14 @@ type Options struct {
 	// bound. While it is full, tasks not in it are not counted (see
 	// dropCounts.TaskSlots).
 	MaxTasks uint32
+	// SlotReads is how many Reads reuse the hash from cgroup ids to
+	// counter slots read by the first of them (0 or 1: every Read reads
+	// it). Reading the hash walks all its buckets, MaxCgroups of them,
+	// whatever the number of cgroups; slots stay their cgroups' until
+	// Forget (which the Sampler sees), so reuse misses only cgroups that
+	// took a slot since: they are read from the next refresh on, counted
+	// from their first switch-out all the same (counters only grow).
+	SlotReads int
 	// trackTasksInCgroup, when non-zero, also sums run-queue delay per
 	// task (pid) for the tasks in this cgroup (an id in KeyMode), read
 	// with taskRunqDelay. Costs a hash update per switch-out of those
@@ -142,6 +150,14 @@ type Sampler struct {
 	batchKeys  []uint64
 	batchSlots []uint32
 	perCPU     []runqCgroupStats
+	// slotCache is the hash from cgroup id to slot as last read, reused
+	// for slotReads Reads (Options.SlotReads); slotAge counts them.
+	slotReads, slotAge int
+	slotCache          map[uint64]uint32
+	// statKeys and statBuf receive batched reads of the stats array:
+	// statBuf holds every CPU's copy of slots 0 to the highest in use.
+	statKeys []uint32
+	statBuf  []runqCgroupStats
 
 	// wake reads wake_events; nil until Wakes is first called.
 	wake *ringbuf.Reader
@@ -241,7 +257,7 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 		return nil, unsupported(fmt.Sprintf("load %s programs", attach), err)
 	}
 	defer coll.Close() // closes only what was not detached below
-	s := &Sampler{attach: attach, mode: opts.KeyMode, prev: map[uint64]CgroupStats{}}
+	s := &Sampler{attach: attach, mode: opts.KeyMode, prev: map[uint64]CgroupStats{}, slotReads: opts.SlotReads}
 	s.maps = runqMaps{
 		CgroupSlots:   coll.DetachMap(runqMapCgroupSlots),
 		Drops:         coll.DetachMap(runqMapDrops),
@@ -340,6 +356,9 @@ func (s *Sampler) Read() (map[uint64]CgroupStats, error) {
 	return out, nil
 }
 
+// errSparse: the slots in use are too spread out for a batched read.
+var errSparse = errors.New("sparse slots")
+
 // readBatch is how many cgroups one BPF_MAP_LOOKUP_BATCH call reads.
 const readBatch = 128
 
@@ -350,11 +369,28 @@ const readBatch = 128
 // count. Called with s.mu held: forget, the only one to free slots, takes
 // it too, so the slots read stay the cgroups'.
 func (s *Sampler) totals() (map[uint64]CgroupStats, error) {
-	slots, err := s.slots()
-	if err != nil {
-		return nil, fmt.Errorf("ebpf runq: read cgroup slots: %w", err)
+	if s.slotCache == nil || s.slotAge >= s.slotReads {
+		slots, err := s.slots()
+		if err != nil {
+			return nil, fmt.Errorf("ebpf runq: read cgroup slots: %w", err)
+		}
+		s.slotCache, s.slotAge = slots, 0
 	}
+	s.slotAge++
+	slots := s.slotCache
 	out := make(map[uint64]CgroupStats, len(slots))
+	if !s.noBatch {
+		err := s.statsBatch(slots, out)
+		switch {
+		case err == nil:
+			return out, nil
+		case errors.Is(err, ErrNotSupported):
+			s.noBatch = true
+		case !errors.Is(err, errSparse):
+			return nil, fmt.Errorf("ebpf runq: read stats: %w", err)
+		}
+		clear(out)
+	}
 	for id, slot := range slots {
 		if err := s.maps.Stats.Lookup(slot, &s.perCPU); err != nil {
 			return nil, fmt.Errorf("ebpf runq: read stats of cgroup %d: %w", id, err)
@@ -409,6 +445,58 @@ func (s *Sampler) slotsBatch(out map[uint64]uint32) error {
 	}
 }
 
+// statsBatch reads the stats of slots with batched lookups of the per-CPU
+// array, from slot 0 up to the highest slot in use, 128 slots per system
+// call, instead of one lookup per cgroup: the programs take slots from a
+// queue the loader filled in order, so the slots in use sit low, and the
+// read is a few calls for the few hundred cgroups a host has (the hash
+// holds every cgroup that ran a task, not only the workloads).
+func (s *Sampler) statsBatch(slots map[uint64]uint32, out map[uint64]CgroupStats) error {
+	if len(slots) == 0 {
+		return nil
+	}
+	var top uint32
+	for _, slot := range slots {
+		top = max(top, slot)
+	}
+	n, ncpu := int(top)+1, len(s.perCPU)
+	if n > 2*len(slots) {
+		// Slots freed by Forget go to the back of the free queue, so
+		// after much cgroup churn the slots in use spread out; reading
+		// every slot below the highest would then copy mostly unused
+		// ones (ncpu copies each). One lookup per cgroup is cheaper.
+		return fmt.Errorf("slots in use spread over %d: %w", n, errSparse)
+	}
+	if len(s.statBuf) < n*ncpu {
+		s.statBuf = make([]runqCgroupStats, n*ncpu)
+	}
+	if s.statKeys == nil {
+		s.statKeys = make([]uint32, readBatch)
+	}
+	var cursor cebpf.MapBatchCursor
+	for start := 0; start < n; {
+		count := min(readBatch, n-start)
+		got, err := s.maps.Stats.BatchLookup(&cursor, s.statKeys[:count], s.statBuf[start*ncpu:(start+count)*ncpu], nil)
+		if got > 0 && s.statKeys[0] != uint32(start) {
+			return fmt.Errorf("batched read of slots from %d began at slot %d", start, s.statKeys[0])
+		}
+		start += got
+		if errors.Is(err, cebpf.ErrKeyNotExist) || (err == nil && got == 0) {
+			if start < n {
+				return fmt.Errorf("batched read ended at slot %d, before slot %d", start, n)
+			}
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for id, slot := range slots {
+		out[id] = sumCPUs(id, s.statBuf[int(slot)*ncpu:(int(slot)+1)*ncpu])
+	}
+	return nil
+}
+
 // sumCPUs sums the per-CPU copies of a slot that cgroup id owns (a CPU
 // that never charged it there holds another's counters, or none).
 func sumCPUs(id uint64, perCPU []runqCgroupStats) CgroupStats {
@@ -436,6 +524,7 @@ func (s *Sampler) forget(cgroupID uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.prev, cgroupID)
+	delete(s.slotCache, cgroupID)
 	var slot uint32
 	err := s.maps.CgroupSlots.Lookup(cgroupID, &slot)
 	if errors.Is(err, cebpf.ErrKeyNotExist) {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	cebpf "github.com/cilium/ebpf"
+
 	"github.com/sluicehq/sluice/qos/cgroup/cgroupfs"
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
@@ -563,4 +565,127 @@ func hostLayout(t *testing.T) cgroupfs.Layout {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// TestBPFReadBatchedAndPerSlot: the batched read of the stats array and
+// the per-cgroup lookups give the same counters while the slots in use sit
+// low; a slot far above the rest makes the batched read step aside.
+func TestBPFReadBatchedAndPerSlot(t *testing.T) {
+	kerneltest.RequireBPF(t)
+	s := loadForTest(t, Options{KeyMode: KeyCgroupV2})
+	perCPU := make([]runqCgroupStats, len(s.perCPU))
+	want := map[uint64]CgroupStats{}
+	put := func(id uint64, slot uint32) {
+		t.Helper()
+		if err := s.maps.CgroupSlots.Update(id, slot, cebpf.UpdateNoExist); err != nil {
+			t.Fatal(err)
+		}
+		var w CgroupStats
+		for i := range perCPU {
+			perCPU[i] = runqCgroupStats{CgroupId: id, OncpuNs: id%1000 + uint64(i)}
+			perCPU[i].RunqHist[3] = uint64(i + 1)
+			w.OnCPU += time.Duration(perCPU[i].OncpuNs)
+			w.RunqHist[3] += perCPU[i].RunqHist[3]
+		}
+		if err := s.maps.Stats.Update(slot, perCPU, cebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+		want[id] = w
+	}
+	// read returns the batched read's error and both reads' counters.
+	read := func() (batchErr error, batched, perSlot map[uint64]CgroupStats) {
+		t.Helper()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		slots, err := s.slots()
+		if err != nil {
+			t.Fatal(err)
+		}
+		batched = map[uint64]CgroupStats{}
+		batchErr = s.statsBatch(slots, batched)
+		s.noBatch = true
+		perSlot, err = s.totals()
+		s.noBatch = false
+		if err != nil {
+			t.Fatal(err)
+		}
+		return batchErr, batched, perSlot
+	}
+	// Synthetic ids beyond any real cgroup's, in free slots taken as the
+	// programs take them: packed low.
+	for i := range 20 {
+		var slot uint32
+		if err := s.maps.FreeSlots.LookupAndDelete(nil, &slot); err != nil {
+			t.Fatal(err)
+		}
+		put(uint64(1<<40+100+i), slot)
+	}
+	err, batched, perSlot := read()
+	if err != nil {
+		t.Fatalf("batched read of slots packed low: %v", err)
+	}
+	for id, w := range want {
+		if b, p := batched[id], perSlot[id]; b != p || b.OnCPU != w.OnCPU || b.RunqHist != w.RunqHist {
+			t.Errorf("cgroup %d: batched %+v, per slot %+v; want on-CPU %v", id, b, p, w.OnCPU)
+		}
+	}
+	// One slot far above the rest (no program reaches it here).
+	top := s.maps.Stats.MaxEntries() - 1
+	put(1<<40+99, top)
+	if err, _, perSlot = read(); !errors.Is(err, errSparse) {
+		t.Errorf("batched read with slot %d in use: %v, want errSparse", top, err)
+	}
+	if p := perSlot[1<<40+99]; p.OnCPU != want[1<<40+99].OnCPU {
+		t.Errorf("sparse slot read per slot: %+v, want on-CPU %v", p, want[1<<40+99].OnCPU)
+	}
+}
+
+// TestBPFReadReusesSlots: with SlotReads 3 a cgroup that takes a slot
+// after a refresh is read from the next refresh on, with everything it
+// counted meanwhile; a forgotten one is not read again.
+func TestBPFReadReusesSlots(t *testing.T) {
+	kerneltest.RequireBPF(t)
+	s := loadForTest(t, Options{KeyMode: KeyCgroupV2, SlotReads: 3})
+	perCPU := make([]runqCgroupStats, len(s.perCPU))
+	const id = 1<<40 + 7
+	if _, err := s.Read(); err != nil { // the refresh: id has no slot yet
+		t.Fatal(err)
+	}
+	var slot uint32
+	if err := s.maps.FreeSlots.LookupAndDelete(nil, &slot); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.maps.CgroupSlots.Update(uint64(id), slot, cebpf.UpdateNoExist); err != nil {
+		t.Fatal(err)
+	}
+	for i := range perCPU {
+		perCPU[i] = runqCgroupStats{CgroupId: id, OncpuNs: 1000}
+	}
+	if err := s.maps.Stats.Update(slot, perCPU, cebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i <= 3; i++ {
+		w, err := s.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := w[id]; ok {
+			t.Fatalf("read %d: the new cgroup read before the slots' refresh", i)
+		}
+	}
+	w, err := s.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Duration(1000 * len(perCPU)); w[id].OnCPU != want {
+		t.Fatalf("read 4 (refresh): new cgroup on-CPU %v, want %v", w[id].OnCPU, want)
+	}
+	if err := s.forget(id); err != nil {
+		t.Fatal(err)
+	}
+	if w, err = s.Read(); err != nil {
+		t.Fatal(err)
+	} else if st, ok := w[id]; ok {
+		t.Errorf("forgotten cgroup read from the reused slots: %+v", st)
+	}
 }

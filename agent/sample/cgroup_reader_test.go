@@ -31,10 +31,10 @@ func TestCgroupReaderFixtures(t *testing.T) {
 	v1 := []want{
 		// working set 512 MiB - 128 MiB total_inactive_file (not the
 		// cgroup-local inactive_file line, which memory.stat also has).
-		{"/sluice/offline/job-1", CgroupUsage{CPUTotal: 123456789012 * time.Nanosecond, MemoryUsageBytes: 402653184, MemoryLimitBytes: 1 << 30}},
+		{"/sluice/offline/job-1", CgroupUsage{CPUTotal: 123456789012 * time.Nanosecond, MemoryUsageBytes: 402653184, MemoryLimitBytes: 1 << 30, MemoryChargedBytes: 512 << 20}},
 		// total_inactive_file above usage (read skew) clamps to 0; the
 		// PAGE_COUNTER_MAX limit means unlimited.
-		{"sluice/online/web/", CgroupUsage{CPUTotal: 5 * time.Second, MemoryUsageBytes: 0, MemoryLimitBytes: 0}},
+		{"sluice/online/web/", CgroupUsage{CPUTotal: 5 * time.Second, MemoryUsageBytes: 0, MemoryLimitBytes: 0, MemoryChargedBytes: 1 << 20}},
 	}
 	for _, tc := range []struct {
 		root  string
@@ -43,8 +43,8 @@ func TestCgroupReaderFixtures(t *testing.T) {
 		{"testdata/cgroup/v1-split", v1},
 		{"testdata/cgroup/v1-combined", v1},
 		{"testdata/cgroup/v2", []want{
-			{"/sluice/offline/job-1", CgroupUsage{CPUTotal: 987654321 * time.Microsecond, MemoryUsageBytes: 637534208 - 314572800, MemoryLimitBytes: 1 << 30}},
-			{"/sluice/online/web", CgroupUsage{CPUTotal: 42 * time.Microsecond, MemoryUsageBytes: 104857600 - 4194304, MemoryLimitBytes: 0}},
+			{"/sluice/offline/job-1", CgroupUsage{CPUTotal: 987654321 * time.Microsecond, MemoryUsageBytes: 637534208 - 314572800, MemoryLimitBytes: 1 << 30, MemoryChargedBytes: 637534208}},
+			{"/sluice/online/web", CgroupUsage{CPUTotal: 42 * time.Microsecond, MemoryUsageBytes: 104857600 - 4194304, MemoryLimitBytes: 0, MemoryChargedBytes: 104857600}},
 		}},
 	} {
 		r, err := NewCgroupReader(layoutOf(t, tc.root))
@@ -58,6 +58,117 @@ func TestCgroupReaderFixtures(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestCgroupReaderUsageLazy changes a fixture cgroup's files between
+// passes and checks when UsageLazy reuses the inactive file count of an
+// earlier memory.stat read and when it reads memory.stat again.
+func TestCgroupReaderUsageLazy(t *testing.T) {
+	const job = "/sluice/offline/job-1"
+	const mib = 1 << 20
+	// The fixture: charged 512 MiB, total_inactive_file 128 MiB, limit 1 GiB.
+	type step struct {
+		name string
+		// charged and limit are written before the read (0: leave);
+		// inactive is always written, so a reuse shows as the old count.
+		charged, limit, inactive uint64
+		skipPass                 bool // do not read the cgroup in the pass before
+		wantWS                   uint64
+		wantAge                  int
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"reused while the charge stands, up to the age bound", []step{
+			{name: "first read", inactive: 128 * mib, wantWS: 384 * mib},
+			{name: "pass 1", inactive: 64 * mib, wantWS: 384 * mib, wantAge: 1},
+			{name: "pass 2, charge moved within a 32nd", charged: 512*mib + 15*mib, inactive: 64 * mib, wantWS: 384*mib + 15*mib, wantAge: 2},
+			{name: "pass 3", inactive: 64 * mib, wantWS: 384*mib + 15*mib, wantAge: 3},
+			{name: "pass 4", inactive: 64 * mib, wantWS: 384*mib + 15*mib, wantAge: 4},
+			{name: "pass 5", inactive: 64 * mib, wantWS: 384*mib + 15*mib, wantAge: 5},
+			{name: "pass 6", inactive: 64 * mib, wantWS: 384*mib + 15*mib, wantAge: 6},
+			{name: "pass 7", inactive: 64 * mib, wantWS: 384*mib + 15*mib, wantAge: 7},
+			{name: "pass 8", inactive: 64 * mib, wantWS: 384*mib + 15*mib, wantAge: 8},
+			{name: "pass 9", inactive: 64 * mib, wantWS: 384*mib + 15*mib, wantAge: 9},
+			{name: "pass 10: too old, read again", inactive: 64 * mib, wantWS: 448*mib + 15*mib},
+			{name: "and reused from there", inactive: 32 * mib, wantWS: 448*mib + 15*mib, wantAge: 1},
+		}},
+		{"charge moved by more than a 32nd", []step{
+			{name: "first read", inactive: 128 * mib, wantWS: 384 * mib},
+			{name: "charge up 17 MiB", charged: 529 * mib, inactive: 100 * mib, wantWS: 429 * mib},
+			{name: "charge down 17 MiB", charged: 512 * mib, inactive: 90 * mib, wantWS: 422 * mib},
+		}},
+		{"small cgroup: 1 MiB band", []step{
+			{name: "first read", charged: 8 * mib, inactive: 4 * mib, wantWS: 4 * mib},
+			{name: "within 1 MiB", charged: 9 * mib, inactive: 2 * mib, wantWS: 5 * mib, wantAge: 1},
+			{name: "beyond 1 MiB", charged: 10*mib + 1, inactive: 2 * mib, wantWS: 8*mib + 1},
+		}},
+		{"near its own limit", []step{
+			{name: "first read, limit 580 MiB: charge within an eighth", limit: 580 * mib, inactive: 128 * mib, wantWS: 384 * mib},
+			{name: "read afresh while within an eighth", inactive: 64 * mib, wantWS: 448 * mib},
+			{name: "limit raised to 600 MiB: read afresh once more, limit with it", limit: 600 * mib, inactive: 32 * mib, wantWS: 480 * mib},
+			{name: "then reused", inactive: 16 * mib, wantWS: 480 * mib, wantAge: 1},
+		}},
+		{"forgotten after a pass without a read", []step{
+			{name: "first read", inactive: 128 * mib, wantWS: 384 * mib},
+			{name: "after a pass away", skipPass: true, inactive: 64 * mib, wantWS: 448 * mib},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := copyTree(t, "testdata/cgroup/v1-split")
+			dir := filepath.Join(root, "memory", job)
+			r, err := NewCgroupReader(layoutOf(t, root))
+			if err != nil {
+				t.Fatal(err)
+			}
+			stat, err := os.ReadFile(filepath.Join(dir, "memory.stat"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			write := func(name string, v uint64) {
+				if err := os.WriteFile(filepath.Join(dir, name), fmt.Appendf(nil, "%d\n", v), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, s := range tc.steps {
+				if i > 0 {
+					if s.skipPass {
+						r.CloseUnused()
+					}
+					r.CloseUnused()
+				}
+				if s.charged > 0 {
+					write("memory.usage_in_bytes", s.charged)
+				}
+				if s.limit > 0 {
+					write("memory.limit_in_bytes", s.limit)
+				}
+				text := strings.Replace(string(stat), "total_inactive_file 134217728", fmt.Sprintf("total_inactive_file %d", s.inactive), 1)
+				if err := os.WriteFile(filepath.Join(dir, "memory.stat"), []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				u, err := r.UsageLazy(job)
+				if err != nil || u.MemoryUsageBytes != s.wantWS || u.InactiveFromPass != s.wantAge {
+					t.Fatalf("%s: UsageLazy = working set %d MiB (+%d B), from pass %d, %v; want %d MiB (+%d B), from pass %d",
+						s.name, u.MemoryUsageBytes>>20, u.MemoryUsageBytes%mib, u.InactiveFromPass, err, s.wantWS>>20, s.wantWS%mib, s.wantAge)
+				}
+			}
+			// Usage always reads memory.stat.
+			exact, err := r.Usage(job)
+			last := tc.steps[len(tc.steps)-1]
+			if want := u64sub(exact.MemoryChargedBytes, last.inactive); err != nil || exact.MemoryUsageBytes != want || exact.InactiveFromPass != 0 {
+				t.Errorf("Usage = %+v, %v; want working set %d read now", exact, err, want)
+			}
+		})
+	}
+}
+
+func u64sub(a, b uint64) uint64 {
+	if b > a {
+		return 0
+	}
+	return a - b
 }
 
 func TestCgroupReaderGoneAndMissing(t *testing.T) {
@@ -190,5 +301,32 @@ func TestCgroupReaderConcurrent(t *testing.T) {
 	// unlinked regular file would keep reading its old contents).
 	if n := r.CloseUnused(); n != 0 {
 		t.Errorf("%d fixture files held open, want 0", n)
+	}
+}
+
+// Cgroups first read in the same pass are read afresh on different passes
+// after, not all together every InactiveMaxPasses.
+func TestCgroupReaderUsageLazyStaggers(t *testing.T) {
+	r, err := NewCgroupReader(layoutOf(t, "testdata/cgroup/v1-split"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{"/sluice/offline/job-1", "/sluice/online/web"}
+	fresh := map[string][]int{}
+	for pass := range 2 * InactiveMaxPasses {
+		for _, p := range paths {
+			u, err := r.UsageLazy(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.InactiveFromPass == 0 {
+				fresh[p] = append(fresh[p], pass)
+			}
+		}
+		r.CloseUnused()
+	}
+	a, b := fresh[paths[0]], fresh[paths[1]]
+	if len(a) < 2 || len(b) < 2 || a[1] == b[1] {
+		t.Errorf("passes read afresh: %s %v, %s %v; want each re-read, on different passes", paths[0], a, paths[1], b)
 	}
 }

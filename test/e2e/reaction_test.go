@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +20,47 @@ import (
 	"github.com/sluicehq/sluice/qos/cgroup"
 	"github.com/sluicehq/sluice/test/kerneltest"
 )
+
+// eventLog is a slog handler that keeps the agent's wake-up and cut
+// records (debug level and up) with their times, so that a slow reaction
+// can be told apart: no wake-up at all (the programs disarmed), a wake-up
+// dismissed, or one acted on late.
+type eventLog struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (*eventLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *eventLog) WithAttrs([]slog.Attr) slog.Handler      { return l }
+func (l *eventLog) WithGroup(string) slog.Handler           { return l }
+
+func (l *eventLog) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.recs = append(l.recs, r.Clone())
+	return nil
+}
+
+// since lists the records from from to until, each timed from t0.
+func (l *eventLog) since(from, t0, until time.Time) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var sb strings.Builder
+	for _, r := range l.recs {
+		if r.Time.Before(from) || r.Time.After(until) {
+			continue
+		}
+		fmt.Fprintf(&sb, "  %+7.1fms %s", float64(r.Time.Sub(t0))/1e6, r.Message)
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key != "reason" {
+				fmt.Fprintf(&sb, " %s=%v", a.Key, a.Value)
+			}
+			return true
+		})
+		sb.WriteByte('\n')
+	}
+	return sb.String()
+}
 
 // staticWorkloads is a fixed workload list (the benchmark's cgroups are not
 // containers and need no discovery).
@@ -192,7 +235,9 @@ func benchReaction(b *testing.B, runq, withEBPF bool) {
 	}
 	rec := &cutRecorder{Enforcer: enf}
 	b.Cleanup(func() { rec.Release(context.Background()) })
-	a := runColoAgent(b, agent.Config{Host: host, Usage: usage, Enforcers: []agent.Enforcement{{Name: "cgroup", Enforcer: rec, Inline: true}}, Policy: pol, Runq: rq}, online, offline)
+	events := &eventLog{}
+	a := runColoAgent(b, agent.Config{Host: host, Usage: usage, Enforcers: []agent.Enforcement{{Name: "cgroup", Enforcer: rec, Inline: true}},
+		Policy: pol, Runq: rq, Log: slog.New(events)}, online, offline)
 
 	const bursts = 50
 	capacity := int64(2000)
@@ -235,6 +280,9 @@ func benchReaction(b *testing.B, runq, withEBPF bool) {
 			waitFor(func() bool { var ok bool; c, ok = rec.firstCutAfter(t0); return ok }, fmt.Sprintf("burst %d's cut", i))
 			stop(burst)
 			lat = append(lat, c.at.Sub(t0))
+			if c.at.Sub(t0) > 50*time.Millisecond {
+				b.Logf("burst %d: cut after %v; the loop's wake-ups from 1 s before:\n%s", i, c.at.Sub(t0).Round(time.Millisecond), events.since(t0.Add(-time.Second), t0, c.at))
+			}
 		}
 		slices.Sort(lat)
 		q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
