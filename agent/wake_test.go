@@ -31,13 +31,13 @@ func TestWakeGate(t *testing.T) {
 	if g.decided(at(100*time.Millisecond), 300) || g.decided(at(200*time.Millisecond), 250) {
 		t.Error("re-armed while the budget held or fell")
 	}
-	if g.event(at(300 * time.Millisecond), 1000) {
+	if g.event(at(300*time.Millisecond), 1000) {
 		t.Error("acted on an event while disarmed")
 	}
 	if !g.decided(at(400*time.Millisecond), 350) {
 		t.Error("did not re-arm when the budget grew")
 	}
-	if !g.event(at(500 * time.Millisecond), 1000) {
+	if !g.event(at(500*time.Millisecond), 1000) {
 		t.Error("re-armed gate ignored an event")
 	}
 	g.decided(at(520*time.Millisecond), 100)

@@ -593,7 +593,7 @@ func TestBPFReadBatchedAndPerSlot(t *testing.T) {
 		want[id] = w
 	}
 	// read returns the batched read's error and both reads' counters.
-	read := func() (batchErr error, batched, perSlot map[uint64]CgroupStats) {
+	read := func() (batched, perSlot map[uint64]CgroupStats, batchErr error) {
 		t.Helper()
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -609,7 +609,7 @@ func TestBPFReadBatchedAndPerSlot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return batchErr, batched, perSlot
+		return batched, perSlot, batchErr
 	}
 	// Synthetic ids beyond any real cgroup's, in free slots taken as the
 	// programs take them: packed low.
@@ -620,7 +620,7 @@ func TestBPFReadBatchedAndPerSlot(t *testing.T) {
 		}
 		put(uint64(1<<40+100+i), slot)
 	}
-	err, batched, perSlot := read()
+	batched, perSlot, err := read()
 	if err != nil {
 		t.Fatalf("batched read of slots packed low: %v", err)
 	}
@@ -632,7 +632,7 @@ func TestBPFReadBatchedAndPerSlot(t *testing.T) {
 	// One slot far above the rest (no program reaches it here).
 	top := s.maps.Stats.MaxEntries() - 1
 	put(1<<40+99, top)
-	if err, _, perSlot = read(); !errors.Is(err, errSparse) {
+	if _, perSlot, err = read(); !errors.Is(err, errSparse) {
 		t.Errorf("batched read with slot %d in use: %v, want errSparse", top, err)
 	}
 	if p := perSlot[1<<40+99]; p.OnCPU != want[1<<40+99].OnCPU {

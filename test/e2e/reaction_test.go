@@ -31,8 +31,8 @@ type eventLog struct {
 }
 
 func (*eventLog) Enabled(context.Context, slog.Level) bool { return true }
-func (l *eventLog) WithAttrs([]slog.Attr) slog.Handler      { return l }
-func (l *eventLog) WithGroup(string) slog.Handler           { return l }
+func (l *eventLog) WithAttrs([]slog.Attr) slog.Handler     { return l }
+func (l *eventLog) WithGroup(string) slog.Handler          { return l }
 
 func (l *eventLog) Handle(_ context.Context, r slog.Record) error {
 	l.mu.Lock()
