@@ -280,6 +280,11 @@ func parseOverrides(args []string) (*brainv1.QoSOverrides, error) {
 	return o, nil
 }
 
+// errTooLarge is wrapped by readBounded for a file past its limit.
+var errTooLarge = errors.New("file over its size limit")
+
+// readBounded reads at most limit bytes of path; a larger file is an error
+// wrapping errTooLarge that names the limit.
 func readBounded(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -291,7 +296,7 @@ func readBounded(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
+		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, errTooLarge, limit)
 	}
 	return data, nil
 }

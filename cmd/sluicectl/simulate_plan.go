@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -404,17 +405,12 @@ const maxMoveFileBytes = 256 << 20
 
 func readMovePlan(path string) (plan.MovePlan, error) {
 	var mp plan.MovePlan
-	file, err := os.Open(path)
+	data, err := readBounded(path, maxMoveFileBytes)
+	if errors.Is(err, errTooLarge) {
+		return mp, fmt.Errorf("%w: %w", plan.ErrBadMoves, err)
+	}
 	if err != nil {
 		return mp, err
-	}
-	defer file.Close()
-	data, err := io.ReadAll(io.LimitReader(file, maxMoveFileBytes+1))
-	if err != nil {
-		return mp, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > maxMoveFileBytes {
-		return mp, fmt.Errorf("%s: %w: larger than %d bytes", path, plan.ErrBadMoves, maxMoveFileBytes)
 	}
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
