@@ -80,16 +80,23 @@ type peerKey struct{}
 // replaced on disk is back without a restart.
 func (a *access) withPeer(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, cert, err := auth.PeerIdentity(r.TLS)
-		if fwd := r.Header.Get(CallerCertHeader); fwd != "" && err == nil && id.Kind == auth.KindBrain {
-			// A follower forwarded this request: the caller is the
-			// certificate it verified, not the follower.
-			id, cert, err = forwardedCaller(fwd)
+		// Handlers nest (the HA's around a term's, the fleet view's around
+		// the API): the outermost reads the identity, the rest reuse it.
+		p, known := r.Context().Value(peerKey{}).(peer)
+		if !known {
+			p.id, p.cert, p.err = auth.PeerIdentity(r.TLS)
+			if fwd := r.Header.Get(CallerCertHeader); fwd != "" && p.err == nil && p.id.Kind == auth.KindBrain {
+				// A follower forwarded this request: the caller is the
+				// certificate it verified, not the follower.
+				p.id, p.cert, p.err = forwardedCaller(fwd)
+			}
+			r = r.WithContext(context.WithValue(r.Context(), peerKey{}, p))
 		}
-		if err == nil && (a.revoked.Check(id, cert) != nil || a.now().After(cert.NotAfter)) {
+		// Each layer checks its own revocations (the HA's has none).
+		if p.err == nil && (a.revoked.Check(p.id, p.cert) != nil || a.now().After(p.cert.NotAfter)) {
 			w.Header().Set("Connection", "close")
 		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), peerKey{}, peer{id: id, cert: cert, err: err})))
+		h.ServeHTTP(w, r)
 	})
 }
 
