@@ -1,14 +1,13 @@
 package brainlink
 
 import (
-	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/sluicehq/sluice/brain/api/gen/v1/brainv1connect"
+	"github.com/sluicehq/sluice/brain/auth"
 )
 
 // leaderHeader is the brain's answer header naming the leader's URL
@@ -25,24 +24,14 @@ type brains struct {
 
 // newBrains parses a comma-separated list of brain base URLs.
 func newBrains(list string, dial func(string) brainv1connect.AgentServiceClient) (*brains, error) {
-	b := &brains{}
-	for _, u := range strings.Split(list, ",") {
-		u = strings.TrimRight(strings.TrimSpace(u), "/")
-		if u == "" {
-			continue
-		}
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return nil, fmt.Errorf("brain URL %q: want http(s)://host:port", u)
-		}
-		if slices.Contains(b.urls, u) {
-			continue
-		}
-		b.urls = append(b.urls, u)
-		b.clients = append(b.clients, dial(u))
+	urls, err := auth.BrainURLs(list)
+	if err != nil {
+		return nil, err
 	}
-	if len(b.urls) == 0 {
-		return nil, fmt.Errorf("brain URL list %q: no URL", list)
+	b := &brains{}
+	for _, u := range urls {
+		b.urls = append(b.urls, u.String())
+		b.clients = append(b.clients, dial(u.String()))
 	}
 	return b, nil
 }

@@ -112,37 +112,54 @@ func clientConfig(roots *x509.CertPool, getCert func(*tls.CertificateRequestInfo
 	}
 }
 
-// HTTPClient is the one way Sluice's clients reach a brain at base URL,
-// or at each of a comma-separated list of brains (one client serves them
-// all, so they share a scheme): https with the given files (mutual TLS,
-// HTTP/2), or plain http with no files and only to loopback addresses.
-func HTTPClient(base string, f ClientFiles, onErr func(error)) (*http.Client, error) {
-	var first string
-	for _, one := range strings.Split(base, ",") {
-		one = strings.TrimSpace(one)
+// BrainURLs splits a comma-separated list of brain base URLs (an agent's
+// -brain, sluicectl's --brain): spaces and trailing slashes trimmed, empty
+// entries and repeats dropped, each an http(s)://host[:port].
+func BrainURLs(list string) ([]*url.URL, error) {
+	var out []*url.URL
+	seen := map[string]bool{}
+	for _, one := range strings.Split(list, ",") {
+		one = strings.TrimRight(strings.TrimSpace(one), "/")
+		if one == "" || seen[one] {
+			continue
+		}
 		u, err := url.Parse(one)
-		if err != nil {
-			return nil, fmt.Errorf("brain url %q: %w", one, err)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("brain URL %q: want http(s)://host:port", one)
 		}
-		switch u.Scheme {
-		case "http":
-			if !f.Empty() {
-				return nil, fmt.Errorf("brain url %s: plain http with TLS files given: use https://", one)
-			}
-			if err := CheckLoopback(u.Host); err != nil {
-				return nil, fmt.Errorf("brain url %s: %w", one, err)
-			}
-		case "https":
-		default:
-			return nil, fmt.Errorf("brain url %q: scheme %q: want https (or http to loopback)", one, u.Scheme)
-		}
-		if first == "" {
-			first = u.Scheme
-		} else if u.Scheme != first {
+		seen[one] = true
+		out = append(out, u)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("brain URL list %q: no URL", list)
+	}
+	return out, nil
+}
+
+// HTTPClient is the one way Sluice's clients reach a brain at base URL,
+// or at each of a comma-separated list of brains (BrainURLs; one client
+// serves them all, so they share a scheme): https with the given files
+// (mutual TLS, HTTP/2), or plain http with no files and only to loopback
+// addresses.
+func HTTPClient(base string, f ClientFiles, onErr func(error)) (*http.Client, error) {
+	urls, err := BrainURLs(base)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range urls {
+		if u.Scheme != urls[0].Scheme {
 			return nil, fmt.Errorf("brain urls %s: every brain is reached with the same scheme", base)
 		}
+		if u.Scheme == "http" {
+			if !f.Empty() {
+				return nil, fmt.Errorf("brain url %s: plain http with TLS files given: use https://", u)
+			}
+			if err := CheckLoopback(u.Host); err != nil {
+				return nil, fmt.Errorf("brain url %s: %w", u, err)
+			}
+		}
 	}
-	if first == "http" {
+	if urls[0].Scheme == "http" {
 		return &http.Client{}, nil
 	}
 	cfg, err := ClientConfig(f, onErr)

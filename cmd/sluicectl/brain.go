@@ -25,24 +25,6 @@ import (
 // defaultBrainURL matches sluice-brain's default --listen.
 const defaultBrainURL = "http://127.0.0.1:9480"
 
-// brainURLs splits --brain's comma-separated list of brain URLs.
-func brainURLs(list string) ([]string, error) {
-	var out []string
-	for _, u := range strings.Split(list, ",") {
-		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u == "" {
-			continue
-		}
-		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			return nil, fmt.Errorf("%q: want http(s)://host:port", u)
-		}
-		out = append(out, u)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%q: no URL", list)
-	}
-	return out, nil
-}
-
 // runBrain runs one brain command: hosts, jobs or explain. url may list
 // several brains, comma-separated.
 func runBrain(ctx context.Context, url string, args []string, stdout, stderr io.Writer) int {

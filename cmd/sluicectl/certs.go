@@ -75,7 +75,7 @@ func clientFiles(getenv func(string) string) (auth.ClientFiles, error) {
 // for https, plain text to loopback for http (auth.HTTPClient checks every
 // URL).
 func brainHTTPClient(list string, getenv func(string) string) (*http.Client, []string, error) {
-	urls, err := brainURLs(list)
+	parsed, err := auth.BrainURLs(list)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--brain: %w", err)
 	}
@@ -83,11 +83,15 @@ func brainHTTPClient(list string, getenv func(string) string) (*http.Client, []s
 	if err != nil {
 		return nil, nil, err
 	}
-	hc, err := auth.HTTPClient(strings.Join(urls, ","), f, nil)
+	hc, err := auth.HTTPClient(list, f, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	hc.Timeout = 5 * time.Minute
+	urls := make([]string, len(parsed))
+	for i, u := range parsed {
+		urls[i] = u.String()
+	}
 	return hc, urls, nil
 }
 

@@ -36,25 +36,21 @@ func runMaintenance(ctx context.Context, url string, args []string, stdout, stde
 		return 2
 	}
 	hc.Timeout = 30 * time.Minute // a snapshot of a large store
-	for _, u := range urls {
-		mc := brainv1connect.NewMaintenanceServiceClient(hc, u)
-		switch sub {
-		case "status":
-			err = brainStatus(ctx, mc, *out == "json", stdout)
-		case "snapshot":
-			if fs.NArg() != 1 {
-				fmt.Fprintf(stderr, "sluicectl brain snapshot: want one FILE, got %d arguments\n", fs.NArg())
-				return 2
-			}
-			err = saveSnapshot(ctx, mc, fs.Arg(0), stdout)
-		default:
-			fmt.Fprintf(stderr, "sluicectl brain: unknown command %q: want status or snapshot FILE\n", sub)
-			return 2
-		}
-		if connect.CodeOf(err) != connect.CodeUnavailable {
-			break
-		}
+	switch {
+	case sub != "status" && sub != "snapshot":
+		fmt.Fprintf(stderr, "sluicectl brain: unknown command %q: want status or snapshot FILE\n", sub)
+		return 2
+	case sub == "snapshot" && fs.NArg() != 1:
+		fmt.Fprintf(stderr, "sluicectl brain snapshot: want one FILE, got %d arguments\n", fs.NArg())
+		return 2
 	}
+	err = eachBrain(urls, func(u string) error {
+		mc := brainv1connect.NewMaintenanceServiceClient(hc, u)
+		if sub == "status" {
+			return brainStatus(ctx, mc, *out == "json", stdout)
+		}
+		return saveSnapshot(ctx, mc, fs.Arg(0), stdout)
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "sluicectl brain %s: %v\n", sub, err)
 		return 1
