@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
+	"github.com/sluicehq/sluice/brain/trace"
 	"github.com/sluicehq/sluice/qos"
 	"github.com/sluicehq/sluice/rdt"
 )
@@ -57,14 +57,11 @@ func ReadPolicyFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxPolicyFileBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxPolicyFileBytes {
+	data, err := trace.ReadAll(f, MaxPolicyFileBytes)
+	if errors.Is(err, trace.ErrLimit) {
 		return nil, fmt.Errorf("larger than %d bytes, the policy file limit: not a policy file", MaxPolicyFileBytes)
 	}
-	return data, nil
+	return data, err
 }
 
 // policyLoaded is what /state shows about p, in force from source as of

@@ -39,14 +39,11 @@ const MaxSnapshotBytes = 128 << 20
 // readBounded reads all of r, or fails naming the limit once r holds more
 // than maxBytes.
 func readBounded(r io.Reader, name string, maxBytes int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxBytes+1))
-	if err != nil {
-		return nil, err
+	data, err := trace.ReadAll(r, maxBytes)
+	if errors.Is(err, trace.ErrLimit) {
+		return nil, fmt.Errorf("%s: %w: %w", name, ErrBadSnapshot, err)
 	}
-	if int64(len(data)) > maxBytes {
-		return nil, fmt.Errorf("%s: %w: %w: larger than %d bytes", name, ErrBadSnapshot, trace.ErrLimit, maxBytes)
-	}
-	return data, nil
+	return data, err
 }
 
 // ErrBadSnapshot is wrapped by every error about a snapshot file's content.

@@ -174,12 +174,12 @@ const MaxGenericBytes = 64 << 20
 // decodeGeneric decodes and validates; then, on a valid file, runs check,
 // whose problems get lines too.
 func decodeGeneric(r io.Reader, file string, maxBytes int64, needHosts bool, check func(*Generic) []FieldError) (*Generic, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxBytes+1))
+	data, err := ReadAll(r, maxBytes)
+	if errors.Is(err, ErrLimit) {
+		return nil, fmt.Errorf("%s: %w: %w", file, ErrInvalid, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", file, err)
-	}
-	if int64(len(data)) > maxBytes {
-		return nil, fmt.Errorf("%s: %w: %w: larger than %d bytes", file, ErrInvalid, ErrLimit, maxBytes)
 	}
 	var g Generic
 	dec := yaml.NewDecoder(bytes.NewReader(data))

@@ -59,3 +59,17 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 func LimitReader(r io.Reader, what string, maxBytes, maxLine int64) io.Reader {
 	return newLimitedReader(r, what, maxBytes, maxLine)
 }
+
+// ReadAll reads all of r, or fails with ErrLimit, the limit named, once r
+// holds more than maxBytes (reading one byte past it at most): the one
+// bounded read every decoder of whole files uses.
+func ReadAll(r io.Reader, maxBytes int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > maxBytes {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrLimit, maxBytes)
+	}
+	return data, nil
+}

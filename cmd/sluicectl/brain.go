@@ -262,23 +262,17 @@ func parseOverrides(args []string) (*brainv1.QoSOverrides, error) {
 	return o, nil
 }
 
-// errTooLarge is wrapped by readBounded for a file past its limit.
-var errTooLarge = errors.New("file over its size limit")
-
 // readBounded reads at most limit bytes of path; a larger file is an error
-// wrapping errTooLarge that names the limit.
+// wrapping trace.ErrLimit that names the limit.
 func readBounded(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	data, err := trace.ReadAll(f, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, errTooLarge, limit)
 	}
 	return data, nil
 }

@@ -406,7 +406,7 @@ const maxMoveFileBytes = 256 << 20
 func readMovePlan(path string) (plan.MovePlan, error) {
 	var mp plan.MovePlan
 	data, err := readBounded(path, maxMoveFileBytes)
-	if errors.Is(err, errTooLarge) {
+	if errors.Is(err, trace.ErrLimit) {
 		return mp, fmt.Errorf("%w: %w", plan.ErrBadMoves, err)
 	}
 	if err != nil {
