@@ -2,15 +2,12 @@ package server
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/prometheus/client_golang/prometheus"
 
 	brainv1 "github.com/sluicehq/sluice/brain/api/gen/v1"
 	"github.com/sluicehq/sluice/brain/api/gen/v1/brainv1connect"
@@ -44,10 +41,6 @@ func TestFollowerForwardsTheCallerNotItself(t *testing.T) {
 	}
 	defer cli.Close()
 	start := func(name string) *haNode {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
 		srv, err := auth.ServerConfig(auth.ServerFiles{Cert: auth.CertFile(dir, name), Key: auth.KeyFile(dir, name), ClientCA: caFile}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -56,22 +49,7 @@ func TestFollowerForwardsTheCallerNotItself(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		url := "https://" + l.Addr().String()
-		reg := prometheus.NewRegistry()
-		ha, err := NewHA(HAConfig{Client: cli, MaxOps: store.EmbeddedMaxTxnOps, AdvertiseURL: url, Registry: reg, LeaseTTL: 2 * time.Second,
-			Brain: Config{Authenticate: true}, Forward: auth.Transport(fwd)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { defer wg.Done(); ha.Run(ctx) }()
-		go func() { defer wg.Done(); ServeTLS(ctx, l, ha.Handler(reg), srv, nil) }()
-		var once sync.Once
-		n := &haNode{ha: ha, url: url, stop: func() { once.Do(func() { cancel(); wg.Wait() }) }}
-		t.Cleanup(n.stop)
-		return n
+		return startHAOn(t, cli, srv, fwd)
 	}
 	leader := start("b1")
 	waitLeading(t, leader)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 
 	brainv1 "github.com/sluicehq/sluice/brain/api/gen/v1"
 	"github.com/sluicehq/sluice/brain/api/gen/v1/brainv1connect"
+	"github.com/sluicehq/sluice/brain/auth"
 	"github.com/sluicehq/sluice/brain/store"
 )
 
@@ -100,15 +102,25 @@ type haNode struct {
 	stop func()
 }
 
-func startHA(t *testing.T, cli *clientv3.Client) *haNode {
+func startHA(t *testing.T, cli *clientv3.Client) *haNode { return startHAOn(t, cli, nil, nil) }
+
+// startHAOn starts an HA brain in plain text, or with srv set over mutual
+// TLS (authenticating every call), forwarding to the leader with fwd.
+func startHAOn(t *testing.T, cli *clientv3.Client, srv, fwd *tls.Config) *haNode {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := "http://" + l.Addr().String()
 	reg := prometheus.NewRegistry()
-	ha, err := NewHA(HAConfig{Client: cli, MaxOps: store.EmbeddedMaxTxnOps, AdvertiseURL: url, Registry: reg, LeaseTTL: 2 * time.Second})
+	cfg := HAConfig{Client: cli, MaxOps: store.EmbeddedMaxTxnOps, Registry: reg, LeaseTTL: 2 * time.Second}
+	url := "http://" + l.Addr().String()
+	if srv != nil {
+		url = "https://" + l.Addr().String()
+		cfg.Brain.Authenticate, cfg.Forward = true, auth.Transport(fwd)
+	}
+	cfg.AdvertiseURL = url
+	ha, err := NewHA(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +128,14 @@ func startHA(t *testing.T, cli *clientv3.Client) *haNode {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); ha.Run(ctx) }()
-	go func() { defer wg.Done(); Serve(ctx, l, ha.Handler(reg)) }()
+	go func() {
+		defer wg.Done()
+		if srv != nil {
+			ServeTLS(ctx, l, ha.Handler(reg), srv, nil)
+		} else {
+			Serve(ctx, l, ha.Handler(reg))
+		}
+	}()
 	var once sync.Once
 	n := &haNode{ha: ha, url: url, stop: func() { once.Do(func() { cancel(); wg.Wait() }) }}
 	t.Cleanup(n.stop)
