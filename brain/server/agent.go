@@ -308,12 +308,8 @@ func (b *Brain) Targets(ctx context.Context, req *connect.Request[brainv1.Target
 					return fmt.Errorf("targets %s: send: %w", h.Name, err)
 				}
 				sent = sig.msg.GetVersion()
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-b.stopped:
-					return connect.NewError(connect.CodeUnavailable, fmt.Errorf("targets %s: this brain no longer leads", h.Name))
-				case <-sig.changed:
+				if done, err := b.awaitChange(ctx, sig.changed, h.Name); done {
+					return err
 				}
 				continue
 			}
@@ -345,13 +341,23 @@ func (b *Brain) Targets(ctx context.Context, req *connect.Request[brainv1.Target
 			}
 			sent = upd.GetVersion()
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-b.stopped:
-			return connect.NewError(connect.CodeUnavailable, fmt.Errorf("targets %s: this brain no longer leads", h.Name))
-		case <-wait:
+		if done, err := b.awaitChange(ctx, wait, h.Name); done {
+			return err
 		}
+	}
+}
+
+// awaitChange waits for a host's next target change; done when the stream
+// ends instead: the agent went away (nil) or this brain stopped leading
+// (Unavailable, so the agent goes to whoever leads next).
+func (b *Brain) awaitChange(ctx context.Context, changed <-chan struct{}, host string) (done bool, err error) {
+	select {
+	case <-ctx.Done():
+		return true, nil
+	case <-b.stopped:
+		return true, connect.NewError(connect.CodeUnavailable, fmt.Errorf("targets %s: this brain no longer leads", host))
+	case <-changed:
+		return false, nil
 	}
 }
 
