@@ -21,20 +21,21 @@ type Planner interface {
 
 // placer is how Replay places request i: the placement core, or the
 // planner's choice for it bound as it is (Add checks its capacity; the
-// run's validator checks every rule at the end).
-func (o Options) placer(ctx context.Context, c *place.Cluster, w *Workload, strategy place.Strategy, seed uint64) (func(i int, req place.Request) (place.Decision, error), error) {
+// run's validator checks every rule at the end). planned is true when a
+// whole-batch plan decided every request.
+func (o Options) placer(ctx context.Context, c *place.Cluster, w *Workload, strategy place.Strategy, seed uint64) (placeOne func(i int, req place.Request) (place.Decision, error), planned bool, err error) {
 	if o.Planner == nil || !o.Planner.Handles(strategy) {
-		return func(_ int, req place.Request) (place.Decision, error) { return c.Place(req) }, nil
+		return func(_ int, req place.Request) (place.Decision, error) { return c.Place(req) }, false, nil
 	}
 	hosts, err := o.Planner.Plan(ctx, w.Snapshot, o.profile(w, strategy), w.Requests, seed)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if hosts == nil {
-		return func(_ int, req place.Request) (place.Decision, error) { return c.Place(req) }, nil
+		return func(_ int, req place.Request) (place.Decision, error) { return c.Place(req) }, false, nil
 	}
 	if len(hosts) != len(w.Requests) {
-		return nil, fmt.Errorf("planner: %d hosts for %d requests", len(hosts), len(w.Requests))
+		return nil, false, fmt.Errorf("planner: %d hosts for %d requests", len(hosts), len(w.Requests))
 	}
 	return func(i int, req place.Request) (place.Decision, error) {
 		d := place.Decision{Strategy: strategy}
@@ -48,5 +49,5 @@ func (o Options) placer(ctx context.Context, c *place.Cluster, w *Workload, stra
 		}
 		d.Placed, d.Placement = true, p
 		return d, nil
-	}, nil
+	}, true, nil
 }

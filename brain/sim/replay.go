@@ -166,14 +166,13 @@ func Replay(ctx context.Context, w *Workload, strategy place.Strategy, seed uint
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", strategy, err)
 	}
-	placeOne, err := opts.placer(ctx, c, w, strategy, seed)
+	// A whole-batch plan decided every request already: each is bound as
+	// planned, none skipped as a repeat of a failed one.
+	placeOne, planned, err := opts.placer(ctx, c, w, strategy, seed)
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", strategy, err)
 	}
 	run := &Run{Strategy: strategy, Seed: seed, Requests: len(w.Requests) + w.unplaceable(), Hosts: len(w.Snapshot.Hosts), Profile: prof}
-	// A whole-batch planner decided every request already: each is bound
-	// as planned, none skipped.
-	planned := opts.Planner != nil && opts.Planner.Handles(strategy)
 	acc := newReplayAccount(w.Snapshot, run)
 	runName := fmt.Sprintf("%s seed %d", strategy, seed)
 	every := max(1, len(w.Requests)/opts.curveSamples())
