@@ -134,9 +134,10 @@ func TestV1WritesExactValues(t *testing.T) {
 	}
 }
 
-// TestV1QuotaOrder: tightening clamps children (deepest first) before the
-// parent, loosening writes the parent first and then gives children back
-// their own quota, up to the parent's.
+// TestV1QuotaOrder: tightening writes the parent, and when the kernel
+// refuses it because children hold larger quotas, clamps them (deepest
+// first) and writes the parent again; loosening writes the parent first
+// and then gives children back their own quota, up to the parent's.
 func TestV1QuotaOrder(t *testing.T) {
 	f := newFakeV1(t)
 	ctx := context.Background()
@@ -151,6 +152,7 @@ func TestV1QuotaOrder(t *testing.T) {
 		t.Fatalf("tighten: %s", s)
 	}
 	want := strings.Join([]string{
+		`/sluice/offline/cpu.cfs_quota_us <- "20000": invalid argument`,
 		`/sluice/offline/job/task/cpu.cfs_quota_us <- "20000"`,
 		`/sluice/offline/job/cpu.cfs_quota_us <- "20000"`,
 		`/sluice/offline/cpu.cfs_quota_us <- "20000"`,
@@ -166,6 +168,47 @@ func TestV1QuotaOrder(t *testing.T) {
 		`/sluice/offline/job/task/cpu.cfs_quota_us <- "50000"`,
 	}, "\n")
 	checkWrites(t, "loosen writes", f.cpu.Writes(), "quota", want)
+}
+
+// readLog is a cpu hierarchy that records the files read.
+type readLog struct {
+	*cgrouptest.V1
+	reads []string
+}
+
+func (r *readLog) ReadFile(name string) ([]byte, error) {
+	r.reads = append(r.reads, name)
+	return r.V1.ReadFile(name)
+}
+
+// TestV1TightenReadsNoChildWithoutQuotas: offline children without CFS
+// quotas of their own (the usual tree) are neither listed nor read when
+// the parent is cut: the kernel's acceptance of the parent's write says
+// no child needs clamping.
+func TestV1TightenReadsNoChildWithoutQuotas(t *testing.T) {
+	f := newFakeV1(t)
+	cpu := &readLog{V1: f.cpu}
+	e, err := cgroup.NewV1(cgroup.Config{OfflineParent: "/sluice/offline", PageSize: 4096, Now: func() time.Time { return t0 }},
+		cgroup.V1Roots{CPU: cpu, Memory: f.mem, Cpuset: f.cs})
+	must(t, err)
+	ctx := context.Background()
+	e.Apply(ctx, plan(2000, 0, 1<<30))
+	for i := range 20 {
+		must(t, f.cpu.Mkdir("/sluice/offline/w"+strconv.Itoa(i)))
+	}
+	cpu.reads = nil
+	if s := statuses(e.Apply(ctx, plan(300, 0, 1<<30))); s != "offline-cpu=applied offline-memory=unchanged" {
+		t.Fatalf("tighten: %s", s)
+	}
+	if q := readFile(t, f.cpu, "/sluice/offline/cpu.cfs_quota_us"); q != "30000" {
+		t.Errorf("parent quota %s, want 30000", q)
+	}
+	for _, r := range cpu.reads {
+		if strings.HasPrefix(r, "/sluice/offline/w") {
+			t.Errorf("read %s while cutting a parent whose children hold no quota (reads: %v)", r, cpu.reads)
+			break
+		}
+	}
 }
 
 // TestV1ClampSurvivesRestart: a child clamped by one enforcer gets its own
