@@ -14,7 +14,9 @@ import (
 // (in any of hierarchies) to adj (the plan's OfflineOOMScore). Online
 // tasks are left to their runtime: lowering them is not Sluice's call.
 // Tasks that exit meanwhile are skipped.
-func applyOOMScore(ctx context.Context, proc FS, parent string, adj int, dryRun bool, at time.Time, hierarchies ...FS) qos.IntentResult {
+// Tasks in known (held at adj by the previous listing, still listed) are
+// not read again; held returns the tasks held at adj by this one.
+func applyOOMScore(ctx context.Context, proc FS, parent string, adj int, dryRun bool, at time.Time, known map[int]struct{}, hierarchies ...FS) (r qos.IntentResult, held map[int]struct{}) {
 	o := outcome{dryRun: dryRun}
 	pids := map[int]struct{}{}
 	for _, h := range hierarchies {
@@ -27,21 +29,31 @@ func applyOOMScore(ctx context.Context, proc FS, parent string, adj int, dryRun 
 		sorted = append(sorted, p)
 	}
 	slices.Sort(sorted)
+	held = make(map[int]struct{}, len(sorted))
 	for _, pid := range sorted {
-		o.run(ctx, step{
+		if _, ok := known[pid]; ok {
+			held[pid] = struct{}{}
+			continue
+		}
+		one := outcome{dryRun: dryRun}
+		live := one.run(ctx, step{
 			fs:     proc,
 			cgroup: "/" + strconv.Itoa(pid),
 			file:   "oom_score_adj",
 			want:   strconv.Itoa(adj),
 			same:   sameInt(int64(adj)),
 		})
+		o.errs, o.wrote, o.pending = append(o.errs, one.errs...), o.wrote || one.wrote, o.pending || one.pending
+		if live && len(one.errs) == 0 && !one.pending {
+			held[pid] = struct{}{}
+		}
 	}
-	r := o.result(qos.IntentOfflineOOMScore, parent, at)
+	r = o.result(qos.IntentOfflineOOMScore, parent, at)
 	if r.Status == qos.ResultFailed {
 		// Name the scope: per-pid errors read "cgroup /123: ..." otherwise.
 		r.Err = fmt.Sprintf("oom_score_adj of tasks in %s: %s", parent, r.Err)
 	}
-	return r
+	return r, held
 }
 
 // oomPace runs applyOOMScore at most once per Config.OOMScoreInterval.
@@ -52,7 +64,20 @@ type oomPace struct {
 	parent string
 	adj    int
 	failed bool
+	// held: the tasks the last listing found at adj or set to it. The
+	// next listing reads the score only of tasks not in it (new ones),
+	// except every oomRecheckEvery-th listing, which reads them all: a
+	// task keeps its score unless it raises it itself (lowering it takes
+	// CAP_SYS_RESOURCE) or its pid is reused by a task that lands below
+	// the offline parent between two listings; the full re-read bounds
+	// both. With a hundred offline tasks it saves a hundred file reads
+	// per listing.
+	held     map[int]struct{}
+	listings int
 }
+
+// oomRecheckEvery is how often (in listings) every task's score is read.
+const oomRecheckEvery = 6
 
 // apply holds the plan's OfflineOOMScore intent and returns the listing's
 // result, or false when it was not due (or the plan has no such intent,
@@ -66,7 +91,17 @@ func (p *oomPace) apply(ctx context.Context, cfg Config, plan qos.Plan, parent s
 		!at.Before(p.at) && at.Sub(p.at) < cfg.OOMScoreInterval {
 		return qos.IntentResult{}, false
 	}
-	r := applyOOMScore(ctx, cfg.Proc, parent, in.Adj, plan.DryRun, at, hierarchies...)
-	*p = oomPace{ran: true, at: at, dryRun: plan.DryRun, parent: parent, adj: in.Adj, failed: r.Status == qos.ResultFailed}
+	var known map[int]struct{}
+	same := p.ran && p.dryRun == plan.DryRun && p.parent == parent && p.adj == in.Adj
+	if same && p.listings%oomRecheckEvery != 0 {
+		known = p.held
+	}
+	listings := 1
+	if same {
+		listings = p.listings + 1
+	}
+	r, held := applyOOMScore(ctx, cfg.Proc, parent, in.Adj, plan.DryRun, at, known, hierarchies...)
+	*p = oomPace{ran: true, at: at, dryRun: plan.DryRun, parent: parent, adj: in.Adj, failed: r.Status == qos.ResultFailed,
+		held: held, listings: listings}
 	return r, true
 }

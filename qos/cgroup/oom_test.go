@@ -53,3 +53,46 @@ func TestOOMScoreIntervalPacesTheTaskListing(t *testing.T) {
 		t.Fatalf("dry run within the interval: %s; a changed dry-run switch lists the tasks at once", got)
 	}
 }
+
+// A listing reads the score only of tasks the previous one did not hold
+// at the offline score; every oomRecheckEvery-th (6th) listing reads them
+// all, so a task whose score changed behind the enforcer's back gets the
+// offline score again within six intervals.
+func TestOOMScoreListingReadsNewTasksAndRechecksAll(t *testing.T) {
+	tree := cgrouptest.NewV2(t, cgrouptest.Options{})
+	now := t0
+	e, err := cgroup.NewV2(cgroup.Config{
+		OfflineParent: "/sluice/offline", PageSize: 4096, Proc: tree.Proc(),
+		Now: func() time.Time { return now }, OOMScoreInterval: time.Second,
+	}, tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e.Apply(ctx, plan(700, 300<<20, 400<<20))
+	must(t, tree.AddProc("/sluice/offline", 101))
+	now = now.Add(time.Second)
+	e.Apply(ctx, plan(700, 300<<20, 400<<20)) // listing 2: 101 set
+	if v, _ := tree.OOMScoreAdj(101); v != qos.OfflineOOMScoreAdj {
+		t.Fatalf("pid 101 oom_score_adj %d, want %d", v, qos.OfflineOOMScoreAdj)
+	}
+	// 101's score drops behind the enforcer's back; 102 arrives.
+	must(t, tree.Proc().WriteFile("/101/oom_score_adj", []byte("0")))
+	must(t, tree.AddProc("/sluice/offline", 102))
+	listing := 2
+	for ; listing < 6; listing++ {
+		now = now.Add(time.Second)
+		e.Apply(ctx, plan(700, 300<<20, 400<<20))
+		if v, _ := tree.OOMScoreAdj(102); v != qos.OfflineOOMScoreAdj {
+			t.Fatalf("listing %d: new pid 102 oom_score_adj %d, want %d", listing+1, v, qos.OfflineOOMScoreAdj)
+		}
+		if v, _ := tree.OOMScoreAdj(101); v != 0 {
+			t.Fatalf("listing %d: pid 101 re-read before the full re-check (score %d)", listing+1, v)
+		}
+	}
+	now = now.Add(time.Second)
+	e.Apply(ctx, plan(700, 300<<20, 400<<20)) // listing 7: the full re-read
+	if v, _ := tree.OOMScoreAdj(101); v != qos.OfflineOOMScoreAdj {
+		t.Fatalf("after the full re-read pid 101 oom_score_adj %d, want %d", v, qos.OfflineOOMScoreAdj)
+	}
+}
