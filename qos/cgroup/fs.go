@@ -56,16 +56,7 @@ func (d Dir) ReadFile(name string) ([]byte, error) {
 // WriteFile implements FS without O_CREATE: a missing file is ENOENT, as
 // the kernel would say, never a new regular file in a cgroup directory.
 func (d Dir) WriteFile(name string, data []byte) error {
-	f, err := os.OpenFile(d.path(name), os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if werr != nil {
-		return werr
-	}
-	return cerr
+	return cgroupfs.WriteFile(d.path(name), data)
 }
 
 // Mkdir implements FS.

@@ -1,6 +1,7 @@
 package cgroupfs
 
 import (
+	"io"
 	"io/fs"
 
 	"golang.org/x/sys/unix"
@@ -64,4 +65,31 @@ func OnCgroupfs(dir string) bool {
 		return false
 	}
 	return st.Type == unix.CGROUP_SUPER_MAGIC || st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+// WriteFile writes data to an existing kernel file (never creating one)
+// with one write(2), as ReadFile reads: without an *os.File, whose
+// registration of a pollable cgroup file with the runtime's epoll and its
+// removal cost four more system calls than the write itself. A write the
+// kernel takes only in part is io.ErrShortWrite. Errors are *fs.PathError
+// wrapping the errno.
+func WriteFile(path string, data []byte) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	for {
+		n, err := unix.Write(fd, data)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &fs.PathError{Op: "write", Path: path, Err: err}
+		}
+		if n < len(data) {
+			return &fs.PathError{Op: "write", Path: path, Err: io.ErrShortWrite}
+		}
+		return nil
+	}
 }

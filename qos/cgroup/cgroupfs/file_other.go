@@ -7,6 +7,20 @@ import (
 	"os"
 )
 
+// WriteFile writes data to an existing file, never creating one.
+func WriteFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if werr != nil {
+		return werr
+	}
+	return cerr
+}
+
 // ReadFile reads a whole file.
 func ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
 
