@@ -20,26 +20,23 @@ import (
 // unsupported kill releases the cool-down it started and passes over that
 // victim for one cool-down, so the next one can be tried at once.
 func decideKills(obs Observation, pol Policy, mem MemoryIntent, prev KillState) ([]KillIntent, KillState) {
-	present := make(map[string]*WorkloadSample, len(obs.Workloads))
-	for i := range obs.Workloads {
-		present[obs.Workloads[i].ID] = &obs.Workloads[i]
-	}
+	present := workloadIndex{ws: obs.Workloads}
 	next := KillState{OverSince: prev.OverSince, LastKillAt: prev.LastKillAt}
 	if prev.Pending != nil {
 		p := *prev.Pending
 		next.Pending = &p
 	}
 	for _, k := range prev.Killed {
-		if present[k.ID] != nil {
+		if present.get(k.ID) != nil {
 			next.Killed = append(next.Killed, k)
 		}
 	}
 	for _, k := range prev.Failed {
-		if present[k.ID] != nil && obs.Time.Sub(k.At) < pol.Kill.CoolDown {
+		if present.get(k.ID) != nil && obs.Time.Sub(k.At) < pol.Kill.CoolDown {
 			next.Failed = append(next.Failed, k)
 		}
 	}
-	next.applyResults(obs, present)
+	next.applyResults(obs, &present)
 
 	if obs.Host.MemTotalBytes == 0 {
 		// No memory figures, no limit: never kill on a broken sample.
@@ -48,7 +45,7 @@ func decideKills(obs Observation, pol Policy, mem MemoryIntent, prev KillState) 
 	}
 	offlineUsed := obs.Class(ClassOffline).MemoryUsageBytes
 	for _, k := range next.Killed {
-		offlineUsed -= min(offlineUsed, present[k.ID].MemoryUsageBytes)
+		offlineUsed -= min(offlineUsed, present.get(k.ID).MemoryUsageBytes)
 	}
 	if offlineUsed <= mem.MaxBytes {
 		next.OverSince = time.Time{}
@@ -89,7 +86,7 @@ func decideKills(obs Observation, pol Policy, mem MemoryIntent, prev KillState) 
 }
 
 // applyResults folds the enforcer's kill reports into the state.
-func (k *KillState) applyResults(obs Observation, present map[string]*WorkloadSample) {
+func (k *KillState) applyResults(obs Observation, present *workloadIndex) {
 	for _, r := range obs.Results {
 		if r.Intent != IntentKill {
 			continue
@@ -97,11 +94,11 @@ func (k *KillState) applyResults(obs Observation, present map[string]*WorkloadSa
 		pending := k.Pending != nil && k.Pending.ID == r.Target
 		switch r.Status {
 		case ResultApplied:
-			if w := present[r.Target]; w != nil && !hasRecord(k.Killed, r.Target) {
+			if w := present.get(r.Target); w != nil && !hasRecord(k.Killed, r.Target) {
 				k.Killed = append(k.Killed, KillRecord{ID: r.Target, CgroupPath: w.CgroupPath, At: obs.Time})
 			}
 		case ResultFailed, ResultUnsupported:
-			if w := present[r.Target]; w != nil && !hasRecord(k.Failed, r.Target) {
+			if w := present.get(r.Target); w != nil && !hasRecord(k.Failed, r.Target) {
 				k.Failed = append(k.Failed, KillRecord{ID: r.Target, CgroupPath: w.CgroupPath, At: obs.Time})
 			}
 			if pending && k.LastKillAt.Equal(k.Pending.At) {
@@ -113,7 +110,7 @@ func (k *KillState) applyResults(obs Observation, present map[string]*WorkloadSa
 		}
 	}
 	// A pending victim that vanished without a report died anyway.
-	if k.Pending != nil && present[k.Pending.ID] == nil {
+	if k.Pending != nil && present.get(k.Pending.ID) == nil {
 		k.Pending = nil
 	}
 }
@@ -167,4 +164,23 @@ func victimOrder(a, b candidate) int {
 		return c
 	}
 	return cmp.Compare(a.w.ID, b.w.ID)
+}
+
+// workloadIndex finds workloads by ID, indexing them on the first lookup:
+// most decisions (nothing killed or pending, no kill results) look up
+// none, and the index of a hundred workloads was most of what a decision
+// allocated.
+type workloadIndex struct {
+	ws  []WorkloadSample
+	ids map[string]*WorkloadSample
+}
+
+func (x *workloadIndex) get(id string) *WorkloadSample {
+	if x.ids == nil {
+		x.ids = make(map[string]*WorkloadSample, len(x.ws))
+		for i := range x.ws {
+			x.ids[x.ws[i].ID] = &x.ws[i]
+		}
+	}
+	return x.ids[id]
 }
