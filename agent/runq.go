@@ -18,6 +18,15 @@ type RunqSource interface {
 	CgroupID(cgroupPath string) (uint64, error)
 }
 
+// runqScope is what a RunqSource may also offer (the eBPF sampler does):
+// reading only the cgroups the loop tracks, and giving back the counter
+// slots of the cgroups it stopped tracking (the programs' map is bounded:
+// without that, a host that has run 4096 workloads counts no new one).
+type runqScope interface {
+	Watch(ids []uint64)
+	Forget(cgroupID uint64) error
+}
+
 // EBPFRunq is the eBPF scheduler sampler with the cgroup id lookup the loop
 // needs: a RunqSource. Close it on shutdown.
 type EBPFRunq struct {
@@ -63,6 +72,7 @@ type runqTracker struct {
 	marked map[uint64]qos.Class
 
 	ids      map[string]uint64 // cgroup path -> id, resolved once per workload
+	watching int               // how many ids the source was told to Watch
 	idClass  map[uint64]qos.Class
 	idWindow map[uint64]*ebpf.CgroupStats // per workload, since its last container tick
 
@@ -120,6 +130,8 @@ func (r *runqTracker) track(ws []qos.WorkloadSample) {
 			r.idWindow[id] = &ebpf.CgroupStats{}
 		}
 	}
+	scope, _ := r.src.(runqScope)
+	changed := false
 	for p, id := range r.ids {
 		if !live[p] {
 			delete(r.ids, p)
@@ -128,7 +140,20 @@ func (r *runqTracker) track(ws []qos.WorkloadSample) {
 				_ = r.wake.SetWakeClass(id, ebpf.WakeClassNone)
 				delete(r.marked, id)
 			}
+			if scope != nil {
+				// Best effort: a slot not given back only costs room.
+				_ = scope.Forget(id)
+			}
+			changed = true
 		}
+	}
+	if scope != nil && (changed || len(r.idWindow) != r.watching) {
+		ids := make([]uint64, 0, len(r.idWindow))
+		for id := range r.idWindow {
+			ids = append(ids, id)
+		}
+		scope.Watch(ids)
+		r.watching = len(ids)
 	}
 }
 

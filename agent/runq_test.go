@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -92,5 +93,30 @@ func TestRunqLatencyDrivesTheSqueeze(t *testing.T) {
 	}
 	if got := r.a.runq.cumulative()[qos.ClassOnline].RunqCount(); got != 30*100+3*100 {
 		t.Errorf("cumulative online waits %d, want %d", got, 3300)
+	}
+}
+
+// scopedRunq is a fakeRunq that also takes a watch list and forgets.
+type scopedRunq struct {
+	fakeRunq
+	watch     []uint64
+	forgotten []uint64
+}
+
+func (f *scopedRunq) Watch(ids []uint64)     { f.watch = slices.Sorted(slices.Values(ids)) }
+func (f *scopedRunq) Forget(id uint64) error { f.forgotten = append(f.forgotten, id); return nil }
+
+// The tracker tells a source that offers it which cgroups to read (the
+// workloads') and gives back the slot of a workload that went away.
+func TestRunqTrackerWatchesWorkloadsAndForgetsRemovedOnes(t *testing.T) {
+	src := &scopedRunq{fakeRunq: fakeRunq{ids: map[string]uint64{"/a": 1, "/b": 2, "/c": 3}}}
+	r := newRunqTracker(src)
+	r.track([]qos.WorkloadSample{{CgroupPath: "/a", Class: qos.ClassOnline}, {CgroupPath: "/b", Class: qos.ClassOffline}})
+	if !slices.Equal(src.watch, []uint64{1, 2}) || len(src.forgotten) != 0 {
+		t.Fatalf("watch %v forgotten %v, want [1 2] and none", src.watch, src.forgotten)
+	}
+	r.track([]qos.WorkloadSample{{CgroupPath: "/a", Class: qos.ClassOnline}, {CgroupPath: "/c", Class: qos.ClassOffline}})
+	if !slices.Equal(src.watch, []uint64{1, 3}) || !slices.Equal(src.forgotten, []uint64{2}) {
+		t.Errorf("watch %v forgotten %v, want [1 3] and [2]", src.watch, src.forgotten)
 	}
 }

@@ -154,6 +154,13 @@ type Sampler struct {
 	// for slotReads Reads (Options.SlotReads); slotAge counts them.
 	slotReads, slotAge int
 	slotCache          map[uint64]uint32
+	// watch, when not nil, is every cgroup Read reports (Watch); watched
+	// is slotCache cut down to them, rebuilt with it. fresh holds the
+	// cgroups watched since the last Read: their first Read only records
+	// where their counters stand.
+	watch   map[uint64]bool
+	watched map[uint64]uint32
+	fresh   map[uint64]bool
 	// statKeys and statBuf receive batched reads of the stats array:
 	// statBuf holds every CPU's copy of slots 0 to the highest in use.
 	statKeys []uint32
@@ -328,7 +335,7 @@ func (s *Sampler) KeyMode() KeyMode { return s.mode }
 
 // Read returns, for each cgroup seen since Load, what its tasks did since
 // the previous Read (the first Read: since Load). Cgroups with no activity
-// in the window are present with zero counts until forget.
+// in the window are present with zero counts until Forget.
 //
 // A task's wait and the run that follows it are counted when the task next
 // leaves the CPU (a task running across a Read shows in the next window),
@@ -350,10 +357,48 @@ func (s *Sampler) Read() (map[uint64]CgroupStats, error) {
 	}
 	out := make(map[uint64]CgroupStats, len(cur))
 	for id, c := range cur {
+		if s.fresh[id] {
+			delete(s.fresh, id)
+			continue // its counts so far may be from before it was watched
+		}
 		out[id] = since(c, s.prev[id])
 	}
 	s.prev = cur
 	return out, nil
+}
+
+// Watch limits Read to the cgroups ids names (nil: every cgroup the
+// programs count, the default). The hash holds every cgroup that ran a
+// task since load, not only the ones the caller cares about: on a host
+// that starts and removes many cgroups (transient units, other runtimes'
+// containers) reading and diffing all of them on every Read made the read
+// most of the agent's CPU. A cgroup watched anew shows in Read from the
+// Read after the first that finds its slot (that one records where its
+// counters stand, which may include counts from before it was watched).
+func (s *Sampler) Watch(ids []uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ids == nil {
+		s.watch, s.watched, s.fresh = nil, nil, nil
+		return
+	}
+	next := make(map[uint64]bool, len(ids))
+	if s.fresh == nil {
+		s.fresh = map[uint64]bool{}
+	}
+	for _, id := range ids {
+		next[id] = true
+		if !s.watch[id] {
+			s.fresh[id] = true
+		}
+	}
+	for id := range s.fresh {
+		if !next[id] {
+			delete(s.fresh, id)
+		}
+	}
+	s.watch = next
+	s.watched = nil // rebuilt from slotCache by the next Read
 }
 
 // errSparse: the slots in use are too spread out for a batched read.
@@ -362,11 +407,19 @@ var errSparse = errors.New("sparse slots")
 // readBatch is how many cgroups one BPF_MAP_LOOKUP_BATCH call reads.
 const readBatch = 128
 
+// sparseFactor: slots are read one lookup each, rather than in batches
+// from slot 0 up to the highest wanted, when that range is more than this
+// many times the slots wanted. A system call costs about what copying a
+// few dozen slots' per-CPU copies (288 bytes each) does, so a batch that
+// copies up to 16 slots per slot wanted, in one call per 128, is still
+// the cheaper read.
+const sparseFactor = 16
+
 // totals reads the cumulative counters of every cgroup, summed over CPUs:
 // the cgroup ids and their slots from the hash (batched lookups, Linux
 // 5.6+, 128 cgroups per system call; older kernels iterate key by key),
 // then each slot's per-CPU copies, of which only those the cgroup owns
-// count. Called with s.mu held: forget, the only one to free slots, takes
+// count. Called with s.mu held: Forget, the only one to free slots, takes
 // it too, so the slots read stay the cgroups'.
 func (s *Sampler) totals() (map[uint64]CgroupStats, error) {
 	if s.slotCache == nil || s.slotAge >= s.slotReads {
@@ -374,10 +427,21 @@ func (s *Sampler) totals() (map[uint64]CgroupStats, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ebpf runq: read cgroup slots: %w", err)
 		}
-		s.slotCache, s.slotAge = slots, 0
+		s.slotCache, s.slotAge, s.watched = slots, 0, nil
 	}
 	s.slotAge++
 	slots := s.slotCache
+	if s.watch != nil {
+		if s.watched == nil {
+			s.watched = make(map[uint64]uint32, len(s.watch))
+			for id, slot := range s.slotCache {
+				if s.watch[id] {
+					s.watched[id] = slot
+				}
+			}
+		}
+		slots = s.watched
+	}
 	out := make(map[uint64]CgroupStats, len(slots))
 	if !s.noBatch {
 		err := s.statsBatch(slots, out)
@@ -460,12 +524,14 @@ func (s *Sampler) statsBatch(slots map[uint64]uint32, out map[uint64]CgroupStats
 		top = max(top, slot)
 	}
 	n, ncpu := int(top)+1, len(s.perCPU)
-	if n > 2*len(slots) {
+	if n > sparseFactor*len(slots) {
 		// Slots freed by Forget go to the back of the free queue, so
-		// after much cgroup churn the slots in use spread out; reading
-		// every slot below the highest would then copy mostly unused
-		// ones (ncpu copies each). One lookup per cgroup is cheaper.
-		return fmt.Errorf("slots in use spread over %d: %w", n, errSparse)
+		// after much cgroup churn the slots in use spread out, and the
+		// watched ones sit among the others; reading every slot below
+		// the highest would then copy mostly unwanted ones (ncpu copies
+		// each). Past sparseFactor to one, one lookup per cgroup is
+		// cheaper.
+		return fmt.Errorf("slots read spread over %d: %w", n, errSparse)
 	}
 	if len(s.statBuf) < n*ncpu {
 		s.statBuf = make([]runqCgroupStats, n*ncpu)
@@ -516,15 +582,16 @@ func sumCPUs(id uint64, perCPU []runqCgroupStats) CgroupStats {
 	return c
 }
 
-// forget drops a cgroup's counters (call it when the cgroup is removed, so
+// Forget drops a cgroup's counters (call it when the cgroup is removed, so
 // the bounded map has room for new ones). Forgetting an unknown id is not
 // an error. A cgroup forgotten while its tasks still run is counted again
-// from zero, except for what they do in the moment forget takes.
-func (s *Sampler) forget(cgroupID uint64) error {
+// from zero, except for what they do in the moment Forget takes.
+func (s *Sampler) Forget(cgroupID uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.prev, cgroupID)
 	delete(s.slotCache, cgroupID)
+	delete(s.watched, cgroupID)
 	var slot uint32
 	err := s.maps.CgroupSlots.Lookup(cgroupID, &slot)
 	if errors.Is(err, cebpf.ErrKeyNotExist) {

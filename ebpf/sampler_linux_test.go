@@ -443,7 +443,7 @@ func TestBPFForget(t *testing.T) {
 	if err := s.maps.CgroupSlots.Lookup(id, &slot); err != nil {
 		t.Fatalf("cgroup %d: slot: %v", id, err)
 	}
-	if err := s.forget(id); err != nil {
+	if err := s.Forget(id); err != nil {
 		t.Fatal(err)
 	}
 	// No CPU's copy of the slot may stay the cgroup's: a CPU whose last
@@ -457,7 +457,7 @@ func TestBPFForget(t *testing.T) {
 			t.Errorf("CPU %d's copy of slot %d still owned by forgotten cgroup %d", cpu, slot, id)
 		}
 	}
-	if err := s.forget(id); err != nil {
+	if err := s.Forget(id); err != nil {
 		t.Fatalf("second Forget: %v", err)
 	}
 	w = readWindow(t, s)
@@ -680,12 +680,45 @@ func TestBPFReadReusesSlots(t *testing.T) {
 	if want := time.Duration(1000 * len(perCPU)); w[id].OnCPU != want {
 		t.Fatalf("read 4 (refresh): new cgroup on-CPU %v, want %v", w[id].OnCPU, want)
 	}
-	if err := s.forget(id); err != nil {
+	if err := s.Forget(id); err != nil {
 		t.Fatal(err)
 	}
 	if w, err = s.Read(); err != nil {
 		t.Fatal(err)
 	} else if st, ok := w[id]; ok {
 		t.Errorf("forgotten cgroup read from the reused slots: %+v", st)
+	}
+}
+
+// TestBPFWatch: with a watch list Read reports only the cgroups on it, a
+// cgroup watched anew from the Read after the one that finds it (so what
+// it ran before it was watched is never reported), and Watch(nil) reports
+// every cgroup again.
+func TestBPFWatch(t *testing.T) {
+	kerneltest.RequireBPF(t)
+	v2Root := kerneltest.RequireCgroupV2(t)
+	a, idA := cgroupWithID(t, v2Root)
+	b, idB := cgroupWithID(t, v2Root)
+	s := loadForTest(t, Options{KeyMode: KeyCgroupV2})
+	spinIn(t, a)
+	spinIn(t, b)
+	s.Watch([]uint64{idA})
+	if w := readWindow(t, s); len(w) != 0 {
+		t.Fatalf("first Read after Watch: %v; want nothing (the unwatched %d left out, the new %d only recorded)", w, idB, idA)
+	}
+	spinIn(t, a)
+	spinIn(t, b)
+	w := readWindow(t, s)
+	if _, ok := w[idB]; ok {
+		t.Errorf("unwatched cgroup %d read: %+v", idB, w[idB])
+	}
+	total := cpuStatUsage(t, a)
+	if got := w[idA].OnCPU; got == 0 || got > total-40*time.Millisecond {
+		t.Errorf("watched cgroup %d: %v on CPU in the window, want the second busy loop's only (cgroup total %v, the first ran 50ms+)", idA, got, total)
+	}
+	s.Watch(nil)
+	spinIn(t, b)
+	if w := readWindow(t, s); w[idB].OnCPU == 0 {
+		t.Errorf("after Watch(nil) cgroup %d not read: %v", idB, w)
 	}
 }
