@@ -9,8 +9,8 @@ import (
 )
 
 // WakeSource is the eBPF programs' wake-ups as the loop sees them (see
-// bpf/runq.c): an online task preempting an offline one, or an online
-// run-queue wait above the policy's target. The ebpf.Sampler behind
+// bpf/runq.c): an online task woken, an online task preempting an offline
+// one, or an online run-queue wait above the policy's target. The ebpf.Sampler behind
 // EBPFRunq is one. NextWake blocks; one goroutine calls it.
 type WakeSource interface {
 	SetWakeClass(cgroupID uint64, c ebpf.WakeClass) error

@@ -229,7 +229,7 @@ func TestDismissWake(t *testing.T) {
 	if a.dismissWake("host", acct(500), 8000) {
 		t.Fatal("a tick was dismissed")
 	}
-	if !a.dismissWake("ebpf-online-on-idle-cpu", acct(1500), 8000) {
+	if !a.dismissWake("ebpf-online-woken", acct(1500), 8000) {
 		t.Error("a 1000m rise (12.5% of the host) decided")
 	}
 	if a.dismissWake("ebpf-online-preempts-offline", acct(2100), 8000) {
@@ -238,7 +238,7 @@ func TestDismissWake(t *testing.T) {
 	if !a.dismissWake("ebpf-online-runq-delay", acct(2200), 8000) {
 		t.Error("the bar did not move to the decided wake-up's online use")
 	}
-	if a.dismissWake("ebpf-online-on-idle-cpu", nil, 8000) {
+	if a.dismissWake("ebpf-online-woken", nil, 8000) {
 		t.Error("dismissed without a measurement")
 	}
 	if got := testutil.ToFloat64(a.metrics.wakesDismissed); got != 2 {
