@@ -647,7 +647,9 @@ static __always_inline int on_wakeup(struct task_struct *p, bool direct)
 	if (!wcfg || !wcfg->enabled || !p)
 		return 0;
 	cgid = task_cgroup_id(p, direct, false);
-	if (wake_class_of(cgid) == WAKE_CLASS_ONLINE)
+	/* 0: the read failed (raw_tp: p is no task; only test runs pass
+	 * such pointers); no cgroup has id 0. */
+	if (cgid && wake_class_of(cgid) == WAKE_CLASS_ONLINE)
 		post_wake(cgid, 0, WAKE_WOKEN, wcfg->min_gap_ns);
 	return 0;
 }
