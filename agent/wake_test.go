@@ -15,43 +15,38 @@ import (
 	"github.com/sluicehq/sluice/qos"
 )
 
+// A wake-up's own decision re-arms the gate at once whether it cut the
+// offline budget or not: a cut to the water level leaves offline work CPU
+// a second burst can want.
 func TestWakeGate(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	g := wakeGate{armed: true}
-	if !g.event(at(0), 1000) {
+	if !g.event(at(0)) {
 		t.Fatal("an armed gate ignored an event")
 	}
-	if g.event(at(time.Millisecond), 1000) {
+	if g.event(at(time.Millisecond)) {
 		t.Error("a second event acted on before the first's decision")
 	}
-	if g.decided(at(20*time.Millisecond), 300) {
-		t.Error("re-armed by the wake-up's own decision")
+	if !g.decided(at(confirmWait), 1000) || !g.armed {
+		t.Fatal("the wake-up's decision (no cut) did not re-arm")
 	}
-	if g.decided(at(100*time.Millisecond), 300) || g.decided(at(200*time.Millisecond), 250) {
-		t.Error("re-armed while the budget held or fell")
+	if !g.event(at(100 * time.Millisecond)) {
+		t.Fatal("re-armed gate ignored an event")
 	}
-	if g.event(at(300*time.Millisecond), 1000) {
-		t.Error("acted on an event while disarmed")
+	if !g.decided(at(100*time.Millisecond+confirmWait), 300) {
+		t.Error("the wake-up's decision that cut did not re-arm at once")
 	}
-	if !g.decided(at(400*time.Millisecond), 350) {
-		t.Error("did not re-arm when the budget grew")
-	}
-	if !g.event(at(500*time.Millisecond), 1000) {
-		t.Error("re-armed gate ignored an event")
-	}
-	g.decided(at(520*time.Millisecond), 100)
-	if g.decided(at(500*time.Millisecond+rearmAfter-time.Millisecond), 100) {
-		t.Error("re-armed before rearmAfter with a steady budget")
-	}
-	if !g.decided(at(500*time.Millisecond+rearmAfter), 100) {
-		t.Error("did not re-arm after rearmAfter")
+	// Decisions that are not a wake-up's own leave an armed gate alone.
+	if g.decided(at(200*time.Millisecond), 250) || !g.armed {
+		t.Error("a tick's decision changed an armed gate")
 	}
 }
 
-// A dismissed wake-up re-arms the gate at once, up to dismissRearms times
-// a second; past that the gate waits as after a decision.
-func TestWakeGateDismissed(t *testing.T) {
+// Quick re-arms, after dismissals and decisions alike, come up to
+// quickRearms times a second; past that the gate waits for the budget to
+// grow past what the last wake-up's decision left, or for rearmAfter.
+func TestWakeGateAllowance(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	g := wakeGate{armed: true}
@@ -59,60 +54,60 @@ func TestWakeGateDismissed(t *testing.T) {
 		t.Fatal("an armed gate re-armed")
 	}
 	var d time.Duration
-	for i := range dismissRearms {
+	for i := range quickRearms {
 		d = time.Duration(i) * 30 * time.Millisecond
-		if !g.event(at(d), 1000) {
+		if !g.event(at(d)) {
 			t.Fatalf("event %d ignored", i)
 		}
-		if !g.dismissed(at(d + confirmWait)) {
-			t.Fatalf("dismissal %d did not re-arm", i)
+		rearmed := false
+		if i%2 == 0 {
+			rearmed = g.dismissed(at(d + confirmWait))
+		} else {
+			rearmed = g.decided(at(d+confirmWait), 500)
+		}
+		if !rearmed {
+			t.Fatalf("wake-up %d did not re-arm", i)
 		}
 	}
 	d += 30 * time.Millisecond
-	if !g.event(at(d), 1000) {
+	if !g.event(at(d)) {
 		t.Fatal("re-armed gate ignored an event")
 	}
-	if g.dismissed(at(d + confirmWait)) {
-		t.Fatalf("dismissal %d in a second re-armed", dismissRearms+1)
+	if g.decided(at(d+confirmWait), 500) {
+		t.Fatalf("wake-up %d in a second re-armed", quickRearms+1)
 	}
-	// The decisions that follow re-arm it as after an acted-on wake-up.
-	g.decided(at(d+100*time.Millisecond), 500)
-	if g.decided(at(d+200*time.Millisecond), 500) {
+	if g.event(at(d + 50*time.Millisecond)) {
+		t.Error("acted on an event while disarmed")
+	}
+	if g.decided(at(d+100*time.Millisecond), 500) || g.decided(at(d+200*time.Millisecond), 400) {
+		t.Error("re-armed with a steady or falling budget before rearmAfter")
+	}
+	if !g.decided(at(d+300*time.Millisecond), 600) {
+		t.Error("did not re-arm when the budget grew past the wake-up's decision")
+	}
+
+	// Spent again, now by dismissals: a dismissed wake-up has no decision,
+	// so the next tick's stands in for it.
+	d = 2 * time.Second
+	for i := range quickRearms + 1 {
+		if !g.event(at(d)) {
+			t.Fatalf("event %d ignored", i)
+		}
+		if got := g.dismissed(at(d + confirmWait)); got != (i < quickRearms) {
+			t.Fatalf("dismissal %d re-armed: %v", i, got)
+		}
+		d += 30 * time.Millisecond
+	}
+	g.decided(at(d), 500)
+	if g.decided(at(d+100*time.Millisecond), 500) {
 		t.Error("re-armed with a steady budget before rearmAfter")
 	}
-	if !g.decided(at(d+rearmAfter), 500) {
+	if !g.decided(at(d-30*time.Millisecond+rearmAfter), 500) {
 		t.Error("did not re-arm after rearmAfter")
 	}
 	// A new second brings a new allowance.
-	if !g.event(at(d+rearmAfter+time.Millisecond), 1000) || !g.dismissed(at(d+rearmAfter+confirmWait)) {
+	if !g.event(at(d+rearmAfter+time.Millisecond)) || !g.dismissed(at(d+rearmAfter+confirmWait)) {
 		t.Error("a dismissal a second later did not re-arm")
-	}
-}
-
-// A wake-up whose decision cut nothing re-arms at once, as a dismissed one
-// does (within the same allowance); one that cut waits for growth or
-// rearmAfter.
-func TestWakeGateNoCut(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	at := func(d time.Duration) time.Time { return t0.Add(d) }
-	g := wakeGate{armed: true}
-	if !g.event(at(0), 800) {
-		t.Fatal("event ignored")
-	}
-	if !g.decided(at(confirmWait), 800) || !g.armed {
-		t.Fatal("a decision that kept the budget did not re-arm")
-	}
-	if !g.event(at(100*time.Millisecond), 800) {
-		t.Fatal("re-armed gate ignored an event")
-	}
-	if g.decided(at(100*time.Millisecond+confirmWait), 300) {
-		t.Error("a decision that cut re-armed at once")
-	}
-	if g.decided(at(200*time.Millisecond), 250) {
-		t.Error("re-armed while the budget fell further")
-	}
-	if !g.decided(at(100*time.Millisecond+rearmAfter), 250) {
-		t.Error("did not re-arm after rearmAfter")
 	}
 }
 
