@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"os"
 	"slices"
@@ -238,5 +239,98 @@ func TestDismissWake(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(a.metrics.wakesDismissed); got != 2 {
 		t.Errorf("dismissed wake-ups counted %v, want 2", got)
+	}
+}
+
+// passLog records, in the loop's own order, the programs' arming and each
+// pass (at its host sample) with the wake-up passes counted so far.
+type passLog struct {
+	mu  sync.Mutex
+	seq []string
+}
+
+func (l *passLog) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq = append(l.seq, s)
+}
+
+func (l *passLog) entries() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.seq)
+}
+
+type loggedWakes struct {
+	*fakeWakes
+	log *passLog
+}
+
+func (w loggedWakes) SetWakes(c ebpf.WakeConfig) error {
+	if c == (ebpf.WakeConfig{}) {
+		w.log.add("disarm")
+	}
+	return w.fakeWakes.SetWakes(c)
+}
+
+type loggedHost struct {
+	HostSampler
+	log   *passLog
+	woken func() float64
+}
+
+func (h loggedHost) Sample() (qos.HostSample, error) {
+	h.log.add(fmt.Sprintf("pass wake-ups=%v", h.woken()))
+	return h.HostSampler.Sample()
+}
+
+// While a wake-up's pass is pending (confirmWait), host ticks run no pass:
+// one would read the counters within MinClassWindow of the wake-up's mark
+// and decide on the window before the burst. With ticks every millisecond
+// one would otherwise always come first.
+func TestTicksWaitForTheWakeUpsPass(t *testing.T) {
+	r := newRig(t)
+	log := &passLog{}
+	fw := &fakeWakes{
+		fakeRunq: fakeRunq{ids: map[string]uint64{"/online/web": 11, r.a.policy.OfflineParent + "/a": 22}, next: map[uint64]ebpf.CgroupStats{}},
+		events:   make(chan ebpf.WakeEvent), marks: map[uint64]ebpf.WakeClass{},
+	}
+	t.Cleanup(func() { close(fw.events) })
+	w := loggedWakes{fakeWakes: fw, log: log}
+	r.a.runq = newRunqTracker(w)
+	woke := func() float64 {
+		return testutil.ToFloat64(r.a.metrics.wakeups.WithLabelValues("ebpf-online-woken"))
+	}
+	r.a.cfg.Host = loggedHost{HostSampler: r.a.cfg.Host, log: log, woken: woke}
+	r.a.policy.Sampling.HostInterval = time.Millisecond
+	r.a.policy.Sampling.ContainerInterval = time.Hour
+	r.a.now = time.Now
+	r.cg.add("/online/web", 0, 0)
+	r.cg.add(r.a.policy.OfflineParent+"/a", 0, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("gave up waiting for %s", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitUntil("the programs armed and a host pass", func() bool { return len(fw.configs()) >= 1 && len(log.entries()) >= 2 })
+	fw.events <- ebpf.WakeEvent{CgroupID: 11, Kind: ebpf.WakeWoken}
+	waitUntil("the wake-up's pass", func() bool { return woke() == 1 })
+	seq := log.entries()
+	i := slices.Index(seq, "disarm")
+	if i < 0 || i+1 >= len(seq) {
+		t.Fatalf("passes %q: want the programs disarmed, then a pass", seq)
+	}
+	if got, want := seq[i+1], "pass wake-ups=1"; got != want {
+		t.Errorf("first pass after the wake-up: %q, want the wake-up's (%q); passes %q", got, want, seq[max(i-2, 0):])
 	}
 }
