@@ -153,21 +153,22 @@ func (f *fakeWakes) configs() []ebpf.WakeConfig {
 	return slices.Clone(f.cfgs)
 }
 
-// A wake-up from the programs makes the loop decide at once (after the
-// confirm wait, not at its next tick), disarms the programs until the
-// decision is in, and workloads are marked with their classes.
-func TestWakeUpsDriveTheLoop(t *testing.T) {
-	r := newRig(t)
+// newFakeWakes returns wake-ups the test posts, for r's web (id 11) and
+// batch-a (id 22) cgroups.
+func newFakeWakes(t *testing.T, r *rig) *fakeWakes {
 	w := &fakeWakes{
 		fakeRunq: fakeRunq{ids: map[string]uint64{"/online/web": 11, r.a.policy.OfflineParent + "/a": 22}, next: map[uint64]ebpf.CgroupStats{}},
 		events:   make(chan ebpf.WakeEvent), marks: map[uint64]ebpf.WakeClass{},
 	}
 	t.Cleanup(func() { close(w.events) })
-	r.a.runq = newRunqTracker(w)
-	r.a.policy.CPU.OnlineRunqLatencyP99 = 2 * time.Millisecond
-	// Ticks far apart: any iteration in this test is the wake-up's.
-	r.a.policy.Sampling.HostInterval = time.Hour
-	r.a.policy.Sampling.ContainerInterval = time.Hour
+	return w
+}
+
+// runLoop runs r's loop on the wall clock, with src as its run-queue
+// source and web's and batch-a's counters standing still, until the test
+// ends.
+func runLoop(t *testing.T, r *rig, src RunqSource) {
+	r.a.runq = newRunqTracker(src)
 	r.a.now = time.Now
 	r.cg.add("/online/web", 0, 0)
 	r.cg.add(r.a.policy.OfflineParent+"/a", 0, 0)
@@ -175,18 +176,32 @@ func TestWakeUpsDriveTheLoop(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.a.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+}
 
-	waitUntil := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("gave up waiting for %s", what)
-			}
-			time.Sleep(time.Millisecond)
+// waitFor polls cond until it holds; it fails the test after 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
 		}
+		time.Sleep(time.Millisecond)
 	}
-	waitUntil("the programs armed", func() bool { return len(w.configs()) == 1 })
+}
+
+// A wake-up from the programs makes the loop decide at once (after the
+// confirm wait, not at its next tick), disarms the programs until the
+// decision is in, and workloads are marked with their classes.
+func TestWakeUpsDriveTheLoop(t *testing.T) {
+	r := newRig(t)
+	w := newFakeWakes(t, r)
+	r.a.policy.CPU.OnlineRunqLatencyP99 = 2 * time.Millisecond
+	// Ticks far apart: any iteration in this test is the wake-up's.
+	r.a.policy.Sampling.HostInterval = time.Hour
+	r.a.policy.Sampling.ContainerInterval = time.Hour
+	runLoop(t, r, w)
+	waitFor(t, "the programs armed", func() bool { return len(w.configs()) == 1 })
 	if got, want := w.configs()[0], (ebpf.WakeConfig{RunqThreshold: 2 * time.Millisecond, MinGap: wakeMinGap}); got != want {
 		t.Errorf("armed with %+v, want %+v", got, want)
 	}
@@ -200,13 +215,13 @@ func TestWakeUpsDriveTheLoop(t *testing.T) {
 	woke := func() float64 {
 		return testutil.ToFloat64(r.a.metrics.wakeups.WithLabelValues("ebpf-online-preempts-offline"))
 	}
-	waitUntil("an iteration caused by the wake-up", func() bool { return woke() == 1 })
+	waitFor(t, "an iteration caused by the wake-up", func() bool { return woke() == 1 })
 	if cfgs := w.configs(); len(cfgs) < 2 || cfgs[1] != (ebpf.WakeConfig{}) {
 		t.Errorf("wake-up configs %+v: want the programs disarmed after the event", cfgs)
 	}
 	// Online use did not move (the fake's counters stand still): the
 	// wake-up is dismissed and the programs are armed again at once.
-	waitUntil("the programs re-armed after the dismissal", func() bool { return len(w.configs()) == 3 })
+	waitFor(t, "the programs re-armed after the dismissal", func() bool { return len(w.configs()) == 3 })
 	if got := testutil.ToFloat64(r.a.metrics.wakesDismissed); got != 1 {
 		t.Errorf("dismissed wake-ups %v, want 1", got)
 	}
@@ -291,40 +306,17 @@ func (h loggedHost) Sample() (qos.HostSample, error) {
 func TestTicksWaitForTheWakeUpsPass(t *testing.T) {
 	r := newRig(t)
 	log := &passLog{}
-	fw := &fakeWakes{
-		fakeRunq: fakeRunq{ids: map[string]uint64{"/online/web": 11, r.a.policy.OfflineParent + "/a": 22}, next: map[uint64]ebpf.CgroupStats{}},
-		events:   make(chan ebpf.WakeEvent), marks: map[uint64]ebpf.WakeClass{},
-	}
-	t.Cleanup(func() { close(fw.events) })
-	w := loggedWakes{fakeWakes: fw, log: log}
-	r.a.runq = newRunqTracker(w)
+	fw := newFakeWakes(t, r)
 	woke := func() float64 {
 		return testutil.ToFloat64(r.a.metrics.wakeups.WithLabelValues("ebpf-online-woken"))
 	}
 	r.a.cfg.Host = loggedHost{HostSampler: r.a.cfg.Host, log: log, woken: woke}
 	r.a.policy.Sampling.HostInterval = time.Millisecond
 	r.a.policy.Sampling.ContainerInterval = time.Hour
-	r.a.now = time.Now
-	r.cg.add("/online/web", 0, 0)
-	r.cg.add(r.a.policy.OfflineParent+"/a", 0, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-
-	waitUntil := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("gave up waiting for %s", what)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-	waitUntil("the programs armed and a host pass", func() bool { return len(fw.configs()) >= 1 && len(log.entries()) >= 2 })
+	runLoop(t, r, loggedWakes{fakeWakes: fw, log: log})
+	waitFor(t, "the programs armed and a host pass", func() bool { return len(fw.configs()) >= 1 && len(log.entries()) >= 2 })
 	fw.events <- ebpf.WakeEvent{CgroupID: 11, Kind: ebpf.WakeWoken}
-	waitUntil("the wake-up's pass", func() bool { return woke() == 1 })
+	waitFor(t, "the wake-up's pass", func() bool { return woke() == 1 })
 	seq := log.entries()
 	i := slices.Index(seq, "disarm")
 	if i < 0 || i+1 >= len(seq) {
