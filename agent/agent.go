@@ -408,11 +408,21 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-confirm:
 			confirm, cause = nil, confirmCause
 		case <-hostTick.C:
+			if confirm != nil {
+				// A wake-up's pass is due within confirmWait and
+				// does what this tick would; run now, it would read
+				// the counters within MinClassWindow of the wake-up's
+				// mark and decide on the window before the burst.
+				continue
+			}
 			if cause = a.hostTickCause(contTick.C); cause == "" {
 				continue
 			}
 		case <-contTick.C:
 			a.SampleWorkloads(a.now())
+			if confirm != nil {
+				continue // as for a host tick; the wake-up's pass uses these workloads
+			}
 			cause = "container"
 		case why := <-a.cfg.Wake:
 			cause = why

@@ -9,8 +9,8 @@ import (
 )
 
 // WakeSource is the eBPF programs' wake-ups as the loop sees them (see
-// bpf/runq.c): an online task preempting an offline one, or an online
-// run-queue wait above the policy's target. The ebpf.Sampler behind
+// bpf/runq.c): an online task woken, an online task preempting an offline
+// one, or an online run-queue wait above the policy's target. The ebpf.Sampler behind
 // EBPFRunq is one. NextWake blocks; one goroutine calls it.
 type WakeSource interface {
 	SetWakeClass(cgroupID uint64, c ebpf.WakeClass) error
@@ -39,43 +39,49 @@ const (
 	// and cost it the grow hold; a real burst (a busy loop, a thread pool
 	// waking) clears the bar by far.
 	wakeBurstShare = 0.2
-	// dismissRearms is how many dismissed wake-ups a second re-arm the
-	// programs at once. A dismissal decided nothing, so the gate has no
-	// reason to stay shut: shut for rearmAfter, it hid every burst that
-	// came within a second of any small online wake-up (a request, a
-	// health check, a shell joining the cgroup), which then waited for
-	// the host tick. Each dismissal costs the agent a wake-up and two
-	// reads of the fast counters; past this many a second (a steady
-	// service that wakes all the time) the gate waits for rearmAfter as
-	// after a decision.
-	dismissRearms = 4
+	// quickRearms is how many wake-ups a second re-arm the programs as
+	// soon as they are dealt with (dismissed, or decided whether it cut
+	// or not). A dismissal decided nothing, so the gate has no reason to
+	// stay shut: shut for rearmAfter, it hid every burst that came within
+	// a second of any small online wake-up (a request, a health check, a
+	// shell joining the cgroup), which then waited for the host tick. A
+	// decision that cut may have left offline work much of its budget
+	// (the cut goes to the water level, not to nothing): shut until the
+	// budget grew again, the gate hid a second burst that came during the
+	// grow hold (measured: BenchmarkReactionLatency, a shell starting in
+	// the online cgroup cut the budget by a third, the burst 400 ms later
+	// waited for the tick). Each quick re-arm costs the agent a wake-up
+	// and two reads of the fast counters; past this many a second (a
+	// steady service that wakes all the time, an ongoing burst whose
+	// events no longer show a jump) the gate waits for the budget to grow
+	// or for rearmAfter.
+	quickRearms = 4
 )
 
 // wakeGate decides when an event is worth a decision. After acting on one
-// it disarms (the programs stop posting). A wake-up whose decision cut the
-// offline budget keeps it disarmed until the budget grows past what that
-// decision left — offline work can interfere again only with more CPU — or
-// rearmAfter has passed; one that was dismissed or cut nothing re-arms it at
-// once, up to dismissRearms times a second. Time comes in as arguments.
+// it disarms (the programs stop posting). Once the wake-up is dealt with
+// (dismissed, or its decision made) the gate re-arms at once, up to
+// quickRearms times a second; past that it stays disarmed until the
+// offline budget grows past what the wake-up's decision left — offline
+// work can interfere more only with more CPU — or rearmAfter has passed.
+// Time comes in as arguments.
 type wakeGate struct {
 	armed      bool
 	disarmedAt time.Time
 	// budget is the offline CPU budget the wake-up's decision planned;
-	// -1 until that decision ran. before is the budget the wake-up found.
-	budget, before int64
-	// dismissals counts the re-arms after dismissed wake-ups in the
-	// second from dismissSince.
-	dismissals   int
-	dismissSince time.Time
+	// -1 until that decision ran.
+	budget int64
+	// rearms counts the quick re-arms in the second from rearmSince.
+	rearms     int
+	rearmSince time.Time
 }
 
-// event reports whether to act on an event at now, with the offline CPU
-// budget then in force, and disarms if so.
-func (g *wakeGate) event(now time.Time, budgetMilli int64) bool {
+// event reports whether to act on an event at now, and disarms if so.
+func (g *wakeGate) event(now time.Time) bool {
 	if !g.armed {
 		return false
 	}
-	g.armed, g.disarmedAt, g.budget, g.before = false, now, -1, budgetMilli
+	g.armed, g.disarmedAt, g.budget = false, now, -1
 	return true
 }
 
@@ -87,16 +93,7 @@ func (g *wakeGate) decided(now time.Time, budgetMilli int64) bool {
 	}
 	if g.budget < 0 {
 		g.budget = budgetMilli // the wake-up's own decision
-		if budgetMilli >= g.before {
-			// It cut nothing (the contention was not offline's,
-			// or offline already had no more to give): nothing was
-			// done about the event, so as after a dismissal the
-			// programs may post again at once. Shut for
-			// rearmAfter, the gate hid the next burst (measured:
-			// the slowest reactions of BenchmarkReactionLatency).
-			return g.dismissed(now)
-		}
-		return false
+		return g.dismissed(now)
 	}
 	if budgetMilli > g.budget || now.Sub(g.disarmedAt) >= rearmAfter || now.Before(g.disarmedAt) {
 		g.armed = true
@@ -106,20 +103,20 @@ func (g *wakeGate) decided(now time.Time, budgetMilli int64) bool {
 }
 
 // dismissed records that the wake-up the gate let through at now was
-// dismissed (dismissWake) and reports whether the gate re-armed at once:
-// up to dismissRearms times a second. Otherwise it stays disarmed, and
-// the next decisions re-arm it as after an acted-on wake-up (decided).
+// dealt with (dismissWake, or its decision) and reports whether the gate
+// re-armed at once: up to quickRearms times a second. Otherwise it stays
+// disarmed, and the next decisions re-arm it (decided).
 func (g *wakeGate) dismissed(now time.Time) bool {
 	if g.armed {
 		return false
 	}
-	if now.Sub(g.dismissSince) >= time.Second || now.Before(g.dismissSince) {
-		g.dismissSince, g.dismissals = now, 0
+	if now.Sub(g.rearmSince) >= time.Second || now.Before(g.rearmSince) {
+		g.rearmSince, g.rearms = now, 0
 	}
-	if g.dismissals >= dismissRearms {
+	if g.rearms >= quickRearms {
 		return false
 	}
-	g.dismissals++
+	g.rearms++
 	g.armed = true
 	return true
 }
@@ -167,7 +164,7 @@ func (a *Agent) armWakes() bool {
 // starts at the event) and the caller decides after confirmWait.
 func (a *Agent) wakeEvent() bool {
 	now := a.now()
-	if !a.gate.event(now, a.prevPlan.OfflineCPU.BudgetMilli) {
+	if !a.gate.event(now) {
 		return false
 	}
 	if err := a.runq.wake.SetWakes(ebpf.WakeConfig{}); err != nil {

@@ -18,7 +18,9 @@
  * Why it is built this way (the scheduler hot path pays for every
  * instruction; measured with BPF_STATS_RUN_TIME, see the ebpf package's
  * benchmarks):
- *   - no wakeup programs and no clock reads: the kernel stamps queueing and
+ *   - the counting needs no wakeup programs and no clock reads (the
+ *     wakeup programs below only post the agent's wake-ups, and cost a
+ *     config load while it keeps them off): the kernel stamps queueing and
  *     running with its own run-queue clock already, and its sums include
  *     the waits of tasks moved between CPUs while queued (sched_info_dequeue
  *     adds those parts to run_delay), which a program timing wakeup to
@@ -200,32 +202,39 @@ struct {
 
 /*
  * Wake-ups: the agent's loop otherwise learns of an online burst at its
- * next 100 ms tick. Two moments say "look now", and both are already in
- * hand at a switch-out, so they cost a branch on the usual path:
+ * next 100 ms tick. Three moments say "look now":
+ *   - WAKE_WOKEN (sched_wakeup, sched_wakeup_new): an online task was
+ *     woken, the first moment an online burst exists. Posted whatever
+ *     the woken task's CPU is running. The switch-outs below cannot see
+ *     every burst start: a woken task that gets the CPU of an unclassed
+ *     task (the one that woke it, say: wake-affine placement), or of a
+ *     throttled class, preempts nobody they know, and its first wait is
+ *     counted only at its next switch-out, which a busy loop reaches
+ *     after tens of ms (measured: BenchmarkReactionLatency's slow
+ *     bursts, the first post 37-120 ms after the burst began). The
+ *     check on a wake-up while disarmed is a config load; armed, the
+ *     woken task's cgroup and one lookup. The agent keeps the programs
+ *     disarmed after acting and dismisses wake-ups whose online use did
+ *     not jump.
  *   - WAKE_PREEMPT: an offline task leaves a CPU still runnable and an
- *     online task takes it. Online work wants CPU that offline work holds:
- *     the start of an online burst (with cpu.idle offline, online tasks
- *     preempt at wake-up, so their run delay alone may never rise).
+ *     online task takes it. Online work wants CPU that offline work
+ *     holds (with cpu.idle offline, online tasks preempt at wake-up, so
+ *     their run delay alone may never rise).
  *   - WAKE_RUNQ: an online task's wait, now counted, exceeded the agent's
- *     threshold (the policy's online run-queue latency target).
- *   - WAKE_IDLE: an online task takes a CPU that was idle. With offline
- *     work throttled by its quota there is idle CPU, and an online burst
- *     starts there without preempting anyone; only its use shows it. The
- *     idle task's switch-out costs nothing else, so this check (a config
- *     load, and while armed the next task's cgroup and one lookup) is
- *     the whole cost there; the agent keeps the programs disarmed most of
- *     the time and dismisses wake-ups whose online use did not jump.
- * Only switch-outs that pass the cheap test (prev preempted, or a wait
- * above the threshold) look up the classes in wake_class; posting is rate
- * limited per CPU by wake_cfg.min_gap_ns, with a clock read only then.
- * The agent reads the exact counters when woken: an event is a hint, never
- * a measurement.
+ *     threshold (the policy's online run-queue latency target): online
+ *     tasks already running that start to queue.
+ * The switch-out checks cost a branch on the usual path: only switch-outs
+ * that pass the cheap test (prev preempted, or a wait above the
+ * threshold) look up the classes in wake_class. Posting is rate limited
+ * per CPU by wake_cfg.min_gap_ns, with a clock read only then. The agent
+ * reads the exact counters when woken: an event is a hint, never a
+ * measurement.
  */
 #define WAKE_CLASS_ONLINE 1
 #define WAKE_CLASS_OFFLINE 2
 #define WAKE_PREEMPT 1
 #define WAKE_RUNQ 2
-#define WAKE_IDLE 3
+#define WAKE_WOKEN 3
 
 struct wake_config {
 	__u64 runq_threshold_ns; /* 0: no WAKE_RUNQ */
@@ -557,17 +566,8 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 	pid = direct ? prev->pid : (__u32)bpf_get_current_pid_tgid();
 	if (task_state(prev, &state, direct))
 		return 0;
-	if (!pid) {
-		/* The idle task: idle time is nobody's. */
-		wcfg = bpf_map_lookup_elem(&wake_cfg, &zero);
-		if (wcfg && wcfg->enabled && next) {
-			__u64 next_cgid = task_cgroup_id(next, direct, false);
-
-			if (wake_class_of(next_cgid) == WAKE_CLASS_ONLINE)
-				post_wake(next_cgid, 0, WAKE_IDLE, wcfg->min_gap_ns);
-		}
-		return 0;
-	}
+	if (!pid)
+		return 0; /* the idle task: idle time is nobody's */
 	seen = task_seen_get(prev, pid, direct);
 	if (!seen)
 		return 0;
@@ -634,6 +634,26 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 	return 0;
 }
 
+/* A task was woken (or, new, first woken): post WAKE_WOKEN if it is
+ * online and wake-ups are on. Runs for every wake-up on the host, so the
+ * disarmed path is one array lookup and a branch. */
+static __always_inline int on_wakeup(struct task_struct *p, bool direct)
+{
+	struct wake_config *wcfg;
+	__u32 zero = 0;
+	__u64 cgid;
+
+	wcfg = bpf_map_lookup_elem(&wake_cfg, &zero);
+	if (!wcfg || !wcfg->enabled || !p)
+		return 0;
+	cgid = task_cgroup_id(p, direct, false);
+	/* 0: the read failed (raw_tp: p is no task; only test runs pass
+	 * such pointers); no cgroup has id 0. */
+	if (cgid && wake_class_of(cgid) == WAKE_CLASS_ONLINE)
+		post_wake(cgid, 0, WAKE_WOKEN, wcfg->min_gap_ns);
+	return 0;
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(tp_btf_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
@@ -644,4 +664,28 @@ SEC("raw_tp/sched_switch")
 int BPF_PROG(raw_tp_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	return on_switch(prev, next, false);
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(tp_btf_sched_wakeup, struct task_struct *p)
+{
+	return on_wakeup(p, true);
+}
+
+SEC("raw_tp/sched_wakeup")
+int BPF_PROG(raw_tp_sched_wakeup, struct task_struct *p)
+{
+	return on_wakeup(p, false);
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(tp_btf_sched_wakeup_new, struct task_struct *p)
+{
+	return on_wakeup(p, true);
+}
+
+SEC("raw_tp/sched_wakeup_new")
+int BPF_PROG(raw_tp_sched_wakeup_new, struct task_struct *p)
+{
+	return on_wakeup(p, false);
 }

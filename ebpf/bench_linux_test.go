@@ -176,7 +176,8 @@ func rankOf(vs []float64, q float64) float64 {
 
 // BenchmarkProgramRunTime reports the kernel's own measure of the
 // programs' cost (BPF_STATS_RUN_TIME) while `perf bench sched pipe -l
-// 200000` drives context switches: ns per run of the sched_switch program,
+// 200000` drives context switches: ns per run of the sched_switch program
+// and of the sched_wakeup one,
 // and all the programs' time per sched-pipe round trip (comparable across
 // program designs that hook different events). Both include the kernel's
 // two clock reads per run for the statistic itself (about 40 ns per run on
@@ -188,33 +189,56 @@ func rankOf(vs []float64, q float64) float64 {
 // when the benchmark ends.
 func BenchmarkProgramRunTime(b *testing.B) {
 	for _, attach := range attachModes() {
-		b.Run(attach.String(), func(b *testing.B) {
-			kerneltest.RequireBPF(b)
-			perf := kerneltest.RequireBinary(b, kerneltest.FeatureBPF, "perf")
-			stats, err := cebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
-			if err != nil {
-				b.Fatalf("enable BPF run-time stats: %v", err)
+		for _, armed := range []bool{false, true} {
+			name := attach.String() + "/wakes-off"
+			if armed {
+				name = attach.String() + "/wakes-armed"
 			}
-			defer stats.Close()
-			s, err := Load(Options{KeyMode: KeyCgroupV1CPU, Attach: attach})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			loops := 0
-			for b.Loop() {
-				schedPipe(b, perf, 200000)
-				loops += 200000
-			}
-			st, err := s.progs[0].Stats()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if st.RunCount > 0 {
-				b.ReportMetric(float64(st.Runtime.Nanoseconds())/float64(st.RunCount), "ns/switch")
-			}
-			b.ReportMetric(float64(st.Runtime.Nanoseconds())/float64(loops), "prog-ns/roundtrip")
-			b.Logf("%s switch: %d runs, %v total, %d recursion misses", attach, st.RunCount, st.Runtime, st.RecursionMisses)
-		})
+			b.Run(name, func(b *testing.B) { benchProgramRunTime(b, attach, armed) })
+		}
 	}
+}
+
+// benchProgramRunTime: armed turns the wake-up posts on (as the agent keeps
+// them between bursts) with no cgroup marked, so every wake-up pays the
+// woken task's cgroup lookup and none posts.
+func benchProgramRunTime(b *testing.B, attach AttachMode, armed bool) {
+	kerneltest.RequireBPF(b)
+	perf := kerneltest.RequireBinary(b, kerneltest.FeatureBPF, "perf")
+	stats, err := cebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Fatalf("enable BPF run-time stats: %v", err)
+	}
+	defer stats.Close()
+	s, err := Load(Options{KeyMode: KeyCgroupV1CPU, Attach: attach})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if armed {
+		if err := s.SetWakes(WakeConfig{RunqThreshold: time.Millisecond, MinGap: 10 * time.Millisecond}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	loops := 0
+	for b.Loop() {
+		schedPipe(b, perf, 200000)
+		loops += 200000
+	}
+	var total time.Duration
+	for i, h := range schedHooks(attach) {
+		st, err := s.progs[i].Stats()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i == 0 && st.RunCount > 0 {
+			b.ReportMetric(float64(st.Runtime.Nanoseconds())/float64(st.RunCount), "ns/switch")
+		}
+		if i == 1 && st.RunCount > 0 {
+			b.ReportMetric(float64(st.Runtime.Nanoseconds())/float64(st.RunCount), "ns/wakeup")
+		}
+		total += st.Runtime
+		b.Logf("%s %s: %d runs, %v total, %d recursion misses", attach, h.tracepoint, st.RunCount, st.Runtime, st.RecursionMisses)
+	}
+	b.ReportMetric(float64(total.Nanoseconds())/float64(loops), "prog-ns/roundtrip")
 }

@@ -12,6 +12,12 @@
 // CgroupID), fixed at load time from the host's cgroup layout (KeyModeFor
 // and CgroupIDFor take the cgroupfs.Layout the agent detected at start).
 //
+// The same programs, with two more on sched_wakeup and sched_wakeup_new,
+// post wake-ups to a ring buffer while the agent turns them on (SetWakes,
+// SetWakeClass, NextWake): an online task woken, an online task preempting
+// an offline one, an online wait above a threshold. They are hints for
+// the agent's loop to look now, never measurements.
+//
 // When the kernel cannot run the programs (no BTF, no permission, too old)
 // Probe and Load return an error wrapping ErrNotSupported, cilium/ebpf's
 // sentinel, that names the missing feature: the agent then samples procfs

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"syscall"
 	"testing"
+	"time"
 
 	cebpf "github.com/cilium/ebpf"
 
@@ -57,7 +58,7 @@ func TestBPFTracingProgTestRunUnsupported(t *testing.T) {
 // TestBPFRawTPProgTestRunRejectsBadTasks runs the raw_tp programs, whose
 // task arguments are untyped u64s the verifier cannot check, with
 // pointers that are no task: NULL and an unmapped kernel address. They
-// must read nothing, record nothing and count no drop. (User space cannot
+// must read nothing, record nothing, count no drop and post no wake-up. (User space cannot
 // hand a test run a real task_struct, so the accounting itself is tested
 // with the programs attached, in the cgroup tests.)
 func TestBPFRawTPProgTestRunRejectsBadTasks(t *testing.T) {
@@ -78,6 +79,36 @@ func TestBPFRawTPProgTestRunRejectsBadTasks(t *testing.T) {
 	}
 	if d, err := s.drops(); err != nil || d != (dropCounts{}) {
 		t.Errorf("Drops() = %+v, %v; want none", d, err)
+	}
+
+	// The wake-up programs, armed, with cgroup id 0 (what a failed read
+	// of a task's cgroup gives) marked online: a bad task must post
+	// nothing, so no CPU records a post time.
+	if err := s.SetWakes(WakeConfig{MinGap: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetWakeClass(0, WakeClassOnline); err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range schedHooks(AttachRawTP) {
+		if i == 0 {
+			continue // sched_switch, run above
+		}
+		for _, task := range []uint64{0, 0xffffffffff600000 + 0x10, 1} {
+			ret, err := s.progs[i].Run(&cebpf.RunOptions{Context: []uint64{task}})
+			if err != nil || ret != 0 {
+				t.Fatalf("test run %s with task %#x: ret %d, err %v", h.tracepoint, task, ret, err)
+			}
+		}
+	}
+	var last []uint64
+	if err := s.maps.WakeLast.Lookup(uint32(0), &last); err != nil {
+		t.Fatal(err)
+	}
+	for cpu, ns := range last {
+		if ns != 0 {
+			t.Errorf("CPU %d posted a wake-up at %d ns for a task that is none", cpu, ns)
+		}
 	}
 }
 

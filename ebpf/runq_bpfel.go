@@ -62,24 +62,28 @@ type runqWakeEvent struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	runqMapCgroupSlots       = "cgroup_slots"
-	runqMapDrops             = "drops"
-	runqMapFreeSlots         = "free_slots"
-	runqMapLastCgroup        = "last_cgroup"
-	runqMapStats             = "stats"
-	runqMapTaskDelay         = "task_delay"
-	runqMapTaskSeen          = "task_seen"
-	runqMapTaskSeenByPid     = "task_seen_by_pid"
-	runqMapWakeCfg           = "wake_cfg"
-	runqMapWakeClass         = "wake_class"
-	runqMapWakeEvents        = "wake_events"
-	runqMapWakeLast          = "wake_last"
-	runqProgRawTpSchedSwitch = "raw_tp_sched_switch"
-	runqProgTpBtfSchedSwitch = "tp_btf_sched_switch"
-	runqVarKeyMode           = "key_mode"
-	runqVarLoadedNs          = "loaded_ns"
-	runqVarTrackTaskCgroup   = "track_task_cgroup"
-	runqVarUnusedWakeEvent   = "unused_wake_event"
+	runqMapCgroupSlots          = "cgroup_slots"
+	runqMapDrops                = "drops"
+	runqMapFreeSlots            = "free_slots"
+	runqMapLastCgroup           = "last_cgroup"
+	runqMapStats                = "stats"
+	runqMapTaskDelay            = "task_delay"
+	runqMapTaskSeen             = "task_seen"
+	runqMapTaskSeenByPid        = "task_seen_by_pid"
+	runqMapWakeCfg              = "wake_cfg"
+	runqMapWakeClass            = "wake_class"
+	runqMapWakeEvents           = "wake_events"
+	runqMapWakeLast             = "wake_last"
+	runqProgRawTpSchedSwitch    = "raw_tp_sched_switch"
+	runqProgRawTpSchedWakeup    = "raw_tp_sched_wakeup"
+	runqProgRawTpSchedWakeupNew = "raw_tp_sched_wakeup_new"
+	runqProgTpBtfSchedSwitch    = "tp_btf_sched_switch"
+	runqProgTpBtfSchedWakeup    = "tp_btf_sched_wakeup"
+	runqProgTpBtfSchedWakeupNew = "tp_btf_sched_wakeup_new"
+	runqVarKeyMode              = "key_mode"
+	runqVarLoadedNs             = "loaded_ns"
+	runqVarTrackTaskCgroup      = "track_task_cgroup"
+	runqVarUnusedWakeEvent      = "unused_wake_event"
 )
 
 // loadRunq returns the embedded CollectionSpec for runq.
@@ -124,8 +128,12 @@ type runqSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type runqProgramSpecs struct {
-	RawTpSchedSwitch *ebpf.ProgramSpec `ebpf:"raw_tp_sched_switch"`
-	TpBtfSchedSwitch *ebpf.ProgramSpec `ebpf:"tp_btf_sched_switch"`
+	RawTpSchedSwitch    *ebpf.ProgramSpec `ebpf:"raw_tp_sched_switch"`
+	RawTpSchedWakeup    *ebpf.ProgramSpec `ebpf:"raw_tp_sched_wakeup"`
+	RawTpSchedWakeupNew *ebpf.ProgramSpec `ebpf:"raw_tp_sched_wakeup_new"`
+	TpBtfSchedSwitch    *ebpf.ProgramSpec `ebpf:"tp_btf_sched_switch"`
+	TpBtfSchedWakeup    *ebpf.ProgramSpec `ebpf:"tp_btf_sched_wakeup"`
+	TpBtfSchedWakeupNew *ebpf.ProgramSpec `ebpf:"tp_btf_sched_wakeup_new"`
 }
 
 // runqMapSpecs contains maps before they are loaded into the kernel.
@@ -221,14 +229,22 @@ type runqVariables struct {
 //
 // It can be passed to loadRunqObjects or ebpf.CollectionSpec.LoadAndAssign.
 type runqPrograms struct {
-	RawTpSchedSwitch *ebpf.Program `ebpf:"raw_tp_sched_switch"`
-	TpBtfSchedSwitch *ebpf.Program `ebpf:"tp_btf_sched_switch"`
+	RawTpSchedSwitch    *ebpf.Program `ebpf:"raw_tp_sched_switch"`
+	RawTpSchedWakeup    *ebpf.Program `ebpf:"raw_tp_sched_wakeup"`
+	RawTpSchedWakeupNew *ebpf.Program `ebpf:"raw_tp_sched_wakeup_new"`
+	TpBtfSchedSwitch    *ebpf.Program `ebpf:"tp_btf_sched_switch"`
+	TpBtfSchedWakeup    *ebpf.Program `ebpf:"tp_btf_sched_wakeup"`
+	TpBtfSchedWakeupNew *ebpf.Program `ebpf:"tp_btf_sched_wakeup_new"`
 }
 
 func (p *runqPrograms) Close() error {
 	return _RunqClose(
 		p.RawTpSchedSwitch,
+		p.RawTpSchedWakeup,
+		p.RawTpSchedWakeupNew,
 		p.TpBtfSchedSwitch,
+		p.TpBtfSchedWakeup,
+		p.TpBtfSchedWakeupNew,
 	)
 }
 

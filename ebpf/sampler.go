@@ -3,6 +3,7 @@ package ebpf
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -242,12 +243,9 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 
 	// Only the chosen flavour's programs are loaded, so a kernel that
 	// refuses tp_btf never sees them when raw_tp is asked for.
-	progName := runqProgTpBtfSchedSwitch
-	if attach == AttachRawTP {
-		progName = runqProgRawTpSchedSwitch
-	}
+	hooks := schedHooks(attach)
 	for name := range spec.Programs {
-		if name != progName {
+		if !slices.ContainsFunc(hooks[:], func(h schedHook) bool { return h.program == name }) {
 			delete(spec.Programs, name)
 		}
 	}
@@ -279,7 +277,9 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 		WakeEvents:    coll.DetachMap(runqMapWakeEvents),
 		WakeLast:      coll.DetachMap(runqMapWakeLast),
 	}
-	s.progs = append(s.progs, coll.DetachProgram(progName))
+	for _, h := range hooks {
+		s.progs = append(s.progs, coll.DetachProgram(h.program))
+	}
 	ncpu, err := cebpf.PossibleCPU()
 	if err != nil {
 		s.Close()
@@ -296,9 +296,31 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 	return s, nil
 }
 
+// schedHook is one program and the scheduler tracepoint it hooks.
+type schedHook struct{ tracepoint, program string }
+
+// schedHooks lists attach's flavour of the programs, in the order of
+// Sampler.progs: the counting on sched_switch first, then the wake-up
+// posts (wake.go).
+func schedHooks(attach AttachMode) [3]schedHook {
+	if attach == AttachRawTP {
+		return [...]schedHook{
+			{"sched_switch", runqProgRawTpSchedSwitch},
+			{"sched_wakeup", runqProgRawTpSchedWakeup},
+			{"sched_wakeup_new", runqProgRawTpSchedWakeupNew},
+		}
+	}
+	return [...]schedHook{
+		{"sched_switch", runqProgTpBtfSchedSwitch},
+		{"sched_wakeup", runqProgTpBtfSchedWakeup},
+		{"sched_wakeup_new", runqProgTpBtfSchedWakeupNew},
+	}
+}
+
 // attachLinks hooks the loaded programs to their tracepoints.
 func (s *Sampler) attachLinks() error {
-	for i, tp := range []string{"sched_switch"} {
+	for i, h := range schedHooks(s.attach) {
+		tp := h.tracepoint
 		var l link.Link
 		var err error
 		if s.attach == AttachTPBTF {

@@ -31,9 +31,10 @@ const (
 	WakePreempt WakeKind = 1
 	// WakeRunq: an online task's run-queue wait exceeded the threshold.
 	WakeRunq WakeKind = 2
-	// WakeIdle: an online task took a CPU that was idle (offline work
-	// throttled, an online burst starting beside it).
-	WakeIdle WakeKind = 3
+	// WakeWoken: an online task was woken (sched_wakeup or
+	// sched_wakeup_new), whatever its CPU was running: the start of an
+	// online burst, seen before the task preempts or waits.
+	WakeWoken WakeKind = 3
 )
 
 func (k WakeKind) String() string {
@@ -42,8 +43,8 @@ func (k WakeKind) String() string {
 		return "online-preempts-offline"
 	case WakeRunq:
 		return "online-runq-delay"
-	case WakeIdle:
-		return "online-on-idle-cpu"
+	case WakeWoken:
+		return "online-woken"
 	}
 	return fmt.Sprintf("WakeKind(%d)", uint32(k))
 }

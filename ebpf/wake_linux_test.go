@@ -13,7 +13,7 @@ import (
 
 // TestBPFWakes starts an online task that sleeps and wakes, then more
 // offline busy loops than CPUs beside it, and checks that the programs post
-// the wake-ups the agent acts on: online taking an idle CPU, online
+// the wake-ups the agent acts on: an online task woken, online
 // preempting offline, and an online wait above the threshold, each naming
 // the online cgroup and never the offline one.
 func TestBPFWakes(t *testing.T) {
@@ -71,11 +71,12 @@ func TestBPFWakes(t *testing.T) {
 					}
 				}
 			}
-			// An online task that sleeps and wakes: at each wake-up it takes
-			// a CPU, idle ones first, then ones offline work holds.
+			// An online task that sleeps and wakes: each wake-up is posted;
+			// it then takes a CPU, idle ones first, then ones offline work
+			// holds.
 			kerneltest.StartCmd(t, exec.Command("/bin/sh", "-c",
 				fmt.Sprintf("echo $$ > %s/cgroup.procs && while :; do sleep 0.005; done", onDir)))
-			collect("the online task taking an idle CPU", func() bool { return seen[WakeIdle] > 0 })
+			collect("the online task woken", func() bool { return seen[WakeWoken] > 0 })
 
 			off := startStoppedSpinners(t, spinners)
 			for _, pid := range off {
