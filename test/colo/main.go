@@ -137,7 +137,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds for redis; every condition at every level once per round, interleaved")
 	fs.IntVar(&o.httpRounds, "http-rounds", 3, "rounds for the cpu service (at most -rounds)")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measured window per cell")
-	fs.DurationVar(&o.warmup, "warmup", 15*time.Second, "warm-up before each service's first window in a condition: longer than the agent's ramp (default policy: 10%/s of capacity after a 2 s hold)")
+	fs.DurationVar(&o.warmup, "warmup", 15*time.Second, "warm-up before each service's first window in a condition: longer than the agent's ramp from its floor (default policy: 1 s hold, then 25% of capacity a second: under 5 s)")
 	fs.DurationVar(&o.levelWarmup, "level-warmup", 5*time.Second, "warm-up after a load level change within a condition")
 	fs.DurationVar(&o.calibrate, "calibrate", 5*time.Second, "closed-loop capacity measurement per service")
 	fs.StringVar(&levels, "levels", "20,40,60", "redis load levels, percent of measured capacity")
