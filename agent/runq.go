@@ -72,7 +72,6 @@ type runqTracker struct {
 	marked map[uint64]qos.Class
 
 	ids      map[string]uint64 // cgroup path -> id, resolved once per workload
-	watching int               // how many ids the source was told to Watch
 	idClass  map[uint64]qos.Class
 	idWindow map[uint64]*ebpf.CgroupStats // per workload, since its last container tick
 
@@ -110,6 +109,7 @@ func wakeClass(c qos.Class) ebpf.WakeClass {
 func (r *runqTracker) track(ws []qos.WorkloadSample) {
 	live := make(map[string]bool, len(ws))
 	r.idClass = make(map[uint64]qos.Class, len(ws))
+	changed := false // a workload came or went: the source's watch list too
 	for _, w := range ws {
 		live[w.CgroupPath] = true
 		id, ok := r.ids[w.CgroupPath]
@@ -128,10 +128,10 @@ func (r *runqTracker) track(ws []qos.WorkloadSample) {
 		}
 		if r.idWindow[id] == nil {
 			r.idWindow[id] = &ebpf.CgroupStats{}
+			changed = true
 		}
 	}
 	scope, _ := r.src.(runqScope)
-	changed := false
 	for p, id := range r.ids {
 		if !live[p] {
 			delete(r.ids, p)
@@ -147,13 +147,12 @@ func (r *runqTracker) track(ws []qos.WorkloadSample) {
 			changed = true
 		}
 	}
-	if scope != nil && (changed || len(r.idWindow) != r.watching) {
+	if scope != nil && changed {
 		ids := make([]uint64, 0, len(r.idWindow))
 		for id := range r.idWindow {
 			ids = append(ids, id)
 		}
 		scope.Watch(ids)
-		r.watching = len(ids)
 	}
 }
 
