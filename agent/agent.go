@@ -600,7 +600,7 @@ func (a *Agent) Iterate(ctx context.Context, cause string) {
 		a.metrics.accounting(fast)
 	}
 	if a.dismissWake(cause, accounting, host.CPUCapacityMilli) {
-		if a.wakes != nil && a.gate.dismissed(now) && a.armWakes() {
+		if a.wakes != nil && a.gate.handled(now) && a.armWakes() {
 			a.log.Debug("ebpf wake-ups re-armed after a dismissal")
 		}
 		return

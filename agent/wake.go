@@ -10,8 +10,8 @@ import (
 
 // WakeSource is the eBPF programs' wake-ups as the loop sees them (see
 // bpf/runq.c): an online task woken, an online task preempting an offline
-// one, or an online run-queue wait above the policy's target. The ebpf.Sampler behind
-// EBPFRunq is one. NextWake blocks; one goroutine calls it.
+// one, or an online run-queue wait above the policy's target. The
+// ebpf.Sampler behind EBPFRunq is one. NextWake blocks; one goroutine calls it.
 type WakeSource interface {
 	SetWakeClass(cgroupID uint64, c ebpf.WakeClass) error
 	SetWakes(ebpf.WakeConfig) error
@@ -93,7 +93,7 @@ func (g *wakeGate) decided(now time.Time, budgetMilli int64) bool {
 	}
 	if g.budget < 0 {
 		g.budget = budgetMilli // the wake-up's own decision
-		return g.dismissed(now)
+		return g.handled(now)
 	}
 	if budgetMilli > g.budget || now.Sub(g.disarmedAt) >= rearmAfter || now.Before(g.disarmedAt) {
 		g.armed = true
@@ -102,11 +102,11 @@ func (g *wakeGate) decided(now time.Time, budgetMilli int64) bool {
 	return false
 }
 
-// dismissed records that the wake-up the gate let through at now was
+// handled records that the wake-up the gate let through at now was
 // dealt with (dismissWake, or its decision) and reports whether the gate
 // re-armed at once: up to quickRearms times a second. Otherwise it stays
 // disarmed, and the next decisions re-arm it (decided).
-func (g *wakeGate) dismissed(now time.Time) bool {
+func (g *wakeGate) handled(now time.Time) bool {
 	if g.armed {
 		return false
 	}

@@ -51,7 +51,7 @@ func TestWakeGateAllowance(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	g := wakeGate{armed: true}
-	if g.dismissed(at(0)) {
+	if g.handled(at(0)) {
 		t.Fatal("an armed gate re-armed")
 	}
 	var d time.Duration
@@ -62,7 +62,7 @@ func TestWakeGateAllowance(t *testing.T) {
 		}
 		rearmed := false
 		if i%2 == 0 {
-			rearmed = g.dismissed(at(d + confirmWait))
+			rearmed = g.handled(at(d + confirmWait))
 		} else {
 			rearmed = g.decided(at(d+confirmWait), 500)
 		}
@@ -94,7 +94,7 @@ func TestWakeGateAllowance(t *testing.T) {
 		if !g.event(at(d)) {
 			t.Fatalf("event %d ignored", i)
 		}
-		if got := g.dismissed(at(d + confirmWait)); got != (i < quickRearms) {
+		if got := g.handled(at(d + confirmWait)); got != (i < quickRearms) {
 			t.Fatalf("dismissal %d re-armed: %v", i, got)
 		}
 		d += 30 * time.Millisecond
@@ -107,7 +107,7 @@ func TestWakeGateAllowance(t *testing.T) {
 		t.Error("did not re-arm after rearmAfter")
 	}
 	// A new second brings a new allowance.
-	if !g.event(at(d+rearmAfter+time.Millisecond)) || !g.dismissed(at(d+rearmAfter+confirmWait)) {
+	if !g.event(at(d+rearmAfter+time.Millisecond)) || !g.handled(at(d+rearmAfter+confirmWait)) {
 		t.Error("a dismissal a second later did not re-arm")
 	}
 }
