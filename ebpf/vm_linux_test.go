@@ -170,21 +170,29 @@ func TestVMSamplerLoadsKeyedByV1CPU(t *testing.T) {
 	}
 }
 
-// TestMain, in the VM lane, keeps one sampler attached for the whole run.
-// Attaching the first program to a scheduler tracepoint, or detaching the
-// last, flips the tracepoint's static key, which live-patches __schedule
-// (text_poke_bp). Under QEMU's TCG that patching was seen to hang the
-// guest: one vCPU looping on the patch's int3 in __schedule while the
-// other waited for it in smp_call_function_many_cond (soft lockup in
+// TestMain, in the VM lane, keeps two samplers attached for the whole run.
+// Changing how many probes a scheduler tracepoint has live-patches the
+// kernel's text (text_poke_bp) at every call site of the tracepoint, in
+// __schedule and try_to_wake_up among them: the first probe flips the
+// tracepoint's static key, and with static calls the second probe (and
+// going back to one) repoints the call from the single probe to the
+// iterator. Under QEMU's TCG that patching was seen to hang the guest:
+// one vCPU looping on the patch's int3 in __schedule while the other
+// waited for it in smp_call_function_many_cond (soft lockup in
 // bpf_raw_tp_link_release; 3 hangs in about 25 guest runs of this
-// package). With this sampler holding the tracepoints the tests' own
-// attaches and detaches patch nothing. Real hardware and KVM are not
-// affected; the host runs without it.
+// package with nothing held, and one more in CI with one sampler held,
+// once the programs also attached to sched_wakeup and sched_wakeup_new).
+// With two samplers holding every tracepoint at two probes, the tests'
+// own attaches and detaches go from two to more and back, which only
+// swaps the probe array: nothing is patched. Real hardware and KVM are
+// not affected; the host runs without them.
 func TestMain(m *testing.M) {
-	var hold *Sampler
+	var hold [2]*Sampler
 	if kerneltest.InVM() && os.Getenv(spinEnv) == "" && os.Geteuid() == 0 {
 		// A load failure is left to the tests, which report it.
-		hold, _ = Load(Options{Attach: AttachRawTP})
+		for i := range hold {
+			hold[i], _ = Load(Options{Attach: AttachRawTP})
+		}
 	}
 	code := m.Run()
 	// Not closed: the guest powers off after this process, and its exit
