@@ -79,7 +79,9 @@ type Options struct {
 	KeyMode KeyMode
 	Attach  AttachMode
 	// MaxCgroups bounds the per-cgroup counter map (default 4096). When it
-	// is full, new cgroups are not counted (see dropCounts.Cgroups).
+	// is full, new cgroups are not counted (see dropCounts.Cgroups); with
+	// Watch, a Read that finds it more than half full gives back the
+	// slots of the cgroups not watched (evictUnwatched).
 	MaxCgroups uint32
 	// MaxTasks bounds, with raw_tp, the map of where each task's kernel
 	// counters stood at its last switch-out (a preallocated hash by thread
@@ -155,6 +157,8 @@ type Sampler struct {
 	// for slotReads Reads (Options.SlotReads); slotAge counts them.
 	slotReads, slotAge int
 	slotCache          map[uint64]uint32
+	// maxCgroups is the counter map's size (evictUnwatched).
+	maxCgroups uint32
 	// watch, when not nil, is every cgroup Read reports (Watch); watched
 	// is slotCache cut down to them, rebuilt with it. fresh holds the
 	// cgroups watched since the last Read: their first Read only records
@@ -262,7 +266,7 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 		return nil, unsupported(fmt.Sprintf("load %s programs", attach), err)
 	}
 	defer coll.Close() // closes only what was not detached below
-	s := &Sampler{attach: attach, mode: opts.KeyMode, prev: map[uint64]CgroupStats{}, slotReads: opts.SlotReads}
+	s := &Sampler{attach: attach, mode: opts.KeyMode, prev: map[uint64]CgroupStats{}, slotReads: opts.SlotReads, maxCgroups: maxCgroups}
 	s.maps = runqMaps{
 		CgroupSlots:   coll.DetachMap(runqMapCgroupSlots),
 		Drops:         coll.DetachMap(runqMapDrops),
@@ -394,7 +398,8 @@ func (s *Sampler) Read() (map[uint64]CgroupStats, error) {
 // task since load, not only the ones the caller cares about: on a host
 // that starts and removes many cgroups (transient units, other runtimes'
 // containers) reading and diffing all of them on every Read made the read
-// most of the agent's CPU. A cgroup watched anew shows in Read from the
+// most of the agent's CPU; their slots are given back once they crowd the
+// map (evictUnwatched). A cgroup watched anew shows in Read from the
 // Read after the first that finds its slot (that one records where its
 // counters stand, which may include counts from before it was watched).
 func (s *Sampler) Watch(ids []uint64) {
@@ -450,6 +455,9 @@ func (s *Sampler) totals() (map[uint64]CgroupStats, error) {
 			return nil, fmt.Errorf("ebpf runq: read cgroup slots: %w", err)
 		}
 		s.slotCache, s.slotAge, s.watched = slots, 0, nil
+		if err := s.evictUnwatched(); err != nil {
+			return nil, err
+		}
 	}
 	s.slotAge++
 	slots := s.slotCache
@@ -611,6 +619,35 @@ func sumCPUs(id uint64, perCPU []runqCgroupStats) CgroupStats {
 func (s *Sampler) Forget(cgroupID uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.forget(cgroupID)
+}
+
+// evictUnwatched gives back the slots of every cgroup not watched once the
+// cgroups holding one (slotCache, just read) fill more than half the map.
+// The programs give a slot to every cgroup that runs a task, and only the
+// caller knows which ones it tracks and when they go (Forget): on a host
+// that creates and removes cgroups the caller never tracks (transient
+// units, other runtimes' containers, tests) their slots would otherwise
+// fill the map, and from then on no new workload would be counted. What
+// an unwatched cgroup counted is never reported, so nothing is lost; one
+// still running takes a slot again at its next switch-out.
+func (s *Sampler) evictUnwatched() error {
+	if s.watch == nil || len(s.slotCache) <= int(s.maxCgroups/2) {
+		return nil
+	}
+	for id := range s.slotCache {
+		if s.watch[id] {
+			continue
+		}
+		if err := s.forget(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forget is Forget with s.mu held.
+func (s *Sampler) forget(cgroupID uint64) error {
 	delete(s.prev, cgroupID)
 	delete(s.slotCache, cgroupID)
 	delete(s.watched, cgroupID)

@@ -722,3 +722,49 @@ func TestBPFWatch(t *testing.T) {
 		t.Errorf("after Watch(nil) cgroup %d not read: %v", idB, w)
 	}
 }
+
+// TestBPFEvictsUnwatched fills a small counter map with cgroups the caller
+// does not watch (as a host that starts and removes other cgroups does):
+// once they hold more than half of it, a Read gives their slots back, so a
+// cgroup watched afterwards is still counted. Without that it would find
+// the map full and never be counted.
+func TestBPFEvictsUnwatched(t *testing.T) {
+	kerneltest.RequireBPF(t)
+	v2Root := kerneltest.RequireCgroupV2(t)
+	const maxCgroups = 8
+	s := loadForTest(t, Options{KeyMode: KeyCgroupV2, MaxCgroups: maxCgroups})
+	a, idA := cgroupWithID(t, v2Root)
+	s.Watch([]uint64{idA})
+	spinIn(t, a)
+	var others []uint64
+	for range maxCgroups {
+		dir, id := cgroupWithID(t, v2Root)
+		spinIn(t, dir)
+		others = append(others, id)
+	}
+	if d, err := s.drops(); err != nil || d.Cgroups == 0 {
+		t.Fatalf("drops = %+v, %v: want the map full, cgroups not counted, before any Read", d, err)
+	}
+	readWindow(t, s)
+	slots, err := s.slots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range others {
+		if _, ok := slots[id]; ok {
+			t.Errorf("unwatched cgroup %d still holds a slot after a Read with the map full", id)
+		}
+	}
+	if _, ok := slots[idA]; !ok {
+		t.Errorf("watched cgroup %d lost its slot", idA)
+	}
+
+	c, idC := cgroupWithID(t, v2Root)
+	s.Watch([]uint64{idA, idC})
+	spinIn(t, c)
+	readWindow(t, s) // records where c's counters stand
+	spinIn(t, c)
+	if w := readWindow(t, s); w[idC].OnCPU == 0 {
+		t.Errorf("cgroup %d watched after the map had filled is not counted: %v", idC, w)
+	}
+}
