@@ -40,6 +40,9 @@ type UsageReader interface {
 	UsageLazy(cgroupPath string) (sample.CgroupUsage, error)
 	// CPU reads only the cumulative CPU time (the fast tick's one file).
 	CPU(cgroupPath string) (time.Duration, error)
+	// Members lists a cgroup's child cgroups and whether it holds
+	// processes itself, in the hierarchy CPU reads (planFastReads).
+	Members(cgroupPath string) (sample.CgroupMembers, error)
 	// CloseUnused releases what the reader keeps for cgroups not read since
 	// the previous call (open files: re-reading an open cgroup file is much
 	// cheaper than opening it each tick). The loop calls it after each pass
@@ -193,6 +196,9 @@ type Agent struct {
 	// is its reused input.
 	classCPU  *sample.ClassCPUMeter
 	fastReads []sample.WorkloadCPU
+	// fastPlan is what the fast tick reads, chosen at each container
+	// tick (planFastReads).
+	fastPlan []fastRead
 	// applied is the last plan handed to the enforcer and appliedAt when;
 	// see enforce for when a host tick may skip the enforcer.
 	applied   *qos.Plan
@@ -551,6 +557,7 @@ func (a *Agent) SampleWorkloads(now time.Time) {
 		return 0
 	})
 	a.workloads = out
+	a.fastPlan = a.planFastReads(out)
 	a.metrics.observeWorkloads(out)
 }
 

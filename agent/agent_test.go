@@ -39,6 +39,8 @@ type fakeCgroups struct {
 	cpuReads map[string]int
 	// lazyReads counts UsageLazy calls per path.
 	lazyReads map[string]int
+	// tasks marks cgroups that hold processes of their own (Members).
+	tasks map[string]bool
 }
 
 func (f *fakeCgroups) Usage(path string) (sample.CgroupUsage, error) {
@@ -65,6 +67,24 @@ func (f *fakeCgroups) CPU(path string) (time.Duration, error) {
 }
 
 func (f *fakeCgroups) CloseUnused() int { return 0 }
+
+// Members lists, as the kernel's directory does, every cgroup one level
+// below path (a cgroup is any path with counters), and says whether path
+// holds processes from tasks.
+func (f *fakeCgroups) Members(path string) (sample.CgroupMembers, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.u[path]; !ok && path != "/" {
+		return sample.CgroupMembers{}, fmt.Errorf("cgroup %s: %w", path, sample.ErrCgroupGone)
+	}
+	m := sample.CgroupMembers{Tasks: f.tasks[path]}
+	for p := range f.u {
+		if rest, ok := strings.CutPrefix(p, strings.TrimSuffix(path, "/")+"/"); ok && rest != "" && !strings.Contains(rest, "/") {
+			m.Children = append(m.Children, rest)
+		}
+	}
+	return m, nil
+}
 
 // count adds a read of path to reads.
 func (f *fakeCgroups) count(reads *map[string]int, path string) {

@@ -2,9 +2,11 @@ package agent
 
 import (
 	"context"
+	"path"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/agent/discovery"
 	"github.com/sluicehq/sluice/qos"
 )
 
@@ -69,5 +71,95 @@ func TestFastTickFollowsExactCountersNotProcStat(t *testing.T) {
 	}
 	if cuts == 0 {
 		t.Error("no cut at any burst: the bursts were not seen")
+	}
+}
+
+// The fast tick reads a directory once for all its workloads where the
+// directory holds nothing else (its counter is their sum), and workload by
+// workload where it holds a process of its own, a cgroup no workload is,
+// or workloads of two classes; the classes add up the same either way.
+func TestFastTickReadsWholeClassDirectoryOnce(t *testing.T) {
+	r := newRig(t)
+	r.a.policy.OfflineParent = "" // a dry run on a host without one: offline is read too
+	r.cg.tasks = map[string]bool{"/svc": true}
+	type wl struct {
+		path  string
+		class qos.Class
+		milli int64
+	}
+	wls := []wl{
+		{"/batch/a", qos.ClassOffline, 300}, {"/batch/b", qos.ClassOffline, 200}, {"/batch/c", qos.ClassOffline, 100},
+		{"/web/x", qos.ClassOnline, 400}, {"/web/y", qos.ClassOnline, 100}, // and /web/stray, no workload
+		{"/svc/p", qos.ClassOnline, 50}, {"/svc/q", qos.ClassOnline, 50}, // /svc holds a process
+		{"/mixed/on", qos.ClassOnline, 10}, {"/mixed/off", qos.ClassOffline, 20},
+	}
+	src := r.a.cfg.Workloads.(*fakeWorkloads)
+	src.ws = nil
+	for _, w := range wls {
+		src.ws = append(src.ws, discovery.Workload{ID: w.path, Name: w.path, Class: w.class, CgroupPath: w.path})
+	}
+	var online, offline int64
+	for _, w := range wls {
+		if w.class == qos.ClassOnline {
+			online += w.milli
+		} else {
+			offline += w.milli
+		}
+	}
+	const strayMilli = 70
+	tick := func(i int) {
+		const d = 100 * time.Millisecond
+		r.clk.t = r.clk.t.Add(d)
+		for _, w := range wls {
+			r.cg.add(w.path, time.Duration(w.milli)*d/1000, 1<<20)
+			r.cg.add(path.Dir(w.path), time.Duration(w.milli)*d/1000, 1<<20) // the kernel charges every level
+		}
+		r.cg.add("/web/stray", strayMilli*d/1000, 1<<20)
+		r.cg.add("/web", strayMilli*d/1000, 1<<20)
+		r.cg.add("/", time.Duration(online+offline+strayMilli)*d/1000, 0)
+		if i%10 == 0 {
+			r.a.SampleWorkloads(r.clk.t)
+		}
+		r.a.Iterate(context.Background(), "host")
+	}
+	check := func(from, to int) {
+		t.Helper()
+		r.cg.cpuReads = nil
+		for i := from; i < to; i++ {
+			tick(i)
+			c := r.a.Snapshot().CPU
+			if i == from {
+				// The first tick, or the first after a change of
+				// plan: a counter read anew has no rate yet.
+				continue
+			}
+			if c == nil || c.OnlineMilli != online || c.OfflineMilli != offline || c.UnclassedMilli != strayMilli {
+				t.Fatalf("tick %d: accounting %+v; want online %dm, offline %dm, unclassed %dm (the stray cgroup)", i, c, online, offline, strayMilli)
+			}
+		}
+	}
+	check(0, 20)
+	reads := r.cg.cpuReads
+	if reads["/batch"] != 20 || reads["/batch/a"] != 0 {
+		t.Errorf("/batch read %d times, /batch/a %d times over 20 fast ticks: want the directory every tick and no workload in it", reads["/batch"], reads["/batch/a"])
+	}
+	for _, p := range []string{"/web/x", "/svc/p", "/mixed/on", "/mixed/off"} {
+		if reads[p] != 20 {
+			t.Errorf("%s read %d times over 20 fast ticks, want 20: its directory holds more than one class's workloads", p, reads[p])
+		}
+	}
+	for _, p := range []string{"/web", "/svc", "/mixed"} {
+		if reads[p] != 0 {
+			t.Errorf("%s read %d times: its counter holds more than its workloads", p, reads[p])
+		}
+	}
+
+	// A process in /batch itself: from the next container tick on, its
+	// workloads are read one by one.
+	r.cg.tasks["/batch"] = true
+	check(20, 30)
+	if reads := r.cg.cpuReads; reads["/batch/a"] != 10 || reads["/batch"] != 0 {
+		t.Errorf("after a process joined /batch: /batch read %d times, /batch/a %d times over the next 10 fast ticks (the first a container tick); want the workloads only",
+			reads["/batch"], reads["/batch/a"])
 	}
 }

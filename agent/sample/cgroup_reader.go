@@ -3,6 +3,7 @@ package sample
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -199,6 +200,48 @@ func (r *CgroupReader) CPU(cgroupPath string) (time.Duration, error) {
 		return 0, fmt.Errorf("cgroup %s: cpuacct.usage: %w", cgroupPath, err)
 	}
 	return durationOf(ns, time.Nanosecond), nil
+}
+
+// CgroupMembers is what one cgroup holds directly.
+type CgroupMembers struct {
+	// Children are the names of its child cgroups, in directory order.
+	Children []string
+	// Tasks: its cgroup.procs lists at least one process.
+	Tasks bool
+}
+
+// Members lists the child cgroups of the cgroup at cgroupPath and whether
+// it holds processes of its own, in the hierarchy CPU is read from (the
+// one whose counter sums its children's). Errors wrap ErrCgroupGone when
+// the cgroup has vanished.
+func (r *CgroupReader) Members(cgroupPath string) (CgroupMembers, error) {
+	dir := cgroupfs.Join(r.cpuRoot, cgroupPath)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return CgroupMembers{}, fmt.Errorf("cgroup %s: %w", cgroupPath, ErrCgroupGone)
+		}
+		return CgroupMembers{}, fmt.Errorf("cgroup %s: list children: %w", cgroupPath, err)
+	}
+	var m CgroupMembers
+	for _, e := range ents {
+		if e.IsDir() {
+			m.Children = append(m.Children, e.Name())
+		}
+	}
+	// One byte tells: the kernel lists a pid per line.
+	f, err := os.Open(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return CgroupMembers{}, fmt.Errorf("cgroup %s: %w", cgroupPath, err)
+	}
+	defer f.Close()
+	var b [1]byte
+	n, err := f.Read(b[:])
+	if err != nil && !errors.Is(err, io.EOF) {
+		return CgroupMembers{}, fmt.Errorf("cgroup %s: read cgroup.procs: %w", cgroupPath, cgroupfs.ErrnoOf(err))
+	}
+	m.Tasks = n > 0
+	return m, nil
 }
 
 // Memory reads the cgroup's working set and hard limit (0 = unlimited).

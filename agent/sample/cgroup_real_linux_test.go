@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -281,5 +282,59 @@ func TestRealCgroupHeldFiles(t *testing.T) {
 	}
 	if n := r.CloseUnused(); n != 0 {
 		t.Fatalf("%d files held after a sweep without reads, want 0", n)
+	}
+}
+
+// TestRealCgroupV1Members lists a cpuacct cgroup's children and whether it
+// holds a process, as the agent's fast tick plans its reads from them, and
+// checks that with no process of its own its counter is exactly its
+// children's sum (the kernel charges every level), which the plan relies on.
+func TestRealCgroupV1Members(t *testing.T) {
+	acctRoot := kerneltest.RequireCgroupV1Controller(t, "cpuacct")
+	name := kerneltest.UniqueName("sluice-members")
+	parent := kerneltest.MakeCgroup(t, name, acctRoot)[0]
+	kerneltest.MakeCgroup(t, name+"/a", acctRoot)
+	kerneltest.MakeCgroup(t, name+"/b", acctRoot)
+	r, err := NewCgroupReader(layoutOf(t, cgroupRoot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.Members("/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(m.Children)
+	if !slices.Equal(m.Children, []string{"a", "b"}) || m.Tasks {
+		t.Errorf("Members(parent) = %+v, want children [a b] and no process", m)
+	}
+	child := kerneltest.StartChild(t, kerneltest.WorkloadSpin, filepath.Join(parent, "a"))
+	if m, err := r.Members("/" + name + "/a"); err != nil || !m.Tasks || len(m.Children) != 0 {
+		t.Errorf("Members(a) with a process = %+v, %v; want a process and no children", m, err)
+	}
+	if m, err := r.Members("/" + name); err != nil || m.Tasks {
+		t.Errorf("Members(parent) with a process in a child = %+v, %v; want no process of its own", m, err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	// Stopped first, so the two reads below see the same totals.
+	_ = child.Cmd.Process.Kill()
+	<-child.Done()
+	sum := time.Duration(0)
+	for _, c := range []string{"a", "b"} {
+		v, err := r.CPU("/" + name + "/" + c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum += v
+	}
+	total, err := r.CPU("/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum == 0 || total != sum {
+		t.Errorf("parent's cpuacct.usage %v, children's sum %v: want the same, and not zero", total, sum)
+	}
+	kerneltest.RemoveTree(t, parent)
+	if _, err := r.Members("/" + name); !errors.Is(err, ErrCgroupGone) {
+		t.Errorf("Members of a removed cgroup = %v, want ErrCgroupGone", err)
 	}
 }
