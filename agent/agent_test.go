@@ -41,6 +41,8 @@ type fakeCgroups struct {
 	lazyReads map[string]int
 	// tasks marks cgroups that hold processes of their own (Members).
 	tasks map[string]bool
+	// memberReads counts Members calls per path.
+	memberReads map[string]int
 }
 
 func (f *fakeCgroups) Usage(path string) (sample.CgroupUsage, error) {
@@ -72,6 +74,7 @@ func (f *fakeCgroups) CloseUnused() int { return 0 }
 // below path (a cgroup is any path with counters), and says whether path
 // holds processes from tasks.
 func (f *fakeCgroups) Members(path string) (sample.CgroupMembers, error) {
+	f.count(&f.memberReads, path)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.u[path]; !ok && path != "/" {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/agent/sample"
@@ -84,7 +85,10 @@ func (a *Agent) planFastReads(ws []qos.WorkloadSample) []fastRead {
 			continue // its directory is planned already
 		}
 		delete(byDir, d)
-		if a.wholeClass(d, ws, idx, isWorkload) {
+		// Offline workloads under the offline parent are read through
+		// its counter while it exists: no need to look.
+		offlineParent := w.Class == qos.ClassOffline && a.underOfflineParent(d)
+		if !offlineParent && a.wholeClass(d, ws, idx, isWorkload) {
 			plan = append(plan, fastRead{path: d, class: w.Class})
 			continue
 		}
@@ -93,6 +97,13 @@ func (a *Agent) planFastReads(ws []qos.WorkloadSample) []fastRead {
 		}
 	}
 	return plan
+}
+
+// underOfflineParent says whether dir is the policy's offline parent or
+// below it.
+func (a *Agent) underOfflineParent(dir string) bool {
+	p := a.policy.OfflineParent
+	return p != "" && (dir == p || strings.HasPrefix(dir, strings.TrimSuffix(p, "/")+"/"))
 }
 
 // wholeClass says whether dir holds only the workloads ws[idx] (its

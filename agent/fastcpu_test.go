@@ -163,3 +163,21 @@ func TestFastTickReadsWholeClassDirectoryOnce(t *testing.T) {
 			reads["/batch"], reads["/batch/a"])
 	}
 }
+
+// Offline workloads under the offline parent are read through its counter:
+// planning the fast tick does not list the parent to see whether it could.
+func TestFastTickPlanLeavesOfflineParentAlone(t *testing.T) {
+	r := newRig(t)
+	src := r.a.cfg.Workloads.(*fakeWorkloads)
+	src.ws = append(src.ws, discovery.Workload{ID: "batch-b", Name: "batch-b", Class: qos.ClassOffline, CgroupPath: r.a.policy.OfflineParent + "/b"})
+	r.cg.add(r.a.policy.OfflineParent+"/b", time.Second, 1<<20)
+	for range 3 {
+		r.step(time.Second, 100, 100)
+	}
+	if n := r.cg.memberReads[r.a.policy.OfflineParent]; n != 0 {
+		t.Errorf("the offline parent listed %d times; want none, its counter is read", n)
+	}
+	if n := r.cg.cpuReads[r.a.policy.OfflineParent+"/b"]; n != 0 {
+		t.Errorf("an offline workload under the parent read %d times on the fast tick; want none", n)
+	}
+}
