@@ -191,19 +191,41 @@ func parseOptions(args []string) (options, error) {
 	return o, nil
 }
 
+// services are the online services the run measures: redis always, the
+// cpu service unless -http-rounds is 0 (then it is neither started,
+// calibrated nor reported).
+func (o options) services() []*service {
+	out := []*service{{name: "redis", conns: o.redisConns, levels: o.levels, rounds: o.rounds}}
+	if o.httpRounds > 0 {
+		out = append(out, &service{name: "http", conns: o.httpConns, levels: o.httpLevels, rounds: o.httpRounds})
+	}
+	return out
+}
+
+// conditionsRun counts the conditions -conditions leaves in.
+func (o options) conditionsRun() int {
+	n := 0
+	for k := range numConditions {
+		if o.runs(k) {
+			n++
+		}
+	}
+	return n
+}
+
 // estimate is how long the run will take, roughly: every window with its
 // warm-up, plus calibration.
 func (o options) estimate() time.Duration {
 	perService := func(levels int) time.Duration {
 		return o.warmup - o.levelWarmup + time.Duration(levels)*(o.duration+o.levelWarmup)
 	}
-	d := 2 * (o.calibrate + time.Second)
+	d := time.Duration(len(o.services())) * (o.calibrate + time.Second)
 	for r := range o.rounds {
 		perCond := perService(len(o.levels)) + 2*time.Second // agent start, burners' stop
 		if r < o.httpRounds {
 			perCond += perService(len(o.httpLevels))
 		}
-		d += time.Duration(numConditions) * perCond
+		d += time.Duration(o.conditionsRun()) * perCond
 	}
 	return d
 }
@@ -255,10 +277,7 @@ func run(ctx context.Context, o options, log *slog.Logger) (err error) {
 		return err
 	}
 	b := &bench{o: o, t: t, fs: pfs, dir: dir, self: self, cpus: runtime.NumCPU(), log: log,
-		services: []*service{
-			{name: "redis", conns: o.redisConns, levels: o.levels, rounds: o.rounds},
-			{name: "http", conns: o.httpConns, levels: o.httpLevels, rounds: o.httpRounds},
-		}}
+		services: o.services()}
 	log.Info("starting", "cgroups", t.base, "estimate", o.estimate().Round(time.Second), "quick", o.quick)
 	defer b.stopServices()
 	if err := b.startServices(ctx); err != nil {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/qos"
 )
 
 // TestRunBudget checks the plan the defaults make, not a timing: the full
@@ -19,9 +21,12 @@ func TestRunBudget(t *testing.T) {
 		!slices.Equal(full.levels, []int{20, 40, 60}) || !slices.Equal(full.httpLevels, []int{20, 60}) {
 		t.Errorf("full run plan %+v: want 5 redis rounds at 20/40/60%%, 3 http rounds at 20/60%%, windows >= 30 s", full)
 	}
-	// Default policy: ramp 10%/s of capacity after a 2 s hold: 12 s to full.
-	if full.warmup <= 12*time.Second {
-		t.Errorf("warm-up %v is not longer than the default ramp (12 s)", full.warmup)
+	// The default policy's ramp from its floor to the water level, after
+	// its hold.
+	pol := qos.DefaultPolicy()
+	ramp := pol.CPU.GrowHold + time.Duration((pol.CPU.HighWater-pol.CPU.OfflineFloor)/pol.CPU.RampPerSecond*float64(time.Second))
+	if full.warmup <= ramp {
+		t.Errorf("warm-up %v is not longer than the default ramp (%v)", full.warmup, ramp)
 	}
 	if e := full.estimate(); e > 90*time.Minute {
 		t.Errorf("full run estimate %v, budget 90 min", e)
@@ -34,6 +39,19 @@ func TestRunBudget(t *testing.T) {
 		t.Errorf("quick run (quick=%v) estimate %v, budget 5 min", quick.quick, e)
 	}
 	t.Logf("estimates: full %v, quick %v", full.estimate(), quick.estimate())
+	// A subset explored: only what runs is estimated, and without cpu
+	// service rounds the service is left out altogether.
+	sub, err := parseOptions([]string{"-levels", "40", "-http-rounds", "0", "-rounds", "3", "-conditions", "alone,sluice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sub.services()); n != 1 {
+		t.Errorf("-http-rounds 0: %d services, want redis only", n)
+	}
+	perWindow := sub.warmup + sub.duration
+	if e := sub.estimate(); e < 6*perWindow || e > 6*perWindow+time.Minute {
+		t.Errorf("estimate %v for 3 rounds of 2 conditions at one level (windows %v after %v warm-up): want about 6 of them", e, sub.duration, sub.warmup)
+	}
 	// An explicit flag wins over the quick defaults.
 	q2, err := parseOptions([]string{"-duration", "10s", "-levels", "30"})
 	if err != nil || !slices.Equal(q2.levels, []int{30}) {
