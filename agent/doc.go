@@ -12,10 +12,12 @@
 // latest plan, so a slow one never delays the caps, and its results reach
 // the next Observation.
 //
-// Two tickers drive sampling: a fast host tick (default 100 ms: /proc/stat
-// and the offline parent's CPU counter every time, /proc/meminfo and PSI
-// averages about once a second as sluice-agent wires it) and a slower
-// per-container tick (default 1 s). A PSI trigger wakes the loop at once.
+// Two tickers drive sampling: a fast host tick (default 100 ms: every
+// class's exact CPU counter every time — the root cgroup's for host busy
+// time, the offline parent's, and the online and system workloads', one
+// per workload or one per directory that holds only one class's workloads
+// (planFastReads); /proc/meminfo and PSI averages about once a second as
+// sluice-agent wires it) and a slower per-container tick (default 1 s). A PSI trigger wakes the loop at once.
 // A tick whose plan equals the last enforced plan (qos.Plan.Equal) skips
 // the enforcers; the kernel is re-read and corrected at least
 // once per container interval.
