@@ -64,9 +64,10 @@ func startAgent(ctx context.Context, bin, dir string, t tree, extra string, log 
 		return nil, err
 	}
 	defer logf.Close() // the child holds its own descriptor
-	a.cmd = exec.Command(bin, "-policy", policy, "-containerd", "", "-listen", a.addr, "-log-level", "info")
+	// In a cgroup of its own, unclassed like any host daemon: its CPU is
+	// read from there (counters).
+	a.cmd = t.command(t.agent(), bin, "-policy", policy, "-containerd", "", "-listen", a.addr, "-log-level", "info")
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf
-	a.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := a.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}

@@ -17,8 +17,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/prometheus/procfs"
 )
 
 // service is one online service under test.
@@ -68,7 +66,6 @@ type cell struct {
 type bench struct {
 	o        options
 	t        tree
-	fs       procfs.FS
 	dir      string
 	self     string // this binary, for the loadgen, serve-cpu and spin subcommands
 	cpus     int
@@ -188,13 +185,13 @@ func (b *bench) measure(ctx context.Context, s *service, rate float64, warmup, d
 		line := sc.Bytes()
 		switch {
 		case bytes.HasPrefix(line, []byte("start ")):
-			if c0, err = readCounters(b.fs, b.t, agentPID); err == nil {
+			if c0, err = readCounters(b.t); err == nil {
 				sampler.Go(func() { c.samples = b.sampleEverySecond(sctx, c0) })
 			}
 		case bytes.HasPrefix(line, []byte("end ")):
 			cancel()
 			sampler.Wait()
-			c1, err = readCounters(b.fs, b.t, agentPID)
+			c1, err = readCounters(b.t)
 		case bytes.HasPrefix(line, []byte("{")):
 			resultLine = bytes.Clone(line)
 		}
@@ -217,8 +214,8 @@ func (b *bench) measure(ctx context.Context, s *service, rate float64, warmup, d
 		return c, fmt.Errorf("load generator result: %w", err)
 	}
 	c.cpu = window(c0, c1, b.cpus)
-	c.agent = c0.agentMeasured && c1.agentMeasured
-	c.agentCPU = c1.agentCPUSeconds - c0.agentCPUSeconds
+	c.agent = agentPID > 0
+	c.agentCPU = (c1.agent - c0.agent).Seconds()
 	c.starved = starved(c.load, b.o.maxLag)
 	return c, nil
 }
@@ -236,7 +233,7 @@ func (b *bench) sampleEverySecond(ctx context.Context, first counters) []sample 
 			return out
 		case <-tick.C:
 		}
-		cur, err := readCounters(b.fs, b.t, 0)
+		cur, err := readCounters(b.t)
 		if err != nil {
 			continue
 		}

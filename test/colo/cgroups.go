@@ -32,6 +32,7 @@ func (t tree) online() string  { return t.base + "/online" }
 func (t tree) loadgen() string { return t.base + "/loadgen" }
 func (t tree) spinner() string { return t.base + "/spinner" }
 func (t tree) offline() string { return t.base + "/offline" }
+func (t tree) agent() string   { return t.base + "/agent" }
 func (t tree) stress() string  { return t.base + "/offline/stress-ng" }
 
 // create makes the subtree in each hierarchy, parents first.
@@ -40,7 +41,7 @@ func (t tree) create() error {
 		if _, err := os.Stat(filepath.Join(t.root, ctrl, "cgroup.procs")); err != nil {
 			return fmt.Errorf("cgroup v1 %s hierarchy at %s: %w", ctrl, filepath.Join(t.root, ctrl), err)
 		}
-		for _, cg := range []string{t.base, t.online(), t.loadgen(), t.spinner(), t.offline(), t.stress()} {
+		for _, cg := range []string{t.base, t.online(), t.loadgen(), t.spinner(), t.offline(), t.stress(), t.agent()} {
 			if err := os.Mkdir(filepath.Join(t.root, ctrl, cg), 0o755); err != nil {
 				return fmt.Errorf("create cgroup %s in %s: %w", cg, ctrl, err)
 			}

@@ -88,4 +88,21 @@ func TestTreeOnRealKernel(t *testing.T) {
 	if u, err := tr.cpuUsage("/"); err != nil || u <= 0 {
 		t.Errorf("root cpuacct.usage %v, %v: want host busy time", u, err)
 	}
+	// The agent's figure is its own cgroup's: a process run there shows
+	// in it, and in nothing the share is computed from.
+	c0, err := readCounters(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.command(tr.agent(), "/bin/sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done").Run(); err != nil {
+		t.Fatal(err)
+	}
+	c1, err := readCounters(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := window(c0, c1, 2)
+	if d := c1.agent - c0.agent; d <= 0 || w.online != 0 || w.offline != 0 || w.loadgen != 0 {
+		t.Errorf("a busy process in the agent's cgroup: agent %v; online %v, offline %v, loadgen %v s (want only the agent's to grow)", d, w.online, w.offline, w.loadgen)
+	}
 }

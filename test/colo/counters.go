@@ -3,42 +3,31 @@ package main
 import (
 	"fmt"
 	"time"
-
-	"github.com/prometheus/procfs"
 )
 
 // counters is one reading of every exact CPU counter the benchmark uses.
 // All come from v1 cpuacct.usage (nanoseconds, updated at every context
 // switch and tick), the host's from the root cgroup: /proc/stat is
 // sampled at the tick and would not add up with the cgroups' counters.
+// The agent runs alone in its own cgroup (tree.agent), so its figure is
+// exact too (its BPF programs' run time is charged by the kernel to the
+// tasks they run beside, not to it).
 type counters struct {
 	at                                      time.Time
 	host, online, loadgen, offline, spinner time.Duration
-	agentCPUSeconds                         float64
-	agentMeasured                           bool
+	agent                                   time.Duration
 }
 
-func readCounters(fs procfs.FS, t tree, agentPID int) (counters, error) {
+func readCounters(t tree) (counters, error) {
 	c := counters{at: time.Now()}
 	for _, x := range []struct {
 		cg  string
 		dst *time.Duration
-	}{{"/", &c.host}, {t.online(), &c.online}, {t.loadgen(), &c.loadgen}, {t.offline(), &c.offline}, {t.spinner(), &c.spinner}} {
+	}{{"/", &c.host}, {t.online(), &c.online}, {t.loadgen(), &c.loadgen}, {t.offline(), &c.offline}, {t.spinner(), &c.spinner}, {t.agent(), &c.agent}} {
 		var err error
 		if *x.dst, err = t.cpuUsage(x.cg); err != nil {
 			return c, fmt.Errorf("cgroup cpu usage: %w", err)
 		}
-	}
-	if agentPID > 0 {
-		p, err := fs.Proc(agentPID)
-		if err != nil {
-			return c, fmt.Errorf("sluice-agent process: %w", err)
-		}
-		st, err := p.Stat()
-		if err != nil {
-			return c, fmt.Errorf("sluice-agent /proc/%d/stat: %w", agentPID, err)
-		}
-		c.agentCPUSeconds, c.agentMeasured = st.CPUTime(), true
 	}
 	return c, nil
 }

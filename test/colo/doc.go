@@ -64,7 +64,8 @@
 // and end and every second between; offline share = offline / (capacity
 // - online - system - load generator), system being host busy outside
 // our cgroups; the offline parent's CFS quota each second (the cap the
-// agent or the baseline set); the agent's utime+stime. Per condition and
+// agent or the baseline set); the agent's CPU, from the cgroup it runs in
+// alone (counted in system, like any host daemon). Per condition and
 // round: stress-ng bogo-ops per second of its run (cpu and stream).
 //
 // The report is one table per service (condition x level, median and

@@ -18,8 +18,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/prometheus/procfs"
 )
 
 type options struct {
@@ -246,10 +244,6 @@ func run(ctx context.Context, o options, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	pfs, err := procfs.NewFS("/proc")
-	if err != nil {
-		return err
-	}
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	t := tree{root: o.cgroupRoot, base: "/sluice-colo-" + hex.EncodeToString(rnd[:])}
@@ -276,7 +270,7 @@ func run(ctx context.Context, o options, log *slog.Logger) (err error) {
 	if err := t.create(); err != nil {
 		return err
 	}
-	b := &bench{o: o, t: t, fs: pfs, dir: dir, self: self, cpus: runtime.NumCPU(), log: log,
+	b := &bench{o: o, t: t, dir: dir, self: self, cpus: runtime.NumCPU(), log: log,
 		services: o.services()}
 	log.Info("starting", "cgroups", t.base, "estimate", o.estimate().Round(time.Second), "quick", o.quick)
 	defer b.stopServices()

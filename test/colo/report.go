@@ -136,7 +136,7 @@ func (r report) write(w io.Writer) {
 	r.writeDiscarded(w)
 	r.writeBusyHost(w)
 	fmt.Fprintln(w, "\nColumns: share = offline CPU / (capacity - online - system - load generator), from cpuacct over the window (system = root cgroup busy - ours: daemons, the agent, other users);")
-	fmt.Fprintln(w, "offline work = stress-ng bogo-ops per second of its run in that condition and round (cpu and stream stressors); agent = sluice-agent utime+stime, % of one core.")
+	fmt.Fprintln(w, "offline work = stress-ng bogo-ops per second of its run in that condition and round (cpu and stream stressors); agent = sluice-agent's cpuacct (its own cgroup; its BPF programs' run time is charged to the tasks they run beside), % of one core.")
 	r.goals(w)
 	fmt.Fprintf(w, "\nmeasured in %s\n", r.took.Round(time.Second))
 }
