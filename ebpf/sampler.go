@@ -9,7 +9,6 @@ import (
 
 	cebpf "github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 )
 
@@ -172,7 +171,7 @@ type Sampler struct {
 	statBuf  []runqCgroupStats
 
 	// wake reads wake_events; nil until Wakes is first called.
-	wake *ringbuf.Reader
+	wake *wakeRing
 }
 
 // Load loads the run-queue programs and attaches them. Errors from a

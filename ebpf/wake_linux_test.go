@@ -1,7 +1,9 @@
 package ebpf
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -93,5 +95,56 @@ func TestSetWakesRejectsTinyGap(t *testing.T) {
 	var s Sampler
 	if err := s.SetWakes(WakeConfig{RunqThreshold: time.Millisecond}); err == nil {
 		t.Error("a zero min gap was accepted: every switch-out could post a wake-up")
+	}
+}
+
+// TestBPFWakeRingWaitsInNetpoller checks that NextWake waits on the ring's
+// descriptor in Go's netpoller (not in a blocking epoll_wait, which keeps
+// the runtime's sysmon polling), returns nothing while nothing is posted,
+// and ends with os.ErrClosed when the sampler closes.
+func TestBPFWakeRingWaitsInNetpoller(t *testing.T) {
+	kerneltest.RequireBPF(t)
+	s, err := Load(Options{KeyMode: KeyCgroupV2})
+	if errors.Is(err, ErrNotSupported) {
+		kerneltest.Missing(t, kerneltest.FeatureBPF, "%v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			s.Close()
+		}
+	})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.NextWake()
+		errc <- err
+	}()
+	runUntil(t, "NextWake to open the ring", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.wake != nil
+	})
+	if s.wake.f == nil {
+		t.Fatal("the wake-up ring's descriptor is not in the netpoller: NextWake blocks in epoll_wait")
+	}
+	select {
+	case err := <-errc:
+		t.Fatalf("NextWake returned (%v) with wake-ups off", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	closed = true
+	if err := s.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, os.ErrClosed) {
+			t.Errorf("NextWake after Close: %v, want os.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("NextWake still waiting 10 s after Close")
 	}
 }
