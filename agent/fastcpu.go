@@ -67,8 +67,8 @@ type fastRead struct {
 // interval, until discovery lists it and the directory is read workload by
 // workload again. A change of plan leaves the counters read anew out of
 // one fast tick (a rate needs two readings), as a new workload is. A
-// directory that is itself a workload, or the root, is
-// never used: the first would count twice, the second is host busy time.
+// directory that is itself a workload, or the root, is never used: the
+// first would count twice, the second is host busy time.
 func (a *Agent) planFastReads(ws []qos.WorkloadSample) []fastRead {
 	plan := a.fastPlan[:0]
 	byDir := map[string][]int{}

@@ -170,7 +170,7 @@ type Sampler struct {
 	statKeys []uint32
 	statBuf  []runqCgroupStats
 
-	// wake reads wake_events; nil until Wakes is first called.
+	// wake reads wake_events; nil until NextWake is first called.
 	wake *wakeRing
 }
 
