@@ -17,7 +17,8 @@
 // time, the offline parent's, and the online and system workloads', one
 // per workload or one per directory that holds only one class's workloads
 // (planFastReads); /proc/meminfo and PSI averages about once a second as
-// sluice-agent wires it) and a slower per-container tick (default 1 s). A PSI trigger wakes the loop at once.
+// sluice-agent wires it) and a slower per-container tick (default 1 s). A
+// PSI trigger wakes the loop at once.
 // A tick whose plan equals the last enforced plan (qos.Plan.Equal) skips
 // the enforcers; the kernel is re-read and corrected at least
 // once per container interval.

@@ -156,8 +156,6 @@ type Sampler struct {
 	// for slotReads Reads (Options.SlotReads); slotAge counts them.
 	slotReads, slotAge int
 	slotCache          map[uint64]uint32
-	// maxCgroups is the counter map's size (evictUnwatched).
-	maxCgroups uint32
 	// watch, when not nil, is every cgroup Read reports (Watch); watched
 	// is slotCache cut down to them, rebuilt with it. fresh holds the
 	// cgroups watched since the last Read: their first Read only records
@@ -265,7 +263,7 @@ func loadDetached(opts Options, attach AttachMode) (*Sampler, error) {
 		return nil, unsupported(fmt.Sprintf("load %s programs", attach), err)
 	}
 	defer coll.Close() // closes only what was not detached below
-	s := &Sampler{attach: attach, mode: opts.KeyMode, prev: map[uint64]CgroupStats{}, slotReads: opts.SlotReads, maxCgroups: maxCgroups}
+	s := &Sampler{attach: attach, mode: opts.KeyMode, prev: map[uint64]CgroupStats{}, slotReads: opts.SlotReads}
 	s.maps = runqMaps{
 		CgroupSlots:   coll.DetachMap(runqMapCgroupSlots),
 		Drops:         coll.DetachMap(runqMapDrops),
@@ -631,7 +629,7 @@ func (s *Sampler) Forget(cgroupID uint64) error {
 // an unwatched cgroup counted is never reported, so nothing is lost; one
 // still running takes a slot again at its next switch-out.
 func (s *Sampler) evictUnwatched() error {
-	if s.watch == nil || len(s.slotCache) <= int(s.maxCgroups/2) {
+	if s.watch == nil || len(s.slotCache) <= int(s.maps.Stats.MaxEntries()/2) {
 		return nil
 	}
 	for id := range s.slotCache {
