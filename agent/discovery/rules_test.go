@@ -3,13 +3,19 @@ package discovery
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/sluicehq/sluice/qos"
@@ -251,5 +257,137 @@ func TestDiscovererWithoutContainerdKeepsRules(t *testing.T) {
 	stop()
 	if n := strings.Count(logs.String(), "containerd unreachable"); n != 1 {
 		t.Errorf("want one outage warning however many attempts failed, got %d:\n%s", n, logs)
+	}
+}
+
+// countingFS counts the directories a walk lists.
+type countingFS struct {
+	fstest.MapFS
+	listed map[string]int
+}
+
+func (c countingFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	c.listed[name]++
+	return c.MapFS.ReadDir(name)
+}
+
+// mapTree is an in-memory hierarchy holding the directories at paths
+// (absolute, as cgroup paths are written) and their parents.
+func mapTree(paths ...string) fstest.MapFS {
+	m := fstest.MapFS{}
+	for _, p := range paths {
+		m[strings.TrimPrefix(p, "/")] = &fstest.MapFile{Mode: fs.ModeDir | 0o755}
+	}
+	return m
+}
+
+// plainWalk is what walkRules lists, found by listing every directory to
+// maxDepth: the reference the pruned walk must agree with.
+func plainWalk(t *testing.T, fsys fs.FS, maxDepth int, rules []qos.ClassRule, skip map[string]bool) []string {
+	t.Helper()
+	var out []string
+	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		rel := "/" + name
+		if name == "." {
+			rel = "/"
+		}
+		if skip[rel] {
+			return fs.SkipDir
+		}
+		if _, ok := MatchRule(rules, rel); ok {
+			out = append(out, rel)
+		}
+		if rel != "/" && strings.Count(rel, "/") >= maxDepth {
+			return fs.SkipDir
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestWalkRulesPrunedAgreesWithPlainWalk draws random trees, patterns and
+// skips and checks that the walk, which lists only directories a rule
+// could match below, lists exactly what a walk of every directory finds.
+func TestWalkRulesPrunedAgreesWithPlainWalk(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 7))
+	names := []string{"a", "b", "ab", "x.slice", "y.service"}
+	parts := []string{"*", "a", "b", "?", "a*", "*.slice", "x.slice", "ab", "*b", "[ab]", "[^a]*"}
+	for trial := range 400 {
+		var dirs []string
+		for range 1 + rng.IntN(40) {
+			p := ""
+			for range 1 + rng.IntN(6) {
+				p += "/" + names[rng.IntN(len(names))]
+			}
+			dirs = append(dirs, p)
+		}
+		var rules []qos.ClassRule
+		for i := range 1 + rng.IntN(3) {
+			pat := ""
+			for range 1 + rng.IntN(5) {
+				part := parts[rng.IntN(len(parts))]
+				if strings.Contains(part, "[") && rng.IntN(4) > 0 {
+					part = "*" // classes are rarer, so most trials prune
+				}
+				pat += "/" + part
+			}
+			rules = append(rules, qos.ClassRule{Name: strconv.Itoa(i), Cgroup: pat, Class: qos.ClassOffline})
+		}
+		skip := map[string]bool{}
+		if rng.IntN(2) == 0 {
+			d := dirs[rng.IntN(len(dirs))]
+			skip[d[:strings.LastIndex(d, "/")+1]+names[rng.IntN(len(names))]] = true
+		}
+		fsys := mapTree(dirs...)
+		maxDepth := 1 + rng.IntN(5)
+		ws, err := walkRules(fsys, maxDepth, rules, skip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := paths(ws)
+		slices.Sort(got)
+		if want := plainWalk(t, fsys, maxDepth, rules, skip); !slices.Equal(got, want) {
+			t.Fatalf("trial %d: rules %v, depth %d, skip %v, tree %v:\nwalk lists  %v\nevery dir:  %v", trial, rules, maxDepth, skip, dirs, got, want)
+		}
+	}
+}
+
+// TestWalkRulesListsOnlyWhereRulesReach checks which directories the
+// walk lists: with the default rules (/system.slice/*, /init.scope) only
+// the root and /system.slice, not a Kubernetes subtree or the services'
+// own children; a pattern with a character class lists everything.
+func TestWalkRulesListsOnlyWhereRulesReach(t *testing.T) {
+	tree := mapTree("/system.slice/sshd.service/child", "/init.scope", "/kubepods/besteffort/pod1/ctr1", "/kubepods/burstable/pod2/ctr2")
+	rules := qos.DefaultPolicy().Rules
+	c := countingFS{tree, map[string]int{}}
+	ws, err := walkRules(c, 4, rules, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := paths(ws); !slices.Equal(got, []string{"/init.scope", "/system.slice/sshd.service"}) {
+		t.Errorf("listed workloads %v, want /init.scope and /system.slice/sshd.service", got)
+	}
+	listed := slices.Sorted(maps.Keys(c.listed))
+	if !slices.Equal(listed, []string{".", "system.slice"}) {
+		t.Errorf("directories read: %v, want only . and system.slice", listed)
+	}
+
+	c = countingFS{tree, map[string]int{}}
+	rules = append(rules, qos.ClassRule{Name: "class", Cgroup: "/kube[p]ods/*", Class: qos.ClassOffline})
+	if _, err := walkRules(c, 4, rules, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.listed) != 10 {
+		t.Errorf("with a character class the walk read %d directories (%v), want all 10 to depth 4", len(c.listed), slices.Sorted(maps.Keys(c.listed)))
 	}
 }
