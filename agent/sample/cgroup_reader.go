@@ -229,15 +229,21 @@ func (r *CgroupReader) Members(cgroupPath string) (CgroupMembers, error) {
 			m.Children = append(m.Children, e.Name())
 		}
 	}
-	// One byte tells: the kernel lists a pid per line.
+	// One byte tells: the kernel lists a pid per line. Every cgroup
+	// directory has cgroup.procs, so a directory just listed that lacks
+	// it was removed in between, like one whose open file reads ENODEV.
 	f, err := os.Open(filepath.Join(dir, "cgroup.procs"))
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
+		return CgroupMembers{}, fmt.Errorf("cgroup %s: %w", cgroupPath, ErrCgroupGone)
+	} else if err != nil {
 		return CgroupMembers{}, fmt.Errorf("cgroup %s: %w", cgroupPath, err)
 	}
 	defer f.Close()
 	var b [1]byte
 	n, err := f.Read(b[:])
-	if err != nil && !errors.Is(err, io.EOF) {
+	if errors.Is(err, syscall.ENODEV) {
+		return CgroupMembers{}, fmt.Errorf("cgroup %s: %w", cgroupPath, ErrCgroupGone)
+	} else if err != nil && !errors.Is(err, io.EOF) {
 		return CgroupMembers{}, fmt.Errorf("cgroup %s: read cgroup.procs: %w", cgroupPath, cgroupfs.ErrnoOf(err))
 	}
 	m.Tasks = n > 0

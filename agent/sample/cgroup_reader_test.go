@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,27 @@ func TestCgroupReaderFixtures(t *testing.T) {
 				t.Errorf("%s %s: Usage = %+v, %v; want %+v", tc.root, w.path, got, err, w.u)
 			}
 		}
+	}
+}
+
+// TestCgroupReaderMembersFixture lists a fixture cgroup's children. Its
+// directory has no cgroup.procs, as happens when the cgroup is removed
+// between the listing and the open: that is ErrCgroupGone, which callers
+// treat as a vanished cgroup, not a failed read.
+func TestCgroupReaderMembersFixture(t *testing.T) {
+	r, err := NewCgroupReader(layoutOf(t, "testdata/cgroup/v1-split"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Members("/sluice"); !errors.Is(err, ErrCgroupGone) {
+		t.Errorf("Members of a directory without cgroup.procs = %v, want ErrCgroupGone", err)
+	}
+	if _, err := r.Members("/sluice/none"); !errors.Is(err, ErrCgroupGone) {
+		t.Errorf("Members of a missing directory = %v, want ErrCgroupGone", err)
+	}
+	m, err := r.Members("/")
+	if err != nil || m.Tasks || !slices.Equal(m.Children, []string{"sluice"}) {
+		t.Errorf(`Members("/") = %+v, %v; want child [sluice], no process (empty cgroup.procs)`, m, err)
 	}
 }
 

@@ -143,7 +143,7 @@ func (b *bench) calibrate(ctx context.Context) error {
 		return err
 	}
 	for _, s := range b.services {
-		c, err := b.measure(ctx, s, 0, time.Second, b.o.calibrate, 0)
+		c, err := b.measure(ctx, s, 0, time.Second, b.o.calibrate, false)
 		if err != nil {
 			return fmt.Errorf("calibrate %s: %w", s.name, err)
 		}
@@ -159,7 +159,7 @@ func (b *bench) calibrate(ctx context.Context) error {
 // measure runs one load generator in the loadgen cgroup at rate (0:
 // closed loop) and reads the counters at the start and end of its window
 // and once a second in between.
-func (b *bench) measure(ctx context.Context, s *service, rate float64, warmup, duration time.Duration, agentPID int) (c cell, err error) {
+func (b *bench) measure(ctx context.Context, s *service, rate float64, warmup, duration time.Duration, agent bool) (c cell, err error) {
 	cmd := b.t.command(b.t.loadgen(), b.self, "loadgen", "-service", s.name, "-addr", s.addr,
 		"-rate", strconv.FormatFloat(rate, 'f', 3, 64), "-conns", strconv.Itoa(s.conns),
 		"-warmup", warmup.String(), "-duration", duration.String())
@@ -214,7 +214,7 @@ func (b *bench) measure(ctx context.Context, s *service, rate float64, warmup, d
 		return c, fmt.Errorf("load generator result: %w", err)
 	}
 	c.cpu = window(c0, c1, b.cpus)
-	c.agent = agentPID > 0
+	c.agent = agent
 	c.agentCPU = (c1.agent - c0.agent).Seconds()
 	c.starved = starved(c.load, b.o.maxLag)
 	return c, nil
@@ -249,7 +249,7 @@ func (b *bench) sampleEverySecond(ctx context.Context, first counters) []sample 
 // neutral so the burners get the CPU to handle SIGINT and print their
 // metrics (an idle or capped group on a busy host may not run for
 // seconds), then the burners, then the spinner.
-func (b *bench) setupCondition(ctx context.Context, run *condRun) (agentPID int, teardown func(), err error) {
+func (b *bench) setupCondition(ctx context.Context, run *condRun) (agent bool, teardown func(), err error) {
 	k, label := run.cond, fmt.Sprintf("r%d-%s", run.round+1, run.cond)
 	var stopCtl, stopWork []func()
 	teardown = func() {
@@ -271,30 +271,30 @@ func (b *bench) setupCondition(ctx context.Context, run *condRun) (agentPID int,
 		shares = "2" // Kubernetes BestEffort pods' weight
 	}
 	if err := b.t.offlineMode(shares, idle); err != nil {
-		return 0, teardown, err
+		return false, teardown, err
 	}
 	if k == condSpinner {
 		stopSpin, err := b.startBackground(b.t.spinner(), syscall.SIGKILL, nil, b.self, "spin", "-n", strconv.Itoa(b.cpus))
 		if err != nil {
-			return 0, teardown, fmt.Errorf("start spinner: %w", err)
+			return false, teardown, fmt.Errorf("start spinner: %w", err)
 		}
 		stopWork = append(stopWork, stopSpin)
 	}
 	if k == condSluice {
 		adir := filepath.Join(b.dir, label)
 		if err := os.Mkdir(adir, 0o755); err != nil {
-			return 0, teardown, err
+			return false, teardown, err
 		}
 		ag, err := startAgent(ctx, b.o.agentBin, adir, b.t, b.o.policyExtra, b.log)
 		if err != nil {
-			return 0, teardown, err
+			return false, teardown, err
 		}
 		stopCtl = append(stopCtl, func() {
 			if serr := ag.stop(); serr != nil {
 				b.log.Warn("sluice-agent stop", "err", serr)
 			}
 		})
-		agentPID = ag.cmd.Process.Pid
+		agent = true
 	}
 	if k == condKoord {
 		kctx, cancel := context.WithCancel(ctx)
@@ -308,7 +308,7 @@ func (b *bench) setupCondition(ctx context.Context, run *condRun) (agentPID int,
 		stopStress, err := b.startBackground(b.t.stress(), syscall.SIGINT, &stressOut, "stress-ng",
 			"--cpu", strconv.Itoa(b.cpus), "--stream", "1", "--metrics-brief", "--timeout", "0")
 		if err != nil {
-			return 0, teardown, fmt.Errorf("start stress-ng: %w", err)
+			return false, teardown, fmt.Errorf("start stress-ng: %w", err)
 		}
 		stopWork = append(stopWork, func() {
 			stopStress()
@@ -320,14 +320,14 @@ func (b *bench) setupCondition(ctx context.Context, run *condRun) (agentPID int,
 			}
 		})
 	}
-	return agentPID, teardown, nil
+	return agent, teardown, nil
 }
 
 // runCondition sets condition k up, measures every service due this
 // round at every load level, and tears it down.
 func (b *bench) runCondition(ctx context.Context, k condition, round int) (cells []cell, err error) {
 	run := &condRun{cond: k, round: round}
-	agentPID, teardown, err := b.setupCondition(ctx, run)
+	agent, teardown, err := b.setupCondition(ctx, run)
 	defer teardown()
 	if err != nil {
 		return nil, err
@@ -344,7 +344,7 @@ func (b *bench) runCondition(ctx context.Context, k condition, round int) (cells
 			if i == 0 {
 				warm = b.o.warmup
 			}
-			c, err := b.measure(ctx, s, s.rate(lvl), warm, b.o.duration, agentPID)
+			c, err := b.measure(ctx, s, s.rate(lvl), warm, b.o.duration, agent)
 			if err != nil {
 				return cells, fmt.Errorf("%s at %d%%: %w", s.name, lvl, err)
 			}
