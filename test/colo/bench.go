@@ -26,7 +26,9 @@ type service struct {
 	conns       int
 	levels      []int // percent of capacity
 	rounds      int
-	capacityRPS float64 // measured by calibrate
+	capacityRPS float64 // what load levels are shares of: pinnedRPS, or measured by calibrate
+	measuredRPS float64 // measured by calibrate
+	pinnedRPS   float64 // set by a flag; 0 = none
 }
 
 func (s *service) rate(level int) float64 { return s.capacityRPS * float64(level) / 100 }
@@ -150,8 +152,11 @@ func (b *bench) calibrate(ctx context.Context) error {
 		if c.load.Errors > 0 || c.load.AchievedPerSec <= 0 {
 			return fmt.Errorf("calibrate %s: %d errors (%s), %.0f answers/s", s.name, c.load.Errors, c.load.FirstError, c.load.AchievedPerSec)
 		}
-		s.capacityRPS = c.load.AchievedPerSec
-		b.log.Info("calibrated", "service", s.name, "capacity_rps", int(s.capacityRPS), "conns", s.conns)
+		s.measuredRPS, s.capacityRPS = c.load.AchievedPerSec, c.load.AchievedPerSec
+		if s.pinnedRPS > 0 {
+			s.capacityRPS = s.pinnedRPS
+		}
+		b.log.Info("calibrated", "service", s.name, "measured_rps", int(s.measuredRPS), "capacity_rps", int(s.capacityRPS), "conns", s.conns)
 	}
 	return nil
 }

@@ -38,6 +38,8 @@ type options struct {
 	httpWorkRnds int
 	maxLag       time.Duration
 	policyExtra  string
+	// pinned capacities (req/s), 0 = use the measured one
+	redisCapacity, httpCapacity float64
 	// only, when set, lists the conditions to run; nil runs all.
 	only  map[condition]bool
 	keep  bool
@@ -147,6 +149,8 @@ func parseOptions(args []string) (options, error) {
 	fs.DurationVar(&o.maxLag, "max-lag", 5*time.Millisecond, "discard a window whose dispatcher lag p99 exceeds this (the load generator was starved)")
 	fs.StringVar(&o.policyExtra, "policy-extra", "", "YAML lines appended to the agent's policy (default: none, the default policy)")
 	fs.StringVar(&conds, "conditions", "", "comma-separated conditions to run (default: all six; a subset is for exploring, not for the report's goal verdicts)")
+	fs.Float64Var(&o.redisCapacity, "redis-capacity", 0, "redis capacity in req/s that load levels are shares of, instead of the one calibration measures (which still runs and fills the keyspace): for comparing runs, whose calibrations differ")
+	fs.Float64Var(&o.httpCapacity, "http-capacity", 0, "the cpu service's capacity in req/s, as -redis-capacity")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (agent logs, policies, stress-ng output)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -182,6 +186,9 @@ func parseOptions(args []string) (options, error) {
 		return o, fmt.Errorf("-conditions: %w", err)
 	}
 	o.httpRounds = min(o.httpRounds, o.rounds)
+	if o.redisCapacity < 0 || o.httpCapacity < 0 {
+		return o, fmt.Errorf("-redis-capacity %v, -http-capacity %v: a capacity is positive (or 0: measured)", o.redisCapacity, o.httpCapacity)
+	}
 	if o.rounds < 1 || o.httpRounds < 0 || o.duration < time.Second || o.warmup < 0 || o.levelWarmup < 0 || o.redisConns < 1 || o.httpConns < 1 {
 		return o, fmt.Errorf("-rounds %d, -http-rounds %d, -duration %v, -warmup %v, -level-warmup %v, -redis-conns %d, -http-conns %d: out of range",
 			o.rounds, o.httpRounds, o.duration, o.warmup, o.levelWarmup, o.redisConns, o.httpConns)
@@ -193,9 +200,9 @@ func parseOptions(args []string) (options, error) {
 // cpu service unless -http-rounds is 0 (then it is neither started,
 // calibrated nor reported).
 func (o options) services() []*service {
-	out := []*service{{name: "redis", conns: o.redisConns, levels: o.levels, rounds: o.rounds}}
+	out := []*service{{name: "redis", conns: o.redisConns, levels: o.levels, rounds: o.rounds, pinnedRPS: o.redisCapacity}}
 	if o.httpRounds > 0 {
-		out = append(out, &service{name: "http", conns: o.httpConns, levels: o.httpLevels, rounds: o.httpRounds})
+		out = append(out, &service{name: "http", conns: o.httpConns, levels: o.httpLevels, rounds: o.httpRounds, pinnedRPS: o.httpCapacity})
 	}
 	return out
 }

@@ -61,3 +61,31 @@ func TestRunBudget(t *testing.T) {
 		t.Errorf("level 0 accepted or unnamed: %v", err)
 	}
 }
+
+// TestPinnedCapacity checks that -redis-capacity and -http-capacity set
+// what load levels are shares of, that the report says so beside what
+// calibration measured, and that a negative capacity is refused.
+func TestPinnedCapacity(t *testing.T) {
+	o, err := parseOptions([]string{"-redis-capacity", "50000", "-http-capacity", "3000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcs := o.services()
+	if svcs[0].pinnedRPS != 50000 || svcs[1].pinnedRPS != 3000 {
+		t.Errorf("pinned %v / %v, want 50000 / 3000", svcs[0].pinnedRPS, svcs[1].pinnedRPS)
+	}
+	s := &service{name: "redis", conns: 32, pinnedRPS: 50000, measuredRPS: 61234, capacityRPS: 50000}
+	if got := s.capacityLine(); !strings.Contains(got, "pinned at 50000") || !strings.Contains(got, "measured 61234") {
+		t.Errorf("capacity line %q: want the pinned and the measured capacity", got)
+	}
+	if got := s.rate(40); got != 20000 {
+		t.Errorf("40%% of a pinned 50000: %v req/s", got)
+	}
+	s.pinnedRPS, s.capacityRPS = 0, 61234
+	if got := s.capacityLine(); strings.Contains(got, "pinned") || !strings.Contains(got, "61234") {
+		t.Errorf("capacity line %q without a pin", got)
+	}
+	if _, err := parseOptions([]string{"-redis-capacity", "-1"}); err == nil {
+		t.Error("negative capacity accepted")
+	}
+}

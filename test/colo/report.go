@@ -130,7 +130,7 @@ func (r report) write(w io.Writer) {
 		fmt.Fprintln(w, "QUICK RUN (window under 30 s): fewer levels and short warm-ups; a smoke test, not data")
 	}
 	for _, s := range r.services {
-		fmt.Fprintf(w, "\n%s: capacity %.0f req/s here (closed loop, %d connections); %d rounds\n\n", s.name, s.capacityRPS, s.conns, min(s.rounds, r.o.rounds))
+		fmt.Fprintf(w, "\n%s: %s; %d rounds\n\n", s.name, s.capacityLine(), min(s.rounds, r.o.rounds))
 		r.table(w, s)
 	}
 	r.writeDiscarded(w)
@@ -244,4 +244,13 @@ func dominance(p99, share, baseP99, baseShare float64) string {
 		return "tie"
 	}
 	return "trade-off (better on one, worse on the other)"
+}
+
+// capacityLine says what the load levels are shares of.
+func (s *service) capacityLine() string {
+	measured := fmt.Sprintf("%.0f req/s here (closed loop, %d connections)", s.measuredRPS, s.conns)
+	if s.pinnedRPS > 0 {
+		return fmt.Sprintf("capacity pinned at %.0f req/s by a flag; measured %s", s.pinnedRPS, measured)
+	}
+	return "capacity " + measured
 }
