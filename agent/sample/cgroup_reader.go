@@ -233,7 +233,7 @@ func (r *CgroupReader) Members(cgroupPath string) (CgroupMembers, error) {
 	// directory has cgroup.procs, so a directory just listed that lacks
 	// it was removed in between, like one whose open file reads ENODEV.
 	f, err := os.Open(filepath.Join(dir, "cgroup.procs"))
-	if errors.Is(err, fs.ErrNotExist) {
+	if cgroupfs.IsGone(err) {
 		return CgroupMembers{}, fmt.Errorf("cgroup %s: %w", cgroupPath, ErrCgroupGone)
 	} else if err != nil {
 		return CgroupMembers{}, fmt.Errorf("cgroup %s: %w", cgroupPath, err)
@@ -241,7 +241,7 @@ func (r *CgroupReader) Members(cgroupPath string) (CgroupMembers, error) {
 	defer f.Close()
 	var b [1]byte
 	n, err := f.Read(b[:])
-	if errors.Is(err, syscall.ENODEV) {
+	if cgroupfs.IsGone(err) {
 		return CgroupMembers{}, fmt.Errorf("cgroup %s: %w", cgroupPath, ErrCgroupGone)
 	} else if err != nil && !errors.Is(err, io.EOF) {
 		return CgroupMembers{}, fmt.Errorf("cgroup %s: read cgroup.procs: %w", cgroupPath, cgroupfs.ErrnoOf(err))
