@@ -26,12 +26,20 @@ type service struct {
 	conns       int
 	levels      []int // percent of capacity
 	rounds      int
-	capacityRPS float64 // what load levels are shares of: pinnedRPS, or measured by calibrate
 	measuredRPS float64 // measured by calibrate
 	pinnedRPS   float64 // set by a flag; 0 = none
 }
 
-func (s *service) rate(level int) float64 { return s.capacityRPS * float64(level) / 100 }
+// capacity is what load levels are shares of: the pinned capacity, or
+// the measured one.
+func (s *service) capacity() float64 {
+	if s.pinnedRPS > 0 {
+		return s.pinnedRPS
+	}
+	return s.measuredRPS
+}
+
+func (s *service) rate(level int) float64 { return s.capacity() * float64(level) / 100 }
 
 // sample is one second of a measured window, for the over-time plot.
 type sample struct {
@@ -152,11 +160,8 @@ func (b *bench) calibrate(ctx context.Context) error {
 		if c.load.Errors > 0 || c.load.AchievedPerSec <= 0 {
 			return fmt.Errorf("calibrate %s: %d errors (%s), %.0f answers/s", s.name, c.load.Errors, c.load.FirstError, c.load.AchievedPerSec)
 		}
-		s.measuredRPS, s.capacityRPS = c.load.AchievedPerSec, c.load.AchievedPerSec
-		if s.pinnedRPS > 0 {
-			s.capacityRPS = s.pinnedRPS
-		}
-		b.log.Info("calibrated", "service", s.name, "measured_rps", int(s.measuredRPS), "capacity_rps", int(s.capacityRPS), "conns", s.conns)
+		s.measuredRPS = c.load.AchievedPerSec
+		b.log.Info("calibrated", "service", s.name, "measured_rps", int(s.measuredRPS), "capacity_rps", int(s.capacity()), "conns", s.conns)
 	}
 	return nil
 }

@@ -74,14 +74,14 @@ func TestPinnedCapacity(t *testing.T) {
 	if svcs[0].pinnedRPS != 50000 || svcs[1].pinnedRPS != 3000 {
 		t.Errorf("pinned %v / %v, want 50000 / 3000", svcs[0].pinnedRPS, svcs[1].pinnedRPS)
 	}
-	s := &service{name: "redis", conns: 32, pinnedRPS: 50000, measuredRPS: 61234, capacityRPS: 50000}
+	s := &service{name: "redis", conns: 32, pinnedRPS: 50000, measuredRPS: 61234}
 	if got := s.capacityLine(); !strings.Contains(got, "pinned at 50000") || !strings.Contains(got, "measured 61234") {
 		t.Errorf("capacity line %q: want the pinned and the measured capacity", got)
 	}
 	if got := s.rate(40); got != 20000 {
 		t.Errorf("40%% of a pinned 50000: %v req/s", got)
 	}
-	s.pinnedRPS, s.capacityRPS = 0, 61234
+	s.pinnedRPS = 0
 	if got := s.capacityLine(); strings.Contains(got, "pinned") || !strings.Contains(got, "61234") {
 		t.Errorf("capacity line %q without a pin", got)
 	}

@@ -75,7 +75,7 @@ func TestReportTableAndGoals(t *testing.T) {
 	// A starved sluice window with an absurd p99 must not count.
 	cells = append(cells, testCell(condSluice, 3, 500, 0.1, 40*time.Millisecond))
 	rep := report{o: options{duration: 10 * time.Second, maxLag: 5 * time.Millisecond}, cpus: 2,
-		services: []*service{{name: "redis", levels: []int{20}, capacityRPS: 5000, measuredRPS: 5000, conns: 8, rounds: 3}}, cells: cells}
+		services: []*service{{name: "redis", levels: []int{20}, measuredRPS: 5000, conns: 8, rounds: 3}}, cells: cells}
 	var b bytes.Buffer
 	rep.write(&b)
 	out := b.String()
