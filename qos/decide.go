@@ -31,12 +31,15 @@ type State struct {
 	Network NetworkState `json:"network,omitzero"`
 
 	// Time is the observation time of the decision that produced this state.
-	Time   time.Time   `json:"time"`
-	CPU    LendState   `json:"cpu"`
-	Memory LendState   `json:"memory"`
-	Runq   RunqState   `json:"runq"`
-	Kill   KillState   `json:"kill"`
-	Cpuset CpusetState `json:"cpuset,omitempty"`
+	Time time.Time `json:"time"`
+	CPU  LendState `json:"cpu"`
+	// SystemCPU is system use (classed and unclassed) averaged over the
+	// last second, which the CPU budget subtracts (see smoothSystem).
+	SystemCPU Smoothed    `json:"systemCpu,omitzero"`
+	Memory    LendState   `json:"memory"`
+	Runq      RunqState   `json:"runq"`
+	Kill      KillState   `json:"kill"`
+	Cpuset    CpusetState `json:"cpuset,omitempty"`
 	// Cache is the cache and bandwidth controller's memory (offline's
 	// allocation, calm and growth times).
 	Cache rdt.State `json:"cache,omitzero"`
@@ -55,6 +58,13 @@ type LendState struct {
 	// GrowSince is when the computed value first rose above Value by more
 	// than the dead band; zero while it has not. Growth waits for the hold.
 	GrowSince time.Time `json:"growSince,omitzero"`
+}
+
+// Smoothed is an exponentially weighted average (see smoothSystem).
+type Smoothed struct {
+	// Milli is the average, in milli-CPUs; meaningful when Set.
+	Milli float64 `json:"milli"`
+	Set   bool    `json:"set"`
 }
 
 // RunqState is the online run-queue latency squeeze, applied on top of the
@@ -109,7 +119,7 @@ func Decide(obs Observation, pol Policy, tgt Targets, prev State) (Plan, State) 
 	elapsed := stepElapsed(prev.Time, obs.Time, pol)
 	plan := Plan{DryRun: pol.DryRun, OfflineParent: pol.OfflineParent}
 
-	plan.OfflineCPU, next.CPU, next.Runq = decideCPU(obs, pol, tgt, prev.CPU, prev.Runq, elapsed)
+	plan.OfflineCPU, next.CPU, next.Runq, next.SystemCPU = decideCPU(obs, pol, tgt, prev, elapsed)
 	plan.OfflineMemory, next.Memory = decideMemory(obs, pol, tgt, prev.Memory, elapsed)
 	plan.Kills, next.Kill = decideKills(obs, pol, plan.OfflineMemory, prev.Kill)
 	plan.Network, next.Network = decideNetwork(obs, pol, prev.Network)

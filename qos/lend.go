@@ -12,6 +12,9 @@ type lendInput struct {
 	level    float64 // water level, 0..1
 	online   int64
 	system   int64
+	// systemNow is system use in this window when system is its average
+	// (CPU); shown beside it, never decided on.
+	systemNow int64
 	// offlineUsed seeds the first decision (see lend).
 	offlineUsed int64
 	floorShare  float64
@@ -53,6 +56,7 @@ func lend(in lendInput, prev LendState, now time.Time, elapsed time.Duration) (L
 		Level:      in.level,
 		Online:     in.online,
 		System:     in.system,
+		SystemNow:  in.systemNow,
 		Raw:        scale(in.capacity, in.level) - in.online - in.system,
 		Floor:      scale(in.capacity, in.floorShare),
 		FloorShare: in.floorShare,

@@ -121,6 +121,9 @@ type LendFigures struct {
 	FromTarget bool    `json:"fromTarget,omitempty"`
 	Online     int64   `json:"online,omitempty"`
 	System     int64   `json:"system,omitempty"`
+	// SystemNow is system use in the decision's window, where System is
+	// its average (CPU: see SystemCPUSmoothing).
+	SystemNow int64 `json:"systemNow,omitempty"`
 	// Raw is capacity x level - online - system; may be negative.
 	Raw        int64      `json:"raw,omitempty"`
 	Floor      int64      `json:"floor,omitempty"`
@@ -309,7 +312,11 @@ func (r Reason) writeCPU(b *strings.Builder) {
 	if l.FromTarget {
 		b.WriteString(" (brain target)")
 	}
-	fmt.Fprintf(b, " - online %dm - system %dm = %dm", l.Online, l.System, l.Raw)
+	fmt.Fprintf(b, " - online %dm - system %dm", l.Online, l.System)
+	if l.SystemNow != l.System {
+		fmt.Fprintf(b, " (1s average; %dm now)", l.SystemNow)
+	}
+	fmt.Fprintf(b, " = %dm", l.Raw)
 	if l.Raw < l.Floor {
 		fmt.Fprintf(b, ", below the floor %dm (%s)", l.Floor, formatPercent(l.FloorShare))
 	} else {
