@@ -64,7 +64,17 @@
 // vmrun exits 2 with a "vmrun:" message when the lane itself fails: no
 // QEMU, no kernel, a non-static binary, guest setup failure, or a guest
 // that ended without printing its exit line (kernel panic, timeout — by
-// default the test's -test.timeout plus two minutes).
+// default the test's -test.timeout plus two minutes; go test itself kills
+// the -exec program a minute after its -timeout).
+//
+// A stalled guest is told from a slow test by a heartbeat: while the test
+// runs, /init writes a byte every 2 s to the guest's second serial port,
+// which QEMU appends to a host file. A minute without a beat (after a
+// first one) stops the guest as stalled, and vmrun boots it once more:
+// under TCG a guest has hung a few times, in a different package each
+// time, with nothing on the console, and waiting for go test to kill it
+// cost eleven minutes and the run. vmrun says so on stderr; a second
+// stall fails the package.
 //
 // # Cache and cost
 //

@@ -4,7 +4,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
+
+// HeartbeatEvery is how often /init writes a byte to the guest's second
+// serial port while the test runs (the host's lane.Machine.Heartbeat).
+const HeartbeatEvery = 2 * time.Second
 
 // exitMarker starts the exit line; the token and status follow.
 const exitMarker = "sluice-vm-exit "

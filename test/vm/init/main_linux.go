@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -146,8 +147,35 @@ func loopbackUp() error {
 	return nil
 }
 
+// heartbeat writes a byte to the second serial port (the host's
+// Machine.Heartbeat file) every lane.HeartbeatEvery until stop is closed,
+// so the host can tell a stalled guest from a slow test. Without the port
+// it does nothing, and the host relies on its timeout.
+func heartbeat(stop <-chan struct{}) {
+	f, err := os.OpenFile("/dev/ttyS1", os.O_WRONLY|unix.O_NOCTTY, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	t := time.NewTicker(bootspec.HeartbeatEvery)
+	defer t.Stop()
+	for {
+		if _, err := f.Write([]byte{'.'}); err != nil {
+			return
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // runTest runs the test binary and returns its exit code, or 128+signal.
 func runTest(console io.Writer, spec bootspec.Spec) int {
+	stop := make(chan struct{})
+	defer close(stop)
+	go heartbeat(stop)
 	cmd := exec.Command(spec.Program, spec.Args...)
 	cmd.Env = spec.Env
 	cmd.Dir = spec.Dir

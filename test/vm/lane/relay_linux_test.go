@@ -92,3 +92,39 @@ func TestBootStopsHungGuest(t *testing.T) {
 		t.Fatalf("got %v, want ErrNoExitLine naming the timeout", err)
 	}
 }
+
+// A guest whose heartbeat stops is stopped as stalled long before any
+// timeout; one that never beat (no second serial port) is not.
+func TestBootStopsStalledGuest(t *testing.T) {
+	hb := filepath.Join(t.TempDir(), "heartbeat")
+	m := fakeQEMU(t, `printf . >> '`+hb+`'; echo 'running'; exec sleep 600`)
+	m.Heartbeat, m.StallAfter = hb, 300*time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := Boot(ctx, m, tok, &bytes.Buffer{})
+	if !errors.Is(err, ErrGuestStalled) || !errors.Is(err, ErrNoExitLine) {
+		t.Fatalf("got %v, want ErrGuestStalled within ErrNoExitLine", err)
+	}
+
+	never := fakeQEMU(t, `echo 'running'; exec sleep 600`)
+	never.Heartbeat, never.StallAfter = filepath.Join(t.TempDir(), "heartbeat"), 100*time.Millisecond
+	ctx2, cancel2 := context.WithTimeoutCause(context.Background(), 2*time.Second, errors.New("vmrun timeout 2s"))
+	defer cancel2()
+	_, err = Boot(ctx2, never, tok, &bytes.Buffer{})
+	if errors.Is(err, ErrGuestStalled) || !strings.Contains(err.Error(), "vmrun timeout 2s") {
+		t.Fatalf("got %v, want the caller's timeout: a guest that never beat is not judged by its heartbeat", err)
+	}
+}
+
+// A guest that keeps beating is not stalled, however long its test runs.
+func TestBootKeepsBeatingGuest(t *testing.T) {
+	hb := filepath.Join(t.TempDir(), "heartbeat")
+	// Three seconds of beats 0.1 s apart against a one-second limit: the
+	// run outlasts the limit three times, each gap is a tenth of it.
+	m := fakeQEMU(t, `i=0; while [ $i -lt 30 ]; do printf . >> '`+hb+`'; sleep 0.1; i=$((i+1)); done; echo '`+bootspec.ExitLine(tok, 0)+`'`)
+	m.Heartbeat, m.StallAfter = hb, time.Second
+	status, err := Boot(context.Background(), m, tok, &bytes.Buffer{})
+	if err != nil || status != 0 {
+		t.Fatalf("Boot = %d, %v; want 0 after three seconds of beats, each within the stall limit", status, err)
+	}
+}

@@ -75,7 +75,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return 0, werr
 	}
 	cfg.Log.Debug("booting", "kernel", k.Package, "program", spec.Program, "args", spec.Args)
-	return Boot(ctx, Machine{QEMU: qemu, Kernel: k.Vmlinux, Initrd: initrd, MemoryMiB: cfg.MemoryMiB, CPUs: cfg.CPUs}, token, cfg.Out)
+	m := Machine{QEMU: qemu, Kernel: k.Vmlinux, Initrd: initrd, MemoryMiB: cfg.MemoryMiB, CPUs: cfg.CPUs,
+		Heartbeat: filepath.Join(tmp, "heartbeat")}
+	return Boot(ctx, m, token, cfg.Out)
 }
 
 func guestFiles(cfg Config, k Kernel, token string) ([]Entry, bootspec.Spec, error) {

@@ -28,6 +28,15 @@ func TestMachineArgs(t *testing.T) {
 	if i < 0 || args[i+1] != "console=ttyS0 loglevel=1 panic=-1 mitigations=off" {
 		t.Errorf("kernel command line: %q", args)
 	}
+	if strings.Count(joined, "-serial") != 1 {
+		t.Errorf("args %q: a second serial port without a heartbeat file", joined)
+	}
+	m.Heartbeat = "/tmp/hb"
+	// ttyS1 comes second: the console stays on ttyS0.
+	if joined = strings.Join(m.Args(), " "); !strings.Contains(joined, "-serial stdio") ||
+		!strings.HasSuffix(joined, "-serial file:/tmp/hb") {
+		t.Errorf("args %q: want the heartbeat file as the second serial port", joined)
+	}
 }
 
 func TestGuestEnv(t *testing.T) {

@@ -17,6 +17,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -82,7 +83,7 @@ func run() int {
 		return 2
 	}
 	start := time.Now()
-	status, err := lane.Run(ctx, lane.Config{
+	cfg := lane.Config{
 		TestBinary: fs.Arg(0),
 		Args:       args,
 		PackageDir: wd,
@@ -94,7 +95,15 @@ func run() int {
 		Env:        os.Environ(),
 		Out:        os.Stdout,
 		Log:        log,
-	})
+	}
+	status, err := lane.Run(ctx, cfg)
+	if errors.Is(err, lane.ErrGuestStalled) {
+		// The emulated machine hung (TCG, seen rarely, in different
+		// packages each time); the test never finished, so it has no
+		// result yet. One more boot gives it one; a second stall fails.
+		fmt.Fprintf(os.Stderr, "vmrun: %v; booting the guest once more\n", err)
+		status, err = lane.Run(ctx, cfg)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vmrun: %v\n", err)
 		return 2
