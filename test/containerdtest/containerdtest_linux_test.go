@@ -80,7 +80,7 @@ func TestCleanupLeavesNothing(t *testing.T) {
 		if stopDaemon {
 			name = "daemon-stopped"
 		}
-		t.Run(name, func(t *testing.T) {
+		passed := t.Run(name, func(t *testing.T) {
 			inst = Start(t)
 			c = inst.RunContainer(t, context.Background(), "sluicetest", "leftover")
 			if stopDaemon {
@@ -88,6 +88,11 @@ func TestCleanupLeavesNothing(t *testing.T) {
 			}
 		})
 		if inst == nil || c == nil {
+			if passed {
+				// The subtest skipped (no containerd on this host, and
+				// SLUICE_REQUIRE does not demand it): so does this test.
+				t.Skip("containerd missing: the subtest skipped")
+			}
 			t.Fatal("subtest did not start a container")
 		}
 		if _, err := os.Stat(inst.Dir); !errors.Is(err, fs.ErrNotExist) {
