@@ -55,6 +55,7 @@ type options struct {
 	netPinDir  string
 	pprof      bool
 	resctrl    string
+	timerSlack time.Duration
 }
 
 func main() {
@@ -69,6 +70,7 @@ func main() {
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.BoolVar(&o.noEBPF, "no-ebpf", false, "do not load the eBPF scheduler sampler (run-queue latency)")
 	flag.StringVar(&o.resctrl, "resctrl-root", "/sys/fs/resctrl", "where resctrl is, or is mounted when the kernel has it (cache and memory-bandwidth isolation)")
+	flag.DurationVar(&o.timerSlack, "timer-slack", time.Millisecond, "timer slack of the agent's threads: how late the kernel may wake them to batch wake-ups (the default policy's timers are 20 ms and longer: lower it for a policy hostInterval under 20ms); 0 keeps the kernel's (50µs). The agent also runs on one P unless GOMAXPROCS is set (see agent.QuietRuntime)")
 	flag.BoolVar(&o.pprof, "pprof", false, "serve Go runtime profiles under /debug/pprof/ on the -listen address (e.g. curl --unix-socket SOCK 'http://agent/debug/pprof/profile?seconds=30')")
 	flag.StringVar(&o.brain.url, "brain", "", "central brain URL, or several brains comma-separated (the agent finds the leader): https://HOST:9480 with -tls-cert, -tls-key and -ca (mutual TLS), or http:// to a loopback brain; register, heartbeat, run its targets; empty runs on local policy alone")
 	flag.StringVar(&o.brain.hostName, "host-name", "", "this host's name at the brain (default: the machine's hostname)")
@@ -91,6 +93,11 @@ func main() {
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	procs, _, err := agent.QuietRuntime(o.timerSlack)
+	if err != nil {
+		log.Warn("timer slack not set: the agent wakes more often than it needs to", "timerSlack", o.timerSlack, "err", err)
+	}
+	log.Debug("runtime", "GOMAXPROCS", procs, "timerSlack", o.timerSlack)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

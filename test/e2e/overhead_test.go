@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,6 +71,33 @@ func procRSS(tb testing.TB, pid int) uint64 {
 	return 0
 }
 
+// ctxSwitches sums the context switches of every thread of pid
+// (/proc/<pid>/task/*/status, voluntary and not): on a VM, where a switch
+// costs most, what the agent's CPU mostly is. Threads that exited are not
+// counted; the Go runtime keeps its threads.
+func ctxSwitches(tb testing.TB, pid int) int64 {
+	tb.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var n int64
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		for line := range strings.Lines(string(b)) {
+			k, v, _ := strings.Cut(line, ":")
+			if k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches" {
+				c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += c
+			}
+		}
+	}
+	return n
+}
+
 // agentProfile, when set, makes BenchmarkAgentOverhead run the agent with
 // -pprof and save a CPU profile of each measured window as
 // <prefix>-<variant>-<n>.pprof (read with go tool pprof -top BINARY FILE;
@@ -88,7 +116,8 @@ var agentProfile = flag.String("agentprofile", "", "file prefix for CPU profiles
 // on, and enforcing, without and with eBPF (the default): the 100 cgroups
 // sit under an offline parent the benchmark makes, the policy enforces, so
 // every tick holds the parent's CFS quota, shares, memory limits and the
-// tasks' oom_score_adj. Windows are 5 s.
+// tasks' oom_score_adj. Windows are 5 s. It also reports the agent's
+// context switches a second (ctxsw/s, see ctxSwitches).
 // Goal: under 1% of a core (every window) and under 40 MB in every variant.
 //
 //	go test -run '^$' -bench AgentOverhead -benchtime 3x ./test/e2e/
@@ -98,6 +127,13 @@ func BenchmarkAgentOverhead(b *testing.B) {
 	b.Run("ebpf", func(b *testing.B) { benchAgentOverhead(b, "ebpf", false) })
 	b.Run("enforcing", func(b *testing.B) { benchAgentOverhead(b, "enforcing", true, "-no-ebpf") })
 	b.Run("enforcing-ebpf", func(b *testing.B) { benchAgentOverhead(b, "enforcing-ebpf", true) })
+	// The same with the kernel's timer slack and the runtime's own
+	// GOMAXPROCS, as the agent ran before it quieted its runtime (see
+	// agent.QuietRuntime): the baseline for that choice. Run with
+	// -count to interleave it with enforcing-ebpf.
+	b.Run("enforcing-ebpf-runtime-defaults", func(b *testing.B) {
+		benchAgentOverhead(b, "enforcing-ebpf-runtime-defaults", true, "-timer-slack=0", "GOMAXPROCS="+strconv.Itoa(runtime.NumCPU()))
+	})
 }
 
 // bpfProgIDs lists the ids of the BPF programs loaded now.
@@ -137,6 +173,8 @@ func bpfRunTime(tb testing.TB, before map[cebpf.ProgramID]bool) time.Duration {
 	return total
 }
 
+// benchAgentOverhead runs one variant: extra holds the agent's flags and
+// NAME=value settings for its environment.
 func benchAgentOverhead(b *testing.B, variant string, enforce bool, extra ...string) {
 	kerneltest.RequireCgroupV1Controller(b, "cpuacct")
 	const n = 100
@@ -167,13 +205,22 @@ func benchAgentOverhead(b *testing.B, variant string, enforce bool, extra ...str
 	}
 	progsBefore := bpfProgIDs(b)
 	addr := "127.0.0.1:19477"
-	args := append([]string{"-policy", policy, "-containerd", "", "-listen", addr, "-log-level", "warn"}, extra...)
+	args := []string{"-policy", policy, "-containerd", "", "-listen", addr, "-log-level", "warn"}
+	var env []string
+	for _, e := range extra {
+		if strings.HasPrefix(e, "-") {
+			args = append(args, e)
+		} else {
+			env = append(env, e)
+		}
+	}
 	if *agentProfile != "" {
 		args = append(args, "-pprof")
 		kerneltest.CopyExecutable(b, bin, *agentProfile+"-sluice-agent")
 	}
 	joinCgroup, agentCPU := agentCPUCgroup(b)
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	kerneltest.StartCmd(b, cmd)
 	joinCgroup(cmd.Process.Pid)
@@ -208,9 +255,11 @@ func benchAgentOverhead(b *testing.B, variant string, enforce bool, extra ...str
 	var cpu, wall time.Duration
 	var worst float64
 	var rss uint64
+	var switches int64
 	b.ResetTimer()
 	for i := range b.N {
 		bpf0 := bpfRunTime(b, progsBefore)
+		s0 := ctxSwitches(b, cmd.Process.Pid)
 		c0, t0 := agentCPU()+bpf0, time.Now()
 		if *agentProfile != "" {
 			saveProfile(b, addr, window, fmt.Sprintf("%s-%s-%d.pprof", *agentProfile, variant, i))
@@ -219,14 +268,18 @@ func benchAgentOverhead(b *testing.B, variant string, enforce bool, extra ...str
 		}
 		bpf1 := bpfRunTime(b, progsBefore)
 		c1, t1 := agentCPU()+bpf1, time.Now()
+		s1 := ctxSwitches(b, cmd.Process.Pid)
 		pct := 100 * float64(c1-c0) / float64(t1.Sub(t0))
-		b.Logf("window %d: %.2f%% of a core, of which BPF programs %.2f%%", i, pct, 100*float64(bpf1-bpf0)/float64(t1.Sub(t0)))
+		b.Logf("window %d: %.2f%% of a core, of which BPF programs %.2f%%; %.0f context switches/s",
+			i, pct, 100*float64(bpf1-bpf0)/float64(t1.Sub(t0)), float64(s1-s0)/t1.Sub(t0).Seconds())
+		switches += s1 - s0
 		cpu, wall, worst = cpu+c1-c0, wall+t1.Sub(t0), max(worst, pct)
 		rss = max(rss, procRSS(b, cmd.Process.Pid))
 	}
 	b.ReportMetric(100*float64(cpu)/float64(wall), "%core")
 	b.ReportMetric(worst, "%core-worst")
 	b.ReportMetric(float64(rss)/(1<<20), "MiB-rss")
+	b.ReportMetric(float64(switches)/wall.Seconds(), "ctxsw/s")
 }
 
 // saveProfile fetches a CPU profile of the agent over d into file.

@@ -196,16 +196,30 @@ func stop(cmds []*exec.Cmd) {
 //
 //	go test -run '^$' -bench ReactionLatency -benchtime 1x ./test/e2e/
 func BenchmarkReactionLatency(b *testing.B) {
-	b.Run("water-level", func(b *testing.B) { benchReaction(b, false, true) })
-	b.Run("water-level-no-ebpf", func(b *testing.B) { benchReaction(b, false, false) })
-	b.Run("runq-latency", func(b *testing.B) { benchReaction(b, true, true) })
+	b.Run("water-level", func(b *testing.B) { benchReaction(b, false, true, true) })
+	b.Run("water-level-no-ebpf", func(b *testing.B) { benchReaction(b, false, false, true) })
+	b.Run("runq-latency", func(b *testing.B) { benchReaction(b, true, true, true) })
+	// The kernel's timer slack and the runtime's GOMAXPROCS, as the agent
+	// ran before agent.QuietRuntime: what that choice costs in reaction.
+	b.Run("water-level-runtime-defaults", func(b *testing.B) { benchReaction(b, false, true, false) })
 }
 
 // benchReaction: runq sets an online run-queue latency target (and a water
 // level of 100%, so the cut comes from the latency signal); withEBPF loads
 // the eBPF sampler, whose wake-ups start a decision at an online burst
-// instead of at the next 100 ms tick (sluice-agent loads it by default).
-func benchReaction(b *testing.B, runq, withEBPF bool) {
+// instead of at the next 100 ms tick (sluice-agent loads it by default);
+// quiet runs the process as sluice-agent runs (agent.QuietRuntime: one P,
+// 1 ms timer slack), or with the runtime's and the kernel's defaults.
+func benchReaction(b *testing.B, runq, withEBPF, quiet bool) {
+	if quiet {
+		// The testing package sets GOMAXPROCS from -cpu before each
+		// benchmark; this overrides it for the run and restores it after.
+		_, undo, err := agent.QuietRuntime(time.Millisecond)
+		b.Cleanup(undo)
+		if err != nil {
+			b.Logf("timer slack not set: %v", err)
+		}
+	}
 	kerneltest.RequireCgroupV1Controller(b, "cpuacct")
 	kerneltest.RequireCgroupV1Controller(b, "cpu")
 	kerneltest.RequireCgroupV1Controller(b, "memory")
