@@ -129,8 +129,9 @@ func BenchmarkAgentOverhead(b *testing.B) {
 	b.Run("enforcing-ebpf", func(b *testing.B) { benchAgentOverhead(b, "enforcing-ebpf", true) })
 	// The same with the kernel's timer slack and the runtime's own
 	// GOMAXPROCS, as the agent ran before it quieted its runtime (see
-	// agent.QuietRuntime): the baseline for that choice. Run with
-	// -count to interleave it with enforcing-ebpf.
+	// agent.QuietRuntime): the baseline for that choice. To interleave
+	// the two, run the command several times (-count repeats each variant
+	// back to back).
 	b.Run("enforcing-ebpf-runtime-defaults", func(b *testing.B) {
 		benchAgentOverhead(b, "enforcing-ebpf-runtime-defaults", true, "-timer-slack=0", "GOMAXPROCS="+strconv.Itoa(runtime.NumCPU()))
 	})
