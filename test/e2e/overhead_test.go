@@ -17,6 +17,7 @@ import (
 	"time"
 
 	cebpf "github.com/cilium/ebpf"
+	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/sluicehq/sluice/qos"
@@ -55,20 +56,15 @@ func agentCPUCgroup(tb testing.TB) (join func(pid int), usage func() time.Durati
 // procRSS is a process's resident set from /proc/<pid>/status, in bytes.
 func procRSS(tb testing.TB, pid int) uint64 {
 	tb.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
+	st, err := p.NewStatus()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	tb.Fatal("no VmRSS")
-	return 0
+	return st.VmRSS
 }
 
 // ctxSwitches sums the context switches of every thread of pid
@@ -77,23 +73,17 @@ func procRSS(tb testing.TB, pid int) uint64 {
 // counted; the Go runtime keeps its threads.
 func ctxSwitches(tb testing.TB, pid int) int64 {
 	tb.Helper()
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	threads, err := procfs.AllThreads(pid)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	var n int64
-	for _, task := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
+	for _, t := range threads {
+		st, err := t.NewStatus()
 		if err != nil {
 			continue // exited meanwhile
 		}
-		for line := range strings.Lines(string(b)) {
-			k, v, _ := strings.Cut(line, ":")
-			if k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches" {
-				c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				n += c
-			}
-		}
+		n += int64(st.TotalCtxtSwitches())
 	}
 	return n
 }
