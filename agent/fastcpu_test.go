@@ -42,10 +42,11 @@ func TestFastTickFollowsExactCountersNotProcStat(t *testing.T) {
 	prev := tick(1, 200).OfflineCPU.BudgetMilli
 	cuts := 0
 	// The decision subtracts system use's one-second average
-	// (qos.SystemCPUSmoothing), seeded at the start from /proc/stat: the
-	// budget is held to the exact figure once the seed has decayed below
-	// a milli-CPU (e^-10 of 7000m), after ten seconds.
-	const settled = 100
+	// (qos.SystemCPUSmoothing). The first decision's window is unknown (at
+	// start-up only /proc/stat is there to read) and does not seed it; the
+	// first exact window does, so the budget holds to the exact figure
+	// from the second tick on.
+	const settled = 2
 	for i := 2; i < 300; i++ {
 		online := int64(200)
 		if i%10 >= 5 {

@@ -34,13 +34,32 @@ const (
 const SystemCPUSmoothing = time.Second
 
 // smoothSystem folds this decision's system use into the running average:
-// the first sample seeds it; later ones weigh 1 - exp(-elapsed/τ).
+// the first sample over a known window seeds it; later ones weigh
+// 1 - exp(-elapsed/τ). A decision without a window (the first after a
+// start, or a clock that did not advance) leaves the average as it is:
+// the first decision's sample spans the agent's own start (loading its
+// BPF programs, the first discovery), and as a seed it held the average
+// above 1 CPU a second after start on a 2-CPU VM whose system use was
+// 0.1 CPU, and offline work back for about three seconds. A burst in the
+// first 100 ms window still seeds high, by its own height only.
 func smoothSystem(prev Smoothed, milli int64, elapsed time.Duration) Smoothed {
+	if elapsed <= 0 {
+		return prev
+	}
 	if !prev.Set {
 		return Smoothed{Milli: float64(milli), Set: true}
 	}
 	w := 1 - math.Exp(-elapsed.Seconds()/SystemCPUSmoothing.Seconds())
 	return Smoothed{Milli: prev.Milli + w*(float64(milli)-prev.Milli), Set: true}
+}
+
+// systemFigure is the system use the budget subtracts: the average once
+// there is one, this decision's sample before that.
+func systemFigure(avg Smoothed, now int64) int64 {
+	if !avg.Set {
+		return now
+	}
+	return int64(math.Round(avg.Milli))
 }
 
 // decideCPU computes the offline CPU budget and the CFS quota that holds it.
@@ -63,7 +82,7 @@ func decideCPU(obs Observation, pol Policy, tgt Targets, prevState State, elapse
 		capacity:    capacity,
 		level:       level,
 		online:      online.CPUUsedMilli,
-		system:      int64(math.Round(sys.Milli)),
+		system:      systemFigure(sys, system.CPUUsedMilli),
 		systemNow:   system.CPUUsedMilli,
 		offlineUsed: offline.CPUUsedMilli,
 		floorShare:  pol.CPU.OfflineFloor,

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -566,4 +567,30 @@ func lendingPolicy() Policy {
 	p := DefaultPolicy()
 	p.CPU.HighWater, p.CPU.RampPerSecond, p.CPU.GrowHold = 0.70, 0.10, 2*time.Second
 	return p
+}
+
+// TestSystemAverageSkipsTheStartWindow: the first decision's sample spans
+// an unknown window (at start-up, the agent's own start) and leaves the
+// average alone; the first sample over a known window seeds it, and until
+// then the decision subtracts its own sample.
+func TestSystemAverageSkipsTheStartWindow(t *testing.T) {
+	pol := lendingPolicy()
+	obs := func(at time.Duration, system int64) Observation {
+		return hostObs(at, 2000, 8<<30, map[Class]ClassUsage{ClassSystem: {CPUUsedMilli: system}})
+	}
+	plan, st := Decide(obs(0, 1500), pol, Targets{}, State{})
+	if st.SystemCPU.Set {
+		t.Errorf("average %+v seeded by a decision without a window", st.SystemCPU)
+	}
+	if got := plan.OfflineCPU.Reason.Lend.System; got != 1500 {
+		t.Errorf("first decision subtracts %dm of system use, want its own sample's 1500m", got)
+	}
+	_, st = Decide(obs(100*time.Millisecond, 50), pol, Targets{}, st)
+	if !st.SystemCPU.Set || st.SystemCPU.Milli != 50 {
+		t.Errorf("average %+v after the first 100 ms window, want seeded at its 50m", st.SystemCPU)
+	}
+	_, st = Decide(obs(time.Second+100*time.Millisecond, 1050), pol, Targets{}, st)
+	if want := 50 + (1-math.Exp(-time.Second.Seconds()/SystemCPUSmoothing.Seconds()))*1000; math.Abs(st.SystemCPU.Milli-want) > 0.01 {
+		t.Errorf("average %.2fm after a second at 1050m, want %.2fm", st.SystemCPU.Milli, want)
+	}
 }
