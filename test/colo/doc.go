@@ -6,6 +6,7 @@
 //	make bench-colo                       # full run: about 80 minutes, not part of CI
 //	ROUNDS=1 DURATION=10s make bench-colo # quick look, under 5 minutes, same table
 //	test/colo/bench.sh -rounds 5 -keep    # driver flags pass through (-h lists them)
+//	go run ./test/colo stalls             # does a busy CPU cost the others time? (stalls.go)
 //
 // It needs root, the v1 cpu, cpuacct and memory hierarchies, redis-server
 // and stress-ng (Debian packages), and bin/sluice-agent (make build).

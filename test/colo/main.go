@@ -93,6 +93,12 @@ func subcommand(ctx context.Context, name string, args []string) error {
 			return err
 		}
 		return serveCPU(ctx, *addr, *items, *rounds)
+	case "stalls":
+		o, err := parseStallsFlags(args)
+		if err != nil {
+			return err
+		}
+		return runStalls(ctx, o, os.Stdout)
 	case "spin":
 		fs := flag.NewFlagSet(name, flag.ContinueOnError)
 		n := fs.Int("n", runtime.NumCPU(), "busy threads")
